@@ -1,0 +1,9 @@
+//! StatusMonitor's storage.
+//!
+//! - [`model`]: the wire format (agent → server reports) and the JSON bodies of
+//!   the API. Always compiled, also for wasm, so agent, server and UI share one
+//!   definition of every message.
+//! - `tsdb` (feature `engine`): the time-series engine on fjall.
+//! - `catalog` (feature `engine`): users, agents, rules and alert history on redb.
+
+pub mod model;

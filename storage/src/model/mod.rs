@@ -1,0 +1,10 @@
+//! Messages shared by agent, server and UI: the ingest wire format (v1) and the
+//! JSON bodies of the API. Plain serde types, no I/O, compiles for wasm.
+//!
+//! One file per API area so each has one owner.
+
+pub mod api;
+pub mod wire;
+
+pub use api::*;
+pub use wire::*;

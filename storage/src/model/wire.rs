@@ -1,0 +1,168 @@
+//! Wire format v1: what an agent POSTs to `/api/ingest`.
+//!
+//! Units are in the field names. `None` / an absent field means "not collected
+//! on this machine", never zero. Unknown fields are ignored (serde's default),
+//! so newer agents can add fields without breaking older servers.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of this wire format. Sent by nothing on the wire today: a
+/// future incompatible format will use another endpoint or a header.
+pub const WIRE_VERSION: u32 = 1;
+
+/// One POST body: optional host facts and one or more reports, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct IngestBatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostFacts>,
+    pub reports: Vec<Report>,
+}
+
+/// Static facts about the machine, sent on start and when they change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HostFacts {
+    pub hostname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u32>,
+}
+
+/// One sample of the whole machine at `ts_ms` (agent clock, Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Report {
+    pub ts_ms: i64,
+    /// The agent's collection interval, so the server can tell online from offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Cpu>,
+    /// Load average over 1, 5 and 15 minutes, where the OS has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<[f64; 3]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<Disk>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Network>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub temps: Vec<Temperature>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Cpu {
+    pub total_pct: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cores_pct: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cores_mhz: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Memory {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_total_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_used_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Disk {
+    pub mount: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_bps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_bps: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Network {
+    pub iface: String,
+    pub rx_bps: u64,
+    pub tx_bps: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Temperature {
+    pub sensor: String,
+    pub celsius: f64,
+}
+
+impl Memory {
+    /// Used memory as a percentage of total, `None` when total is unknown (0).
+    pub fn used_pct(&self) -> Option<f64> {
+        pct(self.used_bytes, self.total_bytes)
+    }
+
+    /// Used swap as a percentage of total swap, `None` without swap.
+    pub fn swap_used_pct(&self) -> Option<f64> {
+        pct(self.swap_used_bytes?, self.swap_total_bytes?)
+    }
+}
+
+impl Disk {
+    pub fn used_pct(&self) -> Option<f64> {
+        pct(self.used_bytes, self.total_bytes)
+    }
+}
+
+fn pct(used: u64, total: u64) -> Option<f64> {
+    (total > 0).then(|| used as f64 * 100.0 / total as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_example_parses() {
+        let json = r#"{
+          "host": { "hostname": "nas", "os": "Debian 12", "kernel": "6.1.0",
+                    "arch": "x86_64", "cpu_model": "Ryzen 5 5600G", "cores": 12 },
+          "reports": [{
+              "ts_ms": 1795608000000, "interval_ms": 5000,
+              "cpu": { "total_pct": 12.5, "cores_pct": [10.1, 15.0], "cores_mhz": [3400, 3600] },
+              "load": [0.52, 0.41, 0.30],
+              "memory": { "total_bytes": 16777216000, "used_bytes": 8388608000,
+                          "available_bytes": 8388608000, "swap_total_bytes": 2147483648,
+                          "swap_used_bytes": 0 },
+              "disks": [ { "mount": "/", "total_bytes": 500107862016, "used_bytes": 200043144806,
+                           "read_bps": 1024, "write_bps": 20480 } ],
+              "networks": [ { "iface": "eth0", "rx_bps": 120000, "tx_bps": 64000 } ],
+              "uptime_s": 86400,
+              "temps": [ { "sensor": "k10temp Tctl", "celsius": 55.0 } ],
+              "some_future_field": 1
+          }]}"#;
+        let batch: IngestBatch = serde_json::from_str(json).unwrap();
+        assert_eq!(batch.host.as_ref().unwrap().cores, Some(12));
+        let r = &batch.reports[0];
+        assert_eq!(r.cpu.as_ref().unwrap().cores_mhz, vec![3400, 3600]);
+        assert_eq!(r.memory.as_ref().unwrap().used_pct(), Some(50.0));
+        assert_eq!(r.disks[0].mount, "/");
+        let back: IngestBatch =
+            serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
+        assert_eq!(back, batch);
+    }
+
+    #[test]
+    fn missing_parts_stay_missing() {
+        let r: Report = serde_json::from_str(r#"{"ts_ms": 1}"#).unwrap();
+        assert!(r.cpu.is_none() && r.load.is_none() && r.disks.is_empty());
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"ts_ms":1}"#);
+    }
+}
