@@ -1,0 +1,147 @@
+//! Collection: one [`Collector`] owns the sysinfo handles and the previous
+//! counter readings, and turns them into a wire [`Report`] on each tick.
+//!
+//! Only what is sent is refreshed (CPU usage and frequency, memory, the disk
+//! list with space and I/O counters, network counters, sensors); there is never
+//! a process scan. Each sub-module owns one part of the report; per-OS details
+//! live in [`platform`].
+
+mod cpu;
+mod disk;
+mod host;
+mod memory;
+mod net;
+pub mod platform;
+pub mod rate;
+mod temp;
+
+use std::time::Instant;
+
+use storage::model::wire::{HostFacts, Report};
+use sysinfo::System;
+
+/// How often (in ticks) device lists that rarely change are re-read.
+const RELIST_EVERY: u32 = 12;
+
+/// Which mounts and interfaces are reported. Patterns match exactly, or as a
+/// prefix when they end with `*`. Empty include lists mean "all".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub mounts: Vec<String>,
+    pub exclude_mounts: Vec<String>,
+    pub ifaces: Vec<String>,
+    pub exclude_ifaces: Vec<String>,
+    pub include_loopback: bool,
+}
+
+impl Filter {
+    pub fn mount_allowed(&self, mount: &str) -> bool {
+        allowed(&self.mounts, &self.exclude_mounts, mount)
+    }
+
+    pub fn iface_allowed(&self, iface: &str) -> bool {
+        (self.include_loopback || !platform::is_loopback(iface))
+            && allowed(&self.ifaces, &self.exclude_ifaces, iface)
+    }
+}
+
+fn allowed(include: &[String], exclude: &[String], name: &str) -> bool {
+    let hit = |p: &String| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => p == name,
+    };
+    (include.is_empty() || include.iter().any(hit)) && !exclude.iter().any(hit)
+}
+
+/// Owns the sysinfo handles and the state rates need between ticks.
+pub struct Collector {
+    interval_ms: Option<u32>,
+    /// `None` where sysinfo does not support the OS: no CPU or memory then.
+    system: Option<System>,
+    disks: disk::DiskCollector,
+    nets: net::NetCollector,
+    temps: temp::TempCollector,
+    ticks: u32,
+}
+
+impl Collector {
+    /// Creates the handles and takes a first reading, so the first real tick
+    /// already has a baseline for CPU usage and rates.
+    pub fn new(filter: Filter, interval_ms: Option<u32>) -> Self {
+        let mut c = Self {
+            interval_ms,
+            system: System::new().ok(),
+            disks: disk::DiskCollector::new(filter.clone()),
+            nets: net::NetCollector::new(filter),
+            temps: temp::TempCollector::new(),
+            ticks: 0,
+        };
+        let _prime = c.collect(0);
+        c
+    }
+
+    /// One report stamped `ts_ms`. Rates cover the real time since the last call.
+    pub fn collect(&mut self, ts_ms: i64) -> Report {
+        let now = Instant::now();
+        let relist = self.ticks % RELIST_EVERY == 0;
+        self.ticks = self.ticks.wrapping_add(1);
+        Report {
+            ts_ms,
+            interval_ms: self.interval_ms,
+            cpu: self.system.as_mut().and_then(cpu::collect),
+            load: platform::load_average(),
+            memory: self.system.as_mut().and_then(memory::collect),
+            disks: self.disks.collect(now),
+            networks: self.nets.collect(now),
+            uptime_s: host::uptime(),
+            temps: self.temps.collect(relist),
+        }
+    }
+
+    /// The static facts about this machine.
+    pub fn host_facts(&self) -> HostFacts {
+        host::facts(self.system.as_ref())
+    }
+}
+
+/// Rounds to `decimals` places: the precision the source really has.
+pub(crate) fn round_to(v: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (v * f).round() / f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_patterns_include_exclude_and_loopback() {
+        let f = Filter {
+            exclude_mounts: vec!["/boot*".into()],
+            ifaces: vec!["eth*".into(), "lo".into()],
+            ..Default::default()
+        };
+        assert!(f.mount_allowed("/"));
+        assert!(!f.mount_allowed("/boot/efi"));
+        assert!(f.iface_allowed("eth0"));
+        assert!(!f.iface_allowed("wlan0"));
+        assert!(
+            !f.iface_allowed(if cfg!(target_os = "linux") {
+                "lo"
+            } else {
+                "lo0"
+            }) || !cfg!(unix)
+        );
+        let with_lo = Filter {
+            include_loopback: true,
+            ..Default::default()
+        };
+        assert!(with_lo.iface_allowed("lo"));
+    }
+
+    #[test]
+    fn rounding_keeps_source_precision() {
+        assert_eq!(round_to(12.345_678, 1), 12.3);
+        assert_eq!(round_to(0.526, 2), 0.53);
+    }
+}

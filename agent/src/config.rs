@@ -1,0 +1,446 @@
+//! Command line, environment and TOML file, merged into one [`Config`].
+//!
+//! Precedence: flags over `STATUSMONITOR_AGENT_*` environment variables (both
+//! handled by clap) over the TOML file (`--config`, default
+//! `~/.config/statusmonitor-agent/agent.toml`) over built-in defaults. Every
+//! value is checked when it is parsed, wherever it comes from.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use crate::collect::Filter;
+use crate::error::AgentError;
+
+/// The shortest collection interval the agent accepts.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Default collection interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// Default HTTP timeout for one request, connect included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the default spool can cover at the configured interval.
+pub const DEFAULT_SPOOL_SPAN: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "statusmonitor-agent",
+    version,
+    about = "Collects host metrics and pushes them to a StatusMonitor server, spooling while it is away.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `run`, the default command.
+    #[command(flatten)]
+    pub agent: AgentArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect every interval and send to the server (the default).
+    Run(AgentArgs),
+    /// Print one report (with host facts) as an IngestBatch JSON and exit.
+    Once(AgentArgs),
+    /// Ask for the server URL and token, test them and write the config file.
+    Setup(AgentArgs),
+    /// Write a hardened systemd unit (Linux) that runs this agent.
+    InstallService(InstallArgs),
+    /// Load generator: play one synthetic agent per token against a server.
+    Simulate(crate::simulate::SimulateArgs),
+}
+
+/// Options shared by `run`, `once`, `setup` and `install-service`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct AgentArgs {
+    /// TOML config file [default: ~/.config/statusmonitor-agent/agent.toml].
+    #[arg(long, env = "STATUSMONITOR_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Server base URL, e.g. `https://monitor.example:8420`.
+    #[arg(long, env = "STATUSMONITOR_AGENT_SERVER", value_parser = parse_server)]
+    pub server: Option<String>,
+    /// Agent token shown once by the dashboard (sent as `X-Agent-Token`).
+    #[arg(long, env = "STATUSMONITOR_AGENT_TOKEN", hide_env_values = true, value_parser = parse_token)]
+    pub token: Option<Token>,
+    /// Collection interval (`5s`, `1500ms`, `1m`; at least 1 s) [default: 5s].
+    #[arg(long, env = "STATUSMONITOR_AGENT_INTERVAL", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+    /// Directory of the on-disk spool [default: `spool` beside the config file].
+    #[arg(long, env = "STATUSMONITOR_AGENT_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Most reports the spool keeps; the oldest go first [default: 24 h worth].
+    #[arg(long, env = "STATUSMONITOR_AGENT_SPOOL_MAX", value_parser = parse_spool_max)]
+    pub spool_max: Option<usize>,
+    /// Only these mount points (comma list; `*` at the end matches a prefix).
+    #[arg(long, env = "STATUSMONITOR_AGENT_MOUNTS", value_delimiter = ',')]
+    pub mounts: Option<Vec<String>>,
+    /// Never these mount points (comma list; `*` at the end matches a prefix).
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_EXCLUDE_MOUNTS",
+        value_delimiter = ','
+    )]
+    pub exclude_mounts: Option<Vec<String>>,
+    /// Only these network interfaces (comma list; `*` at the end matches a prefix).
+    #[arg(long, env = "STATUSMONITOR_AGENT_IFACES", value_delimiter = ',')]
+    pub ifaces: Option<Vec<String>>,
+    /// Never these network interfaces (comma list; `*` at the end matches a prefix).
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_EXCLUDE_IFACES",
+        value_delimiter = ','
+    )]
+    pub exclude_ifaces: Option<Vec<String>>,
+    /// Also report loopback interfaces (skipped by default).
+    #[arg(long, env = "STATUSMONITOR_AGENT_INCLUDE_LOOPBACK")]
+    pub include_loopback: bool,
+    /// Timeout of one HTTP request, connect included [default: 15s].
+    #[arg(long, env = "STATUSMONITOR_AGENT_TIMEOUT", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Print the unit and environment file instead of writing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the unit goes.
+    #[arg(
+        long,
+        default_value = "/etc/systemd/system/statusmonitor-agent.service"
+    )]
+    pub unit_path: PathBuf,
+    /// The agent binary the unit runs [default: this executable].
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
+}
+
+/// The agent token. Its `Debug` and `Display` never show the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Token(String);
+
+impl Token {
+    /// The secret itself, for the `X-Agent-Token` header and the config file only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The TOML file. Same names as the flags, with underscores.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Token>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool_max: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_mounts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifaces: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_ifaces: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_loopback: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads the file; a missing file is an empty config, a broken one an error.
+    pub fn load(path: &Path) -> Result<Self, AgentError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| AgentError::Config(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(AgentError::Config(format!("{}: {e}", path.display()))),
+        }
+    }
+}
+
+/// Everything the agent needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file that was read (or would be written by `setup`).
+    pub config_path: PathBuf,
+    /// Server base URL without a trailing slash.
+    pub server: Option<String>,
+    pub token: Option<Token>,
+    pub interval: Duration,
+    pub spool_dir: PathBuf,
+    pub spool_max: usize,
+    pub filter: Filter,
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// Merges flags/env (`args`) over the TOML file over defaults.
+    pub fn resolve(args: &AgentArgs) -> Result<Self, AgentError> {
+        let config_path = args.config.clone().unwrap_or_else(default_config_path);
+        let file = FileConfig::load(&config_path)?;
+        Self::merge(args, file, config_path)
+    }
+
+    fn merge(args: &AgentArgs, file: FileConfig, config_path: PathBuf) -> Result<Self, AgentError> {
+        let in_file = |what: &str, e: String| {
+            AgentError::Config(format!("{} `{what}`: {e}", config_path.display()))
+        };
+        let server = match (&args.server, file.server) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(s)) => Some(parse_server(&s).map_err(|e| in_file("server", e))?),
+            (None, None) => None,
+        };
+        let token = match (&args.token, file.token) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(t)) => Some(parse_token(t.expose()).map_err(|e| in_file("token", e))?),
+            (None, None) => None,
+        };
+        let interval = match (args.interval, file.interval) {
+            (Some(i), _) => i,
+            (None, Some(s)) => parse_interval(&s).map_err(|e| in_file("interval", e))?,
+            (None, None) => DEFAULT_INTERVAL,
+        };
+        let timeout = match (args.timeout, file.timeout) {
+            (Some(t), _) => t,
+            (None, Some(s)) => parse_duration(&s).map_err(|e| in_file("timeout", e))?,
+            (None, None) => DEFAULT_TIMEOUT,
+        };
+        let spool_dir = args
+            .spool_dir
+            .clone()
+            .or(file.spool_dir)
+            .unwrap_or_else(|| default_spool_dir(&config_path));
+        let spool_max = match (args.spool_max, file.spool_max) {
+            (Some(m), _) => m,
+            (None, Some(m)) => {
+                parse_spool_max(&m.to_string()).map_err(|e| in_file("spool_max", e))?
+            }
+            (None, None) => default_spool_max(interval),
+        };
+        let filter = Filter {
+            mounts: args.mounts.clone().or(file.mounts).unwrap_or_default(),
+            exclude_mounts: args
+                .exclude_mounts
+                .clone()
+                .or(file.exclude_mounts)
+                .unwrap_or_default(),
+            ifaces: args.ifaces.clone().or(file.ifaces).unwrap_or_default(),
+            exclude_ifaces: args
+                .exclude_ifaces
+                .clone()
+                .or(file.exclude_ifaces)
+                .unwrap_or_default(),
+            include_loopback: args.include_loopback || file.include_loopback.unwrap_or(false),
+        };
+        Ok(Self {
+            config_path,
+            server,
+            token,
+            interval,
+            spool_dir,
+            spool_max,
+            filter,
+            timeout,
+        })
+    }
+
+    /// Server and token, which `run` cannot do without.
+    pub fn endpoint(&self) -> Result<(&str, &Token), AgentError> {
+        match (&self.server, &self.token) {
+            (Some(s), Some(t)) => Ok((s, t)),
+            _ => Err(AgentError::Config(format!(
+                "server and token are required: pass --server and --token, set \
+                 STATUSMONITOR_AGENT_SERVER and STATUSMONITOR_AGENT_TOKEN, or run \
+                 `statusmonitor-agent setup` to write {}",
+                self.config_path.display()
+            ))),
+        }
+    }
+}
+
+/// 24 hours of reports at `interval`.
+pub fn default_spool_max(interval: Duration) -> usize {
+    let per = interval.as_millis().max(1);
+    (DEFAULT_SPOOL_SPAN.as_millis() / per).max(1) as usize
+}
+
+/// `$XDG_CONFIG_HOME` or `~/.config` on Unix, `%APPDATA%` on Windows,
+/// `~/Library/Application Support` on macOS; `./agent.toml` as a last resort.
+pub fn default_config_path() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let base = if cfg!(target_os = "windows") {
+        env("APPDATA")
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library/Application Support"))
+    } else {
+        env("XDG_CONFIG_HOME").or_else(|| env("HOME").map(|h| h.join(".config")))
+    };
+    match base {
+        Some(b) => b.join("statusmonitor-agent").join("agent.toml"),
+        None => PathBuf::from("agent.toml"),
+    }
+}
+
+fn default_spool_dir(config_path: &Path) -> PathBuf {
+    config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+        .join("spool")
+}
+
+/// An `http://` or `https://` URL with a host; the trailing slash is dropped.
+pub fn parse_server(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{s}` must start with http:// or https://"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err(format!("`{s}` has no host"));
+    }
+    Ok(s.to_string())
+}
+
+/// A non-empty token of visible ASCII (it goes into an HTTP header).
+pub fn parse_token(s: &str) -> Result<Token, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("the token is empty".into());
+    }
+    if !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token must be printable ASCII without spaces".into());
+    }
+    Ok(Token(s.to_string()))
+}
+
+/// `1500ms`, `5s`, `2m`, `1h`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 5s, 1500ms or 1m"))?;
+    let ms = match unit.trim() {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("`{s}`: unknown unit, use ms, s, m or h")),
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("`{s}` is too long"))
+}
+
+/// A duration of at least [`MIN_INTERVAL`].
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < MIN_INTERVAL {
+        return Err(format!("`{s}` is shorter than the minimum interval of 1s"));
+    }
+    if d > Duration::from_secs(3600) {
+        return Err(format!("`{s}` is longer than the maximum interval of 1h"));
+    }
+    Ok(d)
+}
+
+/// At least one report.
+pub fn parse_spool_max(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` must be a whole number of reports, at least 1"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_interval_has_a_minimum() {
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_interval("500ms").is_err());
+        assert_eq!(parse_interval("1s"), Ok(MIN_INTERVAL));
+    }
+
+    #[test]
+    fn server_url_is_checked_and_trailing_slash_dropped() {
+        assert_eq!(
+            parse_server("http://h:8420/").as_deref(),
+            Ok("http://h:8420")
+        );
+        assert!(parse_server("h:8420").is_err());
+        assert!(parse_server("https://").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let file: FileConfig = toml::from_str(
+            r#"server = "http://file:1"
+               token = "filetoken"
+               interval = "10s"
+               exclude_mounts = ["/boot*"]"#,
+        )
+        .unwrap();
+        let args = AgentArgs {
+            server: Some("http://flag:2".into()),
+            ..Default::default()
+        };
+        let c = Config::merge(&args, file, PathBuf::from("/etc/sm/agent.toml")).unwrap();
+        assert_eq!(c.server.as_deref(), Some("http://flag:2"));
+        assert_eq!(c.token.as_ref().map(Token::expose), Some("filetoken"));
+        assert_eq!(c.interval, Duration::from_secs(10));
+        assert_eq!(c.spool_max, 8640);
+        assert_eq!(c.spool_dir, PathBuf::from("/etc/sm/spool"));
+        assert_eq!(c.filter.exclude_mounts, vec!["/boot*".to_string()]);
+    }
+
+    #[test]
+    fn bad_file_values_are_rejected_with_the_file_name() {
+        let file: FileConfig = toml::from_str(r#"interval = "100ms""#).unwrap();
+        let e = Config::merge(&AgentArgs::default(), file, PathBuf::from("x.toml")).unwrap_err();
+        assert!(e.to_string().contains("x.toml"), "{e}");
+    }
+
+    #[test]
+    fn token_is_never_printed() {
+        let t = parse_token("s3cret").unwrap();
+        assert!(!format!("{t:?} {t}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,2 @@
+//! placeholder
+pub const MAX_BATCH: usize = 500;

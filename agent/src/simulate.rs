@@ -1,0 +1,3 @@
+//! todo
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {}
