@@ -7,3 +7,10 @@
 //! - `catalog` (feature `engine`): users, agents, rules and alert history on redb.
 
 pub mod model;
+#[cfg(feature = "engine")]
+pub mod error;
+#[cfg(feature = "engine")]
+pub mod tsdb;
+
+#[cfg(feature = "engine")]
+pub use error::Error;

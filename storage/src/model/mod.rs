@@ -4,7 +4,9 @@
 //! One file per API area so each has one owner.
 
 pub mod api;
+pub mod metrics;
 pub mod wire;
 
 pub use api::*;
+pub use metrics::{SeriesKey, report_samples, samples_to_report};
 pub use wire::*;

@@ -1,0 +1,353 @@
+//! The mapping between one wire [`Report`] and the engine's samples: metric
+//! names, their labels, and the inverse used to rebuild reports (the ring
+//! buffer after a restart). No I/O; compiles for wasm.
+//!
+//! Metric names (labels in braces):
+//! `cpu.total_pct`, `cpu.core_pct{core}`, `cpu.core_mhz{core}`, `load.1m`,
+//! `load.5m`, `load.15m`, `mem.total_bytes`, `mem.used_bytes`,
+//! `mem.available_bytes`, `swap.total_bytes`, `swap.used_bytes`,
+//! `disk.total_bytes{mount}`, `disk.used_bytes{mount}`, `disk.read_bps{mount}`,
+//! `disk.write_bps{mount}`, `net.rx_bps{iface}`, `net.tx_bps{iface}`,
+//! `uptime_s`, `temp.celsius{sensor}`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::wire::{Cpu, Disk, Memory, Network, Report, Temperature};
+
+/// The name of a series inside one agent: a metric and its labels.
+/// Labels are kept sorted by name, so equal keys compare equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeriesKey {
+    pub metric: String,
+    pub labels: Vec<(String, String)>,
+}
+
+impl SeriesKey {
+    /// A series without labels.
+    pub fn new(metric: impl Into<String>) -> Self {
+        SeriesKey {
+            metric: metric.into(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// A series with labels; they are sorted by name here.
+    pub fn with_labels<I, K, V>(metric: impl Into<String>, labels: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut labels: Vec<(String, String)> = labels
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        labels.sort();
+        SeriesKey {
+            metric: metric.into(),
+            labels,
+        }
+    }
+
+    fn one(metric: &str, label: &str, value: impl ToString) -> Self {
+        SeriesKey {
+            metric: metric.to_owned(),
+            labels: vec![(label.to_owned(), value.to_string())],
+        }
+    }
+
+    /// The value of one label, if present.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.metric)?;
+        if !self.labels.is_empty() {
+            f.write_str("{")?;
+            for (i, (k, v)) in self.labels.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{k}={v:?}")?;
+            }
+            f.write_str("}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every sample of one report, in a stable order.
+pub fn report_samples(r: &Report) -> Vec<(SeriesKey, f64)> {
+    let mut out = Vec::with_capacity(48);
+    if let Some(cpu) = &r.cpu {
+        out.push((SeriesKey::new("cpu.total_pct"), cpu.total_pct));
+        for (i, v) in cpu.cores_pct.iter().enumerate() {
+            out.push((SeriesKey::one("cpu.core_pct", "core", i), *v));
+        }
+        for (i, v) in cpu.cores_mhz.iter().enumerate() {
+            out.push((SeriesKey::one("cpu.core_mhz", "core", i), *v as f64));
+        }
+    }
+    if let Some([l1, l5, l15]) = r.load {
+        out.push((SeriesKey::new("load.1m"), l1));
+        out.push((SeriesKey::new("load.5m"), l5));
+        out.push((SeriesKey::new("load.15m"), l15));
+    }
+    if let Some(m) = &r.memory {
+        out.push((SeriesKey::new("mem.total_bytes"), m.total_bytes as f64));
+        out.push((SeriesKey::new("mem.used_bytes"), m.used_bytes as f64));
+        if let Some(v) = m.available_bytes {
+            out.push((SeriesKey::new("mem.available_bytes"), v as f64));
+        }
+        if let Some(v) = m.swap_total_bytes {
+            out.push((SeriesKey::new("swap.total_bytes"), v as f64));
+        }
+        if let Some(v) = m.swap_used_bytes {
+            out.push((SeriesKey::new("swap.used_bytes"), v as f64));
+        }
+    }
+    for d in &r.disks {
+        out.push((
+            SeriesKey::one("disk.total_bytes", "mount", &d.mount),
+            d.total_bytes as f64,
+        ));
+        out.push((
+            SeriesKey::one("disk.used_bytes", "mount", &d.mount),
+            d.used_bytes as f64,
+        ));
+        if let Some(v) = d.read_bps {
+            out.push((SeriesKey::one("disk.read_bps", "mount", &d.mount), v as f64));
+        }
+        if let Some(v) = d.write_bps {
+            out.push((SeriesKey::one("disk.write_bps", "mount", &d.mount), v as f64));
+        }
+    }
+    for n in &r.networks {
+        out.push((SeriesKey::one("net.rx_bps", "iface", &n.iface), n.rx_bps as f64));
+        out.push((SeriesKey::one("net.tx_bps", "iface", &n.iface), n.tx_bps as f64));
+    }
+    if let Some(u) = r.uptime_s {
+        out.push((SeriesKey::new("uptime_s"), u as f64));
+    }
+    for t in &r.temps {
+        out.push((
+            SeriesKey::one("temp.celsius", "sensor", &t.sensor),
+            t.celsius,
+        ));
+    }
+    out
+}
+
+/// Rebuild a report from its samples (the inverse of [`report_samples`]).
+///
+/// Unknown metrics are ignored; `interval_ms` is not a sample and comes back
+/// as `None`. Per-core vectors are filled up to the highest core index seen
+/// (a missing core in between reads 0). Integer fields are rounded.
+pub fn samples_to_report(ts_ms: i64, samples: &[(SeriesKey, f64)]) -> Report {
+    let mut r = Report {
+        ts_ms,
+        ..Report::default()
+    };
+    let mut cpu_total = None;
+    let mut cores_pct: BTreeMap<usize, f64> = BTreeMap::new();
+    let mut cores_mhz: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut load = [None; 3];
+    let mut mem: [Option<u64>; 5] = [None; 5];
+    let mut disks: Vec<Disk> = Vec::new();
+    let mut nets: Vec<Network> = Vec::new();
+
+    fn disk<'a>(disks: &'a mut Vec<Disk>, mount: &str) -> &'a mut Disk {
+        let i = match disks.iter().position(|d| d.mount == mount) {
+            Some(i) => i,
+            None => {
+                disks.push(Disk {
+                    mount: mount.to_owned(),
+                    ..Disk::default()
+                });
+                disks.len() - 1
+            }
+        };
+        &mut disks[i]
+    }
+    fn net<'a>(nets: &'a mut Vec<Network>, iface: &str) -> &'a mut Network {
+        let i = match nets.iter().position(|n| n.iface == iface) {
+            Some(i) => i,
+            None => {
+                nets.push(Network {
+                    iface: iface.to_owned(),
+                    ..Network::default()
+                });
+                nets.len() - 1
+            }
+        };
+        &mut nets[i]
+    }
+    let int = |v: f64| if v.is_finite() && v > 0.0 { v.round() as u64 } else { 0 };
+
+    for (key, v) in samples {
+        let v = *v;
+        let core = || key.label("core").and_then(|c| c.parse::<usize>().ok());
+        match key.metric.as_str() {
+            "cpu.total_pct" => cpu_total = Some(v),
+            "cpu.core_pct" => {
+                if let Some(c) = core() {
+                    cores_pct.insert(c, v);
+                }
+            }
+            "cpu.core_mhz" => {
+                if let Some(c) = core() {
+                    cores_mhz.insert(c, int(v));
+                }
+            }
+            "load.1m" => load[0] = Some(v),
+            "load.5m" => load[1] = Some(v),
+            "load.15m" => load[2] = Some(v),
+            "mem.total_bytes" => mem[0] = Some(int(v)),
+            "mem.used_bytes" => mem[1] = Some(int(v)),
+            "mem.available_bytes" => mem[2] = Some(int(v)),
+            "swap.total_bytes" => mem[3] = Some(int(v)),
+            "swap.used_bytes" => mem[4] = Some(int(v)),
+            "disk.total_bytes" | "disk.used_bytes" | "disk.read_bps" | "disk.write_bps" => {
+                let Some(mount) = key.label("mount") else {
+                    continue;
+                };
+                let d = disk(&mut disks, mount);
+                match key.metric.as_str() {
+                    "disk.total_bytes" => d.total_bytes = int(v),
+                    "disk.used_bytes" => d.used_bytes = int(v),
+                    "disk.read_bps" => d.read_bps = Some(int(v)),
+                    _ => d.write_bps = Some(int(v)),
+                }
+            }
+            "net.rx_bps" | "net.tx_bps" => {
+                let Some(iface) = key.label("iface") else {
+                    continue;
+                };
+                let n = net(&mut nets, iface);
+                if key.metric == "net.rx_bps" {
+                    n.rx_bps = int(v);
+                } else {
+                    n.tx_bps = int(v);
+                }
+            }
+            "uptime_s" => r.uptime_s = Some(int(v)),
+            "temp.celsius" => {
+                if let Some(sensor) = key.label("sensor") {
+                    r.temps.push(Temperature {
+                        sensor: sensor.to_owned(),
+                        celsius: v,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let dense_f = |m: &BTreeMap<usize, f64>| -> Vec<f64> {
+        let n = m.keys().next_back().map_or(0, |k| k + 1);
+        (0..n).map(|i| m.get(&i).copied().unwrap_or(0.0)).collect()
+    };
+    let dense_u = |m: &BTreeMap<usize, u64>| -> Vec<u64> {
+        let n = m.keys().next_back().map_or(0, |k| k + 1);
+        (0..n).map(|i| m.get(&i).copied().unwrap_or(0)).collect()
+    };
+    if cpu_total.is_some() || !cores_pct.is_empty() || !cores_mhz.is_empty() {
+        r.cpu = Some(Cpu {
+            total_pct: cpu_total.unwrap_or(0.0),
+            cores_pct: dense_f(&cores_pct),
+            cores_mhz: dense_u(&cores_mhz),
+        });
+    }
+    if let [Some(a), Some(b), Some(c)] = load {
+        r.load = Some([a, b, c]);
+    }
+    if mem.iter().any(Option::is_some) {
+        r.memory = Some(Memory {
+            total_bytes: mem[0].unwrap_or(0),
+            used_bytes: mem[1].unwrap_or(0),
+            available_bytes: mem[2],
+            swap_total_bytes: mem[3],
+            swap_used_bytes: mem[4],
+        });
+    }
+    r.disks = disks;
+    r.networks = nets;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_report() -> Report {
+        Report {
+            ts_ms: 1_795_608_000_000,
+            interval_ms: None,
+            cpu: Some(Cpu {
+                total_pct: 12.5,
+                cores_pct: vec![10.1, 15.0],
+                cores_mhz: vec![3400, 3600],
+            }),
+            load: Some([0.52, 0.41, 0.3]),
+            memory: Some(Memory {
+                total_bytes: 16_777_216_000,
+                used_bytes: 8_388_608_000,
+                available_bytes: Some(8_388_608_000),
+                swap_total_bytes: Some(2_147_483_648),
+                swap_used_bytes: Some(0),
+            }),
+            disks: vec![Disk {
+                mount: "/".into(),
+                total_bytes: 500_107_862_016,
+                used_bytes: 200_043_144_806,
+                read_bps: Some(1024),
+                write_bps: Some(20480),
+            }],
+            networks: vec![Network {
+                iface: "eth0".into(),
+                rx_bps: 120_000,
+                tx_bps: 64_000,
+            }],
+            uptime_s: Some(86_400),
+            temps: vec![Temperature {
+                sensor: "k10temp Tctl".into(),
+                celsius: 55.0,
+            }],
+        }
+    }
+
+    #[test]
+    fn report_round_trips_through_samples() {
+        let r = sample_report();
+        let samples = report_samples(&r);
+        assert_eq!(samples.len(), 1 + 2 + 2 + 3 + 5 + 4 + 2 + 1 + 1);
+        assert_eq!(samples_to_report(r.ts_ms, &samples), r);
+    }
+
+    #[test]
+    fn labels_are_sorted_and_displayed() {
+        let k = SeriesKey::with_labels("x", [("b", "2"), ("a", "1")]);
+        assert_eq!(k.labels[0].0, "a");
+        assert_eq!(k.to_string(), "x{a=\"1\",b=\"2\"}");
+        assert_eq!(k.label("b"), Some("2"));
+    }
+
+    #[test]
+    fn empty_report_has_no_samples() {
+        let r = Report {
+            ts_ms: 5,
+            ..Report::default()
+        };
+        assert!(report_samples(&r).is_empty());
+        assert_eq!(samples_to_report(5, &[]), r);
+    }
+}

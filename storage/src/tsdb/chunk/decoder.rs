@@ -1,0 +1,612 @@
+//! Decoders for columns and blocks. Every decoder returns an error on bytes
+//! it cannot read (truncated, impossible widths, absurd lengths); none panics
+//! or allocates more than the input can justify.
+
+use std::borrow::Cow;
+
+use super::encoder::{MAX_SCALE, POW10};
+use super::{
+    BLOCK_VERSION, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS, SeriesColumns, itag, tag,
+    unzigzag,
+};
+
+/// Why bytes did not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError(pub &'static str);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+/// The largest body a zstd block may claim once decompressed.
+const MAX_BODY: usize = 64 << 20;
+
+/// A cursor over bytes.
+pub(crate) struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Reader { data, pos: 0 }
+    }
+
+    pub fn u8(&mut self) -> Result<u8> {
+        let b = *self
+            .data
+            .get(self.pos)
+            .ok_or(DecodeError("truncated: expected a byte"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    pub fn varint(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            let part = u64::from(b & 0x7f);
+            if i == 9 && part > 1 {
+                return Err(DecodeError("varint overflows 64 bits"));
+            }
+            v |= part << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError("varint longer than 10 bytes"))
+    }
+
+    /// A varint that is a length or count, bounded by `max`.
+    pub fn len(&mut self, max: usize) -> Result<usize> {
+        let v = self.varint()?;
+        if v > max as u64 {
+            return Err(DecodeError("length out of range"));
+        }
+        Ok(v as usize)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.data.len())
+            .ok_or(DecodeError("truncated: fewer bytes than announced"))?;
+        let s = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    pub fn rest(&mut self) -> &'a [u8] {
+        let s = &self.data[self.pos.min(self.data.len())..];
+        self.pos = self.data.len();
+        s
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.data.len().saturating_sub(self.pos)
+    }
+}
+
+/// LSB-first bit reader.
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl BitReader<'_> {
+    fn read(&mut self, n: u32) -> Result<u64> {
+        if n == 0 {
+            return Ok(0);
+        }
+        if n > 32 {
+            let lo = self.read(32)?;
+            let hi = self.read(n - 32)?;
+            return Ok(lo | (hi << 32));
+        }
+        let end = self.pos + n as usize;
+        if end > self.data.len() * 8 {
+            return Err(DecodeError("truncated bit stream"));
+        }
+        let byte = self.pos / 8;
+        let shift = self.pos % 8;
+        let mut acc = 0u64;
+        for i in 0..5 {
+            if let Some(b) = self.data.get(byte + i) {
+                acc |= u64::from(*b) << (8 * i);
+            }
+        }
+        self.pos = end;
+        Ok((acc >> shift) & ((1u64 << n) - 1))
+    }
+}
+
+fn unpack_groups(r: &mut Reader<'_>, count: usize, out: &mut Vec<u64>) -> Result<()> {
+    let mut left = count;
+    while left > 0 {
+        let g = left.min(GROUP);
+        unpack_one(r, g, out)?;
+        left -= g;
+    }
+    Ok(())
+}
+
+fn unpack_one(r: &mut Reader<'_>, g: usize, out: &mut Vec<u64>) -> Result<()> {
+    let w = u32::from(r.u8()?);
+    if w > 64 {
+        return Err(DecodeError("bit width above 64"));
+    }
+    if w == 0 {
+        out.extend(std::iter::repeat_n(0, g));
+        return Ok(());
+    }
+    let bytes = r.bytes((g * w as usize).div_ceil(8))?;
+    let mut br = BitReader { data: bytes, pos: 0 };
+    for _ in 0..g {
+        out.push(br.read(w)?);
+    }
+    Ok(())
+}
+
+/// Decode an integer column of `n` values.
+pub fn decode_ints(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
+    if n > MAX_ROWS {
+        return Err(DecodeError("too many values"));
+    }
+    let t = r.u8()?;
+    if t == itag::CONST {
+        let v = unzigzag(r.varint()?);
+        return Ok(vec![v; n]);
+    }
+    if n == 0 {
+        return Err(DecodeError("non-constant encoding of an empty column"));
+    }
+    // Every non-constant encoding needs at least one byte per group: a cheap
+    // bound before allocating.
+    if r.remaining() < n.div_ceil(GROUP) {
+        return Err(DecodeError("truncated integer column"));
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut raw = Vec::with_capacity(n.min(GROUP));
+    match t {
+        itag::FOR => {
+            let mut left = n;
+            while left > 0 {
+                let g = left.min(GROUP);
+                let min = unzigzag(r.varint()?);
+                raw.clear();
+                unpack_one(r, g, &mut raw)?;
+                out.extend(raw.iter().map(|o| min.wrapping_add(*o as i64)));
+                left -= g;
+            }
+        }
+        itag::DELTA => {
+            let mut v = unzigzag(r.varint()?);
+            out.push(v);
+            raw.reserve(n);
+            unpack_groups(r, n - 1, &mut raw)?;
+            for d in &raw {
+                v = v.wrapping_add(unzigzag(*d));
+                out.push(v);
+            }
+        }
+        itag::DOD => {
+            let mut v = unzigzag(r.varint()?);
+            out.push(v);
+            if n >= 2 {
+                let mut d = unzigzag(r.varint()?);
+                v = v.wrapping_add(d);
+                out.push(v);
+                raw.reserve(n);
+                unpack_groups(r, n - 2, &mut raw)?;
+                for dd in &raw {
+                    d = d.wrapping_add(unzigzag(*dd));
+                    v = v.wrapping_add(d);
+                    out.push(v);
+                }
+            }
+        }
+        _ => return Err(DecodeError("unknown integer column tag")),
+    }
+    Ok(out)
+}
+
+fn decode_gorilla(data: &[u8], n: usize) -> Result<Vec<f64>> {
+    // At least one bit per value after the first 64: bound before allocating.
+    if data.len() * 8 < 64 + n.saturating_sub(1) {
+        return Err(DecodeError("truncated gorilla column"));
+    }
+    let mut br = BitReader { data, pos: 0 };
+    let mut prev = br.read(64)?;
+    let mut out = Vec::with_capacity(n);
+    out.push(f64::from_bits(prev));
+    let mut window: Option<(u32, u32)> = None;
+    for _ in 1..n {
+        if br.read(1)? == 0 {
+            out.push(f64::from_bits(prev));
+            continue;
+        }
+        let x = if br.read(1)? == 0 {
+            let (pl, pt) = window.ok_or(DecodeError("gorilla reuses a window it never set"))?;
+            br.read(64 - pl - pt)? << pt
+        } else {
+            let lead = br.read(5)? as u32;
+            let sig = br.read(6)? as u32 + 1;
+            if lead + sig > 64 {
+                return Err(DecodeError("gorilla window wider than 64 bits"));
+            }
+            let trail = 64 - lead - sig;
+            window = Some((lead, trail));
+            br.read(sig)? << trail
+        };
+        prev ^= x;
+        out.push(f64::from_bits(prev));
+    }
+    Ok(out)
+}
+
+/// Decode a float column of `n` values from exactly `data`.
+pub fn decode_column(data: &[u8], n: usize) -> Result<Vec<f64>> {
+    if n > MAX_ROWS {
+        return Err(DecodeError("too many values"));
+    }
+    let mut r = Reader::new(data);
+    match r.u8()? {
+        tag::CONST => {
+            let b = r.bytes(8)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Ok(vec![f64::from_le_bytes(a); n])
+        }
+        tag::DECIMAL => {
+            let scale = r.u8()?;
+            if scale > MAX_SCALE {
+                return Err(DecodeError("decimal scale above 9"));
+            }
+            let p = POW10[scale as usize];
+            let ints = decode_ints(&mut r, n)?;
+            Ok(ints.into_iter().map(|i| i as f64 / p).collect())
+        }
+        tag::GORILLA if n == 0 => Err(DecodeError("gorilla column without values")),
+        tag::GORILLA => decode_gorilla(r.rest(), n),
+        tag::RAW => {
+            let b = r.bytes(n.checked_mul(8).ok_or(DecodeError("length overflow"))?)?;
+            Ok(b
+                .chunks_exact(8)
+                .map(|c| {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(c);
+                    f64::from_le_bytes(a)
+                })
+                .collect())
+        }
+        _ => Err(DecodeError("unknown column tag")),
+    }
+}
+
+struct Entry {
+    sid: u32,
+    n_present: usize,
+    /// Offset of the presence bitmap in the body, when not every row is present.
+    bitmap: Option<usize>,
+    data_off: usize,
+    data_len: usize,
+}
+
+/// A parsed block: header, timestamps and index decoded; series decoded on demand.
+pub struct BlockReader<'a> {
+    kind: BlockKind,
+    body: Cow<'a, [u8]>,
+    ts: Vec<i64>,
+    entries: Vec<Entry>,
+}
+
+impl<'a> BlockReader<'a> {
+    /// Parse a block's header, timestamp column and index.
+    pub fn parse(bytes: &'a [u8]) -> Result<BlockReader<'a>> {
+        let mut r = Reader::new(bytes);
+        if r.u8()? != BLOCK_VERSION {
+            return Err(DecodeError("unknown block version"));
+        }
+        let flags = r.u8()?;
+        if flags & !FLAG_ZSTD != 0 {
+            return Err(DecodeError("unknown block flags"));
+        }
+        let kind = match r.u8()? {
+            0 => BlockKind::Raw,
+            1 => BlockKind::Agg,
+            _ => return Err(DecodeError("unknown block kind")),
+        };
+        let body: Cow<'a, [u8]> = if flags & FLAG_ZSTD != 0 {
+            let len = r.len(MAX_BODY)?;
+            let z = r.rest();
+            // A zstd frame expands at most ~1000x here; refuse absurd claims.
+            if len > z.len().saturating_mul(2048) {
+                return Err(DecodeError("zstd body length implausible"));
+            }
+            let body = zstd::bulk::decompress(z, len).map_err(|_| DecodeError("bad zstd frame"))?;
+            if body.len() != len {
+                return Err(DecodeError("zstd body length mismatch"));
+            }
+            Cow::Owned(body)
+        } else {
+            Cow::Borrowed(r.rest())
+        };
+
+        let mut r = Reader::new(&body);
+        let n = r.len(MAX_ROWS)?;
+        let ts_len = r.len(MAX_BODY)?;
+        let ts = decode_ints(&mut Reader::new(r.bytes(ts_len)?), n)?;
+        if ts.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(DecodeError("timestamps not strictly increasing"));
+        }
+        let n_series = r.len(r.remaining())?;
+        let mut entries = Vec::with_capacity(n_series);
+        let mut data_len_total = 0usize;
+        for _ in 0..n_series {
+            let sid = u32::try_from(r.varint()?).map_err(|_| DecodeError("series id too large"))?;
+            let n_present = r.len(n)?;
+            let bitmap = if n_present != n {
+                let off = r.pos;
+                let bm = r.bytes(n.div_ceil(8))?;
+                let ones: usize = bm.iter().map(|b| b.count_ones() as usize).sum();
+                if ones != n_present {
+                    return Err(DecodeError("presence bitmap disagrees with its count"));
+                }
+                Some(off)
+            } else {
+                None
+            };
+            let data_len = r.len(MAX_BODY)?;
+            entries.push(Entry {
+                sid,
+                n_present,
+                bitmap,
+                data_off: data_len_total,
+                data_len,
+            });
+            data_len_total = data_len_total
+                .checked_add(data_len)
+                .ok_or(DecodeError("length overflow"))?;
+        }
+        let data_start = r.pos;
+        if r.remaining() < data_len_total {
+            return Err(DecodeError("series data truncated"));
+        }
+        for e in &mut entries {
+            e.data_off += data_start;
+        }
+        Ok(BlockReader {
+            kind,
+            body,
+            ts,
+            entries,
+        })
+    }
+
+    pub fn kind(&self) -> BlockKind {
+        self.kind
+    }
+
+    /// The block's timestamps.
+    pub fn ts(&self) -> &[i64] {
+        &self.ts
+    }
+
+    /// Series ids in index order.
+    pub fn sids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries.iter().map(|e| e.sid)
+    }
+
+    /// Decode the series at index position `i`.
+    pub fn series(&self, i: usize) -> Result<SeriesColumns> {
+        let e = self
+            .entries
+            .get(i)
+            .ok_or(DecodeError("series index out of range"))?;
+        let n = self.ts.len();
+        let rows: Vec<u32> = match e.bitmap {
+            None => (0..n as u32).collect(),
+            Some(off) => {
+                let bm = self
+                    .body
+                    .get(off..off + n.div_ceil(8))
+                    .ok_or(DecodeError("bitmap out of range"))?;
+                (0..n as u32)
+                    .filter(|r| bm[*r as usize / 8] & (1 << (r % 8)) != 0)
+                    .collect()
+            }
+        };
+        if rows.len() != e.n_present {
+            return Err(DecodeError("presence bitmap has bits past the last row"));
+        }
+        let data = self
+            .body
+            .get(e.data_off..e.data_off + e.data_len)
+            .ok_or(DecodeError("series data out of range"))?;
+        let mut r = Reader::new(data);
+        let mut cols = Vec::with_capacity(self.kind.columns());
+        for _ in 0..self.kind.columns() {
+            let len = r.len(data.len())?;
+            cols.push(decode_column(r.bytes(len)?, e.n_present)?);
+        }
+        Ok(SeriesColumns {
+            sid: e.sid,
+            rows,
+            cols,
+        })
+    }
+
+    /// Position of series `sid` in the index.
+    pub fn find(&self, sid: u32) -> Option<usize> {
+        self.entries.iter().position(|e| e.sid == sid)
+    }
+
+    /// Decode everything.
+    pub fn to_block(&self) -> Result<Block> {
+        let series = (0..self.entries.len())
+            .map(|i| self.series(i))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Block {
+            kind: self.kind,
+            ts: self.ts.clone(),
+            series,
+        })
+    }
+}
+
+/// Decode a whole block (what the fuzz target drives).
+pub fn decode_block(bytes: &[u8]) -> Result<Block> {
+    BlockReader::parse(bytes)?.to_block()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::encoder::{encode_block, encode_column, encode_ints};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip_col(vals: &[f64]) -> usize {
+        let mut out = Vec::new();
+        encode_column(vals, &mut out);
+        let back = decode_column(&out, vals.len()).unwrap();
+        assert_eq!(back.len(), vals.len());
+        for (a, b) in vals.iter().zip(&back) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{a} vs {b}");
+        }
+        out.len()
+    }
+
+    #[test]
+    fn constant_column_costs_nine_bytes() {
+        assert_eq!(round_trip_col(&[42.5; 720]), 9);
+    }
+
+    #[test]
+    fn one_decimal_percentages_are_small() {
+        let mut v = 20.0f64;
+        let mut x = 1u64;
+        let vals: Vec<f64> = (0..720)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                v = (v + ((x >> 33) % 41) as f64 / 10.0 - 2.0).clamp(0.0, 100.0);
+                (v * 10.0).round() / 10.0
+            })
+            .collect();
+        let len = round_trip_col(&vals);
+        assert!(len < 720, "{len} bytes for 720 values");
+    }
+
+    #[test]
+    fn specials_round_trip() {
+        round_trip_col(&[f64::NAN, -0.0, f64::INFINITY, 1e300, 0.1, f64::MIN_POSITIVE]);
+        round_trip_col(&[0.1, 0.2, 0.30000000000000004]);
+    }
+
+    #[test]
+    fn timestamps_on_a_grid_cost_almost_nothing() {
+        let ts: Vec<i64> = (0..720).map(|i| 1_795_608_000_000 + i * 5000).collect();
+        let mut out = Vec::new();
+        encode_ints(&ts, &mut out);
+        assert!(out.len() < 20, "{}", out.len());
+        assert_eq!(decode_ints(&mut Reader::new(&out), ts.len()).unwrap(), ts);
+    }
+
+    fn arb_block() -> impl Strategy<Value = Block> {
+        (1usize..60, any::<bool>()).prop_flat_map(|(n, agg)| {
+            let kind = if agg { BlockKind::Agg } else { BlockKind::Raw };
+            let k = kind.columns();
+            (
+                proptest::collection::btree_set(any::<i64>(), n..=n),
+                proptest::collection::vec(
+                    (
+                        proptest::collection::vec(any::<bool>(), n..=n),
+                        proptest::collection::vec(
+                            prop_oneof![
+                                any::<f64>(),
+                                (-100000i64..100000).prop_map(|i| i as f64 / 10.0),
+                                Just(3.0)
+                            ],
+                            n * k..=n * k,
+                        ),
+                    ),
+                    0..5,
+                ),
+            )
+                .prop_map(move |(ts, series)| {
+                    let ts: Vec<i64> = ts.into_iter().collect();
+                    let series = series
+                        .into_iter()
+                        .enumerate()
+                        .map(|(sid, (mask, vals))| {
+                            let rows: Vec<u32> = (0..n as u32).filter(|r| mask[*r as usize]).collect();
+                            let cols = (0..k)
+                                .map(|c| rows.iter().map(|r| vals[c * n + *r as usize]).collect())
+                                .collect();
+                            SeriesColumns {
+                                sid: sid as u32 * 3,
+                                rows,
+                                cols,
+                            }
+                        })
+                        .collect();
+                    Block { kind, ts, series }
+                })
+        })
+    }
+
+    fn same_bits(a: &Block, b: &Block) -> bool {
+        a.kind == b.kind
+            && a.ts == b.ts
+            && a.series.len() == b.series.len()
+            && a.series.iter().zip(&b.series).all(|(x, y)| {
+                x.sid == y.sid
+                    && x.rows == y.rows
+                    && x.cols.iter().zip(&y.cols).all(|(c, d)| {
+                        c.len() == d.len() && c.iter().zip(d).all(|(u, v)| u.to_bits() == v.to_bits())
+                    })
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn blocks_round_trip(block in arb_block(), z in any::<bool>()) {
+            let bytes = encode_block(&block, z.then_some(3));
+            let back = decode_block(&bytes).unwrap();
+            prop_assert!(same_bits(&block, &back));
+        }
+
+        #[test]
+        fn int_columns_round_trip(vals in proptest::collection::vec(any::<i64>(), 0..300)) {
+            let mut out = Vec::new();
+            encode_ints(&vals, &mut out);
+            prop_assert_eq!(decode_ints(&mut Reader::new(&out), vals.len()).unwrap(), vals);
+        }
+
+        #[test]
+        fn block_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = decode_block(&bytes);
+        }
+
+        #[test]
+        fn column_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), n in 0usize..2000) {
+            let _ = decode_column(&bytes, n);
+        }
+
+        #[test]
+        fn mutated_blocks_never_panic(block in arb_block(), pos in any::<usize>(), byte in any::<u8>()) {
+            let mut bytes = encode_block(&block, None);
+            let i = pos % bytes.len();
+            bytes[i] = byte;
+            let _ = decode_block(&bytes);
+        }
+    }
+}

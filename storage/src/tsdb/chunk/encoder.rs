@@ -1,0 +1,261 @@
+//! Encoders: integer and float columns, and whole blocks.
+//!
+//! Every column is encoded in each applicable way and the smallest wins, so a
+//! constant column costs 9 bytes, a one-decimal percentage a few bits per
+//! value, and a full-precision float no more than Gorilla or raw bytes.
+
+use super::{
+    BLOCK_VERSION, BitWriter, Block, FLAG_ZSTD, GROUP, bit_width, itag, put_varint, tag, zigzag,
+};
+
+/// Largest decimal scale tried (values with more than 9 decimals are floats).
+pub const MAX_SCALE: u8 = 9;
+/// Scaled integers must stay exactly representable in an f64.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+pub(crate) const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/// Append `vals` bit-packed in groups of [`GROUP`]: per group one width byte,
+/// then the values at that width, LSB first.
+fn pack_groups(vals: &[u64], out: &mut Vec<u8>) {
+    for g in vals.chunks(GROUP) {
+        let w = g.iter().map(|v| bit_width(*v)).max().unwrap_or(0);
+        out.push(w as u8);
+        if w == 0 {
+            continue;
+        }
+        let mut bw = BitWriter::default();
+        bw.buf.reserve(g.len() * w as usize / 8 + 1);
+        for v in g {
+            bw.write(*v, w);
+        }
+        out.extend_from_slice(&bw.finish());
+    }
+}
+
+fn encode_for(vals: &[i64], out: &mut Vec<u8>) {
+    out.push(itag::FOR);
+    let mut offs = Vec::with_capacity(GROUP);
+    for g in vals.chunks(GROUP) {
+        let min = g.iter().copied().min().unwrap_or(0);
+        put_varint(out, zigzag(min));
+        offs.clear();
+        offs.extend(g.iter().map(|v| v.wrapping_sub(min) as u64));
+        pack_groups(&offs, out);
+    }
+}
+
+fn encode_delta(vals: &[i64], out: &mut Vec<u8>) {
+    out.push(itag::DELTA);
+    put_varint(out, zigzag(vals[0]));
+    let d: Vec<u64> = vals
+        .windows(2)
+        .map(|w| zigzag(w[1].wrapping_sub(w[0])))
+        .collect();
+    pack_groups(&d, out);
+}
+
+fn encode_dod(vals: &[i64], out: &mut Vec<u8>) {
+    out.push(itag::DOD);
+    put_varint(out, zigzag(vals[0]));
+    if vals.len() < 2 {
+        return;
+    }
+    let first_delta = vals[1].wrapping_sub(vals[0]);
+    put_varint(out, zigzag(first_delta));
+    let d: Vec<u64> = vals
+        .windows(3)
+        .map(|w| {
+            let d1 = w[1].wrapping_sub(w[0]);
+            let d2 = w[2].wrapping_sub(w[1]);
+            zigzag(d2.wrapping_sub(d1))
+        })
+        .collect();
+    pack_groups(&d, out);
+}
+
+/// Encode an integer column (its length is known to the reader) in the
+/// smallest of constant, frame-of-reference, delta and delta-of-delta.
+pub fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
+    let Some(first) = vals.first() else {
+        out.push(itag::CONST);
+        put_varint(out, 0);
+        return;
+    };
+    if vals.iter().all(|v| v == first) {
+        out.push(itag::CONST);
+        put_varint(out, zigzag(*first));
+        return;
+    }
+    let mut best: Vec<u8> = Vec::new();
+    let mut cand = Vec::with_capacity(vals.len() * 2);
+    for f in [encode_dod, encode_delta, encode_for] {
+        cand.clear();
+        f(vals, &mut cand);
+        if best.is_empty() || cand.len() < best.len() {
+            std::mem::swap(&mut best, &mut cand);
+        }
+    }
+    out.extend_from_slice(&best);
+}
+
+/// The smallest scale at which every value is an exact decimal, with the
+/// scaled integers; `None` when some value is not (NaN, ±inf, -0.0, too many
+/// decimals or too large).
+pub fn as_decimals(vals: &[f64]) -> Option<(u8, Vec<i64>)> {
+    let exact = |v: f64, s: u8| -> Option<i64> {
+        let p = POW10[s as usize];
+        let r = (v * p).round();
+        if r.abs() >= MAX_EXACT {
+            return None;
+        }
+        // Compare what the decoder will compute (this also refuses -0.0).
+        let i = r as i64;
+        ((i as f64 / p).to_bits() == v.to_bits()).then_some(i)
+    };
+    let mut scale = 0u8;
+    for v in vals {
+        if !v.is_finite() {
+            return None;
+        }
+        while exact(*v, scale).is_none() {
+            scale += 1;
+            if scale > MAX_SCALE {
+                return None;
+            }
+        }
+    }
+    // A value exact at scale s is exact at every larger scale (same rational,
+    // same correctly rounded quotient) as long as the integers stay < 2^53,
+    // which `exact` checks again here.
+    vals.iter().map(|v| exact(*v, scale)).collect::<Option<Vec<i64>>>().map(|i| (scale, i))
+}
+
+fn encode_gorilla(vals: &[f64], out: &mut Vec<u8>) {
+    out.push(tag::GORILLA);
+    let mut bw = BitWriter::default();
+    let mut prev = vals[0].to_bits();
+    bw.write(prev, 64);
+    // (leading, trailing) of the current window, if any.
+    let mut window: Option<(u32, u32)> = None;
+    for v in &vals[1..] {
+        let bits = v.to_bits();
+        let x = bits ^ prev;
+        prev = bits;
+        if x == 0 {
+            bw.write(0, 1);
+            continue;
+        }
+        bw.write(1, 1);
+        let lead = x.leading_zeros().min(31);
+        let trail = x.trailing_zeros();
+        match window {
+            Some((pl, pt)) if lead >= pl && trail >= pt => {
+                bw.write(0, 1);
+                bw.write(x >> pt, 64 - pl - pt);
+            }
+            _ => {
+                bw.write(1, 1);
+                let sig = 64 - lead - trail;
+                bw.write(u64::from(lead), 5);
+                bw.write(u64::from(sig - 1), 6);
+                bw.write(x >> trail, sig);
+                window = Some((lead, trail));
+            }
+        }
+    }
+    out.extend_from_slice(&bw.finish());
+}
+
+/// Encode a float column (its length is known to the reader), choosing the
+/// smallest of constant, decimal, Gorilla and raw.
+pub fn encode_column(vals: &[f64], out: &mut Vec<u8>) {
+    let Some(first) = vals.first() else {
+        out.push(tag::RAW);
+        return;
+    };
+    if vals.iter().all(|v| v.to_bits() == first.to_bits()) {
+        out.push(tag::CONST);
+        out.extend_from_slice(&first.to_bits().to_le_bytes());
+        return;
+    }
+    let mut best = Vec::new();
+    if let Some((scale, ints)) = as_decimals(vals) {
+        best.push(tag::DECIMAL);
+        best.push(scale);
+        encode_ints(&ints, &mut best);
+    }
+    // Gorilla only pays when decimals did not already reach ~1 byte/value.
+    if best.is_empty() || best.len() > vals.len() {
+        let mut g = Vec::new();
+        encode_gorilla(vals, &mut g);
+        if best.is_empty() || g.len() < best.len() {
+            best = g;
+        }
+    }
+    if best.len() > 1 + vals.len() * 8 {
+        best.clear();
+        best.push(tag::RAW);
+        for v in vals {
+            best.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&best);
+}
+
+/// Encode a block. With `zstd_level`, the body is compressed when that makes
+/// it smaller.
+pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
+    let n = block.ts.len();
+    let mut body = Vec::with_capacity(64 + n * 2);
+    put_varint(&mut body, n as u64);
+    let mut ts = Vec::new();
+    encode_ints(&block.ts, &mut ts);
+    put_varint(&mut body, ts.len() as u64);
+    body.extend_from_slice(&ts);
+
+    put_varint(&mut body, block.series.len() as u64);
+    let mut data = Vec::new();
+    let mut col = Vec::new();
+    for s in &block.series {
+        put_varint(&mut body, u64::from(s.sid));
+        put_varint(&mut body, s.rows.len() as u64);
+        if s.rows.len() != n {
+            let mut bitmap = vec![0u8; n.div_ceil(8)];
+            for r in &s.rows {
+                let r = *r as usize;
+                if let Some(b) = bitmap.get_mut(r / 8) {
+                    *b |= 1 << (r % 8);
+                }
+            }
+            body.extend_from_slice(&bitmap);
+        }
+        let start = data.len();
+        for c in &s.cols {
+            col.clear();
+            encode_column(c, &mut col);
+            put_varint(&mut data, col.len() as u64);
+            data.extend_from_slice(&col);
+        }
+        put_varint(&mut body, (data.len() - start) as u64);
+    }
+    body.extend_from_slice(&data);
+
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.push(BLOCK_VERSION);
+    if let Some(level) = zstd_level.filter(|_| body.len() > 128) {
+        if let Ok(z) = zstd::bulk::compress(&body, level) {
+            if z.len() + 4 < body.len() {
+                out.push(FLAG_ZSTD);
+                out.push(block.kind as u8);
+                put_varint(&mut out, body.len() as u64);
+                out.extend_from_slice(&z);
+                return out;
+            }
+        }
+    }
+    out.push(0);
+    out.push(block.kind as u8);
+    out.extend_from_slice(&body);
+    out
+}

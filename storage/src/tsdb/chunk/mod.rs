@@ -1,0 +1,155 @@
+//! Chunk codec: how one time window of samples becomes bytes.
+//!
+//! A *block* holds one agent's rows of one window: the timestamp column once,
+//! then for each series a presence map and its value column(s) (one for raw
+//! samples, five for aggregates: min, max, sum, count, last). An index at the
+//! front lets a reader decode only the series it needs. Columns are encoded
+//! by [`encoder`] and read back by [`decoder`], which never panics on any
+//! input. The byte layout is drawn in `docs/storage-format.md`.
+
+pub mod decoder;
+pub mod encoder;
+
+pub use decoder::{BlockReader, DecodeError, decode_block, decode_column};
+pub use encoder::{encode_block, encode_column, encode_ints};
+
+/// Version byte at the start of every block.
+pub const BLOCK_VERSION: u8 = 1;
+/// Flag bit: the block body is one zstd frame.
+pub const FLAG_ZSTD: u8 = 1;
+/// Values per bit-packing group; each group carries its own bit width.
+pub const GROUP: usize = 128;
+/// The largest row count a block may claim (guards allocations on decode).
+pub const MAX_ROWS: usize = 1 << 20;
+
+/// Column tags (first byte of an encoded value column).
+pub(crate) mod tag {
+    /// All values have the same bits: 8 bytes follow.
+    pub const CONST: u8 = 0;
+    /// Exact decimals: scale byte, then an integer column of `value * 10^scale`.
+    pub const DECIMAL: u8 = 1;
+    /// Gorilla XOR of the IEEE bits.
+    pub const GORILLA: u8 = 2;
+    /// Raw little-endian f64s.
+    pub const RAW: u8 = 3;
+}
+
+/// Integer column tags (first byte of an encoded integer column).
+pub(crate) mod itag {
+    /// One zig-zag varint: every value equals it.
+    pub const CONST: u8 = 0;
+    /// Frame of reference: per group a zig-zag varint minimum and packed offsets.
+    pub const FOR: u8 = 1;
+    /// First value, then zig-zag deltas, bit-packed per group.
+    pub const DELTA: u8 = 2;
+    /// First value, first delta, then zig-zag delta-of-deltas, bit-packed per group.
+    pub const DOD: u8 = 3;
+}
+
+/// What a block's series carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// One value column per series.
+    Raw = 0,
+    /// Five columns per series: min, max, sum, count, last.
+    Agg = 1,
+}
+
+impl BlockKind {
+    pub fn columns(self) -> usize {
+        match self {
+            BlockKind::Raw => 1,
+            BlockKind::Agg => 5,
+        }
+    }
+}
+
+/// One series inside a block, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesColumns {
+    /// The agent-local series id.
+    pub sid: u32,
+    /// Row indices (into the block's timestamp column) where the series has a value.
+    pub rows: Vec<u32>,
+    /// `kind.columns()` columns, each `rows.len()` long.
+    pub cols: Vec<Vec<f64>>,
+}
+
+/// A whole block, decoded (or about to be encoded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub kind: BlockKind,
+    /// Strictly increasing timestamps (ms).
+    pub ts: Vec<i64>,
+    /// Series in increasing `sid` order.
+    pub series: Vec<SeriesColumns>,
+}
+
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Bits needed to hold `v` (0 for 0).
+pub(crate) fn bit_width(v: u64) -> u32 {
+    64 - v.leading_zeros()
+}
+
+/// LSB-first bit writer.
+#[derive(Default)]
+pub(crate) struct BitWriter {
+    pub buf: Vec<u8>,
+    acc: u64,
+    nacc: u32,
+}
+
+impl BitWriter {
+    pub fn write(&mut self, v: u64, n: u32) {
+        if n > 32 {
+            self.write(v & 0xFFFF_FFFF, 32);
+            self.write(v >> 32, n - 32);
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+        let v = v & ((1u64 << n) - 1);
+        self.acc |= v << self.nacc;
+        self.nacc += n;
+        while self.nacc >= 8 {
+            self.buf.push(self.acc as u8);
+            self.acc >>= 8;
+            self.nacc -= 8;
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.nacc > 0 {
+            self.buf.push(self.acc as u8);
+        }
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zigzag_round_trips_extremes() {
+        for v in [0, 1, -1, i64::MAX, i64::MIN, 12345, -98765] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+}

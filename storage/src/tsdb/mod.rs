@@ -1,0 +1,2 @@
+//! The time-series engine.
+pub mod chunk;
