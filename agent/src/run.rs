@@ -1,1 +1,123 @@
-//! todo
+//! `run` and `once`: the collection schedule and the two threads.
+//!
+//! The collector thread wakes on a steady grid (the next multiple of the
+//! interval in Unix time), stamps the report with that grid time, and appends
+//! it to the spool. The sender (the calling thread) drains the spool. So a
+//! slow or absent server never delays collection, and timestamps do not drift.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use storage::model::wire::IngestBatch;
+
+use crate::collect::Collector;
+use crate::config::Config;
+use crate::error::AgentError;
+use crate::send::{self, HostSlot, Sender};
+use crate::spool::{SharedSpool, Spool};
+
+/// Host facts are re-read this often (they rarely change).
+const HOST_CHECK: Duration = Duration::from_secs(60);
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The first grid point strictly after `now_ms`.
+pub fn next_tick(now_ms: i64, interval_ms: i64) -> i64 {
+    (now_ms.div_euclid(interval_ms) + 1) * interval_ms
+}
+
+/// Runs until the token is refused (error) or `stop` is set (tests).
+pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
+    let (server, token) = config.endpoint()?;
+    let spool = Arc::new(SharedSpool::new(Spool::open(
+        &config.spool_dir,
+        config.spool_max,
+    )?));
+    let host = Arc::new(HostSlot::default());
+    let interval_ms = u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX);
+    tracing::info!(
+        server,
+        interval_ms,
+        spool_dir = %config.spool_dir.display(),
+        spool_max = config.spool_max,
+        "statusmonitor-agent starting"
+    );
+    let mut collector = Collector::new(config.filter.clone(), Some(interval_ms));
+    host.offer(collector.host_facts());
+
+    let collector_thread = {
+        let (spool, host, stop) = (spool.clone(), host.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("collector".into())
+            .spawn(move || collect_loop(&mut collector, &spool, &host, &stop, interval_ms))
+            .map_err(|e| AgentError::Config(format!("cannot start the collector thread: {e}")))?
+    };
+    let sender = Sender::new(server, token.clone(), config.timeout);
+    let result = send::drain(&spool, &sender, &host, &stop);
+    stop.store(true, Ordering::Relaxed);
+    if result.is_ok() {
+        let _ = collector_thread.join();
+    }
+    result
+}
+
+fn collect_loop(
+    collector: &mut Collector,
+    spool: &SharedSpool,
+    host: &HostSlot,
+    stop: &AtomicBool,
+    interval_ms: u32,
+) {
+    let interval = i64::from(interval_ms);
+    let host_every = (HOST_CHECK.as_millis() as i64 / interval).max(1);
+    let mut ticks: i64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let tick = next_tick(now_ms(), interval);
+        send::sleep_unless(stop, Duration::from_millis((tick - now_ms()).max(0) as u64));
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let report = collector.collect(tick);
+        match serde_json::to_vec(&report) {
+            Ok(json) => {
+                if let Err(e) = spool.push(&json) {
+                    tracing::error!(error = %e, "cannot spool a report: it is lost");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serialise a report"),
+        }
+        ticks += 1;
+        if ticks % host_every == 0 {
+            host.offer(collector.host_facts());
+        }
+    }
+}
+
+/// `once`: host facts and one report, with rates over a ~1 s second reading.
+pub fn once(config: &Config) -> IngestBatch {
+    let mut collector = Collector::new(config.filter.clone(), None);
+    std::thread::sleep(Duration::from_secs(1));
+    let report = collector.collect(now_ms());
+    IngestBatch {
+        host: Some(collector.host_facts()),
+        reports: vec![report],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_fall_on_multiples_of_the_interval() {
+        assert_eq!(next_tick(1_000, 5_000), 5_000);
+        assert_eq!(next_tick(5_000, 5_000), 10_000);
+        assert_eq!(next_tick(9_999, 5_000), 10_000);
+    }
+}

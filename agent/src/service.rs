@@ -1,1 +1,186 @@
-//! todo
+//! `install-service`: a hardened systemd unit and its environment file.
+//!
+//! The unit runs under a dynamic user with a read-only view of the system;
+//! the only writable place is its `StateDirectory`, which holds the spool.
+//! Server and token go to a root-only environment file that systemd reads
+//! before dropping privileges, so the dynamic user never needs to read a
+//! config file. A rejected token exits with [`EXIT_CONFIG`], which the unit
+//! does not restart.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::config::{Config, InstallArgs};
+use crate::error::EXIT_CONFIG;
+
+/// Where `install-service` puts the environment file with server and token.
+pub const ENV_FILE: &str = "/etc/statusmonitor-agent/agent.env";
+/// The spool under the unit's `StateDirectory`.
+pub const SERVICE_SPOOL_DIR: &str = "/var/lib/statusmonitor-agent/spool";
+
+/// The unit file text.
+pub fn unit(binary: &Path) -> String {
+    format!(
+        "\
+[Unit]
+Description=StatusMonitor agent: pushes this machine's metrics to the StatusMonitor server
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStart={binary} run --spool-dir {SERVICE_SPOOL_DIR}
+EnvironmentFile={ENV_FILE}
+Restart=on-failure
+RestartSec=10s
+# Exit {EXIT_CONFIG}: the server refused the token; restarting will not help.
+RestartPreventExitStatus={EXIT_CONFIG}
+
+DynamicUser=yes
+StateDirectory=statusmonitor-agent
+StateDirectoryMode=0700
+UMask=0077
+ProtectSystem=strict
+ProtectHome=read-only
+PrivateTmp=yes
+PrivateDevices=yes
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+
+[Install]
+WantedBy=multi-user.target
+",
+        binary = binary.display()
+    )
+}
+
+/// The environment file: every setting that differs from the defaults.
+/// `reveal_token` is false for `--dry-run`, which must not print the secret.
+pub fn env_file(config: &Config, reveal_token: bool) -> anyhow::Result<String> {
+    let (server, token) = config
+        .endpoint()
+        .context("install-service needs the server and token (run `setup` first, or pass them)")?;
+    let mut s = String::from(
+        "# Written by statusmonitor-agent install-service. Root-only: holds the token.\n",
+    );
+    writeln!(s, "STATUSMONITOR_AGENT_SERVER={server}")?;
+    let token = if reveal_token {
+        token.expose().to_owned()
+    } else {
+        "<redacted>".to_owned()
+    };
+    writeln!(s, "STATUSMONITOR_AGENT_TOKEN={token}")?;
+    writeln!(
+        s,
+        "STATUSMONITOR_AGENT_INTERVAL={}ms",
+        config.interval.as_millis()
+    )?;
+    let list = |name: &str, v: &[String], s: &mut String| -> std::fmt::Result {
+        if v.is_empty() {
+            Ok(())
+        } else {
+            writeln!(s, "STATUSMONITOR_AGENT_{name}={}", v.join(","))
+        }
+    };
+    list("MOUNTS", &config.filter.mounts, &mut s)?;
+    list("EXCLUDE_MOUNTS", &config.filter.exclude_mounts, &mut s)?;
+    list("IFACES", &config.filter.ifaces, &mut s)?;
+    list("EXCLUDE_IFACES", &config.filter.exclude_ifaces, &mut s)?;
+    if config.filter.include_loopback {
+        writeln!(s, "STATUSMONITOR_AGENT_INCLUDE_LOOPBACK=true")?;
+    }
+    Ok(s)
+}
+
+pub fn install(args: &InstallArgs, config: &Config) -> anyhow::Result<()> {
+    let binary = match &args.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe().context("finding this executable")?,
+    };
+    let binary = std::fs::canonicalize(&binary).unwrap_or(binary);
+    let unit = unit(&binary);
+    if args.dry_run {
+        println!("# {}\n{unit}", args.unit_path.display());
+        println!("# {ENV_FILE}\n{}", env_file(config, false)?);
+        warn_private_binary(&binary);
+        return Ok(());
+    }
+    if !cfg!(target_os = "linux") {
+        bail!("install-service writes a systemd unit and works on Linux only (try --dry-run)");
+    }
+    let env = env_file(config, true)?;
+    write_private(Path::new(ENV_FILE), &env)?;
+    std::fs::write(&args.unit_path, unit)
+        .with_context(|| format!("writing {} (run as root)", args.unit_path.display()))?;
+    warn_private_binary(&binary);
+    println!(
+        "Wrote {} and {ENV_FILE}.\nNow run: systemctl daemon-reload && systemctl enable --now statusmonitor-agent",
+        args.unit_path.display()
+    );
+    Ok(())
+}
+
+/// The dynamic user cannot run a binary from a home directory.
+fn warn_private_binary(binary: &Path) {
+    if binary.starts_with("/root") || binary.starts_with("/home") {
+        eprintln!(
+            "warning: {} is in a home directory the service cannot read; copy it to /usr/local/bin and pass --binary",
+            binary.display()
+        );
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let dir: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating {} (run as root)", dir.display()))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    opts.open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {} (run as root)", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_is_hardened_and_does_not_restart_on_a_refused_token() {
+        let u = unit(Path::new("/usr/local/bin/statusmonitor-agent"));
+        for line in [
+            "DynamicUser=yes",
+            "ProtectSystem=strict",
+            "StateDirectory=statusmonitor-agent",
+            "Restart=on-failure",
+            "RestartPreventExitStatus=78",
+            "NoNewPrivileges=yes",
+            "ExecStart=/usr/local/bin/statusmonitor-agent run --spool-dir /var/lib/statusmonitor-agent/spool",
+        ] {
+            assert!(u.lines().any(|l| l == line), "missing {line}");
+        }
+    }
+}

@@ -1,1 +1,129 @@
-//! todo
+//! `setup`: the command-line stand-in for the old agent's settings tab. Asks
+//! for the server URL and token (unless given), checks them against the
+//! server and writes the config file (mode 0600 on Unix: it holds the token).
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::config::{Config, FileConfig, Token, parse_server, parse_token};
+use crate::send::http_agent;
+
+/// Runs the dialogue on `input`/`output` (stdin/stderr in the binary).
+pub fn setup(
+    config: &Config,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let server = match &config.server {
+        Some(s) => s.clone(),
+        None => ask(
+            input,
+            output,
+            "Server URL (e.g. http://monitor.lan:8420): ",
+            parse_server,
+        )?,
+    };
+    let token = match &config.token {
+        Some(t) => t.clone(),
+        None => ask(
+            input,
+            output,
+            "Agent token (shown once in the dashboard): ",
+            parse_token,
+        )?,
+    };
+    check_server(&server, &token, config, output)?;
+    let path = &config.config_path;
+    let mut file = FileConfig::load(path)?;
+    file.server = Some(server);
+    file.token = Some(token);
+    write_config(path, &file)?;
+    writeln!(
+        output,
+        "Wrote {}.\nStart the agent with: statusmonitor-agent run",
+        path.display()
+    )?;
+    Ok(())
+}
+
+fn ask<T>(
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+    prompt: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<T> {
+    for _ in 0..3 {
+        write!(output, "{prompt}")?;
+        output.flush()?;
+        let mut line = String::new();
+        if input.read_line(&mut line)? == 0 {
+            bail!("no answer on standard input");
+        }
+        match parse(line.trim()) {
+            Ok(v) => return Ok(v),
+            Err(e) => writeln!(output, "  {e}")?,
+        }
+    }
+    bail!("no valid answer after three tries")
+}
+
+/// `/api/health` must answer; the token is tried with an empty batch (which
+/// stores nothing): 401/403 means it is wrong.
+fn check_server(
+    server: &str,
+    token: &Token,
+    config: &Config,
+    output: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let agent = http_agent(config.timeout);
+    let health = format!("{server}/api/health");
+    let resp = agent
+        .get(&health)
+        .call()
+        .with_context(|| format!("cannot reach {health}"))?;
+    if !resp.status().is_success() {
+        bail!(
+            "{health} answered {}: is this a StatusMonitor server?",
+            resp.status()
+        );
+    }
+    writeln!(output, "Server {server} is up.")?;
+    let resp = agent
+        .post(&format!("{server}/api/ingest"))
+        .header("X-Agent-Token", token.expose())
+        .header("Content-Type", "application/json")
+        .send(&br#"{"reports":[]}"#[..])
+        .with_context(|| format!("cannot reach {server}/api/ingest"))?;
+    match resp.status().as_u16() {
+        401 | 403 => bail!("{}", crate::error::TOKEN_REJECTED),
+        s if (200..300).contains(&s) => writeln!(output, "Token accepted.")?,
+        s => writeln!(
+            output,
+            "Token not rejected (the server answered {s} to an empty batch); it is checked again on the first report."
+        )?,
+    }
+    Ok(())
+}
+
+/// Writes the TOML file, readable by the owner only on Unix.
+pub fn write_config(path: &Path, file: &FileConfig) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = toml::to_string(file).context("serialising the config")?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -78,6 +78,8 @@ pub struct Spool {
     segments: VecDeque<Segment>,
     active: Option<File>,
     len: usize,
+    /// Never reused, even when every segment was deleted: the cursor names one.
+    next_seq: u64,
 }
 
 impl Spool {
@@ -104,6 +106,7 @@ impl Spool {
             segments: VecDeque::new(),
             active: None,
             len: 0,
+            next_seq: seqs.last().copied().max(cursor.map(|c| c.seq)).unwrap_or(0) + 1,
         };
         let last = seqs.last().copied();
         for seq in seqs {
@@ -275,6 +278,16 @@ impl Spool {
         self.write_cursor()
     }
 
+    /// Drops the oldest segment (when it cannot be read); returns the reports lost.
+    pub fn drop_oldest_segment(&mut self) -> usize {
+        let unread = self.segments.front().map_or(0, Segment::unread);
+        if let Err(e) = self.drop_front() {
+            tracing::error!(error = %e, "could not remove a spool segment");
+        }
+        self.len -= unread;
+        unread
+    }
+
     fn segment_path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:020}.seg"))
     }
@@ -285,7 +298,8 @@ impl Spool {
             // Sealed segments are durable across power loss too.
             let _ = file.sync_data();
         }
-        let seq = self.segments.back().map_or(1, |s| s.seq + 1);
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let path = self.segment_path(seq);
         let mut file = OpenOptions::new()
             .create(true)
@@ -628,5 +642,19 @@ mod tests {
         s.ack(b.end).unwrap();
         assert_eq!(s.len(), 16);
         assert_eq!(drain(&mut s)[0], payload(4));
+    }
+
+    #[test]
+    fn segment_numbers_are_not_reused_after_everything_was_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1000).unwrap();
+        s.append(&payload(0)).unwrap();
+        let b = s.peek(10).unwrap();
+        s.ack(b.end).unwrap();
+        assert_eq!(s.drop_oldest_segment(), 0);
+        s.append(&payload(1)).unwrap();
+        drop(s);
+        let mut s = Spool::open(dir.path(), 1000).unwrap();
+        assert_eq!(drain(&mut s), vec![payload(1)]);
     }
 }

@@ -83,7 +83,7 @@ impl Collector {
     /// One report stamped `ts_ms`. Rates cover the real time since the last call.
     pub fn collect(&mut self, ts_ms: i64) -> Report {
         let now = Instant::now();
-        let relist = self.ticks % RELIST_EVERY == 0;
+        let relist = self.ticks.is_multiple_of(RELIST_EVERY);
         self.ticks = self.ticks.wrapping_add(1);
         Report {
             ts_ms,

@@ -1,0 +1,163 @@
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cli::agent;
+use crate::fake_server::FakeServer;
+
+/// Starts `run` at 1 s with its own spool; stderr is captured.
+fn start_agent(server: &str, token: &str, spool: &Path) -> Child {
+    agent()
+        .args([
+            "run",
+            "--interval",
+            "1s",
+            "--server",
+            server,
+            "--token",
+            token,
+            "--spool-dir",
+        ])
+        .arg(spool)
+        .arg("--config")
+        .arg(spool.join("none.toml"))
+        .env("STATUSMONITOR_AGENT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Bytes of spooled records (segment files minus their 8-byte headers).
+fn spooled_bytes(spool: &Path) -> u64 {
+    std::fs::read_dir(spool)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+                .map(|e| e.metadata().map_or(0, |m| m.len().saturating_sub(8)))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn assert_strictly_increasing(ts: &[i64]) {
+    assert!(
+        ts.windows(2).all(|w| w[0] < w[1]),
+        "not oldest first: {ts:?}"
+    );
+}
+
+#[test]
+fn server_down_spools_then_replays_oldest_first() {
+    // A port nobody listens on: connection refused, like a server that is down.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = start_agent(&format!("http://{addr}"), "tok-down", dir.path());
+
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut sizes = Vec::new();
+    while Instant::now() < until && sizes.len() < 3 {
+        std::thread::sleep(Duration::from_millis(1100));
+        sizes.push(spooled_bytes(dir.path()));
+    }
+    assert!(
+        sizes.windows(2).all(|w| w[0] < w[1]) && sizes[0] > 0,
+        "spool grows while down: {sizes:?}"
+    );
+
+    // The server comes back on the same port.
+    let server = FakeServer::on(TcpListener::bind(addr).unwrap(), 200);
+    server.wait_for(Duration::from_secs(15), "the spool to be replayed", |s| {
+        s.accepted.iter().map(|b| b.reports.len()).sum::<usize>() >= 5
+    });
+    let ts = server.accepted_reports();
+    assert_strictly_increasing(&ts);
+    {
+        let s = server.state.lock().unwrap();
+        assert!(
+            s.accepted[0].reports.len() >= 3,
+            "the backlog goes in one batch"
+        );
+        assert!(
+            s.accepted[0].host.is_some(),
+            "host facts in the first batch"
+        );
+        assert!(s.tokens.iter().all(|t| t == "tok-down"));
+    }
+    // Steady grid: timestamps are whole seconds, 1 s apart (none lost while down).
+    assert!(ts.iter().all(|t| t % 1000 == 0), "{ts:?}");
+    assert!(ts.windows(2).all(|w| w[1] - w[0] == 1000), "{ts:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn server_errors_spool_then_401_stops_with_a_clear_message() {
+    let server = FakeServer::start(500);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = start_agent(&server.url, "tok-secret-401", dir.path());
+    server.wait_for(Duration::from_secs(10), "a 500 to be answered", |s| {
+        s.attempts >= 2
+    });
+    assert!(server.accepted_reports().is_empty());
+    server.set_status(200);
+    server.wait_for(Duration::from_secs(15), "replay after 500s", |s| {
+        s.accepted.iter().map(|b| b.reports.len()).sum::<usize>() >= 3
+    });
+    assert_strictly_increasing(&server.accepted_reports());
+    // Only the first batch carries host facts; they have not changed since.
+    {
+        let s = server.state.lock().unwrap();
+        assert!(s.accepted[0].host.is_some());
+        assert!(s.accepted[1..].iter().all(|b| b.host.is_none()));
+    }
+
+    server.set_status(401);
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < until, "agent did not stop on 401");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("token wrong, expired or revoked: regenerate it in the dashboard"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("tok-secret-401"),
+        "the token is never logged"
+    );
+}
+
+#[test]
+fn refused_report_is_dropped_not_retried_forever() {
+    let server = FakeServer::start(422);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = start_agent(&server.url, "tok", dir.path());
+    server.wait_for(Duration::from_secs(10), "two refusals", |s| s.attempts >= 2);
+    server.set_status(200);
+    server.wait_for(Duration::from_secs(10), "later reports accepted", |s| {
+        !s.accepted.is_empty()
+    });
+    let attempts_before = server.state.lock().unwrap().attempts;
+    std::thread::sleep(Duration::from_millis(2500));
+    let s = server.state.lock().unwrap();
+    // About one request per second: no retry storm of the refused reports.
+    assert!(
+        s.attempts - attempts_before <= 4,
+        "{} extra requests",
+        s.attempts - attempts_before
+    );
+    drop(s);
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fake says 422"));
+}
