@@ -62,8 +62,13 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(server: &str, token: Token, timeout: Duration) -> Self {
+        Self::with_agent(http_agent(timeout), server, token)
+    }
+
+    /// Shares one client (connection pool) among several tokens (`simulate`).
+    pub fn with_agent(agent: ureq::Agent, server: &str, token: Token) -> Self {
         Self {
-            agent: http_agent(timeout),
+            agent,
             url: format!("{server}/api/ingest"),
             token,
         }
