@@ -1,1 +1,30 @@
-fn main() {}
+//! `statusmonitor`: parse the command line, set up logging, run.
+
+use clap::Parser;
+use server::config::{Cli, Command, Config};
+
+fn main() {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let result = Config::resolve(args).and_then(|config| {
+        init_logging(&config.log);
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("statusmonitor")
+            .build()?
+            .block_on(server::run(config))
+    });
+    if let Err(e) = result {
+        eprintln!("statusmonitor: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

@@ -1,1 +1,20 @@
-//! placeholder
+//! The StatusMonitor dashboard, a Leptos 0.8 app.
+//!
+//! Compiled twice: with `ssr` into the server, which renders every page to
+//! HTML, and with `hydrate` into the wasm bundle, which takes over those pages
+//! in the browser. Data comes only from the server's JSON API ([`api`]).
+
+pub mod api;
+pub mod app;
+pub mod components;
+pub mod pages;
+
+pub use app::{App, shell};
+
+/// The wasm entry point, called by Leptos' hydration script.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

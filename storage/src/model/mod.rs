@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod metrics;
+pub mod time;
 pub mod wire;
 
 pub use api::*;

@@ -1,0 +1,78 @@
+# StatusMonitor: every command lives here; CI runs the same targets.
+# On a fresh machine `make run` and `make test` install what they need.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO        ?= cargo
+# The wasm-bindgen CLI must match the wasm-bindgen crate in Cargo.lock exactly.
+WBG_VERSION  := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3}' Cargo.lock)
+TOOLS        ?= $(HOME)/.cache/statusmonitor/tools
+WBG          := $(TOOLS)/wasm-bindgen-$(WBG_VERSION)/bin/wasm-bindgen
+WASM         := target/wasm32-unknown-unknown/wasm-release/ui.wasm
+PKG_STAGE    := target/pkg-stage
+PKG          := assets/pkg
+LISTEN       ?= 0.0.0.0:8420
+DATA_DIR     ?= ./data
+
+.PHONY: help setup setup-browser bundle build run test test-rust e2e check bench dist clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## Install the build tools: wasm target, wasm-bindgen CLI at the lockfile's version
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@if [ ! -x "$(WBG)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WBG_VERSION) into $(TOOLS) (once, about 2 minutes)"; \
+	  $(CARGO) install --quiet --locked wasm-bindgen-cli --version $(WBG_VERSION) --root $(TOOLS)/wasm-bindgen-$(WBG_VERSION) \
+	  || $(CARGO) install --quiet wasm-bindgen-cli --version $(WBG_VERSION) --root $(TOOLS)/wasm-bindgen-$(WBG_VERSION); \
+	fi
+
+setup-browser: ## Install Chromium and Node packages for the browser tests
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@cd e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
+
+bundle: setup ## Build the client bundle (wasm + JS) into assets/pkg
+	$(CARGO) rustc -p ui --lib --crate-type cdylib --target wasm32-unknown-unknown \
+	  --features hydrate --profile wasm-release
+	@rm -rf $(PKG_STAGE) && mkdir -p $(PKG_STAGE)
+	$(WBG) --target web --no-typescript --out-name ui --out-dir $(PKG_STAGE) $(WASM)
+	@# Copy only what changed (so the server does not relink for nothing), drop what is gone.
+	@mkdir -p $(PKG)
+	@cd $(PKG_STAGE) && find . -type f | while read -r f; do \
+	  cmp -s "$$f" "$(CURDIR)/$(PKG)/$$f" || { mkdir -p "$$(dirname "$(CURDIR)/$(PKG)/$$f")"; cp "$$f" "$(CURDIR)/$(PKG)/$$f"; }; done
+	@cd $(PKG) && find . -type f | while read -r f; do [ -e "$(CURDIR)/$(PKG_STAGE)/$$f" ] || rm -f "$$f"; done
+	@find $(PKG) -type d -empty -delete
+	@ls -l $(PKG)/ui.js $(PKG)/ui_bg.wasm | awk '{print "  bundle:", $$5, "bytes", $$9}'
+
+build: bundle ## Release build of the server and the agent
+	$(CARGO) build --release -p server -p agent
+
+run: build ## Build everything and start the server (data in ./data, port 8420)
+	exec target/release/statusmonitor --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: bundle setup-browser ## Run every test: unit, integration, end-to-end in Chromium
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+	$(MAKE) --no-print-directory e2e
+
+e2e: build setup-browser ## End-to-end tests in headless Chromium against the release binary
+	cd e2e && node --test --test-reporter=spec --test-concurrency=1 tests/
+
+check: bundle ## fmt, clippy -D warnings (native and wasm)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p ui --target wasm32-unknown-unknown --features hydrate -- -D warnings
+
+bench: bundle ## Benchmarks; each prints its figures and method
+	$(CARGO) bench --workspace
+
+dist: build ## Release binaries into dist/
+	@mkdir -p dist
+	cp target/release/statusmonitor target/release/statusmonitor-agent dist/
+	@ls -l dist
+
+clean: ## Remove build output (not ./data)
+	$(CARGO) clean
+	rm -rf $(PKG) dist e2e/node_modules e2e/artifacts

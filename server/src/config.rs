@@ -1,0 +1,281 @@
+//! The server's configuration: flags, then `STATUSMONITOR_*` environment
+//! variables, then an optional TOML file, then defaults. Nothing is required.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use storage::model::time::parse_duration_ms;
+
+/// Version string for `--version`: crate version and git revision.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("STATUSMONITOR_GIT_REVISION"),
+    ")"
+);
+
+/// `statusmonitor`: self-hosted server monitoring in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "statusmonitor", version = VERSION, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+/// Settings of `statusmonitor serve`. Every one is optional; see [`Config`]
+/// for the defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys in snake_case).
+    #[arg(long, env = "STATUSMONITOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address and port to serve the dashboard and API on [default: 0.0.0.0:8420].
+    #[arg(long, env = "STATUSMONITOR_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Directory that holds everything the server keeps [default: ./data].
+    #[arg(long, env = "STATUSMONITOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Let anyone create an account, also after the first one exists.
+    #[arg(long, env = "STATUSMONITOR_OPEN_REGISTRATION", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub open_registration: Option<bool>,
+    /// Secret that signs session tokens; generated and kept in the data directory when unset.
+    #[arg(long, env = "STATUSMONITOR_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Telegram bot token used to send alerts (from @BotFather).
+    #[arg(long, env = "STATUSMONITOR_TELEGRAM_BOT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub telegram_bot_token: Option<String>,
+    /// Base URL of the Telegram Bot API [default: https://api.telegram.org].
+    #[arg(long, env = "STATUSMONITOR_TELEGRAM_API_BASE", value_name = "URL")]
+    pub telegram_api_base: Option<String>,
+    /// URL people open the dashboard at, used in links of notifications [default: http://<host>:<port>].
+    #[arg(long, env = "STATUSMONITOR_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// How long 5-second samples are kept [default: 24h].
+    #[arg(long, env = "STATUSMONITOR_RAW_RETENTION", value_name = "DURATION")]
+    pub raw_retention: Option<String>,
+    /// How long 1-minute aggregates are kept [default: 7d].
+    #[arg(long, env = "STATUSMONITOR_MINUTE_RETENTION", value_name = "DURATION")]
+    pub minute_retention: Option<String>,
+    /// How long 1-hour aggregates are kept [default: 365d].
+    #[arg(long, env = "STATUSMONITOR_HOUR_RETENTION", value_name = "DURATION")]
+    pub hour_retention: Option<String>,
+    /// Largest accepted request body, compressed or not, in bytes [default: 1048576].
+    #[arg(long, env = "STATUSMONITOR_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Log filter, e.g. `info` or `statusmonitor=debug,tower_http=debug` [default: info].
+    #[arg(long, env = "STATUSMONITOR_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The same settings as read from the TOML file. Unknown keys are an error,
+/// so a typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    open_registration: Option<bool>,
+    jwt_secret: Option<String>,
+    telegram_bot_token: Option<String>,
+    telegram_api_base: Option<String>,
+    public_url: Option<String>,
+    raw_retention: Option<String>,
+    minute_retention: Option<String>,
+    hour_retention: Option<String>,
+    max_body_bytes: Option<usize>,
+    log: Option<String>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub open_registration: bool,
+    pub jwt_secret: Option<String>,
+    pub telegram_bot_token: Option<String>,
+    pub telegram_api_base: String,
+    pub public_url: Option<String>,
+    pub raw_retention_ms: i64,
+    pub minute_retention_ms: i64,
+    pub hour_retention_ms: i64,
+    pub max_body_bytes: usize,
+    pub log: String,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("open_registration", &self.open_registration)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
+            .field("telegram_bot_token", &self.telegram_bot_token.as_ref().map(|_| "<set>"))
+            .field("telegram_api_base", &self.telegram_api_base)
+            .field("public_url", &self.public_url)
+            .field("raw_retention_ms", &self.raw_retention_ms)
+            .field("minute_retention_ms", &self.minute_retention_ms)
+            .field("hour_retention_ms", &self.hour_retention_ms)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::resolve(ServeArgs::default()).expect("defaults are valid")
+    }
+}
+
+impl Config {
+    /// Merges flags/env (already in `args`, clap gives flags precedence) over
+    /// the TOML file named by `args.config`, over the defaults.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let retention = |name: &str, arg: Option<String>, file: Option<String>, default: &str| {
+            let text = arg.or(file).unwrap_or_else(|| default.to_string());
+            let ms = parse_duration_ms(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            if ms <= 0 {
+                bail!("{name} must be longer than zero");
+            }
+            Ok::<i64, anyhow::Error>(ms)
+        };
+        let config = Config {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8420))),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            open_registration: args.open_registration.or(file.open_registration).unwrap_or(false),
+            jwt_secret: args.jwt_secret.or(file.jwt_secret),
+            telegram_bot_token: args.telegram_bot_token.or(file.telegram_bot_token),
+            telegram_api_base: args
+                .telegram_api_base
+                .or(file.telegram_api_base)
+                .unwrap_or_else(|| "https://api.telegram.org".to_string())
+                .trim_end_matches('/')
+                .to_string(),
+            public_url: args
+                .public_url
+                .or(file.public_url)
+                .map(|u| u.trim_end_matches('/').to_string()),
+            raw_retention_ms: retention("raw_retention", args.raw_retention, file.raw_retention, "24h")?,
+            minute_retention_ms: retention("minute_retention", args.minute_retention, file.minute_retention, "7d")?,
+            hour_retention_ms: retention("hour_retention", args.hour_retention, file.hour_retention, "365d")?,
+            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(1 << 20),
+            log: args.log.or(file.log).unwrap_or_else(|| "info".to_string()),
+        };
+        if config.max_body_bytes < 1024 {
+            bail!("max_body_bytes must be at least 1024");
+        }
+        if let Some(secret) = &config.jwt_secret
+            && secret.len() < 32
+        {
+            bail!("jwt_secret must be at least 32 characters");
+        }
+        Ok(config)
+    }
+
+    /// The URL to print at start and to put in notification links.
+    pub fn dashboard_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let host = if self.listen.ip().is_unspecified() {
+            "localhost".to_string()
+        } else if self.listen.is_ipv6() {
+            format!("[{}]", self.listen.ip())
+        } else {
+            self.listen.ip().to_string()
+        };
+        format!("http://{host}:{}", self.listen.port())
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's message spans several lines with a source excerpt; keep the first.
+        let msg = e.message().to_string();
+        anyhow::anyhow!("config file {} is invalid: {msg}", path.display())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8420");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.raw_retention_ms, 86_400_000);
+        assert_eq!(c.hour_retention_ms, 365 * 86_400_000);
+        assert!(!c.open_registration);
+        assert_eq!(c.dashboard_url(), "http://localhost:8420");
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let f = file("listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\nraw_retention = \"12h\"\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            data_dir: Some("/from/flag".into()),
+            ..Default::default()
+        };
+        let c = Config::resolve(args).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.raw_retention_ms, 12 * 3_600_000);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let f = file("listne = \"127.0.0.1:9000\"\n");
+        let args = ServeArgs { config: Some(f.path().to_path_buf()), ..Default::default() };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(err.contains("unknown field `listne`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_is_an_error() {
+        let f = file("listen = \n");
+        let args = ServeArgs { config: Some(f.path().to_path_buf()), ..Default::default() };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(err.contains("is invalid"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn bad_retention_names_the_setting() {
+        let args = ServeArgs { raw_retention: Some("12 parsecs".into()), ..Default::default() };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(err.starts_with("raw_retention"), "{err}");
+    }
+}

@@ -1,0 +1,50 @@
+//! The HTML shell, the router and the layout every page shares.
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+use crate::components::layout::Layout;
+use crate::pages::{home::HomePage, not_found::NotFound, status::StatusPage};
+
+/// The whole HTML document, rendered on the server. `asset_base` is the
+/// versioned URL prefix of the static files (`/static/{hash}`).
+pub fn shell(options: LeptosOptions, asset_base: String) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" href=format!("{asset_base}/favicon.svg") type="image/svg+xml" />
+                <link rel="stylesheet" href=format!("{asset_base}/style.css") />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The app: routes inside the shared layout.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title text="StatusMonitor" />
+        <Router>
+            <Layout>
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/status") view=StatusPage />
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}
