@@ -6,6 +6,7 @@
 //! - `tsdb` (feature `engine`): the time-series engine on fjall.
 //! - `catalog` (feature `engine`): users, agents, rules and alert history on redb.
 
+pub mod clock;
 pub mod model;
 #[cfg(feature = "engine")]
 pub mod error;

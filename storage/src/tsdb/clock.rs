@@ -1,0 +1,3 @@
+//! The engine's clock is the crate's shared one (`storage::clock`).
+
+pub use crate::clock::{Clock, ManualClock, SystemClock};
