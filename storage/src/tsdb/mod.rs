@@ -1,2 +1,695 @@
-//! The time-series engine.
+//! The time-series engine on fjall: 5 s raw samples, 1 m and 1 h aggregates,
+//! background sealing, downsampling and TTL eviction, and the per-agent ring
+//! buffer. The on-disk format is drawn in `docs/storage-format.md`.
+//!
+//! Layout of `DATA_DIR/tsdb`:
+//! - `FORMAT`: the format version, checked on open;
+//! - `db/`: one fjall database with the keyspaces `meta` (series
+//!   dictionary, compactor watermarks and dirty hours, deleted agents),
+//!   `head` (raw rows of windows not yet sealed) and one keyspace per tier
+//!   and time partition (`raw.<ms>`, `m1.<ms>`, `h1.<ms>`) holding blocks.
+//!
+//! Concurrency: each agent has its own mutex (series ids, watermarks, dirty
+//! hours); writes of different agents share only fjall's journal. One
+//! maintenance pass runs at a time.
+
 pub mod chunk;
+pub mod clock;
+mod compactor;
+pub mod head;
+mod query;
+mod retention;
+pub mod ring;
+pub mod series;
+pub mod tier;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
+use std::time::Duration;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+pub use crate::error::Error;
+pub use crate::model::SeriesKey;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use query::{Point, QueryRequest, QueryResult, SeriesPoints};
+pub use ring::Ring;
+pub use tier::Tier;
+
+use series::meta;
+use tier::{DAY, HOUR, MINUTE, floor_to};
+
+/// The on-disk format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Name of the version file in the tsdb directory.
+pub const FORMAT_FILE: &str = "FORMAT";
+const FORMAT_MAGIC: &str = "statusmonitor-tsdb";
+
+/// How durable an acknowledged write is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Written to the OS: survives a crash of the process (kill -9), not of the machine.
+    #[default]
+    Buffer,
+    /// `fdatasync` per write: also survives power loss.
+    SyncData,
+}
+
+/// Engine settings. `Default` keeps 24 h of raw data, 7 d of 1 m and 365 d of 1 h.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub raw_retention_ms: i64,
+    pub m1_retention_ms: i64,
+    pub h1_retention_ms: i64,
+    pub durability: Durability,
+    /// A window is sealed / aggregated this long after it closes (late rows
+    /// after that still land, through a re-seal and dirty marks).
+    pub seal_grace_ms: i64,
+    /// Pause between background maintenance passes.
+    pub maintenance_interval: Duration,
+    /// zstd level over each block body (kept only when smaller); `None` = off.
+    pub block_zstd_level: Option<i32>,
+    /// fjall block cache.
+    pub cache_bytes: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            raw_retention_ms: DAY,
+            m1_retention_ms: 7 * DAY,
+            h1_retention_ms: 365 * DAY,
+            durability: Durability::Buffer,
+            seal_grace_ms: 2 * MINUTE,
+            maintenance_interval: Duration::from_secs(10),
+            block_zstd_level: Some(3),
+            cache_bytes: 32 << 20,
+        }
+    }
+}
+
+impl EngineConfig {
+    pub fn retention_ms(&self, tier: Tier) -> i64 {
+        match tier {
+            Tier::Raw5s => self.raw_retention_ms,
+            Tier::Min1 => self.m1_retention_ms,
+            Tier::Hour1 => self.h1_retention_ms,
+        }
+    }
+}
+
+/// All samples of one report: they share its timestamp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub ts_ms: i64,
+    pub samples: Vec<(SeriesKey, f64)>,
+}
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Raw windows sealed (or re-sealed after late rows) into blocks.
+    pub sealed_windows: usize,
+    /// Block windows of 1 m / 1 h aggregates written while advancing.
+    pub aggregated_windows: usize,
+    /// Dirty hours recomputed.
+    pub recomputed_hours: usize,
+    /// Partition keyspaces dropped by retention.
+    pub dropped_partitions: usize,
+    /// Deleted agents whose head rows and dictionary were purged.
+    pub purged_agents: usize,
+}
+
+/// Sizes and progress, for `/api/health` and the benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Bytes on disk of the sealed tables of each tier (`Tier::ALL` order).
+    pub tier_bytes: [u64; 3],
+    /// Bytes of the head keyspace (unsealed rows) and of the meta keyspace.
+    pub head_bytes: u64,
+    pub meta_bytes: u64,
+    /// Bytes of fjall's journal.
+    pub journal_bytes: u64,
+    pub partitions: usize,
+    pub agents: usize,
+    pub series: usize,
+    /// How far the 1 m compactor trails the newest closed hour, worst agent (ms).
+    pub compactor_lag_ms: i64,
+    /// Hours waiting to be recomputed after late data.
+    pub dirty_hours: usize,
+    /// Samples refused because they were older than raw retention.
+    pub dropped_samples: u64,
+}
+
+/// Per-agent state, guarded by the agent's own mutex.
+#[derive(Default)]
+pub(crate) struct AgentState {
+    series: HashMap<SeriesKey, u32>,
+    keys: Vec<Arc<SeriesKey>>,
+    /// Per tier code: aggregates of that tier are complete before this (Min1, Hour1).
+    wm: [Option<i64>; 3],
+    /// Per tier code: the end of the range a compactor is computing right
+    /// now (≥ `wm`); writers mark rows before it dirty.
+    claimed: [i64; 3],
+    /// (tier code, hour) → generation of its latest dirty mark.
+    dirty: BTreeMap<(u8, i64), u64>,
+    next_gen: u64,
+    /// Raw windows with rows in the head.
+    head_windows: BTreeSet<i64>,
+    deleted: Option<i64>,
+}
+
+pub(crate) struct Agent {
+    id: u64,
+    state: Mutex<AgentState>,
+}
+
+impl Agent {
+    fn lock(&self) -> MutexGuard<'_, AgentState> {
+        // A panic while holding it can only come from a bug in this module;
+        // the state is still consistent with disk (it is updated after commits).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The time-series engine. Cheap to share behind an `Arc`.
+pub struct Engine {
+    dir: PathBuf,
+    db: Database,
+    meta: Keyspace,
+    head: Keyspace,
+    parts: RwLock<BTreeMap<(Tier, i64), Keyspace>>,
+    agents: RwLock<HashMap<u64, Arc<Agent>>>,
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    seq: AtomicU64,
+    maintenance: Mutex<()>,
+    dropped_samples: AtomicU64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("dir", &self.dir).finish()
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Check (or, in an empty directory, write) the format file.
+fn check_format(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let path = dir.join(FORMAT_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let found = text.trim().to_owned();
+            let version = found
+                .strip_prefix(FORMAT_MAGIC)
+                .map(str::trim)
+                .and_then(|v| v.parse::<u32>().ok());
+            if version == Some(FORMAT_VERSION) {
+                Ok(())
+            } else {
+                Err(Error::UnsupportedFormat {
+                    path,
+                    found: found.chars().take(64).collect(),
+                    supported: FORMAT_VERSION,
+                })
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+            if entries.next().is_some() {
+                return Err(Error::UnsupportedFormat {
+                    path,
+                    found: "no FORMAT file in a non-empty directory".into(),
+                    supported: FORMAT_VERSION,
+                });
+            }
+            let tmp = dir.join("FORMAT.tmp");
+            std::fs::write(&tmp, format!("{FORMAT_MAGIC} {FORMAT_VERSION}\n"))
+                .map_err(io_err(&tmp))?;
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        }
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+impl Engine {
+    /// Open (or create) the engine in `dir` (`DATA_DIR/tsdb`).
+    pub fn open(dir: &Path, config: EngineConfig, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
+        check_format(dir)?;
+        let db = Database::builder(dir.join("db"))
+            .cache_size(config.cache_bytes)
+            .open()
+            .map_err(Error::fjall("open database"))?;
+        let meta = db
+            .keyspace("meta", KeyspaceCreateOptions::default)
+            .map_err(Error::fjall("open meta keyspace"))?;
+        let head = db
+            .keyspace("head", KeyspaceCreateOptions::default)
+            .map_err(Error::fjall("open head keyspace"))?;
+        let mut parts = BTreeMap::new();
+        for name in db.list_keyspace_names() {
+            if let Some((tier, start)) = Tier::parse_partition(&name) {
+                let ks = db
+                    .keyspace(&name, KeyspaceCreateOptions::default)
+                    .map_err(Error::fjall("open partition"))?;
+                parts.insert((tier, start), ks);
+            }
+        }
+        let engine = Engine {
+            dir: dir.to_owned(),
+            db,
+            meta,
+            head,
+            parts: RwLock::new(parts),
+            agents: RwLock::new(HashMap::new()),
+            config,
+            clock,
+            seq: AtomicU64::new(0),
+            maintenance: Mutex::new(()),
+            dropped_samples: AtomicU64::new(0),
+        };
+        engine.load()?;
+        Ok(engine)
+    }
+
+    /// Rebuild the in-memory state from `meta` and the head's keys.
+    fn load(&self) -> Result<(), Error> {
+        let bad = |d: &str| Error::corrupt("meta keyspace", d.to_owned());
+        for item in self.meta.iter() {
+            let (k, v) = item.into_inner().map_err(Error::fjall("scan meta"))?;
+            let (Some(kind), Some(agent)) = (k.first(), k.get(1..9).and_then(series::u64_from))
+            else {
+                return Err(bad("short key"));
+            };
+            let a = self.agent(agent);
+            let mut st = a.lock();
+            match *kind {
+                meta::SERIES => {
+                    let sid = k
+                        .get(9..13)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u32::from_be_bytes)
+                        .ok_or_else(|| bad("series key"))?;
+                    let key = series::decode_series_key(&v)?;
+                    if st.keys.len() <= sid as usize {
+                        st.keys
+                            .resize(sid as usize + 1, Arc::new(SeriesKey::new("")));
+                    }
+                    st.keys[sid as usize] = Arc::new(key.clone());
+                    st.series.insert(key, sid);
+                }
+                meta::WATERMARK => {
+                    let t = *k.get(9).ok_or_else(|| bad("watermark key"))? as usize;
+                    let wm = series::ts_from(&v).ok_or_else(|| bad("watermark value"))?;
+                    if t < 3 {
+                        st.wm[t] = Some(wm);
+                        st.claimed[t] = wm;
+                    }
+                }
+                meta::DIRTY => {
+                    let t = *k.get(9).ok_or_else(|| bad("dirty key"))?;
+                    let hour = k
+                        .get(10..18)
+                        .and_then(series::ts_from)
+                        .ok_or_else(|| bad("dirty key"))?;
+                    let generation = series::u64_from(&v).ok_or_else(|| bad("dirty value"))?;
+                    st.next_gen = st.next_gen.max(generation + 1);
+                    st.dirty.insert((t, hour), generation);
+                }
+                meta::DELETED => {
+                    st.deleted = Some(series::ts_from(&v).ok_or_else(|| bad("deleted value"))?);
+                }
+                _ => return Err(bad("unknown key prefix")),
+            }
+        }
+        let mut max_seq = 0u64;
+        for item in self.head.iter() {
+            let k = item.key().map_err(Error::fjall("scan head"))?;
+            let (agent, ts, seq) = head::parse_head_key(&k)?;
+            max_seq = max_seq.max(seq + 1);
+            self.agent(agent)
+                .lock()
+                .head_windows
+                .insert(floor_to(ts, HOUR));
+        }
+        self.seq.store(max_seq, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The agent's state, created on first sight.
+    fn agent(&self, id: u64) -> Arc<Agent> {
+        if let Some(a) = self
+            .agents
+            .read()
+            .expect("agents map lock is never held across a panic")
+            .get(&id)
+        {
+            return a.clone();
+        }
+        self.agents
+            .write()
+            .expect("agents map lock is never held across a panic")
+            .entry(id)
+            .or_insert_with(|| {
+                Arc::new(Agent {
+                    id,
+                    state: Mutex::new(AgentState::default()),
+                })
+            })
+            .clone()
+    }
+
+    fn existing_agent(&self, id: u64) -> Option<Arc<Agent>> {
+        self.agents
+            .read()
+            .expect("agents map lock is never held across a panic")
+            .get(&id)
+            .cloned()
+    }
+
+    fn all_agents(&self) -> Vec<Arc<Agent>> {
+        self.agents
+            .read()
+            .expect("agents map lock is never held across a panic")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn persist_mode(&self) -> PersistMode {
+        match self.config.durability {
+            Durability::Buffer => PersistMode::Buffer,
+            Durability::SyncData => PersistMode::SyncData,
+        }
+    }
+
+    /// Store rows of one agent. Returns once they are in fjall's journal
+    /// (written to the OS, or fsynced with [`Durability::SyncData`]).
+    ///
+    /// Rows may come in any order, repeat timestamps (the later write wins
+    /// per series) or be late; rows older than raw retention are dropped
+    /// (counted in [`EngineStats::dropped_samples`]). Blocking: call it from
+    /// `spawn_blocking` in async code.
+    pub fn write(&self, agent: u64, rows: &[Row]) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let oldest = self
+            .clock
+            .now_ms()
+            .saturating_sub(self.config.raw_retention_ms);
+        let a = self.agent(agent);
+        let mut st = a.lock();
+        if st.deleted.is_some() {
+            return Err(Error::AgentDeleted { agent });
+        }
+        let mut batch = self.db.batch().durability(Some(self.persist_mode()));
+        let mut new_keys: Vec<SeriesKey> = Vec::new();
+        let mut new_ids: HashMap<&SeriesKey, u32> = HashMap::new();
+        let mut windows = BTreeSet::new();
+        let mut dirty: BTreeMap<(u8, i64), u64> = BTreeMap::new();
+        let mut next_gen = st.next_gen;
+        let mut dropped = 0u64;
+        let mut samples = Vec::with_capacity(64);
+        let mut first_hour: Option<i64> = None;
+
+        for row in rows {
+            if row.ts_ms < oldest {
+                dropped += row.samples.len() as u64;
+                continue;
+            }
+            samples.clear();
+            for (key, v) in &row.samples {
+                let sid = match st.series.get(key).or_else(|| new_ids.get(key)) {
+                    Some(sid) => *sid,
+                    None => {
+                        let sid = u32::try_from(st.keys.len() + new_keys.len()).map_err(|_| {
+                            Error::InvalidRequest(format!("agent {agent} has too many series"))
+                        })?;
+                        batch.insert(
+                            &self.meta,
+                            series::series_meta_key(agent, sid),
+                            series::encode_series_key(key),
+                        );
+                        new_ids.insert(key, sid);
+                        new_keys.push(key.clone());
+                        sid
+                    }
+                };
+                samples.push((sid, *v));
+            }
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            batch.insert(
+                &self.head,
+                head::head_key(agent, row.ts_ms, seq),
+                head::encode_row(&samples),
+            );
+            let hour = floor_to(row.ts_ms, HOUR);
+            windows.insert(hour);
+            first_hour = Some(first_hour.map_or(hour, |f: i64| f.min(hour)));
+            for tier in [Tier::Min1, Tier::Hour1] {
+                let t = tier.code();
+                if st.wm[t as usize].is_some()
+                    && hour < st.claimed[t as usize]
+                    && !dirty.contains_key(&(t, hour))
+                {
+                    dirty.insert((t, hour), next_gen);
+                    batch.insert(
+                        &self.meta,
+                        series::dirty_key(agent, t, hour),
+                        next_gen.to_be_bytes(),
+                    );
+                    next_gen += 1;
+                }
+            }
+        }
+        // The first rows of an agent start its compactors' watermarks.
+        let init_wm = match first_hour {
+            Some(h) if st.wm[Tier::Min1.code() as usize].is_none() => {
+                for tier in [Tier::Min1, Tier::Hour1] {
+                    batch.insert(
+                        &self.meta,
+                        series::watermark_key(agent, tier.code()),
+                        series::ts_bytes(h),
+                    );
+                }
+                Some(h)
+            }
+            _ => None,
+        };
+        if dropped > 0 {
+            self.dropped_samples.fetch_add(dropped, Ordering::Relaxed);
+        }
+        batch.commit().map_err(Error::fjall("commit write batch"))?;
+
+        // Durable: now make it visible in memory.
+        for key in new_keys {
+            let sid = st.keys.len() as u32;
+            st.series.insert(key.clone(), sid);
+            st.keys.push(Arc::new(key));
+        }
+        st.head_windows.extend(windows);
+        st.dirty.extend(dirty);
+        st.next_gen = next_gen;
+        if let Some(h) = init_wm {
+            for tier in [Tier::Min1, Tier::Hour1] {
+                st.wm[tier.code() as usize] = Some(h);
+                st.claimed[tier.code() as usize] = h;
+            }
+        }
+        Ok(())
+    }
+
+    /// Make an agent's data unqueryable at once and refuse its writes; its
+    /// head rows and dictionary are purged by maintenance, its blocks leave
+    /// with their partitions.
+    pub fn delete_agent(&self, agent: u64) -> Result<(), Error> {
+        let a = self.agent(agent);
+        let mut st = a.lock();
+        let now = self.clock.now_ms();
+        self.meta
+            .insert(series::deleted_key(agent), series::ts_bytes(now))
+            .map_err(Error::fjall("mark agent deleted"))?;
+        st.deleted = Some(now);
+        Ok(())
+    }
+
+    /// Agents with data (not deleted).
+    pub fn agents(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .all_agents()
+            .into_iter()
+            .filter(|a| {
+                let st = a.lock();
+                st.deleted.is_none() && !st.keys.is_empty()
+            })
+            .map(|a| a.id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Persist the journal (fsync) and flush every memtable to tables, so
+    /// disk sizes are what they will stay.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(Error::fjall("persist journal"))?;
+        let mut all = vec![self.meta.clone(), self.head.clone()];
+        all.extend(self.parts_read().values().cloned());
+        for ks in all {
+            ks.rotate_memtable_and_wait()
+                .map_err(Error::fjall("flush memtable"))?;
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let now = self.clock.now_ms();
+        let mut s = EngineStats {
+            head_bytes: self.head.disk_space(),
+            meta_bytes: self.meta.disk_space(),
+            journal_bytes: self.db.journal_disk_space().unwrap_or(0),
+            dropped_samples: self.dropped_samples.load(Ordering::Relaxed),
+            ..EngineStats::default()
+        };
+        {
+            let parts = self.parts_read();
+            s.partitions = parts.len();
+            for ((tier, _), ks) in parts.iter() {
+                s.tier_bytes[tier.code() as usize] += ks.disk_space();
+            }
+        }
+        let closed = floor_to(now - self.config.seal_grace_ms, HOUR);
+        for a in self.all_agents() {
+            let st = a.lock();
+            if st.deleted.is_some() {
+                continue;
+            }
+            s.agents += 1;
+            s.series += st.keys.len();
+            s.dirty_hours += st.dirty.len();
+            if let Some(wm) = st.wm[Tier::Min1.code() as usize] {
+                s.compactor_lag_ms = s.compactor_lag_ms.max(closed - wm);
+            }
+        }
+        s
+    }
+
+    fn parts_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<(Tier, i64), Keyspace>> {
+        self.parts
+            .read()
+            .expect("partition map lock is never held across a panic")
+    }
+
+    /// The partition keyspace holding `ts` of `tier`, if it exists.
+    fn part(&self, tier: Tier, ts: i64) -> Option<Keyspace> {
+        self.parts_read()
+            .get(&(tier, floor_to(ts, tier.partition_ms())))
+            .cloned()
+    }
+
+    /// The partition keyspace holding `ts` of `tier`, created when missing.
+    fn part_or_create(&self, tier: Tier, ts: i64) -> Result<Keyspace, Error> {
+        let start = floor_to(ts, tier.partition_ms());
+        if let Some(ks) = self.part(tier, ts) {
+            return Ok(ks);
+        }
+        let mut parts = self
+            .parts
+            .write()
+            .expect("partition map lock is never held across a panic");
+        if let Some(ks) = parts.get(&(tier, start)) {
+            return Ok(ks.clone());
+        }
+        let ks = self
+            .db
+            .keyspace(&tier.partition_name(start), KeyspaceCreateOptions::default)
+            .map_err(Error::fjall("create partition"))?;
+        parts.insert((tier, start), ks.clone());
+        Ok(ks)
+    }
+
+    /// Start the background maintenance thread.
+    pub fn start_background(self: &Arc<Self>) -> BackgroundHandle {
+        let (tx, rx) = mpsc::channel::<()>();
+        let engine = Arc::clone(self);
+        let thread = std::thread::Builder::new()
+            .name("tsdb-maintenance".into())
+            .spawn(move || {
+                loop {
+                    if let Err(e) = engine.run_maintenance() {
+                        tracing::error!(error = %e, "tsdb maintenance pass failed");
+                    }
+                    match rx.recv_timeout(engine.config.maintenance_interval) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                        _ => break,
+                    }
+                }
+            })
+            .map_err(|e| tracing::error!(error = %e, "cannot start tsdb maintenance thread"))
+            .ok();
+        BackgroundHandle {
+            stop: Some(tx),
+            thread,
+        }
+    }
+}
+
+/// The background maintenance thread; `shutdown` (or drop) stops and joins it.
+pub struct BackgroundHandle {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for BackgroundHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundHandle").finish()
+    }
+}
+
+impl BackgroundHandle {
+    /// Stop the thread after its current pass and wait for it.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("tsdb maintenance thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for BackgroundHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}

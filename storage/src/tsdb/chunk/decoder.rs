@@ -6,8 +6,7 @@ use std::borrow::Cow;
 
 use super::encoder::{MAX_SCALE, POW10};
 use super::{
-    BLOCK_VERSION, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS, SeriesColumns, itag, tag,
-    unzigzag,
+    BLOCK_VERSION, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS, SeriesColumns, itag, tag, unzigzag,
 };
 
 /// Why bytes did not decode.
@@ -147,7 +146,10 @@ fn unpack_one(r: &mut Reader<'_>, g: usize, out: &mut Vec<u64>) -> Result<()> {
         return Ok(());
     }
     let bytes = r.bytes((g * w as usize).div_ceil(8))?;
-    let mut br = BitReader { data: bytes, pos: 0 };
+    let mut br = BitReader {
+        data: bytes,
+        pos: 0,
+    };
     for _ in 0..g {
         out.push(br.read(w)?);
     }
@@ -155,7 +157,7 @@ fn unpack_one(r: &mut Reader<'_>, g: usize, out: &mut Vec<u64>) -> Result<()> {
 }
 
 /// Decode an integer column of `n` values.
-pub fn decode_ints(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
+pub(crate) fn decode_ints(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
     if n > MAX_ROWS {
         return Err(DecodeError("too many values"));
     }
@@ -277,8 +279,7 @@ pub fn decode_column(data: &[u8], n: usize) -> Result<Vec<f64>> {
         tag::GORILLA => decode_gorilla(r.rest(), n),
         tag::RAW => {
             let b = r.bytes(n.checked_mul(8).ok_or(DecodeError("length overflow"))?)?;
-            Ok(b
-                .chunks_exact(8)
+            Ok(b.chunks_exact(8)
                 .map(|c| {
                     let mut a = [0u8; 8];
                     a.copy_from_slice(c);
@@ -494,7 +495,9 @@ mod tests {
         let mut x = 1u64;
         let vals: Vec<f64> = (0..720)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 v = (v + ((x >> 33) % 41) as f64 / 10.0 - 2.0).clamp(0.0, 100.0);
                 (v * 10.0).round() / 10.0
             })
@@ -545,7 +548,8 @@ mod tests {
                         .into_iter()
                         .enumerate()
                         .map(|(sid, (mask, vals))| {
-                            let rows: Vec<u32> = (0..n as u32).filter(|r| mask[*r as usize]).collect();
+                            let rows: Vec<u32> =
+                                (0..n as u32).filter(|r| mask[*r as usize]).collect();
                             let cols = (0..k)
                                 .map(|c| rows.iter().map(|r| vals[c * n + *r as usize]).collect())
                                 .collect();
@@ -569,7 +573,8 @@ mod tests {
                 x.sid == y.sid
                     && x.rows == y.rows
                     && x.cols.iter().zip(&y.cols).all(|(c, d)| {
-                        c.len() == d.len() && c.iter().zip(d).all(|(u, v)| u.to_bits() == v.to_bits())
+                        c.len() == d.len()
+                            && c.iter().zip(d).all(|(u, v)| u.to_bits() == v.to_bits())
                     })
             })
     }

@@ -128,7 +128,10 @@ pub fn as_decimals(vals: &[f64]) -> Option<(u8, Vec<i64>)> {
     // A value exact at scale s is exact at every larger scale (same rational,
     // same correctly rounded quotient) as long as the integers stay < 2^53,
     // which `exact` checks again here.
-    vals.iter().map(|v| exact(*v, scale)).collect::<Option<Vec<i64>>>().map(|i| (scale, i))
+    vals.iter()
+        .map(|v| exact(*v, scale))
+        .collect::<Option<Vec<i64>>>()
+        .map(|i| (scale, i))
 }
 
 fn encode_gorilla(vals: &[f64], out: &mut Vec<u8>) {

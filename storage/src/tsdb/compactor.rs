@@ -1,0 +1,352 @@
+//! Background maintenance: seal closed raw windows from the head into
+//! blocks, roll raw data into 1 m and 1 m into 1 h aggregates, recompute the
+//! hours late data made dirty, then apply retention. Never runs on the write
+//! path; [`Engine::run_maintenance`] is one pass.
+//!
+//! Progress is persisted in `meta` in the same batch as the blocks it
+//! describes: per agent and aggregate tier a watermark (every hour before it
+//! is aggregated) and the dirty hours (written by `write` in the batch of the
+//! late row), so a restart resumes where the last pass stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::Error;
+
+use super::chunk::{Block, BlockKind, BlockReader, SeriesColumns, encode_block};
+use super::head;
+use super::query::{Point, SeriesMap, bucket};
+use super::series::{block_key, dirty_key, ts_bytes, watermark_key};
+use super::tier::{HOUR, Tier, floor_to};
+use super::{Agent, Engine, MaintenanceReport};
+
+/// Build an aggregate block from per-series points.
+fn agg_block(points: &SeriesMap) -> Block {
+    let ts: Vec<i64> = points
+        .values()
+        .flat_map(|p| p.iter().map(|p| p.ts_ms))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let series = points
+        .iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(sid, pts)| {
+            let rows = pts
+                .iter()
+                .map(|p| ts.binary_search(&p.ts_ms).unwrap_or(0) as u32)
+                .collect();
+            let cols = vec![
+                pts.iter().map(|p| p.min).collect(),
+                pts.iter().map(|p| p.max).collect(),
+                pts.iter().map(|p| p.sum).collect(),
+                pts.iter().map(|p| p.count as f64).collect(),
+                pts.iter().map(|p| p.last).collect(),
+            ];
+            SeriesColumns {
+                sid: *sid,
+                rows,
+                cols,
+            }
+        })
+        .collect();
+    Block {
+        kind: BlockKind::Agg,
+        ts,
+        series,
+    }
+}
+
+/// Build a raw block from per-series samples.
+fn raw_block(samples: &BTreeMap<u32, BTreeMap<i64, f64>>) -> Block {
+    let ts: Vec<i64> = samples
+        .values()
+        .flat_map(|m| m.keys().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let series = samples
+        .iter()
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(sid, m)| SeriesColumns {
+            sid: *sid,
+            rows: m
+                .keys()
+                .map(|t| ts.binary_search(t).unwrap_or(0) as u32)
+                .collect(),
+            cols: vec![m.values().copied().collect()],
+        })
+        .collect();
+    Block {
+        kind: BlockKind::Raw,
+        ts,
+        series,
+    }
+}
+
+impl Engine {
+    /// One pass of sealing, downsampling, recomputation and retention.
+    pub fn run_maintenance(&self) -> Result<MaintenanceReport, Error> {
+        let _one_at_a_time = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now_ms();
+        let mut report = MaintenanceReport::default();
+        for agent in self.all_agents() {
+            if agent.lock().deleted.is_some() {
+                continue;
+            }
+            self.seal_agent(&agent, now, &mut report)?;
+            for tier in [Tier::Min1, Tier::Hour1] {
+                self.recompute_dirty(&agent, tier, &mut report)?;
+                self.advance(&agent, tier, now, &mut report)?;
+            }
+        }
+        self.apply_retention(now, &mut report)?;
+        Ok(report)
+    }
+
+    /// Seal every closed raw window of `agent` that has head rows.
+    fn seal_agent(
+        &self,
+        agent: &Agent,
+        now: i64,
+        report: &mut MaintenanceReport,
+    ) -> Result<(), Error> {
+        let limit = now - self.config.seal_grace_ms - HOUR;
+        let windows: Vec<i64> = agent
+            .lock()
+            .head_windows
+            .iter()
+            .copied()
+            .filter(|w| *w <= limit)
+            .collect();
+        for w in windows {
+            // Held through the commit, so no row of this window slips in
+            // between reading the head and removing what was read.
+            let mut st = agent.lock();
+            let mut rows = Vec::new();
+            for item in self
+                .head
+                .range(head::head_bound(agent.id, w)..head::head_bound(agent.id, w + HOUR))
+            {
+                let (k, v) = item.into_inner().map_err(Error::fjall("read head"))?;
+                rows.push((k, v));
+            }
+            if rows.is_empty() {
+                st.head_windows.remove(&w);
+                continue;
+            }
+            let ks = self.part_or_create(Tier::Raw5s, w)?;
+            let key = block_key(agent.id, w);
+            let mut samples: BTreeMap<u32, BTreeMap<i64, f64>> = BTreeMap::new();
+            if let Some(old) = ks.get(key).map_err(Error::fjall("read raw block"))? {
+                let block = BlockReader::parse(&old)
+                    .and_then(|r| r.to_block())
+                    .map_err(|e| Self::corrupt_block(Tier::Raw5s, agent.id, w, e))?;
+                for s in block.series {
+                    let m = samples.entry(s.sid).or_default();
+                    for (row, v) in s.rows.iter().zip(&s.cols[0]) {
+                        if let Some(t) = block.ts.get(*row as usize) {
+                            m.insert(*t, *v);
+                        }
+                    }
+                }
+            }
+            let mut batch = self.db.batch().durability(Some(self.persist_mode()));
+            for (k, v) in &rows {
+                let (_, ts, _) = head::parse_head_key(k)?;
+                for (sid, val) in head::decode_row(v)? {
+                    samples.entry(sid).or_default().insert(ts, val);
+                }
+                batch.remove(&self.head, k.clone());
+            }
+            let bytes = encode_block(&raw_block(&samples), self.config.block_zstd_level);
+            batch.insert(&ks, key, bytes);
+            batch
+                .commit()
+                .map_err(Error::fjall("commit sealed window"))?;
+            st.head_windows.remove(&w);
+            report.sealed_windows += 1;
+        }
+        Ok(())
+    }
+
+    /// Compute `tier`'s points for the hours `[a, b)` from its finer tier.
+    fn compute(&self, agent: u64, tier: Tier, a: i64, b: i64) -> Result<SeriesMap, Error> {
+        let Some(view) = self.view(agent) else {
+            return Ok(SeriesMap::new());
+        };
+        let finer = tier.finer().ok_or_else(|| {
+            Error::InvalidRequest("the raw tier is not computed from another".into())
+        })?;
+        let sids: Vec<u32> = (0..view.keys.len() as u32).collect();
+        Ok(self
+            .tier_points(agent, finer, &sids, a, b, &view)?
+            .into_iter()
+            .map(|(sid, pts)| (sid, bucket(&pts, tier.interval_ms())))
+            .collect())
+    }
+
+    /// The block of `tier` at `window` with the points in `ranges` replaced by `new`.
+    fn merged_block(
+        &self,
+        agent: u64,
+        tier: Tier,
+        window: i64,
+        ranges: &[(i64, i64)],
+        new: SeriesMap,
+    ) -> Result<Vec<u8>, Error> {
+        let mut points = SeriesMap::new();
+        if let Some(old) = self.read_agg_block(agent, tier, window)? {
+            let block = BlockReader::parse(&old)
+                .and_then(|r| r.to_block())
+                .map_err(|e| Self::corrupt_block(tier, agent, window, e))?;
+            for s in block.series {
+                let dst = points.entry(s.sid).or_default();
+                for (j, row) in s.rows.iter().enumerate() {
+                    let Some(ts) = block.ts.get(*row as usize).copied() else {
+                        continue;
+                    };
+                    if ranges.iter().any(|(a, b)| (*a..*b).contains(&ts)) {
+                        continue;
+                    }
+                    dst.push(Point {
+                        ts_ms: ts,
+                        min: s.cols[0][j],
+                        max: s.cols[1][j],
+                        sum: s.cols[2][j],
+                        count: s.cols[3][j] as u64,
+                        last: s.cols[4][j],
+                    });
+                }
+            }
+        }
+        for (sid, mut pts) in new {
+            let dst = points.entry(sid).or_default();
+            dst.append(&mut pts);
+            dst.sort_by_key(|p| p.ts_ms);
+        }
+        Ok(encode_block(
+            &agg_block(&points),
+            self.config.block_zstd_level,
+        ))
+    }
+
+    /// Recompute the dirty hours of `tier`, one block window at a time.
+    fn recompute_dirty(
+        &self,
+        agent: &Agent,
+        tier: Tier,
+        report: &mut MaintenanceReport,
+    ) -> Result<(), Error> {
+        let t = tier.code();
+        let dirty: Vec<(i64, u64)> = agent
+            .lock()
+            .dirty
+            .range((t, i64::MIN)..=(t, i64::MAX))
+            .map(|((_, h), g)| (*h, *g))
+            .collect();
+        let mut by_window: BTreeMap<i64, Vec<(i64, u64)>> = BTreeMap::new();
+        for (h, g) in dirty {
+            by_window
+                .entry(floor_to(h, tier.block_window_ms()))
+                .or_default()
+                .push((h, g));
+        }
+        for (window, hours) in by_window {
+            let mut new = SeriesMap::new();
+            let ranges: Vec<(i64, i64)> = hours.iter().map(|(h, _)| (*h, h + HOUR)).collect();
+            for (a, b) in &ranges {
+                for (sid, mut pts) in self.compute(agent.id, tier, *a, *b)? {
+                    new.entry(sid).or_default().append(&mut pts);
+                }
+            }
+            let bytes = self.merged_block(agent.id, tier, window, &ranges, new)?;
+            let ks = self.part_or_create(tier, window)?;
+
+            let mut st = agent.lock();
+            let mut batch = self.db.batch().durability(Some(self.persist_mode()));
+            batch.insert(&ks, block_key(agent.id, window), bytes);
+            let mut done = Vec::new();
+            let mut coarser_dirty = Vec::new();
+            for (h, g) in &hours {
+                // A newer late row re-marked the hour while we computed: keep it dirty.
+                if st.dirty.get(&(t, *h)) == Some(g) {
+                    batch.remove(&self.meta, dirty_key(agent.id, t, *h));
+                    done.push(*h);
+                }
+                if let Some(c) = tier.coarser() {
+                    let c = c.code();
+                    if st.wm[c as usize].is_some() && *h < st.claimed[c as usize] {
+                        let g = st.next_gen + coarser_dirty.len() as u64;
+                        batch.insert(&self.meta, dirty_key(agent.id, c, *h), g.to_be_bytes());
+                        coarser_dirty.push((*h, g));
+                    }
+                }
+            }
+            batch
+                .commit()
+                .map_err(Error::fjall("commit recomputed hours"))?;
+            for h in done {
+                st.dirty.remove(&(t, h));
+            }
+            if let Some(c) = tier.coarser() {
+                st.next_gen += coarser_dirty.len() as u64;
+                for (h, g) in coarser_dirty {
+                    st.dirty.insert((c.code(), h), g);
+                }
+            }
+            report.recomputed_hours += hours.len();
+        }
+        Ok(())
+    }
+
+    /// Aggregate closed hours past `tier`'s watermark, a block window at a time.
+    fn advance(
+        &self,
+        agent: &Agent,
+        tier: Tier,
+        now: i64,
+        report: &mut MaintenanceReport,
+    ) -> Result<(), Error> {
+        let t = tier.code() as usize;
+        let finer = tier
+            .finer()
+            .ok_or_else(|| Error::InvalidRequest("the raw tier has no watermark".into()))?;
+        loop {
+            let (wm, limit) = {
+                let st = agent.lock();
+                let Some(wm) = st.wm[t] else { return Ok(()) };
+                let mut limit = floor_to(now - self.config.seal_grace_ms, HOUR);
+                // The 1 h compactor never passes the 1 m one (raw has no watermark).
+                if let Some(fwm) = st.wm[finer.code() as usize] {
+                    limit = limit.min(fwm);
+                }
+                (wm, limit)
+            };
+            if wm >= limit {
+                return Ok(());
+            }
+            // Nothing older than the source's retention is left to aggregate.
+            let oldest_source = floor_to(now - self.config.retention_ms(finer), HOUR);
+            let a = wm.max(oldest_source).min(limit);
+            let window = floor_to(a, tier.block_window_ms());
+            let b = (window + tier.block_window_ms()).min(limit);
+            agent.lock().claimed[t] = b;
+            let new = if a < b {
+                self.compute(agent.id, tier, a, b)?
+            } else {
+                SeriesMap::new()
+            };
+            let mut batch = self.db.batch().durability(Some(self.persist_mode()));
+            if new.values().any(|p| !p.is_empty()) {
+                let bytes = self.merged_block(agent.id, tier, window, &[(a, b)], new)?;
+                let ks = self.part_or_create(tier, window)?;
+                batch.insert(&ks, block_key(agent.id, window), bytes);
+                report.aggregated_windows += 1;
+            }
+            batch.insert(&self.meta, watermark_key(agent.id, t as u8), ts_bytes(b));
+            let mut st = agent.lock();
+            batch.commit().map_err(Error::fjall("commit aggregates"))?;
+            st.wm[t] = Some(b);
+        }
+    }
+}

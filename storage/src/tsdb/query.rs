@@ -1,0 +1,494 @@
+//! Queries: pick a tier from the range, read blocks and head rows, stitch
+//! tiers, and bucket into at most `max_points` points per series.
+//!
+//! Stitching goes both ways. Towards the present, an aggregate tier answers
+//! only the hours its compactor finished (before its watermark and not dirty);
+//! the rest is computed from the next finer tier on the fly, down to raw
+//! blocks and head rows, so a row is visible as soon as `write` returns.
+//! Towards the past, the part of a range older than the chosen tier's
+//! retention is read from the next coarser tier.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::model::Report;
+use crate::model::{SeriesKey, samples_to_report};
+
+use super::Engine;
+use super::chunk::{BlockKind, BlockReader};
+use super::head;
+use super::series::block_key;
+use super::tier::{HOUR, Tier, ceil_to, floor_to};
+
+/// What to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRequest {
+    pub agent: u64,
+    /// Exact metric names; empty = all.
+    pub metrics: Vec<String>,
+    /// Keep only series with this label name and value.
+    pub label_filter: Option<(String, String)>,
+    pub start_ms: i64,
+    /// Exclusive.
+    pub stop_ms: i64,
+    /// Force a tier (otherwise chosen from the range).
+    pub tier: Option<Tier>,
+    /// Force a bucket interval (rounded up to a multiple of the tier's, and
+    /// raised further if `max_points` requires it).
+    pub interval_ms: Option<i64>,
+    /// At most this many points per series; 0 = no limit.
+    pub max_points: usize,
+}
+
+/// One bucket of one series. `avg = sum / count`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Start of the bucket.
+    pub ts_ms: i64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub count: u64,
+    /// The value of the newest sample in the bucket.
+    pub last: f64,
+}
+
+impl Point {
+    pub fn sample(ts_ms: i64, v: f64) -> Point {
+        Point {
+            ts_ms,
+            min: v,
+            max: v,
+            sum: v,
+            count: 1,
+            last: v,
+        }
+    }
+
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            self.sum / self.count as f64
+        }
+    }
+
+    /// Fold `later` (a newer bucket part) into this one.
+    pub fn merge(&mut self, later: &Point) {
+        self.min = self.min.min(later.min);
+        self.max = self.max.max(later.max);
+        self.sum += later.sum;
+        self.count += later.count;
+        self.last = later.last;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoints {
+    pub key: SeriesKey,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    pub tier: Tier,
+    pub interval_ms: i64,
+    /// The range actually covered: buckets whose start lies in it.
+    pub start_ms: i64,
+    pub stop_ms: i64,
+    pub series: Vec<SeriesPoints>,
+}
+
+/// Per series id, points sorted by time.
+pub(crate) type SeriesMap = BTreeMap<u32, Vec<Point>>;
+
+/// What a query needs of an agent's state, copied out of its lock.
+pub(crate) struct AgentView {
+    pub keys: Vec<Arc<SeriesKey>>,
+    pub wm: [Option<i64>; 3],
+    pub dirty: BTreeSet<(u8, i64)>,
+}
+
+impl AgentView {
+    /// Whether `tier` holds finished aggregates for the hour starting at `h`.
+    fn fresh(&self, tier: Tier, h: i64) -> bool {
+        self.wm[tier.code() as usize].is_some_and(|wm| h + HOUR <= wm)
+            && !self.dirty.contains(&(tier.code(), h))
+    }
+}
+
+/// Merge points into buckets of `interval` (points must be sorted by time).
+pub(crate) fn bucket(points: &[Point], interval: i64) -> Vec<Point> {
+    let mut out: Vec<Point> = Vec::new();
+    for p in points {
+        let b = floor_to(p.ts_ms, interval);
+        match out.last_mut() {
+            Some(last) if last.ts_ms == b => last.merge(p),
+            _ => out.push(Point { ts_ms: b, ..*p }),
+        }
+    }
+    out
+}
+
+fn append(into: &mut SeriesMap, from: SeriesMap) {
+    for (sid, mut pts) in from {
+        into.entry(sid).or_default().append(&mut pts);
+    }
+}
+
+impl Engine {
+    pub(crate) fn view(&self, agent: u64) -> Option<AgentView> {
+        let a = self.existing_agent(agent)?;
+        let st = a.lock();
+        if st.deleted.is_some() {
+            return None;
+        }
+        Some(AgentView {
+            keys: st.keys.clone(),
+            wm: st.wm,
+            dirty: st.dirty.keys().copied().collect(),
+        })
+    }
+
+    pub(crate) fn corrupt_block(
+        tier: Tier,
+        agent: u64,
+        window: i64,
+        e: impl std::fmt::Display,
+    ) -> Error {
+        Error::corrupt(
+            format!("{tier} block of agent {agent} at {window}"),
+            e.to_string(),
+        )
+    }
+
+    /// Raw samples of `sids` (sorted) in `[s, e)`: sealed blocks overlaid by head rows.
+    pub(crate) fn read_raw(
+        &self,
+        agent: u64,
+        sids: &[u32],
+        s: i64,
+        e: i64,
+    ) -> Result<BTreeMap<u32, Vec<(i64, f64)>>, Error> {
+        let mut out: BTreeMap<u32, Vec<(i64, f64)>> = BTreeMap::new();
+        if s >= e {
+            return Ok(out);
+        }
+        let mut w = floor_to(s, Tier::Raw5s.block_window_ms());
+        while w < e {
+            if let Some(ks) = self.part(Tier::Raw5s, w) {
+                let bytes = ks
+                    .get(block_key(agent, w))
+                    .map_err(Error::fjall("read raw block"))?;
+                if let Some(bytes) = bytes {
+                    let r = BlockReader::parse(&bytes)
+                        .map_err(|x| Self::corrupt_block(Tier::Raw5s, agent, w, x))?;
+                    let ts = r.ts();
+                    let lo = ts.partition_point(|t| *t < s);
+                    let hi = ts.partition_point(|t| *t < e);
+                    if lo < hi {
+                        for &sid in sids {
+                            let Some(i) = r.find(sid) else { continue };
+                            let sc = r
+                                .series(i)
+                                .map_err(|x| Self::corrupt_block(Tier::Raw5s, agent, w, x))?;
+                            let dst = out.entry(sid).or_default();
+                            for (row, v) in sc.rows.iter().zip(&sc.cols[0]) {
+                                let row = *row as usize;
+                                if (lo..hi).contains(&row) {
+                                    dst.push((ts[row], *v));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            w += Tier::Raw5s.block_window_ms();
+        }
+
+        // Head rows: in key order (ts, then write sequence), so later writes win.
+        let mut overlay: BTreeMap<u32, BTreeMap<i64, f64>> = BTreeMap::new();
+        for item in self
+            .head
+            .range(head::head_bound(agent, s)..head::head_bound(agent, e))
+        {
+            let (k, v) = item.into_inner().map_err(Error::fjall("read head"))?;
+            let (_, ts, _) = head::parse_head_key(&k)?;
+            for (sid, val) in head::decode_row(&v)? {
+                if sids.binary_search(&sid).is_ok() {
+                    overlay.entry(sid).or_default().insert(ts, val);
+                }
+            }
+        }
+        for (sid, rows) in overlay {
+            let dst = out.entry(sid).or_default();
+            let mut merged: BTreeMap<i64, f64> = dst.drain(..).collect();
+            merged.extend(rows);
+            dst.extend(merged);
+        }
+        Ok(out)
+    }
+
+    /// Stored aggregates of `tier` for `sids` with bucket start in `[s, e)`.
+    pub(crate) fn read_agg(
+        &self,
+        agent: u64,
+        tier: Tier,
+        sids: &[u32],
+        s: i64,
+        e: i64,
+    ) -> Result<SeriesMap, Error> {
+        let mut out = SeriesMap::new();
+        let bw = tier.block_window_ms();
+        let mut w = floor_to(s, bw);
+        while w < e {
+            if let Some(block) = self.read_agg_block(agent, tier, w)? {
+                let r = BlockReader::parse(&block)
+                    .map_err(|x| Self::corrupt_block(tier, agent, w, x))?;
+                if r.kind() != BlockKind::Agg {
+                    return Err(Self::corrupt_block(
+                        tier,
+                        agent,
+                        w,
+                        "not an aggregate block",
+                    ));
+                }
+                let ts = r.ts();
+                let lo = ts.partition_point(|t| *t < s);
+                let hi = ts.partition_point(|t| *t < e);
+                if lo < hi {
+                    for &sid in sids {
+                        let Some(i) = r.find(sid) else { continue };
+                        let sc = r
+                            .series(i)
+                            .map_err(|x| Self::corrupt_block(tier, agent, w, x))?;
+                        let dst = out.entry(sid).or_default();
+                        for (j, row) in sc.rows.iter().enumerate() {
+                            let row = *row as usize;
+                            if (lo..hi).contains(&row) {
+                                dst.push(Point {
+                                    ts_ms: ts[row],
+                                    min: sc.cols[0][j],
+                                    max: sc.cols[1][j],
+                                    sum: sc.cols[2][j],
+                                    count: sc.cols[3][j] as u64,
+                                    last: sc.cols[4][j],
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            w += bw;
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn read_agg_block(
+        &self,
+        agent: u64,
+        tier: Tier,
+        window: i64,
+    ) -> Result<Option<fjall::Slice>, Error> {
+        match self.part(tier, window) {
+            Some(ks) => ks
+                .get(block_key(agent, window))
+                .map_err(Error::fjall("read aggregate block")),
+            None => Ok(None),
+        }
+    }
+
+    /// Points of `tier` (its own resolution) in `[s, e)`, computing what the
+    /// tier does not hold yet from the finer tiers.
+    pub(crate) fn tier_points(
+        &self,
+        agent: u64,
+        tier: Tier,
+        sids: &[u32],
+        s: i64,
+        e: i64,
+        view: &AgentView,
+    ) -> Result<SeriesMap, Error> {
+        if s >= e {
+            return Ok(SeriesMap::new());
+        }
+        let Some(finer) = tier.finer() else {
+            return Ok(self
+                .read_raw(agent, sids, s, e)?
+                .into_iter()
+                .map(|(sid, v)| {
+                    (
+                        sid,
+                        v.into_iter().map(|(t, x)| Point::sample(t, x)).collect(),
+                    )
+                })
+                .collect());
+        };
+        let mut out = SeriesMap::new();
+        let mut h = floor_to(s, HOUR);
+        while h < e {
+            let fresh = view.fresh(tier, h);
+            let mut end = h + HOUR;
+            while end < e && view.fresh(tier, end) == fresh {
+                end += HOUR;
+            }
+            let (a, b) = (h.max(s), end.min(e));
+            let part = if fresh {
+                self.read_agg(agent, tier, sids, a, b)?
+            } else {
+                self.tier_points(agent, finer, sids, a, b, view)?
+                    .into_iter()
+                    .map(|(sid, pts)| (sid, bucket(&pts, tier.interval_ms())))
+                    .collect()
+            };
+            append(&mut out, part);
+            h = end;
+        }
+        Ok(out)
+    }
+
+    /// [`Self::tier_points`], with the part older than `tier`'s retention read
+    /// from the coarser tiers.
+    fn stitched_points(
+        &self,
+        agent: u64,
+        tier: Tier,
+        sids: &[u32],
+        s: i64,
+        e: i64,
+        view: &AgentView,
+        now: i64,
+    ) -> Result<SeriesMap, Error> {
+        let mut out = SeriesMap::new();
+        let mut s2 = s;
+        if let Some(coarser) = tier.coarser() {
+            let boundary = ceil_to(now - self.config.retention_ms(tier), coarser.interval_ms());
+            if s < boundary {
+                out = self.stitched_points(agent, coarser, sids, s, boundary.min(e), view, now)?;
+                s2 = boundary;
+            }
+        }
+        append(&mut out, self.tier_points(agent, tier, sids, s2, e, view)?);
+        Ok(out)
+    }
+
+    /// The tier a range of `len` ms is read from when none is forced.
+    pub fn tier_for_range(&self, len: i64) -> Tier {
+        if len <= self.config.raw_retention_ms {
+            Tier::Raw5s
+        } else if len <= self.config.m1_retention_ms {
+            Tier::Min1
+        } else {
+            Tier::Hour1
+        }
+    }
+
+    /// Answer a history query.
+    pub fn query(&self, req: &QueryRequest) -> Result<QueryResult, Error> {
+        if req.stop_ms <= req.start_ms {
+            return Err(Error::InvalidRequest(format!(
+                "stop ({}) must be after start ({})",
+                req.stop_ms, req.start_ms
+            )));
+        }
+        let len = req.stop_ms - req.start_ms;
+        let tier = req.tier.unwrap_or_else(|| self.tier_for_range(len));
+        let tiv = tier.interval_ms();
+        let mut interval = ceil_to(req.interval_ms.unwrap_or(tiv).max(tiv), tiv);
+        if req.max_points > 0 {
+            let buckets = |iv: i64| (ceil_to(req.stop_ms, iv) - floor_to(req.start_ms, iv)) / iv;
+            let need = ceil_to(len, req.max_points as i64) / req.max_points as i64;
+            interval = interval.max(ceil_to(need, tiv));
+            while buckets(interval) > req.max_points as i64 {
+                interval += tiv;
+            }
+        }
+        let start = floor_to(req.start_ms, interval);
+        let stop = req.stop_ms;
+        let mut result = QueryResult {
+            tier,
+            interval_ms: interval,
+            start_ms: start,
+            stop_ms: stop,
+            series: Vec::new(),
+        };
+        let Some(view) = self.view(req.agent) else {
+            return Ok(result);
+        };
+        let mut selected: Vec<(u32, &Arc<SeriesKey>)> = view
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| {
+                (req.metrics.is_empty() || req.metrics.iter().any(|m| *m == k.metric))
+                    && req
+                        .label_filter
+                        .as_ref()
+                        .is_none_or(|(n, v)| k.label(n) == Some(v.as_str()))
+            })
+            .map(|(i, k)| (i as u32, k))
+            .collect();
+        let sids: Vec<u32> = selected.iter().map(|(i, _)| *i).collect();
+        let mut points = if sids.is_empty() {
+            SeriesMap::new()
+        } else {
+            let now = self.clock.now_ms();
+            self.stitched_points(req.agent, tier, &sids, start, stop, &view, now)?
+        };
+        selected.sort_by(|a, b| a.1.cmp(b.1));
+        result.series = selected
+            .into_iter()
+            .map(|(sid, key)| SeriesPoints {
+                key: (**key).clone(),
+                points: points
+                    .remove(&sid)
+                    .map(|p| bucket(&p, interval))
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(result)
+    }
+
+    /// The raw reports of `agent` from `since_ms` on, rebuilt from stored
+    /// samples (to refill the [`Ring`](super::Ring) after a restart).
+    pub fn recent_reports(&self, agent: u64, since_ms: i64) -> Result<Vec<Report>, Error> {
+        let Some(view) = self.view(agent) else {
+            return Ok(Vec::new());
+        };
+        let sids: Vec<u32> = (0..view.keys.len() as u32).collect();
+        let until = self.clock.now_ms().saturating_add(HOUR);
+        let raw = self.read_raw(agent, &sids, since_ms, until)?;
+        let mut by_ts: BTreeMap<i64, Vec<(SeriesKey, f64)>> = BTreeMap::new();
+        for (sid, samples) in raw {
+            let key = &view.keys[sid as usize];
+            for (ts, v) in samples {
+                by_ts.entry(ts).or_default().push(((**key).clone(), v));
+            }
+        }
+        Ok(by_ts
+            .into_iter()
+            .map(|(ts, samples)| samples_to_report(ts, &samples))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucketing_keeps_min_max_sum_count_last() {
+        let pts: Vec<Point> = [(0, 1.0), (10, 5.0), (20, -1.0), (60, 2.0)]
+            .iter()
+            .map(|(t, v)| Point::sample(*t, *v))
+            .collect();
+        let b = bucket(&pts, 60);
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            (b[0].min, b[0].max, b[0].sum, b[0].count, b[0].last),
+            (-1.0, 5.0, 5.0, 3, -1.0)
+        );
+        assert_eq!(b[1].ts_ms, 60);
+    }
+}

@@ -1,0 +1,173 @@
+//! The ring buffer: per agent, the last minutes of reports in memory.
+//!
+//! It is the latest-values cache (alert rules, dashboards) and the live
+//! fan-out: every pushed report is broadcast to the agent's subscribers. A
+//! subscriber that falls behind gets `RecvError::Lagged` from tokio's
+//! broadcast channel and can resync with [`Ring::snapshot`]; writers never
+//! wait for readers. After a restart, refill it from the engine with
+//! [`Engine::recent_reports`](super::Engine::recent_reports).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::broadcast;
+
+use crate::model::Report;
+
+/// Reports a lagging subscriber may fall behind before it is told so.
+const CHANNEL_CAPACITY: usize = 256;
+
+struct AgentRing {
+    /// Sorted by `ts_ms`.
+    reports: Mutex<VecDeque<Arc<Report>>>,
+    tx: broadcast::Sender<Arc<Report>>,
+}
+
+impl AgentRing {
+    fn new() -> Self {
+        AgentRing {
+            reports: Mutex::new(VecDeque::new()),
+            tx: broadcast::channel(CHANNEL_CAPACITY).0,
+        }
+    }
+}
+
+/// Per-agent recent reports with a broadcast per agent.
+pub struct Ring {
+    window_ms: i64,
+    agents: RwLock<HashMap<u64, Arc<AgentRing>>>,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("window_ms", &self.window_ms)
+            .finish()
+    }
+}
+
+impl Ring {
+    /// A ring keeping `window_ms` of reports per agent (15 min in the server).
+    pub fn new(window_ms: i64) -> Self {
+        Ring {
+            window_ms,
+            agents: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn agent(&self, agent: u64) -> Arc<AgentRing> {
+        if let Some(a) = self
+            .agents
+            .read()
+            .expect("ring lock is never held across a panic")
+            .get(&agent)
+        {
+            return a.clone();
+        }
+        self.agents
+            .write()
+            .expect("ring lock is never held across a panic")
+            .entry(agent)
+            .or_insert_with(|| Arc::new(AgentRing::new()))
+            .clone()
+    }
+
+    /// Add a report (replayed, older reports are put in time order) and
+    /// broadcast it; reports older than the window behind the newest are dropped.
+    pub fn push(&self, agent: u64, report: Arc<Report>) {
+        let ring = self.agent(agent);
+        {
+            let mut q = ring
+                .reports
+                .lock()
+                .expect("ring lock is never held across a panic");
+            let newest = q.back().map_or(report.ts_ms, |r| r.ts_ms.max(report.ts_ms));
+            let horizon = newest - self.window_ms;
+            if report.ts_ms >= horizon {
+                match q.back() {
+                    Some(last) if last.ts_ms > report.ts_ms => {
+                        let i = q.partition_point(|r| r.ts_ms <= report.ts_ms);
+                        q.insert(i, report.clone());
+                    }
+                    _ => q.push_back(report.clone()),
+                }
+            }
+            while q.front().is_some_and(|r| r.ts_ms < horizon) {
+                q.pop_front();
+            }
+        }
+        // No subscribers is not an error.
+        let _ = ring.tx.send(report);
+    }
+
+    /// The newest report of `agent`.
+    pub fn latest(&self, agent: u64) -> Option<Arc<Report>> {
+        let ring = self.agents.read().expect("ring lock").get(&agent)?.clone();
+        let q = ring.reports.lock().expect("ring lock");
+        q.back().cloned()
+    }
+
+    /// Reports of `agent` with `ts_ms >= since_ms`, oldest first.
+    pub fn snapshot(&self, agent: u64, since_ms: i64) -> Vec<Arc<Report>> {
+        let Some(ring) = self.agents.read().expect("ring lock").get(&agent).cloned() else {
+            return Vec::new();
+        };
+        let q = ring.reports.lock().expect("ring lock");
+        let i = q.partition_point(|r| r.ts_ms < since_ms);
+        q.range(i..).cloned().collect()
+    }
+
+    /// Every report pushed for `agent` from now on.
+    pub fn subscribe(&self, agent: u64) -> broadcast::Receiver<Arc<Report>> {
+        self.agent(agent).tx.subscribe()
+    }
+
+    /// Forget an agent (deleted); its subscribers see the channel close.
+    pub fn remove(&self, agent: u64) {
+        self.agents.write().expect("ring lock").remove(&agent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    fn rep(ts: i64) -> Arc<Report> {
+        Arc::new(Report {
+            ts_ms: ts,
+            ..Report::default()
+        })
+    }
+
+    #[test]
+    fn keeps_window_in_order_and_latest() {
+        let ring = Ring::new(15 * 60_000);
+        for ts in [0, 5_000, 10_000] {
+            ring.push(1, rep(ts));
+        }
+        ring.push(1, rep(7_000)); // replayed out of order
+        let ts: Vec<i64> = ring.snapshot(1, 0).iter().map(|r| r.ts_ms).collect();
+        assert_eq!(ts, [0, 5_000, 7_000, 10_000]);
+        assert_eq!(ring.latest(1).unwrap().ts_ms, 10_000);
+        ring.push(1, rep(16 * 60_000));
+        let ts: Vec<i64> = ring.snapshot(1, 0).iter().map(|r| r.ts_ms).collect();
+        assert_eq!(ts, [60_000 * 16]);
+        assert_eq!(ring.snapshot(1, 0).len(), 1);
+        assert!(ring.latest(2).is_none());
+        ring.remove(1);
+        assert!(ring.latest(1).is_none());
+    }
+
+    #[test]
+    fn slow_subscriber_is_told_it_lagged_and_writer_never_blocks() {
+        let ring = Ring::new(i64::MAX / 4);
+        let mut rx = ring.subscribe(3);
+        for ts in 0..(CHANNEL_CAPACITY as i64 + 10) {
+            ring.push(3, rep(ts));
+        }
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Lagged(10))));
+        assert_eq!(rx.try_recv().unwrap().ts_ms, 10);
+        assert_eq!(ring.snapshot(3, 0).len(), CHANNEL_CAPACITY + 10);
+    }
+}
