@@ -7,9 +7,9 @@
 //! - `catalog` (feature `engine`): users, agents, rules and alert history on redb.
 
 pub mod clock;
-pub mod model;
 #[cfg(feature = "engine")]
 pub mod error;
+pub mod model;
 #[cfg(feature = "engine")]
 pub mod tsdb;
 
