@@ -50,10 +50,20 @@ pub struct ServeArgs {
     #[arg(long, env = "STATUSMONITOR_OPEN_REGISTRATION", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub open_registration: Option<bool>,
     /// Secret that signs session tokens; generated and kept in the data directory when unset.
-    #[arg(long, env = "STATUSMONITOR_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STATUSMONITOR_JWT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<String>,
     /// Telegram bot token used to send alerts (from @BotFather).
-    #[arg(long, env = "STATUSMONITOR_TELEGRAM_BOT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STATUSMONITOR_TELEGRAM_BOT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub telegram_bot_token: Option<String>,
     /// Base URL of the Telegram Bot API [default: https://api.telegram.org].
     #[arg(long, env = "STATUSMONITOR_TELEGRAM_API_BASE", value_name = "URL")]
@@ -122,7 +132,10 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("open_registration", &self.open_registration)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
-            .field("telegram_bot_token", &self.telegram_bot_token.as_ref().map(|_| "<set>"))
+            .field(
+                "telegram_bot_token",
+                &self.telegram_bot_token.as_ref().map(|_| "<set>"),
+            )
             .field("telegram_api_base", &self.telegram_api_base)
             .field("public_url", &self.public_url)
             .field("raw_retention_ms", &self.raw_retention_ms)
@@ -164,7 +177,10 @@ impl Config {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./data")),
-            open_registration: args.open_registration.or(file.open_registration).unwrap_or(false),
+            open_registration: args
+                .open_registration
+                .or(file.open_registration)
+                .unwrap_or(false),
             jwt_secret: args.jwt_secret.or(file.jwt_secret),
             telegram_bot_token: args.telegram_bot_token.or(file.telegram_bot_token),
             telegram_api_base: args
@@ -177,10 +193,28 @@ impl Config {
                 .public_url
                 .or(file.public_url)
                 .map(|u| u.trim_end_matches('/').to_string()),
-            raw_retention_ms: retention("raw_retention", args.raw_retention, file.raw_retention, "24h")?,
-            minute_retention_ms: retention("minute_retention", args.minute_retention, file.minute_retention, "7d")?,
-            hour_retention_ms: retention("hour_retention", args.hour_retention, file.hour_retention, "365d")?,
-            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(1 << 20),
+            raw_retention_ms: retention(
+                "raw_retention",
+                args.raw_retention,
+                file.raw_retention,
+                "24h",
+            )?,
+            minute_retention_ms: retention(
+                "minute_retention",
+                args.minute_retention,
+                file.minute_retention,
+                "7d",
+            )?,
+            hour_retention_ms: retention(
+                "hour_retention",
+                args.hour_retention,
+                file.hour_retention,
+                "365d",
+            )?,
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(1 << 20),
             log: args.log.or(file.log).unwrap_or_else(|| "info".to_string()),
         };
         if config.max_body_bytes < 1024 {
@@ -243,7 +277,9 @@ mod tests {
 
     #[test]
     fn flags_win_over_file() {
-        let f = file("listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\nraw_retention = \"12h\"\n");
+        let f = file(
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\nraw_retention = \"12h\"\n",
+        );
         let args = ServeArgs {
             config: Some(f.path().to_path_buf()),
             data_dir: Some("/from/flag".into()),
@@ -258,7 +294,10 @@ mod tests {
     #[test]
     fn unknown_key_is_an_error_naming_it() {
         let f = file("listne = \"127.0.0.1:9000\"\n");
-        let args = ServeArgs { config: Some(f.path().to_path_buf()), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
         let err = format!("{:#}", Config::resolve(args).unwrap_err());
         assert!(err.contains("unknown field `listne`"), "{err}");
     }
@@ -266,7 +305,10 @@ mod tests {
     #[test]
     fn malformed_toml_is_an_error() {
         let f = file("listen = \n");
-        let args = ServeArgs { config: Some(f.path().to_path_buf()), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
         let err = format!("{:#}", Config::resolve(args).unwrap_err());
         assert!(err.contains("is invalid"), "{err}");
         assert!(!err.contains('\n'), "one line: {err}");
@@ -274,7 +316,10 @@ mod tests {
 
     #[test]
     fn bad_retention_names_the_setting() {
-        let args = ServeArgs { raw_retention: Some("12 parsecs".into()), ..Default::default() };
+        let args = ServeArgs {
+            raw_retention: Some("12 parsecs".into()),
+            ..Default::default()
+        };
         let err = format!("{:#}", Config::resolve(args).unwrap_err());
         assert!(err.starts_with("raw_retention"), "{err}");
     }

@@ -42,7 +42,8 @@ impl DataDir {
                 path.display()
             ),
             Err(TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock data directory {}", path.display()));
+                return Err(e)
+                    .with_context(|| format!("cannot lock data directory {}", path.display()));
             }
         }
         // A probe write: a read-only mount lets us open the lock file but not
@@ -69,7 +70,10 @@ mod tests {
         let first = DataDir::open(dir.path()).unwrap();
         let err = DataDir::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("in use by another statusmonitor"), "{err}");
-        assert!(err.contains(&first.path().display().to_string()), "names the directory: {err}");
+        assert!(
+            err.contains(&first.path().display().to_string()),
+            "names the directory: {err}"
+        );
         drop(first);
         DataDir::open(dir.path()).expect("free again after the first is dropped");
     }

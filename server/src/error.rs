@@ -99,7 +99,10 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = ErrorBody { error: message, code: self.code().to_string() };
+        let body = ErrorBody {
+            error: message,
+            code: self.code().to_string(),
+        };
         let mut response = (status, axum::Json(body)).into_response();
         if let ApiError::TooManyRequests { retry_after_s, .. } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_s.max(1).to_string())
@@ -140,9 +143,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(e) => ApiError::Invalid(e.body_text()),
         JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::UnsupportedMediaType("expected a body with `Content-Type: application/json`".into())
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+            "expected a body with `Content-Type: application/json`".into(),
+        ),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge("request body is too large".into())
         }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use storage::clock::{Clock, SystemClock};
 
 use crate::config::Config;
 use crate::datadir::DataDir;
@@ -15,16 +16,28 @@ pub struct AppState {
     pub data_dir: Arc<DataDir>,
     pub leptos: LeptosOptions,
     pub started: Instant,
+    /// "Now" for tokens, cooldowns and retention; a manual clock in tests.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
-    /// Opens everything under the data directory.
+    /// Opens everything under the data directory, on the system clock.
     pub fn open(config: Config, data_dir: DataDir) -> anyhow::Result<AppState> {
+        AppState::open_with_clock(config, data_dir, Arc::new(SystemClock))
+    }
+
+    /// Opens everything under the data directory with the given clock.
+    pub fn open_with_clock(
+        config: Config,
+        data_dir: DataDir,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<AppState> {
         Ok(AppState {
             config: Arc::new(config),
             data_dir: Arc::new(data_dir),
             leptos: crate::web::leptos_options(),
             started: Instant::now(),
+            clock,
         })
     }
 }

@@ -61,8 +61,8 @@ async fn request<T: DeserializeOwned>(
     if let Some(body) = body {
         init.set_body(&wasm_bindgen::JsValue::from_str(&body));
     }
-    let request = web_sys::Request::new_with_str_and_init(path, &init)
-        .map_err(|_| network("bad request"))?;
+    let request =
+        web_sys::Request::new_with_str_and_init(path, &init).map_err(|_| network("bad request"))?;
     let headers = request.headers();
     let _ = headers.set("Accept", "application/json");
     let _ = headers.set("Content-Type", "application/json");

@@ -19,10 +19,19 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         format!("data directory {} is gone", data_dir.display())
     };
     Json(Health {
-        status: if storage_status == "ok" { "ok".into() } else { "degraded".into() },
+        status: if storage_status == "ok" {
+            "ok".into()
+        } else {
+            "degraded".into()
+        },
         version: env!("CARGO_PKG_VERSION").to_string(),
-        revision: VERSION.split_once('(').map(|(_, r)| r.trim_end_matches(')').to_string()),
+        revision: VERSION
+            .split_once('(')
+            .map(|(_, r)| r.trim_end_matches(')').to_string()),
         uptime_s: state.started.elapsed().as_secs(),
-        storage: StorageHealth { status: storage_status, data_dir: data_dir.display().to_string() },
+        storage: StorageHealth {
+            status: storage_status,
+            data_dir: data_dir.display().to_string(),
+        },
     })
 }

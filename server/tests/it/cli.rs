@@ -1,0 +1,258 @@
+//! The `statusmonitor` binary itself: start-up, configuration errors, the data
+//! directory lock, graceful shutdown. Each failure must be one line naming the
+//! problem, a non-zero exit, and no change to existing data.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("STATUSMONITOR_LOG", "warn")
+        .output()
+        .expect("run statusmonitor")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the binary and waits until `/api/health` answers.
+fn start(args: &[&str], cwd: &Path) -> (Child, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = vec!["--listen", &listen];
+    all.extend_from_slice(args);
+    let child = Command::new(BIN)
+        .args(&all)
+        .current_dir(cwd)
+        .env("STATUSMONITOR_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn statusmonitor");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if ureq::get(&format!("http://{listen}/api/health"))
+            .call()
+            .is_ok()
+        {
+            return (child, port);
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stderr_line(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line of error: {text:?}");
+    text
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in walk(dir) {
+        if entry.ends_with("statusmonitor.lock") {
+            continue;
+        }
+        let bytes = std::fs::read(&entry).unwrap();
+        files.push((entry.display().to_string(), bytes));
+    }
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn starts_with_no_configuration_and_prints_the_url() {
+    let cwd = tempfile::tempdir().unwrap();
+    let (mut child, port) = start(&[], cwd.path());
+    assert!(
+        cwd.path().join("data").is_dir(),
+        "default data dir ./data created"
+    );
+    let health: serde_json::Value = ureq::get(&format!("http://127.0.0.1:{port}/api/health"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    // SIGTERM: graceful stop with exit code 0.
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    let mut log = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        log.push_str(&line.unwrap());
+    }
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        log.push_str(&line.unwrap());
+    }
+    assert!(
+        log.contains(&format!("open http://127.0.0.1:{port}")),
+        "prints the URL: {log}"
+    );
+}
+
+#[test]
+fn second_server_on_the_same_data_dir_exits_naming_it() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("shared-data");
+    let data_arg = data.to_str().unwrap();
+    let (mut first, _) = start(&["--data-dir", data_arg], cwd.path());
+    let before = snapshot(&data);
+    let port = free_port().to_string();
+    let started = Instant::now();
+    let out = run(
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data_arg,
+        ],
+        cwd.path(),
+    );
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(5), "exits at once");
+    let line = stderr_line(&out);
+    assert!(line.contains("in use by another statusmonitor"), "{line}");
+    assert!(
+        line.contains(&data.canonicalize().unwrap().display().to_string()),
+        "{line}"
+    );
+    assert_eq!(snapshot(&data), before, "nothing touched");
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+#[test]
+fn port_in_use_is_one_clear_line() {
+    let cwd = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&["--listen", &addr], cwd.path());
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.contains(&format!("cannot listen on {addr}")), "{line}");
+    assert!(
+        line.to_lowercase().contains("address already in use"),
+        "{line}"
+    );
+}
+
+#[test]
+fn config_file_errors_are_one_clear_line() {
+    let cwd = tempfile::tempdir().unwrap();
+    let unknown = cwd.path().join("unknown.toml");
+    std::fs::write(&unknown, "listen = \"127.0.0.1:1\"\nretention = \"1d\"\n").unwrap();
+    let out = run(&["--config", unknown.to_str().unwrap()], cwd.path());
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.contains("unknown field `retention`"), "{line}");
+    assert!(line.contains("unknown.toml"), "names the file: {line}");
+
+    let malformed = cwd.path().join("malformed.toml");
+    std::fs::write(&malformed, "listen = [\n").unwrap();
+    let out = run(&["--config", malformed.to_str().unwrap()], cwd.path());
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("malformed.toml is invalid"));
+
+    let out = run(&["--config", "/nonexistent/statusmonitor.toml"], cwd.path());
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("cannot read config file /nonexistent/statusmonitor.toml"));
+    assert!(
+        !cwd.path().join("data").exists(),
+        "no data directory created on a config error"
+    );
+}
+
+#[test]
+fn flags_win_over_environment_and_file() {
+    let cwd = tempfile::tempdir().unwrap();
+    let file = cwd.path().join("sm.toml");
+    std::fs::write(&file, "data_dir = \"from-file\"\n").unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "--data-dir",
+            "from-flag",
+        ])
+        .env("STATUSMONITOR_LISTEN", format!("127.0.0.1:{port}"))
+        .env("STATUSMONITOR_DATA_DIR", "from-env")
+        .current_dir(cwd.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ureq::get(&format!("http://127.0.0.1:{port}/api/health"))
+        .call()
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "server did not come up on the env port"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(cwd.path().join("from-flag").is_dir());
+    assert!(!cwd.path().join("from-env").exists());
+    assert!(!cwd.path().join("from-file").exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn data_dir_that_is_a_file_is_refused() {
+    let cwd = tempfile::tempdir().unwrap();
+    let file = cwd.path().join("not-a-dir");
+    std::fs::write(&file, "precious").unwrap();
+    let out = run(
+        &[
+            "--data-dir",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        cwd.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("is not a directory"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+}
+
+#[test]
+fn version_names_the_git_revision() {
+    let out = run(&["--version"], Path::new("."));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("statusmonitor 0."), "{text}");
+    assert!(text.contains('('), "revision in parentheses: {text}");
+}

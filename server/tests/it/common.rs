@@ -1,0 +1,153 @@
+//! Test harness: a real app on a temporary data directory.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use serde_json::Value;
+use server::config::{Config, ServeArgs};
+use server::datadir::DataDir;
+use server::state::AppState;
+use storage::clock::ManualClock;
+use tower::ServiceExt;
+
+/// 2026-01-01T00:00:00Z: tests start here and move the clock by hand.
+pub const T0: i64 = 1_767_225_600_000;
+
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+}
+
+/// A response, decoded.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub fn new() -> TestApp {
+        TestApp::with_args(ServeArgs::default())
+    }
+
+    /// An app with these settings on a fresh data directory.
+    pub fn with_args(args: ServeArgs) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(T0));
+        let state = TestApp::open_state(dir.path(), args, clock.clone());
+        TestApp { dir, state, clock }
+    }
+
+    pub fn open_state(
+        path: &std::path::Path,
+        args: ServeArgs,
+        clock: Arc<ManualClock>,
+    ) -> AppState {
+        let mut config = Config::resolve(args).expect("valid test config");
+        config.data_dir = path.to_path_buf();
+        let data_dir = DataDir::open(path).expect("open data dir");
+        AppState::open_with_clock(config, data_dir, clock).expect("open app state")
+    }
+
+    /// Drops the state (closing every store) and opens the same directory again,
+    /// as a restart would.
+    pub fn restart(&mut self) {
+        let args = ServeArgs::default();
+        let path = self.dir.path().to_path_buf();
+        let placeholder = {
+            // The old state must be gone before the directory can be locked again.
+            let tmp = tempfile::tempdir().expect("temp dir");
+            let s = TestApp::open_state(tmp.path(), ServeArgs::default(), self.clock.clone());
+            std::mem::replace(&mut self.state, s)
+        };
+        drop(placeholder);
+        self.state = TestApp::open_state(&path, args, self.clock.clone());
+    }
+
+    pub fn router(&self) -> axum::Router {
+        server::app(self.state.clone())
+    }
+
+    /// One request through the whole app (middleware included), no socket.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            req = req.header(
+                HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                HeaderValue::from_str(value).expect("header value"),
+            );
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(serde_json::to_vec(&v).expect("json"))
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router()
+            .oneshot(req.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        Reply::read(response).await
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.call(Method::GET, path, None, headers).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+        self.call(Method::POST, path, Some(body), headers).await
+    }
+
+    /// Serves the app on a loopback port (for WebSockets and real clients).
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        addr
+    }
+}
+
+impl Reply {
+    pub async fn read(response: axum::response::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// The `code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}

@@ -1,0 +1,8 @@
+//! The server's integration tests: one binary, one module per area.
+//!
+//! `common` builds a real app on a temporary data directory (real redb, real
+//! fjall) with a manual clock; tests call it with `oneshot` or, where a real
+//! socket matters (WebSocket, the binary itself), over loopback.
+
+mod cli;
+mod common;
