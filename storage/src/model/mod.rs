@@ -4,10 +4,14 @@
 //! One file per API area so each has one owner.
 
 pub mod api;
+pub mod history;
+pub mod live;
 pub mod metrics;
 pub mod time;
 pub mod wire;
 
 pub use api::*;
+pub use history::*;
+pub use live::*;
 pub use metrics::{SeriesKey, report_samples, samples_to_report};
 pub use wire::*;
