@@ -241,7 +241,7 @@ pub fn drain(
     let mut probing = 0usize; // reports left to send one by one after a refused batch
     let mut away_since: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        if !spool.wait_nonempty(Duration::from_millis(500)) {
+        if !spool.wait_nonempty(Duration::from_secs(2)) {
             continue;
         }
         let limit = if probing > 0 { 1 } else { MAX_BATCH };
@@ -313,7 +313,7 @@ pub(crate) fn sleep_unless(stop: &AtomicBool, d: Duration) {
         if left.is_zero() {
             return;
         }
-        std::thread::sleep(left.min(Duration::from_millis(200)));
+        std::thread::sleep(left.min(Duration::from_secs(1)));
     }
 }
 

@@ -49,13 +49,14 @@ fn assert_strictly_increasing(ts: &[i64]) {
 }
 
 #[test]
-fn server_down_spools_then_replays_oldest_first() {
+fn server_down_spools_survives_a_crash_then_replays_oldest_first() {
     // A port nobody listens on: connection refused, like a server that is down.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
+    let url = format!("http://{addr}");
     let dir = tempfile::tempdir().unwrap();
-    let mut child = start_agent(&format!("http://{addr}"), "tok-down", dir.path());
+    let mut child = start_agent(&url, "tok-down", dir.path());
 
     let until = Instant::now() + Duration::from_secs(10);
     let mut sizes = Vec::new();
@@ -68,13 +69,28 @@ fn server_down_spools_then_replays_oldest_first() {
         "spool grows while down: {sizes:?}"
     );
 
+    // The agent crashes (SIGKILL) and is started again on the same spool.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut child = start_agent(&url, "tok-down", dir.path());
+    std::thread::sleep(Duration::from_millis(1500));
+
     // The server comes back on the same port.
     let server = FakeServer::on(TcpListener::bind(addr).unwrap(), 200);
     server.wait_for(Duration::from_secs(15), "the spool to be replayed", |s| {
-        s.accepted.iter().map(|b| b.reports.len()).sum::<usize>() >= 5
+        s.accepted.iter().map(|b| b.reports.len()).sum::<usize>() >= 6
     });
     let ts = server.accepted_reports();
     assert_strictly_increasing(&ts);
+    let before_crash = ts.iter().filter(|&&t| t < killed_at_ms).count();
+    assert!(
+        before_crash >= 3,
+        "reports spooled before the crash are delivered: {ts:?}"
+    );
     {
         let s = server.state.lock().unwrap();
         assert!(
@@ -87,9 +103,10 @@ fn server_down_spools_then_replays_oldest_first() {
         );
         assert!(s.tokens.iter().all(|t| t == "tok-down"));
     }
-    // Steady grid: timestamps are whole seconds, 1 s apart (none lost while down).
+    // Steady grid: timestamps are whole seconds; none lost while down.
     assert!(ts.iter().all(|t| t % 1000 == 0), "{ts:?}");
-    assert!(ts.windows(2).all(|w| w[1] - w[0] == 1000), "{ts:?}");
+    let before: Vec<i64> = ts.iter().copied().filter(|&t| t < killed_at_ms).collect();
+    assert!(before.windows(2).all(|w| w[1] - w[0] == 1000), "{ts:?}");
     child.kill().unwrap();
     child.wait().unwrap();
 }
