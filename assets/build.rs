@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 const REQUIRED: [&str; 2] = ["ui.js", "ui_bg.wasm"];
 
 fn main() {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embed");
     let pkg = manifest.join("pkg");
     let stat = manifest.join("static");
@@ -62,7 +63,9 @@ fn main() {
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.expect("read a directory entry").path();
         if path.is_dir() {
@@ -74,9 +77,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
 }
 
 fn compressible(name: &str) -> bool {
-    [".js", ".wasm", ".css", ".svg", ".json", ".html", ".txt", ".map"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    [
+        ".js", ".wasm", ".css", ".svg", ".json", ".html", ".txt", ".map",
+    ]
+    .iter()
+    .any(|ext| name.ends_with(ext))
 }
 
 fn with_ext(path: &Path, ext: &str) -> PathBuf {
@@ -94,7 +99,11 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 fn brotli(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 22, ..Default::default() };
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 22,
+        ..Default::default()
+    };
     brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).expect("brotli into memory");
     out
 }

@@ -46,13 +46,24 @@ pub struct Asset {
 pub fn get(path: &str, accepts_br: bool, accepts_gzip: bool) -> Option<Asset> {
     let plain = Embedded::get(path)?;
     let mime = plain.metadata.mimetype().to_string();
-    let compressed = [(accepts_br, "br", Encoding::Brotli), (accepts_gzip, "gz", Encoding::Gzip)]
-        .into_iter()
-        .filter(|(ok, _, _)| *ok)
-        .find_map(|(_, ext, enc)| Embedded::get(&format!("{path}.{ext}")).map(|f| (f, enc)));
+    let compressed = [
+        (accepts_br, "br", Encoding::Brotli),
+        (accepts_gzip, "gz", Encoding::Gzip),
+    ]
+    .into_iter()
+    .filter(|(ok, _, _)| *ok)
+    .find_map(|(_, ext, enc)| Embedded::get(&format!("{path}.{ext}")).map(|f| (f, enc)));
     Some(match compressed {
-        Some((file, encoding)) => Asset { body: file.data, mime, encoding },
-        None => Asset { body: plain.data, mime, encoding: Encoding::Identity },
+        Some((file, encoding)) => Asset {
+            body: file.data,
+            mime,
+            encoding,
+        },
+        None => Asset {
+            body: plain.data,
+            mime,
+            encoding: Encoding::Identity,
+        },
     })
 }
 
