@@ -6,6 +6,8 @@
 //! - `tsdb` (feature `engine`): the time-series engine on fjall.
 //! - `catalog` (feature `engine`): users, agents, rules and alert history on redb.
 
+#[cfg(feature = "catalog")]
+pub mod catalog;
 pub mod clock;
 #[cfg(feature = "engine")]
 pub mod error;

@@ -3,14 +3,18 @@
 //!
 //! One file per API area so each has one owner.
 
+pub mod agents;
 pub mod api;
+pub mod auth;
 pub mod history;
 pub mod live;
 pub mod metrics;
 pub mod time;
 pub mod wire;
 
+pub use agents::*;
 pub use api::*;
+pub use auth::*;
 pub use history::*;
 pub use live::*;
 pub use metrics::{SeriesKey, report_samples, samples_to_report};

@@ -1,0 +1,469 @@
+//! Agents and their tokens. A token is stored only as its SHA-256 hash, in
+//! the agent record and in an index hash → agent. A new or regenerated token
+//! is pending for [`PENDING_TOKEN_TTL_MS`]; the first accepted report
+//! activates it for good. Regenerating replaces the hash in one transaction,
+//! so the old token stops working at once.
+//!
+//! Last seen / interval / host facts: [`Catalog::record_report`] runs for every
+//! ingest batch, so it updates an in-memory map and writes the record only
+//! when something other than the timestamp changed, or the stored last-seen
+//! is [`LAST_SEEN_PERSIST_MS`] old. Reads merge the map over the record;
+//! [`Catalog::flush_live`] (also run on drop) writes the rest. A crash loses
+//! at most that much of "last seen", never a report.
+
+use crate::model::HostFacts;
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use super::error::store;
+use super::{AGENT_TOKENS, AGENTS, Catalog, CatalogError, TokenHash, codec, next_id};
+
+/// How long a new or regenerated token waits for its first report.
+pub const PENDING_TOKEN_TTL_MS: i64 = 300_000;
+
+/// The stored last-seen lags the real one by at most this much.
+pub const LAST_SEEN_PERSIST_MS: i64 = 30_000;
+
+/// [`HostFacts`] as stored: the same fields without serde skips (bincode is
+/// not self-describing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub hostname: String,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub arch: Option<String>,
+    pub cpu_model: Option<String>,
+    pub cores: Option<u32>,
+}
+
+impl From<HostFacts> for HostRecord {
+    fn from(h: HostFacts) -> Self {
+        HostRecord {
+            hostname: h.hostname,
+            os: h.os,
+            kernel: h.kernel,
+            arch: h.arch,
+            cpu_model: h.cpu_model,
+            cores: h.cores,
+        }
+    }
+}
+
+impl From<HostRecord> for HostFacts {
+    fn from(h: HostRecord) -> Self {
+        HostFacts {
+            hostname: h.hostname,
+            os: h.os,
+            kernel: h.kernel,
+            arch: h.arch,
+            cpu_model: h.cpu_model,
+            cores: h.cores,
+        }
+    }
+}
+
+/// An agent as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub id: u64,
+    pub owner_id: u64,
+    pub name: String,
+    pub created_ms: i64,
+    /// SHA-256 of the current token.
+    pub token_hash: TokenHash,
+    /// When the current token was issued (creation or last regeneration).
+    pub token_created_ms: i64,
+    /// When the current token was first used; `None` while pending.
+    pub activated_ms: Option<i64>,
+    pub last_seen_ms: Option<i64>,
+    pub interval_ms: Option<i64>,
+    pub host: Option<HostRecord>,
+}
+
+/// The state of an agent's current token at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Not used yet; refused from `expires_ms` on.
+    Pending {
+        expires_ms: i64,
+    },
+    Active,
+    /// Never used within [`PENDING_TOKEN_TTL_MS`]: must be regenerated.
+    Expired,
+}
+
+impl AgentRecord {
+    pub fn token_status(&self, now_ms: i64) -> TokenStatus {
+        if self.activated_ms.is_some() {
+            return TokenStatus::Active;
+        }
+        let expires_ms = self.token_created_ms.saturating_add(PENDING_TOKEN_TTL_MS);
+        if now_ms < expires_ms {
+            TokenStatus::Pending { expires_ms }
+        } else {
+            TokenStatus::Expired
+        }
+    }
+}
+
+/// Who a valid agent token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentAuth {
+    pub agent_id: u64,
+    pub owner_id: u64,
+}
+
+/// Why an agent token was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentAuthError {
+    /// No agent has this token (never issued, regenerated, or agent deleted).
+    #[error("unknown agent token")]
+    Unknown,
+    /// A pending token that was not used within five minutes.
+    #[error("the agent token expired before its first report")]
+    Expired,
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// What [`Catalog::record_report`] keeps in memory per agent.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LiveState {
+    last_seen_ms: i64,
+    interval_ms: Option<i64>,
+    /// The last-seen value last written to disk.
+    persisted_ms: Option<i64>,
+}
+
+fn what(id: u64) -> String {
+    format!("agent {id}")
+}
+
+impl Catalog {
+    /// Creates an agent of `owner_id` with a pending token hashing to `hash`.
+    pub fn create_agent(
+        &self,
+        owner_id: u64,
+        name: &str,
+        hash: &TokenHash,
+        now_ms: i64,
+    ) -> Result<AgentRecord, CatalogError> {
+        let txn = self.write()?;
+        let record = {
+            let id = next_id(&txn, "agent")?;
+            let record = AgentRecord {
+                id,
+                owner_id,
+                name: name.to_string(),
+                created_ms: now_ms,
+                token_hash: *hash,
+                token_created_ms: now_ms,
+                activated_ms: None,
+                last_seen_ms: None,
+                interval_ms: None,
+                host: None,
+            };
+            let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
+            agents
+                .insert(id, codec::encode(&what(id), &record)?.as_slice())
+                .map_err(store("write agent"))?;
+            let mut tokens = txn
+                .open_table(AGENT_TOKENS)
+                .map_err(store("open agent tokens"))?;
+            tokens
+                .insert(hash, id)
+                .map_err(store("write agent token"))?;
+            record
+        };
+        txn.commit().map_err(store("commit agent"))?;
+        Ok(record)
+    }
+
+    /// The agent with this id, whoever owns it, with the latest in-memory
+    /// last-seen merged in. Ownership is the caller's check.
+    pub fn agent(&self, id: u64) -> Result<Option<AgentRecord>, CatalogError> {
+        let txn = self.read()?;
+        let agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
+        let Some(bytes) = agents.get(id).map_err(store("read agent"))? else {
+            return Ok(None);
+        };
+        let mut record: AgentRecord = codec::decode(&what(id), bytes.value())?;
+        self.merge_live(&mut record);
+        Ok(Some(record))
+    }
+
+    /// Every agent of `owner_id`, by id.
+    pub fn agents_of(&self, owner_id: u64) -> Result<Vec<AgentRecord>, CatalogError> {
+        let txn = self.read()?;
+        let agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
+        let mut out = Vec::new();
+        for entry in agents.iter().map_err(store("scan agents"))? {
+            let (id, bytes) = entry.map_err(store("scan agents"))?;
+            let mut record: AgentRecord = codec::decode(&what(id.value()), bytes.value())?;
+            if record.owner_id == owner_id {
+                self.merge_live(&mut record);
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    fn merge_live(&self, record: &mut AgentRecord) {
+        if let Some(live) = self.live_mut().get(&record.id)
+            && record.last_seen_ms.is_none_or(|t| t < live.last_seen_ms)
+        {
+            record.last_seen_ms = Some(live.last_seen_ms);
+            if live.interval_ms.is_some() {
+                record.interval_ms = live.interval_ms;
+            }
+        }
+    }
+
+    /// Loads agent `id` of `owner_id` inside a write transaction, applies `f`,
+    /// stores it. `None` when missing or someone else's.
+    fn update_owned(
+        &self,
+        owner_id: u64,
+        id: u64,
+        f: impl FnOnce(
+            &mut AgentRecord,
+            &mut redb::Table<'_, &'static TokenHash, u64>,
+        ) -> Result<(), CatalogError>,
+    ) -> Result<Option<AgentRecord>, CatalogError> {
+        let txn = self.write()?;
+        let record = {
+            let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
+            let mut record: AgentRecord = match agents.get(id).map_err(store("read agent"))? {
+                Some(bytes) => codec::decode(&what(id), bytes.value())?,
+                None => return Ok(None),
+            };
+            if record.owner_id != owner_id {
+                return Ok(None);
+            }
+            let mut tokens = txn
+                .open_table(AGENT_TOKENS)
+                .map_err(store("open agent tokens"))?;
+            f(&mut record, &mut tokens)?;
+            agents
+                .insert(id, codec::encode(&what(id), &record)?.as_slice())
+                .map_err(store("write agent"))?;
+            record
+        };
+        txn.commit().map_err(store("commit agent"))?;
+        let mut record = record;
+        self.merge_live(&mut record);
+        Ok(Some(record))
+    }
+
+    /// Renames agent `id` of `owner_id`.
+    pub fn rename_agent(
+        &self,
+        owner_id: u64,
+        id: u64,
+        name: &str,
+    ) -> Result<Option<AgentRecord>, CatalogError> {
+        self.update_owned(owner_id, id, |record, _| {
+            record.name = name.to_string();
+            Ok(())
+        })
+    }
+
+    /// Replaces the token of agent `id` of `owner_id` with a new pending one
+    /// hashing to `hash`; the old one is refused from this commit on.
+    pub fn regenerate_agent_token(
+        &self,
+        owner_id: u64,
+        id: u64,
+        hash: &TokenHash,
+        now_ms: i64,
+    ) -> Result<Option<AgentRecord>, CatalogError> {
+        self.update_owned(owner_id, id, |record, tokens| {
+            tokens
+                .remove(&record.token_hash)
+                .map_err(store("remove agent token"))?;
+            tokens
+                .insert(hash, record.id)
+                .map_err(store("write agent token"))?;
+            record.token_hash = *hash;
+            record.token_created_ms = now_ms;
+            record.activated_ms = None;
+            Ok(())
+        })
+    }
+
+    /// Deletes agent `id` of `owner_id` and its token. False when missing or
+    /// someone else's. The caller deletes the agent's time series.
+    pub fn delete_agent(&self, owner_id: u64, id: u64) -> Result<bool, CatalogError> {
+        let txn = self.write()?;
+        {
+            let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
+            let record: AgentRecord = match agents.get(id).map_err(store("read agent"))? {
+                Some(bytes) => codec::decode(&what(id), bytes.value())?,
+                None => return Ok(false),
+            };
+            if record.owner_id != owner_id {
+                return Ok(false);
+            }
+            agents.remove(id).map_err(store("delete agent"))?;
+            let mut tokens = txn
+                .open_table(AGENT_TOKENS)
+                .map_err(store("open agent tokens"))?;
+            tokens
+                .remove(&record.token_hash)
+                .map_err(store("remove agent token"))?;
+        }
+        txn.commit().map_err(store("commit delete agent"))?;
+        self.live_mut().remove(&id);
+        Ok(true)
+    }
+
+    /// Checks an agent token (by its hash) at `now_ms`. A valid pending token
+    /// is activated for good by this call.
+    pub fn authenticate_agent(
+        &self,
+        hash: &TokenHash,
+        now_ms: i64,
+    ) -> Result<AgentAuth, AgentAuthError> {
+        let record = {
+            let txn = self.read()?;
+            let tokens = txn
+                .open_table(AGENT_TOKENS)
+                .map_err(store("open agent tokens"))?;
+            let Some(id) = tokens.get(hash).map_err(store("read agent token"))? else {
+                return Err(AgentAuthError::Unknown);
+            };
+            let id = id.value();
+            let agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
+            let Some(bytes) = agents.get(id).map_err(store("read agent"))? else {
+                return Err(AgentAuthError::Unknown);
+            };
+            let record: AgentRecord = codec::decode(&what(id), bytes.value())?;
+            record
+        };
+        if record.token_hash != *hash {
+            return Err(AgentAuthError::Unknown);
+        }
+        let auth = AgentAuth {
+            agent_id: record.id,
+            owner_id: record.owner_id,
+        };
+        match record.token_status(now_ms) {
+            TokenStatus::Active => Ok(auth),
+            TokenStatus::Expired => Err(AgentAuthError::Expired),
+            TokenStatus::Pending { .. } => {
+                // Activate, re-checking inside the write transaction in case
+                // the token was regenerated in between.
+                let activated = self.update_owned(record.owner_id, record.id, |r, _| {
+                    if r.token_hash == *hash && r.activated_ms.is_none() {
+                        r.activated_ms = Some(now_ms);
+                    }
+                    Ok(())
+                })?;
+                match activated {
+                    Some(r) if r.token_hash == *hash && r.activated_ms.is_some() => Ok(auth),
+                    _ => Err(AgentAuthError::Unknown),
+                }
+            }
+        }
+    }
+
+    /// Notes a report of agent `agent_id` received at `last_seen_ms`. Cheap:
+    /// memory only, unless the host facts or the interval changed or the
+    /// stored last-seen is [`LAST_SEEN_PERSIST_MS`] old.
+    pub fn record_report(
+        &self,
+        agent_id: u64,
+        last_seen_ms: i64,
+        interval_ms: Option<i64>,
+        host: Option<HostFacts>,
+    ) -> Result<(), CatalogError> {
+        let persist = {
+            let mut live = self.live_mut();
+            let entry = live.entry(agent_id).or_insert(LiveState {
+                last_seen_ms,
+                interval_ms,
+                persisted_ms: None,
+            });
+            let interval_changed = interval_ms.is_some() && interval_ms != entry.interval_ms;
+            entry.last_seen_ms = entry.last_seen_ms.max(last_seen_ms);
+            if interval_ms.is_some() {
+                entry.interval_ms = interval_ms;
+            }
+            let stale = entry
+                .persisted_ms
+                .is_none_or(|p| entry.last_seen_ms - p >= LAST_SEEN_PERSIST_MS);
+            (host.is_some() || interval_changed || stale).then_some(*entry)
+        };
+        if let Some(state) = persist {
+            self.persist_live(agent_id, state, host)?;
+        }
+        Ok(())
+    }
+
+    fn persist_live(
+        &self,
+        agent_id: u64,
+        state: LiveState,
+        host: Option<HostFacts>,
+    ) -> Result<(), CatalogError> {
+        let txn = self.write()?;
+        {
+            let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
+            let mut record: AgentRecord = match agents.get(agent_id).map_err(store("read agent"))? {
+                Some(bytes) => codec::decode(&what(agent_id), bytes.value())?,
+                None => return Ok(()), // deleted meanwhile
+            };
+            record.last_seen_ms = Some(
+                record
+                    .last_seen_ms
+                    .unwrap_or(i64::MIN)
+                    .max(state.last_seen_ms),
+            );
+            if state.interval_ms.is_some() {
+                record.interval_ms = state.interval_ms;
+            }
+            if let Some(host) = host {
+                record.host = Some(host.into());
+            }
+            agents
+                .insert(
+                    agent_id,
+                    codec::encode(&what(agent_id), &record)?.as_slice(),
+                )
+                .map_err(store("write agent"))?;
+        }
+        txn.commit().map_err(store("commit report"))?;
+        if let Some(entry) = self.live_mut().get_mut(&agent_id) {
+            entry.persisted_ms = Some(
+                entry
+                    .persisted_ms
+                    .unwrap_or(i64::MIN)
+                    .max(state.last_seen_ms),
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes every in-memory last-seen that is newer than the stored one.
+    pub fn flush_live(&self) -> Result<(), CatalogError> {
+        let pending: Vec<(u64, LiveState)> = self
+            .live_mut()
+            .iter()
+            .filter(|(_, s)| s.persisted_ms.is_none_or(|p| p < s.last_seen_ms))
+            .map(|(id, s)| (*id, *s))
+            .collect();
+        for (id, state) in pending {
+            self.persist_live(id, state, None)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Catalog {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_live() {
+            tracing::warn!(error = %e, "could not save agents' last-seen times on close");
+        }
+    }
+}

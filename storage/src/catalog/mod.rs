@@ -1,0 +1,156 @@
+//! The catalog: users, session families and their refresh tokens, agents and
+//! server settings, in one redb file (`DATA_DIR/catalog.redb`).
+//!
+//! Every method is synchronous and may block on disk: async callers run them
+//! in `tokio::task::spawn_blocking`. Records are versioned bincode
+//! ([`codec`]); secrets (refresh tokens, agent tokens) are stored only as
+//! SHA-256 hashes computed by the caller, so this crate needs no crypto.
+//!
+//! Two small in-memory mirrors make the hot paths free of disk reads: the set
+//! of active session families (checked on every authenticated request) and
+//! the last report of every agent (updated on every ingest batch, persisted
+//! at most every [`LAST_SEEN_PERSIST_MS`]).
+
+mod agents;
+pub mod codec;
+mod error;
+mod sessions;
+mod settings;
+mod users;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+pub use agents::{
+    AgentAuth, AgentAuthError, AgentRecord, HostRecord, LAST_SEEN_PERSIST_MS, PENDING_TOKEN_TTL_MS,
+    TokenStatus,
+};
+pub use error::CatalogError;
+pub use sessions::{RefreshOutcome, SessionRecord};
+pub use settings::ServerSettingsRecord;
+pub use users::UserRecord;
+
+use agents::LiveState;
+use error::store;
+
+/// File name of the catalog inside the data directory.
+pub const CATALOG_FILE: &str = "catalog.redb";
+
+/// A SHA-256 digest: how refresh and agent tokens are stored.
+pub type TokenHash = [u8; 32];
+
+/// Next free id per kind ("user", "agent", "session"). Ids start at 1 and are
+/// never reused.
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+/// user id → [`UserRecord`].
+const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+/// lower-case username → user id.
+const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
+/// session (family) id → [`SessionRecord`]. Only live families are here.
+const SESSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("sessions");
+/// SHA-256 of every refresh token issued, current or rotated → its family.
+/// Rotated hashes stay so reuse can be detected; purged once expired.
+const REFRESH_TOKENS: TableDefinition<&TokenHash, &[u8]> = TableDefinition::new("refresh_tokens");
+/// agent id → [`AgentRecord`].
+const AGENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("agents");
+/// SHA-256 of an agent's current token → agent id.
+const AGENT_TOKENS: TableDefinition<&TokenHash, u64> = TableDefinition::new("agent_tokens");
+/// Named server settings (JWT secret, registration policy).
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+
+/// The open catalog. Share it behind an `Arc`; all methods take `&self`.
+pub struct Catalog {
+    db: Database,
+    path: PathBuf,
+    /// Active session family → its user. Mirrors [`SESSIONS`]; updated after
+    /// each commit that adds or removes a family.
+    active_sessions: RwLock<HashMap<u64, u64>>,
+    /// Latest report per agent, newer than what is on disk.
+    live: Mutex<HashMap<u64, LiveState>>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("path", &self.path).finish()
+    }
+}
+
+impl Catalog {
+    /// Opens (or creates) the catalog file at `path` and creates missing tables.
+    pub fn open(path: &Path) -> Result<Catalog, CatalogError> {
+        let db = Database::create(path).map_err(|source| CatalogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let catalog = Catalog {
+            db,
+            path: path.to_path_buf(),
+            active_sessions: RwLock::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
+        };
+        let txn = catalog.write()?;
+        {
+            txn.open_table(COUNTERS).map_err(store("create tables"))?;
+            txn.open_table(USERS).map_err(store("create tables"))?;
+            txn.open_table(USERNAMES).map_err(store("create tables"))?;
+            txn.open_table(SESSIONS).map_err(store("create tables"))?;
+            txn.open_table(REFRESH_TOKENS)
+                .map_err(store("create tables"))?;
+            txn.open_table(AGENTS).map_err(store("create tables"))?;
+            txn.open_table(AGENT_TOKENS)
+                .map_err(store("create tables"))?;
+            txn.open_table(SETTINGS).map_err(store("create tables"))?;
+        }
+        txn.commit().map_err(store("create tables"))?;
+        catalog.load_active_sessions()?;
+        Ok(catalog)
+    }
+
+    /// Opens `DATA_DIR/catalog.redb`.
+    pub fn open_in(data_dir: &Path) -> Result<Catalog, CatalogError> {
+        Catalog::open(&data_dir.join(CATALOG_FILE))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write(&self) -> Result<WriteTransaction, CatalogError> {
+        self.db.begin_write().map_err(store("begin write"))
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, CatalogError> {
+        self.db.begin_read().map_err(store("begin read"))
+    }
+
+    fn active_sessions_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, u64>> {
+        // A panic while holding the guard cannot leave the map half-updated
+        // (each update is one insert/remove), so poisoning is harmless.
+        self.active_sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn live_mut(&self) -> std::sync::MutexGuard<'_, HashMap<u64, LiveState>> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Takes the next id of `kind` inside `txn`.
+fn next_id(txn: &WriteTransaction, kind: &str) -> Result<u64, CatalogError> {
+    let mut counters = txn.open_table(COUNTERS).map_err(store("open counters"))?;
+    let next = counters
+        .get(kind)
+        .map_err(store("read counter"))?
+        .map_or(1, |v| v.value());
+    counters
+        .insert(kind, next + 1)
+        .map_err(store("write counter"))?;
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+//! Session families. Logging in starts a family with one refresh token; each
+//! refresh rotates it (the old hash stays, pointing at the family). Presenting
+//! a rotated token means two parties hold the family's tokens: the whole
+//! family is revoked (deleted), which also ends its access tokens because
+//! every authenticated request checks [`Catalog::is_session_active`].
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use super::error::store;
+use super::{Catalog, CatalogError, REFRESH_TOKENS, SESSIONS, TokenHash, codec, next_id};
+
+/// A live session family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: u64,
+    pub user_id: u64,
+    pub created_ms: i64,
+    /// Last login or refresh (access-token use is not recorded).
+    pub last_used_ms: i64,
+    /// The family ends here unless refreshed (sliding).
+    pub expires_ms: i64,
+    /// `User-Agent` at login, shortened, for the Account page.
+    pub user_agent: String,
+    /// Hash of the only refresh token that may be used next.
+    pub current_hash: TokenHash,
+}
+
+/// Where an issued refresh token belongs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RefreshRecord {
+    session_id: u64,
+    issued_ms: i64,
+}
+
+/// The result of [`Catalog::rotate_refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was current: it is replaced by the new hash.
+    Rotated(SessionRecord),
+    /// The token had already been rotated: the family is now revoked.
+    Reused { session_id: u64, user_id: u64 },
+    /// Unknown token, or its family is gone or expired.
+    Invalid,
+}
+
+fn what(id: u64) -> String {
+    format!("session {id}")
+}
+
+impl Catalog {
+    pub(super) fn load_active_sessions(&self) -> Result<(), CatalogError> {
+        let txn = self.read()?;
+        let table = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+        let mut active = self.active_sessions_mut();
+        active.clear();
+        for entry in table.iter().map_err(store("scan sessions"))? {
+            let (id, bytes) = entry.map_err(store("scan sessions"))?;
+            let record: SessionRecord = codec::decode(&what(id.value()), bytes.value())?;
+            active.insert(record.id, record.user_id);
+        }
+        Ok(())
+    }
+
+    /// Whether family `session_id` is live and belongs to `user_id`. Memory only.
+    pub fn is_session_active(&self, session_id: u64, user_id: u64) -> bool {
+        self.active_sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&session_id)
+            == Some(&user_id)
+    }
+
+    /// Starts a family for `user_id` whose first refresh token hashes to `hash`.
+    pub fn create_session(
+        &self,
+        user_id: u64,
+        hash: &TokenHash,
+        user_agent: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<SessionRecord, CatalogError> {
+        let txn = self.write()?;
+        let record = {
+            let id = next_id(&txn, "session")?;
+            let record = SessionRecord {
+                id,
+                user_id,
+                created_ms: now_ms,
+                last_used_ms: now_ms,
+                expires_ms: now_ms.saturating_add(ttl_ms),
+                user_agent: user_agent.to_string(),
+                current_hash: *hash,
+            };
+            let mut sessions = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+            sessions
+                .insert(id, codec::encode(&what(id), &record)?.as_slice())
+                .map_err(store("write session"))?;
+            let mut tokens = txn
+                .open_table(REFRESH_TOKENS)
+                .map_err(store("open refresh tokens"))?;
+            let link = RefreshRecord {
+                session_id: id,
+                issued_ms: now_ms,
+            };
+            tokens
+                .insert(hash, codec::encode("refresh token", &link)?.as_slice())
+                .map_err(store("write refresh token"))?;
+            record
+        };
+        txn.commit().map_err(store("commit session"))?;
+        self.active_sessions_mut().insert(record.id, user_id);
+        Ok(record)
+    }
+
+    /// Rotates the refresh token `old` to `new`, sliding the family's expiry.
+    pub fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<RefreshOutcome, CatalogError> {
+        let txn = self.write()?;
+        let outcome = {
+            let mut tokens = txn
+                .open_table(REFRESH_TOKENS)
+                .map_err(store("open refresh tokens"))?;
+            let link: RefreshRecord = match tokens.get(old).map_err(store("read refresh token"))? {
+                Some(bytes) => codec::decode("refresh token", bytes.value())?,
+                None => return Ok(RefreshOutcome::Invalid),
+            };
+            let mut sessions = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+            let id = link.session_id;
+            let mut record: SessionRecord = match sessions.get(id).map_err(store("read session"))? {
+                Some(bytes) => codec::decode(&what(id), bytes.value())?,
+                None => return Ok(RefreshOutcome::Invalid),
+            };
+            if record.current_hash != *old {
+                sessions.remove(id).map_err(store("revoke session"))?;
+                RefreshOutcome::Reused {
+                    session_id: id,
+                    user_id: record.user_id,
+                }
+            } else if record.expires_ms <= now_ms {
+                sessions.remove(id).map_err(store("expire session"))?;
+                RefreshOutcome::Invalid
+            } else {
+                record.current_hash = *new;
+                record.last_used_ms = now_ms;
+                record.expires_ms = now_ms.saturating_add(ttl_ms);
+                sessions
+                    .insert(id, codec::encode(&what(id), &record)?.as_slice())
+                    .map_err(store("write session"))?;
+                let link = RefreshRecord {
+                    session_id: id,
+                    issued_ms: now_ms,
+                };
+                tokens
+                    .insert(new, codec::encode("refresh token", &link)?.as_slice())
+                    .map_err(store("write refresh token"))?;
+                RefreshOutcome::Rotated(record)
+            }
+        };
+        txn.commit().map_err(store("commit refresh"))?;
+        match &outcome {
+            RefreshOutcome::Rotated(_) => {}
+            RefreshOutcome::Reused { session_id, .. } => {
+                self.active_sessions_mut().remove(session_id);
+            }
+            RefreshOutcome::Invalid => {
+                // Possibly an expired family removed above.
+                self.load_active_sessions()?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The live family whose *current* refresh token hashes to `hash`.
+    pub fn session_by_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionRecord>, CatalogError> {
+        let txn = self.read()?;
+        let tokens = txn
+            .open_table(REFRESH_TOKENS)
+            .map_err(store("open refresh tokens"))?;
+        let link: RefreshRecord = match tokens.get(hash).map_err(store("read refresh token"))? {
+            Some(bytes) => codec::decode("refresh token", bytes.value())?,
+            None => return Ok(None),
+        };
+        let sessions = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+        let id = link.session_id;
+        let Some(bytes) = sessions.get(id).map_err(store("read session"))? else {
+            return Ok(None);
+        };
+        let record: SessionRecord = codec::decode(&what(id), bytes.value())?;
+        Ok((record.current_hash == *hash).then_some(record))
+    }
+
+    /// Revokes family `session_id` of `user_id`. False when there is none.
+    pub fn revoke_session(&self, user_id: u64, session_id: u64) -> Result<bool, CatalogError> {
+        let txn = self.write()?;
+        let removed = {
+            let mut sessions = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+            let owned = match sessions.get(session_id).map_err(store("read session"))? {
+                Some(bytes) => {
+                    let record: SessionRecord = codec::decode(&what(session_id), bytes.value())?;
+                    record.user_id == user_id
+                }
+                None => false,
+            };
+            if owned {
+                sessions
+                    .remove(session_id)
+                    .map_err(store("revoke session"))?;
+            }
+            owned
+        };
+        txn.commit().map_err(store("commit revoke"))?;
+        if removed {
+            self.active_sessions_mut().remove(&session_id);
+        }
+        Ok(removed)
+    }
+
+    /// Revokes every family of `user_id` except `keep`; returns the revoked ids.
+    pub fn revoke_user_sessions(
+        &self,
+        user_id: u64,
+        keep: Option<u64>,
+    ) -> Result<Vec<u64>, CatalogError> {
+        let victims: Vec<u64> = self
+            .sessions_of(user_id)?
+            .into_iter()
+            .map(|s| s.id)
+            .filter(|id| Some(*id) != keep)
+            .collect();
+        let txn = self.write()?;
+        {
+            let mut sessions = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+            for id in &victims {
+                sessions.remove(*id).map_err(store("revoke session"))?;
+            }
+        }
+        txn.commit().map_err(store("commit revoke"))?;
+        let mut active = self.active_sessions_mut();
+        for id in &victims {
+            active.remove(id);
+        }
+        Ok(victims)
+    }
+
+    /// The live families of `user_id`, oldest first.
+    pub fn sessions_of(&self, user_id: u64) -> Result<Vec<SessionRecord>, CatalogError> {
+        let txn = self.read()?;
+        let table = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(store("scan sessions"))? {
+            let (id, bytes) = entry.map_err(store("scan sessions"))?;
+            let record: SessionRecord = codec::decode(&what(id.value()), bytes.value())?;
+            if record.user_id == user_id {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes expired families and refresh-token hashes that can no longer
+    /// matter (family gone, or issued longer than `ttl_ms` ago). Returns how
+    /// many records went. Run at start and then now and then.
+    pub fn purge_sessions(&self, now_ms: i64, ttl_ms: i64) -> Result<usize, CatalogError> {
+        let txn = self.write()?;
+        let mut purged = 0;
+        {
+            let mut sessions = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+            let mut live = std::collections::HashSet::new();
+            let mut dead = Vec::new();
+            for entry in sessions.iter().map_err(store("scan sessions"))? {
+                let (id, bytes) = entry.map_err(store("scan sessions"))?;
+                let record: SessionRecord = codec::decode(&what(id.value()), bytes.value())?;
+                if record.expires_ms <= now_ms {
+                    dead.push(record.id);
+                } else {
+                    live.insert(record.id);
+                }
+            }
+            for id in dead {
+                sessions.remove(id).map_err(store("purge session"))?;
+                purged += 1;
+            }
+            let mut tokens = txn
+                .open_table(REFRESH_TOKENS)
+                .map_err(store("open refresh tokens"))?;
+            let mut stale = Vec::new();
+            for entry in tokens.iter().map_err(store("scan refresh tokens"))? {
+                let (hash, bytes) = entry.map_err(store("scan refresh tokens"))?;
+                let link: RefreshRecord = codec::decode("refresh token", bytes.value())?;
+                if !live.contains(&link.session_id)
+                    || link.issued_ms.saturating_add(ttl_ms) <= now_ms
+                {
+                    stale.push(*hash.value());
+                }
+            }
+            for hash in stale {
+                tokens.remove(&hash).map_err(store("purge refresh token"))?;
+                purged += 1;
+            }
+        }
+        txn.commit().map_err(store("commit purge"))?;
+        self.load_active_sessions()?;
+        Ok(purged)
+    }
+}

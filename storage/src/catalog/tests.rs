@@ -1,0 +1,163 @@
+//! Catalog unit tests on a real redb file in a temporary directory.
+
+use super::*;
+
+fn open() -> (tempfile::TempDir, Catalog) {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open_in(dir.path()).unwrap();
+    (dir, catalog)
+}
+
+const T0: i64 = 1_767_225_600_000;
+
+#[test]
+fn first_user_is_admin_and_registration_then_closes() {
+    let (_dir, c) = open();
+    let alice = c.create_user("alice", "h", false, T0).unwrap();
+    assert!(alice.is_admin);
+    assert!(matches!(
+        c.create_user("bob", "h", false, T0),
+        Err(CatalogError::RegistrationClosed)
+    ));
+    let bob = c.create_user("bob", "h", true, T0).unwrap();
+    assert!(!bob.is_admin);
+    assert!(matches!(
+        c.create_user("bob", "h", true, T0),
+        Err(CatalogError::UsernameTaken { .. })
+    ));
+    c.set_server_settings(&ServerSettingsRecord {
+        open_registration: true,
+    })
+    .unwrap();
+    c.create_user("carol", "h", false, T0).unwrap();
+    assert_eq!(c.user_count().unwrap(), 3);
+    assert_eq!(c.user_by_name("bob").unwrap().unwrap().id, bob.id);
+}
+
+#[test]
+fn refresh_rotation_and_reuse_revokes_the_family() {
+    let (_dir, c) = open();
+    let s = c.create_session(1, &[1; 32], "ua", T0, 1000).unwrap();
+    assert!(c.is_session_active(s.id, 1));
+    assert!(!c.is_session_active(s.id, 2));
+    assert!(matches!(
+        c.rotate_refresh(&[1; 32], &[2; 32], T0 + 1, 1000).unwrap(),
+        RefreshOutcome::Rotated(_)
+    ));
+    assert_eq!(
+        c.rotate_refresh(&[1; 32], &[3; 32], T0 + 2, 1000).unwrap(),
+        RefreshOutcome::Reused {
+            session_id: s.id,
+            user_id: 1
+        }
+    );
+    assert!(!c.is_session_active(s.id, 1));
+    assert_eq!(
+        c.rotate_refresh(&[2; 32], &[4; 32], T0 + 3, 1000).unwrap(),
+        RefreshOutcome::Invalid
+    );
+}
+
+#[test]
+fn expired_family_cannot_refresh_and_is_purged() {
+    let (_dir, c) = open();
+    let s = c.create_session(1, &[1; 32], "ua", T0, 1000).unwrap();
+    assert_eq!(
+        c.rotate_refresh(&[1; 32], &[2; 32], T0 + 1000, 1000)
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert!(!c.is_session_active(s.id, 1));
+    c.create_session(1, &[5; 32], "ua", T0, 1000).unwrap();
+    assert_eq!(c.purge_sessions(T0 + 5000, 1000).unwrap(), 3);
+}
+
+#[test]
+fn pending_agent_token_activates_or_expires() {
+    let (_dir, c) = open();
+    let a = c.create_agent(1, "nas", &[9; 32], T0).unwrap();
+    assert!(matches!(
+        c.authenticate_agent(&[8; 32], T0),
+        Err(AgentAuthError::Unknown)
+    ));
+    assert!(matches!(
+        c.authenticate_agent(&[9; 32], T0 + PENDING_TOKEN_TTL_MS),
+        Err(AgentAuthError::Expired)
+    ));
+    let b = c.create_agent(1, "pi", &[7; 32], T0).unwrap();
+    let auth = c
+        .authenticate_agent(&[7; 32], T0 + PENDING_TOKEN_TTL_MS - 1)
+        .unwrap();
+    assert_eq!(auth.agent_id, b.id);
+    assert_eq!(
+        c.agent(b.id)
+            .unwrap()
+            .unwrap()
+            .token_status(T0 + 10 * PENDING_TOKEN_TTL_MS),
+        TokenStatus::Active
+    );
+    // Regenerating revokes the old token at once.
+    c.regenerate_agent_token(1, a.id, &[6; 32], T0 + 1_000_000)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        c.authenticate_agent(&[9; 32], T0 + 1_000_000),
+        Err(AgentAuthError::Unknown)
+    ));
+    c.authenticate_agent(&[6; 32], T0 + 1_000_001).unwrap();
+    // Someone else's agent is invisible to writes.
+    assert!(c.rename_agent(2, a.id, "x").unwrap().is_none());
+    assert!(!c.delete_agent(2, a.id).unwrap());
+    assert!(c.delete_agent(1, a.id).unwrap());
+    assert!(matches!(
+        c.authenticate_agent(&[6; 32], T0 + 1_000_002),
+        Err(AgentAuthError::Unknown)
+    ));
+}
+
+#[test]
+fn last_seen_is_kept_in_memory_and_flushed_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let c = Catalog::open_in(dir.path()).unwrap();
+        let a = c.create_agent(1, "nas", &[9; 32], T0).unwrap();
+        c.record_report(a.id, T0 + 1, Some(5000), None).unwrap();
+        c.record_report(a.id, T0 + 2, Some(5000), None).unwrap();
+        assert_eq!(c.agent(a.id).unwrap().unwrap().last_seen_ms, Some(T0 + 2));
+        a.id
+    };
+    let c = Catalog::open_in(dir.path()).unwrap();
+    let a = c.agent(id).unwrap().unwrap();
+    assert_eq!(a.last_seen_ms, Some(T0 + 2));
+    assert_eq!(a.interval_ms, Some(5000));
+}
+
+#[test]
+fn jwt_secret_is_generated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = Catalog::open_in(dir.path()).unwrap();
+        assert_eq!(c.jwt_secret_or_insert(&[1; 32]).unwrap(), vec![1; 32]);
+    }
+    let c = Catalog::open_in(dir.path()).unwrap();
+    assert_eq!(c.jwt_secret_or_insert(&[2; 32]).unwrap(), vec![1; 32]);
+}
+
+#[test]
+fn corrupt_record_on_disk_is_an_error_not_a_panic() {
+    let (_dir, c) = open();
+    let a = c.create_agent(1, "nas", &[9; 32], T0).unwrap();
+    {
+        let txn = c.write().unwrap();
+        {
+            let mut t = txn.open_table(AGENTS).unwrap();
+            t.insert(a.id, [42u8, 1, 2].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    assert!(matches!(c.agent(a.id), Err(CatalogError::Corrupt { .. })));
+    assert!(matches!(
+        c.authenticate_agent(&[9; 32], T0),
+        Err(AgentAuthError::Catalog(CatalogError::Corrupt { .. }))
+    ));
+}
