@@ -63,18 +63,15 @@ export async function startServer(extraArgs = [], env = {}) {
 
 export async function launchBrowser() {
   mkdirSync(artifacts, { recursive: true });
-  const profile = mkdtempSync(join(tmpdir(), 'statusmonitor-chromium-'));
+  // playwright gives each launch a fresh temporary profile of its own.
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--user-data-dir=${profile}`,
     ],
   });
-  const close = browser.close.bind(browser);
-  browser.close = async () => { await close(); rmSync(profile, { recursive: true, force: true }); };
   return browser;
 }
 
