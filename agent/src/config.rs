@@ -95,7 +95,11 @@ pub struct AgentArgs {
     )]
     pub exclude_ifaces: Option<Vec<String>>,
     /// Also report loopback interfaces (skipped by default).
-    #[arg(long, env = "STATUSMONITOR_AGENT_INCLUDE_LOOPBACK")]
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_INCLUDE_LOOPBACK",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub include_loopback: bool,
     /// Timeout of one HTTP request, connect included [default: 15s].
     #[arg(long, env = "STATUSMONITOR_AGENT_TIMEOUT", value_parser = parse_duration)]

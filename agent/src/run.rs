@@ -83,7 +83,15 @@ fn collect_loop(
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let report = collector.collect(tick);
+        // Woken far too late (suspend, stalled machine): stamp the grid point
+        // the data belongs to, not the one that was missed.
+        let now = now_ms();
+        let ts = if now - tick >= interval {
+            now - now.rem_euclid(interval)
+        } else {
+            tick
+        };
+        let report = collector.collect(ts);
         match serde_json::to_vec(&report) {
             Ok(json) => {
                 if let Err(e) = spool.push(&json) {
