@@ -154,3 +154,50 @@ fn install_service_dry_run_prints_a_hardened_unit_without_the_token() {
         "dry run must not print the token"
     );
 }
+
+#[test]
+fn simulate_plays_one_agent_per_token_and_prints_a_summary() {
+    let server = FakeServer::start(200);
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.txt");
+    std::fs::write(&tokens, "sim-a\nsim-b\n\n# comment\nsim-c\n").unwrap();
+    let out = agent()
+        .args([
+            "simulate",
+            "--server",
+            &server.url,
+            "--interval",
+            "200ms",
+            "--duration",
+            "1s",
+        ])
+        .args(["--concurrency", "2", "--tokens-file"])
+        .arg(&tokens)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("reports/s") && stdout.contains("p99"),
+        "{stdout}"
+    );
+    let s = server.state.lock().unwrap();
+    for t in ["sim-a", "sim-b", "sim-c"] {
+        assert!(
+            s.tokens.iter().filter(|x| *x == t).count() >= 3,
+            "{t}: {:?}",
+            s.tokens
+        );
+    }
+    let hosts: Vec<_> = s.accepted.iter().filter_map(|b| b.host.as_ref()).collect();
+    assert_eq!(hosts.len(), 3, "host facts once per synthetic agent");
+    assert!(
+        s.accepted
+            .iter()
+            .all(|b| b.reports[0].cpu.as_ref().unwrap().cores_pct.len() == 8)
+    );
+}

@@ -22,7 +22,8 @@ fn start_agent(server: &str, token: &str, spool: &Path) -> Child {
         .arg(spool)
         .arg("--config")
         .arg(spool.join("none.toml"))
-        .env("STATUSMONITOR_AGENT_LOG", "info")
+        // Debug level: the token must stay out of the logs even then.
+        .env("STATUSMONITOR_AGENT_LOG", "debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
