@@ -31,6 +31,14 @@ pub enum AgentError {
 
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// A report larger than a spool record may be (never happens with real data).
+    #[error("a report of {bytes} bytes is too large to spool")]
+    TooLarge { bytes: usize },
+
+    /// The collector thread could not start or died; the agent must restart.
+    #[error("the collector thread {0}")]
+    Collector(String),
 }
 
 impl AgentError {

@@ -55,16 +55,29 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         let (spool, host, stop) = (spool.clone(), host.clone(), stop.clone());
         std::thread::Builder::new()
             .name("collector".into())
-            .spawn(move || collect_loop(&mut collector, &spool, &host, &stop, interval_ms))
-            .map_err(|e| AgentError::Config(format!("cannot start the collector thread: {e}")))?
+            .spawn(move || {
+                // However the thread ends (a panic included), the sender stops too.
+                let _stop_on_exit = StopOnDrop(stop.clone());
+                collect_loop(&mut collector, &spool, &host, &stop, interval_ms);
+            })
+            .map_err(|e| AgentError::Collector(format!("cannot start: {e}")))?
     };
     let sender = Sender::new(server, token.clone(), config.timeout);
     let result = send::drain(&spool, &sender, &host, &stop);
     stop.store(true, Ordering::Relaxed);
-    if result.is_ok() {
-        let _ = collector_thread.join();
+    result?;
+    collector_thread
+        .join()
+        .map_err(|_| AgentError::Collector("panicked; restart the agent".into()))
+}
+
+/// Sets the flag when dropped, also during a panic unwind.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
-    result
 }
 
 fn collect_loop(

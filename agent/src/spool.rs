@@ -175,11 +175,8 @@ impl Spool {
         let len = u32::try_from(payload.len())
             .ok()
             .filter(|&l| l <= MAX_RECORD)
-            .ok_or_else(|| {
-                AgentError::Config(format!(
-                    "report of {} bytes is too large to spool",
-                    payload.len()
-                ))
+            .ok_or(AgentError::TooLarge {
+                bytes: payload.len(),
             })?;
         let full = self
             .segments
@@ -189,7 +186,7 @@ impl Spool {
             self.rotate()?;
         }
         let (Some(file), Some(seg)) = (self.active.as_mut(), self.segments.back_mut()) else {
-            return Err(AgentError::Config("spool has no active segment".into()));
+            unreachable!("rotate() leaves an active segment at the back");
         };
         let mut buf = Vec::with_capacity(RECORD_HEADER + payload.len());
         buf.extend_from_slice(&len.to_le_bytes());

@@ -1,3 +1,5 @@
+//! The command-line surface: `once`, `setup`, `install-service --dry-run`, `simulate`.
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -1,3 +1,5 @@
+//! `run` against the fake server: spool while away, replay oldest first, stop on 401.
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Stdio};

@@ -1,3 +1,5 @@
+//! The fake server: HTTP/1.1 with keep-alive, just enough for ureq, on 127.0.0.1:0.
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
