@@ -1,9 +1,20 @@
 //! The browser side of the JSON API: `fetch` with the session cookie, JSON in
 //! and out, and errors a person can read. On the server (SSR) these calls are
 //! never made: actions and local resources only run after hydration.
+//!
+//! Sessions renew themselves: a 401 from any endpoint outside `/api/auth/`
+//! triggers one `POST /api/auth/refresh` (shared by every request that failed
+//! at the same time, because the refresh token rotates on use) and the request
+//! is retried once. When the refresh fails too the browser goes to
+//! `/login?next=<current path>`, and the login page brings it back.
 
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::fmt;
+
+pub use storage::model::{
+    HistoryResponse, HostFacts, LiveMessage, Report, SummaryResponse,
+};
 
 /// A failed API call, as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +22,15 @@ pub struct ApiError {
     /// HTTP status, 0 when the request never got an answer.
     pub status: u16,
     pub message: String,
+}
+
+impl ApiError {
+    fn local(message: impl Into<String>) -> Self {
+        ApiError {
+            status: 0,
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -25,80 +45,481 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+// ---------------------------------------------------------------------------
+// Bodies of the auth and agents API. The server's own definitions will live in
+// `storage::model::{auth, agents}`; these mirror the documented JSON and are
+// lenient (defaults for everything optional) so additions do not break them.
+
+/// `GET /api/users/me`, and the `user` of a login answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    #[serde(default)]
+    pub is_admin: bool,
+    #[serde(default)]
+    pub created_ms: i64,
+}
+
+/// `GET /api/auth/registration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    pub open: bool,
+}
+
+/// The body of `POST /api/auth/register` and `POST /api/auth/token`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// What a login answers; the browser keeps only the cookies and the user.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginAnswer {
+    pub user: User,
+}
+
+/// `POST /api/users/me/password`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// One row of `GET /api/auth/sessions`. Kept loose: only what is shown.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SessionInfo {
+    #[serde(default)]
+    pub id: serde_json::Value,
+    #[serde(default)]
+    pub created_ms: Option<i64>,
+    #[serde(default)]
+    pub last_used_ms: Option<i64>,
+    #[serde(default)]
+    pub expires_ms: Option<i64>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub current: bool,
+}
+
+/// State of an agent's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    /// Created or regenerated, waiting for the first report (5 minutes).
+    #[default]
+    Pending,
+    /// Used once; valid for good.
+    Active,
+    /// Never used within its 5 minutes.
+    Expired,
+}
+
+/// One agent as `GET /api/agents` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub created_ms: i64,
+    #[serde(default)]
+    pub token_state: TokenState,
+    #[serde(default)]
+    pub token_expires_ms: Option<i64>,
+    #[serde(default)]
+    pub activated_ms: Option<i64>,
+    #[serde(default)]
+    pub last_seen_ms: Option<i64>,
+    #[serde(default)]
+    pub interval_ms: Option<i64>,
+    #[serde(default)]
+    pub host: Option<HostFacts>,
+    #[serde(default)]
+    pub online: bool,
+}
+
+/// `POST /api/agents` and `POST /api/agents/{id}/regenerate-token`: the token
+/// is in this answer and nowhere else, ever.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AgentWithToken {
+    pub agent: AgentInfo,
+    pub token: String,
+}
+
+/// A key that changes when anything shown about the host changes.
+pub fn host_key(host: &Option<HostFacts>) -> String {
+    host.as_ref().map(|h| format!("{h:?}")).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentName {
+    pub name: String,
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints.
+
+pub async fn registration() -> Result<Registration, ApiError> {
+    get_json("/api/auth/registration").await
+}
+
+pub async fn register(credentials: &Credentials) -> Result<User, ApiError> {
+    post_json("/api/auth/register", credentials).await
+}
+
+pub async fn login(credentials: &Credentials) -> Result<User, ApiError> {
+    post_json::<LoginAnswer>("/api/auth/token", credentials)
+        .await
+        .map(|a| a.user)
+}
+
+pub async fn logout() -> Result<(), ApiError> {
+    send::<()>("POST", "/api/auth/logout", Some("{}".into()), Unauthorized::Return).await
+}
+
+pub async fn logout_all() -> Result<(), ApiError> {
+    post_json("/api/auth/logout-all", &serde_json::json!({})).await
+}
+
+pub async fn sessions() -> Result<Vec<SessionInfo>, ApiError> {
+    get_json::<serde_json::Value>("/api/auth/sessions")
+        .await
+        .and_then(|v| {
+            // Either a bare list or `{ "sessions": [...] }`.
+            let list = match v {
+                serde_json::Value::Object(mut o) => o.remove("sessions").unwrap_or_default(),
+                other => other,
+            };
+            serde_json::from_value(list)
+                .map_err(|e| ApiError::local(format!("unexpected sessions list: {e}")))
+        })
+}
+
+pub async fn change_password(change: &PasswordChange) -> Result<(), ApiError> {
+    post_json("/api/users/me/password", change).await
+}
+
+/// The logged-in user, or `None` when there is no session (after one silent
+/// refresh attempt). Never redirects: public pages use it to choose a view.
+pub async fn current_user() -> Result<Option<User>, ApiError> {
+    match send::<User>("GET", "/api/users/me", None, Unauthorized::Return).await {
+        Ok(user) => Ok(Some(user)),
+        Err(e) if e.status == 401 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn agents() -> Result<Vec<AgentInfo>, ApiError> {
+    get_json("/api/agents").await
+}
+
+pub async fn agent(id: u64) -> Result<AgentInfo, ApiError> {
+    get_json(&format!("/api/agents/{id}")).await
+}
+
+pub async fn create_agent(name: String) -> Result<AgentWithToken, ApiError> {
+    post_json("/api/agents", &AgentName { name }).await
+}
+
+pub async fn rename_agent(id: u64, name: String) -> Result<AgentInfo, ApiError> {
+    patch_json(&format!("/api/agents/{id}"), &AgentName { name }).await
+}
+
+pub async fn delete_agent(id: u64) -> Result<(), ApiError> {
+    delete(&format!("/api/agents/{id}")).await
+}
+
+pub async fn regenerate_token(id: u64) -> Result<AgentWithToken, ApiError> {
+    post_json(
+        &format!("/api/agents/{id}/regenerate-token"),
+        &serde_json::json!({}),
+    )
+    .await
+}
+
+/// `GET /api/history/{id}/{group}` with `start` like `-1h` (or RFC 3339).
+pub async fn history(
+    id: u64,
+    group: &str,
+    start: &str,
+    stop: Option<&str>,
+    max_points: u32,
+) -> Result<HistoryResponse, ApiError> {
+    let mut path = format!(
+        "/api/history/{id}/{group}?start={}&max_points={max_points}",
+        encode(start)
+    );
+    if let Some(stop) = stop {
+        path.push_str("&stop=");
+        path.push_str(&encode(stop));
+    }
+    get_json(&path).await
+}
+
+/// Percent-encodes a query value (RFC 3339 times carry `:` and `+`).
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Transport.
+
+/// What to do when the session is gone even after a refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unauthorized {
+    /// Go to the login page, which sends the user back here afterwards.
+    Redirect,
+    /// Hand the 401 to the caller.
+    Return,
+}
+
 /// GET `path` and decode the JSON answer.
 pub async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    request("GET", path, None).await
+    send("GET", path, None, Unauthorized::Redirect).await
 }
 
 /// POST `body` as JSON to `path` and decode the JSON answer.
 pub async fn post_json<T: DeserializeOwned>(
     path: &str,
-    body: &impl serde::Serialize,
+    body: &impl Serialize,
 ) -> Result<T, ApiError> {
-    let body = serde_json::to_string(body).map_err(|e| ApiError {
-        status: 0,
-        message: format!("could not encode the request: {e}"),
-    })?;
-    request("POST", path, Some(body)).await
+    send("POST", path, Some(encode_body(body)?), Unauthorized::Redirect).await
+}
+
+/// PATCH `body` as JSON to `path` and decode the JSON answer.
+pub async fn patch_json<T: DeserializeOwned>(
+    path: &str,
+    body: &impl Serialize,
+) -> Result<T, ApiError> {
+    send("PATCH", path, Some(encode_body(body)?), Unauthorized::Redirect).await
+}
+
+/// DELETE `path`; the answer body, if any, is ignored.
+pub async fn delete(path: &str) -> Result<(), ApiError> {
+    send::<serde_json::Value>("DELETE", path, None, Unauthorized::Redirect)
+        .await
+        .map(|_| ())
+}
+
+fn encode_body(body: &impl Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(body)
+        .map_err(|e| ApiError::local(format!("could not encode the request: {e}")))
+}
+
+/// Decodes an answer; an empty body reads as JSON `null` (so `()` works).
+fn decode<T: DeserializeOwned>(status: u16, path: &str, text: &str) -> Result<T, ApiError> {
+    let text = if text.trim().is_empty() { "null" } else { text };
+    serde_json::from_str(text).map_err(|e| ApiError {
+        status,
+        message: format!("unexpected answer from {}: {e}", short_path(path)),
+    })
+}
+
+/// The error a failed answer carries, or a description of what failed.
+fn error_of(status: u16, method: &str, path: &str, text: &str) -> ApiError {
+    let message = serde_json::from_str::<storage::model::ErrorBody>(text)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| match status {
+            404 => format!("{} was not found", short_path(path)),
+            502..=504 => "the server is not answering".to_string(),
+            _ => format!("{method} {} failed", short_path(path)),
+        });
+    ApiError { status, message }
+}
+
+fn short_path(path: &str) -> &str {
+    path.split('?').next().unwrap_or(path)
+}
+
+/// The current path and query, URL-encoded for `/login?next=`.
+pub fn login_url_for(path_and_query: &str) -> String {
+    if path_and_query.is_empty() || path_and_query == "/" || path_and_query.starts_with("/login") {
+        "/login".to_string()
+    } else {
+        format!("/login?next={}", encode(path_and_query))
+    }
+}
+
+/// Only same-site absolute paths are followed after login (no open redirect).
+pub fn safe_next(next: Option<String>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n,
+        _ => "/".to_string(),
+    }
 }
 
 #[cfg(feature = "hydrate")]
-async fn request<T: DeserializeOwned>(
-    method: &str,
-    path: &str,
-    body: Option<String>,
-) -> Result<T, ApiError> {
+mod transport {
+    use super::*;
+    use futures::FutureExt;
+    use futures::future::{LocalBoxFuture, Shared};
+    use std::cell::RefCell;
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
-    let network = |what: &str| ApiError {
-        status: 0,
-        message: format!("{what}: the server could not be reached"),
-    };
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
-    if let Some(body) = body {
-        init.set_body(&wasm_bindgen::JsValue::from_str(&body));
+    thread_local! {
+        /// The refresh in flight, shared by every request that got a 401.
+        static REFRESH: RefCell<Option<Shared<LocalBoxFuture<'static, bool>>>> =
+            const { RefCell::new(None) };
     }
-    let request =
-        web_sys::Request::new_with_str_and_init(path, &init).map_err(|_| network("bad request"))?;
-    let headers = request.headers();
-    let _ = headers.set("Accept", "application/json");
-    let _ = headers.set("Content-Type", "application/json");
-    let window = web_sys::window().ok_or_else(|| network("no window"))?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
-        .await
-        .map_err(|_| network(path))?
-        .dyn_into()
-        .map_err(|_| network(path))?;
-    let status = response.status();
-    let text = JsFuture::from(response.text().map_err(|_| network(path))?)
-        .await
-        .map_err(|_| network(path))?
-        .as_string()
-        .unwrap_or_default();
-    if response.ok() {
-        serde_json::from_str(&text).map_err(|e| ApiError {
-            status,
-            message: format!("unexpected answer from {path}: {e}"),
-        })
+
+    pub(super) async fn fetch(
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<(u16, String), ApiError> {
+        let network = || ApiError::local(format!("{}: the server could not be reached", short_path(path)));
+        let init = web_sys::RequestInit::new();
+        init.set_method(method);
+        init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+        if let Some(body) = body {
+            init.set_body(&wasm_bindgen::JsValue::from_str(body));
+        }
+        let request =
+            web_sys::Request::new_with_str_and_init(path, &init).map_err(|_| network())?;
+        let headers = request.headers();
+        let _ = headers.set("Accept", "application/json");
+        if body.is_some() {
+            let _ = headers.set("Content-Type", "application/json");
+        }
+        let window = web_sys::window().ok_or_else(network)?;
+        let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+            .await
+            .map_err(|_| network())?
+            .dyn_into()
+            .map_err(|_| network())?;
+        let status = response.status();
+        let text = JsFuture::from(response.text().map_err(|_| network())?)
+            .await
+            .map_err(|_| network())?
+            .as_string()
+            .unwrap_or_default();
+        Ok((status, text))
+    }
+
+    /// One refresh at a time; `true` when the session was renewed.
+    pub(super) async fn refresh() -> bool {
+        let shared = REFRESH.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if let Some(f) = slot.as_ref() {
+                return f.clone();
+            }
+            let f = async {
+                let ok = matches!(
+                    fetch("POST", "/api/auth/refresh", Some("{}")).await,
+                    Ok((200..=299, _))
+                );
+                REFRESH.with(|slot| slot.borrow_mut().take());
+                ok
+            }
+            .boxed_local()
+            .shared();
+            *slot = Some(f.clone());
+            f
+        });
+        shared.await
+    }
+
+    pub(super) fn go_to_login() {
+        if let Some(window) = web_sys::window() {
+            let location = window.location();
+            let here = format!(
+                "{}{}",
+                location.pathname().unwrap_or_default(),
+                location.search().unwrap_or_default()
+            );
+            let _ = location.set_href(&login_url_for(&here));
+        }
+    }
+}
+
+#[cfg(feature = "hydrate")]
+async fn send<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    on_401: Unauthorized,
+) -> Result<T, ApiError> {
+    let (mut status, mut text) = transport::fetch(method, path, body.as_deref()).await?;
+    if status == 401 && !path.starts_with("/api/auth/") {
+        if transport::refresh().await {
+            (status, text) = transport::fetch(method, path, body.as_deref()).await?;
+        }
+        if status == 401 && on_401 == Unauthorized::Redirect {
+            transport::go_to_login();
+        }
+    }
+    if (200..300).contains(&status) {
+        decode(status, path, &text)
     } else {
-        let message = serde_json::from_str::<storage::model::ErrorBody>(&text)
-            .map(|b| b.error)
-            .unwrap_or_else(|_| format!("{path} failed"));
-        Err(ApiError { status, message })
+        Err(error_of(status, method, path, &text))
     }
 }
 
 #[cfg(not(feature = "hydrate"))]
-async fn request<T: DeserializeOwned>(
+async fn send<T: DeserializeOwned>(
     _method: &str,
     path: &str,
     _body: Option<String>,
+    _on_401: Unauthorized,
 ) -> Result<T, ApiError> {
-    Err(ApiError {
-        status: 0,
-        message: format!("{path} can only be fetched from the browser"),
-    })
+    // Keep the helpers "used" in the server build too.
+    let _ = (decode::<()>, error_of);
+    Err(ApiError::local(format!(
+        "{path} can only be fetched from the browser"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_only_a_local_path() {
+        assert_eq!(safe_next(Some("/agents/3?range=1h".into())), "/agents/3?range=1h");
+        assert_eq!(safe_next(Some("//evil.example".into())), "/");
+        assert_eq!(safe_next(Some("https://evil.example".into())), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn login_url_carries_the_way_back() {
+        assert_eq!(login_url_for("/"), "/login");
+        assert_eq!(login_url_for("/agents/3?r=1h"), "/login?next=%2Fagents%2F3%3Fr%3D1h");
+        assert_eq!(login_url_for("/login?next=x"), "/login");
+    }
+
+    #[test]
+    fn empty_answers_decode_as_unit() {
+        assert_eq!(decode::<()>(204, "/x", ""), Ok(()));
+    }
+
+    #[test]
+    fn errors_use_the_server_message() {
+        let e = error_of(409, "POST", "/api/agents", r#"{"error":"name taken","code":"conflict"}"#);
+        assert_eq!(e.to_string(), "name taken (HTTP 409)");
+        let e = error_of(404, "GET", "/api/agents/9?x=1", "");
+        assert_eq!(e.message, "/api/agents/9 was not found");
+    }
+
+    #[test]
+    fn agent_info_reads_the_documented_shape() {
+        let a: AgentInfo = serde_json::from_str(
+            r#"{"id":3,"name":"nas","created_ms":1,"token_state":"active","online":true,
+                "last_seen_ms":5,"host":{"hostname":"nas","cores":4}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.token_state, TokenState::Active);
+        assert_eq!(a.host.unwrap().cores, Some(4));
+    }
 }

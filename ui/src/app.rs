@@ -8,7 +8,17 @@ use leptos_router::{
 };
 
 use crate::components::layout::Layout;
-use crate::pages::{home::HomePage, not_found::NotFound, status::StatusPage};
+use crate::components::theme::{THEME_BOOT, provide_theme};
+use crate::pages::{
+    account::AccountPage,
+    agent::AgentPage,
+    agents::AgentsPage,
+    home::HomePage,
+    login::{LoginPage, RegisterPage},
+    not_found::NotFound,
+    status::StatusPage,
+};
+use crate::session::provide_session;
 
 /// The whole HTML document, rendered on the server. `asset_base` is the
 /// versioned URL prefix of the static files (`/static/{hash}`).
@@ -20,7 +30,9 @@ pub fn shell(options: LeptosOptions, asset_base: String) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
+                <script>{THEME_BOOT}</script>
                 <link rel="icon" href=format!("{asset_base}/favicon.svg") type="image/svg+xml" />
+                <link rel="stylesheet" href=format!("{asset_base}/uPlot.min.css") />
                 <link rel="stylesheet" href=format!("{asset_base}/style.css") />
                 <HydrationScripts options />
                 <MetaTags />
@@ -36,12 +48,19 @@ pub fn shell(options: LeptosOptions, asset_base: String) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_theme();
+    provide_session();
     view! {
         <Title text="StatusMonitor" />
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/register") view=RegisterPage />
+                    <Route path=path!("/agents") view=AgentsPage />
+                    <Route path=path!("/agents/:id") view=AgentPage />
+                    <Route path=path!("/account") view=AccountPage />
                     <Route path=path!("/status") view=StatusPage />
                 </Routes>
             </Layout>

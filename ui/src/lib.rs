@@ -2,12 +2,18 @@
 //!
 //! Compiled twice: with `ssr` into the server, which renders every page to
 //! HTML, and with `hydrate` into the wasm bundle, which takes over those pages
-//! in the browser. Data comes only from the server's JSON API ([`api`]).
+//! in the browser. Data comes only from the server's JSON API ([`api`]) and
+//! the live WebSocket ([`live`]), both after hydration; the server renders
+//! fixed-size placeholders so nothing moves when the data arrives.
 
 pub mod api;
 pub mod app;
+pub mod chart_data;
 pub mod components;
+pub mod format;
+pub mod live;
 pub mod pages;
+pub mod session;
 
 pub use app::{App, shell};
 

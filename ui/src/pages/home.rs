@@ -1,21 +1,211 @@
-//! The landing page.
+//! The home page: for visitors a short introduction; once logged in, the
+//! overview — one live card per agent, filterable and ordered, or an empty
+//! state that points a new user at creating an agent.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::api::{self, AgentInfo, ApiError};
+use crate::components::agent_card::AgentCard;
+use crate::components::common::{ErrorNote, use_now};
+use crate::session::use_session;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
+    let session = use_session();
     view! {
         <Title text="Overview · StatusMonitor" />
+        {move || match session.logged_in() {
+            Some(true) => view! { <Overview /> }.into_any(),
+            Some(false) => view! { <Landing /> }.into_any(),
+            None => view! { <OverviewSkeleton /> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn Landing() -> impl IntoView {
+    view! {
         <section class="hero">
             <h1>"Your servers, at a glance"</h1>
             <p class="lead">
                 "StatusMonitor collects CPU, memory, disk and network metrics from a small agent on each machine, "
                 "shows them live and as history, and tells you on Telegram when something crosses a line."
             </p>
-            <p>
-                <a class="button" href="/status">"Check the server"</a>
+            <p class="hero-actions">
+                <A href="/login" attr:class="button">"Log in"</A>
+                <A href="/register" attr:class="button secondary">"Create an account"</A>
             </p>
         </section>
+    }
+}
+
+#[component]
+fn OverviewSkeleton() -> impl IntoView {
+    view! {
+        <div class="page-head">
+            <h1>"Overview"</h1>
+            <div class="toolbar-skeleton"></div>
+        </div>
+        <div class="card-grid" aria-busy="true">
+            {(0..3).map(|_| view! { <div class="card agent-card skeleton-card"></div> }).collect_view()}
+        </div>
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Status,
+    Name,
+    LastSeen,
+}
+
+impl Order {
+    fn from_value(v: &str) -> Self {
+        match v {
+            "name" => Order::Name,
+            "seen" => Order::LastSeen,
+            _ => Order::Status,
+        }
+    }
+}
+
+/// Sorts and filters agents for the overview.
+fn arrange(mut agents: Vec<AgentInfo>, filter: &str, order: Order) -> Vec<AgentInfo> {
+    let needle = filter.trim().to_lowercase();
+    if !needle.is_empty() {
+        agents.retain(|a| {
+            a.name.to_lowercase().contains(&needle)
+                || a.host.as_ref().is_some_and(|h| h.hostname.to_lowercase().contains(&needle))
+        });
+    }
+    let by_name = |a: &AgentInfo, b: &AgentInfo| a.name.to_lowercase().cmp(&b.name.to_lowercase());
+    match order {
+        Order::Name => agents.sort_by(by_name),
+        Order::Status => agents.sort_by(|a, b| b.online.cmp(&a.online).then_with(|| by_name(a, b))),
+        Order::LastSeen => agents.sort_by(|a, b| b.last_seen_ms.cmp(&a.last_seen_ms).then_with(|| by_name(a, b))),
+    }
+    agents
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum ListState {
+    Loading,
+    Failed(ApiError),
+    Empty,
+    Ready,
+}
+
+#[component]
+fn Overview() -> impl IntoView {
+    let agents = LocalResource::new(api::agents);
+    let now = use_now(5000);
+    Effect::new(move |prev: Option<i64>| {
+        let t = now.get();
+        if prev.is_some() {
+            agents.refetch();
+        }
+        t
+    });
+    let filter = RwSignal::new(String::new());
+    let order = RwSignal::new(Order::Status);
+    let all = Memo::new(move |_| agents.get().and_then(|r| r.ok()).unwrap_or_default());
+    let shown = Memo::new(move |_| arrange(all.get(), &filter.get(), order.get()));
+    let state = Memo::new(move |prev: Option<&ListState>| match agents.get() {
+        None => prev.cloned().unwrap_or(ListState::Loading),
+        Some(Err(e)) => ListState::Failed(e),
+        Some(Ok(l)) if l.is_empty() => ListState::Empty,
+        Some(Ok(_)) => ListState::Ready,
+    });
+    let lookup = move |id: u64| all.with(|l| l.iter().find(|a| a.id == id).cloned());
+
+    view! {
+        <div class="page-head">
+            <h1>"Overview"</h1>
+            <div class="toolbar" role="search">
+                <label class="visually-hidden" for="overview-filter">"Filter agents"</label>
+                <input id="overview-filter" type="search" placeholder="Filter by name or host"
+                    bind:value=filter />
+                <label class="visually-hidden" for="overview-order">"Order"</label>
+                <select id="overview-order"
+                    on:change=move |ev| order.set(Order::from_value(&event_target_value(&ev)))>
+                    <option value="status">"Online first"</option>
+                    <option value="name">"By name"</option>
+                    <option value="seen">"Last seen"</option>
+                </select>
+            </div>
+        </div>
+        {move || match state.get() {
+            ListState::Loading => view! { <OverviewCards /> }.into_any(),
+            ListState::Failed(e) => view! {
+                <ErrorNote what="Loading your agents" error=e retry=Callback::new(move |_| agents.refetch()) />
+            }.into_any(),
+            ListState::Empty => view! {
+                <section class="card empty-state" id="overview-empty">
+                    <h2>"No machines yet"</h2>
+                    <p>"Create an agent, run the command it shows on the machine you want to watch, and it appears here within seconds."</p>
+                    <A href="/agents" attr:class="button">"Create your first agent"</A>
+                </section>
+            }.into_any(),
+            ListState::Ready => view! {
+                <div class="card-grid" id="overview-cards">
+                    <For each=move || shown.get() key=|a| (a.id, a.name.clone(), api::host_key(&a.host)) let(a)>
+                        {
+                            let id = a.id;
+                            view! {
+                                <AgentCard
+                                    agent=a
+                                    last_seen=Signal::derive(move || lookup(id).and_then(|a| a.last_seen_ms))
+                                    online=Signal::derive(move || lookup(id).is_some_and(|a| a.online))
+                                    now=now
+                                />
+                            }
+                        }
+                    </For>
+                </div>
+                <Show when=move || shown.with(|s| s.is_empty())>
+                    <p class="empty">"No agent matches “" {move || filter.get()} "”."</p>
+                </Show>
+            }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn OverviewCards() -> impl IntoView {
+    view! {
+        <div class="card-grid" aria-busy="true">
+            {(0..3).map(|_| view! { <div class="card agent-card skeleton-card"></div> }).collect_view()}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(id: u64, name: &str, online: bool, seen: Option<i64>) -> AgentInfo {
+        AgentInfo {
+            id,
+            name: name.into(),
+            created_ms: 0,
+            token_state: api::TokenState::Active,
+            token_expires_ms: None,
+            activated_ms: None,
+            last_seen_ms: seen,
+            interval_ms: None,
+            host: None,
+            online,
+        }
+    }
+
+    #[test]
+    fn online_first_then_by_name_and_filtered() {
+        let list = vec![agent(1, "web", false, Some(5)), agent(2, "nas", true, Some(1)), agent(3, "Backup", false, None)];
+        let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
+        assert_eq!(names(arrange(list.clone(), "", Order::Status)), ["nas", "Backup", "web"]);
+        assert_eq!(names(arrange(list.clone(), "", Order::LastSeen)), ["web", "nas", "Backup"]);
+        assert_eq!(names(arrange(list, " NA", Order::Name)), ["nas"]);
     }
 }

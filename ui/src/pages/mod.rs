@@ -1,5 +1,9 @@
 //! One module per page.
 
+pub mod account;
+pub mod agent;
+pub mod agents;
 pub mod home;
+pub mod login;
 pub mod not_found;
 pub mod status;

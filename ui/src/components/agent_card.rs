@@ -1,0 +1,130 @@
+//! One agent on the overview: name, online/offline and last seen, CPU,
+//! memory and disk gauges and a live CPU sparkline of the last 15 minutes,
+//! fed by the agent's WebSocket. Fixed height, so nothing moves as data comes.
+
+use leptos::prelude::*;
+
+use crate::api::AgentInfo;
+use crate::chart_data::{report_interval_ms, sparkline_path};
+use crate::components::common::{Gauge, StatusBadge, agent_status};
+use crate::format;
+use crate::live::{KEEP_MS, LiveStatus, use_live};
+
+const SPARK_W: f64 = 300.0;
+const SPARK_H: f64 = 48.0;
+
+#[component]
+pub fn AgentCard(
+    agent: AgentInfo,
+    #[prop(into)] last_seen: Signal<Option<i64>>,
+    #[prop(into)] online: Signal<bool>,
+    now: ReadSignal<i64>,
+) -> impl IntoView {
+    let id = agent.id;
+    let feed = use_live(id);
+    let latest = Memo::new(move |_| feed.reports.with(|r| r.last().cloned()));
+    // A report newer than the last list poll means online right now.
+    let live_online = move || {
+        online.get()
+            || latest.with(|r| {
+                r.as_ref().is_some_and(|r| {
+                    let interval = i64::from(r.interval_ms.unwrap_or(5_000));
+                    now.get() - r.ts_ms < 3 * interval + 5_000
+                })
+            })
+    };
+    let status = {
+        let agent = agent.clone();
+        move || {
+            let mut a = agent.clone();
+            a.online = live_online();
+            agent_status(&a)
+        }
+    };
+    let cpu = Signal::derive(move || latest.with(|r| r.as_ref().and_then(|r| r.cpu.as_ref().map(|c| c.total_pct))));
+    let mem = Signal::derive(move || latest.with(|r| r.as_ref().and_then(|r| r.memory.as_ref()).and_then(|m| m.used_pct())));
+    let mem_detail = Signal::derive(move || {
+        latest.with(|r| match r.as_ref().and_then(|r| r.memory.as_ref()) {
+            Some(m) => format!(
+                "{} of {}",
+                format::bytes(m.used_bytes as f64),
+                format::bytes(m.total_bytes as f64)
+            ),
+            None => "—".into(),
+        })
+    });
+    // The fullest filesystem is the one worth seeing.
+    let fullest = Memo::new(move |_| {
+        latest.with(|r| {
+            r.as_ref().and_then(|r| {
+                r.disks
+                    .iter()
+                    .filter_map(|d| d.used_pct().map(|p| (p, d.mount.clone())))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+            })
+        })
+    });
+    let disk = Signal::derive(move || fullest.with(|f| f.as_ref().map(|f| f.0)));
+    let disk_detail = Signal::derive(move || {
+        fullest.with(|f| match f {
+            Some((p, mount)) => format!("{} {mount}", format::pct(*p)),
+            None => "—".into(),
+        })
+    });
+    let cpu_detail = Signal::derive(move || cpu.get().map(format::pct).unwrap_or_else(|| "—".into()));
+    let spark = move || {
+        feed.reports.with(|reports| {
+            let t1 = reports.last().map(|r| r.ts_ms).unwrap_or(0);
+            let points: Vec<(i64, f64)> = reports
+                .iter()
+                .filter_map(|r| r.cpu.as_ref().map(|c| (r.ts_ms, c.total_pct)))
+                .collect();
+            sparkline_path(&points, t1 - KEEP_MS, t1, 100.0, report_interval_ms(reports), SPARK_W, SPARK_H)
+        })
+    };
+    let host = agent
+        .host
+        .as_ref()
+        .map(|h| match &h.os {
+            Some(os) => format!("{} · {os}", h.hostname),
+            None => h.hostname.clone(),
+        })
+        .unwrap_or_else(|| "\u{a0}".into());
+    let seen = move || match (last_seen.get(), latest.with(|r| r.as_ref().map(|r| r.ts_ms))) {
+        _ if now.get() == 0 => "\u{a0}".to_string(),
+        (a, b) => match a.max(b) {
+            Some(t) => format!("seen {}", format::ago(now.get(), t)),
+            None => "never seen".into(),
+        },
+    };
+
+    view! {
+        <article class="card agent-card" data-agent-id=id.to_string() data-online=move || live_online().to_string()>
+            <header class="agent-card-head">
+                <h2><a class="stretched" href=format!("/agents/{id}")>{agent.name.clone()}</a></h2>
+                {move || { let (c, t) = status(); view! { <StatusBadge class=c text=t /> } }}
+            </header>
+            <p class="muted small agent-card-sub">
+                <span class="ellipsis">{host}</span>
+                <span class="last-seen">{seen}</span>
+            </p>
+            <div class="gauges">
+                <Gauge label="CPU".into() pct=cpu detail=cpu_detail />
+                <Gauge label="Memory".into() pct=mem detail=mem_detail />
+                <Gauge label="Disk".into() pct=disk detail=disk_detail />
+            </div>
+            <svg class="sparkline" viewBox=format!("0 0 {SPARK_W} {SPARK_H}") preserveAspectRatio="none"
+                role="img" aria-label="CPU over the last 15 minutes">
+                <path d=spark vector-effect="non-scaling-stroke" />
+            </svg>
+            <p class="muted tiny spark-caption">
+                {move || match feed.status.get() {
+                    LiveStatus::Open => "CPU, last 15 min · live",
+                    LiveStatus::Connecting => "CPU, last 15 min · connecting…",
+                    LiveStatus::Retrying => "CPU, last 15 min · reconnecting…",
+                    LiveStatus::Closed => "CPU, last 15 min · stream ended",
+                }}
+            </p>
+        </article>
+    }
+}

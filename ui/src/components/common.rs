@@ -1,0 +1,109 @@
+//! Small pieces shared by pages: the hydration flag, a ticking clock, error
+//! messages, status badges and gauges.
+
+use leptos::prelude::*;
+
+use crate::api::{AgentInfo, ApiError, TokenState};
+
+/// `false` in the server-rendered HTML, `true` once the wasm has taken over.
+/// Forms keep their submit buttons disabled until then, so nothing is sent
+/// the browser's own way (which would put a password in a URL).
+pub fn use_hydrated() -> ReadSignal<bool> {
+    let (ready, set_ready) = signal(false);
+    Effect::new(move |_| set_ready.set(true));
+    ready
+}
+
+/// The browser clock in milliseconds, ticking every `every_ms` (0 on the server).
+pub fn use_now(every_ms: u64) -> ReadSignal<i64> {
+    let (now, set_now) = signal(crate::format::now_ms());
+    #[cfg(feature = "hydrate")]
+    {
+        Effect::new(move |_| set_now.set(crate::format::now_ms()));
+        if let Ok(handle) = set_interval_with_handle(
+            move || set_now.set(crate::format::now_ms()),
+            std::time::Duration::from_millis(every_ms),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (set_now, every_ms);
+    now
+}
+
+/// A failed request, said plainly, with an optional retry.
+#[component]
+pub fn ErrorNote(
+    /// What was being done, e.g. "Loading your agents".
+    what: &'static str,
+    error: ApiError,
+    #[prop(optional, into)] retry: Option<Callback<()>>,
+) -> impl IntoView {
+    view! {
+        <div class="note error-note" role="alert">
+            <strong>{what} " failed: "</strong>
+            <span>{error.to_string()}</span>
+            {retry.map(|retry| view! {
+                <button type="button" class="button secondary small" on:click=move |_| retry.run(())>
+                    "Try again"
+                </button>
+            })}
+        </div>
+    }
+}
+
+/// What the status badge of an agent says.
+pub fn agent_status(agent: &AgentInfo) -> (&'static str, &'static str) {
+    match (agent.token_state, agent.online) {
+        (_, true) => ("online", "Online"),
+        (TokenState::Pending, false) => ("pending", "Waiting for agent"),
+        (TokenState::Expired, false) => ("expired", "Token expired"),
+        (TokenState::Active, false) => ("offline", "Offline"),
+    }
+}
+
+#[component]
+pub fn StatusBadge(class: &'static str, text: &'static str) -> impl IntoView {
+    view! {
+        <span class=format!("badge badge-{class}") data-status=class>
+            <span class="dot" aria-hidden="true"></span>
+            {text}
+        </span>
+    }
+}
+
+/// A horizontal gauge: label, bar and value. `pct` is `None` while unknown.
+#[component]
+pub fn Gauge(
+    label: String,
+    #[prop(into)] pct: Signal<Option<f64>>,
+    #[prop(into)] detail: Signal<String>,
+) -> impl IntoView {
+    let level = move || match pct.get() {
+        Some(p) if p >= 90.0 => "gauge-bar bad",
+        Some(p) if p >= 75.0 => "gauge-bar warn",
+        _ => "gauge-bar",
+    };
+    view! {
+        <div class="gauge">
+            <div class="gauge-head">
+                <span class="gauge-label">{label.clone()}</span>
+                <span class="gauge-value">{move || detail.get()}</span>
+            </div>
+            <div
+                class="gauge-track"
+                role="meter"
+                aria-label=label
+                aria-valuemin="0"
+                aria-valuemax="100"
+                aria-valuenow=move || pct.get().map(|p| format!("{p:.0}"))
+            >
+                <div
+                    class=level
+                    style=move || format!("width:{:.1}%", pct.get().unwrap_or(0.0).clamp(0.0, 100.0))
+                ></div>
+            </div>
+        </div>
+    }
+}

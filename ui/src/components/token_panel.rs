@@ -1,0 +1,114 @@
+//! The one time an agent token is shown: the token, a live countdown to the
+//! end of its 5-minute activation window, copy buttons, and the exact command
+//! to paste on the machine. It cannot be shown again; regenerating makes a new
+//! one.
+
+use leptos::prelude::*;
+
+use crate::components::common::use_now;
+use crate::components::copy::CopyButton;
+use crate::format;
+
+/// The agent command line for this server and token.
+pub fn agent_command(origin: &str, token: &str) -> String {
+    format!("statusmonitor-agent --server {origin} --token {token}")
+}
+
+fn origin() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()
+            .and_then(|w| w.location().origin().ok())
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        String::new()
+    }
+}
+
+#[component]
+pub fn TokenPanel(
+    name: String,
+    token: String,
+    /// End of the activation window (Unix ms), when the server said.
+    expires_ms: Option<i64>,
+    /// True once the agent has reported (its token is active).
+    #[prop(into)]
+    active: Signal<bool>,
+    on_close: Callback<()>,
+) -> impl IntoView {
+    let now = use_now(1000);
+    let command = agent_command(&origin(), &token);
+    // Without a server figure, count from when the panel opened.
+    let opened = format::now_ms();
+    let expires = expires_ms.unwrap_or(opened + 5 * 60 * 1000);
+    let remaining = move || expires - now.get();
+    let token_text = Signal::derive({
+        let token = token.clone();
+        move || token.clone()
+    });
+    let command_text = Signal::derive({
+        let command = command.clone();
+        move || command.clone()
+    });
+
+    view! {
+        <section class="card token-panel" aria-labelledby="token-title" id="token-panel">
+            <div class="token-head">
+                <h2 id="token-title">"Connect " <em>{name}</em></h2>
+                <button type="button" class="button secondary small" id="token-done"
+                    on:click=move |_| on_close.run(())>"Done"</button>
+            </div>
+            <p class="warn-text">
+                <strong>"This token is shown only once."</strong>
+                " Copy it now: the server keeps only a hash of it."
+            </p>
+            <div class="token-status" aria-live="polite">
+                {move || if active.get() {
+                    view! { <p class="ok-text" id="token-active">"✓ The agent is connected. Its token is now permanent."</p> }.into_any()
+                } else if remaining() > 0 {
+                    view! {
+                        <p>
+                            "Start the agent within "
+                            <strong class="countdown" id="token-countdown">{format::countdown(remaining())}</strong>
+                            ": a token nobody uses for 5 minutes expires."
+                        </p>
+                    }.into_any()
+                } else {
+                    view! { <p class="error" id="token-expired">"This token has expired. Regenerate it to get a new one."</p> }.into_any()
+                }}
+            </div>
+            <label class="field-label" for="agent-token">"Token"</label>
+            <div class="copy-row">
+                <input id="agent-token" class="mono" readonly value=token.clone()
+                    on:focus=select_all />
+                <CopyButton text=token_text what="token" id="copy-token" />
+            </div>
+            <label class="field-label" for="agent-command">"Run this on the machine"</label>
+            <div class="copy-row">
+                <input id="agent-command" class="mono" readonly value=command.clone()
+                    on:focus=select_all />
+                <CopyButton text=command_text what="command" id="copy-command" />
+            </div>
+            <p class="muted small">
+                "Add " <code>"--interval 5s"</code> " to change how often it reports."
+            </p>
+        </section>
+    }
+}
+
+fn select_all(ev: leptos::ev::FocusEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        {
+            input.select();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
+}

@@ -1,0 +1,296 @@
+//! Agents: the list with status and last seen; create (the token is shown
+//! once), regenerate a token, rename, delete with confirmation. The list is
+//! asked again every 5 seconds so a new agent turns online by itself.
+
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{self, AgentInfo, AgentWithToken, ApiError};
+use crate::components::common::{ErrorNote, StatusBadge, agent_status, use_hydrated, use_now};
+use crate::components::token_panel::TokenPanel;
+use crate::format;
+
+/// What a row is asking the user to confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Regenerate(u64),
+    Delete(u64),
+    Rename(u64),
+}
+
+#[component]
+pub fn AgentsPage() -> impl IntoView {
+    let agents = LocalResource::new(api::agents);
+    let ready = use_hydrated();
+    let now = use_now(5000);
+    // Poll: the tick of `now` refetches (client only).
+    let shown = RwSignal::new(None::<AgentWithToken>);
+    let pending = RwSignal::new(None::<Pending>);
+    Effect::new(move |prev: Option<i64>| {
+        let t = now.get();
+        // Not while a rename is being typed: the row would be rebuilt.
+        let renaming = matches!(pending.get_untracked(), Some(Pending::Rename(_)));
+        if prev.is_some() && !renaming {
+            agents.refetch();
+        }
+        t
+    });
+    // Rows are keyed, and the list's state only changes between loading,
+    // failed, empty and ready: a poll updates rows in place and keeps focus.
+    let list = Memo::new(move |_| agents.get().and_then(|r| r.ok()).unwrap_or_default());
+    let state = Memo::new(move |prev: Option<&ListState>| match agents.get() {
+        None => prev.cloned().unwrap_or(ListState::Loading),
+        Some(Err(e)) => ListState::Failed(e),
+        Some(Ok(l)) if l.is_empty() => ListState::Empty,
+        Some(Ok(_)) => ListState::Ready,
+    });
+    let new_name = RwSignal::new(String::new());
+    let row_error = RwSignal::new(None::<(&'static str, ApiError)>);
+
+    let create = Action::new_local(|name: &String| api::create_agent(name.clone()));
+    let regenerate = Action::new_local(|id: &u64| api::regenerate_token(*id));
+    let remove = Action::new_local(|id: &u64| api::delete_agent(*id));
+    let rename = Action::new_local(|(id, name): &(u64, String)| api::rename_agent(*id, name.clone()));
+
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            new_name.set(String::new());
+            shown.set(Some(created));
+            agents.refetch();
+        }
+    });
+    Effect::new(move |_| match regenerate.value().get() {
+        Some(Ok(created)) => {
+            pending.set(None);
+            shown.set(Some(created));
+            agents.refetch();
+        }
+        Some(Err(e)) => row_error.set(Some(("Regenerating the token", e))),
+        None => {}
+    });
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(())) => {
+            pending.set(None);
+            agents.refetch();
+        }
+        Some(Err(e)) => row_error.set(Some(("Deleting the agent", e))),
+        None => {}
+    });
+    Effect::new(move |_| match rename.value().get() {
+        Some(Ok(_)) => {
+            pending.set(None);
+            agents.refetch();
+        }
+        Some(Err(e)) => row_error.set(Some(("Renaming the agent", e))),
+        None => {}
+    });
+
+    let on_create = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let name = new_name.get_untracked().trim().to_string();
+        if !name.is_empty() {
+            create.dispatch(name);
+        }
+    };
+
+    // Whether the agent whose token is shown has reported since.
+    let shown_active = Signal::derive(move || {
+        let Some(id) = shown.with(|s| s.as_ref().map(|s| s.agent.id)) else {
+            return false;
+        };
+        agents.get().and_then(|r| r.ok()).is_some_and(|list| {
+            list.iter()
+                .any(|a| a.id == id && a.token_state == api::TokenState::Active)
+        })
+    });
+
+    view! {
+        <Title text="Agents · StatusMonitor" />
+        <div class="page-head">
+            <h1>"Agents"</h1>
+            <p class="muted">"An agent is the small program on each machine that sends its metrics here."</p>
+        </div>
+
+        <section class="card">
+            <h2 class="card-title">"Add a machine"</h2>
+            <form class="inline-form" on:submit=on_create>
+                <label class="visually-hidden" for="new-agent-name">"Name of the new agent"</label>
+                <input id="new-agent-name" placeholder="Name, e.g. nas or web-1" maxlength="64" required
+                    bind:value=new_name />
+                <button class="button" type="submit" id="create-agent"
+                    disabled=move || !ready.get() || create.pending().get()>
+                    {move || if create.pending().get() { "Creating…" } else { "Create agent" }}
+                </button>
+            </form>
+            {move || match create.value().get() {
+                Some(Err(e)) => Some(view! { <ErrorNote what="Creating the agent" error=e /> }),
+                _ => None,
+            }}
+        </section>
+
+        {move || shown.get().map(|s| view! {
+            <TokenPanel
+                name=s.agent.name.clone()
+                token=s.token.clone()
+                expires_ms=s.agent.token_expires_ms
+                active=shown_active
+                on_close=Callback::new(move |_| shown.set(None))
+            />
+        })}
+
+        {move || row_error.get().map(|(what, e)| view! {
+            <ErrorNote what=what error=e retry=Callback::new(move |_| row_error.set(None)) />
+        })}
+
+        <section class="card" aria-labelledby="agents-list-title">
+            <h2 class="card-title" id="agents-list-title">"Your agents"</h2>
+            <div class="agents-list" id="agents-list">
+                {move || match state.get() {
+                    ListState::Loading => view! { <AgentsSkeleton /> }.into_any(),
+                    ListState::Failed(e) => view! {
+                        <ErrorNote what="Loading your agents" error=e retry=Callback::new(move |_| agents.refetch()) />
+                    }.into_any(),
+                    ListState::Empty => view! {
+                        <p class="empty" id="agents-empty">"No agents yet. Give your first machine a name above."</p>
+                    }.into_any(),
+                    ListState::Ready => view! {
+                        <ul class="agent-rows">
+                            <For
+                                each=move || list.get()
+                                key=|a| (a.id, a.name.clone(), a.token_state, a.online, api::host_key(&a.host))
+                                let(a)
+                            >
+                                <AgentRow
+                                    last_seen=Signal::derive({
+                                        let id = a.id;
+                                        move || list.with(|l| l.iter().find(|x| x.id == id).and_then(|x| x.last_seen_ms))
+                                    })
+                                    agent=a now=now pending=pending
+                                    regenerate=regenerate remove=remove rename=rename />
+                            </For>
+                        </ul>
+                    }.into_any(),
+                }}
+            </div>
+        </section>
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum ListState {
+    Loading,
+    Failed(ApiError),
+    Empty,
+    Ready,
+}
+
+#[component]
+fn AgentsSkeleton() -> impl IntoView {
+    view! {
+        <ul class="agent-rows" aria-busy="true" aria-label="Loading agents">
+            {(0..2).map(|_| view! { <li class="agent-row skeleton-row"><span class="skeleton"></span></li> }).collect_view()}
+        </ul>
+    }
+}
+
+type Act<I, O> = Action<I, Result<O, ApiError>>;
+
+#[component]
+fn AgentRow(
+    agent: AgentInfo,
+    #[prop(into)] last_seen: Signal<Option<i64>>,
+    now: ReadSignal<i64>,
+    pending: RwSignal<Option<Pending>>,
+    regenerate: Act<u64, AgentWithToken>,
+    remove: Act<u64, ()>,
+    rename: Act<(u64, String), AgentInfo>,
+) -> impl IntoView {
+    let id = agent.id;
+    let (status_class, status_text) = agent_status(&agent);
+    let name = agent.name.clone();
+    let edit_name = RwSignal::new(agent.name.clone());
+    let host = agent
+        .host
+        .as_ref()
+        .map(|h| {
+            let mut parts = vec![h.hostname.clone()];
+            parts.extend(h.os.clone());
+            if let Some(c) = h.cores {
+                parts.push(format!("{c} cores"));
+            }
+            parts.join(" · ")
+        })
+        .unwrap_or_else(|| "no host facts yet".into());
+    let is = move |p: Pending| pending.get() == Some(p);
+    let name_for_delete = name.clone();
+
+    view! {
+        <li class="agent-row" data-agent-id=id.to_string()>
+            <div class="agent-main">
+                <Show when=move || is(Pending::Rename(id)) fallback={
+                    let name = name.clone();
+                    move || view! {
+                        <a class="agent-name" href=format!("/agents/{id}")>{name.clone()}</a>
+                    }
+                }>
+                    <form class="inline-form" on:submit=move |ev: SubmitEvent| {
+                        ev.prevent_default();
+                        let n = edit_name.get_untracked().trim().to_string();
+                        if !n.is_empty() { rename.dispatch((id, n)); }
+                    }>
+                        <label class="visually-hidden" for=format!("rename-{id}")>"New name"</label>
+                        <input id=format!("rename-{id}") class="rename-input" maxlength="64" required bind:value=edit_name />
+                        <button class="button small" type="submit">"Save"</button>
+                        <button class="button secondary small" type="button"
+                            on:click=move |_| pending.set(None)>"Cancel"</button>
+                    </form>
+                </Show>
+                <span class="agent-host muted">{host}</span>
+            </div>
+            <div class="agent-state">
+                <StatusBadge class=status_class text=status_text />
+                <span class="muted small last-seen">
+                    {move || match last_seen.get() {
+                        Some(t) if now.get() > 0 => format!("seen {}", format::ago(now.get(), t)),
+                        Some(_) => String::new(),
+                        None => "never seen".into(),
+                    }}
+                </span>
+            </div>
+            <div class="agent-actions">
+                {move || match pending.get() {
+                    Some(Pending::Delete(p)) if p == id => view! {
+                        <div class="confirm" role="group" aria-label="Confirm delete">
+                            <span>"Delete " <strong>{name_for_delete.clone()}</strong> " and all its data?"</span>
+                            <button type="button" class="button danger small confirm-delete"
+                                disabled=move || remove.pending().get()
+                                on:click=move |_| { remove.dispatch(id); }>"Delete"</button>
+                            <button type="button" class="button secondary small"
+                                on:click=move |_| pending.set(None)>"Cancel"</button>
+                        </div>
+                    }.into_any(),
+                    Some(Pending::Regenerate(p)) if p == id => view! {
+                        <div class="confirm" role="group" aria-label="Confirm new token">
+                            <span>"The current token stops working at once."</span>
+                            <button type="button" class="button small confirm-regenerate"
+                                disabled=move || regenerate.pending().get()
+                                on:click=move |_| { regenerate.dispatch(id); }>"New token"</button>
+                            <button type="button" class="button secondary small"
+                                on:click=move |_| pending.set(None)>"Cancel"</button>
+                        </div>
+                    }.into_any(),
+                    _ => view! {
+                        <a class="button secondary small" href=format!("/agents/{id}")>"Dashboard"</a>
+                        <button type="button" class="button secondary small action-rename"
+                            on:click=move |_| pending.set(Some(Pending::Rename(id)))>"Rename"</button>
+                        <button type="button" class="button secondary small action-regenerate"
+                            on:click=move |_| pending.set(Some(Pending::Regenerate(id)))>"New token"</button>
+                        <button type="button" class="button secondary small action-delete"
+                            on:click=move |_| pending.set(Some(Pending::Delete(id)))>"Delete"</button>
+                    }.into_any(),
+                }}
+            </div>
+        </li>
+    }
+}
