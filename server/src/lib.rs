@@ -4,9 +4,11 @@
 //! directory.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod datadir;
 pub mod error;
+pub mod ingest;
 pub mod state;
 pub mod web;
 

@@ -4,5 +4,8 @@
 //! fjall) with a manual clock; tests call it with `oneshot` or, where a real
 //! socket matters (WebSocket, the binary itself), over loopback.
 
+// Test helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::zombie_processes)]
+
 mod cli;
 mod common;

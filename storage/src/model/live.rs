@@ -12,7 +12,7 @@ pub enum LiveMessage {
     /// recent reports (oldest first, up to the ring buffer's 15 minutes).
     Snapshot { agent_id: u64, reports: Vec<Report> },
     /// One report, as soon as it was ingested.
-    Report { agent_id: u64, report: Report },
+    Report { agent_id: u64, report: Box<Report> },
     /// The server ends the stream (agent deleted, session revoked, shutdown).
     Closed { reason: String },
 }
