@@ -4,7 +4,6 @@
 //! directory.
 
 pub mod api;
-pub mod auth;
 pub mod config;
 pub mod datadir;
 pub mod error;
