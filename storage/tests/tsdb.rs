@@ -16,8 +16,21 @@ mod common {
     use storage::model::SeriesKey;
     use storage::tsdb::{Engine, EngineConfig, ManualClock, QueryRequest, Row, Tier};
 
+    /// A scratch directory, in RAM when the machine has /dev/shm: fjall
+    /// fsyncs on every keyspace it creates or drops, and the simulated year
+    /// does that hundreds of times (durability is the crash test's business).
+    pub fn scratch() -> tempfile::TempDir {
+        let shm = std::path::Path::new("/dev/shm");
+        if shm.is_dir()
+            && let Ok(d) = tempfile::tempdir_in(shm)
+        {
+            return d;
+        }
+        tempfile::tempdir().expect("temp dir")
+    }
+
     /// A day-aligned instant in 2026.
-    pub const T0: i64 = 1_795_564_800_000 - 1_795_564_800_000 % 86_400_000;
+    pub const T0: i64 = 1_795_564_800_000; // 2026-11-25T00:00:00Z
     pub const MIN: i64 = 60_000;
     pub const HOUR: i64 = 3_600_000;
     pub const DAY: i64 = 86_400_000;
@@ -215,7 +228,7 @@ mod model {
 
         #[test]
         fn engine_matches_btreemap_model(ops in proptest::collection::vec(op(), 1..40)) {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = scratch();
             let clock = Arc::new(ManualClock::new(T0 + 2 * HOUR));
             let mut engine = open(dir.path(), &clock);
             let mut m = Model::new();
@@ -291,5 +304,470 @@ mod model {
         let pts = &engine.query(&qh).unwrap().series[0].points;
         assert_eq!(pts.len(), 1);
         assert_eq!(pts[0].count, 720);
+    }
+}
+
+/// Kill -9 while writing: every acknowledged sample survives.
+mod crash {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use storage::model::{Cpu, Disk, Memory, Network, Report, report_samples};
+    use storage::tsdb::{Engine, EngineConfig, Row, SystemClock, Tier};
+
+    use super::common::*;
+
+    const CHILD_ENV: &str = "STATUSMONITOR_TSDB_CRASH_CHILD";
+
+    fn report(ts: i64, i: i64) -> Report {
+        Report {
+            ts_ms: ts,
+            cpu: Some(Cpu {
+                total_pct: (i % 1000) as f64 / 10.0,
+                cores_pct: vec![(i % 77) as f64 / 10.0, 1.5],
+                cores_mhz: vec![3400, 3600 + (i % 5) as u64],
+            }),
+            load: Some([0.5, 0.25, 0.125]),
+            memory: Some(Memory {
+                total_bytes: 16 << 30,
+                used_bytes: (8 << 30) + i as u64 * 4096,
+                available_bytes: Some(8 << 30),
+                swap_total_bytes: None,
+                swap_used_bytes: None,
+            }),
+            disks: vec![Disk {
+                mount: "/".into(),
+                total_bytes: 500 << 30,
+                used_bytes: 200 << 30,
+                read_bps: Some(i as u64 * 7),
+                write_bps: Some(1024),
+            }],
+            networks: vec![Network {
+                iface: "eth0".into(),
+                rx_bps: i as u64 * 3,
+                tx_bps: 64_000,
+            }],
+            uptime_s: Some(1000 + i as u64),
+            ..Report::default()
+        }
+    }
+
+    fn open_sys(dir: &std::path::Path) -> Engine {
+        let config = EngineConfig {
+            cache_bytes: 4 << 20,
+            seal_grace_ms: 0,
+            ..EngineConfig::default()
+        };
+        Engine::open(dir, config, Arc::new(SystemClock)).expect("open engine")
+    }
+
+    /// The child: write reports of agent `round % 3` from 3 h ago on, printing
+    /// `ACK <agent> <ts> <i>` after each acknowledged write, with
+    /// maintenance (sealing, compaction) in between. Runs until killed.
+    #[test]
+    fn crash_child_process() {
+        let Ok(spec) = std::env::var(CHILD_ENV) else {
+            return;
+        };
+        let (dir, round) = spec.split_once('|').expect("dir|round");
+        let round: i64 = round.parse().expect("round number");
+        let engine = open_sys(std::path::Path::new(dir));
+        let agent = (round % 3) as u64;
+        let base = (storage::clock::Clock::now_ms(&SystemClock) / HOUR - 3) * HOUR + round * 7;
+        let mut out = std::io::stdout().lock();
+        let mut i = 0i64;
+        loop {
+            let mut rows = Vec::new();
+            for _ in 0..(1 + i % 4) {
+                let ts = base + i * 5000;
+                rows.push(Row {
+                    ts_ms: ts,
+                    samples: report_samples(&report(ts, i)),
+                });
+                i += 1;
+            }
+            engine.write(agent, &rows).expect("write");
+            for r in &rows {
+                writeln!(out, "ACK {agent} {} {}", r.ts_ms, (r.ts_ms - base) / 5000)
+                    .expect("stdout");
+            }
+            out.flush().expect("stdout");
+            if i % 200 < 4 {
+                engine.run_maintenance().expect("maintenance");
+            }
+        }
+    }
+
+    #[test]
+    fn acknowledged_writes_survive_sigkill() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for round in 0..20i64 {
+            let mut child = Command::new(&exe)
+                .args([
+                    "crash::crash_child_process",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_ENV, format!("{}|{round}", dir.path().display()))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let run_for = Duration::from_millis(150 + (seed >> 33) % 400);
+            let stdout = child.stdout.take().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let reader = std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.strip_prefix("ACK ") {
+                        let v: Vec<i64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+                        if tx.send((v[0] as u64, v[1], v[2])).is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            let start = Instant::now();
+            let mut acked = Vec::new();
+            while start.elapsed() < run_for {
+                if let Ok(a) = rx.recv_timeout(Duration::from_millis(5)) {
+                    acked.push(a);
+                }
+            }
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            reader.join().unwrap();
+            acked.extend(rx.try_iter());
+
+            let engine = open_sys(dir.path());
+            if let (Some(first), Some(last)) = (acked.first(), acked.last()) {
+                let agent = first.0;
+                let q = req(agent, first.1, last.1 + 1, Some(Tier::Raw5s));
+                let res = engine.query(&q).unwrap();
+                let cpu = res
+                    .series
+                    .iter()
+                    .find(|s| s.key.metric == "cpu.total_pct")
+                    .expect("cpu series");
+                for (_, ts, i) in &acked {
+                    let p = cpu
+                        .points
+                        .binary_search_by_key(&(ts - ts.rem_euclid(5000)), |p| p.ts_ms)
+                        .map(|j| cpu.points[j])
+                        .unwrap_or_else(|_| panic!("round {round}: acked ts {ts} lost"));
+                    assert_eq!(p.last, (i % 1000) as f64 / 10.0, "round {round} ts {ts}");
+                }
+                // Every series of every acked report is there.
+                for s in &res.series {
+                    assert!(
+                        s.points.len() >= acked.len(),
+                        "round {round}: {} has {} of {} points",
+                        s.key,
+                        s.points.len(),
+                        acked.len()
+                    );
+                }
+            }
+            drop(engine);
+        }
+    }
+}
+
+/// A simulated year at steady ingest: disk stays bounded, old data leaves in
+/// whole partitions, queries stay right.
+mod retention {
+    use std::sync::Arc;
+
+    use storage::tsdb::{Clock, Engine, EngineConfig, ManualClock, Tier};
+
+    use super::common::*;
+
+    const STEP: i64 = 15 * MIN;
+
+    fn value(ts: i64) -> f64 {
+        ((ts / STEP) % 200) as f64 / 10.0
+    }
+
+    #[test]
+    fn a_year_of_steady_ingest_keeps_disk_bounded() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0));
+        // Longer partitions than the defaults: creating and dropping a
+        // keyspace costs fjall a few fsyncs, which adds up over 400 simulated
+        // days (in production it is a handful a day).
+        let config = EngineConfig {
+            cache_bytes: 4 << 20,
+            partition_ms: [2 * DAY, 7 * DAY, 28 * DAY],
+            ..EngineConfig::default()
+        };
+        let engine = Engine::open(dir.path(), config, clock.clone()).unwrap();
+        let mut sizes = Vec::new();
+        let days = 400;
+        for day in 0..days {
+            let now = clock.now_ms();
+            let rows: Vec<_> = (0..DAY / STEP)
+                .map(|i| {
+                    let ts = now + i * STEP;
+                    row(ts, &[(0, value(ts)), (2, 1024.0)])
+                })
+                .collect();
+            clock.advance(DAY);
+            engine.write(1, &rows).unwrap();
+            engine.run_maintenance().unwrap();
+            if day % 50 == 49 {
+                engine.flush().unwrap();
+                let st = engine.stats();
+                sizes.push((
+                    day,
+                    st.tier_bytes.iter().sum::<u64>() + st.head_bytes,
+                    st.partitions,
+                ));
+            }
+        }
+        let st = engine.stats();
+        // Partitions: raw 24 h / 2 d, 1 m 7 d / 7 d, 1 h 365 d / 28 d, each + 1 at the edge.
+        assert!(st.partitions <= 2 + 2 + (14 + 1), "{st:?}");
+        // Flat in steady state: once the 1 h tier's retention is reached, the
+        // size stays below the first year's peak (LSM compaction makes it wobble).
+        let peak_first_year = sizes
+            .iter()
+            .filter(|s| s.0 < 365)
+            .map(|s| s.1)
+            .max()
+            .unwrap();
+        for (day, bytes, _) in &sizes {
+            if *day >= 365 {
+                assert!(*bytes <= peak_first_year + peak_first_year / 4, "{sizes:?}");
+            }
+        }
+        assert_eq!(st.dirty_hours, 0);
+
+        // Recent raw data is exact.
+        let now = clock.now_ms();
+        let res = engine
+            .query(&req(1, now - 6 * HOUR, now, Some(Tier::Raw5s)))
+            .unwrap();
+        let cpu = &res
+            .series
+            .iter()
+            .find(|s| s.key == series(0))
+            .unwrap()
+            .points;
+        assert_eq!(cpu.len() as i64, 6 * HOUR / STEP);
+        assert!(cpu.iter().all(|p| p.last == value(p.ts_ms)));
+        // Hourly aggregates of 300 days ago: 4 samples each, right values.
+        let day300 = now - 300 * DAY;
+        let res = engine
+            .query(&req(1, day300, day300 + DAY, Some(Tier::Hour1)))
+            .unwrap();
+        let cpu = &res
+            .series
+            .iter()
+            .find(|s| s.key == series(0))
+            .unwrap()
+            .points;
+        assert_eq!(
+            cpu.len(),
+            24,
+            "{:?}",
+            cpu.iter()
+                .map(|p| (p.ts_ms - day300) / HOUR)
+                .collect::<Vec<_>>()
+        );
+        for p in cpu {
+            let want: f64 = (0..4).map(|i| value(p.ts_ms + i * STEP)).sum();
+            assert_eq!(p.count, 4);
+            assert!((p.sum - want).abs() < 1e-9, "{p:?} vs {want}");
+        }
+        // Older than a year: gone.
+        let res = engine
+            .query(&req(1, T0, T0 + 10 * DAY, Some(Tier::Hour1)))
+            .unwrap();
+        assert!(res.series.iter().all(|s| s.points.is_empty()));
+        // A 1 y query is answered from the 1 h tier within max_points.
+        let mut q = req(1, now - 365 * DAY, now, None);
+        q.max_points = 500;
+        let res = engine.query(&q).unwrap();
+        assert_eq!(res.tier, Tier::Hour1);
+        let cpu = &res
+            .series
+            .iter()
+            .find(|s| s.key == series(0))
+            .unwrap()
+            .points;
+        assert!(cpu.len() <= 500 && cpu.len() > 400, "{}", cpu.len());
+    }
+}
+
+/// Compactor progress, dirty hours and the ring come back after a restart.
+mod restart {
+    use std::sync::Arc;
+
+    use storage::model::{Cpu, Report, report_samples};
+    use storage::tsdb::{Clock, ManualClock, Ring, Row, Tier};
+
+    use super::common::*;
+
+    #[test]
+    fn compactor_progress_and_dirty_hours_survive_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0 + 5 * HOUR));
+        let rows: Vec<_> = (0..(4 * HOUR / 5000))
+            .map(|i| row(T0 + i * 5000, &[(0, (i % 50) as f64)]))
+            .collect();
+        {
+            let engine = open(dir.path(), &clock);
+            engine.write(1, &rows).unwrap();
+            let rep = engine.run_maintenance().unwrap();
+            assert_eq!(rep.sealed_windows, 4);
+            assert!(rep.aggregated_windows >= 2);
+        }
+        {
+            let engine = open(dir.path(), &clock);
+            // Nothing left to do: progress was persisted.
+            let rep = engine.run_maintenance().unwrap();
+            assert_eq!(
+                rep.sealed_windows + rep.aggregated_windows + rep.recomputed_hours,
+                0
+            );
+            // A late row for an aggregated hour marks it dirty...
+            engine
+                .write(1, &[row(T0 + HOUR + 2_500, &[(0, 1000.0)])])
+                .unwrap();
+            assert_eq!(engine.stats().dirty_hours, 2); // its 1 m and 1 h hour
+        }
+        let engine = open(dir.path(), &clock);
+        // ...which is remembered across the restart and recomputed.
+        assert_eq!(engine.stats().dirty_hours, 2);
+        let rep = engine.run_maintenance().unwrap();
+        assert_eq!(rep.recomputed_hours, 2, "{rep:?}");
+        assert_eq!(rep.sealed_windows, 1);
+        assert_eq!(engine.stats().dirty_hours, 0);
+        let res = engine
+            .query(&req(1, T0 + HOUR, T0 + 2 * HOUR, Some(Tier::Hour1)))
+            .unwrap();
+        let p = res.series[0].points[0];
+        assert_eq!(p.count, 721);
+        assert_eq!(p.max, 1000.0);
+    }
+
+    fn report(ts: i64, i: i64) -> Report {
+        Report {
+            ts_ms: ts,
+            cpu: Some(Cpu {
+                total_pct: i as f64 / 10.0,
+                cores_pct: vec![1.5, 2.5],
+                cores_mhz: vec![3400, 3600],
+            }),
+            load: Some([0.5, 0.25, 0.125]),
+            uptime_s: Some(i as u64),
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn ring_is_rebuilt_from_the_raw_tier_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0 + HOUR + 10 * MIN));
+        let window = 15 * MIN;
+        let ring = Ring::new(window);
+        {
+            let engine = open(dir.path(), &clock);
+            for i in 0..(30 * MIN / 5000) {
+                let ts = T0 + HOUR - 20 * MIN + i * 5000;
+                let r = report(ts, i);
+                engine
+                    .write(
+                        4,
+                        &[Row {
+                            ts_ms: ts,
+                            samples: report_samples(&r),
+                        }],
+                    )
+                    .unwrap();
+                ring.push(4, Arc::new(r));
+            }
+            // Half the window is sealed into a block, half still in the head.
+            engine.run_maintenance().unwrap();
+        }
+        let engine = open(dir.path(), &clock);
+        let since = clock.now_ms() - window;
+        let rebuilt = Ring::new(window);
+        for r in engine.recent_reports(4, since).unwrap() {
+            rebuilt.push(4, Arc::new(r));
+        }
+        let before: Vec<Report> = ring
+            .snapshot(4, since)
+            .iter()
+            .map(|r| (**r).clone())
+            .collect();
+        let after: Vec<Report> = rebuilt
+            .snapshot(4, since)
+            .iter()
+            .map(|r| (**r).clone())
+            .collect();
+        assert_eq!(before.len(), (window / 5000) as usize);
+        assert_eq!(before, after);
+        assert_eq!(rebuilt.latest(4), ring.latest(4));
+    }
+}
+
+/// The on-disk format version is written on create and checked on open.
+mod format {
+    use std::sync::Arc;
+
+    use storage::Error;
+    use storage::tsdb::{Engine, EngineConfig, FORMAT_FILE, ManualClock};
+
+    use super::common::*;
+
+    #[test]
+    fn new_directory_gets_format_version_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        drop(open(dir.path(), &clock));
+        let text = std::fs::read_to_string(dir.path().join(FORMAT_FILE)).unwrap();
+        assert_eq!(text, "statusmonitor-tsdb 1\n");
+        drop(open(dir.path(), &clock));
+    }
+
+    #[test]
+    fn unknown_format_version_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FORMAT_FILE);
+        std::fs::write(&path, "statusmonitor-tsdb 2\n").unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let err = Engine::open(dir.path(), EngineConfig::default(), clock.clone()).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedFormat { ref found, supported: 1, .. } if found == "statusmonitor-tsdb 2"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("refusing to open"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "statusmonitor-tsdb 2\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "nothing else was created"
+        );
+    }
+
+    #[test]
+    fn directory_without_format_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("something"), "x").unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let err = Engine::open(dir.path(), EngineConfig::default(), clock).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
     }
 }

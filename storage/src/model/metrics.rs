@@ -128,12 +128,21 @@ pub fn report_samples(r: &Report) -> Vec<(SeriesKey, f64)> {
             out.push((SeriesKey::one("disk.read_bps", "mount", &d.mount), v as f64));
         }
         if let Some(v) = d.write_bps {
-            out.push((SeriesKey::one("disk.write_bps", "mount", &d.mount), v as f64));
+            out.push((
+                SeriesKey::one("disk.write_bps", "mount", &d.mount),
+                v as f64,
+            ));
         }
     }
     for n in &r.networks {
-        out.push((SeriesKey::one("net.rx_bps", "iface", &n.iface), n.rx_bps as f64));
-        out.push((SeriesKey::one("net.tx_bps", "iface", &n.iface), n.tx_bps as f64));
+        out.push((
+            SeriesKey::one("net.rx_bps", "iface", &n.iface),
+            n.rx_bps as f64,
+        ));
+        out.push((
+            SeriesKey::one("net.tx_bps", "iface", &n.iface),
+            n.tx_bps as f64,
+        ));
     }
     if let Some(u) = r.uptime_s {
         out.push((SeriesKey::new("uptime_s"), u as f64));
@@ -191,7 +200,13 @@ pub fn samples_to_report(ts_ms: i64, samples: &[(SeriesKey, f64)]) -> Report {
         };
         &mut nets[i]
     }
-    let int = |v: f64| if v.is_finite() && v > 0.0 { v.round() as u64 } else { 0 };
+    let int = |v: f64| {
+        if v.is_finite() && v > 0.0 {
+            v.round() as u64
+        } else {
+            0
+        }
+    };
 
     for (key, v) in samples {
         let v = *v;

@@ -326,7 +326,12 @@ impl Engine {
                 return Ok(());
             }
             // Nothing older than the source's retention is left to aggregate.
-            let oldest_source = floor_to(now - self.config.retention_ms(finer), HOUR);
+            // (A source partition lives until its end passes retention.)
+            let oldest_source = floor_to(
+                now - self.config.retention_ms(finer)
+                    - self.config.partition_ms[finer.code() as usize],
+                HOUR,
+            );
             let a = wm.max(oldest_source).min(limit);
             let window = floor_to(a, tier.block_window_ms());
             let b = (window + tier.block_window_ms()).min(limit);

@@ -73,6 +73,11 @@ pub struct EngineConfig {
     pub block_zstd_level: Option<i32>,
     /// fjall block cache.
     pub cache_bytes: u64,
+    /// Span of one partition keyspace per tier (`Tier::ALL` order); each a
+    /// multiple of the tier's block window. Defaults 6 h / 1 d / 28 d. A
+    /// partition's span is part of its name, so changing this later affects
+    /// only partitions created afterwards.
+    pub partition_ms: [i64; 3],
 }
 
 impl Default for EngineConfig {
@@ -86,11 +91,30 @@ impl Default for EngineConfig {
             maintenance_interval: Duration::from_secs(10),
             block_zstd_level: Some(3),
             cache_bytes: 32 << 20,
+            partition_ms: Tier::ALL.map(Tier::default_partition_ms),
         }
     }
 }
 
 impl EngineConfig {
+    fn validate(&self) -> Result<(), Error> {
+        for tier in Tier::ALL {
+            let p = self.partition_ms[tier.code() as usize];
+            if p <= 0 || p % tier.block_window_ms() != 0 {
+                return Err(Error::InvalidRequest(format!(
+                    "partition span of tier {tier} ({p} ms) must be a positive multiple of {} ms",
+                    tier.block_window_ms()
+                )));
+            }
+            if self.retention_ms(tier) <= 0 {
+                return Err(Error::InvalidRequest(format!(
+                    "retention of tier {tier} must be positive"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn retention_ms(&self, tier: Tier) -> i64 {
         match tier {
             Tier::Raw5s => self.raw_retention_ms,
@@ -180,7 +204,8 @@ pub struct Engine {
     db: Database,
     meta: Keyspace,
     head: Keyspace,
-    parts: RwLock<BTreeMap<(Tier, i64), Keyspace>>,
+    /// (tier, start) → (end, keyspace); partitions of a tier never overlap.
+    parts: RwLock<BTreeMap<(Tier, i64), (i64, Keyspace)>>,
     agents: RwLock<HashMap<u64, Arc<Agent>>>,
     config: EngineConfig,
     clock: Arc<dyn Clock>,
@@ -251,6 +276,7 @@ fn check_format(dir: &Path) -> Result<(), Error> {
 impl Engine {
     /// Open (or create) the engine in `dir` (`DATA_DIR/tsdb`).
     pub fn open(dir: &Path, config: EngineConfig, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
+        config.validate()?;
         check_format(dir)?;
         let db = Database::builder(dir.join("db"))
             .cache_size(config.cache_bytes)
@@ -264,11 +290,11 @@ impl Engine {
             .map_err(Error::fjall("open head keyspace"))?;
         let mut parts = BTreeMap::new();
         for name in db.list_keyspace_names() {
-            if let Some((tier, start)) = Tier::parse_partition(&name) {
+            if let Some((tier, start, end)) = Tier::parse_partition(&name) {
                 let ks = db
                     .keyspace(&name, KeyspaceCreateOptions::default)
                     .map_err(Error::fjall("open partition"))?;
-                parts.insert((tier, start), ks);
+                parts.insert((tier, start), (end, ks));
             }
         }
         let engine = Engine {
@@ -560,7 +586,7 @@ impl Engine {
             .persist(PersistMode::SyncAll)
             .map_err(Error::fjall("persist journal"))?;
         let mut all = vec![self.meta.clone(), self.head.clone()];
-        all.extend(self.parts_read().values().cloned());
+        all.extend(self.parts_read().values().map(|(_, ks)| ks.clone()));
         for ks in all {
             ks.rotate_memtable_and_wait()
                 .map_err(Error::fjall("flush memtable"))?;
@@ -580,7 +606,7 @@ impl Engine {
         {
             let parts = self.parts_read();
             s.partitions = parts.len();
-            for ((tier, _), ks) in parts.iter() {
+            for ((tier, _), (_, ks)) in parts.iter() {
                 s.tier_bytes[tier.code() as usize] += ks.disk_space();
             }
         }
@@ -600,22 +626,34 @@ impl Engine {
         s
     }
 
-    fn parts_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<(Tier, i64), Keyspace>> {
+    fn parts_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<(Tier, i64), (i64, Keyspace)>> {
         self.parts
             .read()
             .expect("partition map lock is never held across a panic")
     }
 
+    /// The partition of `tier` containing `ts`, if any.
+    fn find_part(
+        parts: &BTreeMap<(Tier, i64), (i64, Keyspace)>,
+        tier: Tier,
+        ts: i64,
+    ) -> Option<Keyspace> {
+        parts
+            .range((tier, i64::MIN)..=(tier, ts))
+            .next_back()
+            .filter(|(_, (end, _))| ts < *end)
+            .map(|(_, (_, ks))| ks.clone())
+    }
+
     /// The partition keyspace holding `ts` of `tier`, if it exists.
     fn part(&self, tier: Tier, ts: i64) -> Option<Keyspace> {
-        self.parts_read()
-            .get(&(tier, floor_to(ts, tier.partition_ms())))
-            .cloned()
+        Self::find_part(&self.parts_read(), tier, ts)
     }
 
     /// The partition keyspace holding `ts` of `tier`, created when missing.
+    /// A new partition spans the configured length, trimmed so it never
+    /// overlaps partitions made with another span.
     fn part_or_create(&self, tier: Tier, ts: i64) -> Result<Keyspace, Error> {
-        let start = floor_to(ts, tier.partition_ms());
         if let Some(ks) = self.part(tier, ts) {
             return Ok(ks);
         }
@@ -623,14 +661,26 @@ impl Engine {
             .parts
             .write()
             .expect("partition map lock is never held across a panic");
-        if let Some(ks) = parts.get(&(tier, start)) {
-            return Ok(ks.clone());
+        if let Some(ks) = Self::find_part(&parts, tier, ts) {
+            return Ok(ks);
+        }
+        let span = self.config.partition_ms[tier.code() as usize];
+        let mut start = floor_to(ts, span);
+        let mut end = start + span;
+        if let Some((_, (prev_end, _))) = parts.range((tier, i64::MIN)..=(tier, ts)).next_back() {
+            start = start.max(*prev_end);
+        }
+        if let Some(((_, next_start), _)) = parts.range((tier, ts)..=(tier, i64::MAX)).next() {
+            end = end.min(*next_start);
         }
         let ks = self
             .db
-            .keyspace(&tier.partition_name(start), KeyspaceCreateOptions::default)
+            .keyspace(
+                &tier.partition_name(start, end),
+                KeyspaceCreateOptions::default,
+            )
             .map_err(Error::fjall("create partition"))?;
-        parts.insert((tier, start), ks.clone());
+        parts.insert((tier, start), (end, ks.clone()));
         Ok(ks)
     }
 
@@ -680,10 +730,10 @@ impl BackgroundHandle {
 
     fn stop_and_join(&mut self) {
         drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                tracing::error!("tsdb maintenance thread panicked");
-            }
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("tsdb maintenance thread panicked");
         }
     }
 }

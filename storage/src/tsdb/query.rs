@@ -350,6 +350,7 @@ impl Engine {
 
     /// [`Self::tier_points`], with the part older than `tier`'s retention read
     /// from the coarser tiers.
+    #[allow(clippy::too_many_arguments)] // all of them are the query's coordinates
     fn stitched_points(
         &self,
         agent: u64,

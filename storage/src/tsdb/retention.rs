@@ -16,11 +16,9 @@ impl Engine {
     ) -> Result<(), Error> {
         let expired: Vec<(Tier, i64)> = self
             .parts_read()
-            .keys()
-            .filter(|(tier, start)| {
-                start + tier.partition_ms() <= now - self.config.retention_ms(*tier)
-            })
-            .copied()
+            .iter()
+            .filter(|((tier, _), (end, _))| *end <= now - self.config.retention_ms(*tier))
+            .map(|(id, _)| *id)
             .collect();
         for id in expired {
             let ks = self
@@ -28,7 +26,7 @@ impl Engine {
                 .write()
                 .expect("partition map lock is never held across a panic")
                 .remove(&id);
-            if let Some(ks) = ks {
+            if let Some((_, ks)) = ks {
                 self.db
                     .delete_keyspace(ks)
                     .map_err(Error::fjall("drop expired partition"))?;
@@ -44,7 +42,7 @@ impl Engine {
     fn purge_deleted(&self, now: i64, report: &mut MaintenanceReport) -> Result<(), Error> {
         let longest = Tier::ALL
             .iter()
-            .map(|t| self.config.retention_ms(*t) + t.partition_ms())
+            .map(|t| self.config.retention_ms(*t) + self.config.partition_ms[t.code() as usize])
             .max()
             .unwrap_or(0);
         for agent in self.all_agents() {

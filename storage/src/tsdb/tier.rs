@@ -45,8 +45,9 @@ impl Tier {
         }
     }
 
-    /// The span of one partition (one fjall keyspace).
-    pub fn partition_ms(self) -> i64 {
+    /// The default span of one partition (one fjall keyspace); see
+    /// [`EngineConfig::partition_ms`](super::EngineConfig::partition_ms).
+    pub fn default_partition_ms(self) -> i64 {
         match self {
             Tier::Raw5s => 6 * HOUR,
             Tier::Min1 => DAY,
@@ -89,17 +90,17 @@ impl Tier {
         }
     }
 
-    /// Keyspace name of the partition starting at `start_ms`.
-    pub fn partition_name(self, start_ms: i64) -> String {
-        format!("{}{}", self.prefix(), start_ms)
+    /// Keyspace name of the partition covering `[start_ms, end_ms)`.
+    pub fn partition_name(self, start_ms: i64, end_ms: i64) -> String {
+        format!("{}{}.{}", self.prefix(), start_ms, end_ms)
     }
 
-    /// Parse a partition keyspace name.
-    pub fn parse_partition(name: &str) -> Option<(Tier, i64)> {
+    /// Parse a partition keyspace name into (tier, start, end).
+    pub fn parse_partition(name: &str) -> Option<(Tier, i64, i64)> {
         Tier::ALL.into_iter().find_map(|t| {
-            name.strip_prefix(t.prefix())
-                .and_then(|s| s.parse::<i64>().ok())
-                .map(|ms| (t, ms))
+            let (a, b) = name.strip_prefix(t.prefix())?.split_once('.')?;
+            let (a, b) = (a.parse::<i64>().ok()?, b.parse::<i64>().ok()?);
+            (a < b).then_some((t, a, b))
         })
     }
 }
@@ -157,8 +158,8 @@ mod tests {
     fn tier_names_round_trip() {
         for t in Tier::ALL {
             assert_eq!(t.to_string().parse::<Tier>(), Ok(t));
-            let (t2, ms) = Tier::parse_partition(&t.partition_name(-3600000)).unwrap();
-            assert_eq!((t2, ms), (t, -3600000));
+            let name = t.partition_name(-3600000, 7200000);
+            assert_eq!(Tier::parse_partition(&name), Some((t, -3600000, 7200000)));
         }
         assert!("2m".parse::<Tier>().is_err());
     }
@@ -166,7 +167,7 @@ mod tests {
     #[test]
     fn windows_nest() {
         for t in Tier::ALL {
-            assert_eq!(t.partition_ms() % t.block_window_ms(), 0);
+            assert_eq!(t.default_partition_ms() % t.block_window_ms(), 0);
             assert_eq!(t.block_window_ms() % HOUR, 0);
             assert_eq!(HOUR % t.interval_ms(), 0);
         }

@@ -246,16 +246,16 @@ pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
 
     let mut out = Vec::with_capacity(body.len() + 8);
     out.push(BLOCK_VERSION);
-    if let Some(level) = zstd_level.filter(|_| body.len() > 128) {
-        if let Ok(z) = zstd::bulk::compress(&body, level) {
-            if z.len() + 4 < body.len() {
-                out.push(FLAG_ZSTD);
-                out.push(block.kind as u8);
-                put_varint(&mut out, body.len() as u64);
-                out.extend_from_slice(&z);
-                return out;
-            }
-        }
+    let compressed = zstd_level
+        .filter(|_| body.len() > 128)
+        .and_then(|level| zstd::bulk::compress(&body, level).ok())
+        .filter(|z| z.len() + 4 < body.len());
+    if let Some(z) = compressed {
+        out.push(FLAG_ZSTD);
+        out.push(block.kind as u8);
+        put_varint(&mut out, body.len() as u64);
+        out.extend_from_slice(&z);
+        return out;
     }
     out.push(0);
     out.push(block.kind as u8);
