@@ -1,0 +1,15 @@
+//! Fuzz the chunk decoders: any bytes must decode or fail with an error,
+//! never panic, hang or allocate without bound.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use storage::tsdb::chunk::{decode_block, decode_column};
+use storage::tsdb::head::decode_row;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = decode_block(data);
+    let _ = decode_row(data);
+    if let Some((n, rest)) = data.split_first() {
+        let _ = decode_column(rest, usize::from(*n) * 7);
+    }
+});
