@@ -654,4 +654,52 @@ mod tests {
         let mut s = Spool::open(dir.path(), 1000).unwrap();
         assert_eq!(drain(&mut s), vec![payload(1)]);
     }
+
+    /// Random appends, batches, acks, reopens and lost acks against a plain
+    /// queue: the spool must deliver exactly the model's reports, in order.
+    #[test]
+    fn behaves_like_a_bounded_queue_under_random_operations() {
+        let mut seed = 0x1234_5678_9ABC_DEF0u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for max in [1usize, 5, 40, 200] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = Spool::open(dir.path(), max).unwrap();
+            let mut model = VecDeque::new();
+            let mut next = 0usize;
+            for _ in 0..300 {
+                match rnd(10) {
+                    0..=5 => {
+                        let dropped = s.append(&payload(next)).unwrap();
+                        model.push_back(next);
+                        next += 1;
+                        for _ in 0..dropped {
+                            model.pop_front();
+                        }
+                    }
+                    6 | 7 => {
+                        let k = 1 + rnd(20) as usize;
+                        let b = s.peek(k).unwrap();
+                        let want: Vec<_> = model.iter().take(k).map(|&i| payload(i)).collect();
+                        assert_eq!(b.records, want);
+                        if rnd(4) > 0 {
+                            s.ack(b.end).unwrap();
+                            model.drain(..want.len());
+                        } // else: the send failed, nothing acknowledged
+                    }
+                    8 => {
+                        drop(s);
+                        s = Spool::open(dir.path(), max).unwrap();
+                    }
+                    _ => {}
+                }
+                assert_eq!(s.len(), model.len());
+                assert!(s.len() <= max);
+            }
+        }
+    }
 }
