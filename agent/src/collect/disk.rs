@@ -47,9 +47,10 @@ impl DiskCollector {
         // Keyed by mount point: sorted output, and a mount listed twice counts once.
         let mut out = BTreeMap::new();
         for d in disks.iter() {
-            let Some(mount) = d.mount_point().to_str() else {
+            let Some(mount) = d.mount_point().to_str().and_then(super::label) else {
                 continue;
             };
+            let mount = mount.as_str();
             let fs = d.file_system().to_string_lossy();
             let total = d.total_space();
             if total == 0
@@ -78,6 +79,6 @@ impl DiskCollector {
             );
         }
         self.io.end_round();
-        out.into_values().collect()
+        out.into_values().take(super::MAX_ITEMS).collect()
     }
 }

@@ -10,10 +10,7 @@ pub(super) fn uptime() -> Option<u64> {
 
 /// Reads the facts; `system` must have its CPU list refreshed.
 pub(super) fn facts(system: Option<&System>) -> HostFacts {
-    let non_empty = |s: String| {
-        let s = s.trim().to_owned();
-        (!s.is_empty()).then_some(s)
-    };
+    let non_empty = |s: String| super::label(&s);
     let os = match (System::name().ok(), System::os_version().ok()) {
         (Some(n), Some(v)) if !v.is_empty() => Some(format!("{n} {v}")),
         (Some(n), _) => Some(n),

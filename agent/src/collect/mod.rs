@@ -104,6 +104,26 @@ impl Collector {
     }
 }
 
+/// Most entries of one list (disks, interfaces, sensors) a report carries;
+/// the server refuses longer lists.
+pub(crate) const MAX_ITEMS: usize = 1024;
+/// Longest name (mount, interface, sensor) the server accepts, in bytes.
+const MAX_LABEL: usize = 255;
+
+/// A name fit for the wire: trimmed, control characters replaced, at most
+/// [`MAX_LABEL`] bytes (cut on a character boundary); `None` if empty.
+pub(crate) fn label(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len().min(MAX_LABEL));
+    for c in raw.trim().chars() {
+        let c = if c.is_control() { '?' } else { c };
+        if out.len() + c.len_utf8() > MAX_LABEL {
+            break;
+        }
+        out.push(c);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Rounds to `decimals` places: the precision the source really has.
 pub(crate) fn round_to(v: f64, decimals: i32) -> f64 {
     let f = 10f64.powi(decimals);
@@ -137,6 +157,16 @@ mod tests {
             ..Default::default()
         };
         assert!(with_lo.iface_allowed("lo"));
+    }
+
+    #[test]
+    fn labels_are_trimmed_cleaned_and_bounded() {
+        assert_eq!(label("  eth0 "), Some("eth0".into()));
+        assert_eq!(label("a\tb"), Some("a?b".into()));
+        assert_eq!(label("   "), None);
+        let long = "é".repeat(200);
+        let l = label(&long).unwrap();
+        assert!(l.len() <= 255 && l.chars().all(|c| c == 'é'));
     }
 
     #[test]

@@ -36,7 +36,10 @@ impl NetCollector {
         networks.refresh(true);
         let mut out = Vec::new();
         for (name, data) in networks.iter() {
-            let Some(iface) = name.to_str() else { continue };
+            let Some(iface) = name.to_str().and_then(super::label) else {
+                continue;
+            };
+            let iface = iface.as_str();
             if !self.filter.iface_allowed(iface) {
                 continue;
             }
@@ -51,6 +54,7 @@ impl NetCollector {
         }
         self.rates.end_round();
         out.sort_by(|a, b| a.iface.cmp(&b.iface));
+        out.truncate(super::MAX_ITEMS);
         out
     }
 }

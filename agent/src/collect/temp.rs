@@ -31,12 +31,50 @@ impl TempCollector {
             .filter_map(|c| {
                 let t = f64::from(c.temperature()?);
                 PLAUSIBLE_CELSIUS.contains(&t).then(|| Temperature {
-                    sensor: c.label().to_owned(),
+                    sensor: super::label(c.label()).unwrap_or_else(|| "sensor".to_owned()),
                     celsius: round_to(t, 1),
                 })
             })
             .collect();
         out.sort_by(|a, b| a.sensor.cmp(&b.sensor));
+        disambiguate(&mut out);
+        out.truncate(super::MAX_ITEMS);
         out
+    }
+}
+
+/// Sensor names must be unique in a report (the server keys series by them):
+/// repeated names get ` #2`, ` #3`... in their sorted order.
+fn disambiguate(temps: &mut [Temperature]) {
+    let mut i = 0;
+    while i < temps.len() {
+        let mut j = i + 1;
+        while j < temps.len() && temps[j].sensor == temps[i].sensor {
+            j += 1;
+        }
+        for (n, t) in temps[i + 1..j].iter_mut().enumerate() {
+            t.sensor = format!("{} #{}", t.sensor, n + 2);
+        }
+        i = j;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_sensor_names_are_made_unique() {
+        let mut t: Vec<Temperature> = ["acpitz", "acpitz", "nvme", "acpitz"]
+            .iter()
+            .map(|s| Temperature {
+                sensor: (*s).into(),
+                celsius: 40.0,
+            })
+            .collect();
+        t.sort_by(|a, b| a.sensor.cmp(&b.sensor));
+        disambiguate(&mut t);
+        let names: Vec<_> = t.iter().map(|t| t.sensor.as_str()).collect();
+        assert_eq!(names, ["acpitz", "acpitz #2", "acpitz #3", "nvme"]);
     }
 }
