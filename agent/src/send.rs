@@ -29,6 +29,9 @@ use crate::spool::SharedSpool;
 
 /// Most reports in one request (replay of the spool).
 pub const MAX_BATCH: usize = 500;
+/// Most uncompressed report bytes in one request: half the server's default
+/// body limit (1 MiB decoded), so big machines' backlogs are not refused (413).
+pub const MAX_BATCH_BYTES: usize = 512 * 1024;
 /// Backoff between retries while the server is away.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -245,7 +248,7 @@ pub fn drain(
             continue;
         }
         let limit = if probing > 0 { 1 } else { MAX_BATCH };
-        let batch = match spool.lock().peek(limit) {
+        let batch = match spool.lock().peek_bounded(limit, MAX_BATCH_BYTES) {
             Ok(b) => b,
             Err(e) => {
                 let dropped = spool.lock().drop_oldest_segment();

@@ -202,7 +202,14 @@ impl Spool {
 
     /// Up to `max_records` of the oldest unsent reports, oldest first.
     pub fn peek(&self, max_records: usize) -> Result<Batch, AgentError> {
-        let mut records = Vec::new();
+        self.peek_bounded(max_records, usize::MAX)
+    }
+
+    /// Like [`Spool::peek`], also stopping before the payloads exceed
+    /// `max_bytes` (at least one report is always returned).
+    pub fn peek_bounded(&self, max_records: usize, max_bytes: usize) -> Result<Batch, AgentError> {
+        let mut records: Vec<Vec<u8>> = Vec::new();
+        let mut bytes_out = 0usize;
         let mut end = match self.segments.front() {
             Some(s) => Position {
                 seq: s.seq,
@@ -215,7 +222,7 @@ impl Spool {
                 records: 0,
             },
         };
-        for seg in &self.segments {
+        'segments: for seg in &self.segments {
             if records.len() >= max_records {
                 break;
             }
@@ -238,15 +245,22 @@ impl Spool {
                         offset: seg.read_offset + at as u64,
                     });
                 };
-                records.push(payload.to_vec());
-                at = next;
-                n += 1;
+                let full = !records.is_empty() && bytes_out + payload.len() > max_bytes;
+                if !full {
+                    bytes_out += payload.len();
+                    records.push(payload.to_vec());
+                    at = next;
+                    n += 1;
+                }
+                end = Position {
+                    seq: seg.seq,
+                    offset: seg.read_offset + at as u64,
+                    records: n,
+                };
+                if full {
+                    break 'segments;
+                }
             }
-            end = Position {
-                seq: seg.seq,
-                offset: seg.read_offset + at as u64,
-                records: n,
-            };
         }
         Ok(Batch { records, end })
     }
@@ -655,6 +669,22 @@ mod tests {
         assert_eq!(drain(&mut s), vec![payload(1)]);
     }
 
+    #[test]
+    fn batches_stop_at_the_byte_budget_but_hold_at_least_one_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1000).unwrap();
+        for i in 0..10 {
+            s.append(&payload(i)).unwrap(); // 11-12 bytes each
+        }
+        let b = s.peek_bounded(500, 40).unwrap();
+        assert_eq!(b.records, (0..3).map(payload).collect::<Vec<_>>());
+        s.ack(b.end).unwrap();
+        let b = s.peek_bounded(500, 1).unwrap();
+        assert_eq!(b.records, vec![payload(3)]);
+        s.ack(b.end).unwrap();
+        assert_eq!(drain(&mut s), (4..10).map(payload).collect::<Vec<_>>());
+    }
+
     /// Random appends, batches, acks, reopens and lost acks against a plain
     /// queue: the spool must deliver exactly the model's reports, in order.
     #[test]
@@ -683,8 +713,17 @@ mod tests {
                     }
                     6 | 7 => {
                         let k = 1 + rnd(20) as usize;
-                        let b = s.peek(k).unwrap();
-                        let want: Vec<_> = model.iter().take(k).map(|&i| payload(i)).collect();
+                        let budget = 1 + rnd(80) as usize;
+                        let b = s.peek_bounded(k, budget).unwrap();
+                        let mut want: Vec<Vec<u8>> = Vec::new();
+                        let mut used = 0;
+                        for p in model.iter().take(k).map(|&i| payload(i)) {
+                            if !want.is_empty() && used + p.len() > budget {
+                                break;
+                            }
+                            used += p.len();
+                            want.push(p);
+                        }
                         assert_eq!(b.records, want);
                         if rnd(4) > 0 {
                             s.ack(b.end).unwrap();
