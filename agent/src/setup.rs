@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::config::{Config, FileConfig, Token, parse_server, parse_token};
-use crate::send::http_agent;
+use crate::send::{Outcome, Sender, http_agent};
 
 /// Runs the dialogue on `input`/`output` (stdin/stderr in the binary).
 pub fn setup(
@@ -69,8 +69,9 @@ fn ask<T>(
     bail!("no valid answer after three tries")
 }
 
-/// `/api/health` must answer; the token is tried with an empty batch (which
-/// stores nothing): 401/403 means it is wrong.
+/// `/api/health` must answer, then one real report (host facts included) is
+/// sent with the token: accepted means the agent shows up in the dashboard
+/// (and a pending token becomes permanent); 401/403 means the token is wrong.
 fn check_server(
     server: &str,
     token: &Token,
@@ -89,20 +90,19 @@ fn check_server(
             resp.status()
         );
     }
-    writeln!(output, "Server {server} is up.")?;
-    let resp = agent
-        .post(&format!("{server}/api/ingest"))
-        .header("X-Agent-Token", token.expose())
-        .header("Content-Type", "application/json")
-        .send(&br#"{"reports":[]}"#[..])
-        .with_context(|| format!("cannot reach {server}/api/ingest"))?;
-    match resp.status().as_u16() {
-        401 | 403 => bail!("{}", crate::error::TOKEN_REJECTED),
-        s if (200..300).contains(&s) => writeln!(output, "Token accepted.")?,
-        s => writeln!(
+    writeln!(output, "Server {server} is up. Sending a first report...")?;
+    let batch = crate::run::once(config);
+    let body = serde_json::to_vec(&batch).context("serialising the report")?;
+    match Sender::with_agent(agent, server, token.clone()).post(&body) {
+        Outcome::Accepted => writeln!(
             output,
-            "Token not rejected (the server answered {s} to an empty batch); it is checked again on the first report."
+            "Token accepted: this machine is now in the dashboard."
         )?,
+        Outcome::TokenRejected { .. } => bail!("{}", crate::error::TOKEN_REJECTED),
+        Outcome::Refused { status, error } => {
+            bail!("the server refused the test report ({status}): {error}")
+        }
+        Outcome::Retry { reason, .. } => bail!("the test report was not accepted: {reason}"),
     }
     Ok(())
 }
