@@ -9,7 +9,7 @@
 //! `/login?next=<current path>`, and the login page brings it back.
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 
 pub use storage::model::{
@@ -45,160 +45,76 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-// ---------------------------------------------------------------------------
-// Bodies of the auth and agents API. The server's own definitions will live in
-// `storage::model::{auth, agents}`; these mirror the documented JSON and are
-// lenient (defaults for everything optional) so additions do not break them.
-
-/// `GET /api/users/me`, and the `user` of a login answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    pub id: u64,
-    pub username: String,
-    #[serde(default)]
-    pub is_admin: bool,
-    #[serde(default)]
-    pub created_ms: i64,
-}
-
-/// `GET /api/auth/registration`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registration {
-    pub open: bool,
-}
-
-/// The body of `POST /api/auth/register` and `POST /api/auth/token`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-/// What a login answers; the browser keeps only the cookies and the user.
-#[derive(Debug, Clone, Deserialize)]
-pub struct LoginAnswer {
-    pub user: User,
-}
-
-/// `POST /api/users/me/password`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PasswordChange {
-    pub current_password: String,
-    pub new_password: String,
-}
-
-/// One row of `GET /api/auth/sessions`. Kept loose: only what is shown.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct SessionInfo {
-    #[serde(default)]
-    pub id: serde_json::Value,
-    #[serde(default)]
-    pub created_ms: Option<i64>,
-    #[serde(default)]
-    pub last_used_ms: Option<i64>,
-    #[serde(default)]
-    pub expires_ms: Option<i64>,
-    #[serde(default)]
-    pub user_agent: Option<String>,
-    #[serde(default)]
-    pub current: bool,
-}
-
-/// State of an agent's token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenState {
-    /// Created or regenerated, waiting for the first report (5 minutes).
-    #[default]
-    Pending,
-    /// Used once; valid for good.
-    Active,
-    /// Never used within its 5 minutes.
-    Expired,
-}
-
-/// One agent as `GET /api/agents` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentInfo {
-    pub id: u64,
-    pub name: String,
-    #[serde(default)]
-    pub created_ms: i64,
-    #[serde(default)]
-    pub token_state: TokenState,
-    #[serde(default)]
-    pub token_expires_ms: Option<i64>,
-    #[serde(default)]
-    pub activated_ms: Option<i64>,
-    #[serde(default)]
-    pub last_seen_ms: Option<i64>,
-    #[serde(default)]
-    pub interval_ms: Option<i64>,
-    #[serde(default)]
-    pub host: Option<HostFacts>,
-    #[serde(default)]
-    pub online: bool,
-}
-
-/// `POST /api/agents` and `POST /api/agents/{id}/regenerate-token`: the token
-/// is in this answer and nowhere else, ever.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct AgentWithToken {
-    pub agent: AgentInfo,
-    pub token: String,
-}
+// The bodies of the auth and agents API live once, in `storage::model`.
+pub use storage::model::{
+    AgentInfo, AgentWithToken, ChangePasswordRequest, CreateAgentRequest, LoginRequest,
+    RegisterRequest, RegistrationStatus, SessionInfo, TokenResponse, TokenState,
+    UpdateAgentRequest, UserInfo as User,
+};
 
 /// A key that changes when anything shown about the host changes.
 pub fn host_key(host: &Option<HostFacts>) -> String {
     host.as_ref().map(|h| format!("{h:?}")).unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentName {
-    pub name: String,
+/// A key of the token state (the model type is not `Hash`).
+pub fn state_key(state: TokenState) -> u8 {
+    match state {
+        TokenState::Pending => 0,
+        TokenState::Active => 1,
+        TokenState::Expired => 2,
+    }
 }
 
 // ---------------------------------------------------------------------------
 // Endpoints.
 
-pub async fn registration() -> Result<Registration, ApiError> {
+pub async fn registration() -> Result<RegistrationStatus, ApiError> {
     get_json("/api/auth/registration").await
 }
 
-pub async fn register(credentials: &Credentials) -> Result<User, ApiError> {
-    post_json("/api/auth/register", credentials).await
+pub async fn register(request: &RegisterRequest) -> Result<User, ApiError> {
+    post_json("/api/auth/register", request).await
 }
 
-pub async fn login(credentials: &Credentials) -> Result<User, ApiError> {
-    post_json::<LoginAnswer>("/api/auth/token", credentials)
+/// Logs in; the browser keeps the session in its HttpOnly cookies and this
+/// code keeps only the user.
+pub async fn login(request: &LoginRequest) -> Result<User, ApiError> {
+    post_json::<TokenResponse>("/api/auth/token", request)
         .await
         .map(|a| a.user)
 }
 
+/// Browsers send the refresh cookie and no body.
 pub async fn logout() -> Result<(), ApiError> {
-    send::<()>("POST", "/api/auth/logout", Some("{}".into()), Unauthorized::Return).await
+    send::<serde_json::Value>("POST", "/api/auth/logout", None, Unauthorized::Return)
+        .await
+        .map(|_| ())
 }
 
 pub async fn logout_all() -> Result<(), ApiError> {
-    post_json("/api/auth/logout-all", &serde_json::json!({})).await
+    send::<serde_json::Value>("POST", "/api/auth/logout-all", None, Unauthorized::Redirect)
+        .await
+        .map(|_| ())
 }
 
 pub async fn sessions() -> Result<Vec<SessionInfo>, ApiError> {
-    get_json::<serde_json::Value>("/api/auth/sessions")
-        .await
-        .and_then(|v| {
-            // Either a bare list or `{ "sessions": [...] }`.
-            let list = match v {
-                serde_json::Value::Object(mut o) => o.remove("sessions").unwrap_or_default(),
-                other => other,
-            };
-            serde_json::from_value(list)
-                .map_err(|e| ApiError::local(format!("unexpected sessions list: {e}")))
-        })
+    get_json("/api/auth/sessions").await
 }
 
-pub async fn change_password(change: &PasswordChange) -> Result<(), ApiError> {
-    post_json("/api/users/me/password", change).await
+pub async fn revoke_session(id: u64) -> Result<(), ApiError> {
+    delete(&format!("/api/auth/sessions/{id}")).await
+}
+
+pub async fn change_password(change: &ChangePasswordRequest) -> Result<(), ApiError> {
+    send::<serde_json::Value>(
+        "POST",
+        "/api/users/me/password",
+        Some(encode_body(change)?),
+        Unauthorized::Redirect,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The logged-in user, or `None` when there is no session (after one silent
@@ -220,11 +136,11 @@ pub async fn agent(id: u64) -> Result<AgentInfo, ApiError> {
 }
 
 pub async fn create_agent(name: String) -> Result<AgentWithToken, ApiError> {
-    post_json("/api/agents", &AgentName { name }).await
+    post_json("/api/agents", &CreateAgentRequest { name }).await
 }
 
 pub async fn rename_agent(id: u64, name: String) -> Result<AgentInfo, ApiError> {
-    patch_json(&format!("/api/agents/{id}"), &AgentName { name }).await
+    patch_json(&format!("/api/agents/{id}"), &UpdateAgentRequest { name }).await
 }
 
 pub async fn delete_agent(id: u64) -> Result<(), ApiError> {
@@ -232,9 +148,11 @@ pub async fn delete_agent(id: u64) -> Result<(), ApiError> {
 }
 
 pub async fn regenerate_token(id: u64) -> Result<AgentWithToken, ApiError> {
-    post_json(
+    send(
+        "POST",
         &format!("/api/agents/{id}/regenerate-token"),
-        &serde_json::json!({}),
+        None,
+        Unauthorized::Redirect,
     )
     .await
 }
@@ -416,7 +334,7 @@ mod transport {
             }
             let f = async {
                 let ok = matches!(
-                    fetch("POST", "/api/auth/refresh", Some("{}")).await,
+                    fetch("POST", "/api/auth/refresh", None).await,
                     Ok((200..=299, _))
                 );
                 REFRESH.with(|slot| slot.borrow_mut().take());

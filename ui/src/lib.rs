@@ -6,6 +6,8 @@
 //! the live WebSocket ([`live`]), both after hydration; the server renders
 //! fixed-size placeholders so nothing moves when the data arrives.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod chart_data;

@@ -148,7 +148,7 @@ mod client {
                         feed.reports.update(|kept| merge(kept, reports));
                     }
                     Ok(LiveMessage::Report { report, .. }) => {
-                        feed.reports.update(|kept| merge(kept, vec![report]));
+                        feed.reports.update(|kept| merge(kept, vec![*report]));
                     }
                     Ok(LiveMessage::Closed { .. }) => {
                         conn.borrow_mut().ended = true;

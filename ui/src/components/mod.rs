@@ -5,5 +5,6 @@ pub mod chart;
 pub mod common;
 pub mod copy;
 pub mod layout;
+pub mod modal;
 pub mod theme;
 pub mod token_panel;

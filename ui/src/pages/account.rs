@@ -1,8 +1,177 @@
-//! placeholder
+//! The account: who is logged in, change the password, the open sessions
+//! (end one, or log out everywhere).
 
+use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_navigate;
+
+use crate::api::{self, ChangePasswordRequest};
+use crate::components::common::{ErrorNote, use_hydrated, use_now};
+use crate::format;
+use crate::session::use_session;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    view! { <p>"soon"</p> }
+    let session = use_session();
+    let ready = use_hydrated();
+    let now = use_now(30_000);
+    let navigate = use_navigate();
+    let sessions = LocalResource::new(api::sessions);
+
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let repeat = RwSignal::new(String::new());
+    let mismatch = RwSignal::new(false);
+    let change = Action::new_local(|c: &ChangePasswordRequest| {
+        let c = c.clone();
+        async move { api::change_password(&c).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = change.value().get() {
+            current.set(String::new());
+            new.set(String::new());
+            repeat.set(String::new());
+            sessions.refetch();
+        }
+    });
+    let on_change = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if new.get_untracked() != repeat.get_untracked() {
+            mismatch.set(true);
+            return;
+        }
+        mismatch.set(false);
+        change.dispatch(ChangePasswordRequest {
+            current_password: current.get_untracked(),
+            new_password: new.get_untracked(),
+        });
+    };
+
+    let revoke = Action::new_local(|id: &u64| api::revoke_session(*id));
+    Effect::new(move |_| {
+        if revoke.value().get().is_some() {
+            sessions.refetch();
+        }
+    });
+    let logout_all = Action::new_local(|_: &()| api::logout_all());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout_all.value().get() {
+            session.reload();
+            navigate("/login", Default::default());
+        }
+    });
+
+    view! {
+        <Title text="Account · StatusMonitor" />
+        <div class="page-head">
+            <div>
+                <h1>"Account"</h1>
+                <p class="muted" id="account-user">
+                    {move || match session.user.get() {
+                        Some(Ok(Some(u))) => format!(
+                            "Logged in as {}{}",
+                            u.username,
+                            if u.is_admin { " (administrator)" } else { "" }
+                        ),
+                        _ => "\u{a0}".into(),
+                    }}
+                </p>
+            </div>
+        </div>
+        <div class="account-grid">
+            <section class="card" aria-labelledby="pw-title">
+                <h2 class="card-title" id="pw-title">"Change password"</h2>
+                <form class="form" method="post" on:submit=on_change>
+                    <label for="pw-current">"Current password"</label>
+                    <input id="pw-current" type="password" autocomplete="current-password" required bind:value=current />
+                    <label for="pw-new">"New password (at least 10 characters)"</label>
+                    <input id="pw-new" type="password" autocomplete="new-password" minlength="10" required bind:value=new />
+                    <label for="pw-repeat">"Repeat the new password"</label>
+                    <input id="pw-repeat" type="password" autocomplete="new-password" minlength="10" required bind:value=repeat />
+                    <div class="form-error" aria-live="polite">
+                        {move || mismatch.get().then(|| view! { <p class="error" role="alert">"The new passwords differ."</p> })}
+                        {move || match change.value().get() {
+                            Some(Ok(())) => Some(view! { <p class="ok-text" id="pw-changed">"Password changed."</p> }.into_any()),
+                            Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
+                            None => None,
+                        }}
+                    </div>
+                    <button class="button" type="submit" id="pw-submit"
+                        disabled=move || !ready.get() || change.pending().get()>"Change password"</button>
+                </form>
+            </section>
+            <section class="card" aria-labelledby="sessions-title">
+                <h2 class="card-title" id="sessions-title">"Sessions"</h2>
+                {move || match sessions.get() {
+                    None => view! { <ul class="session-list" aria-busy="true"><li><span class="skeleton"></span></li></ul> }.into_any(),
+                    Some(Err(e)) => view! {
+                        <ErrorNote what="Loading your sessions" error=e retry=Callback::new(move |_| sessions.refetch()) />
+                    }.into_any(),
+                    Some(Ok(list)) => view! {
+                        <ul class="session-list" id="session-list">
+                            {list.into_iter().map(|s| {
+                                let id = s.id;
+                                view! {
+                                    <li>
+                                        <div class="session-meta">
+                                            <span class="ellipsis">
+                                                {if s.user_agent.is_empty() { "Unknown client".to_string() } else { short_agent(&s.user_agent) }}
+                                                {s.current.then_some(" · this browser")}
+                                            </span>
+                                            <span class="muted small">
+                                                {move || format!("active {} · since {}", format::ago(now.get(), s.last_used_ms), format::datetime(s.created_ms))}
+                                            </span>
+                                        </div>
+                                        {(!s.current).then(|| view! {
+                                            <button type="button" class="button secondary small"
+                                                on:click=move |_| { revoke.dispatch(id); }>"End"</button>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                }}
+                <button type="button" class="button danger" id="logout-all"
+                    disabled=move || !ready.get() || logout_all.pending().get()
+                    on:click=move |_| { logout_all.dispatch(()); }>"Log out everywhere"</button>
+                {move || match logout_all.value().get() {
+                    Some(Err(e)) => Some(view! { <ErrorNote what="Logging out everywhere" error=e /> }),
+                    _ => None,
+                }}
+            </section>
+        </div>
+    }
+}
+
+/// A readable name for a browser's user-agent string.
+fn short_agent(ua: &str) -> String {
+    let browser = ["Firefox", "Edg", "Chrome", "Safari", "curl"]
+        .into_iter()
+        .find(|b| ua.contains(b))
+        .map(|b| if b == "Edg" { "Edge" } else { b });
+    let os = ["Windows", "Android", "iPhone", "Mac OS", "Linux"]
+        .into_iter()
+        .find(|o| ua.contains(o))
+        .map(|o| if o == "Mac OS" { "macOS" } else { o });
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_string(),
+        _ => ua.chars().take(60).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_agent;
+
+    #[test]
+    fn user_agents_read_short() {
+        assert_eq!(
+            short_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/140.0 Safari/537.36"),
+            "Chrome on Linux"
+        );
+        assert_eq!(short_agent("curl/8.5.0"), "curl");
+    }
 }

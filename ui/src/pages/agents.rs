@@ -108,8 +108,10 @@ pub fn AgentsPage() -> impl IntoView {
     view! {
         <Title text="Agents · StatusMonitor" />
         <div class="page-head">
-            <h1>"Agents"</h1>
-            <p class="muted">"An agent is the small program on each machine that sends its metrics here."</p>
+            <div>
+                <h1>"Agents"</h1>
+                <p class="muted">"An agent is the small program on each machine that sends its metrics here."</p>
+            </div>
         </div>
 
         <section class="card">
@@ -158,7 +160,7 @@ pub fn AgentsPage() -> impl IntoView {
                         <ul class="agent-rows">
                             <For
                                 each=move || list.get()
-                                key=|a| (a.id, a.name.clone(), a.token_state, a.online, api::host_key(&a.host))
+                                key=|a| (a.id, a.name.clone(), api::state_key(a.token_state), a.online, api::host_key(&a.host))
                                 let(a)
                             >
                                 <AgentRow

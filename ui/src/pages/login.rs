@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use crate::api::{self, Credentials};
+use crate::api::{self, LoginRequest, RegisterRequest};
 use crate::components::common::use_hydrated;
 use crate::session::use_session;
 
@@ -21,7 +21,7 @@ pub fn LoginPage() -> impl IntoView {
     let registration = LocalResource::new(api::registration);
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let login = Action::new_local(|c: &Credentials| {
+    let login = Action::new_local(|c: &LoginRequest| {
         let c = c.clone();
         async move { api::login(&c).await }
     });
@@ -34,7 +34,7 @@ pub fn LoginPage() -> impl IntoView {
     });
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        login.dispatch(Credentials {
+        login.dispatch(LoginRequest {
             username: username.get_untracked().trim().to_string(),
             password: password.get_untracked(),
         });
@@ -92,10 +92,14 @@ pub fn RegisterPage() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
     let mismatch = RwSignal::new(false);
-    let register = Action::new_local(|c: &Credentials| {
+    let register = Action::new_local(|c: &LoginRequest| {
         let c = c.clone();
         async move {
-            api::register(&c).await?;
+            api::register(&RegisterRequest {
+                username: c.username.clone(),
+                password: c.password.clone(),
+            })
+            .await?;
             api::login(&c).await
         }
     });
@@ -116,7 +120,7 @@ pub fn RegisterPage() -> impl IntoView {
             return;
         }
         mismatch.set(false);
-        register.dispatch(Credentials {
+        register.dispatch(LoginRequest {
             username: username.get_untracked().trim().to_string(),
             password: password.get_untracked(),
         });
