@@ -122,6 +122,38 @@ pub struct Config {
     pub hour_retention_ms: i64,
     pub max_body_bytes: usize,
     pub log: String,
+    /// Argon2id cost for new password hashes. Not a flag: production always
+    /// uses [`PasswordCost::PRODUCTION`]; tests lower it so the suite does not
+    /// spend minutes hashing.
+    pub password_cost: PasswordCost,
+}
+
+/// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
+/// own parameters in the PHC string, so changing these never locks anyone out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCost {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl PasswordCost {
+    /// OWASP's recommended Argon2id setting: 19 MiB, 2 passes, 1 lane.
+    pub const PRODUCTION: PasswordCost = PasswordCost {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    /// The cheapest parameters Argon2 accepts. For tests only.
+    pub const INSECURE_FAST_FOR_TESTS: PasswordCost = PasswordCost {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
 }
 
 impl std::fmt::Debug for Config {
@@ -142,6 +174,7 @@ impl std::fmt::Debug for Config {
             .field("minute_retention_ms", &self.minute_retention_ms)
             .field("hour_retention_ms", &self.hour_retention_ms)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("password_cost", &self.password_cost)
             .finish()
     }
 }
@@ -216,6 +249,7 @@ impl Config {
                 .or(file.max_body_bytes)
                 .unwrap_or(1 << 20),
             log: args.log.or(file.log).unwrap_or_else(|| "info".to_string()),
+            password_cost: PasswordCost::PRODUCTION,
         };
         if config.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");

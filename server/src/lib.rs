@@ -4,6 +4,7 @@
 //! directory.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod datadir;
 pub mod error;

@@ -3,12 +3,22 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError};
 use storage::clock::{Clock, SystemClock};
+use storage::model::HostFacts;
+use tokio::sync::broadcast;
 
+use crate::auth::jwt::JwtKeys;
+use crate::auth::limits::Limits;
+use crate::auth::password::Passwords;
+use crate::auth::tokens::{hash_token, random_bytes};
+use crate::auth::{REFRESH_TTL_MS, SecurityEvent, catalog_error};
 use crate::config::Config;
 use crate::datadir::DataDir;
+use crate::error::ApiError;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,6 +28,18 @@ pub struct AppState {
     pub started: Instant,
     /// "Now" for tokens, cooldowns and retention; a manual clock in tests.
     pub clock: Arc<dyn Clock>,
+    /// Users, sessions, agents, settings (`DATA_DIR/catalog.redb`). Blocking:
+    /// reach it through [`AppState::catalog`].
+    pub catalog: Arc<Catalog>,
+    /// Signs and checks access tokens.
+    pub jwt: Arc<JwtKeys>,
+    /// Argon2id hashing on the blocking pool.
+    pub passwords: Arc<Passwords>,
+    /// Log-in and registration rate limits.
+    pub limits: Arc<Limits>,
+    /// Revoked sessions, replaced agent tokens, deleted agents: WebSockets and
+    /// the engine subscribe with [`AppState::subscribe_security`].
+    pub events: broadcast::Sender<SecurityEvent>,
 }
 
 impl AppState {
@@ -32,13 +54,105 @@ impl AppState {
         data_dir: DataDir,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<AppState> {
+        let catalog = Catalog::open_in(data_dir.path())?;
+        catalog
+            .purge_sessions(clock.now_ms(), REFRESH_TTL_MS)
+            .context("cannot purge expired sessions")?;
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            // Kept in the catalog so a restart does not log everyone out.
+            None => catalog
+                .jwt_secret_or_insert(&random_bytes::<64>())
+                .context("cannot read or create the JWT secret")?,
+        };
+        let passwords = Passwords::new(config.password_cost)?;
+        let (events, _) = broadcast::channel(1024);
         Ok(AppState {
             config: Arc::new(config),
             data_dir: Arc::new(data_dir),
             leptos: crate::web::leptos_options(),
             started: Instant::now(),
             clock,
+            catalog: Arc::new(catalog),
+            jwt: Arc::new(JwtKeys::new(&secret)),
+            passwords: Arc::new(passwords),
+            limits: Arc::new(Limits::default()),
+            events,
         })
+    }
+
+    /// Runs `f` on the catalog in the blocking pool; catalog errors become
+    /// API errors (see [`catalog_error`]).
+    pub async fn catalog<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Catalog) -> Result<T, CatalogError> + Send + 'static,
+    {
+        let catalog = self.catalog.clone();
+        tokio::task::spawn_blocking(move || f(&catalog))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(catalog_error)
+    }
+
+    /// Receives every [`SecurityEvent`] from now on.
+    pub fn subscribe_security(&self) -> broadcast::Receiver<SecurityEvent> {
+        self.events.subscribe()
+    }
+
+    /// Announces `event`; nobody listening is fine.
+    pub fn announce(&self, event: SecurityEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// For `/api/ingest`: the agent that `token` (the `X-Agent-Token` header)
+    /// belongs to. A valid pending token is activated for good by this call.
+    /// `ApiError::from` turns the error into a 401 telling the user what to do.
+    pub async fn authenticate_agent(&self, token: &str) -> Result<AgentAuth, AgentAuthError> {
+        let hash = hash_token(token);
+        let now_ms = self.clock.now_ms();
+        let catalog = self.catalog.clone();
+        tokio::task::spawn_blocking(move || catalog.authenticate_agent(&hash, now_ms))
+            .await
+            .map_err(|e| AgentAuthError::Catalog(CatalogError::Task(e.to_string())))?
+    }
+
+    /// For `/api/ingest`, after each accepted batch: notes the agent's last
+    /// report (server time), its interval and host facts when sent. Cheap: the
+    /// catalog writes to disk at most every 30 s per agent unless the host
+    /// facts or the interval changed.
+    pub async fn record_report(
+        &self,
+        agent_id: u64,
+        last_seen_ms: i64,
+        interval_ms: Option<i64>,
+        host: Option<HostFacts>,
+    ) -> Result<(), ApiError> {
+        self.catalog(move |c| c.record_report(agent_id, last_seen_ms, interval_ms, host))
+            .await
+    }
+
+    /// Deletes agent `agent_id` of `owner_id` with all its data. False when it
+    /// does not exist or is someone else's.
+    pub async fn delete_agent(&self, owner_id: u64, agent_id: u64) -> Result<bool, ApiError> {
+        let deleted = self
+            .catalog(move |c| c.delete_agent(owner_id, agent_id))
+            .await?;
+        if deleted {
+            self.on_agent_deleted(owner_id, agent_id).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Runs once an agent's catalog records are gone: deletes its time series
+    /// and tells subscribers (WebSockets close).
+    ///
+    /// HOOK for the engine wiring: the time-series engine is not in
+    /// `AppState` yet; when it is, delete the agent's series here (awaited,
+    /// so `DELETE /api/agents/{id}` answers only after the data is gone).
+    pub async fn on_agent_deleted(&self, owner_id: u64, agent_id: u64) -> Result<(), ApiError> {
+        self.announce(SecurityEvent::AgentDeleted { owner_id, agent_id });
+        Ok(())
     }
 }
 

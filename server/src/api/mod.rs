@@ -6,10 +6,18 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod admin;
+pub mod agents;
+pub mod auth;
 pub mod health;
+pub mod users;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(agents::router())
+        .merge(admin::router())
         .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use serde_json::Value;
-use server::config::{Config, ServeArgs};
+use server::config::{Config, PasswordCost, ServeArgs};
 use server::datadir::DataDir;
 use server::state::AppState;
 use storage::clock::ManualClock;
@@ -37,6 +37,14 @@ impl TestApp {
         TestApp::with_args(ServeArgs::default())
     }
 
+    /// An app started with `--open-registration`, for tests with several users.
+    pub fn with_open_registration() -> TestApp {
+        TestApp::with_args(ServeArgs {
+            open_registration: Some(true),
+            ..Default::default()
+        })
+    }
+
     /// An app with these settings on a fresh data directory.
     pub fn with_args(args: ServeArgs) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -52,6 +60,8 @@ impl TestApp {
     ) -> AppState {
         let mut config = Config::resolve(args).expect("valid test config");
         config.data_dir = path.to_path_buf();
+        // Argon2 at production cost would make the suite take minutes.
+        config.password_cost = PasswordCost::INSECURE_FAST_FOR_TESTS;
         let data_dir = DataDir::open(path).expect("open data dir");
         AppState::open_with_clock(config, data_dir, clock).expect("open app state")
     }
@@ -149,5 +159,118 @@ impl Reply {
     /// The `code` of an error body.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+/// The password every test account gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A logged-in user as a client sees it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: u64,
+    pub access: String,
+    pub refresh: String,
+    /// `Cookie` header value carrying both session cookies.
+    pub cookie: String,
+}
+
+impl Session {
+    /// `Authorization` header value.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.access)
+    }
+
+    pub fn from_reply(reply: &Reply) -> Session {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        let access = reply.body["access_token"]
+            .as_str()
+            .expect("access")
+            .to_string();
+        let refresh = reply.body["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_string();
+        Session {
+            user_id: reply.body["user"]["id"].as_u64().expect("user id"),
+            cookie: format!("sm_access={access}; sm_refresh={refresh}"),
+            access,
+            refresh,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn register(&self, username: &str) -> Reply {
+        self.post(
+            "/api/auth/register",
+            serde_json::json!({ "username": username, "password": PASSWORD }),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn login_reply(&self, username: &str, password: &str) -> Reply {
+        self.post(
+            "/api/auth/token",
+            serde_json::json!({ "username": username, "password": password }),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str) -> Session {
+        Session::from_reply(&self.login_reply(username, PASSWORD).await)
+    }
+
+    /// Registers `username` (registration must be open) and logs in.
+    pub async fn register_and_login(&self, username: &str) -> Session {
+        let r = self.register(username).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        self.login(username).await
+    }
+
+    /// Refreshes with a JSON body, as an API client does.
+    pub async fn refresh_reply(&self, refresh_token: &str) -> Reply {
+        self.post(
+            "/api/auth/refresh",
+            serde_json::json!({ "refresh_token": refresh_token }),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Session {
+        Session::from_reply(&self.refresh_reply(refresh_token).await)
+    }
+
+    /// A request as `session` with its bearer token.
+    pub async fn call_as(
+        &self,
+        session: &Session,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let auth = session.bearer();
+        self.call(method, path, body, &[("authorization", &auth)])
+            .await
+    }
+
+    /// Creates an agent as `session`; returns (id, token).
+    pub async fn create_agent(&self, session: &Session, name: &str) -> (u64, String) {
+        let r = self
+            .call_as(
+                session,
+                Method::POST,
+                "/api/agents",
+                Some(serde_json::json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (
+            r.body["agent"]["id"].as_u64().expect("agent id"),
+            r.body["token"].as_str().expect("token").to_string(),
+        )
     }
 }

@@ -7,5 +7,11 @@
 // Test helpers outside `#[test]` functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::zombie_processes)]
 
+/// Agents: CRUD, pending/active tokens on the injected clock, restart.
+mod agents;
+/// Accounts and sessions: registration, log-in, refresh, logout, limits, CSRF.
+mod auth;
 mod cli;
 mod common;
+/// Per-user isolation of every route that takes an agent id (table-driven).
+mod isolation;

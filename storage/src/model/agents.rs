@@ -20,7 +20,7 @@ pub struct UpdateAgentRequest {
 }
 
 /// The state of an agent's current token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenState {
     /// Issued, not used yet; refused after `token_expires_ms`.

@@ -1,0 +1,146 @@
+//! Agents of the caller: `/api/agents`, `/api/agents/{id}`,
+//! `/api/agents/{id}/regenerate-token`. Every `{id}` route goes through
+//! [`OwnedAgent`], so someone else's agent is a 404 like a missing one.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use storage::catalog::{AgentRecord, TokenStatus};
+use storage::model::{
+    AgentInfo, AgentWithToken, CreateAgentRequest, TokenState, UpdateAgentRequest,
+};
+
+use crate::auth::extract::agent_not_found;
+use crate::auth::tokens::{AGENT_TOKEN_PREFIX, hash_token, new_token};
+use crate::auth::{AuthUser, OwnedAgent, SecurityEvent};
+use crate::error::{ApiError, ApiResult, Json};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/agents", get(list).post(create))
+        .route("/agents/{id}", get(one).patch(rename).delete(remove))
+        .route("/agents/{id}/regenerate-token", post(regenerate))
+}
+
+/// Interval assumed before an agent has said its own.
+const DEFAULT_INTERVAL_MS: i64 = 5_000;
+const NAME_MAX: usize = 64;
+
+/// The API view of `r` at `now_ms`.
+pub fn agent_info(r: &AgentRecord, now_ms: i64) -> AgentInfo {
+    let (token_state, token_expires_ms) = match r.token_status(now_ms) {
+        TokenStatus::Pending { expires_ms } => (TokenState::Pending, Some(expires_ms)),
+        TokenStatus::Active => (TokenState::Active, None),
+        TokenStatus::Expired => (TokenState::Expired, None),
+    };
+    let interval = r
+        .interval_ms
+        .filter(|i| *i > 0)
+        .unwrap_or(DEFAULT_INTERVAL_MS);
+    AgentInfo {
+        id: r.id,
+        name: r.name.clone(),
+        created_ms: r.created_ms,
+        token_state,
+        token_expires_ms,
+        activated_ms: r.activated_ms,
+        last_seen_ms: r.last_seen_ms,
+        interval_ms: r.interval_ms,
+        host: r.host.clone().map(Into::into),
+        online: r
+            .last_seen_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) < interval.saturating_mul(3)),
+    }
+}
+
+fn check_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+        return Err(ApiError::Invalid(format!(
+            "name must have 1 to {NAME_MAX} characters and no control characters"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Vec<AgentInfo>>> {
+    let owner = user.user_id;
+    let agents = state.catalog(move |c| c.agents_of(owner)).await?;
+    let now = state.clock.now_ms();
+    Ok(Json(agents.iter().map(|a| agent_info(a, now)).collect()))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<CreateAgentRequest>,
+) -> ApiResult<(StatusCode, Json<AgentWithToken>)> {
+    let name = check_name(&req.name)?;
+    let token = new_token(AGENT_TOKEN_PREFIX);
+    let hash = hash_token(&token);
+    let now = state.clock.now_ms();
+    let owner = user.user_id;
+    let agent = state
+        .catalog(move |c| c.create_agent(owner, &name, &hash, now))
+        .await?;
+    tracing::info!(agent_id = agent.id, owner_id = owner, "agent created");
+    Ok((
+        StatusCode::CREATED,
+        Json(AgentWithToken {
+            agent: agent_info(&agent, now),
+            token,
+        }),
+    ))
+}
+
+async fn one(State(state): State<AppState>, owned: OwnedAgent) -> Json<AgentInfo> {
+    Json(agent_info(&owned.agent, state.clock.now_ms()))
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    owned: OwnedAgent,
+    Json(req): Json<UpdateAgentRequest>,
+) -> ApiResult<Json<AgentInfo>> {
+    let name = check_name(&req.name)?;
+    let (owner, id) = (owned.user.user_id, owned.agent.id);
+    let agent = state
+        .catalog(move |c| c.rename_agent(owner, id, &name))
+        .await?
+        .ok_or_else(agent_not_found)?;
+    Ok(Json(agent_info(&agent, state.clock.now_ms())))
+}
+
+async fn remove(State(state): State<AppState>, owned: OwnedAgent) -> ApiResult<StatusCode> {
+    if state
+        .delete_agent(owned.user.user_id, owned.agent.id)
+        .await?
+    {
+        tracing::info!(agent_id = owned.agent.id, "agent deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(agent_not_found())
+    }
+}
+
+async fn regenerate(
+    State(state): State<AppState>,
+    owned: OwnedAgent,
+) -> ApiResult<Json<AgentWithToken>> {
+    let token = new_token(AGENT_TOKEN_PREFIX);
+    let hash = hash_token(&token);
+    let now = state.clock.now_ms();
+    let (owner, id) = (owned.user.user_id, owned.agent.id);
+    let agent = state
+        .catalog(move |c| c.regenerate_agent_token(owner, id, &hash, now))
+        .await?
+        .ok_or_else(agent_not_found)?;
+    state.announce(SecurityEvent::AgentTokenRevoked { agent_id: id });
+    tracing::info!(agent_id = id, "agent token regenerated");
+    Ok(Json(AgentWithToken {
+        agent: agent_info(&agent, now),
+        token,
+    }))
+}

@@ -1,0 +1,356 @@
+//! Accounts and sessions: `/api/auth/*`.
+//!
+//! - `GET  /auth/registration`: is the sign-up form open?
+//! - `POST /auth/register`: create an account (201 with the user).
+//! - `POST /auth/token`: log in; tokens in the body and as cookies.
+//! - `POST /auth/refresh`: rotate the refresh token (cookie or body).
+//! - `POST /auth/logout`: end this session; `POST /auth/logout-all`: every one.
+//! - `GET  /auth/sessions`, `DELETE /auth/sessions/{id}`: the Account page.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use storage::catalog::{RefreshOutcome, UserRecord};
+use storage::model::{
+    LoginRequest, RefreshRequest, RegisterRequest, RegistrationStatus, SessionInfo, TokenResponse,
+    UserInfo,
+};
+
+use crate::auth::cookies::{self, REFRESH_COOKIE, clear_session, is_tls, set_session};
+use crate::auth::extract::check_same_origin;
+use crate::auth::password::check_password_rules;
+use crate::auth::tokens::{REFRESH_TOKEN_PREFIX, hash_token, new_token};
+use crate::auth::{ACCESS_TTL_S, AuthUser, ClientIp, REFRESH_TTL_MS, SecurityEvent};
+use crate::error::{ApiError, ApiResult, Json};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/registration", get(registration))
+        .route("/auth/register", post(register))
+        .route("/auth/token", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/auth/logout-all", post(logout_all))
+        .route("/auth/sessions", get(sessions))
+        .route("/auth/sessions/{id}", delete(revoke_session))
+}
+
+const USERNAME_MIN: usize = 3;
+const USERNAME_MAX: usize = 32;
+/// `User-Agent` is kept this short in the session list.
+const USER_AGENT_MAX: usize = 200;
+
+/// Lower-cases `name` and checks it: 3-32 characters of `a-z 0-9 _ . -`.
+pub fn normalize_username(name: &str) -> Result<String, ApiError> {
+    let name = name.trim().to_lowercase();
+    let len = name.chars().count();
+    if !(USERNAME_MIN..=USERNAME_MAX).contains(&len)
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+    {
+        return Err(ApiError::Invalid(format!(
+            "username must have {USERNAME_MIN} to {USERNAME_MAX} characters, each a letter, a digit, `_`, `.` or `-`"
+        )));
+    }
+    Ok(name)
+}
+
+pub fn user_info(user: &UserRecord) -> UserInfo {
+    UserInfo {
+        id: user.id,
+        username: user.username.clone(),
+        is_admin: user.is_admin,
+        created_ms: user.created_ms,
+    }
+}
+
+/// Whether an account could be created now, and whether it would be the first.
+async fn registration_status(state: &AppState) -> ApiResult<RegistrationStatus> {
+    let by_config = state.config.open_registration;
+    let (count, settings) = state
+        .catalog(|c| Ok((c.user_count()?, c.server_settings()?)))
+        .await?;
+    Ok(RegistrationStatus {
+        open: count == 0 || by_config || settings.open_registration,
+        first_account: count == 0,
+    })
+}
+
+async fn registration(State(state): State<AppState>) -> ApiResult<Json<RegistrationStatus>> {
+    Ok(Json(registration_status(&state).await?))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<UserInfo>)> {
+    state.limits.check_register(ip)?;
+    let username = normalize_username(&req.username)?;
+    check_password_rules(&req.password, "password")?;
+    // Refuse before spending a hash; `create_user` checks again atomically.
+    if !registration_status(&state).await?.open {
+        return Err(crate::auth::catalog_error(
+            storage::catalog::CatalogError::RegistrationClosed,
+        ));
+    }
+    let hash = state.passwords.hash(req.password).await?;
+    let now = state.clock.now_ms();
+    let by_config = state.config.open_registration;
+    let user = state
+        .catalog(move |c| c.create_user(&username, &hash, by_config, now))
+        .await?;
+    tracing::info!(user_id = user.id, admin = user.is_admin, "account created");
+    Ok((StatusCode::CREATED, Json(user_info(&user))))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Response> {
+    let username = req.username.trim().to_lowercase();
+    state.limits.check_login(&username, ip)?;
+    let name = username.clone();
+    let user = state.catalog(move |c| c.user_by_name(&name)).await?;
+    let ok = state
+        .passwords
+        .verify(req.password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await?;
+    let user = match user {
+        Some(user) if ok => user,
+        // One message for both, so names cannot be probed.
+        _ => {
+            return Err(ApiError::Unauthorized("wrong username or password".into()));
+        }
+    };
+    let refresh = new_token(REFRESH_TOKEN_PREFIX);
+    let hash = hash_token(&refresh);
+    let user_agent: String = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(USER_AGENT_MAX)
+        .collect();
+    let now = state.clock.now_ms();
+    let user_id = user.id;
+    let session = state
+        .catalog(move |c| c.create_session(user_id, &hash, &user_agent, now, REFRESH_TTL_MS))
+        .await?;
+    tracing::info!(user_id, session_id = session.id, "logged in");
+    token_response(&state, &headers, &user, session.id, refresh)
+}
+
+/// 200 with [`TokenResponse`] and both cookies.
+fn token_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &UserRecord,
+    session_id: u64,
+    refresh: String,
+) -> ApiResult<Response> {
+    let access = state.jwt.issue(user.id, session_id, state.clock.now_ms())?;
+    let cookies = set_session(&access, &refresh, is_tls(headers));
+    let body = TokenResponse {
+        access_token: access,
+        refresh_token: refresh,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TTL_S,
+        user: user_info(user),
+    };
+    let mut response = Json(body).into_response();
+    let h = response.headers_mut();
+    for c in cookies {
+        h.append(header::SET_COOKIE, c);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `err` with `Set-Cookie` headers that delete the session cookies.
+fn clearing_cookies(headers: &HeaderMap, response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    for c in clear_session(is_tls(headers)) {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// The refresh token of the request: a JSON body `{ refresh_token }` (API
+/// clients), else the `sm_refresh` cookie, which must come from our origin.
+fn presented_refresh_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Option<String>> {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let req: RefreshRequest = serde_json::from_slice(body).map_err(|e| {
+            if e.is_data() {
+                ApiError::Invalid(e.to_string())
+            } else {
+                ApiError::BadRequest(format!("malformed JSON: {e}"))
+            }
+        })?;
+        return Ok(Some(req.refresh_token));
+    }
+    match cookies::get(headers, REFRESH_COOKIE) {
+        Some(token) => {
+            check_same_origin(headers, state)?;
+            Ok(Some(token))
+        }
+        None => Ok(None),
+    }
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let Some(old) = presented_refresh_token(&state, &headers, &body)? else {
+        return Err(ApiError::Unauthorized("not logged in".into()));
+    };
+    let new = new_token(REFRESH_TOKEN_PREFIX);
+    let (old_hash, new_hash) = (hash_token(&old), hash_token(&new));
+    let now = state.clock.now_ms();
+    let outcome = state
+        .catalog(move |c| c.rotate_refresh(&old_hash, &new_hash, now, REFRESH_TTL_MS))
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated(session) => {
+            let user_id = session.user_id;
+            let Some(user) = state.catalog(move |c| c.user(user_id)).await? else {
+                return Ok(clearing_cookies(
+                    &headers,
+                    ApiError::Unauthorized("this account no longer exists".into()),
+                ));
+            };
+            token_response(&state, &headers, &user, session.id, new)
+        }
+        RefreshOutcome::Reused {
+            session_id,
+            user_id,
+        } => {
+            tracing::warn!(
+                user_id,
+                session_id,
+                "an already-used refresh token was presented: session revoked"
+            );
+            state.announce(SecurityEvent::SessionRevoked {
+                user_id,
+                session_id,
+            });
+            Ok(clearing_cookies(
+                &headers,
+                ApiError::Unauthorized(
+                    "this refresh token was already used, so the session was ended for safety; log in again"
+                        .into(),
+                ),
+            ))
+        }
+        RefreshOutcome::Invalid => Ok(clearing_cookies(
+            &headers,
+            ApiError::Unauthorized("the session has ended; log in again".into()),
+        )),
+    }
+}
+
+/// Ends the session of the access token, or else of the refresh token
+/// presented; always clears the cookies. 204.
+async fn logout(
+    State(state): State<AppState>,
+    auth: Result<AuthUser, ApiError>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let target = match auth {
+        Ok(user) => Some((user.user_id, user.session_id)),
+        Err(e @ ApiError::Forbidden(_)) => return Err(e),
+        Err(_) => match presented_refresh_token(&state, &headers, &body)? {
+            Some(token) => {
+                let hash = hash_token(&token);
+                state
+                    .catalog(move |c| c.session_by_refresh(&hash))
+                    .await?
+                    .map(|s| (s.user_id, s.id))
+            }
+            None => None,
+        },
+    };
+    if let Some((user_id, session_id)) = target
+        && state
+            .catalog(move |c| c.revoke_session(user_id, session_id))
+            .await?
+    {
+        state.announce(SecurityEvent::SessionRevoked {
+            user_id,
+            session_id,
+        });
+    }
+    Ok(clearing_cookies(&headers, StatusCode::NO_CONTENT))
+}
+
+async fn logout_all(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let user_id = user.user_id;
+    let revoked = state
+        .catalog(move |c| c.revoke_user_sessions(user_id, None))
+        .await?;
+    for session_id in revoked {
+        state.announce(SecurityEvent::SessionRevoked {
+            user_id,
+            session_id,
+        });
+    }
+    Ok(clearing_cookies(&headers, StatusCode::NO_CONTENT))
+}
+
+async fn sessions(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<Vec<SessionInfo>>> {
+    let user_id = user.user_id;
+    let list = state.catalog(move |c| c.sessions_of(user_id)).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|s| SessionInfo {
+                id: s.id,
+                created_ms: s.created_ms,
+                last_used_ms: s.last_used_ms,
+                expires_ms: s.expires_ms,
+                user_agent: s.user_agent,
+                current: s.id == user.session_id,
+            })
+            .collect(),
+    ))
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(session_id): Path<u64>,
+) -> ApiResult<StatusCode> {
+    let user_id = user.user_id;
+    if state
+        .catalog(move |c| c.revoke_session(user_id, session_id))
+        .await?
+    {
+        state.announce(SecurityEvent::SessionRevoked {
+            user_id,
+            session_id,
+        });
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("no such session".into()))
+    }
+}
