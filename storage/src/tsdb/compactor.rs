@@ -178,10 +178,11 @@ impl Engine {
             Error::InvalidRequest("the raw tier is not computed from another".into())
         })?;
         let sids: Vec<u32> = (0..view.keys.len() as u32).collect();
-        Ok(self
-            .tier_points(agent, finer, &sids, a, b, &view)?
+        let pts = self.tier_points(agent, finer, &sids, a, b, &view, tier.interval_ms())?;
+        // Merge the halves of buckets cut at hour boundaries.
+        Ok(pts
             .into_iter()
-            .map(|(sid, pts)| (sid, bucket(&pts, tier.interval_ms())))
+            .map(|(sid, p)| (sid, bucket(&p, tier.interval_ms())))
             .collect())
     }
 

@@ -163,7 +163,78 @@ impl Engine {
         )
     }
 
-    /// Raw samples of `sids` (sorted) in `[s, e)`: sealed blocks overlaid by head rows.
+    /// Every raw sample of `sids` (sorted) in `[s, e)`, sealed blocks overlaid
+    /// by head rows (later writes win), handed to `f` in time order per series.
+    fn scan_raw(
+        &self,
+        agent: u64,
+        sids: &[u32],
+        s: i64,
+        e: i64,
+        mut f: impl FnMut(u32, i64, f64),
+    ) -> Result<(), Error> {
+        let bw = Tier::Raw5s.block_window_ms();
+        let mut w = floor_to(s, bw);
+        while w < e {
+            let (lo_t, hi_t) = (s.max(w), e.min(w + bw));
+            // Head rows of this window, in key order (ts, then write sequence).
+            let mut overlay: BTreeMap<u32, BTreeMap<i64, f64>> = BTreeMap::new();
+            for item in self
+                .head
+                .range(head::head_bound(agent, lo_t)..head::head_bound(agent, hi_t))
+            {
+                let (k, v) = item.into_inner().map_err(Error::fjall("read head"))?;
+                let (_, ts, _) = head::parse_head_key(&k)?;
+                for (sid, val) in head::decode_row(&v)? {
+                    if sids.binary_search(&sid).is_ok() {
+                        overlay.entry(sid).or_default().insert(ts, val);
+                    }
+                }
+            }
+            let block = match self.part(Tier::Raw5s, w) {
+                Some(ks) => ks
+                    .get(block_key(agent, w))
+                    .map_err(Error::fjall("read raw block"))?,
+                None => None,
+            };
+            if let Some(bytes) = block {
+                let r = BlockReader::parse(&bytes)
+                    .map_err(|x| Self::corrupt_block(Tier::Raw5s, agent, w, x))?;
+                let ts = r.ts();
+                let lo = ts.partition_point(|t| *t < lo_t);
+                let hi = ts.partition_point(|t| *t < hi_t);
+                for &sid in sids {
+                    let Some(i) = r.find(sid).filter(|_| lo < hi) else {
+                        continue;
+                    };
+                    let sc = r
+                        .series(i)
+                        .map_err(|x| Self::corrupt_block(Tier::Raw5s, agent, w, x))?;
+                    let start = sc.rows.partition_point(|row| (*row as usize) < lo);
+                    let rows = sc.rows[start..]
+                        .iter()
+                        .zip(&sc.cols[0][start..])
+                        .take_while(|(row, _)| (**row as usize) < hi)
+                        .map(|(row, v)| (ts[*row as usize], *v));
+                    match overlay.remove(&sid) {
+                        None => rows.for_each(|(t, v)| f(sid, t, v)),
+                        Some(newer) => {
+                            let mut merged: BTreeMap<i64, f64> = rows.collect();
+                            merged.extend(newer);
+                            merged.into_iter().for_each(|(t, v)| f(sid, t, v));
+                        }
+                    }
+                }
+            }
+            for (sid, rows) in overlay {
+                rows.into_iter().for_each(|(t, v)| f(sid, t, v));
+            }
+            w += bw;
+        }
+        Ok(())
+    }
+
+    /// Raw samples of `sids` (sorted) in `[s, e)`.
     pub(crate) fn read_raw(
         &self,
         agent: u64,
@@ -172,60 +243,40 @@ impl Engine {
         e: i64,
     ) -> Result<BTreeMap<u32, Vec<(i64, f64)>>, Error> {
         let mut out: BTreeMap<u32, Vec<(i64, f64)>> = BTreeMap::new();
-        if s >= e {
-            return Ok(out);
-        }
-        let mut w = floor_to(s, Tier::Raw5s.block_window_ms());
-        while w < e {
-            if let Some(ks) = self.part(Tier::Raw5s, w) {
-                let bytes = ks
-                    .get(block_key(agent, w))
-                    .map_err(Error::fjall("read raw block"))?;
-                if let Some(bytes) = bytes {
-                    let r = BlockReader::parse(&bytes)
-                        .map_err(|x| Self::corrupt_block(Tier::Raw5s, agent, w, x))?;
-                    let ts = r.ts();
-                    let lo = ts.partition_point(|t| *t < s);
-                    let hi = ts.partition_point(|t| *t < e);
-                    if lo < hi {
-                        for &sid in sids {
-                            let Some(i) = r.find(sid) else { continue };
-                            let sc = r
-                                .series(i)
-                                .map_err(|x| Self::corrupt_block(Tier::Raw5s, agent, w, x))?;
-                            let dst = out.entry(sid).or_default();
-                            for (row, v) in sc.rows.iter().zip(&sc.cols[0]) {
-                                let row = *row as usize;
-                                if (lo..hi).contains(&row) {
-                                    dst.push((ts[row], *v));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            w += Tier::Raw5s.block_window_ms();
-        }
+        self.scan_raw(agent, sids, s, e, |sid, t, v| {
+            out.entry(sid).or_default().push((t, v));
+        })?;
+        Ok(out)
+    }
 
-        // Head rows: in key order (ts, then write sequence), so later writes win.
-        let mut overlay: BTreeMap<u32, BTreeMap<i64, f64>> = BTreeMap::new();
-        for item in self
-            .head
-            .range(head::head_bound(agent, s)..head::head_bound(agent, e))
-        {
-            let (k, v) = item.into_inner().map_err(Error::fjall("read head"))?;
-            let (_, ts, _) = head::parse_head_key(&k)?;
-            for (sid, val) in head::decode_row(&v)? {
-                if sids.binary_search(&sid).is_ok() {
-                    overlay.entry(sid).or_default().insert(ts, val);
+    /// Raw samples of `sids` in `[s, e)` folded straight into buckets of `interval`.
+    fn read_raw_bucketed(
+        &self,
+        agent: u64,
+        sids: &[u32],
+        s: i64,
+        e: i64,
+        interval: i64,
+    ) -> Result<SeriesMap, Error> {
+        let mut out = SeriesMap::new();
+        let mut cur: Option<(u32, Vec<Point>)> = None;
+        self.scan_raw(agent, sids, s, e, |sid, t, v| {
+            if cur.as_ref().is_none_or(|(c, _)| *c != sid) {
+                if let Some((c, pts)) = cur.take() {
+                    out.entry(c).or_default().extend(pts);
+                }
+                cur = Some((sid, Vec::new()));
+            }
+            if let Some((_, pts)) = cur.as_mut() {
+                let b = floor_to(t, interval);
+                match pts.last_mut() {
+                    Some(p) if p.ts_ms == b => p.merge(&Point::sample(b, v)),
+                    _ => pts.push(Point::sample(b, v)),
                 }
             }
-        }
-        for (sid, rows) in overlay {
-            let dst = out.entry(sid).or_default();
-            let mut merged: BTreeMap<i64, f64> = dst.drain(..).collect();
-            merged.extend(rows);
-            dst.extend(merged);
+        })?;
+        if let Some((c, pts)) = cur {
+            out.entry(c).or_default().extend(pts);
         }
         Ok(out)
     }
@@ -299,8 +350,11 @@ impl Engine {
         }
     }
 
-    /// Points of `tier` (its own resolution) in `[s, e)`, computing what the
-    /// tier does not hold yet from the finer tiers.
+    /// Points of `tier` in `[s, e)` in buckets of `interval` (a multiple of
+    /// the tier's interval), computing what the tier does not hold yet from
+    /// the finer tiers. A bucket cut by an hour boundary may come as two
+    /// consecutive points with the same start; [`bucket`] merges them.
+    #[allow(clippy::too_many_arguments)] // all of them are the query's coordinates
     pub(crate) fn tier_points(
         &self,
         agent: u64,
@@ -309,21 +363,13 @@ impl Engine {
         s: i64,
         e: i64,
         view: &AgentView,
+        interval: i64,
     ) -> Result<SeriesMap, Error> {
         if s >= e {
             return Ok(SeriesMap::new());
         }
         let Some(finer) = tier.finer() else {
-            return Ok(self
-                .read_raw(agent, sids, s, e)?
-                .into_iter()
-                .map(|(sid, v)| {
-                    (
-                        sid,
-                        v.into_iter().map(|(t, x)| Point::sample(t, x)).collect(),
-                    )
-                })
-                .collect());
+            return self.read_raw_bucketed(agent, sids, s, e, interval);
         };
         let mut out = SeriesMap::new();
         let mut h = floor_to(s, HOUR);
@@ -335,12 +381,16 @@ impl Engine {
             }
             let (a, b) = (h.max(s), end.min(e));
             let part = if fresh {
-                self.read_agg(agent, tier, sids, a, b)?
+                let pts = self.read_agg(agent, tier, sids, a, b)?;
+                if interval == tier.interval_ms() {
+                    pts
+                } else {
+                    pts.into_iter()
+                        .map(|(sid, p)| (sid, bucket(&p, interval)))
+                        .collect()
+                }
             } else {
-                self.tier_points(agent, finer, sids, a, b, view)?
-                    .into_iter()
-                    .map(|(sid, pts)| (sid, bucket(&pts, tier.interval_ms())))
-                    .collect()
+                self.tier_points(agent, finer, sids, a, b, view, interval)?
             };
             append(&mut out, part);
             h = end;
@@ -360,17 +410,24 @@ impl Engine {
         e: i64,
         view: &AgentView,
         now: i64,
+        interval: i64,
     ) -> Result<SeriesMap, Error> {
         let mut out = SeriesMap::new();
         let mut s2 = s;
         if let Some(coarser) = tier.coarser() {
             let boundary = ceil_to(now - self.config.retention_ms(tier), coarser.interval_ms());
             if s < boundary {
-                out = self.stitched_points(agent, coarser, sids, s, boundary.min(e), view, now)?;
+                // Coarser points keep their own resolution when it exceeds `interval`.
+                let iv = interval.max(coarser.interval_ms());
+                out =
+                    self.stitched_points(agent, coarser, sids, s, boundary.min(e), view, now, iv)?;
                 s2 = boundary;
             }
         }
-        append(&mut out, self.tier_points(agent, tier, sids, s2, e, view)?);
+        append(
+            &mut out,
+            self.tier_points(agent, tier, sids, s2, e, view, interval)?,
+        );
         Ok(out)
     }
 
@@ -435,7 +492,7 @@ impl Engine {
             SeriesMap::new()
         } else {
             let now = self.clock.now_ms();
-            self.stitched_points(req.agent, tier, &sids, start, stop, &view, now)?
+            self.stitched_points(req.agent, tier, &sids, start, stop, &view, now, interval)?
         };
         selected.sort_by(|a, b| a.1.cmp(b.1));
         result.series = selected

@@ -104,6 +104,17 @@ impl BitReader<'_> {
         if n == 0 {
             return Ok(0);
         }
+        // Fast path: the bits lie within the next 8 bytes.
+        if n <= 56 {
+            let byte = self.pos / 8;
+            if let Some(w) = self.data.get(byte..byte + 8) {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(w);
+                let w = u64::from_le_bytes(a) >> (self.pos % 8);
+                self.pos += n as usize;
+                return Ok(w & ((1u64 << n) - 1));
+            }
+        }
         if n > 32 {
             let lo = self.read(32)?;
             let hi = self.read(n - 32)?;

@@ -1,0 +1,543 @@
+//! Storage engine benchmark: the synthetic 100 hosts × 38 series × 5 s × 24 h
+//! workload (~66 M samples), then sizes per tier, query latencies and RSS.
+//! A plain `harness = false` binary: `cargo bench -p storage --bench tsdb`.
+//!
+//! Environment (all optional):
+//! - `STATUSMONITOR_BENCH_HOSTS` (100), `STATUSMONITOR_BENCH_HOURS` (24):
+//!   scale the main workload down for a quick run;
+//! - `STATUSMONITOR_BENCH_HISTORY_DAYS` (365): length of the one-host history
+//!   (1 sample per minute) used for the 7 d and 1 y queries;
+//! - `STATUSMONITOR_BENCH_DIR`: where the databases go (default: a temp dir).
+//!
+//! Every figure is printed with how it was measured.
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use storage::model::{Cpu, Disk, Memory, Network, Report, report_samples};
+use storage::tsdb::{Clock, Engine, EngineConfig, ManualClock, QueryRequest, Row};
+
+const STEP: i64 = 5_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+/// 2026-11-25T00:00:00Z: the end of the simulated day.
+const END: i64 = 1_795_564_800_000;
+
+fn env(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// splitmix64: a small deterministic PRNG.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn sym(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+fn round_to(v: f64, decimals: i32) -> f64 {
+    let p = 10f64.powi(decimals);
+    (v * p).round() / p
+}
+
+/// One host: bounded random walks at the precision a collector really has
+/// (percentages with 1 decimal, load with 2, bytes and MHz as integers).
+struct Host {
+    rng: Rng,
+    cpu: f64,
+    cores: [f64; 8],
+    mhz: [f64; 8],
+    load: [f64; 3],
+    mem_used: f64,
+    mem_cache: f64,
+    swap_used: f64,
+    disk_used: [f64; 2],
+    disk_io: [[f64; 2]; 2],
+    net: [[f64; 2]; 2],
+    uptime: u64,
+}
+
+impl Host {
+    fn new(seed: u64) -> Host {
+        let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xDEAD_BEEF);
+        let base = 5.0 + rng.sym().abs() * 40.0;
+        Host {
+            cpu: base,
+            cores: [base; 8],
+            mhz: [2400.0; 8],
+            load: [1.0; 3],
+            mem_used: 6.0 * GIB,
+            mem_cache: 4.0 * GIB,
+            swap_used: 128.0 * 1024.0 * 1024.0,
+            disk_used: [120.0 * GIB, 900.0 * GIB],
+            disk_io: [[0.0; 2]; 2],
+            net: [[200_000.0, 50_000.0], [4_000.0, 4_000.0]],
+            uptime: 86_400 * (1 + rng.next() % 100),
+            rng,
+        }
+    }
+
+    fn walk(rng: &mut Rng, v: f64, step: f64, lo: f64, hi: f64) -> f64 {
+        (v + rng.sym() * step).clamp(lo, hi)
+    }
+
+    fn report(&mut self, ts: i64) -> Report {
+        let r = &mut self.rng;
+        self.cpu = Self::walk(r, self.cpu, 3.0, 0.0, 100.0);
+        for c in &mut self.cores {
+            *c = Self::walk(r, *c, 6.0, 0.0, 100.0);
+        }
+        for m in &mut self.mhz {
+            *m = Self::walk(r, *m, 150.0, 800.0, 4500.0);
+        }
+        self.load[0] = Self::walk(r, self.load[0], 0.15, 0.0, 16.0);
+        self.load[1] += (self.load[0] - self.load[1]) / 60.0;
+        self.load[2] += (self.load[0] - self.load[2]) / 180.0;
+        self.mem_used = Self::walk(
+            r,
+            self.mem_used,
+            8.0 * 1024.0 * 1024.0,
+            2.0 * GIB,
+            12.0 * GIB,
+        );
+        self.mem_cache = Self::walk(
+            r,
+            self.mem_cache,
+            2.0 * 1024.0 * 1024.0,
+            1.0 * GIB,
+            3.5 * GIB,
+        );
+        if r.chance(0.01) {
+            self.swap_used = Self::walk(r, self.swap_used, 4.0 * 1024.0 * 1024.0, 0.0, 2.0 * GIB);
+        }
+        for d in 0..2 {
+            for k in 0..2 {
+                // Bursty: idle most of the time, then a walk.
+                self.disk_io[d][k] = if r.chance(0.6) {
+                    0.0
+                } else {
+                    Self::walk(r, self.disk_io[d][k].max(50_000.0), 2_000_000.0, 0.0, 200e6)
+                };
+            }
+            self.disk_used[d] += self.disk_io[d][1] * 5.0 * 0.01;
+        }
+        for n in &mut self.net {
+            for v in n.iter_mut() {
+                *v = Self::walk(r, *v, 30_000.0, 0.0, 125e6);
+            }
+        }
+        self.uptime += 5;
+        let page = |v: f64| ((v / 4096.0).round() * 4096.0) as u64;
+        Report {
+            ts_ms: ts,
+            interval_ms: Some(5000),
+            cpu: Some(Cpu {
+                total_pct: round_to(self.cpu, 1),
+                cores_pct: self.cores.iter().map(|c| round_to(*c, 1)).collect(),
+                cores_mhz: self.mhz.iter().map(|m| m.round() as u64).collect(),
+            }),
+            load: Some(self.load.map(|l| round_to(l, 2))),
+            memory: Some(Memory {
+                total_bytes: 16 << 30,
+                used_bytes: page(self.mem_used),
+                available_bytes: Some((16 << 30) - page(self.mem_used) - page(self.mem_cache)),
+                swap_total_bytes: Some(2 << 30),
+                swap_used_bytes: Some(page(self.swap_used)),
+            }),
+            disks: ["/", "/data"]
+                .iter()
+                .enumerate()
+                .map(|(d, m)| Disk {
+                    mount: (*m).into(),
+                    total_bytes: [250u64 << 30, 4000u64 << 30][d],
+                    used_bytes: page(self.disk_used[d]),
+                    read_bps: Some(self.disk_io[d][0].round() as u64),
+                    write_bps: Some(self.disk_io[d][1].round() as u64),
+                })
+                .collect(),
+            networks: ["eth0", "wlan0"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Network {
+                    iface: (*n).into(),
+                    rx_bps: self.net[i][0].round() as u64,
+                    tx_bps: self.net[i][1].round() as u64,
+                })
+                .collect(),
+            uptime_s: Some(self.uptime),
+            temps: Vec::new(),
+        }
+    }
+}
+
+fn config() -> EngineConfig {
+    let default = EngineConfig::default();
+    EngineConfig {
+        // The benchmark drives maintenance itself.
+        maintenance_interval: Duration::from_secs(3600),
+        // `STATUSMONITOR_BENCH_ZSTD=off` or a level, to compare.
+        block_zstd_level: match std::env::var("STATUSMONITOR_BENCH_ZSTD").as_deref() {
+            Ok("off") => None,
+            Ok(l) => l.parse().ok().or(default.block_zstd_level),
+            Err(_) => default.block_zstd_level,
+        },
+        ..default
+    }
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct Ingest {
+    engine: Arc<Engine>,
+    clock: Arc<ManualClock>,
+    write_wall: Duration,
+    maintenance: Duration,
+    samples: u64,
+}
+
+/// Write `hours` of `hosts` at 5 s with `threads` writer threads (hosts split
+/// between them), one report per `write` call as the server does. Rows are
+/// generated outside the timed sections (5 minutes at a time); maintenance
+/// runs after every simulated hour, also outside them.
+fn ingest(dir: &std::path::Path, hosts: u64, hours: i64, threads: u64) -> Ingest {
+    let start = END - hours * HOUR;
+    let clock = Arc::new(ManualClock::new(start));
+    let engine = Arc::new(Engine::open(dir, config(), clock.clone()).expect("open"));
+    let barrier = Arc::new(Barrier::new(threads as usize + 1));
+    let batches = hours * 12; // 5-minute batches
+    let mut workers = Vec::new();
+    for t in 0..threads {
+        let engine = engine.clone();
+        let barrier = barrier.clone();
+        workers.push(std::thread::spawn(move || {
+            let my: Vec<u64> = (0..hosts).filter(|h| h % threads == t).collect();
+            let mut sims: Vec<Host> = my.iter().map(|h| Host::new(*h)).collect();
+            let mut jitter = Rng(t + 99);
+            let mut samples = 0u64;
+            for b in 0..batches {
+                let mut rows: Vec<(u64, Row)> = Vec::with_capacity(60 * my.len());
+                for s in 0..60 {
+                    let ts = start + (b * 60 + s) * STEP;
+                    for (i, h) in my.iter().enumerate() {
+                        // Timers fire at or a little after their deadline.
+                        let ts = ts + (jitter.sym().abs() * 4.0) as i64;
+                        let rep = sims[i].report(ts);
+                        rows.push((
+                            *h,
+                            Row {
+                                ts_ms: ts,
+                                samples: report_samples(&rep),
+                            },
+                        ));
+                    }
+                }
+                samples += rows
+                    .iter()
+                    .map(|(_, r)| r.samples.len() as u64)
+                    .sum::<u64>();
+                barrier.wait();
+                for (h, row) in &rows {
+                    engine.write(*h, std::slice::from_ref(row)).expect("write");
+                }
+                barrier.wait();
+                barrier.wait();
+            }
+            samples
+        }));
+    }
+    let mut write_wall = Duration::ZERO;
+    let mut maintenance = Duration::ZERO;
+    for b in 0..batches {
+        clock.set(start + (b + 1) * 5 * 60_000);
+        barrier.wait();
+        let t0 = Instant::now();
+        barrier.wait();
+        write_wall += t0.elapsed();
+        if b % 12 == 11 {
+            let t0 = Instant::now();
+            engine.run_maintenance().expect("maintenance");
+            maintenance += t0.elapsed();
+        }
+        barrier.wait();
+    }
+    let samples = workers.into_iter().map(|w| w.join().expect("worker")).sum();
+    Ingest {
+        engine,
+        clock,
+        write_wall,
+        maintenance,
+        samples,
+    }
+}
+
+fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
+    (at(0.50), at(0.99))
+}
+
+fn time_queries(
+    engine: &Engine,
+    n: usize,
+    mut make: impl FnMut(usize) -> QueryRequest,
+) -> (f64, f64, usize) {
+    let mut times = Vec::with_capacity(n);
+    let mut points = 0;
+    for i in 0..n {
+        let req = make(i);
+        let t0 = Instant::now();
+        let res = engine.query(&req).expect("query");
+        times.push(t0.elapsed());
+        points = res.series.iter().map(|s| s.points.len()).sum();
+    }
+    let (p50, p99) = percentiles(times);
+    (p50, p99, points)
+}
+
+fn req(agent: u64, metric: Option<&str>, start: i64, stop: i64) -> QueryRequest {
+    QueryRequest {
+        agent,
+        metrics: metric.map(|m| vec![m.to_owned()]).unwrap_or_default(),
+        label_filter: None,
+        start_ms: start,
+        stop_ms: stop,
+        tier: None,
+        interval_ms: None,
+        max_points: 720,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a plain `cargo test --benches` passes
+    // nothing we need: run only when asked to bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let hosts = env("STATUSMONITOR_BENCH_HOSTS", 100) as u64;
+    let hours = env("STATUSMONITOR_BENCH_HOURS", 24);
+    let history_days = env("STATUSMONITOR_BENCH_HISTORY_DAYS", 365);
+    let root = match std::env::var("STATUSMONITOR_BENCH_DIR") {
+        Ok(d) => tempfile::tempdir_in(d).expect("bench dir"),
+        Err(_) => tempfile::tempdir().expect("temp dir"),
+    };
+    println!("# storage engine benchmark");
+    println!("block zstd level: {:?}", config().block_zstd_level);
+    println!(
+        "workload: {hosts} hosts x 38 series x 5 s x {hours} h; values are bounded random walks \
+         (pct 1 decimal, load 2 decimals, bytes/MHz integers), timestamps on a 5 s grid plus 0-3 ms of timer lateness"
+    );
+
+    // 1. Ingest with one writer thread.
+    let one = ingest(&root.path().join("one"), hosts, hours, 1);
+    let rate1 = one.samples as f64 / one.write_wall.as_secs_f64();
+    println!(
+        "ingest, 1 writer thread: {:.2} M samples/s ({} samples in {:.1} s of write() wall time; \
+         one report (38 samples) per write() call, durable in the journal (PersistMode::Buffer) on return; \
+         row generation and maintenance excluded)",
+        rate1 / 1e6,
+        one.samples,
+        one.write_wall.as_secs_f64()
+    );
+    println!(
+        "maintenance (seal 1 h windows, roll up 1 m and 1 h), run after every simulated hour: {:.1} s total, \
+         {:.2} M samples/s",
+        one.maintenance.as_secs_f64(),
+        one.samples as f64 / one.maintenance.as_secs_f64() / 1e6
+    );
+
+    // Close every window, roll everything up, flush memtables.
+    let engine = one.engine;
+    let dir_one = root.path().join("one");
+    one.clock.set(END + 2 * HOUR);
+    let t0 = Instant::now();
+    engine.run_maintenance().expect("final maintenance");
+    let final_pass = t0.elapsed();
+    engine.flush().expect("flush");
+    let st = engine.stats();
+    let n = one.samples as f64;
+    let series = (hosts * 38) as f64;
+    let m1_points = series * (hours * 60) as f64;
+    let h1_points = series * hours as f64;
+    println!(
+        "final maintenance pass (the last hour): {:.2} s; then flush (journal fsync, memtables to tables)",
+        final_pass.as_secs_f64()
+    );
+    println!(
+        "disk, 5 s tier: {:.3} bytes/sample ({} bytes of fjall tables in the raw partitions / {} samples)",
+        st.tier_bytes[0] as f64 / n,
+        st.tier_bytes[0],
+        one.samples
+    );
+    println!(
+        "disk, 1 m tier: {:.2} bytes/aggregate point (min,max,sum,count,last) = {:.3} bytes per raw sample covered ({} bytes / {} points)",
+        st.tier_bytes[1] as f64 / m1_points,
+        st.tier_bytes[1] as f64 / n,
+        st.tier_bytes[1],
+        m1_points
+    );
+    println!(
+        "disk, 1 h tier: {:.2} bytes/aggregate point = {:.4} bytes per raw sample covered ({} bytes / {} points)",
+        st.tier_bytes[2] as f64 / h1_points,
+        st.tier_bytes[2] as f64 / n,
+        st.tier_bytes[2],
+        h1_points
+    );
+    println!(
+        "disk, whole tsdb directory after flush: {:.3} bytes/sample ({} bytes: tables {} + head {} + meta {} + journal {})",
+        dir_size(&dir_one) as f64 / n,
+        dir_size(&dir_one),
+        st.tier_bytes.iter().sum::<u64>(),
+        st.head_bytes,
+        st.meta_bytes,
+        st.journal_bytes
+    );
+
+    // 2. Queries on the 24 h workload.
+    let mut rng = Rng(7);
+    let mut pick = |_: usize| rng.next() % hosts;
+    let q = |name: &str, r: (f64, f64, usize)| {
+        println!(
+            "query {name}: p50 {:.3} ms, p99 {:.3} ms ({} points returned; Engine::query wall time, 300 runs, random host)",
+            r.0, r.1, r.2
+        );
+    };
+    let span = hours.min(24) * HOUR;
+    q(
+        "one series, 1 h (5 s tier, 720 points)",
+        time_queries(&engine, 300, |i| {
+            req(pick(i), Some("cpu.total_pct"), END - HOUR, END)
+        }),
+    );
+    q(
+        &format!("one series, {} h (5 s tier, max_points 720)", span / HOUR),
+        time_queries(&engine, 300, |i| {
+            req(pick(i), Some("cpu.total_pct"), END - span, END)
+        }),
+    );
+    q(
+        &format!(
+            "all 38 series of one host, {} h (5 s tier, max_points 720)",
+            span / HOUR
+        ),
+        time_queries(&engine, 300, |i| req(pick(i), None, END - span, END)),
+    );
+    drop(engine);
+
+    // 3. A long history for the 7 d and 1 y queries: one host, one report per
+    // minute for `history_days`, ingested a day at a time with maintenance
+    // after each day (so the 1 m and 1 h tiers and retention work as in
+    // production).
+    // On tmpfs when there is one: fjall fsyncs a few dozen times whenever a
+    // partition keyspace is created or dropped, which the simulated year does
+    // thousands of times (a handful a day in production). Queries run from
+    // the page cache either way.
+    let shm = std::path::Path::new("/dev/shm");
+    let hist_root = if shm.is_dir() {
+        tempfile::tempdir_in(shm).expect("shm dir")
+    } else {
+        tempfile::tempdir().expect("temp dir")
+    };
+    let hist_dir = hist_root.path().join("history");
+    let hclock = Arc::new(ManualClock::new(END - history_days * DAY));
+    let hengine = Engine::open(&hist_dir, config(), hclock.clone()).expect("open history");
+    let mut host = Host::new(4242);
+    let t0 = Instant::now();
+    for _ in 0..history_days {
+        let day0 = Clock::now_ms(&*hclock);
+        let rows: Vec<Row> = (0..1440)
+            .map(|m| {
+                let ts = day0 + m * 60_000;
+                Row {
+                    ts_ms: ts,
+                    samples: report_samples(&host.report(ts)),
+                }
+            })
+            .collect();
+        hclock.advance(DAY);
+        hengine.write(1, &rows).expect("history write");
+        hengine.run_maintenance().expect("history maintenance");
+    }
+    hclock.advance(2 * HOUR);
+    hengine.run_maintenance().expect("history maintenance");
+    hengine.flush().expect("flush");
+    println!(
+        "history host: {history_days} days at 1 report/min built in {:.1} s (write + daily maintenance); sizes: 1 m tier {} bytes, 1 h tier {} bytes",
+        t0.elapsed().as_secs_f64(),
+        hengine.stats().tier_bytes[1],
+        hengine.stats().tier_bytes[2]
+    );
+    let hnow = Clock::now_ms(&*hclock);
+    let q7 = time_queries(&hengine, 300, |_| {
+        req(1, Some("cpu.total_pct"), hnow - 7 * DAY, hnow)
+    });
+    q("one series, 7 d (1 m tier, max_points 720)", q7);
+    let q365 = time_queries(&hengine, 100, |_| {
+        req(1, Some("cpu.total_pct"), hnow - history_days * DAY, hnow)
+    });
+    q(
+        &format!("one series, {history_days} d (1 h tier, max_points 720)"),
+        q365,
+    );
+    let qall7 = time_queries(&hengine, 100, |_| req(1, None, hnow - 7 * DAY, hnow));
+    q(
+        "all 38 series of one host, 7 d (1 m tier, max_points 720)",
+        qall7,
+    );
+    drop(hengine);
+
+    // 4. Both cores: the same 24 h workload, hosts split over two writer threads.
+    let two = ingest(&root.path().join("two"), hosts, hours, 2);
+    let rate2 = two.samples as f64 / two.write_wall.as_secs_f64();
+    println!(
+        "ingest, 2 writer threads: {:.2} M samples/s ({} samples in {:.1} s of write() wall time, \
+         same method as above; hosts split between the threads)",
+        rate2 / 1e6,
+        two.samples,
+        two.write_wall.as_secs_f64()
+    );
+    drop(two.engine);
+
+    println!(
+        "peak RSS: {:.0} MiB (VmHWM of the benchmark process, which also holds 5 minutes of generated rows per thread)",
+        rss_kib("VmHWM:") as f64 / 1024.0
+    );
+}
