@@ -514,9 +514,7 @@ impl SharedSpool {
     pub fn push(&self, payload: &[u8]) -> Result<usize, AgentError> {
         let dropped = self.lock().append(payload)?;
         self.changed.notify_all();
-        dropped
-            .checked_add(0)
-            .ok_or_else(|| AgentError::Config("overflow".into()))
+        Ok(dropped)
     }
 
     /// Waits until the spool has something or `timeout` passes.
