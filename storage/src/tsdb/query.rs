@@ -108,6 +108,10 @@ pub(crate) struct AgentView {
     pub keys: Vec<Arc<SeriesKey>>,
     pub wm: [Option<i64>; 3],
     pub dirty: BTreeSet<(u8, i64)>,
+    /// Raw windows with rows in the head. Other windows skip the head
+    /// entirely: after sealing, the head holds their tombstones, which a
+    /// range scan would have to step over.
+    pub head_windows: BTreeSet<i64>,
 }
 
 impl AgentView {
@@ -115,6 +119,18 @@ impl AgentView {
     fn fresh(&self, tier: Tier, h: i64) -> bool {
         self.wm[tier.code() as usize].is_some_and(|wm| h + HOUR <= wm)
             && !self.dirty.contains(&(tier.code(), h))
+    }
+}
+
+/// Merge points into buckets of `interval` (points must be sorted by time),
+/// in place and without copying when they already are.
+pub(crate) fn rebucket(points: Vec<Point>, interval: i64) -> Vec<Point> {
+    let aligned = points.iter().all(|p| p.ts_ms.rem_euclid(interval) == 0)
+        && points.windows(2).all(|w| w[0].ts_ms < w[1].ts_ms);
+    if aligned {
+        points
+    } else {
+        bucket(&points, interval)
     }
 }
 
@@ -132,8 +148,17 @@ pub(crate) fn bucket(points: &[Point], interval: i64) -> Vec<Point> {
 }
 
 fn append(into: &mut SeriesMap, from: SeriesMap) {
+    if into.is_empty() {
+        *into = from;
+        return;
+    }
     for (sid, mut pts) in from {
-        into.entry(sid).or_default().append(&mut pts);
+        let dst = into.entry(sid).or_default();
+        if dst.is_empty() {
+            *dst = pts;
+        } else {
+            dst.append(&mut pts);
+        }
     }
 }
 
@@ -148,6 +173,7 @@ impl Engine {
             keys: st.keys.clone(),
             wm: st.wm,
             dirty: st.dirty.keys().copied().collect(),
+            head_windows: st.head_windows.clone(),
         })
     }
 
@@ -168,6 +194,7 @@ impl Engine {
     fn scan_raw(
         &self,
         agent: u64,
+        head_windows: &BTreeSet<i64>,
         sids: &[u32],
         s: i64,
         e: i64,
@@ -179,10 +206,15 @@ impl Engine {
             let (lo_t, hi_t) = (s.max(w), e.min(w + bw));
             // Head rows of this window, in key order (ts, then write sequence).
             let mut overlay: BTreeMap<u32, BTreeMap<i64, f64>> = BTreeMap::new();
-            for item in self
-                .head
-                .range(head::head_bound(agent, lo_t)..head::head_bound(agent, hi_t))
-            {
+            let head_rows = head_windows
+                .contains(&w)
+                .then(|| {
+                    self.head
+                        .range(head::head_bound(agent, lo_t)..head::head_bound(agent, hi_t))
+                })
+                .into_iter()
+                .flatten();
+            for item in head_rows {
                 let (k, v) = item.into_inner().map_err(Error::fjall("read head"))?;
                 let (_, ts, _) = head::parse_head_key(&k)?;
                 for (sid, val) in head::decode_row(&v)? {
@@ -238,12 +270,13 @@ impl Engine {
     pub(crate) fn read_raw(
         &self,
         agent: u64,
+        head_windows: &BTreeSet<i64>,
         sids: &[u32],
         s: i64,
         e: i64,
     ) -> Result<BTreeMap<u32, Vec<(i64, f64)>>, Error> {
         let mut out: BTreeMap<u32, Vec<(i64, f64)>> = BTreeMap::new();
-        self.scan_raw(agent, sids, s, e, |sid, t, v| {
+        self.scan_raw(agent, head_windows, sids, s, e, |sid, t, v| {
             out.entry(sid).or_default().push((t, v));
         })?;
         Ok(out)
@@ -253,31 +286,47 @@ impl Engine {
     fn read_raw_bucketed(
         &self,
         agent: u64,
+        head_windows: &BTreeSet<i64>,
         sids: &[u32],
         s: i64,
         e: i64,
         interval: i64,
     ) -> Result<SeriesMap, Error> {
-        let mut out = SeriesMap::new();
-        let mut cur: Option<(u32, Vec<Point>)> = None;
-        self.scan_raw(agent, sids, s, e, |sid, t, v| {
-            if cur.as_ref().is_none_or(|(c, _)| *c != sid) {
-                if let Some((c, pts)) = cur.take() {
-                    out.entry(c).or_default().extend(pts);
-                }
-                cur = Some((sid, Vec::new()));
+        // One vector per requested series, found by binary search when the
+        // series changes (samples come per window, per series, in time order).
+        let mut out: Vec<Vec<Point>> = vec![Vec::new(); sids.len()];
+        let mut cur = usize::MAX;
+        let mut cur_sid = u32::MAX;
+        // End of the last point's bucket: most samples need no division.
+        let mut bucket_end = i64::MIN;
+        self.scan_raw(agent, head_windows, sids, s, e, |sid, t, v| {
+            if sid != cur_sid {
+                cur_sid = sid;
+                cur = sids.binary_search(&sid).unwrap_or(usize::MAX);
+                bucket_end = i64::MIN;
             }
-            if let Some((_, pts)) = cur.as_mut() {
-                let b = floor_to(t, interval);
-                match pts.last_mut() {
-                    Some(p) if p.ts_ms == b => p.merge(&Point::sample(b, v)),
-                    _ => pts.push(Point::sample(b, v)),
+            let Some(pts) = out.get_mut(cur) else { return };
+            match pts.last_mut() {
+                Some(p) if t < bucket_end && t >= p.ts_ms => {
+                    p.min = p.min.min(v);
+                    p.max = p.max.max(v);
+                    p.sum += v;
+                    p.count += 1;
+                    p.last = v;
+                }
+                _ => {
+                    let b = floor_to(t, interval);
+                    bucket_end = b.saturating_add(interval);
+                    pts.push(Point::sample(b, v));
                 }
             }
         })?;
-        if let Some((c, pts)) = cur {
-            out.entry(c).or_default().extend(pts);
-        }
+        let out: SeriesMap = sids
+            .iter()
+            .zip(out)
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(sid, p)| (*sid, p))
+            .collect();
         Ok(out)
     }
 
@@ -369,7 +418,7 @@ impl Engine {
             return Ok(SeriesMap::new());
         }
         let Some(finer) = tier.finer() else {
-            return self.read_raw_bucketed(agent, sids, s, e, interval);
+            return self.read_raw_bucketed(agent, &view.head_windows, sids, s, e, interval);
         };
         let mut out = SeriesMap::new();
         let mut h = floor_to(s, HOUR);
@@ -501,7 +550,7 @@ impl Engine {
                 key: (**key).clone(),
                 points: points
                     .remove(&sid)
-                    .map(|p| bucket(&p, interval))
+                    .map(|p| rebucket(p, interval))
                     .unwrap_or_default(),
             })
             .collect();
@@ -516,7 +565,7 @@ impl Engine {
         };
         let sids: Vec<u32> = (0..view.keys.len() as u32).collect();
         let until = self.clock.now_ms().saturating_add(HOUR);
-        let raw = self.read_raw(agent, &sids, since_ms, until)?;
+        let raw = self.read_raw(agent, &view.head_windows, &sids, since_ms, until)?;
         let mut by_ts: BTreeMap<i64, Vec<(SeriesKey, f64)>> = BTreeMap::new();
         for (sid, samples) in raw {
             let key = &view.keys[sid as usize];
