@@ -153,3 +153,42 @@ mod tests {
         }
     }
 }
+
+/// Pins block format v1: these bytes are drawn in `docs/storage-format.md`.
+#[cfg(test)]
+mod fixture {
+    use super::*;
+
+    fn example() -> Block {
+        Block {
+            kind: BlockKind::Raw,
+            ts: vec![1_795_564_800_000, 1_795_564_805_000, 1_795_564_810_000],
+            series: vec![
+                SeriesColumns {
+                    sid: 0,
+                    rows: vec![0, 1, 2],
+                    cols: vec![vec![12.5, 12.5, 13.1]],
+                },
+                SeriesColumns {
+                    sid: 3,
+                    rows: vec![1],
+                    cols: vec![vec![3400.0]],
+                },
+            ],
+        }
+    }
+
+    const V1: &str =
+        "010000030a0380a08480c268904e00020003080301020a07010102fa0104c00900000000000090aa40";
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn block_v1_bytes_are_stable() {
+        let bytes = encode_block(&example(), None);
+        assert_eq!(hex(&bytes), V1);
+        assert_eq!(decoder::decode_block(&bytes).unwrap(), example());
+    }
+}
