@@ -53,11 +53,10 @@ run: build ## Build everything and start the server (data in ./data, port 8420)
 	exec target/release/statusmonitor --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 test: bundle setup-browser ## Run every test: unit, integration, end-to-end in Chromium
-	$(CARGO) test --workspace --all-targets
-	$(CARGO) test --workspace --doc
+	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 
-e2e: build setup-browser ## End-to-end tests in headless Chromium against the release binary
+e2e: build setup-browser ## End-to-end tests in headless Chromium against the release binaries
 	cd e2e && node --test --test-reporter=spec --test-concurrency=1 tests/
 
 check: bundle ## fmt, clippy -D warnings (native and wasm)

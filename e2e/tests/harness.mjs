@@ -32,33 +32,46 @@ export async function startServer(extraArgs = [], env = {}) {
   copyFileSync(join(repo, 'target', 'release', 'statusmonitor'), bin);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, ...extraArgs], {
-    cwd: dir,
-    env: { ...process.env, STATUSMONITOR_LOG: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   let output = '';
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early: ${output}`);
-    try {
-      const res = await fetch(`${url}/api/health`);
-      if (res.ok) break;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) throw new Error(`server did not start: ${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url, dir, child,
+  const launch = async () => {
+    const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, ...extraArgs], {
+      cwd: dir,
+      env: { ...process.env, STATUSMONITOR_LOG: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (d) => { output += d; });
+    child.stderr.on('data', (d) => { output += d; });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`server exited early: ${output}`);
+      try {
+        const res = await fetch(`${url}/api/health`);
+        if (res.ok) return child;
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) throw new Error(`server did not start: ${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const halt = async (child, signal) => {
+    child.kill(signal);
+    await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+  };
+  const server = {
+    url, dir, child: await launch(),
     output: () => output,
+    /** Stops the server (SIGTERM, or SIGKILL for a crash), runs `meanwhile`,
+     *  and starts it again on the same port and data directory. */
+    async restart(meanwhile = async () => {}, signal = 'SIGTERM') {
+      await halt(server.child, signal);
+      await meanwhile();
+      server.child = await launch();
+    },
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      await halt(server.child, 'SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 export async function launchBrowser() {

@@ -91,6 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("server failed")?;
+    state.flush()?;
     tracing::info!("stopped");
     Ok(())
 }

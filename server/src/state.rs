@@ -9,6 +9,7 @@ use leptos::config::LeptosOptions;
 use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError};
 use storage::clock::{Clock, SystemClock};
 use storage::model::HostFacts;
+use storage::tsdb::{BackgroundHandle, Engine, EngineConfig, Ring};
 use tokio::sync::broadcast;
 
 use crate::auth::jwt::JwtKeys;
@@ -40,7 +41,19 @@ pub struct AppState {
     /// Revoked sessions, replaced agent tokens, deleted agents: WebSockets and
     /// the engine subscribe with [`AppState::subscribe_security`].
     pub events: broadcast::Sender<SecurityEvent>,
+    /// The time-series engine (`DATA_DIR/tsdb`). Blocking: call it from
+    /// `spawn_blocking`.
+    pub engine: Arc<Engine>,
+    /// The last 15 minutes of every agent's reports: the live fan-out and
+    /// the latest values alert rules read.
+    pub ring: Arc<Ring>,
+    /// The engine's background compactor; stops when the last clone of the
+    /// state is dropped.
+    pub maintenance: Arc<BackgroundHandle>,
 }
+
+/// How much the ring buffer keeps per agent.
+pub const RING_WINDOW_MS: i64 = 15 * 60_000;
 
 impl AppState {
     /// Opens everything under the data directory, on the system clock.
@@ -67,6 +80,27 @@ impl AppState {
         };
         let passwords = Passwords::new(config.password_cost)?;
         let (events, _) = broadcast::channel(1024);
+        let engine_config = EngineConfig {
+            raw_retention_ms: config.raw_retention_ms,
+            m1_retention_ms: config.minute_retention_ms,
+            h1_retention_ms: config.hour_retention_ms,
+            ..EngineConfig::default()
+        };
+        let tsdb_dir = data_dir.path().join("tsdb");
+        let engine = Arc::new(
+            Engine::open(&tsdb_dir, engine_config, clock.clone()).with_context(|| {
+                format!("cannot open the time-series store {}", tsdb_dir.display())
+            })?,
+        );
+        let ring = Arc::new(Ring::new(RING_WINDOW_MS));
+        // After a restart the live view starts from the stored last 15 minutes.
+        let since = clock.now_ms() - RING_WINDOW_MS;
+        for agent in engine.agents() {
+            for report in engine.recent_reports(agent, since)? {
+                ring.push(agent, Arc::new(report));
+            }
+        }
+        let maintenance = Arc::new(engine.start_background());
         Ok(AppState {
             config: Arc::new(config),
             data_dir: Arc::new(data_dir),
@@ -78,6 +112,9 @@ impl AppState {
             passwords: Arc::new(passwords),
             limits: Arc::new(Limits::default()),
             events,
+            engine,
+            ring,
+            maintenance,
         })
     }
 
@@ -145,14 +182,39 @@ impl AppState {
     }
 
     /// Runs once an agent's catalog records are gone: deletes its time series
-    /// and tells subscribers (WebSockets close).
-    ///
-    /// HOOK for the engine wiring: the time-series engine is not in
-    /// `AppState` yet; when it is, delete the agent's series here (awaited,
-    /// so `DELETE /api/agents/{id}` answers only after the data is gone).
+    /// (awaited, so `DELETE /api/agents/{id}` answers once the data is gone),
+    /// empties its ring buffer and tells subscribers (WebSockets close).
     pub async fn on_agent_deleted(&self, owner_id: u64, agent_id: u64) -> Result<(), ApiError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.delete_agent(agent_id))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(storage_error)?;
+        self.ring.remove(agent_id);
         self.announce(SecurityEvent::AgentDeleted { owner_id, agent_id });
         Ok(())
+    }
+
+    /// Writes what is only in memory (last-seen times) and flushes the engine;
+    /// called on graceful shutdown.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.catalog
+            .flush_live()
+            .context("cannot save last-seen times")?;
+        self.engine
+            .flush()
+            .context("cannot flush the time-series store")?;
+        Ok(())
+    }
+}
+
+/// Maps engine failures to API errors: a bad request to 400, the rest
+/// (I/O, corruption) to a logged 500.
+pub fn storage_error(e: storage::Error) -> ApiError {
+    match e {
+        storage::Error::InvalidRequest(msg) => ApiError::BadRequest(msg),
+        storage::Error::AgentDeleted { .. } => ApiError::NotFound("no such agent".into()),
+        other => ApiError::internal(other),
     }
 }
 

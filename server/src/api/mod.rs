@@ -10,7 +10,10 @@ pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod health;
+pub mod history;
+pub mod ingest;
 pub mod users;
+pub mod ws;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -19,5 +22,8 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(agents::router())
         .merge(admin::router())
+        .merge(ingest::router())
+        .merge(history::router())
+        .merge(ws::router())
         .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
 }

@@ -58,6 +58,10 @@ pub fn parse_batch(bytes: &[u8]) -> Result<IngestBatch, ApiError> {
                         "{path}: NaN and Infinity are not numbers; leave out a value that was not measured"
                     ))
                 }
+                // `1e999`: well-formed JSON, but no finite number.
+                _ if inner.to_string().starts_with("number out of range") => {
+                    ApiError::Invalid(format!("{path}: number out of range (not finite)"))
+                }
                 _ => ApiError::BadRequest(format!("malformed JSON: {inner}")),
             });
         }
@@ -158,6 +162,11 @@ mod tests {
             let err = parse_batch(body.as_bytes()).unwrap_err();
             assert!(matches!(err, ApiError::Invalid(_)), "{body}: {err:?}");
         }
+        let err = parse_batch(br#"{"reports":[{"ts_ms":1,"load":[1e999,1,1]}]}"#).unwrap_err();
+        let ApiError::Invalid(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.starts_with("reports[0].load"), "{msg}");
     }
 
     #[test]

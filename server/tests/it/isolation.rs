@@ -18,6 +18,12 @@ const AGENT_ROUTES: &[(&str, &str, Option<&str>)] = &[
         Some(r#"{ "name": "mine now" }"#),
     ),
     ("POST", "/api/agents/{id}/regenerate-token", None),
+    ("GET", "/api/history/{id}/cpu", None),
+    ("GET", "/api/history/{id}/memory?start=-24h", None),
+    ("GET", "/api/history/{id}/disk", None),
+    ("GET", "/api/history/{id}/network", None),
+    ("GET", "/api/history/{id}/summary?start=-7d", None),
+    ("GET", "/api/ws/{id}", None),
     ("DELETE", "/api/agents/{id}", None),
 ];
 

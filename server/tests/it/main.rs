@@ -13,5 +13,6 @@ mod agents;
 mod auth;
 mod cli;
 mod common;
+mod data;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;

@@ -28,3 +28,10 @@ pub struct StorageHealth {
     pub status: String,
     pub data_dir: String,
 }
+
+/// `POST /api/ingest` (200): the batch is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestAck {
+    /// Reports stored from this request.
+    pub accepted: usize,
+}

@@ -1,0 +1,343 @@
+//! `GET /api/history/{agent_id}/{cpu,memory,disk,network,summary}`: stored
+//! metrics of one agent over a range, from the tier the range calls for.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::{Router, routing::get};
+use serde::Deserialize;
+use storage::model::time::{parse_duration_ms, parse_rfc3339_ms};
+use storage::model::{HistoryResponse, HistorySeries, SummaryMetric, SummaryResponse};
+use storage::tsdb::{QueryRequest, QueryResult, Tier};
+
+use crate::auth::extract::OwnedAgent;
+use crate::error::{ApiError, ApiResult, Json};
+use crate::state::AppState;
+
+/// Points per series when the caller does not say.
+pub const DEFAULT_MAX_POINTS: usize = 600;
+/// The most points per series one request may ask for.
+pub const MAX_POINTS_CAP: usize = 5_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/history/{agent_id}/summary", get(summary))
+        .route("/history/{agent_id}/{kind}", get(history))
+}
+
+/// The metrics behind each chart.
+pub fn metrics_of(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "cpu" => &[
+            "cpu.total_pct",
+            "cpu.core_pct",
+            "cpu.core_mhz",
+            "load.1m",
+            "load.5m",
+            "load.15m",
+        ],
+        "memory" => &[
+            "mem.total_bytes",
+            "mem.used_bytes",
+            "mem.available_bytes",
+            "swap.total_bytes",
+            "swap.used_bytes",
+        ],
+        "disk" => &[
+            "disk.total_bytes",
+            "disk.used_bytes",
+            "disk.read_bps",
+            "disk.write_bps",
+        ],
+        "network" => &["net.rx_bps", "net.tx_bps"],
+        "temperature" => &["temp.celsius"],
+        _ => return None,
+    })
+}
+
+/// What `summary` reports on: the figures of the dashboard's cards.
+const SUMMARY_METRICS: &[&str] = &[
+    "cpu.total_pct",
+    "load.1m",
+    "mem.used_bytes",
+    "mem.total_bytes",
+    "swap.used_bytes",
+    "disk.used_bytes",
+    "disk.total_bytes",
+    "disk.read_bps",
+    "disk.write_bps",
+    "net.rx_bps",
+    "net.tx_bps",
+    "temp.celsius",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeParams {
+    pub start: Option<String>,
+    pub stop: Option<String>,
+    pub interval: Option<String>,
+    pub max_points: Option<String>,
+    pub tier: Option<String>,
+}
+
+/// A checked range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Range {
+    pub start_ms: i64,
+    pub stop_ms: i64,
+    pub interval_ms: Option<i64>,
+    pub max_points: usize,
+    pub tier: Option<Tier>,
+}
+
+fn bad(param: &str, problem: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(format!("{param}: {problem}"))
+}
+
+/// `-5m`-style (before now), RFC 3339, or Unix milliseconds.
+fn parse_time(param: &str, text: &str, now_ms: i64) -> ApiResult<i64> {
+    let text = text.trim();
+    if let Some(ago) = text.strip_prefix('-') {
+        return parse_duration_ms(ago)
+            .map(|d| now_ms - d)
+            .map_err(|e| bad(param, e));
+    }
+    if text == "now" {
+        return Ok(now_ms);
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map_err(|_| bad(param, "is not a number of milliseconds"));
+    }
+    parse_rfc3339_ms(text)
+        .map_err(|e| bad(param, format!("{e}, or a duration before now like -1h")))
+}
+
+impl RangeParams {
+    /// Checks the parameters at server time `now_ms`. Default range: the last hour.
+    pub fn check(&self, now_ms: i64) -> ApiResult<Range> {
+        // `stop` is exclusive; by default it includes a report stamped this
+        // very millisecond.
+        let stop_ms = match &self.stop {
+            Some(s) => parse_time("stop", s, now_ms)?,
+            None => now_ms + 1,
+        };
+        let start_ms = match &self.start {
+            Some(s) => parse_time("start", s, now_ms)?,
+            None => now_ms - 3_600_000,
+        };
+        if start_ms >= stop_ms {
+            return Err(bad("start", "must be before stop"));
+        }
+        let max_points = match &self.max_points {
+            None => DEFAULT_MAX_POINTS,
+            Some(s) => match s.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_POINTS_CAP).contains(&n) => n,
+                _ => {
+                    return Err(bad(
+                        "max_points",
+                        format!("must be a whole number from 1 to {MAX_POINTS_CAP}"),
+                    ));
+                }
+            },
+        };
+        let interval_ms = match &self.interval {
+            None => None,
+            Some(s) => {
+                let ms = parse_duration_ms(s).map_err(|e| bad("interval", e))?;
+                if ms < 5_000 {
+                    return Err(bad(
+                        "interval",
+                        "must be at least 5s, the finest resolution stored",
+                    ));
+                }
+                Some(ms)
+            }
+        };
+        let tier = match &self.tier {
+            None => None,
+            Some(s) => Some(
+                s.parse::<Tier>()
+                    .map_err(|_| bad("tier", "must be 5s, 1m or 1h"))?,
+            ),
+        };
+        Ok(Range {
+            start_ms,
+            stop_ms,
+            interval_ms,
+            max_points,
+            tier,
+        })
+    }
+}
+
+async fn run_query(state: &AppState, req: QueryRequest) -> ApiResult<QueryResult> {
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || engine.query(&req))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(crate::state::storage_error)
+}
+
+fn request(agent: u64, metrics: &[&str], range: &Range, max_points: usize) -> QueryRequest {
+    QueryRequest {
+        agent,
+        metrics: metrics.iter().map(|m| m.to_string()).collect(),
+        label_filter: None,
+        start_ms: range.start_ms,
+        stop_ms: range.stop_ms,
+        tier: range.tier,
+        interval_ms: range.interval_ms,
+        max_points,
+    }
+}
+
+fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String> {
+    key.labels.iter().cloned().collect()
+}
+
+async fn history(
+    State(state): State<AppState>,
+    owned: OwnedAgent,
+    Path((_, kind)): Path<(u64, String)>,
+    Query(params): Query<RangeParams>,
+) -> ApiResult<Json<HistoryResponse>> {
+    let metrics = metrics_of(&kind).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no history `{kind}`: use cpu, memory, disk, network, temperature or summary"
+        ))
+    })?;
+    let range = params.check(state.clock.now_ms())?;
+    let agent_id = owned.agent.id;
+    let result = run_query(&state, request(agent_id, metrics, &range, range.max_points)).await?;
+    Ok(Json(HistoryResponse {
+        agent_id,
+        tier: result.tier.to_string(),
+        interval_ms: result.interval_ms,
+        start_ms: result.start_ms,
+        stop_ms: result.stop_ms,
+        series: result
+            .series
+            .iter()
+            .map(|s| HistorySeries {
+                metric: s.key.metric.clone(),
+                labels: labels(&s.key),
+                points: s
+                    .points
+                    .iter()
+                    .map(|p| (p.ts_ms, p.avg(), p.min, p.max))
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    owned: OwnedAgent,
+    Query(params): Query<RangeParams>,
+) -> ApiResult<Json<SummaryResponse>> {
+    let range = params.check(state.clock.now_ms())?;
+    let agent_id = owned.agent.id;
+    // A handful of buckets per series; folded into one figure each below.
+    let result = run_query(&state, request(agent_id, SUMMARY_METRICS, &range, 8)).await?;
+    let metrics = result
+        .series
+        .iter()
+        .filter_map(|s| {
+            let mut points = s.points.iter();
+            let mut acc = points.next()?.clone();
+            for p in points {
+                acc.merge(p);
+            }
+            Some(SummaryMetric {
+                metric: s.key.metric.clone(),
+                labels: labels(&s.key),
+                min: acc.min,
+                avg: acc.avg(),
+                max: acc.max,
+                last: acc.last,
+                count: acc.count,
+            })
+        })
+        .collect();
+    Ok(Json(SummaryResponse {
+        agent_id,
+        tier: result.tier.to_string(),
+        start_ms: result.start_ms,
+        stop_ms: result.stop_ms,
+        metrics,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_767_225_600_000;
+
+    fn params(
+        start: Option<&str>,
+        stop: Option<&str>,
+        interval: Option<&str>,
+        max: Option<&str>,
+    ) -> RangeParams {
+        RangeParams {
+            start: start.map(Into::into),
+            stop: stop.map(Into::into),
+            interval: interval.map(Into::into),
+            max_points: max.map(Into::into),
+            tier: None,
+        }
+    }
+
+    #[test]
+    fn relative_and_absolute_ranges() {
+        let r = params(Some("-5m"), None, None, None).check(NOW).unwrap();
+        assert_eq!(
+            (r.start_ms, r.stop_ms, r.max_points),
+            (NOW - 300_000, NOW + 1, DEFAULT_MAX_POINTS)
+        );
+        let r = params(
+            Some("2026-01-01T00:00:00Z"),
+            Some("2026-01-01T01:00:00Z"),
+            Some("1m"),
+            Some("60"),
+        )
+        .check(NOW)
+        .unwrap();
+        assert_eq!(
+            (r.start_ms, r.stop_ms, r.interval_ms, r.max_points),
+            (NOW, NOW + 3_600_000, Some(60_000), 60)
+        );
+        for start in ["-1h", "-24h", "-7d", "-30d", "-1y"] {
+            params(Some(start), None, None, None).check(NOW).unwrap();
+        }
+    }
+
+    #[test]
+    fn each_bad_parameter_is_named() {
+        let cases = [
+            ("start", params(Some("yesterday"), None, None, None)),
+            ("start", params(Some("-5"), None, None, None)),
+            (
+                "stop",
+                params(None, Some("2026-13-01T00:00:00Z"), None, None),
+            ),
+            ("start", params(Some("-1m"), Some("-2m"), None, None)),
+            ("interval", params(None, None, Some("1s"), None)),
+            ("interval", params(None, None, Some("fast"), None)),
+            ("max_points", params(None, None, None, Some("0"))),
+            ("max_points", params(None, None, None, Some("100000"))),
+            ("max_points", params(None, None, None, Some("many"))),
+        ];
+        for (param, p) in cases {
+            match p.check(NOW) {
+                Err(ApiError::BadRequest(msg)) => assert!(msg.starts_with(param), "{param}: {msg}"),
+                other => panic!("{param}: {other:?}"),
+            }
+        }
+    }
+}

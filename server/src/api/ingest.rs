@@ -1,0 +1,110 @@
+//! `POST /api/ingest`: a batch of reports from an agent, authenticated by its
+//! `X-Agent-Token`. The answer (200) comes only once the batch is durable in
+//! the engine's journal; a refused batch (4xx) stored nothing.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, header};
+use axum::{Router, routing::post};
+use storage::model::{IngestAck, IngestBatch, report_samples};
+use storage::tsdb::Row;
+
+use crate::error::{ApiError, ApiResult, Json};
+use crate::ingest::{decode_body, parse_batch, validate_batch};
+use crate::state::AppState;
+
+/// Bodies larger than this are decoded on the blocking pool.
+const INLINE_DECODE_BYTES: usize = 64 << 10;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ingest", post(ingest))
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<IngestAck>> {
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "request body is larger than {} bytes",
+                state.config.max_body_bytes
+            ))
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })?;
+    let token = headers
+        .get("x-agent-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing X-Agent-Token header: pass the agent's token from the dashboard".into(),
+            )
+        })?;
+    let auth = state.authenticate_agent(token).await?;
+
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let limit = state.config.max_body_bytes;
+    let decode = move || -> ApiResult<IngestBatch> {
+        let raw = decode_body(encoding.as_deref(), &body, limit)?;
+        parse_batch(&raw)
+    };
+    let batch = if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n <= INLINE_DECODE_BYTES)
+    {
+        decode()?
+    } else {
+        tokio::task::spawn_blocking(decode)
+            .await
+            .map_err(ApiError::internal)??
+    };
+    let now_ms = state.clock.now_ms();
+    validate_batch(&batch, now_ms, state.config.raw_retention_ms)?;
+
+    let IngestBatch { host, mut reports } = batch;
+    reports.sort_by_key(|r| r.ts_ms);
+    let rows: Vec<Row> = reports
+        .iter()
+        .map(|r| Row {
+            ts_ms: r.ts_ms,
+            samples: report_samples(r),
+        })
+        .collect();
+    let engine = state.engine.clone();
+    let agent_id = auth.agent_id;
+    tokio::task::spawn_blocking(move || engine.write(agent_id, &rows))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(crate::state::storage_error)?;
+
+    // Durable: now tell the live side. Replayed reports older than what the
+    // ring already has are history, not news.
+    let interval_ms = reports
+        .iter()
+        .rev()
+        .find_map(|r| r.interval_ms)
+        .map(i64::from);
+    let accepted = reports.len();
+    let latest = state.ring.latest(agent_id).map(|r| r.ts_ms);
+    for report in reports {
+        if latest.is_none_or(|t| report.ts_ms > t) {
+            state.ring.push(agent_id, Arc::new(report));
+        }
+    }
+    state
+        .record_report(agent_id, now_ms, interval_ms, host)
+        .await?;
+    Ok(Json(IngestAck { accepted }))
+}

@@ -1,0 +1,166 @@
+//! `GET /api/ws/{agent_id}`: the live stream of one agent's reports.
+//!
+//! After the session and ownership checks the socket gets a snapshot of the
+//! ring buffer (the last 15 minutes), then every report as it is ingested. A
+//! client that falls behind gets a fresh snapshot instead of the reports it
+//! missed, so a slow browser never slows ingest or other clients (the ring's
+//! broadcast never waits for a receiver). The stream ends with a `closed`
+//! message when the agent is deleted or the session is revoked.
+
+use std::sync::Arc;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::{Router, routing::get};
+use serde::{Deserialize, Serialize};
+use storage::model::Report;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth::SecurityEvent;
+use crate::auth::extract::{AuthUser, AuthVia, agent_not_found, check_same_origin};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// How far back the first snapshot reaches.
+pub const SNAPSHOT_MS: i64 = 15 * 60_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/{agent_id}", get(upgrade))
+}
+
+#[derive(Debug, Deserialize)]
+struct WsQuery {
+    /// An access token, for API clients that cannot set headers on a WebSocket.
+    token: Option<String>,
+}
+
+/// The wire shape of [`storage::model::LiveMessage`], borrowing the reports so
+/// each subscriber serializes without cloning them.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Out<'a> {
+    Snapshot {
+        agent_id: u64,
+        reports: Vec<&'a Report>,
+    },
+    Report {
+        agent_id: u64,
+        report: &'a Report,
+    },
+    Closed {
+        reason: &'a str,
+    },
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    Path(agent_id): Path<u64>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    // Checked after the session and the agent, so a stranger learns nothing
+    // even from a request that is not a WebSocket handshake.
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let user = match query.token {
+        Some(token) => {
+            let mut bearer = HeaderMap::new();
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| ApiError::Unauthorized("the token parameter is not a token".into()))?;
+            bearer.insert(header::AUTHORIZATION, value);
+            AuthUser::from_headers(&Method::GET, &bearer, &state)?
+        }
+        None => AuthUser::from_headers(&Method::GET, &headers, &state)?,
+    };
+    // Browsers send cookies on cross-site WebSocket handshakes: a page on
+    // another site must not be able to read someone's live data.
+    if user.via == AuthVia::Cookie {
+        check_same_origin(&headers, &state)?;
+    }
+    let agent = state.catalog(move |c| c.agent(agent_id)).await?;
+    if agent.is_none_or(|a| a.owner_id != user.user_id) {
+        return Err(agent_not_found());
+    }
+    Ok(match ws {
+        Ok(ws) => ws.on_upgrade(move |socket| stream(socket, state, user, agent_id)),
+        Err(rejection) => rejection.into_response(),
+    })
+}
+
+fn text(out: &Out<'_>) -> Message {
+    // Serializing plain data into a String cannot fail.
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(out).unwrap_or_default(),
+    ))
+}
+
+fn snapshot(state: &AppState, agent_id: u64) -> Message {
+    let reports: Vec<Arc<Report>> = state
+        .ring
+        .snapshot(agent_id, state.clock.now_ms() - SNAPSHOT_MS);
+    text(&Out::Snapshot {
+        agent_id,
+        reports: reports.iter().map(|r| &**r).collect(),
+    })
+}
+
+async fn close(mut socket: WebSocket, reason: &str) {
+    let _ = socket.send(text(&Out::Closed { reason })).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: Utf8Bytes::from(reason.to_string()),
+        })))
+        .await;
+}
+
+async fn stream(mut socket: WebSocket, state: AppState, user: AuthUser, agent_id: u64) {
+    // Subscribe before the snapshot so nothing falls between the two.
+    let mut reports = state.ring.subscribe(agent_id);
+    let mut events = state.subscribe_security();
+    if socket.send(snapshot(&state, agent_id)).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            report = reports.recv() => match report {
+                Ok(report) => {
+                    if socket.send(text(&Out::Report { agent_id, report: &report })).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    if socket.send(snapshot(&state, agent_id)).await.is_err() {
+                        return;
+                    }
+                }
+                // The ring drops an agent's channel only when the agent is deleted.
+                Err(RecvError::Closed) => return close(socket, "the agent was deleted").await,
+            },
+            event = events.recv() => match event {
+                Ok(SecurityEvent::AgentDeleted { agent_id: a, .. }) if a == agent_id => {
+                    return close(socket, "the agent was deleted").await;
+                }
+                Ok(SecurityEvent::SessionRevoked { session_id, .. }) if session_id == user.session_id => {
+                    return close(socket, "the session ended; log in again").await;
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // Missed events: re-check what they could have said.
+                    if !state.catalog.is_session_active(user.session_id, user.user_id) {
+                        return close(socket, "the session ended; log in again").await;
+                    }
+                }
+                Err(RecvError::Closed) => return close(socket, "the server is stopping").await,
+                Ok(_) => {}
+            },
+            incoming = socket.recv() => match incoming {
+                // The client only ever closes or pings (axum answers pings).
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! The data paths end to end through the real router, engine and catalog:
+//! ingest → history, ingest → WebSocket, backdated (spooled) batches, every
+//! kind of bad input (status, and nothing stored), restart.
+
+use std::io::Write;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use storage::model::LiveMessage;
+use tokio_tungstenite::tungstenite;
+use tower::ServiceExt;
+
+use crate::common::{Reply, Session, T0, TestApp};
+
+/// A report at `ts` with CPU at `cpu` %.
+fn report(ts: i64, cpu: f64) -> Value {
+    json!({
+        "ts_ms": ts,
+        "interval_ms": 5000,
+        "cpu": { "total_pct": cpu, "cores_pct": [cpu, cpu / 2.0], "cores_mhz": [3400, 3600] },
+        "load": [0.5, 0.4, 0.3],
+        "memory": { "total_bytes": 16_000_000_000u64, "used_bytes": 8_000_000_000u64,
+                    "available_bytes": 8_000_000_000u64, "swap_total_bytes": 2_000_000_000u64,
+                    "swap_used_bytes": 0 },
+        "disks": [ { "mount": "/", "total_bytes": 500_000_000_000u64, "used_bytes": 200_000_000_000u64,
+                     "read_bps": 1024, "write_bps": 20480 } ],
+        "networks": [ { "iface": "eth0", "rx_bps": 120000, "tx_bps": 64000 } ],
+        "uptime_s": 86400
+    })
+}
+
+async fn ingest_raw(app: &TestApp, token: &str, body: Vec<u8>, encoding: Option<&str>) -> Reply {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/ingest")
+        .header("content-type", "application/json")
+        .header("content-length", body.len().to_string())
+        .header("x-agent-token", token);
+    if let Some(enc) = encoding {
+        req = req.header("content-encoding", enc);
+    }
+    let response = app
+        .router()
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    Reply::read(response).await
+}
+
+async fn ingest(app: &TestApp, token: &str, batch: Value) -> Reply {
+    ingest_raw(app, token, serde_json::to_vec(&batch).unwrap(), None).await
+}
+
+async fn cpu_points(app: &TestApp, who: &Session, agent: u64, query: &str) -> Vec<Value> {
+    let r = app
+        .call_as(
+            who,
+            Method::GET,
+            &format!("/api/history/{agent}/cpu?{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["metric"] == "cpu.total_pct")
+        .map(|s| s["points"].as_array().unwrap().clone())
+        .unwrap_or_default()
+}
+
+async fn setup() -> (TestApp, Session, u64, String) {
+    let app = TestApp::new();
+    let alice = app.register_and_login("alice").await;
+    let (agent, token) = app.create_agent(&alice, "nas").await;
+    (app, alice, agent, token)
+}
+
+#[tokio::test]
+async fn ingested_reports_come_back_from_history() {
+    let (app, alice, agent, token) = setup().await;
+    let reports: Vec<Value> = (0..12)
+        .map(|i| report(T0 - 60_000 + i * 5_000, 10.0 + i as f64))
+        .collect();
+    let r = ingest(
+        &app,
+        &token,
+        json!({ "host": { "hostname": "nas", "cores": 2 }, "reports": reports }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["accepted"], 12);
+
+    let points = cpu_points(&app, &alice, agent, "start=-5m&max_points=600").await;
+    let values: Vec<f64> = points.iter().map(|p| p[1].as_f64().unwrap()).collect();
+    assert_eq!(values, (0..12).map(|i| 10.0 + i as f64).collect::<Vec<_>>());
+    let first = &points[0];
+    assert_eq!(first[0].as_i64().unwrap(), T0 - 60_000);
+
+    // The agent is now active, online, with its host facts.
+    let a = app
+        .call_as(&alice, Method::GET, &format!("/api/agents/{agent}"), None)
+        .await;
+    assert_eq!(a.body["token_state"], "active");
+    assert_eq!(a.body["online"], true);
+    assert_eq!(a.body["host"]["hostname"], "nas");
+
+    // Memory, disk, network and the summary carry the same reports.
+    for (kind, metric) in [
+        ("memory", "mem.used_bytes"),
+        ("disk", "disk.used_bytes"),
+        ("network", "net.rx_bps"),
+    ] {
+        let r = app
+            .call_as(
+                &alice,
+                Method::GET,
+                &format!("/api/history/{agent}/{kind}?start=-5m"),
+                None,
+            )
+            .await;
+        let series = r.body["series"].as_array().unwrap();
+        assert!(
+            series
+                .iter()
+                .any(|s| s["metric"] == metric && !s["points"].as_array().unwrap().is_empty()),
+            "{kind}: {}",
+            r.text
+        );
+    }
+    let s = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/history/{agent}/summary?start=-5m"),
+            None,
+        )
+        .await;
+    let cpu = s.body["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "cpu.total_pct")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            cpu["min"].as_f64(),
+            cpu["max"].as_f64(),
+            cpu["last"].as_f64(),
+            cpu["count"].as_u64()
+        ),
+        (Some(10.0), Some(21.0), Some(21.0), Some(12))
+    );
+    assert!((cpu["avg"].as_f64().unwrap() - 15.5).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn compressed_bodies_are_accepted() {
+    let (app, alice, agent, token) = setup().await;
+    let body = serde_json::to_vec(&json!({ "reports": [report(T0 - 10_000, 42.0)] })).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    assert_eq!(
+        ingest_raw(&app, &token, gz.finish().unwrap(), Some("gzip"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let body = serde_json::to_vec(&json!({ "reports": [report(T0 - 5_000, 43.0)] })).unwrap();
+    let z = zstd::encode_all(&body[..], 3).unwrap();
+    assert_eq!(
+        ingest_raw(&app, &token, z, Some("zstd")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(cpu_points(&app, &alice, agent, "start=-1m").await.len(), 2);
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_status_and_stores_nothing() {
+    let (app, alice, agent, token) = setup().await;
+    let good = report(T0 - 5_000, 50.0);
+    let with = |path: &[&str], value: Value| {
+        let mut r = good.clone();
+        let mut at = &mut r;
+        for key in &path[..path.len() - 1] {
+            at = &mut at[*key];
+        }
+        at[path[path.len() - 1]] = value;
+        serde_json::to_vec(&json!({ "reports": [report(T0 - 10_000, 1.0), r] })).unwrap()
+    };
+    let nan = br#"{"reports":[{"ts_ms":1767225595000,"cpu":{"total_pct":NaN}}]}"#.to_vec();
+    let bomb = {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(b"{\"reports\":[").unwrap();
+        gz.write_all(&vec![b' '; 8 << 20]).unwrap();
+        gz.write_all(b"]}").unwrap();
+        gz.finish().unwrap()
+    };
+    let cases: Vec<(&str, Vec<u8>, Option<&str>, StatusCode, &str)> = vec![
+        (
+            "malformed JSON",
+            b"{\"reports\": [".to_vec(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "NaN",
+            nan,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reports[0].cpu.total_pct",
+        ),
+        (
+            "infinite load",
+            br#"{"reports":[{"ts_ms":1767225595000,"load":[1e999,0,0]}]}"#.to_vec(),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reports[0].load",
+        ),
+        (
+            "negative bytes",
+            with(&["memory", "used_bytes"], json!(-1)),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reports[1].memory.used_bytes",
+        ),
+        (
+            "percent far out",
+            with(&["cpu", "total_pct"], json!(250.0)),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reports[1].cpu.total_pct",
+        ),
+        (
+            "future",
+            with(&["ts_ms"], json!(T0 + 6 * 60_000)),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reports[1].ts_ms",
+        ),
+        (
+            "too old",
+            with(&["ts_ms"], json!(T0 - 25 * 3_600_000)),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reports[1].ts_ms",
+        ),
+        (
+            "oversized",
+            vec![b' '; 2 << 20],
+            None,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "",
+        ),
+        (
+            "decompression bomb",
+            bomb,
+            Some("gzip"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "decodes to more than",
+        ),
+        (
+            "unknown encoding",
+            b"x".to_vec(),
+            Some("br"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "",
+        ),
+    ];
+    for (name, body, encoding, status, needle) in cases {
+        let r = ingest_raw(&app, &token, body, encoding).await;
+        assert_eq!(r.status, status, "{name}: {}", r.text);
+        assert!(
+            r.body["error"].as_str().unwrap_or("").contains(needle),
+            "{name}: {}",
+            r.text
+        );
+        assert!(r.body["code"].is_string(), "{name}: JSON error body");
+    }
+    assert!(
+        cpu_points(&app, &alice, agent, "start=-1h")
+            .await
+            .is_empty(),
+        "nothing of any refused batch stored"
+    );
+
+    // Tokens: missing, unknown, expired pending.
+    let body = serde_json::to_vec(&json!({ "reports": [good] })).unwrap();
+    let r = app
+        .router()
+        .oneshot(
+            Request::post("/api/ingest")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        ingest_raw(&app, "sma_nope", body.clone(), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, late) = app.create_agent(&alice, "late").await;
+    app.clock.advance(5 * 60_000 + 1_000);
+    let r = ingest_raw(
+        &app,
+        &late,
+        serde_json::to_vec(&json!({ "reports": [report(T0, 1.0)] })).unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text.contains("Regenerate"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_backdated_batch_lands_in_history_and_the_minute_tier() {
+    let (app, alice, agent, token) = setup().await;
+    // Live data now, then a spool replay of two hours ago arrives late.
+    assert_eq!(
+        ingest(&app, &token, json!({ "reports": [report(T0, 5.0)] }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let old: Vec<Value> = (0..24)
+        .map(|i| report(T0 - 2 * 3_600_000 + i * 5_000, 30.0 + (i % 12) as f64))
+        .collect();
+    assert_eq!(
+        ingest(&app, &token, json!({ "reports": old })).await.status,
+        StatusCode::OK
+    );
+    let raw = cpu_points(&app, &alice, agent, "start=-3h&tier=5s&max_points=5000").await;
+    assert_eq!(raw.len(), 25);
+
+    // Move on past the grace period and let the compactor roll it up.
+    app.clock.advance(10 * 60_000);
+    app.state.engine.run_maintenance().unwrap();
+    let minutes = cpu_points(&app, &alice, agent, "start=-3h&tier=1m").await;
+    let m0 = minutes
+        .iter()
+        .find(|p| p[0].as_i64() == Some(T0 - 2 * 3_600_000))
+        .expect("first minute rolled up");
+    assert_eq!(
+        (m0[2].as_f64(), m0[3].as_f64()),
+        (Some(30.0), Some(41.0)),
+        "min and max of the minute"
+    );
+    assert!(
+        (m0[1].as_f64().unwrap() - 35.5).abs() < 1e-9,
+        "avg of the minute: {m0:?}"
+    );
+
+    // The replay did not go out as live news: the ring's latest is the live report.
+    assert_eq!(app.state.ring.latest(agent).unwrap().ts_ms, T0);
+}
+
+#[tokio::test]
+async fn acknowledged_reports_survive_a_restart() {
+    let (mut app, _, agent, token) = setup().await;
+    let reports: Vec<Value> = (0..10)
+        .map(|i| report(T0 - 50_000 + i * 5_000, i as f64))
+        .collect();
+    assert_eq!(
+        ingest(&app, &token, json!({ "reports": reports }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    app.restart();
+    let alice = app.login("alice").await;
+    assert_eq!(cpu_points(&app, &alice, agent, "start=-5m").await.len(), 10);
+    assert_eq!(
+        app.state.ring.snapshot(agent, T0 - 3_600_000).len(),
+        10,
+        "ring rebuilt from the store"
+    );
+    // The active token still works after the restart.
+    assert_eq!(
+        ingest(&app, &token, json!({ "reports": [report(T0, 1.0)] }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn bad_history_parameters_are_400_naming_the_parameter() {
+    let (app, alice, agent, _) = setup().await;
+    for (query, param) in [
+        ("start=yesterday", "start"),
+        ("max_points=0", "max_points"),
+        ("interval=1s", "interval"),
+        ("tier=2m", "tier"),
+        ("stop=-2h&start=-1h", "start"),
+    ] {
+        let r = app
+            .call_as(
+                &alice,
+                Method::GET,
+                &format!("/api/history/{agent}/cpu?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text);
+        assert!(
+            r.body["error"].as_str().unwrap().starts_with(param),
+            "{query}: {}",
+            r.text
+        );
+    }
+    let r = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/history/{agent}/gpu"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_message(ws: &mut Ws) -> LiveMessage {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message in time")
+            .unwrap()
+            .unwrap();
+        if let tungstenite::Message::Text(text) = msg {
+            return serde_json::from_str(&text).expect("a LiveMessage");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_gets_a_snapshot_then_each_report_then_closes_on_delete() {
+    let (app, alice, agent, token) = setup().await;
+    assert_eq!(
+        ingest(
+            &app,
+            &token,
+            json!({ "reports": [report(T0 - 5_000, 1.0)] })
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let addr = app.serve().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/api/ws/{agent}?token={}",
+        alice.access
+    ))
+    .await
+    .expect("upgrade");
+    match next_message(&mut ws).await {
+        LiveMessage::Snapshot { agent_id, reports } => {
+            assert_eq!(agent_id, agent);
+            assert_eq!(reports.len(), 1);
+        }
+        other => panic!("snapshot first, got {other:?}"),
+    }
+    assert_eq!(
+        ingest(&app, &token, json!({ "reports": [report(T0, 77.0)] }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    match next_message(&mut ws).await {
+        LiveMessage::Report { report, .. } => assert_eq!(report.cpu.unwrap().total_pct, 77.0),
+        other => panic!("the new report, got {other:?}"),
+    }
+    let r = app
+        .call_as(
+            &alice,
+            Method::DELETE,
+            &format!("/api/agents/{agent}"),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    match next_message(&mut ws).await {
+        LiveMessage::Closed { reason } => assert!(reason.contains("deleted"), "{reason}"),
+        other => panic!("closed, got {other:?}"),
+    }
+    let _ = ws.close(None).await;
+    // The agent's data went with it.
+    assert!(
+        app.state
+            .engine
+            .recent_reports(agent, T0 - 3_600_000)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_without_a_session_or_of_another_user_is_refused() {
+    let (app, _, agent, _) = setup().await;
+    let addr = app.serve().await;
+    let err = tokio_tungstenite::connect_async(format!("ws://{addr}/api/ws/{agent}"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tungstenite::Error::Http(ref r) if r.status() == 401),
+        "{err:?}"
+    );
+    let app_bob = app.register("bob").await;
+    assert_eq!(
+        app_bob.status,
+        StatusCode::FORBIDDEN,
+        "registration is closed after the first account"
+    );
+}
