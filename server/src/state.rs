@@ -1,7 +1,7 @@
 //! `AppState`: what every handler can reach. Cheap to clone (all `Arc`s).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::FromRef;
@@ -80,6 +80,8 @@ impl AppState {
         };
         let passwords = Passwords::new(config.password_cost)?;
         let (events, _) = broadcast::channel(1024);
+        let catalog = Arc::new(catalog);
+        spawn_housekeeping(&catalog, clock.clone());
         let engine_config = EngineConfig {
             raw_retention_ms: config.raw_retention_ms,
             m1_retention_ms: config.minute_retention_ms,
@@ -107,7 +109,7 @@ impl AppState {
             leptos: crate::web::leptos_options(),
             started: Instant::now(),
             clock,
-            catalog: Arc::new(catalog),
+            catalog,
             jwt: Arc::new(JwtKeys::new(&secret)),
             passwords: Arc::new(passwords),
             limits: Arc::new(Limits::default()),
@@ -216,6 +218,39 @@ pub fn storage_error(e: storage::Error) -> ApiError {
         storage::Error::AgentDeleted { .. } => ApiError::NotFound("no such agent".into()),
         other => ApiError::internal(other),
     }
+}
+
+/// How often expired sessions and stale refresh-token hashes are purged
+/// (also once at start).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+
+/// Purges the catalog's expired sessions every [`HOUSEKEEPING_EVERY`] while
+/// the catalog is open. Holds only a weak reference, so it never keeps the
+/// catalog (and its file lock) alive; without a runtime it does nothing.
+fn spawn_housekeeping(catalog: &Arc<Catalog>, clock: Arc<dyn Clock>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let catalog = Arc::downgrade(catalog);
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+        tick.tick().await; // the first tick is immediate; `open` just purged
+        loop {
+            tick.tick().await;
+            let Some(catalog) = catalog.upgrade() else {
+                break;
+            };
+            let now_ms = clock.now_ms();
+            let purged =
+                tokio::task::spawn_blocking(move || catalog.purge_sessions(now_ms, REFRESH_TTL_MS))
+                    .await;
+            match purged {
+                Ok(Ok(n)) => tracing::debug!(records = n, "purged expired sessions"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot purge expired sessions"),
+                Err(e) => tracing::warn!(error = %e, "session purge task failed"),
+            }
+        }
+    });
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -90,8 +90,8 @@ async fn register(
     ClientIp(ip): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<UserInfo>)> {
-    state.limits.check_register(ip)?;
     let username = normalize_username(&req.username)?;
+    state.limits.check_register(&username, ip)?;
     check_password_rules(&req.password, "password")?;
     // Refuse before spending a hash; `create_user` checks again atomically.
     if !registration_status(&state).await?.open {

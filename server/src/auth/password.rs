@@ -135,4 +135,21 @@ mod tests {
         assert!(check_password_rules("1234567890", "password").is_ok());
         assert!(check_password_rules(&"x".repeat(1025), "password").is_err());
     }
+
+    /// `cargo test -p server --lib production_hash_time -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore = "measures the production cost; slow by design"]
+    async fn production_hash_time() {
+        let p = Arc::new(Passwords::new(PasswordCost::PRODUCTION).unwrap());
+        let start = std::time::Instant::now();
+        let h = p.hash("correct horse battery".into()).await.unwrap();
+        let hashed = start.elapsed();
+        let start = std::time::Instant::now();
+        assert!(
+            p.verify("correct horse battery".into(), Some(h))
+                .await
+                .unwrap()
+        );
+        println!("hash {hashed:?}, verify {:?}", start.elapsed());
+    }
 }
