@@ -321,8 +321,10 @@ async fn sessions(
 ) -> ApiResult<Json<Vec<SessionInfo>>> {
     let user_id = user.user_id;
     let list = state.catalog(move |c| c.sessions_of(user_id)).await?;
+    let now = state.clock.now_ms();
     Ok(Json(
         list.into_iter()
+            .filter(|s| s.expires_ms > now)
             .map(|s| SessionInfo {
                 id: s.id,
                 created_ms: s.created_ms,
