@@ -37,7 +37,7 @@ bundle: setup ## Build the client bundle (wasm + JS) into assets/pkg
 	$(CARGO) rustc -p ui --lib --crate-type cdylib --target wasm32-unknown-unknown \
 	  --features hydrate --profile wasm-release
 	@rm -rf $(PKG_STAGE) && mkdir -p $(PKG_STAGE)
-	$(WBG) --target web --no-typescript --out-name ui --out-dir $(PKG_STAGE) $(WASM)
+	$(WBG) --target web --no-typescript --remove-name-section --remove-producers-section --out-name ui --out-dir $(PKG_STAGE) $(WASM)
 	@# Copy only what changed (so the server does not relink for nothing), drop what is gone.
 	@mkdir -p $(PKG)
 	@cd $(PKG_STAGE) && find . -type f | while read -r f; do \
