@@ -589,3 +589,18 @@ async fn logout_with_only_the_refresh_cookie_ends_the_session() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_configured_jwt_secret_signs_the_access_tokens() {
+    let secret = "a configured secret, at least 32 characters";
+    let app = TestApp::with_args(server::config::ServeArgs {
+        jwt_secret: Some(secret.into()),
+        ..Default::default()
+    });
+    let s = app.register_and_login("alice").await;
+    let claims = JwtKeys::new(secret.as_bytes())
+        .verify(&s.access, T0)
+        .expect("signed with the configured secret");
+    assert_eq!(claims.sub, s.user_id);
+    assert_eq!(claims.exp - claims.iat, 900);
+}
