@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError};
+use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError, LAST_SEEN_PERSIST_MS};
 use storage::clock::{Clock, SystemClock};
 use storage::model::HostFacts;
 use storage::tsdb::{BackgroundHandle, Engine, EngineConfig, Ring};
@@ -157,9 +157,9 @@ impl AppState {
     }
 
     /// For `/api/ingest`, after each accepted batch: notes the agent's last
-    /// report (server time), its interval and host facts when sent. Cheap: the
-    /// catalog writes to disk at most every 30 s per agent unless the host
-    /// facts or the interval changed.
+    /// report (server time), its interval and host facts when sent. Cheap:
+    /// memory only; the housekeeping task writes every changed agent in one
+    /// transaction every 30 s (and the catalog does when it closes).
     pub async fn record_report(
         &self,
         agent_id: u64,
@@ -220,34 +220,45 @@ pub fn storage_error(e: storage::Error) -> ApiError {
     }
 }
 
-/// How often expired sessions and stale refresh-token hashes are purged
-/// (also once at start).
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+/// How often the agents' last-seen times are written (one transaction).
+const FLUSH_EVERY: Duration = Duration::from_millis(LAST_SEEN_PERSIST_MS as u64);
+/// Expired sessions and stale refresh-token hashes are purged every this many
+/// flushes (hourly), and once at start.
+const PURGE_EVERY_FLUSHES: u32 = 120;
 
-/// Purges the catalog's expired sessions every [`HOUSEKEEPING_EVERY`] while
-/// the catalog is open. Holds only a weak reference, so it never keeps the
-/// catalog (and its file lock) alive; without a runtime it does nothing.
+/// While the catalog is open: writes agents' last-seen every
+/// [`FLUSH_EVERY`] and purges expired sessions hourly. Holds only a weak
+/// reference, so it never keeps the catalog (and its file lock) alive;
+/// without a runtime it does nothing.
 fn spawn_housekeeping(catalog: &Arc<Catalog>, clock: Arc<dyn Clock>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let catalog = Arc::downgrade(catalog);
     runtime.spawn(async move {
-        let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.tick().await; // the first tick is immediate; `open` just purged
+        let mut flushes = 0u32;
         loop {
             tick.tick().await;
             let Some(catalog) = catalog.upgrade() else {
                 break;
             };
+            flushes = flushes.wrapping_add(1);
+            let purge = flushes.is_multiple_of(PURGE_EVERY_FLUSHES);
             let now_ms = clock.now_ms();
-            let purged =
-                tokio::task::spawn_blocking(move || catalog.purge_sessions(now_ms, REFRESH_TTL_MS))
-                    .await;
-            match purged {
-                Ok(Ok(n)) => tracing::debug!(records = n, "purged expired sessions"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot purge expired sessions"),
-                Err(e) => tracing::warn!(error = %e, "session purge task failed"),
+            let done = tokio::task::spawn_blocking(move || {
+                catalog.flush_live()?;
+                if purge {
+                    catalog.purge_sessions(now_ms, REFRESH_TTL_MS)?;
+                }
+                Ok::<(), CatalogError>(())
+            })
+            .await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "catalog housekeeping failed"),
+                Err(e) => tracing::warn!(error = %e, "catalog housekeeping task failed"),
             }
         }
     });

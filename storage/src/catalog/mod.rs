@@ -8,8 +8,9 @@
 //!
 //! Two small in-memory mirrors make the hot paths free of disk reads: the set
 //! of active session families (checked on every authenticated request) and
-//! the last report of every agent (updated on every ingest batch, persisted
-//! at most every [`LAST_SEEN_PERSIST_MS`]).
+//! the last report of every agent (updated on every ingest batch, written to
+//! disk by [`Catalog::flush_live`], which the server runs every
+//! [`LAST_SEEN_PERSIST_MS`] and which runs on drop).
 
 mod agents;
 pub mod codec;

@@ -121,15 +121,31 @@ fn last_seen_is_kept_in_memory_and_flushed_on_close() {
     let id = {
         let c = Catalog::open_in(dir.path()).unwrap();
         let a = c.create_agent(1, "nas", &[9; 32], T0).unwrap();
-        c.record_report(a.id, T0 + 1, Some(5000), None).unwrap();
-        c.record_report(a.id, T0 + 2, Some(5000), None).unwrap();
-        assert_eq!(c.agent(a.id).unwrap().unwrap().last_seen_ms, Some(T0 + 2));
+        let gone = c.create_agent(1, "gone", &[8; 32], T0).unwrap();
+        let host = crate::model::HostFacts {
+            hostname: "nas".into(),
+            ..Default::default()
+        };
+        c.record_report(a.id, T0 + 1, Some(5000), Some(host))
+            .unwrap();
+        c.record_report(a.id, T0 + 2, None, None).unwrap();
+        c.record_report(gone.id, T0 + 2, None, None).unwrap();
+        let seen = c.agent(a.id).unwrap().unwrap();
+        assert_eq!(seen.last_seen_ms, Some(T0 + 2), "merged from memory");
+        assert_eq!(seen.host.unwrap().hostname, "nas");
+        assert!(c.delete_agent(1, gone.id).unwrap());
+        c.record_report(gone.id, T0 + 3, None, None).unwrap(); // a late batch
+        assert_eq!(c.flush_live().unwrap(), 1, "the deleted agent is skipped");
+        assert_eq!(c.flush_live().unwrap(), 0, "nothing new");
+        assert!(c.agent(gone.id).unwrap().is_none());
+        c.record_report(a.id, T0 + 2, None, None).unwrap();
         a.id
     };
     let c = Catalog::open_in(dir.path()).unwrap();
     let a = c.agent(id).unwrap().unwrap();
     assert_eq!(a.last_seen_ms, Some(T0 + 2));
     assert_eq!(a.interval_ms, Some(5000));
+    assert_eq!(a.host.unwrap().hostname, "nas");
 }
 
 #[test]
