@@ -604,3 +604,22 @@ async fn a_configured_jwt_secret_signs_the_access_tokens() {
     assert_eq!(claims.sub, s.user_id);
     assert_eq!(claims.exp - claims.iat, 900);
 }
+
+#[tokio::test]
+async fn concurrent_first_registrations_make_exactly_one_admin() {
+    let app = TestApp::new();
+    let (a, b) = tokio::join!(app.register("alice"), app.register("bob"));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::FORBIDDEN],
+        "{a:?} {b:?}"
+    );
+    let created = if a.status == StatusCode::CREATED {
+        &a
+    } else {
+        &b
+    };
+    assert_eq!(created.body["is_admin"], true);
+}
