@@ -169,6 +169,12 @@ fn unpack_one(r: &mut Reader<'_>, g: usize, out: &mut Vec<u64>) -> Result<()> {
 
 /// Decode an integer column of `n` values.
 pub(crate) fn decode_ints(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
+    decode_ints_at(r, n, true)
+}
+
+/// `allow_factor`: a common-factor column may not nest another one (the
+/// encoder never writes that; refusing it bounds the recursion).
+fn decode_ints_at(r: &mut Reader<'_>, n: usize, allow_factor: bool) -> Result<Vec<i64>> {
     if n > MAX_ROWS {
         return Err(DecodeError("too many values"));
     }
@@ -176,6 +182,17 @@ pub(crate) fn decode_ints(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
     if t == itag::CONST {
         let v = unzigzag(r.varint()?);
         return Ok(vec![v; n]);
+    }
+    if t == itag::GCD && allow_factor {
+        let g = r.varint()?;
+        if g < 2 || g > i64::MAX as u64 {
+            return Err(DecodeError("common factor out of range"));
+        }
+        let mut inner = decode_ints_at(r, n, false)?;
+        for v in &mut inner {
+            *v = v.wrapping_mul(g as i64);
+        }
+        return Ok(inner);
     }
     if n == 0 {
         return Err(DecodeError("non-constant encoding of an empty column"));
@@ -521,6 +538,22 @@ mod tests {
     fn specials_round_trip() {
         round_trip_col(&[f64::NAN, -0.0, f64::INFINITY, 1e300, 0.1, f64::MIN_POSITIVE]);
         round_trip_col(&[0.1, 0.2, 0.30000000000000004]);
+    }
+
+    #[test]
+    fn page_multiples_use_the_common_factor() {
+        let vals: Vec<i64> = (0..720)
+            .map(|i| (1_000_000 + (i * 7919) % 2048) * 4096)
+            .collect();
+        let mut out = Vec::new();
+        encode_ints(&vals, &mut out);
+        assert_eq!(out[0], super::super::itag::GCD);
+        assert_eq!(
+            decode_ints(&mut Reader::new(&out), vals.len()).unwrap(),
+            vals
+        );
+        // A nested factor is refused, not followed.
+        assert!(decode_ints(&mut Reader::new(&[4, 2, 4, 2, 0, 2]), 1).is_err());
     }
 
     #[test]
