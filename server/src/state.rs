@@ -149,6 +149,10 @@ impl AppState {
     /// `ApiError::from` turns the error into a 401 telling the user what to do.
     pub async fn authenticate_agent(&self, token: &str) -> Result<AgentAuth, AgentAuthError> {
         let hash = hash_token(token);
+        // Known active tokens: memory only, no blocking task.
+        if let Some(auth) = self.catalog.cached_agent_auth(&hash) {
+            return Ok(auth);
+        }
         let now_ms = self.clock.now_ms();
         let catalog = self.catalog.clone();
         tokio::task::spawn_blocking(move || catalog.authenticate_agent(&hash, now_ms))

@@ -4,6 +4,11 @@
 //! activates it for good. Regenerating replaces the hash in one transaction,
 //! so the old token stops working at once.
 //!
+//! Tokens found active are cached in memory (hash → agent) so ingest can
+//! authenticate without a transaction; regeneration and deletion drop the
+//! entry after their commit and bump an epoch, so a check that read the
+//! tables before the commit cannot put the old token back.
+//!
 //! Last seen / interval / host facts: [`Catalog::record_report`] runs for every
 //! ingest batch, so it only updates an in-memory map (no disk, no write
 //! transaction). Reads merge the map over the stored record.
@@ -12,6 +17,9 @@
 //! closes. A crash loses at most that much of "last seen", never a report.
 
 use crate::model::HostFacts;
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
@@ -276,7 +284,9 @@ impl Catalog {
         hash: &TokenHash,
         now_ms: i64,
     ) -> Result<Option<AgentRecord>, CatalogError> {
-        self.update_owned(owner_id, id, |record, tokens| {
+        let mut old = None;
+        let updated = self.update_owned(owner_id, id, |record, tokens| {
+            old = Some(record.token_hash);
             tokens
                 .remove(&record.token_hash)
                 .map_err(store("remove agent token"))?;
@@ -287,14 +297,52 @@ impl Catalog {
             record.token_created_ms = now_ms;
             record.activated_ms = None;
             Ok(())
-        })
+        })?;
+        if updated.is_some()
+            && let Some(old) = old
+        {
+            self.forget_token(&old);
+        }
+        Ok(updated)
+    }
+
+    /// After a revocation committed: drops `hash` from the cache and makes
+    /// checks that started before the commit unable to cache it again.
+    fn forget_token(&self, hash: &TokenHash) {
+        self.token_epoch.fetch_add(1, Ordering::SeqCst);
+        self.active_tokens
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(hash);
+    }
+
+    /// Caches `hash` as active unless a revocation committed since `epoch`.
+    fn remember_token(&self, hash: &TokenHash, auth: AgentAuth, epoch: u64) {
+        let mut cache = self
+            .active_tokens
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.token_epoch.load(Ordering::SeqCst) == epoch {
+            cache.insert(*hash, auth);
+        }
+    }
+
+    /// Memory-only: the agent of `hash` if it is a token already known to be
+    /// active. The ingest path tries this first, then
+    /// [`Catalog::authenticate_agent`] (which fills the cache).
+    pub fn cached_agent_auth(&self, hash: &TokenHash) -> Option<AgentAuth> {
+        self.active_tokens
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hash)
+            .copied()
     }
 
     /// Deletes agent `id` of `owner_id` and its token. False when missing or
     /// someone else's. The caller deletes the agent's time series.
     pub fn delete_agent(&self, owner_id: u64, id: u64) -> Result<bool, CatalogError> {
         let txn = self.write()?;
-        {
+        let token_hash = {
             let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
             let record: AgentRecord = match agents.get(id).map_err(store("read agent"))? {
                 Some(bytes) => codec::decode(&what(id), bytes.value())?,
@@ -310,8 +358,10 @@ impl Catalog {
             tokens
                 .remove(&record.token_hash)
                 .map_err(store("remove agent token"))?;
-        }
+            record.token_hash
+        };
         txn.commit().map_err(store("commit delete agent"))?;
+        self.forget_token(&token_hash);
         self.live_mut().remove(&id);
         Ok(true)
     }
@@ -323,6 +373,7 @@ impl Catalog {
         hash: &TokenHash,
         now_ms: i64,
     ) -> Result<AgentAuth, AgentAuthError> {
+        let epoch = self.token_epoch.load(Ordering::SeqCst);
         let record = {
             let txn = self.read()?;
             let tokens = txn
@@ -347,7 +398,10 @@ impl Catalog {
             owner_id: record.owner_id,
         };
         match record.token_status(now_ms) {
-            TokenStatus::Active => Ok(auth),
+            TokenStatus::Active => {
+                self.remember_token(hash, auth, epoch);
+                Ok(auth)
+            }
             TokenStatus::Expired => Err(AgentAuthError::Expired),
             TokenStatus::Pending { .. } => {
                 // Activate, re-checking inside the write transaction in case
@@ -359,7 +413,10 @@ impl Catalog {
                     Ok(())
                 })?;
                 match activated {
-                    Some(r) if r.token_hash == *hash && r.activated_ms.is_some() => Ok(auth),
+                    Some(r) if r.token_hash == *hash && r.activated_ms.is_some() => {
+                        self.remember_token(hash, auth, epoch);
+                        Ok(auth)
+                    }
                     _ => Err(AgentAuthError::Unknown),
                 }
             }

@@ -96,7 +96,16 @@ fn pending_agent_token_activates_or_expires() {
             .token_status(T0 + 10 * PENDING_TOKEN_TTL_MS),
         TokenStatus::Active
     );
-    // Regenerating revokes the old token at once.
+    // Regenerating revokes the old token at once, cached or not.
+    assert!(c.cached_agent_auth(&[7; 32]).is_some());
+    c.regenerate_agent_token(1, b.id, &[5; 32], T0 + 1_000_000)
+        .unwrap()
+        .unwrap();
+    assert!(c.cached_agent_auth(&[7; 32]).is_none());
+    assert!(matches!(
+        c.authenticate_agent(&[7; 32], T0 + 1_000_000),
+        Err(AgentAuthError::Unknown)
+    ));
     c.regenerate_agent_token(1, a.id, &[6; 32], T0 + 1_000_000)
         .unwrap()
         .unwrap();
@@ -108,7 +117,14 @@ fn pending_agent_token_activates_or_expires() {
     // Someone else's agent is invisible to writes.
     assert!(c.rename_agent(2, a.id, "x").unwrap().is_none());
     assert!(!c.delete_agent(2, a.id).unwrap());
+    // Cached after a successful check; deletion still refuses it at once.
+    c.authenticate_agent(&[6; 32], T0 + 1_000_001).unwrap();
+    assert_eq!(
+        c.cached_agent_auth(&[6; 32]).map(|a| a.agent_id),
+        Some(a.id)
+    );
     assert!(c.delete_agent(1, a.id).unwrap());
+    assert_eq!(c.cached_agent_auth(&[6; 32]), None);
     assert!(matches!(
         c.authenticate_agent(&[6; 32], T0 + 1_000_002),
         Err(AgentAuthError::Unknown)
