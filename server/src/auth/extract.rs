@@ -194,6 +194,15 @@ impl FromRequestParts<AppState> for OwnedAgent {
             .find(|(k, _)| *k == "id" || *k == "agent_id")
             .and_then(|(_, v)| v.parse::<u64>().ok())
             .ok_or_else(agent_not_found)?;
+        OwnedAgent::load(state, user, id).await
+    }
+}
+
+impl OwnedAgent {
+    /// The ownership check itself, for handlers that authenticate another way
+    /// (the WebSocket's `?token=`): agent `id` if it belongs to `user`, else
+    /// the same 404 as a missing agent.
+    pub async fn load(state: &AppState, user: AuthUser, id: u64) -> Result<OwnedAgent, ApiError> {
         let agent = state.catalog(move |c| c.agent(id)).await?;
         match agent {
             Some(agent) if agent.owner_id == user.user_id => Ok(OwnedAgent { user, agent }),

@@ -24,6 +24,11 @@ const AGENT_ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/history/{id}/network", None),
     ("GET", "/api/history/{id}/summary?start=-7d", None),
     ("GET", "/api/ws/{id}", None),
+    ("GET", "/api/history/{id}/cpu", None),
+    ("GET", "/api/history/{id}/memory?start=-24h", None),
+    ("GET", "/api/history/{id}/summary", None),
+    ("GET", "/api/ws/{id}", None),
+    // Last: it deletes the agent if isolation is broken.
     ("DELETE", "/api/agents/{id}", None),
 ];
 
