@@ -210,3 +210,44 @@ async fn online_means_a_report_within_three_intervals() {
     assert_eq!(r.body[0]["online"], true);
     assert_eq!(r.body[0]["last_seen_ms"], T0 + 15_000);
 }
+
+#[tokio::test]
+async fn deleting_an_agent_deletes_its_time_series() {
+    let app = TestApp::new();
+    let s = app.register_and_login("alice").await;
+    let (id, token) = app.create_agent(&s, "nas").await;
+    let (_, other_token) = app.create_agent(&s, "pi").await;
+    let batch = |ts: i64| {
+        json!({ "reports": [ {
+            "ts_ms": ts, "interval_ms": 5000,
+            "cpu": { "total_pct": 12.5, "cores_pct": [12.5], "cores_mhz": [3400] }
+        } ] })
+    };
+    for t in [&token, &other_token] {
+        let r = app
+            .post("/api/ingest", batch(T0 - 5_000), &[("x-agent-token", t)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    assert_eq!(app.state.engine.agents().len(), 2);
+
+    let r = app
+        .call_as(&s, Method::DELETE, &format!("/api/agents/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let left = app.state.engine.agents();
+    assert!(!left.contains(&id), "{left:?}");
+    assert_eq!(left.len(), 1, "the other agent keeps its data");
+    assert!(
+        app.state
+            .engine
+            .recent_reports(id, T0 - 60_000)
+            .unwrap()
+            .is_empty()
+    );
+    // Its token is gone too: the next batch is refused.
+    let r = app
+        .post("/api/ingest", batch(T0), &[("x-agent-token", &token)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+}
