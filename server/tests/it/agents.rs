@@ -92,6 +92,16 @@ async fn pending_token_accepted_at_4_59_and_refused_at_5_01_then_regenerate_work
     let api: server::error::ApiError = err.into();
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
     assert!(api.to_string().contains("Regenerate the token"), "{api}");
+    // What the agent sees from /api/ingest.
+    let r = app
+        .post(
+            "/api/ingest",
+            json!({ "reports": [ { "ts_ms": T0, "interval_ms": 5000 } ] }),
+            &[("x-agent-token", &late_token)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert!(r.text.contains("Regenerate the token"), "{}", r.text);
     // The one used in time stays active for good.
     app.clock.advance(24 * 60 * MINUTE);
     app.state.authenticate_agent(&used_token).await.unwrap();
