@@ -193,3 +193,95 @@ fn corrupt_record_on_disk_is_an_error_not_a_panic() {
         Err(AgentAuthError::Catalog(CatalogError::Corrupt { .. }))
     ));
 }
+
+/// Golden bytes of each version-1 record. If one of these fails, the on-disk
+/// layout changed: existing catalogs would read as corrupt. Add a version 2
+/// with an upgrade path instead of editing these.
+#[test]
+fn version_1_record_layouts_are_frozen() {
+    let user = UserRecord {
+        id: 1,
+        username: "al".into(),
+        password_hash: "h".into(),
+        is_admin: true,
+        created_ms: 2,
+    };
+    let session = SessionRecord {
+        id: 3,
+        user_id: 1,
+        created_ms: 4,
+        last_used_ms: 5,
+        expires_ms: 6,
+        user_agent: "u".into(),
+        current_hash: [7; 32],
+    };
+    let agent = AgentRecord {
+        id: 8,
+        owner_id: 1,
+        name: "n".into(),
+        created_ms: 9,
+        token_hash: [10; 32],
+        token_created_ms: 11,
+        activated_ms: Some(12),
+        last_seen_ms: None,
+        interval_ms: Some(5000),
+        host: Some(HostRecord {
+            hostname: "h".into(),
+            os: None,
+            kernel: None,
+            arch: None,
+            cpu_model: None,
+            cores: Some(4),
+        }),
+    };
+    let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(
+        hex(codec::encode("user", &user).unwrap()),
+        "010102616c016801 04".replace(' ', "")
+    );
+    let session_hex = hex(codec::encode("session", &session).unwrap());
+    assert_eq!(
+        session_hex,
+        format!("0103010{}0a0c01 75{}", "8", "07".repeat(32)).replace(' ', "")
+    );
+    let agent_hex = hex(codec::encode("agent", &agent).unwrap());
+    assert_eq!(
+        agent_hex,
+        format!(
+            "010801016e12{}16011800 01fb102701016800000000 0104",
+            "0a".repeat(32)
+        )
+        .replace(' ', "")
+    );
+    // And they decode back.
+    assert_eq!(
+        codec::decode::<AgentRecord>("agent", &codec::encode("agent", &agent).unwrap()).unwrap(),
+        agent
+    );
+}
+
+#[test]
+fn records_never_panic_on_damaged_bytes() {
+    let agent = AgentRecord {
+        id: 8,
+        owner_id: 1,
+        name: "nas".into(),
+        created_ms: T0,
+        token_hash: [10; 32],
+        token_created_ms: T0,
+        activated_ms: Some(T0),
+        last_seen_ms: Some(T0),
+        interval_ms: Some(5000),
+        host: None,
+    };
+    let good = codec::encode("agent", &agent).unwrap();
+    for i in 0..good.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bad = good.clone();
+            bad[i] ^= flip;
+            let _ = codec::decode::<AgentRecord>("agent", &bad);
+            let _ = codec::decode::<SessionRecord>("session", &bad);
+            let _ = codec::decode::<UserRecord>("user", &bad);
+        }
+    }
+}
