@@ -126,7 +126,7 @@ mod model {
                 ],
                 0i64..(20 * HOUR),
                 1i64..(30 * HOUR),
-                1i64..4,
+                prop_oneof![1i64..4, Just(12i64), Just(60i64), Just(720i64)],
                 prop_oneof![Just(0usize), 1usize..50],
             )
                 .prop_map(|(agent, tier, start_back, len, interval_mul, max_points)| Op::Query {
