@@ -144,9 +144,7 @@ impl AlertMetric {
             | AlertMetric::MemoryPct
             | AlertMetric::SwapPct
             | AlertMetric::DiskPct => Some((0.0, 100.0)),
-            AlertMetric::Load1m | AlertMetric::Load5m | AlertMetric::Load15m => {
-                Some((0.0, 1.0e6))
-            }
+            AlertMetric::Load1m | AlertMetric::Load5m | AlertMetric::Load15m => Some((0.0, 1.0e6)),
             AlertMetric::NetRxBps | AlertMetric::NetTxBps => Some((0.0, 1.0e15)),
             AlertMetric::TemperatureC => Some((-50.0, 150.0)),
             AlertMetric::Offline => None,
