@@ -138,6 +138,16 @@ impl Alerting {
         for (rule_id, label, firing) in catalog.firing_states()? {
             state.firing.insert((rule_id, label), firing);
         }
+        // Deliveries in flight when the server stopped will not finish:
+        // say so in the history rather than leave them pending forever.
+        let interrupted =
+            catalog.fail_pending_deliveries("interrupted by a server restart before delivery")?;
+        if interrupted > 0 {
+            tracing::warn!(
+                events = interrupted,
+                "alert notifications were interrupted by the last shutdown"
+            );
+        }
         let inner = Arc::new(Inner {
             notifier: Arc::new(Notifier::new(config, &catalog)),
             catalog,

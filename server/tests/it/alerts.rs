@@ -1033,3 +1033,26 @@ async fn deleting_an_agent_deletes_its_rules_and_history() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(env.history("").await["total"], 0);
 }
+
+#[tokio::test]
+async fn deliveries_cut_off_by_a_restart_are_recorded_as_failed() {
+    let mut env = env().await;
+    let mut event = stored_event(env.agent, "nas", AlertMetric::CpuPct, AlertState::Firing, 1);
+    event.deliveries = vec![storage::catalog::DeliveryRecord {
+        channel: storage::model::Channel::Telegram,
+        status: storage::model::DeliveryStatus::Pending,
+        attempts: 0,
+        error: None,
+    }];
+    env.app
+        .state
+        .catalog
+        .record_transition(1, "", None, Some((env.alice.user_id, event)), 10_000)
+        .unwrap();
+    env.app.restart();
+    env.alice = env.app.login("alice").await;
+    let events = env.events().await;
+    let tg = delivery(&events[0], "telegram");
+    assert_eq!(tg["status"], "failed");
+    assert!(tg["error"].as_str().unwrap().contains("restart"), "{tg}");
+}

@@ -191,6 +191,44 @@ impl Catalog {
         Ok(true)
     }
 
+    /// Marks every delivery still `pending` as failed with `reason`: run at
+    /// start, since deliveries in flight when the server stopped are gone.
+    /// Returns how many events changed.
+    pub fn fail_pending_deliveries(&self, reason: &str) -> Result<u64, CatalogError> {
+        let txn = self.write()?;
+        let changed = {
+            let mut alerts = txn.open_table(ALERTS).map_err(store("open alerts"))?;
+            let mut changed = Vec::new();
+            for entry in alerts.iter().map_err(store("scan alerts"))? {
+                let (key, bytes) = entry.map_err(store("scan alerts"))?;
+                let (owner, id) = key.value();
+                let mut event: AlertRecord = codec::decode(&what(owner, id), bytes.value())?;
+                let mut any = false;
+                for d in &mut event.deliveries {
+                    if d.status == DeliveryStatus::Pending {
+                        d.status = DeliveryStatus::Failed;
+                        d.error = Some(reason.to_string());
+                        any = true;
+                    }
+                }
+                if any {
+                    changed.push(((owner, id), event));
+                }
+            }
+            for ((owner, id), event) in &changed {
+                alerts
+                    .insert(
+                        (*owner, *id),
+                        codec::encode(&what(*owner, *id), event)?.as_slice(),
+                    )
+                    .map_err(store("write alert"))?;
+            }
+            changed.len() as u64
+        };
+        txn.commit().map_err(store("commit alerts"))?;
+        Ok(changed)
+    }
+
     /// Deletes the events of `owner_id` that `matches`; returns how many.
     pub fn delete_alerts_where(
         &self,
@@ -287,5 +325,35 @@ pub(crate) mod tests {
         }
         assert_eq!(c.alerts_of(10).unwrap().len(), 5);
         assert_eq!(c.alerts_of(10).unwrap()[0].ts_ms, 4);
+    }
+
+    #[test]
+    fn pending_deliveries_fail_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open_in(dir.path()).unwrap();
+        let mut e = event(1, 1);
+        e.deliveries = vec![
+            DeliveryRecord {
+                channel: Channel::Telegram,
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                error: None,
+            },
+            DeliveryRecord {
+                channel: Channel::Webhook,
+                status: DeliveryStatus::Sent,
+                attempts: 1,
+                error: None,
+            },
+        ];
+        c.record_transition(1, "", None, Some((10, e)), 5).unwrap();
+        c.record_transition(1, "", None, Some((10, event(1, 2))), 5)
+            .unwrap();
+        assert_eq!(c.fail_pending_deliveries("restarted").unwrap(), 1);
+        let stored = &c.alerts_of(10).unwrap()[0];
+        assert_eq!(stored.deliveries[0].status, DeliveryStatus::Failed);
+        assert_eq!(stored.deliveries[0].error.as_deref(), Some("restarted"));
+        assert_eq!(stored.deliveries[1].status, DeliveryStatus::Sent);
+        assert_eq!(c.fail_pending_deliveries("restarted").unwrap(), 0);
     }
 }
