@@ -361,6 +361,13 @@ impl Inner {
         let mut state = self.lock();
         let mut pending = Vec::new();
         for rule in state.rules_of_agent(agent_id) {
+            // A report just arrived: an offline rule can only resolve, so
+            // only a firing one needs its (catalog) check.
+            if rule.metric == AlertMetric::Offline
+                && !state.firing.contains_key(&(rule.id, String::new()))
+            {
+                continue;
+            }
             pending.extend(self.evaluate_rule(&mut state, &rule, now));
         }
         drop(state);
@@ -422,7 +429,13 @@ impl Inner {
             };
             let limit_ms = match rule.duration_s {
                 Some(s) if s > 0 => i64::from(s) * 1000,
-                _ => OFFLINE_INTERVALS * agent.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS),
+                _ => {
+                    OFFLINE_INTERVALS
+                        * agent
+                            .interval_ms
+                            .filter(|i| *i > 0)
+                            .unwrap_or(DEFAULT_INTERVAL_MS)
+                }
             };
             let silent_ms = (now - last_seen).max(0);
             let breached = silent_ms > limit_ms;
