@@ -1056,3 +1056,42 @@ async fn deliveries_cut_off_by_a_restart_are_recorded_as_failed() {
     assert_eq!(tg["status"], "failed");
     assert!(tg["error"].as_str().unwrap().contains("restart"), "{tg}");
 }
+
+#[tokio::test]
+async fn a_hanging_webhook_blocks_neither_ingest_nor_telegram() {
+    // Accepts connections and never answers.
+    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole = black_hole.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = black_hole.accept().await {
+            held.push(socket);
+        }
+    });
+    let env = env_with(|a| a.notify_timeout = Some("30s".into())).await;
+    let r = env
+        .as_alice(
+            Method::POST,
+            "/api/recipient",
+            Some(json!({ "webhook_url": format!("http://{hole}/hook") })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    env.create_rule(env.cpu_rule()).await;
+    let started = Instant::now();
+    env.cpu(5_000, 95.0).await;
+    env.cpu(5_000, 96.0).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "ingest waited");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let events = env.events().await;
+        if delivery(&events[0], "telegram")["status"] == "sent" {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "telegram never sent: {events:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(env.telegram.count(), 1);
+    assert_eq!(delivery(&events[0], "webhook")["status"], "pending");
+    assert_eq!(delivery(&events[0], "telegram")["status"], "sent");
+}
