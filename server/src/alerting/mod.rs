@@ -66,6 +66,8 @@ impl std::fmt::Debug for Alerting {
 }
 
 struct Inner {
+    /// Server time at start: silence is only measured while we run.
+    started_ms: i64,
     catalog: Arc<Catalog>,
     ring: Arc<Ring>,
     clock: Arc<dyn Clock>,
@@ -149,6 +151,7 @@ impl Alerting {
             );
         }
         let inner = Arc::new(Inner {
+            started_ms: clock.now_ms(),
             notifier: Arc::new(Notifier::new(config, &catalog)),
             catalog,
             ring,
@@ -438,7 +441,17 @@ impl Inner {
                 }
             };
             let silent_ms = (now - last_seen).max(0);
-            let breached = silent_ms > limit_ms;
+            // A new firing needs the silence to have been observed while the
+            // server ran: after downtime, agents get one limit to report
+            // before they count as offline. A rule already firing keeps
+            // counting from the real last report (no false "resolved").
+            let firing = state.firing.contains_key(&(rule.id, String::new()));
+            let observed_ms = if firing {
+                silent_ms
+            } else {
+                now - last_seen.max(self.started_ms)
+            };
+            let breached = observed_ms > limit_ms;
             pending.extend(self.step(
                 state,
                 rule,

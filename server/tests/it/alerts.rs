@@ -1095,3 +1095,33 @@ async fn a_hanging_webhook_blocks_neither_ingest_nor_telegram() {
     assert_eq!(delivery(&events[0], "webhook")["status"], "pending");
     assert_eq!(delivery(&events[0], "telegram")["status"], "sent");
 }
+
+#[tokio::test]
+async fn after_downtime_agents_get_one_limit_to_report_before_they_count_as_offline() {
+    let mut env = env().await;
+    env.create_rule(json!({ "agent_id": env.agent, "metric": "offline", "duration_s": 30 }))
+        .await;
+    env.cpu(5_000, 10.0).await;
+    // The server is down for ten minutes.
+    env.app.clock.advance(600_000);
+    env.app.restart();
+    env.alice = env.app.login("alice").await;
+    env.app.state.alerting.tick(env.now());
+    env.app.clock.advance(29_000);
+    env.app.state.alerting.tick(env.now());
+    assert!(
+        env.events().await.is_empty(),
+        "no report expected during downtime"
+    );
+    env.app.clock.advance(2_000);
+    env.app.state.alerting.tick(env.now());
+    let events = env.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["value"], 631.0, "the real silence");
+
+    // Firing across another restart: neither resolved nor fired again.
+    env.app.restart();
+    env.alice = env.app.login("alice").await;
+    env.app.state.alerting.tick(env.now());
+    assert_eq!(env.events().await.len(), 1);
+}

@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 
 /// HTTP attempts in flight at once, over all users and channels.
-pub const MAX_CONCURRENT_ATTEMPTS: usize = 16;
+pub const MAX_CONCURRENT_ATTEMPTS: usize = 64;
 
 /// One HTTP POST to make.
 #[derive(Debug, Clone)]
