@@ -8,11 +8,13 @@
 //! is retried once. When the refresh fails too the browser goes to
 //! `/login?next=<current path>`, and the login page brings it back.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fmt;
 
-pub use storage::model::{HistoryResponse, HostFacts, LiveMessage, Report, SummaryResponse};
+pub use storage::model::{
+    HistoryResponse, HostFacts, LiveMessage, Report, SummaryResponse,
+};
 
 /// A failed API call, as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,13 +211,7 @@ pub async fn post_json<T: DeserializeOwned>(
     path: &str,
     body: &impl Serialize,
 ) -> Result<T, ApiError> {
-    send(
-        "POST",
-        path,
-        Some(encode_body(body)?),
-        Unauthorized::Redirect,
-    )
-    .await
+    send("POST", path, Some(encode_body(body)?), Unauthorized::Redirect).await
 }
 
 /// PATCH `body` as JSON to `path` and decode the JSON answer.
@@ -223,13 +219,7 @@ pub async fn patch_json<T: DeserializeOwned>(
     path: &str,
     body: &impl Serialize,
 ) -> Result<T, ApiError> {
-    send(
-        "PATCH",
-        path,
-        Some(encode_body(body)?),
-        Unauthorized::Redirect,
-    )
-    .await
+    send("PATCH", path, Some(encode_body(body)?), Unauthorized::Redirect).await
 }
 
 /// DELETE `path`; the answer body, if any, is ignored.
@@ -306,12 +296,7 @@ mod transport {
         path: &str,
         body: Option<&str>,
     ) -> Result<(u16, String), ApiError> {
-        let network = || {
-            ApiError::local(format!(
-                "{}: the server could not be reached",
-                short_path(path)
-            ))
-        };
+        let network = || ApiError::local(format!("{}: the server could not be reached", short_path(path)));
         let init = web_sys::RequestInit::new();
         init.set_method(method);
         init.set_credentials(web_sys::RequestCredentials::SameOrigin);
@@ -419,10 +404,7 @@ mod tests {
 
     #[test]
     fn next_is_only_a_local_path() {
-        assert_eq!(
-            safe_next(Some("/agents/3?range=1h".into())),
-            "/agents/3?range=1h"
-        );
+        assert_eq!(safe_next(Some("/agents/3?range=1h".into())), "/agents/3?range=1h");
         assert_eq!(safe_next(Some("//evil.example".into())), "/");
         assert_eq!(safe_next(Some("https://evil.example".into())), "/");
         assert_eq!(safe_next(None), "/");
@@ -431,10 +413,7 @@ mod tests {
     #[test]
     fn login_url_carries_the_way_back() {
         assert_eq!(login_url_for("/"), "/login");
-        assert_eq!(
-            login_url_for("/agents/3?r=1h"),
-            "/login?next=%2Fagents%2F3%3Fr%3D1h"
-        );
+        assert_eq!(login_url_for("/agents/3?r=1h"), "/login?next=%2Fagents%2F3%3Fr%3D1h");
         assert_eq!(login_url_for("/login?next=x"), "/login");
     }
 
@@ -445,12 +424,7 @@ mod tests {
 
     #[test]
     fn errors_use_the_server_message() {
-        let e = error_of(
-            409,
-            "POST",
-            "/api/agents",
-            r#"{"error":"name taken","code":"conflict"}"#,
-        );
+        let e = error_of(409, "POST", "/api/agents", r#"{"error":"name taken","code":"conflict"}"#);
         assert_eq!(e.to_string(), "name taken (HTTP 409)");
         let e = error_of(404, "GET", "/api/agents/9?x=1", "");
         assert_eq!(e.message, "/api/agents/9 was not found");

@@ -41,16 +41,8 @@ pub fn AgentCard(
             agent_status(&a)
         }
     };
-    let cpu = Signal::derive(move || {
-        latest.with(|r| r.as_ref().and_then(|r| r.cpu.as_ref().map(|c| c.total_pct)))
-    });
-    let mem = Signal::derive(move || {
-        latest.with(|r| {
-            r.as_ref()
-                .and_then(|r| r.memory.as_ref())
-                .and_then(|m| m.used_pct())
-        })
-    });
+    let cpu = Signal::derive(move || latest.with(|r| r.as_ref().and_then(|r| r.cpu.as_ref().map(|c| c.total_pct))));
+    let mem = Signal::derive(move || latest.with(|r| r.as_ref().and_then(|r| r.memory.as_ref()).and_then(|m| m.used_pct())));
     let mem_detail = Signal::derive(move || {
         latest.with(|r| match r.as_ref().and_then(|r| r.memory.as_ref()) {
             Some(m) => format!(
@@ -79,8 +71,7 @@ pub fn AgentCard(
             None => "—".into(),
         })
     });
-    let cpu_detail =
-        Signal::derive(move || cpu.get().map(format::pct).unwrap_or_else(|| "—".into()));
+    let cpu_detail = Signal::derive(move || cpu.get().map(format::pct).unwrap_or_else(|| "—".into()));
     let spark = move || {
         feed.reports.with(|reports| {
             let t1 = reports.last().map(|r| r.ts_ms).unwrap_or(0);
@@ -88,15 +79,7 @@ pub fn AgentCard(
                 .iter()
                 .filter_map(|r| r.cpu.as_ref().map(|c| (r.ts_ms, c.total_pct)))
                 .collect();
-            sparkline_path(
-                &points,
-                t1 - KEEP_MS,
-                t1,
-                100.0,
-                report_interval_ms(reports),
-                SPARK_W,
-                SPARK_H,
-            )
+            sparkline_path(&points, t1 - KEEP_MS, t1, 100.0, report_interval_ms(reports), SPARK_W, SPARK_H)
         })
     };
     let host = agent
@@ -107,10 +90,7 @@ pub fn AgentCard(
             None => h.hostname.clone(),
         })
         .unwrap_or_else(|| "\u{a0}".into());
-    let seen = move || match (
-        last_seen.get(),
-        latest.with(|r| r.as_ref().map(|r| r.ts_ms)),
-    ) {
+    let seen = move || match (last_seen.get(), latest.with(|r| r.as_ref().map(|r| r.ts_ms))) {
         _ if now.get() == 0 => "\u{a0}".to_string(),
         (a, b) => match a.max(b) {
             Some(t) => format!("seen {}", format::ago(now.get(), t)),

@@ -169,9 +169,7 @@ mod tests {
     #[test]
     fn user_agents_read_short() {
         assert_eq!(
-            short_agent(
-                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/140.0 Safari/537.36"
-            ),
+            short_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/140.0 Safari/537.36"),
             "Chrome on Linux"
         );
         assert_eq!(short_agent("curl/8.5.0"), "curl");

@@ -31,14 +31,7 @@ pub enum Range {
 }
 
 impl Range {
-    pub const ALL: [Range; 6] = [
-        Range::Live,
-        Range::H1,
-        Range::H24,
-        Range::D7,
-        Range::D30,
-        Range::Y1,
-    ];
+    pub const ALL: [Range; 6] = [Range::Live, Range::H1, Range::H24, Range::D7, Range::D30, Range::Y1];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -118,25 +111,13 @@ fn live_window(reports: &[Report]) -> &[Report] {
     &reports[cut..]
 }
 
-fn plot_of(
-    kind: ChartKind,
-    range: Memo<Range>,
-    feed: LiveFeed,
-    history: History,
-    height: u32,
-) -> Memo<Plot> {
+fn plot_of(kind: ChartKind, range: Memo<Range>, feed: LiveFeed, history: History, height: u32) -> Memo<Plot> {
     Memo::new(move |_| {
         if range.get() == Range::Live {
             return feed.reports.with(|all| {
                 let reports = live_window(all);
                 let lines = kind.lines_from_reports(reports);
-                let (spec, data) = align(
-                    &lines,
-                    report_interval_ms(reports),
-                    false,
-                    kind.unit(),
-                    height,
-                );
+                let (spec, data) = align(&lines, report_interval_ms(reports), false, kind.unit(), height);
                 Plot::Ready(spec, data)
             });
         }
@@ -181,8 +162,7 @@ fn AgentDashboard(id: u64) -> impl IntoView {
     });
     let query = use_query_map();
     let navigate = use_navigate();
-    let range =
-        Memo::new(move |_| query.with(|q| Range::from_key(&q.get("range").unwrap_or_default())));
+    let range = Memo::new(move |_| query.with(|q| Range::from_key(&q.get("range").unwrap_or_default())));
     let set_range = move |r: Range| {
         let url = if r == Range::Live {
             format!("/agents/{id}")
@@ -336,57 +316,32 @@ fn AgentFacts(
 /// The live cards, from the newest report.
 #[component]
 fn LiveCards(latest: Memo<Option<Report>>) -> impl IntoView {
-    let cpu =
-        Signal::derive(move || latest.with(|r| r.as_ref()?.cpu.as_ref().map(|c| c.total_pct)));
-    let cpu_detail =
-        Signal::derive(move || cpu.get().map(format::pct).unwrap_or_else(|| "—".into()));
+    let cpu = Signal::derive(move || latest.with(|r| r.as_ref()?.cpu.as_ref().map(|c| c.total_pct)));
+    let cpu_detail = Signal::derive(move || cpu.get().map(format::pct).unwrap_or_else(|| "—".into()));
     let mem = Signal::derive(move || latest.with(|r| r.as_ref()?.memory.as_ref()?.used_pct()));
     let mem_detail = Signal::derive(move || {
         latest.with(|r| match r.as_ref().and_then(|r| r.memory.as_ref()) {
-            Some(m) => format!(
-                "{} / {}",
-                format::bytes(m.used_bytes as f64),
-                format::bytes(m.total_bytes as f64)
-            ),
+            Some(m) => format!("{} / {}", format::bytes(m.used_bytes as f64), format::bytes(m.total_bytes as f64)),
             None => "—".into(),
         })
     });
-    let swap =
-        Signal::derive(move || latest.with(|r| r.as_ref()?.memory.as_ref()?.swap_used_pct()));
+    let swap = Signal::derive(move || latest.with(|r| r.as_ref()?.memory.as_ref()?.swap_used_pct()));
     let swap_detail = Signal::derive(move || {
         latest.with(|r| {
-            match r
-                .as_ref()
-                .and_then(|r| r.memory.as_ref())
-                .and_then(|m| Some((m.swap_used_bytes?, m.swap_total_bytes?)))
-            {
+            match r.as_ref().and_then(|r| r.memory.as_ref()).and_then(|m| Some((m.swap_used_bytes?, m.swap_total_bytes?))) {
                 Some((_, 0)) => "no swap".into(),
-                Some((u, t)) => {
-                    format!("{} / {}", format::bytes(u as f64), format::bytes(t as f64))
-                }
+                Some((u, t)) => format!("{} / {}", format::bytes(u as f64), format::bytes(t as f64)),
                 None => "—".into(),
             }
         })
     });
     let load = move || {
         latest.with(|r| match r.as_ref().and_then(|r| r.load) {
-            Some([a, b, c]) => format!(
-                "{} · {} · {}",
-                format::load(a),
-                format::load(b),
-                format::load(c)
-            ),
+            Some([a, b, c]) => format!("{} · {} · {}", format::load(a), format::load(b), format::load(c)),
             None => "—".into(),
         })
     };
-    let cores = move || {
-        latest.with(|r| {
-            r.as_ref()
-                .and_then(|r| r.cpu.as_ref())
-                .map(|c| c.cores_pct.len())
-                .unwrap_or(0)
-        })
-    };
+    let cores = move || latest.with(|r| r.as_ref().and_then(|r| r.cpu.as_ref()).map(|c| c.cores_pct.len()).unwrap_or(0));
     let disks = move || latest.with(|r| r.as_ref().map(|r| r.disks.clone()).unwrap_or_default());
     let nets = move || latest.with(|r| r.as_ref().map(|r| r.networks.clone()).unwrap_or_default());
     let temps = move || latest.with(|r| r.as_ref().map(|r| r.temps.clone()).unwrap_or_default());
@@ -460,11 +415,7 @@ fn LiveCards(latest: Memo<Option<Report>>) -> impl IntoView {
 #[component]
 fn ChartCard(kind: ChartKind, plot: Memo<Plot>, on_expand: Callback<()>) -> impl IntoView {
     let title = kind.title();
-    let what = if kind == ChartKind::Cpu {
-        "per-core view"
-    } else {
-        "larger view"
-    };
+    let what = if kind == ChartKind::Cpu { "per-core view" } else { "larger view" };
     view! {
         <section class="card chart-card" data-chart=title>
             <header class="chart-head">
@@ -486,12 +437,7 @@ fn ChartCard(kind: ChartKind, plot: Memo<Plot>, on_expand: Callback<()>) -> impl
 fn PlotView(plot: Memo<Plot>, label: &'static str) -> impl IntoView {
     let spec = Signal::derive(move || match plot.get() {
         Plot::Ready(spec, _) => spec,
-        _ => ChartSpec {
-            unit: crate::chart_data::Unit::Pct,
-            height: 0,
-            series: vec![],
-            bands: vec![],
-        },
+        _ => ChartSpec { unit: crate::chart_data::Unit::Pct, height: 0, series: vec![], bands: vec![] },
     });
     // Keep the last height so the box does not jump.
     let height = plot.with_untracked(|p| match p {
@@ -526,12 +472,7 @@ fn PlotView(plot: Memo<Plot>, label: &'static str) -> impl IntoView {
 
 /// Per-core usage and frequency, live bars and charts over the chosen range.
 #[component]
-fn CpuModal(
-    range: Memo<Range>,
-    feed: LiveFeed,
-    history: History,
-    on_close: Callback<()>,
-) -> impl IntoView {
+fn CpuModal(range: Memo<Range>, feed: LiveFeed, history: History, on_close: Callback<()>) -> impl IntoView {
     let cores = plot_of(ChartKind::Cores, range, feed, history, 240);
     let freq = plot_of(ChartKind::CoreFreq, range, feed, history, 240);
     let latest = Memo::new(move |_| feed.reports.with(|r| r.last().and_then(|r| r.cpu.clone())));

@@ -51,8 +51,7 @@ pub fn AgentsPage() -> impl IntoView {
     let create = Action::new_local(|name: &String| api::create_agent(name.clone()));
     let regenerate = Action::new_local(|id: &u64| api::regenerate_token(*id));
     let remove = Action::new_local(|id: &u64| api::delete_agent(*id));
-    let rename =
-        Action::new_local(|(id, name): &(u64, String)| api::rename_agent(*id, name.clone()));
+    let rename = Action::new_local(|(id, name): &(u64, String)| api::rename_agent(*id, name.clone()));
 
     Effect::new(move |_| {
         if let Some(Ok(created)) = create.value().get() {
