@@ -16,7 +16,7 @@ PKG          := assets/pkg
 LISTEN       ?= 0.0.0.0:8420
 DATA_DIR     ?= ./data
 
-.PHONY: help setup setup-browser bundle build run test test-rust e2e check bench dist clean
+.PHONY: help setup setup-browser setup-cross bundle build run test e2e check bench dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,7 +37,7 @@ bundle: setup ## Build the client bundle (wasm + JS) into assets/pkg
 	$(CARGO) rustc -p ui --lib --crate-type cdylib --target wasm32-unknown-unknown \
 	  --features hydrate --profile wasm-release
 	@rm -rf $(PKG_STAGE) && mkdir -p $(PKG_STAGE)
-	$(WBG) --target web --no-typescript --out-name ui --out-dir $(PKG_STAGE) $(WASM)
+	$(WBG) --target web --no-typescript --remove-name-section --remove-producers-section --out-name ui --out-dir $(PKG_STAGE) $(WASM)
 	@# Copy only what changed (so the server does not relink for nothing), drop what is gone.
 	@mkdir -p $(PKG)
 	@cd $(PKG_STAGE) && find . -type f | while read -r f; do \
@@ -59,17 +59,27 @@ test: bundle setup-browser ## Run every test: unit, integration, end-to-end in C
 e2e: build setup-browser ## End-to-end tests in headless Chromium against the release binaries
 	cd e2e && node --test --test-reporter=spec --test-concurrency=1 tests/
 
-check: bundle ## fmt, clippy -D warnings (native and wasm)
+check: bundle setup-cross ## fmt, clippy -D warnings (native and wasm), the agent for Windows and macOS
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p ui --target wasm32-unknown-unknown --features hydrate -- -D warnings
+	CARGO_TARGET_DIR=target agent/scripts/cross.sh check
 
-bench: bundle ## Benchmarks; each prints its figures and method
-	$(CARGO) bench --workspace
+setup-cross: ## Targets and C tools for the agent's cross builds (Windows, macOS check; static musl)
+	@for t in x86_64-pc-windows-gnu x86_64-apple-darwin x86_64-unknown-linux-musl; do \
+	  rustup target list --installed | grep -qx $$t || rustup target add $$t; done
+	@command -v x86_64-w64-mingw32-gcc >/dev/null && command -v clang >/dev/null && command -v musl-gcc >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-mingw-w64-x86-64 clang musl-tools >/dev/null; }
 
-dist: build ## Release binaries into dist/
+bench: build ## Benchmarks; each prints its figures and method (STATUSMONITOR_BENCH_QUICK=1 for a short run)
+	$(CARGO) bench -p storage --bench tsdb
+	$(CARGO) bench -p server --bench http
+	agent/bench/footprint.sh target/release/statusmonitor-agent
+
+dist: build setup-cross ## Release binaries into dist/ (the agent also static, musl)
 	@mkdir -p dist
 	cp target/release/statusmonitor target/release/statusmonitor-agent dist/
+	CARGO_TARGET_DIR=target agent/scripts/cross.sh dist
 	@ls -l dist
 
 clean: ## Remove build output (not ./data)

@@ -87,8 +87,9 @@ test('agent reports survive a server outage without a gap, and a revoked token s
     const points = await until('the outage to be backfilled', async () => {
       const h = await api('GET', `/api/history/${agent.id}/cpu?start=-5m&tier=5s&max_points=5000`);
       const pts = h.json?.series?.find((s) => s.metric === 'cpu.total_pct')?.points ?? [];
-      const covered = pts.filter(([ts]) => ts >= downAt - 1000 && ts <= upAt + 1000);
-      return covered.length >= Math.floor((upAt - downAt) / 1000) - 1 ? pts : null;
+      // 1 s reports in 5 s buckets: every bucket of the outage has a point.
+      const covered = pts.filter(([ts]) => ts >= downAt && ts < upAt);
+      return covered.length >= Math.floor((upAt - downAt) / 5000) - 1 ? pts : null;
     }, 30_000);
     // The 5 s tier buckets 1 s reports into 5 s points: consecutive points
     // around the outage must be one bucket apart, never more.

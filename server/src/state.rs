@@ -1,12 +1,12 @@
 //! `AppState`: what every handler can reach. Cheap to clone (all `Arc`s).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError};
+use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError, LAST_SEEN_PERSIST_MS};
 use storage::clock::{Clock, SystemClock};
 use storage::model::HostFacts;
 use storage::tsdb::{BackgroundHandle, Engine, EngineConfig, Ring};
@@ -84,6 +84,8 @@ impl AppState {
         };
         let passwords = Passwords::new(config.password_cost)?;
         let (events, _) = broadcast::channel(1024);
+        let catalog = Arc::new(catalog);
+        spawn_housekeeping(&catalog, clock.clone());
         let engine_config = EngineConfig {
             raw_retention_ms: config.raw_retention_ms,
             m1_retention_ms: config.minute_retention_ms,
@@ -155,6 +157,10 @@ impl AppState {
     /// `ApiError::from` turns the error into a 401 telling the user what to do.
     pub async fn authenticate_agent(&self, token: &str) -> Result<AgentAuth, AgentAuthError> {
         let hash = hash_token(token);
+        // Known active tokens: memory only, no blocking task.
+        if let Some(auth) = self.catalog.cached_agent_auth(&hash) {
+            return Ok(auth);
+        }
         let now_ms = self.clock.now_ms();
         let catalog = self.catalog.clone();
         tokio::task::spawn_blocking(move || catalog.authenticate_agent(&hash, now_ms))
@@ -163,9 +169,9 @@ impl AppState {
     }
 
     /// For `/api/ingest`, after each accepted batch: notes the agent's last
-    /// report (server time), its interval and host facts when sent. Cheap: the
-    /// catalog writes to disk at most every 30 s per agent unless the host
-    /// facts or the interval changed.
+    /// report (server time), its interval and host facts when sent. Cheap:
+    /// memory only; the housekeeping task writes every changed agent in one
+    /// transaction every 30 s (and the catalog does when it closes).
     pub async fn record_report(
         &self,
         agent_id: u64,
@@ -230,6 +236,50 @@ pub fn storage_error(e: storage::Error) -> ApiError {
         storage::Error::AgentDeleted { .. } => ApiError::NotFound("no such agent".into()),
         other => ApiError::internal(other),
     }
+}
+
+/// How often the agents' last-seen times are written (one transaction).
+const FLUSH_EVERY: Duration = Duration::from_millis(LAST_SEEN_PERSIST_MS as u64);
+/// Expired sessions and stale refresh-token hashes are purged every this many
+/// flushes (hourly), and once at start.
+const PURGE_EVERY_FLUSHES: u32 = 120;
+
+/// While the catalog is open: writes agents' last-seen every
+/// [`FLUSH_EVERY`] and purges expired sessions hourly. Holds only a weak
+/// reference, so it never keeps the catalog (and its file lock) alive;
+/// without a runtime it does nothing.
+fn spawn_housekeeping(catalog: &Arc<Catalog>, clock: Arc<dyn Clock>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let catalog = Arc::downgrade(catalog);
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.tick().await; // the first tick is immediate; `open` just purged
+        let mut flushes = 0u32;
+        loop {
+            tick.tick().await;
+            let Some(catalog) = catalog.upgrade() else {
+                break;
+            };
+            flushes = flushes.wrapping_add(1);
+            let purge = flushes.is_multiple_of(PURGE_EVERY_FLUSHES);
+            let now_ms = clock.now_ms();
+            let done = tokio::task::spawn_blocking(move || {
+                catalog.flush_live()?;
+                if purge {
+                    catalog.purge_sessions(now_ms, REFRESH_TTL_MS)?;
+                }
+                Ok::<(), CatalogError>(())
+            })
+            .await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "catalog housekeeping failed"),
+                Err(e) => tracing::warn!(error = %e, "catalog housekeeping task failed"),
+            }
+        }
+    });
 }
 
 impl FromRef<AppState> for LeptosOptions {

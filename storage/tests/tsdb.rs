@@ -126,7 +126,7 @@ mod model {
                 ],
                 0i64..(20 * HOUR),
                 1i64..(30 * HOUR),
-                1i64..4,
+                prop_oneof![1i64..4, Just(12i64), Just(60i64), Just(720i64)],
                 prop_oneof![Just(0usize), 1usize..50],
             )
                 .prop_map(|(agent, tier, start_back, len, interval_mul, max_points)| Op::Query {
@@ -769,5 +769,72 @@ mod format {
         let clock = Arc::new(ManualClock::new(T0));
         let err = Engine::open(dir.path(), EngineConfig::default(), clock).unwrap_err();
         assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+    }
+}
+
+/// Deleting an agent, the background thread, stats.
+mod lifecycle {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use storage::Error;
+    use storage::tsdb::{Clock, Engine, EngineConfig, ManualClock, Tier};
+
+    use super::common::*;
+
+    #[test]
+    fn deleted_agent_is_unqueryable_at_once_and_purged_by_maintenance() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0 + 3 * HOUR));
+        let engine = open(dir.path(), &clock);
+        let rows: Vec<_> = (0..100)
+            .map(|i| row(T0 + 2 * HOUR + i * 5000, &[(0, 1.0), (2, 2.0)]))
+            .collect();
+        engine.write(5, &rows).unwrap();
+        engine.write(6, &rows).unwrap();
+        engine.delete_agent(5).unwrap();
+        let q = req(5, T0, T0 + 4 * HOUR, Some(Tier::Raw5s));
+        assert!(engine.query(&q).unwrap().series.is_empty());
+        assert!(matches!(
+            engine.write(5, &rows),
+            Err(Error::AgentDeleted { agent: 5 })
+        ));
+        assert_eq!(engine.agents(), vec![6]);
+        let rep = engine.run_maintenance().unwrap();
+        assert_eq!(rep.purged_agents, 1);
+        drop(engine);
+        // Still deleted after a restart; the other agent is untouched.
+        let engine = open(dir.path(), &clock);
+        assert!(engine.query(&q).unwrap().series.is_empty());
+        let q6 = req(6, T0, T0 + 4 * HOUR, Some(Tier::Raw5s));
+        assert_eq!(engine.query(&q6).unwrap().series[0].points.len(), 100);
+        assert_eq!(engine.stats().series, 2);
+    }
+
+    #[test]
+    fn background_maintenance_seals_and_shuts_down() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0 + 3 * HOUR));
+        let config = EngineConfig {
+            maintenance_interval: Duration::from_millis(20),
+            ..EngineConfig::default()
+        };
+        let engine = Arc::new(Engine::open(dir.path(), config, clock.clone()).unwrap());
+        let rows: Vec<_> = (0..720)
+            .map(|i| row(T0 + i * 5000, &[(0, (i % 10) as f64)]))
+            .collect();
+        engine.write(1, &rows).unwrap();
+        let bg = engine.start_background();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while engine.stats().compactor_lag_ms > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bg.shutdown();
+        let st = engine.stats();
+        assert_eq!(st.compactor_lag_ms, 0, "{st:?}");
+        let res = engine
+            .query(&req(1, T0, clock.now_ms(), Some(Tier::Hour1)))
+            .unwrap();
+        assert_eq!(res.series[0].points[0].count, 720);
     }
 }

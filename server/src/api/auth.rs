@@ -90,8 +90,8 @@ async fn register(
     ClientIp(ip): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<UserInfo>)> {
-    state.limits.check_register(ip)?;
     let username = normalize_username(&req.username)?;
+    state.limits.check_register(&username, ip)?;
     check_password_rules(&req.password, "password")?;
     // Refuse before spending a hash; `create_user` checks again atomically.
     if !registration_status(&state).await?.open {
@@ -321,8 +321,10 @@ async fn sessions(
 ) -> ApiResult<Json<Vec<SessionInfo>>> {
     let user_id = user.user_id;
     let list = state.catalog(move |c| c.sessions_of(user_id)).await?;
+    let now = state.clock.now_ms();
     Ok(Json(
         list.into_iter()
+            .filter(|s| s.expires_ms > now)
             .map(|s| SessionInfo {
                 id: s.id,
                 created_ms: s.created_ms,

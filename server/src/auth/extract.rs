@@ -64,15 +64,28 @@ impl AuthUser {
                 None => return Err(unauthorized("not logged in")),
             },
         };
+        let user = AuthUser::from_access_token(&token, via, state)?;
+        if via == AuthVia::Cookie && is_state_changing(method) {
+            check_same_origin(headers, state)?;
+        }
+        Ok(user)
+    }
+
+    /// Checks one access token (signature, expiry, live session family) that
+    /// came by `via`. For callers that get the token elsewhere, such as the
+    /// WebSocket's `?token=` (which should also call [`check_same_origin`]
+    /// when it authenticates by cookie).
+    pub fn from_access_token(
+        token: &str,
+        via: AuthVia,
+        state: &AppState,
+    ) -> Result<AuthUser, ApiError> {
         let claims = state
             .jwt
-            .verify(&token, state.clock.now_ms())
+            .verify(token, state.clock.now_ms())
             .ok_or_else(|| unauthorized("the session token is invalid or expired; log in again"))?;
         if !state.catalog.is_session_active(claims.sid, claims.sub) {
             return Err(unauthorized("this session has ended; log in again"));
-        }
-        if via == AuthVia::Cookie && is_state_changing(method) {
-            check_same_origin(headers, state)?;
         }
         Ok(AuthUser {
             user_id: claims.sub,
@@ -181,6 +194,15 @@ impl FromRequestParts<AppState> for OwnedAgent {
             .find(|(k, _)| *k == "id" || *k == "agent_id")
             .and_then(|(_, v)| v.parse::<u64>().ok())
             .ok_or_else(agent_not_found)?;
+        OwnedAgent::load(state, user, id).await
+    }
+}
+
+impl OwnedAgent {
+    /// The ownership check itself, for handlers that authenticate another way
+    /// (the WebSocket's `?token=`): agent `id` if it belongs to `user`, else
+    /// the same 404 as a missing agent.
+    pub async fn load(state: &AppState, user: AuthUser, id: u64) -> Result<OwnedAgent, ApiError> {
         let agent = state.catalog(move |c| c.agent(id)).await?;
         match agent {
             Some(agent) if agent.owner_id == user.user_id => Ok(OwnedAgent { user, agent }),

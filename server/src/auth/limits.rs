@@ -8,6 +8,7 @@
 //! | log-in / password change, per account | 10 | 1 per 30 s |
 //! | log-in, per client address | 30 | 1 per 10 s |
 //! | registration, per client address | 5 | 1 per 60 s |
+//! | registration, per requested name | 5 | 1 per 60 s |
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -29,6 +30,7 @@ pub struct Limits {
     login_by_account: DefaultKeyedRateLimiter<String>,
     login_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     register_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    register_by_name: DefaultKeyedRateLimiter<String>,
     checks: AtomicU64,
 }
 
@@ -45,6 +47,7 @@ impl Default for Limits {
             login_by_account: RateLimiter::keyed(quota(10, Duration::from_secs(30))),
             login_by_ip: RateLimiter::keyed(quota(30, Duration::from_secs(10))),
             register_by_ip: RateLimiter::keyed(quota(5, Duration::from_secs(60))),
+            register_by_name: RateLimiter::keyed(quota(5, Duration::from_secs(60))),
             checks: AtomicU64::new(0),
         }
     }
@@ -72,13 +75,19 @@ impl Limits {
         )
     }
 
-    /// One registration from `ip`.
-    pub fn check_register(&self, ip: IpAddr) -> Result<(), ApiError> {
+    /// One registration of `username` from `ip`.
+    pub fn check_register(&self, username: &str, ip: IpAddr) -> Result<(), ApiError> {
         self.housekeeping();
         check(
             &self.register_by_ip,
             &ip,
             "too many registrations from your address",
+        )?;
+        let key: String = username.chars().take(MAX_KEY_CHARS).collect();
+        check(
+            &self.register_by_name,
+            &key,
+            "too many registration attempts for this name",
         )
     }
 
@@ -87,6 +96,7 @@ impl Limits {
             self.login_by_account.retain_recent();
             self.login_by_ip.retain_recent();
             self.register_by_ip.retain_recent();
+            self.register_by_name.retain_recent();
         }
     }
 }
@@ -126,5 +136,21 @@ mod tests {
         limits
             .check_login("bob", ip)
             .expect("other accounts unaffected");
+    }
+
+    #[test]
+    fn sixth_registration_from_one_address_is_refused() {
+        let limits = Limits::default();
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        for i in 0..5 {
+            limits.check_register(&format!("user{i}"), ip).unwrap();
+        }
+        assert!(matches!(
+            limits.check_register("user9", ip),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        limits
+            .check_register("user9", IpAddr::from([10, 0, 0, 2]))
+            .expect("other addresses unaffected");
     }
 }

@@ -124,6 +124,22 @@ mod tests {
     }
 
     #[test]
+    fn the_dummy_hash_costs_what_a_real_one_costs() {
+        // An unknown user is verified against the dummy: same algorithm and
+        // parameters means the same time as a wrong password.
+        let cost = PasswordCost {
+            memory_kib: 64,
+            iterations: 3,
+            parallelism: 1,
+        };
+        let p = Passwords::new(cost).unwrap();
+        let params = |phc: &str| phc.split('$').take(4).collect::<Vec<_>>().join("$");
+        let real = hash_with(&p.argon, "some password").unwrap();
+        assert_eq!(params(&p.dummy_hash), params(&real));
+        assert_eq!(params(&real), "$argon2id$v=19$m=64,t=3,p=1");
+    }
+
+    #[test]
     fn production_parameters_are_the_documented_ones() {
         let c = PasswordCost::PRODUCTION;
         assert_eq!((c.memory_kib, c.iterations, c.parallelism), (19456, 2, 1));
@@ -134,5 +150,22 @@ mod tests {
         assert!(check_password_rules("123456789", "password").is_err());
         assert!(check_password_rules("1234567890", "password").is_ok());
         assert!(check_password_rules(&"x".repeat(1025), "password").is_err());
+    }
+
+    /// `cargo test -p server --lib production_hash_time -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore = "measures the production cost; slow by design"]
+    async fn production_hash_time() {
+        let p = Arc::new(Passwords::new(PasswordCost::PRODUCTION).unwrap());
+        let start = std::time::Instant::now();
+        let h = p.hash("correct horse battery".into()).await.unwrap();
+        let hashed = start.elapsed();
+        let start = std::time::Instant::now();
+        assert!(
+            p.verify("correct horse battery".into(), Some(h))
+                .await
+                .unwrap()
+        );
+        println!("hash {hashed:?}, verify {:?}", start.elapsed());
     }
 }

@@ -92,6 +92,16 @@ async fn pending_token_accepted_at_4_59_and_refused_at_5_01_then_regenerate_work
     let api: server::error::ApiError = err.into();
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
     assert!(api.to_string().contains("Regenerate the token"), "{api}");
+    // What the agent sees from /api/ingest.
+    let r = app
+        .post(
+            "/api/ingest",
+            json!({ "reports": [ { "ts_ms": T0, "interval_ms": 5000 } ] }),
+            &[("x-agent-token", &late_token)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert!(r.text.contains("Regenerate the token"), "{}", r.text);
     // The one used in time stays active for good.
     app.clock.advance(24 * 60 * MINUTE);
     app.state.authenticate_agent(&used_token).await.unwrap();
@@ -209,4 +219,45 @@ async fn online_means_a_report_within_three_intervals() {
     let r = app.call_as(&s, Method::GET, "/api/agents", None).await;
     assert_eq!(r.body[0]["online"], true);
     assert_eq!(r.body[0]["last_seen_ms"], T0 + 15_000);
+}
+
+#[tokio::test]
+async fn deleting_an_agent_deletes_its_time_series() {
+    let app = TestApp::new();
+    let s = app.register_and_login("alice").await;
+    let (id, token) = app.create_agent(&s, "nas").await;
+    let (_, other_token) = app.create_agent(&s, "pi").await;
+    let batch = |ts: i64| {
+        json!({ "reports": [ {
+            "ts_ms": ts, "interval_ms": 5000,
+            "cpu": { "total_pct": 12.5, "cores_pct": [12.5], "cores_mhz": [3400] }
+        } ] })
+    };
+    for t in [&token, &other_token] {
+        let r = app
+            .post("/api/ingest", batch(T0 - 5_000), &[("x-agent-token", t)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    assert_eq!(app.state.engine.agents().len(), 2);
+
+    let r = app
+        .call_as(&s, Method::DELETE, &format!("/api/agents/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let left = app.state.engine.agents();
+    assert!(!left.contains(&id), "{left:?}");
+    assert_eq!(left.len(), 1, "the other agent keeps its data");
+    assert!(
+        app.state
+            .engine
+            .recent_reports(id, T0 - 60_000)
+            .unwrap()
+            .is_empty()
+    );
+    // Its token is gone too: the next batch is refused.
+    let r = app
+        .post("/api/ingest", batch(T0), &[("x-agent-token", &token)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
 }

@@ -515,3 +515,111 @@ async fn password_change_ends_the_other_sessions() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn sessions_are_listed_and_revoked_one_by_one_by_their_owner_only() {
+    let app = TestApp::with_open_registration();
+    let phone = app.register_and_login("alice").await;
+    let laptop = app.login("alice").await;
+    let bob = app.register_and_login("bob").await;
+    let r = app
+        .call_as(&laptop, Method::GET, "/api/auth/sessions", None)
+        .await;
+    let list = r.body.as_array().unwrap().clone();
+    assert_eq!(list.len(), 2, "{}", r.text);
+    let phone_id = list.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    // Bob cannot end Alice's session: it does not exist for him.
+    let path = format!("/api/auth/sessions/{phone_id}");
+    let r = app.call_as(&bob, Method::DELETE, &path, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .call_as(&phone, Method::GET, "/api/users/me", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.call_as(&laptop, Method::DELETE, &path, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app
+        .call_as(&phone, Method::GET, "/api/users/me", None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh_reply(&phone.refresh).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Only the admin reads the server settings.
+    let r = app
+        .call_as(&bob, Method::GET, "/api/admin/settings", None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn logout_with_only_the_refresh_cookie_ends_the_session() {
+    let app = TestApp::new();
+    let s = app.register_and_login("alice").await;
+    app.clock.advance(20 * 60_000); // the access token has expired
+    let cookie = format!("sm_refresh={}", s.refresh);
+    let host = ("host", "mon.example");
+    let r = app
+        .call(
+            Method::POST,
+            "/api/auth/logout",
+            None,
+            &[("cookie", &cookie), host],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "cookie logout needs the Origin"
+    );
+    let r = app
+        .call(
+            Method::POST,
+            "/api/auth/logout",
+            None,
+            &[("cookie", &cookie), host, ("origin", "https://mon.example")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        app.refresh_reply(&s.refresh).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_configured_jwt_secret_signs_the_access_tokens() {
+    let secret = "a configured secret, at least 32 characters";
+    let app = TestApp::with_args(server::config::ServeArgs {
+        jwt_secret: Some(secret.into()),
+        ..Default::default()
+    });
+    let s = app.register_and_login("alice").await;
+    let claims = JwtKeys::new(secret.as_bytes())
+        .verify(&s.access, T0)
+        .expect("signed with the configured secret");
+    assert_eq!(claims.sub, s.user_id);
+    assert_eq!(claims.exp - claims.iat, 900);
+}
+
+#[tokio::test]
+async fn concurrent_first_registrations_make_exactly_one_admin() {
+    let app = TestApp::new();
+    let (a, b) = tokio::join!(app.register("alice"), app.register("bob"));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::FORBIDDEN],
+        "{a:?} {b:?}"
+    );
+    let created = if a.status == StatusCode::CREATED {
+        &a
+    } else {
+        &b
+    };
+    assert_eq!(created.body["is_admin"], true);
+}

@@ -32,6 +32,7 @@ const AGENT_ROUTES: &[(&str, &str, Option<&str>)] = &[
         Some(r#"{ "agent_id": {id}, "metric": "cpu_pct", "comparison": "gt", "threshold": 90 }"#),
     ),
     ("GET", "/api/rules?agent_id={id}", None),
+    // Last: it deletes the agent if isolation is broken.
     ("DELETE", "/api/agents/{id}", None),
 ];
 

@@ -4,14 +4,22 @@
 //! activates it for good. Regenerating replaces the hash in one transaction,
 //! so the old token stops working at once.
 //!
+//! Tokens found active are cached in memory (hash → agent) so ingest can
+//! authenticate without a transaction; regeneration and deletion drop the
+//! entry after their commit and bump an epoch, so a check that read the
+//! tables before the commit cannot put the old token back.
+//!
 //! Last seen / interval / host facts: [`Catalog::record_report`] runs for every
-//! ingest batch, so it updates an in-memory map and writes the record only
-//! when something other than the timestamp changed, or the stored last-seen
-//! is [`LAST_SEEN_PERSIST_MS`] old. Reads merge the map over the record;
-//! [`Catalog::flush_live`] (also run on drop) writes the rest. A crash loses
-//! at most that much of "last seen", never a report.
+//! ingest batch, so it only updates an in-memory map (no disk, no write
+//! transaction). Reads merge the map over the stored record.
+//! [`Catalog::flush_live`] writes every changed agent in one transaction; the
+//! server runs it every [`LAST_SEEN_PERSIST_MS`], and it runs when the catalog
+//! closes. A crash loses at most that much of "last seen", never a report.
 
 use crate::model::HostFacts;
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +29,8 @@ use super::{AGENT_TOKENS, AGENTS, Catalog, CatalogError, TokenHash, codec, next_
 /// How long a new or regenerated token waits for its first report.
 pub const PENDING_TOKEN_TTL_MS: i64 = 300_000;
 
-/// The stored last-seen lags the real one by at most this much.
+/// How often the server should call [`Catalog::flush_live`]: the stored
+/// last-seen lags the real one by at most this much.
 pub const LAST_SEEN_PERSIST_MS: i64 = 30_000;
 
 /// [`HostFacts`] as stored: the same fields without serde skips (bincode is
@@ -128,12 +137,14 @@ pub enum AgentAuthError {
 }
 
 /// What [`Catalog::record_report`] keeps in memory per agent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct LiveState {
     last_seen_ms: i64,
     interval_ms: Option<i64>,
-    /// The last-seen value last written to disk.
-    persisted_ms: Option<i64>,
+    host: Option<HostFacts>,
+    /// Bumped by every report; `flushed` is the generation last written.
+    generation: u64,
+    flushed: u64,
 }
 
 fn what(id: u64) -> String {
@@ -210,13 +221,8 @@ impl Catalog {
     }
 
     fn merge_live(&self, record: &mut AgentRecord) {
-        if let Some(live) = self.live_mut().get(&record.id)
-            && record.last_seen_ms.is_none_or(|t| t < live.last_seen_ms)
-        {
-            record.last_seen_ms = Some(live.last_seen_ms);
-            if live.interval_ms.is_some() {
-                record.interval_ms = live.interval_ms;
-            }
+        if let Some(live) = self.live_mut().get(&record.id) {
+            apply_live(record, live);
         }
     }
 
@@ -278,7 +284,9 @@ impl Catalog {
         hash: &TokenHash,
         now_ms: i64,
     ) -> Result<Option<AgentRecord>, CatalogError> {
-        self.update_owned(owner_id, id, |record, tokens| {
+        let mut old = None;
+        let updated = self.update_owned(owner_id, id, |record, tokens| {
+            old = Some(record.token_hash);
             tokens
                 .remove(&record.token_hash)
                 .map_err(store("remove agent token"))?;
@@ -289,14 +297,52 @@ impl Catalog {
             record.token_created_ms = now_ms;
             record.activated_ms = None;
             Ok(())
-        })
+        })?;
+        if updated.is_some()
+            && let Some(old) = old
+        {
+            self.forget_token(&old);
+        }
+        Ok(updated)
+    }
+
+    /// After a revocation committed: drops `hash` from the cache and makes
+    /// checks that started before the commit unable to cache it again.
+    fn forget_token(&self, hash: &TokenHash) {
+        self.token_epoch.fetch_add(1, Ordering::SeqCst);
+        self.active_tokens
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(hash);
+    }
+
+    /// Caches `hash` as active unless a revocation committed since `epoch`.
+    fn remember_token(&self, hash: &TokenHash, auth: AgentAuth, epoch: u64) {
+        let mut cache = self
+            .active_tokens
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.token_epoch.load(Ordering::SeqCst) == epoch {
+            cache.insert(*hash, auth);
+        }
+    }
+
+    /// Memory-only: the agent of `hash` if it is a token already known to be
+    /// active. The ingest path tries this first, then
+    /// [`Catalog::authenticate_agent`] (which fills the cache).
+    pub fn cached_agent_auth(&self, hash: &TokenHash) -> Option<AgentAuth> {
+        self.active_tokens
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hash)
+            .copied()
     }
 
     /// Deletes agent `id` of `owner_id` and its token. False when missing or
     /// someone else's. The caller deletes the agent's time series.
     pub fn delete_agent(&self, owner_id: u64, id: u64) -> Result<bool, CatalogError> {
         let txn = self.write()?;
-        {
+        let token_hash = {
             let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
             let record: AgentRecord = match agents.get(id).map_err(store("read agent"))? {
                 Some(bytes) => codec::decode(&what(id), bytes.value())?,
@@ -312,8 +358,10 @@ impl Catalog {
             tokens
                 .remove(&record.token_hash)
                 .map_err(store("remove agent token"))?;
-        }
+            record.token_hash
+        };
         txn.commit().map_err(store("commit delete agent"))?;
+        self.forget_token(&token_hash);
         self.live_mut().remove(&id);
         Ok(true)
     }
@@ -325,6 +373,7 @@ impl Catalog {
         hash: &TokenHash,
         now_ms: i64,
     ) -> Result<AgentAuth, AgentAuthError> {
+        let epoch = self.token_epoch.load(Ordering::SeqCst);
         let record = {
             let txn = self.read()?;
             let tokens = txn
@@ -349,7 +398,10 @@ impl Catalog {
             owner_id: record.owner_id,
         };
         match record.token_status(now_ms) {
-            TokenStatus::Active => Ok(auth),
+            TokenStatus::Active => {
+                self.remember_token(hash, auth, epoch);
+                Ok(auth)
+            }
             TokenStatus::Expired => Err(AgentAuthError::Expired),
             TokenStatus::Pending { .. } => {
                 // Activate, re-checking inside the write transaction in case
@@ -361,16 +413,19 @@ impl Catalog {
                     Ok(())
                 })?;
                 match activated {
-                    Some(r) if r.token_hash == *hash && r.activated_ms.is_some() => Ok(auth),
+                    Some(r) if r.token_hash == *hash && r.activated_ms.is_some() => {
+                        self.remember_token(hash, auth, epoch);
+                        Ok(auth)
+                    }
                     _ => Err(AgentAuthError::Unknown),
                 }
             }
         }
     }
 
-    /// Notes a report of agent `agent_id` received at `last_seen_ms`. Cheap:
-    /// memory only, unless the host facts or the interval changed or the
-    /// stored last-seen is [`LAST_SEEN_PERSIST_MS`] old.
+    /// Notes a report of agent `agent_id` received at `last_seen_ms` (server
+    /// time), with its interval and host facts when it sent them. Memory
+    /// only; see [`Catalog::flush_live`].
     pub fn record_report(
         &self,
         agent_id: u64,
@@ -378,85 +433,80 @@ impl Catalog {
         interval_ms: Option<i64>,
         host: Option<HostFacts>,
     ) -> Result<(), CatalogError> {
-        let persist = {
-            let mut live = self.live_mut();
-            let entry = live.entry(agent_id).or_insert(LiveState {
-                last_seen_ms,
-                interval_ms,
-                persisted_ms: None,
-            });
-            let interval_changed = interval_ms.is_some() && interval_ms != entry.interval_ms;
-            entry.last_seen_ms = entry.last_seen_ms.max(last_seen_ms);
-            if interval_ms.is_some() {
-                entry.interval_ms = interval_ms;
-            }
-            let stale = entry
-                .persisted_ms
-                .is_none_or(|p| entry.last_seen_ms - p >= LAST_SEEN_PERSIST_MS);
-            (host.is_some() || interval_changed || stale).then_some(*entry)
-        };
-        if let Some(state) = persist {
-            self.persist_live(agent_id, state, host)?;
+        let mut live = self.live_mut();
+        let entry = live.entry(agent_id).or_insert(LiveState {
+            last_seen_ms,
+            interval_ms: None,
+            host: None,
+            generation: 0,
+            flushed: 0,
+        });
+        entry.last_seen_ms = entry.last_seen_ms.max(last_seen_ms);
+        if interval_ms.is_some() {
+            entry.interval_ms = interval_ms;
         }
+        if host.is_some() {
+            entry.host = host;
+        }
+        entry.generation += 1;
         Ok(())
     }
 
-    fn persist_live(
-        &self,
-        agent_id: u64,
-        state: LiveState,
-        host: Option<HostFacts>,
-    ) -> Result<(), CatalogError> {
+    /// Writes every agent whose last report is not on disk yet, in one
+    /// transaction. Returns how many were written.
+    pub fn flush_live(&self) -> Result<usize, CatalogError> {
+        let dirty: Vec<(u64, LiveState)> = self
+            .live_mut()
+            .iter()
+            .filter(|(_, s)| s.generation != s.flushed)
+            .map(|(id, s)| (*id, s.clone()))
+            .collect();
+        if dirty.is_empty() {
+            return Ok(0);
+        }
+        let mut gone = Vec::new();
         let txn = self.write()?;
         {
             let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
-            let mut record: AgentRecord = match agents.get(agent_id).map_err(store("read agent"))? {
-                Some(bytes) => codec::decode(&what(agent_id), bytes.value())?,
-                None => return Ok(()), // deleted meanwhile
-            };
-            record.last_seen_ms = Some(
-                record
-                    .last_seen_ms
-                    .unwrap_or(i64::MIN)
-                    .max(state.last_seen_ms),
-            );
-            if state.interval_ms.is_some() {
-                record.interval_ms = state.interval_ms;
+            for (id, state) in &dirty {
+                let mut record: AgentRecord = match agents.get(*id).map_err(store("read agent"))? {
+                    Some(bytes) => codec::decode(&what(*id), bytes.value())?,
+                    None => {
+                        gone.push(*id); // deleted meanwhile
+                        continue;
+                    }
+                };
+                apply_live(&mut record, state);
+                agents
+                    .insert(*id, codec::encode(&what(*id), &record)?.as_slice())
+                    .map_err(store("write agent"))?;
             }
-            if let Some(host) = host {
-                record.host = Some(host.into());
+        }
+        txn.commit().map_err(store("commit last seen"))?;
+        let written = dirty.len() - gone.len();
+        let mut live = self.live_mut();
+        for (id, state) in &dirty {
+            if let Some(entry) = live.get_mut(id) {
+                entry.flushed = state.generation;
             }
-            agents
-                .insert(
-                    agent_id,
-                    codec::encode(&what(agent_id), &record)?.as_slice(),
-                )
-                .map_err(store("write agent"))?;
         }
-        txn.commit().map_err(store("commit report"))?;
-        if let Some(entry) = self.live_mut().get_mut(&agent_id) {
-            entry.persisted_ms = Some(
-                entry
-                    .persisted_ms
-                    .unwrap_or(i64::MIN)
-                    .max(state.last_seen_ms),
-            );
+        for id in gone {
+            live.remove(&id);
         }
-        Ok(())
+        Ok(written)
     }
+}
 
-    /// Writes every in-memory last-seen that is newer than the stored one.
-    pub fn flush_live(&self) -> Result<(), CatalogError> {
-        let pending: Vec<(u64, LiveState)> = self
-            .live_mut()
-            .iter()
-            .filter(|(_, s)| s.persisted_ms.is_none_or(|p| p < s.last_seen_ms))
-            .map(|(id, s)| (*id, *s))
-            .collect();
-        for (id, state) in pending {
-            self.persist_live(id, state, None)?;
-        }
-        Ok(())
+/// Lays the in-memory report state over a stored record.
+fn apply_live(record: &mut AgentRecord, live: &LiveState) {
+    if record.last_seen_ms.is_none_or(|t| t < live.last_seen_ms) {
+        record.last_seen_ms = Some(live.last_seen_ms);
+    }
+    if live.interval_ms.is_some() {
+        record.interval_ms = live.interval_ms;
+    }
+    if let Some(host) = &live.host {
+        record.host = Some(host.clone().into());
     }
 }
 

@@ -9,8 +9,9 @@
 //!
 //! Two small in-memory mirrors make the hot paths free of disk reads: the set
 //! of active session families (checked on every authenticated request) and
-//! the last report of every agent (updated on every ingest batch, persisted
-//! at most every [`LAST_SEEN_PERSIST_MS`]).
+//! the last report of every agent (updated on every ingest batch, written to
+//! disk by [`Catalog::flush_live`], which the server runs every
+//! [`LAST_SEEN_PERSIST_MS`] and which runs on drop).
 
 mod agents;
 mod alerts;
@@ -24,6 +25,7 @@ mod users;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -87,6 +89,12 @@ pub struct Catalog {
     active_sessions: RwLock<HashMap<u64, u64>>,
     /// Latest report per agent, newer than what is on disk.
     live: Mutex<HashMap<u64, LiveState>>,
+    /// Active agent tokens already checked once: hash → agent. Lets ingest
+    /// authenticate without a transaction. See [`Catalog::cached_agent_auth`].
+    active_tokens: RwLock<HashMap<TokenHash, AgentAuth>>,
+    /// Bumped after every token revocation commits, so a check that read the
+    /// tables before it cannot cache the revoked token afterwards.
+    token_epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -107,6 +115,8 @@ impl Catalog {
             path: path.to_path_buf(),
             active_sessions: RwLock::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
+            active_tokens: RwLock::new(HashMap::new()),
+            token_epoch: AtomicU64::new(0),
         };
         let txn = catalog.write()?;
         {

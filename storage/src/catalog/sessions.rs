@@ -121,6 +121,22 @@ impl Catalog {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<RefreshOutcome, CatalogError> {
+        // Unknown tokens (garbage, purged) are answered from a read
+        // transaction, so they never queue for the single writer.
+        {
+            let txn = self.read()?;
+            let tokens = txn
+                .open_table(REFRESH_TOKENS)
+                .map_err(store("open refresh tokens"))?;
+            if tokens
+                .get(old)
+                .map_err(store("read refresh token"))?
+                .is_none()
+            {
+                return Ok(RefreshOutcome::Invalid);
+            }
+        }
+        let mut expired = None;
         let txn = self.write()?;
         let outcome = {
             let mut tokens = txn
@@ -144,6 +160,7 @@ impl Catalog {
                 }
             } else if record.expires_ms <= now_ms {
                 sessions.remove(id).map_err(store("expire session"))?;
+                expired = Some(id);
                 RefreshOutcome::Invalid
             } else {
                 record.current_hash = *new;
@@ -169,8 +186,9 @@ impl Catalog {
                 self.active_sessions_mut().remove(session_id);
             }
             RefreshOutcome::Invalid => {
-                // Possibly an expired family removed above.
-                self.load_active_sessions()?;
+                if let Some(id) = expired {
+                    self.active_sessions_mut().remove(&id);
+                }
             }
         }
         Ok(outcome)

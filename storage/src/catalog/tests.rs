@@ -96,7 +96,16 @@ fn pending_agent_token_activates_or_expires() {
             .token_status(T0 + 10 * PENDING_TOKEN_TTL_MS),
         TokenStatus::Active
     );
-    // Regenerating revokes the old token at once.
+    // Regenerating revokes the old token at once, cached or not.
+    assert!(c.cached_agent_auth(&[7; 32]).is_some());
+    c.regenerate_agent_token(1, b.id, &[5; 32], T0 + 1_000_000)
+        .unwrap()
+        .unwrap();
+    assert!(c.cached_agent_auth(&[7; 32]).is_none());
+    assert!(matches!(
+        c.authenticate_agent(&[7; 32], T0 + 1_000_000),
+        Err(AgentAuthError::Unknown)
+    ));
     c.regenerate_agent_token(1, a.id, &[6; 32], T0 + 1_000_000)
         .unwrap()
         .unwrap();
@@ -108,7 +117,14 @@ fn pending_agent_token_activates_or_expires() {
     // Someone else's agent is invisible to writes.
     assert!(c.rename_agent(2, a.id, "x").unwrap().is_none());
     assert!(!c.delete_agent(2, a.id).unwrap());
+    // Cached after a successful check; deletion still refuses it at once.
+    c.authenticate_agent(&[6; 32], T0 + 1_000_001).unwrap();
+    assert_eq!(
+        c.cached_agent_auth(&[6; 32]).map(|a| a.agent_id),
+        Some(a.id)
+    );
     assert!(c.delete_agent(1, a.id).unwrap());
+    assert_eq!(c.cached_agent_auth(&[6; 32]), None);
     assert!(matches!(
         c.authenticate_agent(&[6; 32], T0 + 1_000_002),
         Err(AgentAuthError::Unknown)
@@ -121,15 +137,31 @@ fn last_seen_is_kept_in_memory_and_flushed_on_close() {
     let id = {
         let c = Catalog::open_in(dir.path()).unwrap();
         let a = c.create_agent(1, "nas", &[9; 32], T0).unwrap();
-        c.record_report(a.id, T0 + 1, Some(5000), None).unwrap();
-        c.record_report(a.id, T0 + 2, Some(5000), None).unwrap();
-        assert_eq!(c.agent(a.id).unwrap().unwrap().last_seen_ms, Some(T0 + 2));
+        let gone = c.create_agent(1, "gone", &[8; 32], T0).unwrap();
+        let host = crate::model::HostFacts {
+            hostname: "nas".into(),
+            ..Default::default()
+        };
+        c.record_report(a.id, T0 + 1, Some(5000), Some(host))
+            .unwrap();
+        c.record_report(a.id, T0 + 2, None, None).unwrap();
+        c.record_report(gone.id, T0 + 2, None, None).unwrap();
+        let seen = c.agent(a.id).unwrap().unwrap();
+        assert_eq!(seen.last_seen_ms, Some(T0 + 2), "merged from memory");
+        assert_eq!(seen.host.unwrap().hostname, "nas");
+        assert!(c.delete_agent(1, gone.id).unwrap());
+        c.record_report(gone.id, T0 + 3, None, None).unwrap(); // a late batch
+        assert_eq!(c.flush_live().unwrap(), 1, "the deleted agent is skipped");
+        assert_eq!(c.flush_live().unwrap(), 0, "nothing new");
+        assert!(c.agent(gone.id).unwrap().is_none());
+        c.record_report(a.id, T0 + 2, None, None).unwrap();
         a.id
     };
     let c = Catalog::open_in(dir.path()).unwrap();
     let a = c.agent(id).unwrap().unwrap();
     assert_eq!(a.last_seen_ms, Some(T0 + 2));
     assert_eq!(a.interval_ms, Some(5000));
+    assert_eq!(a.host.unwrap().hostname, "nas");
 }
 
 #[test]
@@ -160,4 +192,96 @@ fn corrupt_record_on_disk_is_an_error_not_a_panic() {
         c.authenticate_agent(&[9; 32], T0),
         Err(AgentAuthError::Catalog(CatalogError::Corrupt { .. }))
     ));
+}
+
+/// Golden bytes of each version-1 record. If one of these fails, the on-disk
+/// layout changed: existing catalogs would read as corrupt. Add a version 2
+/// with an upgrade path instead of editing these.
+#[test]
+fn version_1_record_layouts_are_frozen() {
+    let user = UserRecord {
+        id: 1,
+        username: "al".into(),
+        password_hash: "h".into(),
+        is_admin: true,
+        created_ms: 2,
+    };
+    let session = SessionRecord {
+        id: 3,
+        user_id: 1,
+        created_ms: 4,
+        last_used_ms: 5,
+        expires_ms: 6,
+        user_agent: "u".into(),
+        current_hash: [7; 32],
+    };
+    let agent = AgentRecord {
+        id: 8,
+        owner_id: 1,
+        name: "n".into(),
+        created_ms: 9,
+        token_hash: [10; 32],
+        token_created_ms: 11,
+        activated_ms: Some(12),
+        last_seen_ms: None,
+        interval_ms: Some(5000),
+        host: Some(HostRecord {
+            hostname: "h".into(),
+            os: None,
+            kernel: None,
+            arch: None,
+            cpu_model: None,
+            cores: Some(4),
+        }),
+    };
+    let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(
+        hex(codec::encode("user", &user).unwrap()),
+        "010102616c016801 04".replace(' ', "")
+    );
+    let session_hex = hex(codec::encode("session", &session).unwrap());
+    assert_eq!(
+        session_hex,
+        format!("0103010{}0a0c01 75{}", "8", "07".repeat(32)).replace(' ', "")
+    );
+    let agent_hex = hex(codec::encode("agent", &agent).unwrap());
+    assert_eq!(
+        agent_hex,
+        format!(
+            "010801016e12{}16011800 01fb102701016800000000 0104",
+            "0a".repeat(32)
+        )
+        .replace(' ', "")
+    );
+    // And they decode back.
+    assert_eq!(
+        codec::decode::<AgentRecord>("agent", &codec::encode("agent", &agent).unwrap()).unwrap(),
+        agent
+    );
+}
+
+#[test]
+fn records_never_panic_on_damaged_bytes() {
+    let agent = AgentRecord {
+        id: 8,
+        owner_id: 1,
+        name: "nas".into(),
+        created_ms: T0,
+        token_hash: [10; 32],
+        token_created_ms: T0,
+        activated_ms: Some(T0),
+        last_seen_ms: Some(T0),
+        interval_ms: Some(5000),
+        host: None,
+    };
+    let good = codec::encode("agent", &agent).unwrap();
+    for i in 0..good.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bad = good.clone();
+            bad[i] ^= flip;
+            let _ = codec::decode::<AgentRecord>("agent", &bad);
+            let _ = codec::decode::<SessionRecord>("session", &bad);
+            let _ = codec::decode::<UserRecord>("user", &bad);
+        }
+    }
 }

@@ -102,17 +102,34 @@ impl Ring {
 
     /// The newest report of `agent`.
     pub fn latest(&self, agent: u64) -> Option<Arc<Report>> {
-        let ring = self.agents.read().expect("ring lock").get(&agent)?.clone();
-        let q = ring.reports.lock().expect("ring lock");
+        let ring = self
+            .agents
+            .read()
+            .expect("ring lock is never held across a panic")
+            .get(&agent)?
+            .clone();
+        let q = ring
+            .reports
+            .lock()
+            .expect("ring lock is never held across a panic");
         q.back().cloned()
     }
 
     /// Reports of `agent` with `ts_ms >= since_ms`, oldest first.
     pub fn snapshot(&self, agent: u64, since_ms: i64) -> Vec<Arc<Report>> {
-        let Some(ring) = self.agents.read().expect("ring lock").get(&agent).cloned() else {
+        let Some(ring) = self
+            .agents
+            .read()
+            .expect("ring lock is never held across a panic")
+            .get(&agent)
+            .cloned()
+        else {
             return Vec::new();
         };
-        let q = ring.reports.lock().expect("ring lock");
+        let q = ring
+            .reports
+            .lock()
+            .expect("ring lock is never held across a panic");
         let i = q.partition_point(|r| r.ts_ms < since_ms);
         q.range(i..).cloned().collect()
     }
@@ -124,7 +141,10 @@ impl Ring {
 
     /// Forget an agent (deleted); its subscribers see the channel close.
     pub fn remove(&self, agent: u64) {
-        self.agents.write().expect("ring lock").remove(&agent);
+        self.agents
+            .write()
+            .expect("ring lock is never held across a panic")
+            .remove(&agent);
     }
 }
 

@@ -41,37 +41,35 @@ pub fn AgentCard(
             agent_status(&a)
         }
     };
-    let cpu = Signal::derive(move || latest.with(|r| r.as_ref().and_then(|r| r.cpu.as_ref().map(|c| c.total_pct))));
-    let mem = Signal::derive(move || latest.with(|r| r.as_ref().and_then(|r| r.memory.as_ref()).and_then(|m| m.used_pct())));
-    let mem_detail = Signal::derive(move || {
-        latest.with(|r| match r.as_ref().and_then(|r| r.memory.as_ref()) {
-            Some(m) => format!(
-                "{} of {}",
-                format::bytes(m.used_bytes as f64),
-                format::bytes(m.total_bytes as f64)
-            ),
-            None => "—".into(),
-        })
-    });
-    // The fullest filesystem is the one worth seeing.
-    let fullest = Memo::new(move |_| {
+    let gauges = move || {
         latest.with(|r| {
-            r.as_ref().and_then(|r| {
+            let r = r.as_ref();
+            let cpu = r.and_then(|r| r.cpu.as_ref()).map(|c| c.total_pct);
+            let mem = r.and_then(|r| r.memory.as_ref());
+            // The fullest filesystem is the one worth seeing.
+            let disk = r.and_then(|r| {
                 r.disks
                     .iter()
                     .filter_map(|d| d.used_pct().map(|p| (p, d.mount.clone())))
                     .max_by(|a, b| a.0.total_cmp(&b.0))
-            })
+            });
+            view! {
+                <Gauge label="CPU".into() pct=cpu detail=cpu.map(format::pct).unwrap_or_else(|| "—".into()) />
+                <Gauge
+                    label="Memory".into()
+                    pct=mem.and_then(|m| m.used_pct())
+                    detail=mem
+                        .map(|m| format!("{} of {}", format::bytes(m.used_bytes as f64), format::bytes(m.total_bytes as f64)))
+                        .unwrap_or_else(|| "—".into())
+                />
+                <Gauge
+                    label="Disk".into()
+                    pct=disk.as_ref().map(|d| d.0)
+                    detail=disk.as_ref().map(|(p, m)| format!("{} {m}", format::pct(*p))).unwrap_or_else(|| "—".into())
+                />
+            }
         })
-    });
-    let disk = Signal::derive(move || fullest.with(|f| f.as_ref().map(|f| f.0)));
-    let disk_detail = Signal::derive(move || {
-        fullest.with(|f| match f {
-            Some((p, mount)) => format!("{} {mount}", format::pct(*p)),
-            None => "—".into(),
-        })
-    });
-    let cpu_detail = Signal::derive(move || cpu.get().map(format::pct).unwrap_or_else(|| "—".into()));
+    };
     let spark = move || {
         feed.reports.with(|reports| {
             let t1 = reports.last().map(|r| r.ts_ms).unwrap_or(0);
@@ -108,11 +106,7 @@ pub fn AgentCard(
                 <span class="ellipsis">{host}</span>
                 <span class="last-seen">{seen}</span>
             </p>
-            <div class="gauges">
-                <Gauge label="CPU".into() pct=cpu detail=cpu_detail />
-                <Gauge label="Memory".into() pct=mem detail=mem_detail />
-                <Gauge label="Disk".into() pct=disk detail=disk_detail />
-            </div>
+            <div class="gauges">{gauges}</div>
             <svg class="sparkline" viewBox=format!("0 0 {SPARK_W} {SPARK_H}") preserveAspectRatio="none"
                 role="img" aria-label="CPU over the last 15 minutes">
                 <path d=spark vector-effect="non-scaling-stroke" />

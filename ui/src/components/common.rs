@@ -74,13 +74,11 @@ pub fn StatusBadge(class: &'static str, text: &'static str) -> impl IntoView {
 }
 
 /// A horizontal gauge: label, bar and value. `pct` is `None` while unknown.
+/// Static: a parent re-renders it when its values change, which keeps the
+/// bundle small (one reactive closure per card, not one per number).
 #[component]
-pub fn Gauge(
-    label: String,
-    #[prop(into)] pct: Signal<Option<f64>>,
-    #[prop(into)] detail: Signal<String>,
-) -> impl IntoView {
-    let level = move || match pct.get() {
+pub fn Gauge(label: String, pct: Option<f64>, detail: String) -> impl IntoView {
+    let level = match pct {
         Some(p) if p >= 90.0 => "gauge-bar bad",
         Some(p) if p >= 75.0 => "gauge-bar warn",
         _ => "gauge-bar",
@@ -89,7 +87,7 @@ pub fn Gauge(
         <div class="gauge">
             <div class="gauge-head">
                 <span class="gauge-label">{label.clone()}</span>
-                <span class="gauge-value">{move || detail.get()}</span>
+                <span class="gauge-value">{detail}</span>
             </div>
             <div
                 class="gauge-track"
@@ -97,12 +95,9 @@ pub fn Gauge(
                 aria-label=label
                 aria-valuemin="0"
                 aria-valuemax="100"
-                aria-valuenow=move || pct.get().map(|p| format!("{p:.0}"))
+                aria-valuenow=pct.map(|p| format!("{p:.0}"))
             >
-                <div
-                    class=level
-                    style=move || format!("width:{:.1}%", pct.get().unwrap_or(0.0).clamp(0.0, 100.0))
-                ></div>
+                <div class=level style=format!("width:{:.1}%", pct.unwrap_or(0.0).clamp(0.0, 100.0))></div>
             </div>
         </div>
     }

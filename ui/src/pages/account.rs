@@ -48,18 +48,23 @@ pub fn AccountPage() -> impl IntoView {
         });
     };
 
-    let revoke = Action::new_local(|id: &u64| api::revoke_session(*id));
-    Effect::new(move |_| {
-        if revoke.value().get().is_some() {
-            sessions.refetch();
+    // `Some(id)` ends one session, `None` all of them.
+    let end = Action::new_local(|which: &Option<u64>| {
+        let which = *which;
+        async move {
+            match which {
+                Some(id) => api::revoke_session(id).await.map(|_| false),
+                None => api::logout_all().await.map(|_| true),
+            }
         }
     });
-    let logout_all = Action::new_local(|_: &()| api::logout_all());
-    Effect::new(move |_| {
-        if let Some(Ok(())) = logout_all.value().get() {
+    Effect::new(move |_| match end.value().get() {
+        Some(Ok(true)) => {
             session.reload();
             navigate("/login", Default::default());
         }
+        Some(_) => sessions.refetch(),
+        None => {}
     });
 
     view! {
@@ -125,7 +130,7 @@ pub fn AccountPage() -> impl IntoView {
                                         </div>
                                         {(!s.current).then(|| view! {
                                             <button type="button" class="button secondary small"
-                                                on:click=move |_| { revoke.dispatch(id); }>"End"</button>
+                                                on:click=move |_| { end.dispatch(Some(id)); }>"End"</button>
                                         })}
                                     </li>
                                 }
@@ -134,10 +139,10 @@ pub fn AccountPage() -> impl IntoView {
                     }.into_any(),
                 }}
                 <button type="button" class="button danger" id="logout-all"
-                    disabled=move || !ready.get() || logout_all.pending().get()
-                    on:click=move |_| { logout_all.dispatch(()); }>"Log out everywhere"</button>
-                {move || match logout_all.value().get() {
-                    Some(Err(e)) => Some(view! { <ErrorNote what="Logging out everywhere" error=e /> }),
+                    disabled=move || !ready.get() || end.pending().get()
+                    on:click=move |_| { end.dispatch(None); }>"Log out everywhere"</button>
+                {move || match end.value().get() {
+                    Some(Err(e)) => Some(view! { <ErrorNote what="Ending the session" error=e /> }),
                     _ => None,
                 }}
             </section>

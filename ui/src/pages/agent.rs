@@ -248,7 +248,7 @@ fn AgentDashboard(id: u64) -> impl IntoView {
                 let plot = plot_of(kind, range, feed, hist_of(kind), BIG_H);
                 view! {
                     <Modal title=format!("{} · {}", kind.title(), range.get_untracked().label()) on_close=close id="chart-modal">
-                        <PlotView plot=plot label=kind.title() />
+                        <PlotView plot=plot label=kind.title() height=BIG_H />
                     </Modal>
                 }.into_any()
             }
@@ -313,101 +313,78 @@ fn AgentFacts(
     }
 }
 
-/// The live cards, from the newest report.
+/// The live cards, from the newest report. One reactive closure renders
+/// them all (static inside), so a report updates them in one pass.
 #[component]
 fn LiveCards(latest: Memo<Option<Report>>) -> impl IntoView {
-    let cpu = Signal::derive(move || latest.with(|r| r.as_ref()?.cpu.as_ref().map(|c| c.total_pct)));
-    let cpu_detail = Signal::derive(move || cpu.get().map(format::pct).unwrap_or_else(|| "—".into()));
-    let mem = Signal::derive(move || latest.with(|r| r.as_ref()?.memory.as_ref()?.used_pct()));
-    let mem_detail = Signal::derive(move || {
-        latest.with(|r| match r.as_ref().and_then(|r| r.memory.as_ref()) {
-            Some(m) => format!("{} / {}", format::bytes(m.used_bytes as f64), format::bytes(m.total_bytes as f64)),
-            None => "—".into(),
-        })
-    });
-    let swap = Signal::derive(move || latest.with(|r| r.as_ref()?.memory.as_ref()?.swap_used_pct()));
-    let swap_detail = Signal::derive(move || {
-        latest.with(|r| {
-            match r.as_ref().and_then(|r| r.memory.as_ref()).and_then(|m| Some((m.swap_used_bytes?, m.swap_total_bytes?))) {
-                Some((_, 0)) => "no swap".into(),
-                Some((u, t)) => format!("{} / {}", format::bytes(u as f64), format::bytes(t as f64)),
-                None => "—".into(),
-            }
-        })
-    });
-    let load = move || {
-        latest.with(|r| match r.as_ref().and_then(|r| r.load) {
-            Some([a, b, c]) => format!("{} · {} · {}", format::load(a), format::load(b), format::load(c)),
-            None => "—".into(),
-        })
-    };
-    let cores = move || latest.with(|r| r.as_ref().and_then(|r| r.cpu.as_ref()).map(|c| c.cores_pct.len()).unwrap_or(0));
-    let disks = move || latest.with(|r| r.as_ref().map(|r| r.disks.clone()).unwrap_or_default());
-    let nets = move || latest.with(|r| r.as_ref().map(|r| r.networks.clone()).unwrap_or_default());
-    let temps = move || latest.with(|r| r.as_ref().map(|r| r.temps.clone()).unwrap_or_default());
-
+    let dash = || "—".to_string();
     view! {
         <section class="live-grid" aria-label="Live values" id="live-cards">
-            <div class="card live-card">
-                <h3>"CPU"</h3>
-                <p class="big" id="live-cpu">{move || cpu_detail.get()}</p>
-                <Gauge label="CPU".into() pct=cpu detail=Signal::derive(move || format!("{} cores", cores())) />
-                <p class="muted small">"Load " {load}</p>
-            </div>
-            <div class="card live-card">
-                <h3>"Memory"</h3>
-                <p class="big">{move || mem.get().map(format::pct).unwrap_or_else(|| "—".into())}</p>
-                <Gauge label="Used".into() pct=mem detail=mem_detail />
-                <Gauge label="Swap".into() pct=swap detail=swap_detail />
-            </div>
-            <div class="card live-card">
-                <h3>"Disks"</h3>
-                <div class="scroll-list">
-                    <For each=disks key=|d| d.mount.clone() let(d)>
-                        {
-                            let mount = d.mount.clone();
-                            let pct = Signal::derive({
-                                let mount = mount.clone();
-                                move || latest.with(|r| r.as_ref()?.disks.iter().find(|x| x.mount == mount)?.used_pct())
-                            });
-                            let detail = Signal::derive({
-                                let mount = mount.clone();
-                                move || latest.with(|r| match r.as_ref().and_then(|r| r.disks.iter().find(|x| x.mount == mount)) {
-                                    Some(d) => format!(
-                                        "{} / {} · r {} · w {}",
-                                        format::bytes(d.used_bytes as f64),
-                                        format::bytes(d.total_bytes as f64),
-                                        d.read_bps.map(|v| format::rate(v as f64)).unwrap_or_else(|| "—".into()),
-                                        d.write_bps.map(|v| format::rate(v as f64)).unwrap_or_else(|| "—".into()),
-                                    ),
-                                    None => "—".into(),
-                                })
-                            });
-                            view! { <Gauge label=mount pct=pct detail=detail /> }
-                        }
-                    </For>
-                    {move || disks().is_empty().then(|| view! { <p class="muted small">"—"</p> })}
-                </div>
-            </div>
-            <div class="card live-card">
-                <h3>"Network"</h3>
-                <ul class="kv-list scroll-list">
-                    {move || nets().into_iter().map(|n| view! {
-                        <li><span class="k">{n.iface}</span>
-                            <span class="v">"↓ " {format::rate(n.rx_bps as f64)} " · ↑ " {format::rate(n.tx_bps as f64)}</span></li>
-                    }).collect_view()}
-                    {move || nets().is_empty().then(|| view! { <li class="muted small">"—"</li> })}
-                </ul>
-            </div>
-            <div class="card live-card">
-                <h3>"Temperatures"</h3>
-                <ul class="kv-list scroll-list">
-                    {move || temps().into_iter().map(|t| view! {
-                        <li><span class="k">{t.sensor}</span><span class="v">{format::celsius(t.celsius)}</span></li>
-                    }).collect_view()}
-                    {move || temps().is_empty().then(|| view! { <li class="muted small">"No sensors reported"</li> })}
-                </ul>
-            </div>
+            {move || latest.with(|r| {
+                let r = r.as_ref();
+                let cpu = r.and_then(|r| r.cpu.as_ref());
+                let mem = r.and_then(|r| r.memory.as_ref());
+                let load = match r.and_then(|r| r.load) {
+                    Some([a, b, c]) => format!("{} · {} · {}", format::load(a), format::load(b), format::load(c)),
+                    None => dash(),
+                };
+                let swap = match mem.and_then(|m| Some((m.swap_used_bytes?, m.swap_total_bytes?))) {
+                    Some((_, 0)) => "no swap".to_string(),
+                    Some((u, t)) => format!("{} / {}", format::bytes(u as f64), format::bytes(t as f64)),
+                    None => dash(),
+                };
+                let disks = r.map(|r| r.disks.clone()).unwrap_or_default();
+                let nets = r.map(|r| r.networks.clone()).unwrap_or_default();
+                let temps = r.map(|r| r.temps.clone()).unwrap_or_default();
+                let rate = |v: Option<u64>| v.map(|v| format::rate(v as f64)).unwrap_or_else(dash);
+                view! {
+                    <div class="card live-card">
+                        <h3>"CPU"</h3>
+                        <p class="big" id="live-cpu">{cpu.map(|c| format::pct(c.total_pct)).unwrap_or_else(dash)}</p>
+                        <Gauge label="CPU".into() pct=cpu.map(|c| c.total_pct)
+                            detail=format!("{} cores", cpu.map(|c| c.cores_pct.len()).unwrap_or(0)) />
+                        <p class="muted small">"Load " {load}</p>
+                    </div>
+                    <div class="card live-card">
+                        <h3>"Memory"</h3>
+                        <p class="big">{mem.and_then(|m| m.used_pct()).map(format::pct).unwrap_or_else(dash)}</p>
+                        <Gauge label="Used".into() pct=mem.and_then(|m| m.used_pct())
+                            detail=mem.map(|m| format!("{} / {}", format::bytes(m.used_bytes as f64), format::bytes(m.total_bytes as f64))).unwrap_or_else(dash) />
+                        <Gauge label="Swap".into() pct=mem.and_then(|m| m.swap_used_pct()) detail=swap />
+                    </div>
+                    <div class="card live-card">
+                        <h3>"Disks"</h3>
+                        <div class="scroll-list">
+                            {disks.is_empty().then(|| view! { <p class="muted small">"—"</p> })}
+                            {disks.into_iter().map(|d| view! {
+                                <Gauge label=d.mount.clone() pct=d.used_pct()
+                                    detail=format!("{} / {} · r {} · w {}",
+                                        format::bytes(d.used_bytes as f64), format::bytes(d.total_bytes as f64),
+                                        rate(d.read_bps), rate(d.write_bps)) />
+                            }).collect_view()}
+                        </div>
+                    </div>
+                    <div class="card live-card">
+                        <h3>"Network"</h3>
+                        <ul class="kv-list scroll-list">
+                            {nets.is_empty().then(|| view! { <li class="muted small">"—"</li> })}
+                            {nets.into_iter().map(|n| view! {
+                                <li><span class="k">{n.iface}</span>
+                                    <span class="v">"↓ " {format::rate(n.rx_bps as f64)} " · ↑ " {format::rate(n.tx_bps as f64)}</span></li>
+                            }).collect_view()}
+                        </ul>
+                    </div>
+                    <div class="card live-card">
+                        <h3>"Temperatures"</h3>
+                        <ul class="kv-list scroll-list">
+                            {temps.is_empty().then(|| view! { <li class="muted small">"No sensors reported"</li> })}
+                            {temps.into_iter().map(|t| view! {
+                                <li><span class="k">{t.sensor}</span><span class="v">{format::celsius(t.celsius)}</span></li>
+                            }).collect_view()}
+                        </ul>
+                    </div>
+                }
+            })}
         </section>
     }
 }
@@ -427,27 +404,17 @@ fn ChartCard(kind: ChartKind, plot: Memo<Plot>, on_expand: Callback<()>) -> impl
                     aria-label=format!("Open the {what} of {title}")
                     on:click=move |_| on_expand.run(())>"Expand ⤢"</button>
             </header>
-            <PlotView plot=plot label=title />
+            <PlotView plot=plot label=title height=CHART_H />
         </section>
     }
 }
 
 /// A chart with its loading, error and empty states laid over it.
 #[component]
-fn PlotView(plot: Memo<Plot>, label: &'static str) -> impl IntoView {
+fn PlotView(plot: Memo<Plot>, label: &'static str, height: u32) -> impl IntoView {
     let spec = Signal::derive(move || match plot.get() {
         Plot::Ready(spec, _) => spec,
-        _ => ChartSpec { unit: crate::chart_data::Unit::Pct, height: 0, series: vec![], bands: vec![] },
-    });
-    // Keep the last height so the box does not jump.
-    let height = plot.with_untracked(|p| match p {
-        Plot::Ready(s, _) => s.height,
-        _ => CHART_H,
-    });
-    let spec = Signal::derive(move || {
-        let mut s = spec.get();
-        s.height = height;
-        s
+        _ => ChartSpec { unit: crate::chart_data::Unit::Pct, height, series: vec![], bands: vec![] },
     });
     let data = Signal::derive(move || match plot.get() {
         Plot::Ready(_, data) => data,
@@ -495,9 +462,9 @@ fn CpuModal(range: Memo<Range>, feed: LiveFeed, history: History, on_close: Call
                 }}
             </div>
             <h3 class="section-title">"Usage per core"</h3>
-            <PlotView plot=cores label="Per-core usage" />
+            <PlotView plot=cores label="Per-core usage" height=240 />
             <h3 class="section-title">"Frequency per core"</h3>
-            <PlotView plot=freq label="Per-core frequency" />
+            <PlotView plot=freq label="Per-core frequency" height=240 />
         </Modal>
     }
 }

@@ -2,6 +2,7 @@
 //! once), regenerate a token, rename, delete with confirmation. The list is
 //! asked again every 5 seconds so a new agent turns online by itself.
 
+use leptos::either::Either;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -49,9 +50,19 @@ pub fn AgentsPage() -> impl IntoView {
     let row_error = RwSignal::new(None::<(&'static str, ApiError)>);
 
     let create = Action::new_local(|name: &String| api::create_agent(name.clone()));
-    let regenerate = Action::new_local(|id: &u64| api::regenerate_token(*id));
-    let remove = Action::new_local(|id: &u64| api::delete_agent(*id));
-    let rename = Action::new_local(|(id, name): &(u64, String)| api::rename_agent(*id, name.clone()));
+    // One action for every row operation (one instantiation in the bundle).
+    let row_op = Action::new_local(|op: &RowOp| {
+        let op = op.clone();
+        async move {
+            let what = op.what();
+            let result = match op {
+                RowOp::Regenerate(id) => api::regenerate_token(id).await.map(Some),
+                RowOp::Delete(id) => api::delete_agent(id).await.map(|_| None),
+                RowOp::Rename(id, name) => api::rename_agent(id, name).await.map(|_| None),
+            };
+            result.map_err(|e| (what, e))
+        }
+    });
 
     Effect::new(move |_| {
         if let Some(Ok(created)) = create.value().get() {
@@ -60,29 +71,15 @@ pub fn AgentsPage() -> impl IntoView {
             agents.refetch();
         }
     });
-    Effect::new(move |_| match regenerate.value().get() {
-        Some(Ok(created)) => {
+    Effect::new(move |_| match row_op.value().get() {
+        Some(Ok(token)) => {
             pending.set(None);
-            shown.set(Some(created));
+            if token.is_some() {
+                shown.set(token);
+            }
             agents.refetch();
         }
-        Some(Err(e)) => row_error.set(Some(("Regenerating the token", e))),
-        None => {}
-    });
-    Effect::new(move |_| match remove.value().get() {
-        Some(Ok(())) => {
-            pending.set(None);
-            agents.refetch();
-        }
-        Some(Err(e)) => row_error.set(Some(("Deleting the agent", e))),
-        None => {}
-    });
-    Effect::new(move |_| match rename.value().get() {
-        Some(Ok(_)) => {
-            pending.set(None);
-            agents.refetch();
-        }
-        Some(Err(e)) => row_error.set(Some(("Renaming the agent", e))),
+        Some(Err(e)) => row_error.set(Some(e)),
         None => {}
     });
 
@@ -168,8 +165,7 @@ pub fn AgentsPage() -> impl IntoView {
                                         let id = a.id;
                                         move || list.with(|l| l.iter().find(|x| x.id == id).and_then(|x| x.last_seen_ms))
                                     })
-                                    agent=a now=now pending=pending
-                                    regenerate=regenerate remove=remove rename=rename />
+                                    agent=a now=now pending=pending row_op=row_op />
                             </For>
                         </ul>
                     }.into_any(),
@@ -196,7 +192,25 @@ fn AgentsSkeleton() -> impl IntoView {
     }
 }
 
-type Act<I, O> = Action<I, Result<O, ApiError>>;
+/// What a row asks the server to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RowOp {
+    Regenerate(u64),
+    Delete(u64),
+    Rename(u64, String),
+}
+
+impl RowOp {
+    fn what(&self) -> &'static str {
+        match self {
+            RowOp::Regenerate(_) => "Regenerating the token",
+            RowOp::Delete(_) => "Deleting the agent",
+            RowOp::Rename(..) => "Renaming the agent",
+        }
+    }
+}
+
+type RowAction = Action<RowOp, Result<Option<AgentWithToken>, (&'static str, ApiError)>>;
 
 #[component]
 fn AgentRow(
@@ -204,9 +218,7 @@ fn AgentRow(
     #[prop(into)] last_seen: Signal<Option<i64>>,
     now: ReadSignal<i64>,
     pending: RwSignal<Option<Pending>>,
-    regenerate: Act<u64, AgentWithToken>,
-    remove: Act<u64, ()>,
-    rename: Act<(u64, String), AgentInfo>,
+    row_op: RowAction,
 ) -> impl IntoView {
     let id = agent.id;
     let (status_class, status_text) = agent_status(&agent);
@@ -230,16 +242,11 @@ fn AgentRow(
     view! {
         <li class="agent-row" data-agent-id=id.to_string()>
             <div class="agent-main">
-                <Show when=move || is(Pending::Rename(id)) fallback={
-                    let name = name.clone();
-                    move || view! {
-                        <a class="agent-name" href=format!("/agents/{id}")>{name.clone()}</a>
-                    }
-                }>
+                {move || if is(Pending::Rename(id)) { Either::Left(view! {
                     <form class="inline-form" on:submit=move |ev: SubmitEvent| {
                         ev.prevent_default();
                         let n = edit_name.get_untracked().trim().to_string();
-                        if !n.is_empty() { rename.dispatch((id, n)); }
+                        if !n.is_empty() { row_op.dispatch(RowOp::Rename(id, n)); }
                     }>
                         <label class="visually-hidden" for=format!("rename-{id}")>"New name"</label>
                         <input id=format!("rename-{id}") class="rename-input" maxlength="64" required bind:value=edit_name />
@@ -247,7 +254,9 @@ fn AgentRow(
                         <button class="button secondary small" type="button"
                             on:click=move |_| pending.set(None)>"Cancel"</button>
                     </form>
-                </Show>
+                }) } else { Either::Right(view! {
+                    <a class="agent-name" href=format!("/agents/{id}")>{name.clone()}</a>
+                }) }}
                 <span class="agent-host muted">{host}</span>
             </div>
             <div class="agent-state">
@@ -266,8 +275,8 @@ fn AgentRow(
                         <div class="confirm" role="group" aria-label="Confirm delete">
                             <span>"Delete " <strong>{name_for_delete.clone()}</strong> " and all its data?"</span>
                             <button type="button" class="button danger small confirm-delete"
-                                disabled=move || remove.pending().get()
-                                on:click=move |_| { remove.dispatch(id); }>"Delete"</button>
+                                disabled=move || row_op.pending().get()
+                                on:click=move |_| { row_op.dispatch(RowOp::Delete(id)); }>"Delete"</button>
                             <button type="button" class="button secondary small"
                                 on:click=move |_| pending.set(None)>"Cancel"</button>
                         </div>
@@ -276,8 +285,8 @@ fn AgentRow(
                         <div class="confirm" role="group" aria-label="Confirm new token">
                             <span>"The current token stops working at once."</span>
                             <button type="button" class="button small confirm-regenerate"
-                                disabled=move || regenerate.pending().get()
-                                on:click=move |_| { regenerate.dispatch(id); }>"New token"</button>
+                                disabled=move || row_op.pending().get()
+                                on:click=move |_| { row_op.dispatch(RowOp::Regenerate(id)); }>"New token"</button>
                             <button type="button" class="button secondary small"
                                 on:click=move |_| pending.set(None)>"Cancel"</button>
                         </div>

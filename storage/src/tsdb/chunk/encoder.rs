@@ -96,7 +96,62 @@ pub fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
             std::mem::swap(&mut best, &mut cand);
         }
     }
+    let zeros = vals.iter().filter(|v| **v == 0).count();
+    if zeros * 4 >= vals.len() {
+        // The non-zero values have no zeros, so the inner column never
+        // takes this branch again.
+        let mut bitmap = vec![0u8; vals.len().div_ceil(8)];
+        let mut nonzero = Vec::with_capacity(vals.len() - zeros);
+        for (i, v) in vals.iter().enumerate() {
+            if *v != 0 {
+                bitmap[i / 8] |= 1 << (i % 8);
+                nonzero.push(*v);
+            }
+        }
+        cand.clear();
+        cand.push(itag::SPARSE);
+        cand.extend_from_slice(&bitmap);
+        encode_ints(&nonzero, &mut cand);
+        if cand.len() < best.len() {
+            std::mem::swap(&mut best, &mut cand);
+        }
+    }
+    let g = vals.iter().fold(0u64, |g, v| gcd(g, v.unsigned_abs()));
+    if g > 1 && g <= i64::MAX as u64 {
+        // Exact: every value is a multiple of g (and the quotients have gcd 1,
+        // so the inner column never takes this branch again).
+        let scaled: Vec<i64> = vals.iter().map(|v| v / g as i64).collect();
+        cand.clear();
+        cand.push(itag::GCD);
+        put_varint(&mut cand, g);
+        encode_ints(&scaled, &mut cand);
+        if cand.len() < best.len() {
+            best = cand;
+        }
+    }
     out.extend_from_slice(&best);
+}
+
+/// Greatest common divisor (binary); gcd(0, x) = x.
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    if a == 0 {
+        return b;
+    }
+    if b == 0 {
+        return a;
+    }
+    let shift = (a | b).trailing_zeros();
+    a >>= a.trailing_zeros();
+    loop {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+        if b == 0 {
+            return a << shift;
+        }
+    }
 }
 
 /// The smallest scale at which every value is an exact decimal, with the

@@ -44,6 +44,12 @@ pub(crate) mod itag {
     pub const DELTA: u8 = 2;
     /// First value, first delta, then zig-zag delta-of-deltas, bit-packed per group.
     pub const DOD: u8 = 3;
+    /// Every value is a multiple of a common factor (bytes counted in 4 KiB
+    /// pages): varint factor ≥ 2, then an integer column of `value / factor`.
+    pub const GCD: u8 = 4;
+    /// Mostly zeros (idle disks, quiet interfaces): a bitmap of the non-zero
+    /// positions, then an integer column of just the non-zero values.
+    pub const SPARSE: u8 = 5;
 }
 
 /// What a block's series carry.

@@ -1,0 +1,229 @@
+// Dashboard: the whole user journey in headless Chromium against the real
+// release binary: register → create an agent (token shown once, countdown,
+// command line) → [live: start the real agent with the shown command, the
+// overview card goes online, the chart moves, the CPU modal] → rename →
+// regenerate the token → an expired session goes to login and comes back →
+// delete → log out. Screenshots of every page, light and dark, desktop and
+// phone width, go to e2e/artifacts/dashboard-*.png.
+//
+// The live part runs when the server has /api/ingest and the agent binary
+// (target/release/statusmonitor-agent) exists; otherwise it is skipped with
+// the reason. Alerts are not part of the UI yet (no alerts API).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { artifacts, launchBrowser, newPage, repo, startServer } from './harness.mjs';
+
+const USER = 'alice';
+const PASSWORD = 'correct horse battery';
+const AGENT_BIN = join(repo, 'target', 'release', 'statusmonitor-agent');
+
+let server;
+let browser;
+let agentProcess;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  agentProcess?.kill('SIGTERM');
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Problems other than the expected ones (401 of the logged-out session
+ *  probe; the live socket of a just-deleted agent). */
+function unexpected(page) {
+  return page.problems.filter((p) => !/status of 401/.test(p) && !/\/api\/ws\//.test(p));
+}
+
+/** Light and dark, desktop and phone: four screenshots of the current page. */
+async function shots(page, name) {
+  const desktop = page.viewportSize();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [size, viewport] of [['desktop', desktop], ['phone', { width: 390, height: 844 }]]) {
+      await page.setViewportSize(viewport);
+      await page.waitForTimeout(250); // charts resize on a ResizeObserver
+      await page.screenshot({ path: join(artifacts, `dashboard-${name}-${scheme}-${size}.png`), fullPage: true });
+    }
+  }
+  await page.setViewportSize(desktop);
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+/** Waits until the page is hydrated: a submit button that SSR renders
+ *  disabled becomes enabled. */
+async function hydrated(page, selector) {
+  await page.locator(`${selector}:not([disabled])`).waitFor({ timeout: 15_000 });
+}
+
+async function hasIngest() {
+  const res = await fetch(`${server.url}/api/ingest`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  return res.status !== 404 && res.status !== 405;
+}
+
+test('the dashboard journey', async (t) => {
+  const page = await newPage(browser, { viewport: { width: 1280, height: 860 } });
+
+  await t.test('visitors see the landing page and the login form', async () => {
+    await page.goto(`${server.url}/`);
+    await page.locator('h1', { hasText: 'Your servers, at a glance' }).waitFor();
+    await page.goto(`${server.url}/login`);
+    await hydrated(page, '#login-submit');
+    await page.locator('a[href="/register"]').waitFor(); // registration is open on a fresh server
+    await shots(page, 'login');
+  });
+
+  await t.test('register logs in and lands on the agents page', async () => {
+    await page.goto(`${server.url}/register`);
+    await hydrated(page, '#register-submit');
+    await shots(page, 'register');
+    await page.fill('#reg-username', USER);
+    await page.fill('#reg-password', PASSWORD);
+    await page.fill('#reg-confirm', PASSWORD);
+    await page.click('#register-submit');
+    await page.waitForURL(`${server.url}/agents`);
+    await page.locator('#agents-empty').waitFor();
+    await page.locator('.account-corner .who', { hasText: USER }).waitFor();
+  });
+
+  await t.test('the overview of a new user says how to start', async () => {
+    await page.click('nav a[href="/"]');
+    await page.locator('#overview-empty').waitFor();
+    await shots(page, 'overview-empty');
+  });
+
+  let command;
+  await t.test('creating an agent shows its token once, with countdown and command', async () => {
+    await page.click('nav a[href="/agents"]');
+    await hydrated(page, '#create-agent');
+    await page.fill('#new-agent-name', 'nas');
+    await page.click('#create-agent');
+    await page.locator('#token-panel').waitFor();
+    const token = await page.inputValue('#agent-token');
+    assert.ok(token.length >= 32, `token looks random: ${token}`);
+    command = await page.inputValue('#agent-command');
+    assert.equal(command, `statusmonitor-agent --server ${server.url} --token ${token}`);
+    const first = await page.textContent('#token-countdown');
+    assert.match(first, /^[45]:\d\d$/);
+    await page.waitForTimeout(1_200);
+    assert.notEqual(await page.textContent('#token-countdown'), first, 'the countdown ticks');
+    await page.locator('.agent-row', { hasText: 'nas' }).waitFor();
+    await page.locator('.agent-row [data-status="pending"]').waitFor();
+    await shots(page, 'agents-token');
+    // The token is in no later answer.
+    const list = await page.evaluate(async () => (await fetch('/api/agents')).text());
+    assert.ok(!list.includes(token), 'the list never carries the token');
+  });
+
+  await t.test('live: the real agent goes online and the charts move', async (t) => {
+    if (!existsSync(AGENT_BIN)) return t.skip(`no agent binary at ${AGENT_BIN}`);
+    if (!(await hasIngest())) return t.skip('the server has no /api/ingest yet');
+    const [, ...args] = command.split(' ');
+    agentProcess = spawn(AGENT_BIN, [...args, '--interval', '1s'], { stdio: 'ignore' });
+    await page.locator('#token-active').waitFor({ timeout: 20_000 });
+    await page.click('#token-done');
+    await page.click('nav a[href="/"]');
+    const card = page.locator('.agent-card[data-online="true"]');
+    await card.waitFor({ timeout: 20_000 });
+    const spark = card.locator('.sparkline path');
+    const before = await spark.getAttribute('d');
+    await page.waitForTimeout(2_500);
+    assert.notEqual(await spark.getAttribute('d'), before, 'the sparkline moves');
+    await shots(page, 'overview');
+    await card.locator('a.stretched').click();
+    await page.locator('#live-cpu').filter({ hasText: '%' }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-chart="CPU"] .u-over').waitFor();
+    await shots(page, 'agent-live');
+    await page.click('[data-chart="CPU"] .expand');
+    await page.locator('#cpu-modal .core-bar').first().waitFor({ timeout: 10_000 });
+    await shots(page, 'cpu-modal');
+    await page.keyboard.press('Escape');
+    await page.locator('#cpu-modal').waitFor({ state: 'detached' });
+    await page.click('#range-picker [data-range="1h"]');
+    await page.waitForURL(/range=1h/);
+    await page.waitForTimeout(1_500);
+    await shots(page, 'agent-1h');
+    await page.click('nav a[href="/agents"]');
+  });
+
+  await t.test('rename', async () => {
+    await page.goto(`${server.url}/agents`);
+    await hydrated(page, '#create-agent');
+    const row = page.locator('.agent-row', { hasText: 'nas' });
+    await row.locator('.action-rename').click();
+    await row.locator('.rename-input').fill('nas-1');
+    await row.locator('.rename-input').press('Enter');
+    await page.locator('.agent-name', { hasText: 'nas-1' }).waitFor();
+  });
+
+  await t.test('regenerate the token after confirming', async () => {
+    const row = page.locator('.agent-row', { hasText: 'nas-1' });
+    await row.locator('.action-regenerate').click();
+    await row.locator('.confirm-regenerate').click();
+    await page.locator('#token-panel').waitFor();
+    await page.locator('#token-countdown').waitFor();
+    await page.click('#token-done');
+    await page.locator('#token-panel').waitFor({ state: 'detached' });
+  });
+
+  await t.test('account page: sessions, and a wrong current password is refused', async () => {
+    await page.click('nav a[href="/account"]');
+    await page.locator('#session-list li').first().waitFor();
+    assert.match(await page.textContent('#session-list'), /this browser/);
+    await hydrated(page, '#pw-submit');
+    await page.fill('#pw-current', 'not my password');
+    await page.fill('#pw-new', 'another long password');
+    await page.fill('#pw-repeat', 'another long password');
+    await page.click('#pw-submit');
+    await page.locator('#pw-current ~ .form-error .error, .form-error .error').waitFor();
+    await shots(page, 'account');
+  });
+
+  await t.test('an expired session goes to login and comes back', async () => {
+    const agents = await page.evaluate(async () => (await fetch('/api/agents')).json());
+    const id = agents[0].id;
+    await page.context().clearCookies();
+    await page.goto(`${server.url}/agents/${id}`);
+    await page.waitForURL(/\/login\?next=/);
+    await hydrated(page, '#login-submit');
+    await page.fill('#login-username', USER);
+    await page.fill('#login-password', PASSWORD);
+    await page.click('#login-submit');
+    await page.waitForURL(`${server.url}/agents/${id}`);
+    await page.locator('#agent-name', { hasText: 'nas-1' }).waitFor();
+  });
+
+  await t.test('delete after confirming', async () => {
+    await page.goto(`${server.url}/agents`);
+    await hydrated(page, '#create-agent');
+    const row = page.locator('.agent-row', { hasText: 'nas-1' });
+    await row.locator('.action-delete').click();
+    await row.locator('.confirm-delete').click();
+    await page.locator('#agents-empty').waitFor();
+  });
+
+  await t.test('theme toggle pins dark and is remembered', async () => {
+    await page.click('#theme-toggle'); // system → light
+    await page.click('#theme-toggle'); // light → dark
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    await page.reload();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    await page.click('#theme-toggle'); // dark → system
+  });
+
+  await t.test('log out', async () => {
+    await page.click('#logout');
+    await page.waitForURL(`${server.url}/login`);
+    const me = await page.evaluate(async () => (await fetch('/api/users/me')).status);
+    assert.equal(me, 401);
+  });
+
+  assert.deepEqual(unexpected(page), []);
+});
