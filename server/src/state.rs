@@ -107,7 +107,6 @@ impl AppState {
             }
         }
         let maintenance = Arc::new(engine.start_background());
-        let catalog = Arc::new(catalog);
         let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
             .context("cannot load alert rules")?;
         Ok(AppState {
