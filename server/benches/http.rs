@@ -15,6 +15,9 @@
 //! - history: 24 h of one agent's CPU, and `summary` over 7 d;
 //! - server RSS idle with 10 agents reporting every 5 s.
 
+// A benchmark harness: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
