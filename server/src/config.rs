@@ -71,6 +71,26 @@ pub struct ServeArgs {
     /// URL people open the dashboard at, used in links of notifications [default: http://<host>:<port>].
     #[arg(long, env = "STATUSMONITOR_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// Alert history kept per user; older events are dropped [default: 10000].
+    #[arg(long, env = "STATUSMONITOR_ALERT_HISTORY_LIMIT", value_name = "N")]
+    pub alert_history_limit: Option<u64>,
+    /// Time limit of one notification attempt (Telegram, webhook) [default: 10s].
+    #[arg(long, env = "STATUSMONITOR_NOTIFY_TIMEOUT", value_name = "DURATION")]
+    pub notify_timeout: Option<String>,
+    /// Waits before each retry of a failed notification, comma-separated [default: 1s,4s,16s].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_NOTIFY_RETRY_DELAYS",
+        value_name = "DURATIONS"
+    )]
+    pub notify_retry_delays: Option<String>,
+    /// How often agents are checked for silence (offline rules) [default: 5s].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_OFFLINE_CHECK_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub offline_check_interval: Option<String>,
     /// How long 5-second samples are kept [default: 24h].
     #[arg(long, env = "STATUSMONITOR_RAW_RETENTION", value_name = "DURATION")]
     pub raw_retention: Option<String>,
@@ -100,6 +120,10 @@ struct FileConfig {
     telegram_bot_token: Option<String>,
     telegram_api_base: Option<String>,
     public_url: Option<String>,
+    alert_history_limit: Option<u64>,
+    notify_timeout: Option<String>,
+    notify_retry_delays: Option<String>,
+    offline_check_interval: Option<String>,
     raw_retention: Option<String>,
     minute_retention: Option<String>,
     hour_retention: Option<String>,
@@ -117,6 +141,15 @@ pub struct Config {
     pub telegram_bot_token: Option<String>,
     pub telegram_api_base: String,
     pub public_url: Option<String>,
+    /// Newest alert events kept per user.
+    pub alert_history_limit: u64,
+    /// Time limit of one notification attempt.
+    pub notify_timeout_ms: i64,
+    /// Waits before the retries of a failed notification (one attempt more
+    /// than there are delays).
+    pub notify_retry_delays_ms: Vec<i64>,
+    /// Period of the offline check.
+    pub offline_check_interval_ms: i64,
     pub raw_retention_ms: i64,
     pub minute_retention_ms: i64,
     pub hour_retention_ms: i64,
@@ -170,6 +203,10 @@ impl std::fmt::Debug for Config {
             )
             .field("telegram_api_base", &self.telegram_api_base)
             .field("public_url", &self.public_url)
+            .field("alert_history_limit", &self.alert_history_limit)
+            .field("notify_timeout_ms", &self.notify_timeout_ms)
+            .field("notify_retry_delays_ms", &self.notify_retry_delays_ms)
+            .field("offline_check_interval_ms", &self.offline_check_interval_ms)
             .field("raw_retention_ms", &self.raw_retention_ms)
             .field("minute_retention_ms", &self.minute_retention_ms)
             .field("hour_retention_ms", &self.hour_retention_ms)
@@ -226,6 +263,28 @@ impl Config {
                 .public_url
                 .or(file.public_url)
                 .map(|u| u.trim_end_matches('/').to_string()),
+            alert_history_limit: args
+                .alert_history_limit
+                .or(file.alert_history_limit)
+                .unwrap_or(10_000),
+            notify_timeout_ms: retention(
+                "notify_timeout",
+                args.notify_timeout,
+                file.notify_timeout,
+                "10s",
+            )?,
+            notify_retry_delays_ms: parse_delays(
+                &args
+                    .notify_retry_delays
+                    .or(file.notify_retry_delays)
+                    .unwrap_or_else(|| "1s,4s,16s".to_string()),
+            )?,
+            offline_check_interval_ms: retention(
+                "offline_check_interval",
+                args.offline_check_interval,
+                file.offline_check_interval,
+                "5s",
+            )?,
             raw_retention_ms: retention(
                 "raw_retention",
                 args.raw_retention,
@@ -251,6 +310,9 @@ impl Config {
             log: args.log.or(file.log).unwrap_or_else(|| "info".to_string()),
             password_cost: PasswordCost::PRODUCTION,
         };
+        if config.alert_history_limit == 0 {
+            bail!("alert_history_limit must be at least 1");
+        }
         if config.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
         }
@@ -276,6 +338,20 @@ impl Config {
         };
         format!("http://{host}:{}", self.listen.port())
     }
+}
+
+/// `1s,4s,16s` → `[1000, 4000, 16000]`; an empty string means no retries.
+fn parse_delays(text: &str) -> anyhow::Result<Vec<i64>> {
+    let delays = text
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| parse_duration_ms(d).map_err(|e| anyhow::anyhow!("notify_retry_delays: {e}")))
+        .collect::<anyhow::Result<Vec<i64>>>()?;
+    if delays.len() > 10 {
+        bail!("notify_retry_delays: at most 10 retries");
+    }
+    Ok(delays)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -307,6 +383,17 @@ mod tests {
         assert_eq!(c.hour_retention_ms, 365 * 86_400_000);
         assert!(!c.open_registration);
         assert_eq!(c.dashboard_url(), "http://localhost:8420");
+        assert_eq!(c.alert_history_limit, 10_000);
+        assert_eq!(c.notify_retry_delays_ms, vec![1_000, 4_000, 16_000]);
+        assert_eq!(c.offline_check_interval_ms, 5_000);
+    }
+
+    #[test]
+    fn retry_delays_parse_and_name_the_setting() {
+        assert_eq!(parse_delays("10ms, 20ms").unwrap(), vec![10, 20]);
+        assert!(parse_delays("").unwrap().is_empty());
+        let err = format!("{:#}", parse_delays("1s,soon").unwrap_err());
+        assert!(err.starts_with("notify_retry_delays"), "{err}");
     }
 
     #[test]

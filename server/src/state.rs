@@ -12,6 +12,7 @@ use storage::model::HostFacts;
 use storage::tsdb::{BackgroundHandle, Engine, EngineConfig, Ring};
 use tokio::sync::broadcast;
 
+use crate::alerting::Alerting;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::limits::Limits;
 use crate::auth::password::Passwords;
@@ -50,6 +51,9 @@ pub struct AppState {
     /// The engine's background compactor; stops when the last clone of the
     /// state is dropped.
     pub maintenance: Arc<BackgroundHandle>,
+    /// Alert rules, their evaluation on ingest and the offline check, and
+    /// notifications. Its thread stops when the last clone is dropped.
+    pub alerting: Arc<Alerting>,
 }
 
 /// How much the ring buffer keeps per agent.
@@ -103,6 +107,8 @@ impl AppState {
             }
         }
         let maintenance = Arc::new(engine.start_background());
+        let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
+            .context("cannot load alert rules")?;
         Ok(AppState {
             config: Arc::new(config),
             data_dir: Arc::new(data_dir),
@@ -117,6 +123,7 @@ impl AppState {
             engine,
             ring,
             maintenance,
+            alerting: Arc::new(alerting),
         })
     }
 
@@ -189,8 +196,14 @@ impl AppState {
 
     /// Runs once an agent's catalog records are gone: deletes its time series
     /// (awaited, so `DELETE /api/agents/{id}` answers once the data is gone),
-    /// empties its ring buffer and tells subscribers (WebSockets close).
+    /// its alert rules, their state and its alert history, empties its ring
+    /// buffer and tells subscribers (WebSockets close).
     pub async fn on_agent_deleted(&self, owner_id: u64, agent_id: u64) -> Result<(), ApiError> {
+        let alerting = self.alerting.clone();
+        tokio::task::spawn_blocking(move || alerting.agent_deleted(owner_id, agent_id))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(catalog_error)?;
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || engine.delete_agent(agent_id))
             .await

@@ -248,7 +248,7 @@ async fn summary(
         .iter()
         .filter_map(|s| {
             let mut points = s.points.iter();
-            let mut acc = points.next()?.clone();
+            let mut acc = *points.next()?;
             for p in points {
                 acc.merge(p);
             }

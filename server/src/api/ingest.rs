@@ -106,5 +106,7 @@ async fn ingest(
     state
         .record_report(agent_id, now_ms, interval_ms, host)
         .await?;
+    // Alert rules are evaluated on their own thread; this only queues.
+    state.alerting.reports_arrived(agent_id);
     Ok(Json(IngestAck { accepted }))
 }

@@ -8,10 +8,13 @@ use crate::state::AppState;
 
 pub mod admin;
 pub mod agents;
+pub mod alerts;
 pub mod auth;
 pub mod health;
 pub mod history;
 pub mod ingest;
+pub mod recipient;
+pub mod rules;
 pub mod users;
 pub mod ws;
 
@@ -25,5 +28,8 @@ pub fn router() -> Router<AppState> {
         .merge(ingest::router())
         .merge(history::router())
         .merge(ws::router())
+        .merge(rules::router())
+        .merge(alerts::router())
+        .merge(recipient::router())
         .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
 }

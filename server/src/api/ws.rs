@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::{Router, routing::get};
@@ -21,8 +21,8 @@ use storage::model::Report;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::SecurityEvent;
-use crate::auth::extract::{AuthUser, AuthVia, agent_not_found, check_same_origin};
-use crate::error::{ApiError, ApiResult};
+use crate::auth::extract::{AuthUser, AuthVia, OwnedAgent, check_same_origin};
+use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// How far back the first snapshot reaches.
@@ -66,24 +66,18 @@ async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let user = match query.token {
-        Some(token) => {
-            let mut bearer = HeaderMap::new();
-            let value = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| ApiError::Unauthorized("the token parameter is not a token".into()))?;
-            bearer.insert(header::AUTHORIZATION, value);
-            AuthUser::from_headers(&Method::GET, &bearer, &state)?
+        Some(token) => AuthUser::from_access_token(&token, AuthVia::Bearer, &state)?,
+        None => {
+            let user = AuthUser::from_headers(&Method::GET, &headers, &state)?;
+            // Browsers send cookies on cross-site WebSocket handshakes: a page
+            // on another site must not be able to read someone's live data.
+            if user.via == AuthVia::Cookie {
+                check_same_origin(&headers, &state)?;
+            }
+            user
         }
-        None => AuthUser::from_headers(&Method::GET, &headers, &state)?,
     };
-    // Browsers send cookies on cross-site WebSocket handshakes: a page on
-    // another site must not be able to read someone's live data.
-    if user.via == AuthVia::Cookie {
-        check_same_origin(&headers, &state)?;
-    }
-    let agent = state.catalog(move |c| c.agent(agent_id)).await?;
-    if agent.is_none_or(|a| a.owner_id != user.user_id) {
-        return Err(agent_not_found());
-    }
+    OwnedAgent::load(&state, user, agent_id).await?;
     Ok(match ws {
         Ok(ws) => ws.on_upgrade(move |socket| stream(socket, state, user, agent_id)),
         Err(rejection) => rejection.into_response(),

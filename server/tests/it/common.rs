@@ -21,6 +21,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub state: AppState,
     pub clock: Arc<ManualClock>,
+    /// The settings the app was started with; `restart` keeps them.
+    pub args: ServeArgs,
 }
 
 /// A response, decoded.
@@ -49,8 +51,13 @@ impl TestApp {
     pub fn with_args(args: ServeArgs) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(T0));
-        let state = TestApp::open_state(dir.path(), args, clock.clone());
-        TestApp { dir, state, clock }
+        let state = TestApp::open_state(dir.path(), args.clone(), clock.clone());
+        TestApp {
+            dir,
+            state,
+            clock,
+            args,
+        }
     }
 
     pub fn open_state(
@@ -69,7 +76,7 @@ impl TestApp {
     /// Drops the state (closing every store) and opens the same directory again,
     /// as a restart would.
     pub fn restart(&mut self) {
-        let args = ServeArgs::default();
+        let args = self.args.clone();
         let path = self.dir.path().to_path_buf();
         let placeholder = {
             // The old state must be gone before the directory can be locked again.

@@ -201,7 +201,15 @@ async fn bad_input_gets_its_status_and_stores_nothing() {
         gz.write_all(b"]}").unwrap();
         gz.finish().unwrap()
     };
-    let cases: Vec<(&str, Vec<u8>, Option<&str>, StatusCode, &str)> = vec![
+    // (name, body, Content-Encoding, status, text the error must contain)
+    type Case = (
+        &'static str,
+        Vec<u8>,
+        Option<&'static str>,
+        StatusCode,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             b"{\"reports\": [".to_vec(),

@@ -24,10 +24,14 @@ const AGENT_ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/history/{id}/network", None),
     ("GET", "/api/history/{id}/summary?start=-7d", None),
     ("GET", "/api/ws/{id}", None),
-    ("GET", "/api/history/{id}/cpu", None),
-    ("GET", "/api/history/{id}/memory?start=-24h", None),
-    ("GET", "/api/history/{id}/summary", None),
-    ("GET", "/api/ws/{id}", None),
+    ("GET", "/api/alerts?agent_id={id}", None),
+    ("DELETE", "/api/alerts?agent_id={id}", None),
+    (
+        "POST",
+        "/api/rules",
+        Some(r#"{ "agent_id": {id}, "metric": "cpu_pct", "comparison": "gt", "threshold": 90 }"#),
+    ),
+    ("GET", "/api/rules?agent_id={id}", None),
     // Last: it deletes the agent if isolation is broken.
     ("DELETE", "/api/agents/{id}", None),
 ];
@@ -44,7 +48,8 @@ async fn call(
     id: u64,
 ) -> crate::common::Reply {
     let method = Method::from_bytes(method.as_bytes()).unwrap();
-    let body: Option<Value> = body.map(|b| serde_json::from_str(b).unwrap());
+    let body: Option<Value> =
+        body.map(|b| serde_json::from_str(&b.replace("{id}", &id.to_string())).unwrap());
     app.call_as(who, method, &path.replace("{id}", &id.to_string()), body)
         .await
 }

@@ -5,10 +5,12 @@
 //! socket matters (WebSocket, the binary itself), over loopback.
 
 // Test helpers outside `#[test]` functions may unwrap too.
-#![allow(clippy::unwrap_used, clippy::zombie_processes)]
+#![allow(clippy::unwrap_used, clippy::zombie_processes, clippy::type_complexity)]
 
 /// Agents: CRUD, pending/active tokens on the injected clock, restart.
 mod agents;
+/// Alerting: rules, evaluation, offline, history, Telegram/webhook delivery.
+mod alerts;
 /// Accounts and sessions: registration, log-in, refresh, logout, limits, CSRF.
 mod auth;
 mod cli;

@@ -1,5 +1,6 @@
-//! The catalog: users, session families and their refresh tokens, agents and
-//! server settings, in one redb file (`DATA_DIR/catalog.redb`).
+//! The catalog: users, session families and their refresh tokens, agents,
+//! server settings, alert rules with their firing state, alert history and
+//! notification settings, in one redb file (`DATA_DIR/catalog.redb`).
 //!
 //! Every method is synchronous and may block on disk: async callers run them
 //! in `tokio::task::spawn_blocking`. Records are versioned bincode
@@ -13,8 +14,11 @@
 //! [`LAST_SEEN_PERSIST_MS`] and which runs on drop).
 
 mod agents;
+mod alerts;
 pub mod codec;
 mod error;
+mod recipients;
+mod rules;
 mod sessions;
 mod settings;
 mod users;
@@ -30,7 +34,10 @@ pub use agents::{
     AgentAuth, AgentAuthError, AgentRecord, HostRecord, LAST_SEEN_PERSIST_MS, PENDING_TOKEN_TTL_MS,
     TokenStatus,
 };
+pub use alerts::{AlertRecord, DeliveryRecord};
 pub use error::CatalogError;
+pub use recipients::RecipientRecord;
+pub use rules::{FiringRecord, RuleRecord, label_key};
 pub use sessions::{RefreshOutcome, SessionRecord};
 pub use settings::ServerSettingsRecord;
 pub use users::UserRecord;
@@ -62,6 +69,16 @@ const AGENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("agents");
 const AGENT_TOKENS: TableDefinition<&TokenHash, u64> = TableDefinition::new("agent_tokens");
 /// Named server settings (JWT secret, registration policy).
 const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+/// rule id → [`RuleRecord`].
+const RULES: TableDefinition<u64, &[u8]> = TableDefinition::new("rules");
+/// (rule id, label or "") → [`FiringRecord`]. Only firing labels are here.
+const RULE_STATES: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("rule_states");
+/// (owner id, event id) → [`AlertRecord`]: the alert history, oldest first per user.
+const ALERTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("alerts");
+/// owner id → number of events in [`ALERTS`].
+const ALERT_COUNTS: TableDefinition<u64, u64> = TableDefinition::new("alert_counts");
+/// owner id → [`RecipientRecord`].
+const RECIPIENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("recipients");
 
 /// The open catalog. Share it behind an `Arc`; all methods take `&self`.
 pub struct Catalog {
@@ -113,6 +130,13 @@ impl Catalog {
             txn.open_table(AGENT_TOKENS)
                 .map_err(store("create tables"))?;
             txn.open_table(SETTINGS).map_err(store("create tables"))?;
+            txn.open_table(RULES).map_err(store("create tables"))?;
+            txn.open_table(RULE_STATES)
+                .map_err(store("create tables"))?;
+            txn.open_table(ALERTS).map_err(store("create tables"))?;
+            txn.open_table(ALERT_COUNTS)
+                .map_err(store("create tables"))?;
+            txn.open_table(RECIPIENTS).map_err(store("create tables"))?;
         }
         txn.commit().map_err(store("create tables"))?;
         catalog.load_active_sessions()?;

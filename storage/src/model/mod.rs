@@ -4,6 +4,7 @@
 //! One file per API area so each has one owner.
 
 pub mod agents;
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod history;
@@ -13,6 +14,7 @@ pub mod time;
 pub mod wire;
 
 pub use agents::*;
+pub use alerts::*;
 pub use api::*;
 pub use auth::*;
 pub use history::*;

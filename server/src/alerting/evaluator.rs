@@ -1,0 +1,216 @@
+//! What a rule sees in a report, and whether it is breached. Pure functions
+//! over [`Report`]s: no I/O, no clock, unit-tested here.
+//!
+//! A duration rule ("for 2 minutes") is *held* when the latest report
+//! breaches and every report of the same label back to one at least the
+//! duration older breaches too, i.e. the breach has been continuous (as far as
+//! the ring buffer saw) for the whole window. A single spike never holds.
+
+use std::sync::Arc;
+
+use storage::catalog::RuleRecord;
+use storage::model::{AlertMetric, Comparison, Report};
+
+/// One label's reading of a rule against the latest report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Mount / interface / sensor, `None` for whole-machine metrics.
+    pub label: Option<String>,
+    pub value: f64,
+    /// The latest value breaches the threshold.
+    pub breached: bool,
+    /// The breach has lasted for the rule's whole duration (equals
+    /// `breached` without a duration).
+    pub held: bool,
+}
+
+/// The values `metric` has in `report`, one per label, restricted to `label`
+/// when given. Empty when the report does not carry the metric.
+pub fn values(
+    report: &Report,
+    metric: AlertMetric,
+    label: Option<&str>,
+) -> Vec<(Option<String>, f64)> {
+    let wanted = |l: &str| label.is_none_or(|w| w == l);
+    let one = |v: Option<f64>| v.map(|v| vec![(None, v)]).unwrap_or_default();
+    match metric {
+        AlertMetric::CpuPct => one(report.cpu.as_ref().map(|c| c.total_pct)),
+        AlertMetric::MemoryPct => one(report.memory.as_ref().and_then(|m| m.used_pct())),
+        AlertMetric::SwapPct => one(report.memory.as_ref().and_then(|m| m.swap_used_pct())),
+        AlertMetric::Load1m => one(report.load.map(|l| l[0])),
+        AlertMetric::Load5m => one(report.load.map(|l| l[1])),
+        AlertMetric::Load15m => one(report.load.map(|l| l[2])),
+        AlertMetric::DiskPct => report
+            .disks
+            .iter()
+            .filter(|d| wanted(&d.mount))
+            .filter_map(|d| Some((Some(d.mount.clone()), d.used_pct()?)))
+            .collect(),
+        AlertMetric::NetRxBps => report
+            .networks
+            .iter()
+            .filter(|n| wanted(&n.iface))
+            .map(|n| (Some(n.iface.clone()), n.rx_bps as f64))
+            .collect(),
+        AlertMetric::NetTxBps => report
+            .networks
+            .iter()
+            .filter(|n| wanted(&n.iface))
+            .map(|n| (Some(n.iface.clone()), n.tx_bps as f64))
+            .collect(),
+        AlertMetric::TemperatureC => report
+            .temps
+            .iter()
+            .filter(|t| wanted(&t.sensor))
+            .map(|t| (Some(t.sensor.clone()), t.celsius))
+            .collect(),
+        AlertMetric::Offline => Vec::new(),
+    }
+}
+
+/// The value of one label of `metric` in `report`.
+fn value_of(report: &Report, metric: AlertMetric, label: Option<&str>) -> Option<f64> {
+    values(report, metric, label)
+        .into_iter()
+        .find(|(l, _)| l.as_deref() == label)
+        .map(|(_, v)| v)
+}
+
+/// Reads threshold `rule` against `window` (the agent's reports, oldest
+/// first, ending with the latest). Empty for `offline` rules, and when the
+/// window is empty or the metric missing.
+pub fn observe(rule: &RuleRecord, window: &[Arc<Report>]) -> Vec<Observation> {
+    let (Some(comparison), Some(threshold)) = (rule.comparison, rule.threshold) else {
+        return Vec::new();
+    };
+    let Some(latest) = window.last() else {
+        return Vec::new();
+    };
+    let duration_ms = i64::from(rule.duration_s.unwrap_or(0)) * 1000;
+    values(latest, rule.metric, rule.label.as_deref())
+        .into_iter()
+        .map(|(label, value)| {
+            let breached = comparison.breached(value, threshold);
+            let held = breached
+                && (duration_ms == 0
+                    || held_since(window, rule.metric, label.as_deref(), comparison, threshold)
+                        .is_some_and(|start| latest.ts_ms - start >= duration_ms));
+            Observation {
+                label,
+                value,
+                breached,
+                held,
+            }
+        })
+        .collect()
+}
+
+/// The timestamp of the oldest report of the breach run that ends at the
+/// latest report (every report from it on breaches).
+fn held_since(
+    window: &[Arc<Report>],
+    metric: AlertMetric,
+    label: Option<&str>,
+    comparison: Comparison,
+    threshold: f64,
+) -> Option<i64> {
+    let mut start = None;
+    for report in window.iter().rev() {
+        match value_of(report, metric, label) {
+            Some(v) if comparison.breached(v, threshold) => start = Some(report.ts_ms),
+            _ => break,
+        }
+    }
+    start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::model::{Cpu, Disk};
+
+    fn report(ts_ms: i64, cpu: f64) -> Arc<Report> {
+        Arc::new(Report {
+            ts_ms,
+            cpu: Some(Cpu {
+                total_pct: cpu,
+                ..Default::default()
+            }),
+            disks: vec![
+                Disk {
+                    mount: "/".into(),
+                    total_bytes: 100,
+                    used_bytes: 50,
+                    ..Default::default()
+                },
+                Disk {
+                    mount: "/data".into(),
+                    total_bytes: 100,
+                    used_bytes: 95,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        })
+    }
+
+    fn rule(metric: AlertMetric, label: Option<&str>, duration_s: Option<u32>) -> RuleRecord {
+        RuleRecord {
+            id: 1,
+            owner_id: 1,
+            agent_id: 1,
+            metric,
+            label: label.map(str::to_string),
+            comparison: Some(Comparison::Gt),
+            threshold: Some(90.0),
+            duration_s,
+            cooldown_s: 300,
+            enabled: true,
+            name: None,
+            description: None,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    #[test]
+    fn disk_rule_without_mount_watches_each_mount() {
+        let obs = observe(&rule(AlertMetric::DiskPct, None, None), &[report(0, 1.0)]);
+        assert_eq!(obs.len(), 2);
+        assert!(!obs[0].breached);
+        assert_eq!(obs[1].label.as_deref(), Some("/data"));
+        assert!(obs[1].held);
+        let root = observe(
+            &rule(AlertMetric::DiskPct, Some("/"), None),
+            &[report(0, 1.0)],
+        );
+        assert_eq!(root.len(), 1);
+        assert!(!root[0].breached);
+    }
+
+    #[test]
+    fn duration_needs_a_continuous_breach_over_the_whole_window() {
+        let r = rule(AlertMetric::CpuPct, None, Some(60));
+        // A single spike: breached but not held.
+        let spike = [report(0, 10.0), report(5_000, 99.0)];
+        let obs = observe(&r, &spike);
+        assert!(obs[0].breached && !obs[0].held);
+        // 55 s of breach: not yet.
+        let w: Vec<_> = (0..=11).map(|i| report(i * 5_000, 95.0)).collect();
+        assert!(!observe(&r, &w)[0].held);
+        // 60 s: held.
+        let w: Vec<_> = (0..=12).map(|i| report(i * 5_000, 95.0)).collect();
+        assert!(observe(&r, &w)[0].held);
+        // A dip inside the window resets the run.
+        let mut w: Vec<_> = (0..=20).map(|i| report(i * 5_000, 95.0)).collect();
+        w[15] = report(75_000, 50.0);
+        assert!(!observe(&r, &w)[0].held);
+    }
+
+    #[test]
+    fn missing_metric_observes_nothing() {
+        let r = rule(AlertMetric::TemperatureC, None, None);
+        assert!(observe(&r, &[report(0, 1.0)]).is_empty());
+        assert!(observe(&rule(AlertMetric::CpuPct, None, None), &[]).is_empty());
+    }
+}

@@ -1,0 +1,592 @@
+//! Alerting: evaluates users' rules against their agents' reports, keeps the
+//! per-(rule, label) firing state, records every firing and resolution in
+//! the history and hands notifications to [`notify`].
+//!
+//! - Ingest calls [`Alerting::reports_arrived`], which only queues the agent
+//!   id on a channel: ingest never waits for evaluation or notification.
+//! - One thread (`alert-evaluator`) drains that queue and evaluates the
+//!   agent's enabled rules against the ring buffer; the same thread runs the
+//!   offline check every `offline_check_interval` on the injected clock.
+//! - Rule changes from the API evaluate the rule at once, on the blocking
+//!   pool. All evaluation happens under one mutex, so transitions of a rule
+//!   are serialised whoever triggers them.
+//! - The state is mirrored in memory and written to the catalog together with
+//!   the event it produces (one transaction): after a restart a firing rule
+//!   is still firing, with no second "firing" event or message.
+//!
+//! Semantics (also in `docs/alerts.md`): ok → firing records a "firing"
+//! event and notifies; while firing and still breached, every cooldown
+//! records another "firing" event and notifies again; firing → ok records
+//! "resolved" and notifies. Times are the server clock; duration windows use
+//! the reports' own timestamps.
+
+pub mod evaluator;
+pub mod notify;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use storage::catalog::{
+    AlertRecord, Catalog, CatalogError, FiringRecord, RecipientRecord, RuleRecord, label_key,
+};
+use storage::clock::Clock;
+use storage::model::{AlertMetric, AlertState, FiringLabel};
+use storage::tsdb::Ring;
+
+use crate::config::Config;
+use evaluator::observe;
+use notify::Notifier;
+
+/// Offline rules without a duration fire after this many agent intervals.
+pub const OFFLINE_INTERVALS: i64 = 3;
+/// The interval assumed for an agent that never said its own.
+pub const DEFAULT_INTERVAL_MS: i64 = 5_000;
+
+enum Command {
+    /// New reports of this agent are in the ring buffer.
+    Reports(u64),
+    /// Answer once everything queued before is evaluated.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The handle kept in `AppState`. Dropping it stops and joins the thread.
+pub struct Alerting {
+    inner: Arc<Inner>,
+    queue: Option<mpsc::Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Alerting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerting").finish()
+    }
+}
+
+struct Inner {
+    /// Server time at start: silence is only measured while we run.
+    started_ms: i64,
+    catalog: Arc<Catalog>,
+    ring: Arc<Ring>,
+    clock: Arc<dyn Clock>,
+    keep_events: u64,
+    notifier: Arc<Notifier>,
+    state: Mutex<EvalState>,
+}
+
+/// What evaluation needs in memory: the rules by agent and the firing states.
+#[derive(Default)]
+struct EvalState {
+    rules: HashMap<u64, RuleRecord>,
+    by_agent: HashMap<u64, BTreeSet<u64>>,
+    firing: HashMap<(u64, String), FiringRecord>,
+}
+
+impl EvalState {
+    fn insert_rule(&mut self, rule: RuleRecord) {
+        self.by_agent
+            .entry(rule.agent_id)
+            .or_default()
+            .insert(rule.id);
+        self.rules.insert(rule.id, rule);
+    }
+
+    fn remove_rule(&mut self, id: u64) -> Option<RuleRecord> {
+        let rule = self.rules.remove(&id)?;
+        if let Some(set) = self.by_agent.get_mut(&rule.agent_id) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_agent.remove(&rule.agent_id);
+            }
+        }
+        self.firing.retain(|(rule_id, _), _| *rule_id != id);
+        Some(rule)
+    }
+
+    fn rules_of_agent(&self, agent_id: u64) -> Vec<RuleRecord> {
+        self.by_agent
+            .get(&agent_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.rules.get(id))
+            .filter(|r| r.enabled)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A notification to send once its event is recorded.
+struct Pending {
+    owner_id: u64,
+    event: AlertRecord,
+    recipient: RecipientRecord,
+}
+
+impl Alerting {
+    /// Loads rules and firing states from the catalog and starts the
+    /// evaluator thread.
+    pub fn start(
+        config: &Config,
+        catalog: Arc<Catalog>,
+        ring: Arc<Ring>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Alerting, CatalogError> {
+        let mut state = EvalState::default();
+        for rule in catalog.all_rules()? {
+            state.insert_rule(rule);
+        }
+        for (rule_id, label, firing) in catalog.firing_states()? {
+            state.firing.insert((rule_id, label), firing);
+        }
+        // Deliveries in flight when the server stopped will not finish:
+        // say so in the history rather than leave them pending forever.
+        let interrupted =
+            catalog.fail_pending_deliveries("interrupted by a server restart before delivery")?;
+        if interrupted > 0 {
+            tracing::warn!(
+                events = interrupted,
+                "alert notifications were interrupted by the last shutdown"
+            );
+        }
+        let inner = Arc::new(Inner {
+            started_ms: clock.now_ms(),
+            notifier: Arc::new(Notifier::new(config, &catalog)),
+            catalog,
+            ring,
+            clock,
+            keep_events: config.alert_history_limit,
+            state: Mutex::new(state),
+        });
+        let (tx, rx) = mpsc::channel();
+        let period =
+            Duration::from_millis(u64::try_from(config.offline_check_interval_ms).unwrap_or(5_000));
+        let thread = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("alert-evaluator".into())
+                .spawn(move || inner.run(&rx, period))
+                .map_err(|e| tracing::error!(error = %e, "cannot start the alert evaluator"))
+                .ok()
+        };
+        Ok(Alerting {
+            inner,
+            queue: Some(tx),
+            thread,
+        })
+    }
+
+    /// For ingest: `agent_id` has new reports in the ring. Never blocks.
+    pub fn reports_arrived(&self, agent_id: u64) {
+        if let Some(queue) = &self.queue {
+            // The thread is gone only while shutting down.
+            let _ = queue.send(Command::Reports(agent_id));
+        }
+    }
+
+    /// Resolves once every report queued before this call is evaluated (the
+    /// notifications may still be in flight). For tests and shutdown.
+    pub async fn settled(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Some(queue) = &self.queue
+            && queue.send(Command::Barrier(tx)).is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Runs the offline check at `now_ms` (the thread calls this
+    /// periodically; tests call it after moving the clock). Blocking.
+    pub fn tick(&self, now_ms: i64) {
+        self.inner.tick(now_ms);
+    }
+
+    /// The server has a Telegram bot token.
+    pub fn telegram_configured(&self) -> bool {
+        self.inner.notifier.telegram_configured()
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
+    }
+
+    /// The labels of rule `id` that are firing now.
+    pub fn firing_of(&self, id: u64) -> Vec<FiringLabel> {
+        let state = self.inner.lock();
+        let mut out: Vec<FiringLabel> = state
+            .firing
+            .iter()
+            .filter(|((rule_id, _), _)| *rule_id == id)
+            .map(|((_, label), f)| FiringLabel {
+                label: (!label.is_empty()).then(|| label.clone()),
+                since_ms: f.since_ms,
+                last_notified_ms: f.last_notified_ms,
+                value: f.value,
+            })
+            .collect();
+        out.sort_by(|a, b| a.label.cmp(&b.label));
+        out
+    }
+
+    /// Stores a new rule and evaluates it at once. Blocking.
+    pub fn create_rule(&self, rule: &RuleRecord) -> Result<RuleRecord, CatalogError> {
+        let mut state = self.inner.lock();
+        let rule = self.inner.catalog.create_rule(rule)?;
+        state.insert_rule(rule.clone());
+        let now = self.inner.clock.now_ms();
+        let pending = self.inner.evaluate_rule(&mut state, &rule, now);
+        drop(state);
+        self.inner.send(pending);
+        Ok(rule)
+    }
+
+    /// Replaces rule `rule.id` of `rule.owner_id` and evaluates it at once.
+    /// When it now watches something else (agent, metric, label) or is
+    /// disabled, its firing state is dropped without a "resolved" event.
+    /// False when missing or someone else's. Blocking.
+    pub fn update_rule(&self, rule: &RuleRecord) -> Result<bool, CatalogError> {
+        let mut state = self.inner.lock();
+        let Some(old) = state.rules.get(&rule.id).cloned() else {
+            return Ok(false);
+        };
+        if old.owner_id != rule.owner_id {
+            return Ok(false);
+        }
+        let reset = !rule.enabled
+            || old.agent_id != rule.agent_id
+            || old.metric != rule.metric
+            || old.label != rule.label;
+        if !self.inner.catalog.update_rule(rule, reset)? {
+            return Ok(false);
+        }
+        // Keep the firing state when the rule still watches the same thing.
+        let kept: Vec<((u64, String), FiringRecord)> = if reset {
+            Vec::new()
+        } else {
+            state
+                .firing
+                .iter()
+                .filter(|((id, _), _)| *id == rule.id)
+                .map(|(k, f)| (k.clone(), *f))
+                .collect()
+        };
+        state.remove_rule(rule.id);
+        state.firing.extend(kept);
+        state.insert_rule(rule.clone());
+        let now = self.inner.clock.now_ms();
+        let pending = self.inner.evaluate_rule(&mut state, rule, now);
+        drop(state);
+        self.inner.send(pending);
+        Ok(true)
+    }
+
+    /// Deletes rule `id` of `owner_id` and its state. Blocking.
+    pub fn delete_rule(&self, owner_id: u64, id: u64) -> Result<bool, CatalogError> {
+        let mut state = self.inner.lock();
+        if !self.inner.catalog.delete_rule(owner_id, id)? {
+            return Ok(false);
+        }
+        state.remove_rule(id);
+        Ok(true)
+    }
+
+    /// Agent `agent_id` of `owner_id` was deleted: its rules, their state and
+    /// its alert history go too. Blocking.
+    pub fn agent_deleted(&self, owner_id: u64, agent_id: u64) -> Result<(), CatalogError> {
+        let mut state = self.inner.lock();
+        for id in self.inner.catalog.delete_rules_of_agent(agent_id)? {
+            state.remove_rule(id);
+        }
+        self.inner
+            .catalog
+            .delete_alerts_where(owner_id, |e| e.agent_id == agent_id)?;
+        Ok(())
+    }
+}
+
+impl Drop for Alerting {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the alert evaluator thread panicked");
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, EvalState> {
+        // Each update of the state is a single insert/remove after its
+        // catalog commit: a panic cannot leave it half-done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(&self, queue: &mpsc::Receiver<Command>, period: Duration) {
+        let mut next_tick = Instant::now() + period;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let first = match queue.recv_timeout(wait) {
+                Ok(command) => Some(command),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            if let Some(first) = first {
+                // Drain what else is queued: one evaluation per agent.
+                let mut agents = BTreeSet::new();
+                let mut barriers = Vec::new();
+                for command in std::iter::once(first).chain(queue.try_iter()) {
+                    match command {
+                        Command::Reports(agent) => {
+                            agents.insert(agent);
+                        }
+                        Command::Barrier(tx) => barriers.push(tx),
+                    }
+                }
+                for agent in agents {
+                    self.on_reports(agent);
+                }
+                for tx in barriers {
+                    let _ = tx.send(());
+                }
+            }
+            if Instant::now() >= next_tick {
+                self.tick(self.clock.now_ms());
+                next_tick = Instant::now() + period;
+            }
+        }
+    }
+
+    /// Evaluates every enabled rule of `agent_id` after new reports.
+    fn on_reports(&self, agent_id: u64) {
+        let now = self.clock.now_ms();
+        let mut state = self.lock();
+        let mut pending = Vec::new();
+        for rule in state.rules_of_agent(agent_id) {
+            // A report just arrived: an offline rule can only resolve, so
+            // only a firing one needs its (catalog) check.
+            if rule.metric == AlertMetric::Offline
+                && !state.firing.contains_key(&(rule.id, String::new()))
+            {
+                continue;
+            }
+            pending.extend(self.evaluate_rule(&mut state, &rule, now));
+        }
+        drop(state);
+        self.send(pending);
+    }
+
+    /// The offline check of every enabled offline rule.
+    fn tick(&self, now: i64) {
+        let mut state = self.lock();
+        let rules: Vec<RuleRecord> = state
+            .rules
+            .values()
+            .filter(|r| r.enabled && r.metric == AlertMetric::Offline)
+            .cloned()
+            .collect();
+        let mut pending = Vec::new();
+        for rule in rules {
+            pending.extend(self.evaluate_rule(&mut state, &rule, now));
+        }
+        drop(state);
+        self.send(pending);
+    }
+
+    fn send(&self, pending: Vec<Pending>) {
+        for p in pending {
+            self.notifier.dispatch(p.owner_id, &p.event, &p.recipient);
+        }
+    }
+
+    /// Evaluates one rule now and applies the transitions. Errors are logged:
+    /// the next report retries.
+    fn evaluate_rule(&self, state: &mut EvalState, rule: &RuleRecord, now: i64) -> Vec<Pending> {
+        match self.try_evaluate_rule(state, rule, now) {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::error!(error = %e, rule_id = rule.id, "cannot evaluate alert rule");
+                Vec::new()
+            }
+        }
+    }
+
+    fn try_evaluate_rule(
+        &self,
+        state: &mut EvalState,
+        rule: &RuleRecord,
+        now: i64,
+    ) -> Result<Vec<Pending>, CatalogError> {
+        if !rule.enabled {
+            return Ok(Vec::new());
+        }
+        let mut pending = Vec::new();
+        if rule.metric == AlertMetric::Offline {
+            let Some(agent) = self.catalog.agent(rule.agent_id)? else {
+                return Ok(pending);
+            };
+            // Never seen: it cannot go offline yet.
+            let Some(last_seen) = agent.last_seen_ms else {
+                return Ok(pending);
+            };
+            let limit_ms = match rule.duration_s {
+                Some(s) if s > 0 => i64::from(s) * 1000,
+                _ => {
+                    OFFLINE_INTERVALS
+                        * agent
+                            .interval_ms
+                            .filter(|i| *i > 0)
+                            .unwrap_or(DEFAULT_INTERVAL_MS)
+                }
+            };
+            let silent_ms = (now - last_seen).max(0);
+            // A new firing needs the silence to have been observed while the
+            // server ran: after downtime, agents get one limit to report
+            // before they count as offline. A rule already firing keeps
+            // counting from the real last report (no false "resolved").
+            let firing = state.firing.contains_key(&(rule.id, String::new()));
+            let observed_ms = if firing {
+                silent_ms
+            } else {
+                now - last_seen.max(self.started_ms)
+            };
+            let breached = observed_ms > limit_ms;
+            pending.extend(self.step(
+                state,
+                rule,
+                None,
+                breached,
+                breached,
+                silent_ms as f64 / 1000.0,
+                limit_ms as f64 / 1000.0,
+                now,
+                &agent.name,
+            )?);
+            return Ok(pending);
+        }
+        let Some(latest) = self.ring.latest(rule.agent_id) else {
+            return Ok(pending);
+        };
+        let since = latest.ts_ms - i64::from(rule.duration_s.unwrap_or(0)) * 1000;
+        let window = if rule.duration_s.unwrap_or(0) > 0 {
+            self.ring.snapshot(rule.agent_id, since)
+        } else {
+            vec![latest]
+        };
+        let observations = observe(rule, &window);
+        if observations.is_empty() {
+            return Ok(pending);
+        }
+        let mut agent_name = None;
+        for obs in observations {
+            let key = (rule.id, label_key(obs.label.as_deref()).to_string());
+            let firing = state.firing.contains_key(&key);
+            // Nothing to do: the common case, decided without a catalog read.
+            if !firing && !obs.held {
+                continue;
+            }
+            if firing && obs.breached {
+                let f = state.firing[&key];
+                if now - f.last_notified_ms < i64::from(rule.cooldown_s) * 1000 {
+                    continue;
+                }
+            }
+            if agent_name.is_none() {
+                agent_name = Some(
+                    self.catalog
+                        .agent(rule.agent_id)?
+                        .map_or_else(|| format!("agent {}", rule.agent_id), |a| a.name),
+                );
+            }
+            pending.extend(self.step(
+                state,
+                rule,
+                obs.label.as_deref(),
+                obs.breached,
+                obs.held,
+                obs.value,
+                rule.threshold.unwrap_or(0.0),
+                now,
+                agent_name.as_deref().unwrap_or(""),
+            )?);
+        }
+        Ok(pending)
+    }
+
+    /// Applies one observation of (rule, label): fire, renotify after the
+    /// cooldown, resolve, or nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        state: &mut EvalState,
+        rule: &RuleRecord,
+        label: Option<&str>,
+        breached: bool,
+        held: bool,
+        value: f64,
+        threshold: f64,
+        now: i64,
+        agent_name: &str,
+    ) -> Result<Option<Pending>, CatalogError> {
+        let key = (rule.id, label_key(label).to_string());
+        let current = state.firing.get(&key).copied();
+        let (next, event_state) = match current {
+            None if held => (
+                Some(FiringRecord {
+                    since_ms: now,
+                    last_notified_ms: now,
+                    value,
+                }),
+                AlertState::Firing,
+            ),
+            Some(f) if breached => {
+                if now - f.last_notified_ms < i64::from(rule.cooldown_s) * 1000 {
+                    return Ok(None);
+                }
+                (
+                    Some(FiringRecord {
+                        last_notified_ms: now,
+                        value,
+                        ..f
+                    }),
+                    AlertState::Firing,
+                )
+            }
+            Some(_) => (None, AlertState::Resolved),
+            None => return Ok(None),
+        };
+        let recipient = self.catalog.recipient(rule.owner_id)?;
+        let event = AlertRecord {
+            id: 0,
+            rule_id: rule.id,
+            rule_name: rule.name.clone(),
+            agent_id: rule.agent_id,
+            agent_name: agent_name.to_string(),
+            metric: rule.metric,
+            label: label.map(str::to_string),
+            state: event_state,
+            value,
+            threshold,
+            comparison: rule.comparison,
+            ts_ms: now,
+            deliveries: self.notifier.plan(&recipient),
+        };
+        let stored = self.catalog.record_transition(
+            rule.id,
+            &key.1,
+            next,
+            Some((rule.owner_id, event)),
+            self.keep_events,
+        )?;
+        match next {
+            Some(f) => state.firing.insert(key, f),
+            None => state.firing.remove(&key),
+        };
+        Ok(stored.map(|event| Pending {
+            owner_id: rule.owner_id,
+            event,
+            recipient,
+        }))
+    }
+}

@@ -1,0 +1,112 @@
+//! Alert history of the caller: `GET /api/alerts` (filter, sort, page) and
+//! `DELETE /api/alerts` (all, or the same filters). Each user only ever
+//! reads their own history; filtering by someone else's agent is a 404.
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use storage::catalog::AlertRecord;
+use storage::model::{
+    AlertEvent, AlertPage, AlertQuery, AlertSort, AlertsDeleted, DEFAULT_ALERT_PAGE,
+    MAX_ALERT_PAGE, SortOrder,
+};
+
+use crate::auth::AuthUser;
+use crate::auth::extract::agent_not_found;
+use crate::error::{ApiError, ApiResult, Json};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/alerts", get(list).delete(clear))
+}
+
+fn query(q: Result<Query<AlertQuery>, QueryRejection>) -> ApiResult<AlertQuery> {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if let (Some(since), Some(until)) = (q.since, q.until)
+        && since > until
+    {
+        return Err(ApiError::Invalid("since: must not be after until".into()));
+    }
+    if q.limit.is_some_and(|l| l == 0 || l > MAX_ALERT_PAGE) {
+        return Err(ApiError::Invalid(format!(
+            "limit: between 1 and {MAX_ALERT_PAGE}"
+        )));
+    }
+    Ok(q)
+}
+
+fn matches(q: &AlertQuery, e: &AlertRecord) -> bool {
+    q.agent_id.is_none_or(|a| e.agent_id == a)
+        && q.rule_id.is_none_or(|r| e.rule_id == r)
+        && q.metric.is_none_or(|m| e.metric == m)
+        && q.state.is_none_or(|s| e.state == s)
+        && q.since.is_none_or(|t| e.ts_ms >= t)
+        && q.until.is_none_or(|t| e.ts_ms < t)
+}
+
+/// 404 when the filter names an agent that is not the caller's.
+async fn check_agent(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResult<()> {
+    let Some(agent_id) = q.agent_id else {
+        return Ok(());
+    };
+    match state.catalog(move |c| c.agent(agent_id)).await? {
+        Some(a) if a.owner_id == user_id => Ok(()),
+        _ => Err(agent_not_found()),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: Result<Query<AlertQuery>, QueryRejection>,
+) -> ApiResult<Json<AlertPage>> {
+    let q = query(q)?;
+    check_agent(&state, user.user_id, &q).await?;
+    let user_id = user.user_id;
+    let mut events: Vec<AlertRecord> = state
+        .catalog(move |c| c.alerts_of(user_id))
+        .await?
+        .into_iter()
+        .filter(|e| matches(&q, e))
+        .collect();
+    // Stored oldest first; ties by id keep the order of recording.
+    match q.sort.unwrap_or_default() {
+        AlertSort::Time => events.sort_by_key(|e| (e.ts_ms, e.id)),
+        AlertSort::Agent => events.sort_by(|a, b| {
+            (a.agent_name.to_lowercase(), a.agent_id, a.ts_ms, a.id).cmp(&(
+                b.agent_name.to_lowercase(),
+                b.agent_id,
+                b.ts_ms,
+                b.id,
+            ))
+        }),
+    }
+    if q.order.unwrap_or_default() == SortOrder::Desc {
+        events.reverse();
+    }
+    let total = events.len() as u64;
+    let offset = q.offset.unwrap_or(0) as usize;
+    let limit = q.limit.unwrap_or(DEFAULT_ALERT_PAGE) as usize;
+    let items = events
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(AlertEvent::from)
+        .collect();
+    Ok(Json(AlertPage { total, items }))
+}
+
+async fn clear(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: Result<Query<AlertQuery>, QueryRejection>,
+) -> ApiResult<Json<AlertsDeleted>> {
+    let q = query(q)?;
+    check_agent(&state, user.user_id, &q).await?;
+    let user_id = user.user_id;
+    let deleted = state
+        .catalog(move |c| c.delete_alerts_where(user_id, |e| matches(&q, e)))
+        .await?;
+    Ok(Json(AlertsDeleted { deleted }))
+}

@@ -1,0 +1,130 @@
+//! The caller's notification settings: `GET/POST /api/recipient` and
+//! `POST /api/recipient/test`. The webhook secret is write-only.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::routing::{get, post};
+use storage::catalog::RecipientRecord;
+use storage::model::{Delivery, Recipient, RecipientTestResult, UpdateRecipientRequest};
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult, Json};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/recipient", get(show).post(update))
+        .route("/recipient/test", post(test))
+}
+
+const CHAT_ID_MAX: usize = 64;
+const URL_MAX: usize = 2048;
+const SECRET_MAX: usize = 256;
+
+fn view(state: &AppState, r: RecipientRecord) -> Recipient {
+    Recipient {
+        telegram_chat_id: r.telegram_chat_id,
+        webhook_url: r.webhook_url,
+        webhook_secret_set: r.webhook_secret.is_some(),
+        telegram_configured: state.alerting.telegram_configured(),
+    }
+}
+
+/// A numeric chat id (negative for groups) or an `@channel` name.
+fn check_chat_id(text: &str) -> ApiResult<()> {
+    let numeric = text
+        .strip_prefix('-')
+        .unwrap_or(text)
+        .chars()
+        .all(|c| c.is_ascii_digit());
+    let channel = text
+        .strip_prefix('@')
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    if text.len() > CHAT_ID_MAX || !(numeric || channel) || text == "-" {
+        return Err(ApiError::Invalid(
+            "telegram_chat_id: a number (e.g. 123456789, or -100… for a group) or @channelname"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_url(text: &str) -> ApiResult<()> {
+    let bad = || {
+        ApiError::Invalid(
+            "webhook_url: an absolute http:// or https:// URL, e.g. https://example.com/hook"
+                .into(),
+        )
+    };
+    if text.len() > URL_MAX {
+        return Err(bad());
+    }
+    let uri: Uri = text.parse().map_err(|_| bad())?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.authority().is_none_or(|a| a.host().is_empty()) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+async fn show(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Recipient>> {
+    let user_id = user.user_id;
+    let r = state.catalog(move |c| c.recipient(user_id)).await?;
+    Ok(Json(view(&state, r)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<UpdateRecipientRequest>,
+) -> ApiResult<Json<Recipient>> {
+    let user_id = user.user_id;
+    let mut r = state.catalog(move |c| c.recipient(user_id)).await?;
+    if let Some(chat) = req.telegram_chat_id {
+        let chat = chat.trim();
+        if chat.is_empty() {
+            r.telegram_chat_id = None;
+        } else {
+            check_chat_id(chat)?;
+            r.telegram_chat_id = Some(chat.to_string());
+        }
+    }
+    if let Some(url) = req.webhook_url {
+        let url = url.trim();
+        if url.is_empty() {
+            r.webhook_url = None;
+        } else {
+            check_url(url)?;
+            r.webhook_url = Some(url.to_string());
+        }
+    }
+    if let Some(secret) = req.webhook_secret {
+        if secret.is_empty() {
+            r.webhook_secret = None;
+        } else if secret.len() > SECRET_MAX {
+            return Err(ApiError::Invalid(format!(
+                "webhook_secret: at most {SECRET_MAX} bytes"
+            )));
+        } else {
+            r.webhook_secret = Some(secret);
+        }
+    }
+    let stored = r.clone();
+    state
+        .catalog(move |c| c.set_recipient(user_id, &stored))
+        .await?;
+    Ok(Json(view(&state, r)))
+}
+
+async fn test(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<RecipientTestResult>> {
+    let user_id = user.user_id;
+    let r = state.catalog(move |c| c.recipient(user_id)).await?;
+    let results = state.alerting.notifier().send_test(&r).await;
+    Ok(Json(RecipientTestResult {
+        results: results.into_iter().map(Delivery::from).collect(),
+    }))
+}

@@ -1,0 +1,308 @@
+//! Alert rules of the caller: `/api/rules`, `/api/rules/{id}`.
+//!
+//! A rule on someone else's agent, or someone else's rule, answers 404 like
+//! a missing one. Invalid values answer 422 with a message that starts with
+//! the field's name. A new, edited or re-enabled rule is evaluated at once.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::Deserialize;
+use storage::catalog::RuleRecord;
+use storage::model::{
+    AlertMetric, CreateRuleRequest, DEFAULT_COOLDOWN_S, MAX_RULE_SECONDS, Rule, UpdateRuleRequest,
+};
+
+use crate::auth::AuthUser;
+use crate::auth::extract::agent_not_found;
+use crate::error::{ApiError, ApiResult, Json};
+use crate::state::{AppState, RING_WINDOW_MS};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/rules", get(list).post(create))
+        .route("/rules/{id}", get(one).patch(update).delete(remove))
+}
+
+const NAME_MAX: usize = 100;
+const DESCRIPTION_MAX: usize = 1000;
+const LABEL_MAX: usize = 256;
+
+fn rule_not_found() -> ApiError {
+    ApiError::NotFound("no such rule".into())
+}
+
+fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(format!("{field}: {why}"))
+}
+
+/// Trims `text`; empty means "none".
+fn optional_text(field: &str, text: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    let Some(text) = text else { return Ok(None) };
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.chars().count() > max {
+        return Err(invalid(field, format!("at most {max} characters")));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid(field, "control characters are not allowed"));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// Checks a whole rule (after defaults and merging a PATCH).
+pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
+    let metric = rule.metric;
+    if let Some(label) = &rule.label {
+        match metric.label_kind() {
+            None => {
+                return Err(invalid(
+                    "label",
+                    format!("{metric} has no mount, interface or sensor; leave the label out"),
+                ));
+            }
+            Some(_) if label.chars().count() > LABEL_MAX => {
+                return Err(invalid("label", format!("at most {LABEL_MAX} characters")));
+            }
+            Some(_) => {}
+        }
+    }
+    match metric.threshold_range() {
+        None => {
+            if rule.comparison.is_some() {
+                return Err(invalid("comparison", "offline rules take no comparison"));
+            }
+            if rule.threshold.is_some() {
+                return Err(invalid(
+                    "threshold",
+                    "offline rules take no threshold; set duration_s for the silence that counts as offline",
+                ));
+            }
+        }
+        Some((min, max)) => {
+            if rule.comparison.is_none() {
+                return Err(invalid("comparison", "required: \"gt\" (>) or \"lt\" (<)"));
+            }
+            let Some(threshold) = rule.threshold else {
+                return Err(invalid("threshold", "required"));
+            };
+            if !threshold.is_finite() || threshold < min || threshold > max {
+                return Err(invalid(
+                    "threshold",
+                    format!("{metric} takes a threshold between {min} and {max}"),
+                ));
+            }
+        }
+    }
+    if let Some(d) = rule.duration_s {
+        let max = if metric == AlertMetric::Offline {
+            MAX_RULE_SECONDS
+        } else {
+            // The window is read from the ring buffer, which keeps 15 minutes.
+            u32::try_from(RING_WINDOW_MS / 1000).unwrap_or(900)
+        };
+        if d > max {
+            return Err(invalid(
+                "duration_s",
+                format!("at most {max} seconds for {metric}"),
+            ));
+        }
+    }
+    if rule.cooldown_s > MAX_RULE_SECONDS {
+        return Err(invalid(
+            "cooldown_s",
+            format!("at most {MAX_RULE_SECONDS} seconds"),
+        ));
+    }
+    Ok(())
+}
+
+/// The API view of `rule` with its current firing labels.
+fn rule_view(state: &AppState, rule: RuleRecord) -> Rule {
+    Rule {
+        firing: state.alerting.firing_of(rule.id),
+        id: rule.id,
+        agent_id: rule.agent_id,
+        metric: rule.metric,
+        label: rule.label,
+        comparison: rule.comparison,
+        threshold: rule.threshold,
+        duration_s: rule.duration_s,
+        cooldown_s: rule.cooldown_s,
+        enabled: rule.enabled,
+        name: rule.name,
+        description: rule.description,
+        created_ms: rule.created_ms,
+        updated_ms: rule.updated_ms,
+    }
+}
+
+/// 404 unless agent `agent_id` exists and belongs to `user_id`.
+async fn check_agent(state: &AppState, user_id: u64, agent_id: u64) -> ApiResult<()> {
+    match state.catalog(move |c| c.agent(agent_id)).await? {
+        Some(agent) if agent.owner_id == user_id => Ok(()),
+        _ => Err(agent_not_found()),
+    }
+}
+
+/// The caller's rule `id`, or 404.
+async fn owned_rule(state: &AppState, user_id: u64, id: u64) -> ApiResult<RuleRecord> {
+    match state.catalog(move |c| c.rule(id)).await? {
+        Some(rule) if rule.owner_id == user_id => Ok(rule),
+        _ => Err(rule_not_found()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    agent_id: Option<u64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<Rule>>> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if let Some(agent_id) = query.agent_id {
+        check_agent(&state, user.user_id, agent_id).await?;
+    }
+    let user_id = user.user_id;
+    let rules = state.catalog(move |c| c.rules_of(user_id)).await?;
+    Ok(Json(
+        rules
+            .into_iter()
+            .filter(|r| query.agent_id.is_none_or(|a| a == r.agent_id))
+            .map(|r| rule_view(&state, r))
+            .collect(),
+    ))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Rule>> {
+    let id = id.parse::<u64>().map_err(|_| rule_not_found())?;
+    let rule = owned_rule(&state, user.user_id, id).await?;
+    Ok(Json(rule_view(&state, rule)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<CreateRuleRequest>,
+) -> ApiResult<(StatusCode, Json<Rule>)> {
+    let now = state.clock.now_ms();
+    let rule = RuleRecord {
+        id: 0,
+        owner_id: user.user_id,
+        agent_id: req.agent_id,
+        metric: req.metric,
+        label: optional_text("label", req.label, LABEL_MAX)?,
+        comparison: req.comparison,
+        threshold: req.threshold,
+        duration_s: req.duration_s.filter(|d| *d > 0),
+        cooldown_s: req.cooldown_s.unwrap_or(DEFAULT_COOLDOWN_S),
+        enabled: req.enabled.unwrap_or(true),
+        name: optional_text("name", req.name, NAME_MAX)?,
+        description: optional_text("description", req.description, DESCRIPTION_MAX)?,
+        created_ms: now,
+        updated_ms: now,
+    };
+    validate(&rule)?;
+    check_agent(&state, user.user_id, rule.agent_id).await?;
+    let alerting = state.alerting.clone();
+    let rule = tokio::task::spawn_blocking(move || alerting.create_rule(&rule))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(crate::auth::catalog_error)?;
+    Ok((StatusCode::CREATED, Json(rule_view(&state, rule))))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<UpdateRuleRequest>,
+) -> ApiResult<Json<Rule>> {
+    let id = id.parse::<u64>().map_err(|_| rule_not_found())?;
+    let old = owned_rule(&state, user.user_id, id).await?;
+    let mut rule = old.clone();
+    if let Some(agent_id) = req.agent_id {
+        rule.agent_id = agent_id;
+    }
+    if let Some(metric) = req.metric {
+        rule.metric = metric;
+        if metric == AlertMetric::Offline {
+            // Switching to offline: the old comparison/threshold no longer apply.
+            rule.comparison = None;
+            rule.threshold = None;
+        }
+        if metric.label_kind() != old.metric.label_kind() {
+            rule.label = None;
+        }
+    }
+    if req.label.is_some() {
+        rule.label = optional_text("label", req.label, LABEL_MAX)?;
+    }
+    if let Some(c) = req.comparison {
+        rule.comparison = Some(c);
+    }
+    if let Some(t) = req.threshold {
+        rule.threshold = Some(t);
+    }
+    if let Some(d) = req.duration_s {
+        rule.duration_s = (d > 0).then_some(d);
+    }
+    if let Some(c) = req.cooldown_s {
+        rule.cooldown_s = c;
+    }
+    if let Some(e) = req.enabled {
+        rule.enabled = e;
+    }
+    if req.name.is_some() {
+        rule.name = optional_text("name", req.name, NAME_MAX)?;
+    }
+    if req.description.is_some() {
+        rule.description = optional_text("description", req.description, DESCRIPTION_MAX)?;
+    }
+    rule.updated_ms = state.clock.now_ms();
+    validate(&rule)?;
+    if rule.agent_id != old.agent_id {
+        check_agent(&state, user.user_id, rule.agent_id).await?;
+    }
+    let alerting = state.alerting.clone();
+    let stored = rule.clone();
+    let updated = tokio::task::spawn_blocking(move || alerting.update_rule(&stored))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(crate::auth::catalog_error)?;
+    if !updated {
+        return Err(rule_not_found());
+    }
+    Ok(Json(rule_view(&state, rule)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = id.parse::<u64>().map_err(|_| rule_not_found())?;
+    let alerting = state.alerting.clone();
+    let user_id = user.user_id;
+    let deleted = tokio::task::spawn_blocking(move || alerting.delete_rule(user_id, id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(crate::auth::catalog_error)?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(rule_not_found())
+    }
+}
