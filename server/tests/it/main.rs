@@ -15,6 +15,7 @@ mod alerts;
 mod auth;
 mod cli;
 mod common;
+mod crash;
 mod data;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
