@@ -398,6 +398,9 @@ fn main() {
         send(&ingest_agent, &server.url, &hist_token, &batch(&chunk));
         ts += 500 * 5_000;
     }
+    // Over a real day the compactor seals each hour as it closes; give it the
+    // time to do the same for the backfill before measuring.
+    std::thread::sleep(Duration::from_secs(if quick { 15 } else { 30 }));
     let runs = if quick { 50 } else { 200 };
     let lat: Vec<f64> = (0..runs)
         .map(|_| api.get_ms(&format!("/api/history/{hist_id}/cpu?start=-24h")))
@@ -416,7 +419,7 @@ fn main() {
     let (p50, p99) = summary(lat);
     println!("  same with max_points=720: p50 {p50:.2} ms, p99 {p99:.2} ms");
     println!(
-        "  method: 17,280 reports at 5 s backfilled over HTTP, then {runs} sequential GETs, client-side time including HTTP and JSON\n"
+        "  method: 17,280 reports at 5 s backfilled over HTTP, a pause for the compactor to seal it, then {runs} sequential GETs, client-side time including HTTP and JSON\n"
     );
 
     let (sum_id, sum_token) = agents[1].clone();
@@ -431,13 +434,14 @@ fn main() {
         send(&ingest_agent, &server.url, &sum_token, &batch(&chunk));
         ts += 500 * 5_000;
     }
+    std::thread::sleep(Duration::from_secs(if quick { 15 } else { 60 }));
     let lat: Vec<f64> = (0..runs)
         .map(|_| api.get_ms(&format!("/api/history/{sum_id}/summary?start=-{days}d")))
         .collect();
     let (p50, p99) = summary(lat);
     println!("summary over {days} d of one agent: p50 {p50:.2} ms, p99 {p99:.2} ms");
     println!(
-        "  method: {days} d of 5 s reports backfilled (server started with --raw-retention 8d), {runs} sequential GETs right after; the compactor may still be rolling up\n"
+        "  method: {days} d of 5 s reports backfilled (server started with --raw-retention 8d), a pause for the compactor, then {runs} sequential GETs\n"
     );
 
     // --- WebSocket fan-out -----------------------------------------------------
