@@ -156,7 +156,9 @@ test('the dashboard journey', async (t) => {
   await t.test('rename', async () => {
     await page.goto(`${server.url}/agents`);
     await hydrated(page, '#create-agent');
-    const row = page.locator('.agent-row', { hasText: 'nas' });
+    // By id: while renaming, the row shows an input instead of the name.
+    const id = await page.locator('.agent-row', { hasText: 'nas' }).getAttribute('data-agent-id');
+    const row = page.locator(`.agent-row[data-agent-id="${id}"]`);
     await row.locator('.action-rename').click();
     await row.locator('.rename-input').fill('nas-1');
     await row.locator('.rename-input').press('Enter');

@@ -24,14 +24,6 @@ function formatter(unit) {
   }
 }
 
-function pad(n) { return n < 10 ? '0' + n : '' + n; }
-
-function stamp(ts) {
-  const d = new Date(ts * 1000);
-  return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
-    pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
-}
-
 function palette(el) {
   const css = getComputedStyle(el);
   const get = (name, fallback) => (css.getPropertyValue(name) || '').trim() || fallback;
@@ -51,7 +43,8 @@ function withAlpha(color, alpha) {
 function options(el, spec, uPlot) {
   const fmt = formatter(spec.unit);
   const p = palette(el);
-  const series = [{ value: (u, ts) => (ts == null ? '—' : stamp(ts)) }];
+  // uPlot's default legend value for time: the full local date and time.
+  const series = [{}];
   for (const s of spec.series) {
     const color = p.colors[s.color % p.colors.length];
     series.push({
@@ -92,16 +85,24 @@ function options(el, spec, uPlot) {
   };
 }
 
-/** Creates a chart in `el`; returns a handle for the other functions. */
+/** Creates a chart in `el`; returns a handle for the other functions. The
+ *  chart is redrawn in the new colours when the system theme flips. */
 export function createChart(uPlot, el, specJson, dataJson) {
   const spec = JSON.parse(specJson);
-  const u = new uPlot(options(el, spec, uPlot), JSON.parse(dataJson), el);
-  const ro = new ResizeObserver(() => {
+  const handle = { u: new uPlot(options(el, spec, uPlot), JSON.parse(dataJson), el) };
+  handle.ro = new ResizeObserver(() => {
     const w = Math.max(el.clientWidth, 200);
-    if (w !== u.width) u.setSize({ width: w, height: spec.height });
+    if (w !== handle.u.width) handle.u.setSize({ width: w, height: spec.height });
   });
-  ro.observe(el);
-  return { u, ro };
+  handle.ro.observe(el);
+  handle.mq = window.matchMedia('(prefers-color-scheme: dark)');
+  handle.onScheme = () => {
+    const data = handle.u.data;
+    handle.u.destroy();
+    handle.u = new uPlot(options(el, spec, uPlot), data, el);
+  };
+  handle.mq.addEventListener('change', handle.onScheme);
+  return handle;
 }
 
 /** New data; keeps a drag-zoom unless `reset`. */
@@ -120,6 +121,7 @@ export function updateChart(handle, dataJson, reset) {
 }
 
 export function destroyChart(handle) {
+  handle.mq.removeEventListener('change', handle.onScheme);
   handle.ro.disconnect();
   handle.u.destroy();
 }

@@ -8,13 +8,11 @@
 //! is retried once. When the refresh fails too the browser goes to
 //! `/login?next=<current path>`, and the login page brings it back.
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::fmt;
 
-pub use storage::model::{
-    HistoryResponse, HostFacts, LiveMessage, Report, SummaryResponse,
-};
+pub use storage::model::{HistoryResponse, HostFacts, LiveMessage, Report, SummaryResponse};
 
 /// A failed API call, as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +52,12 @@ pub use storage::model::{
 
 /// A key that changes when anything shown about the host changes.
 pub fn host_key(host: &Option<HostFacts>) -> String {
-    host.as_ref().map(|h| format!("{h:?}")).unwrap_or_default()
+    host.as_ref()
+        .map(|h| {
+            let os = h.os.as_deref().unwrap_or_default();
+            format!("{}|{os}|{}", h.hostname, h.cores.unwrap_or(0))
+        })
+        .unwrap_or_default()
 }
 
 /// A key of the token state (the model type is not `Hash`).
@@ -87,13 +90,13 @@ pub async fn login(request: &LoginRequest) -> Result<User, ApiError> {
 
 /// Browsers send the refresh cookie and no body.
 pub async fn logout() -> Result<(), ApiError> {
-    send::<serde_json::Value>("POST", "/api/auth/logout", None, Unauthorized::Return)
+    send::<serde::de::IgnoredAny>("POST", "/api/auth/logout", None, Unauthorized::Return)
         .await
         .map(|_| ())
 }
 
 pub async fn logout_all() -> Result<(), ApiError> {
-    send::<serde_json::Value>("POST", "/api/auth/logout-all", None, Unauthorized::Redirect)
+    send::<serde::de::IgnoredAny>("POST", "/api/auth/logout-all", None, Unauthorized::Redirect)
         .await
         .map(|_| ())
 }
@@ -107,7 +110,7 @@ pub async fn revoke_session(id: u64) -> Result<(), ApiError> {
 }
 
 pub async fn change_password(change: &ChangePasswordRequest) -> Result<(), ApiError> {
-    send::<serde_json::Value>(
+    send::<serde::de::IgnoredAny>(
         "POST",
         "/api/users/me/password",
         Some(encode_body(change)?),
@@ -211,7 +214,13 @@ pub async fn post_json<T: DeserializeOwned>(
     path: &str,
     body: &impl Serialize,
 ) -> Result<T, ApiError> {
-    send("POST", path, Some(encode_body(body)?), Unauthorized::Redirect).await
+    send(
+        "POST",
+        path,
+        Some(encode_body(body)?),
+        Unauthorized::Redirect,
+    )
+    .await
 }
 
 /// PATCH `body` as JSON to `path` and decode the JSON answer.
@@ -219,12 +228,18 @@ pub async fn patch_json<T: DeserializeOwned>(
     path: &str,
     body: &impl Serialize,
 ) -> Result<T, ApiError> {
-    send("PATCH", path, Some(encode_body(body)?), Unauthorized::Redirect).await
+    send(
+        "PATCH",
+        path,
+        Some(encode_body(body)?),
+        Unauthorized::Redirect,
+    )
+    .await
 }
 
 /// DELETE `path`; the answer body, if any, is ignored.
 pub async fn delete(path: &str) -> Result<(), ApiError> {
-    send::<serde_json::Value>("DELETE", path, None, Unauthorized::Redirect)
+    send::<serde::de::IgnoredAny>("DELETE", path, None, Unauthorized::Redirect)
         .await
         .map(|_| ())
 }
@@ -279,16 +294,14 @@ pub fn safe_next(next: Option<String>) -> String {
 #[cfg(feature = "hydrate")]
 mod transport {
     use super::*;
-    use futures::FutureExt;
-    use futures::future::{LocalBoxFuture, Shared};
     use std::cell::RefCell;
-    use wasm_bindgen::JsCast;
+    use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
 
     thread_local! {
-        /// The refresh in flight, shared by every request that got a 401.
-        static REFRESH: RefCell<Option<Shared<LocalBoxFuture<'static, bool>>>> =
-            const { RefCell::new(None) };
+        /// The refresh in flight, as a JS promise every request that got a
+        /// 401 at the same time awaits (a promise can be awaited many times).
+        static REFRESH: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
     }
 
     pub(super) async fn fetch(
@@ -296,12 +309,17 @@ mod transport {
         path: &str,
         body: Option<&str>,
     ) -> Result<(u16, String), ApiError> {
-        let network = || ApiError::local(format!("{}: the server could not be reached", short_path(path)));
+        let network = || {
+            ApiError::local(format!(
+                "{}: the server could not be reached",
+                short_path(path)
+            ))
+        };
         let init = web_sys::RequestInit::new();
         init.set_method(method);
         init.set_credentials(web_sys::RequestCredentials::SameOrigin);
         if let Some(body) = body {
-            init.set_body(&wasm_bindgen::JsValue::from_str(body));
+            init.set_body(&JsValue::from_str(body));
         }
         let request =
             web_sys::Request::new_with_str_and_init(path, &init).map_err(|_| network())?;
@@ -327,25 +345,25 @@ mod transport {
 
     /// One refresh at a time; `true` when the session was renewed.
     pub(super) async fn refresh() -> bool {
-        let shared = REFRESH.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            if let Some(f) = slot.as_ref() {
-                return f.clone();
-            }
-            let f = async {
-                let ok = matches!(
-                    fetch("POST", "/api/auth/refresh", None).await,
-                    Ok((200..=299, _))
-                );
-                REFRESH.with(|slot| slot.borrow_mut().take());
-                ok
-            }
-            .boxed_local()
-            .shared();
-            *slot = Some(f.clone());
-            f
+        let promise = REFRESH.with(|slot| {
+            slot.borrow_mut()
+                .get_or_insert_with(|| {
+                    wasm_bindgen_futures::future_to_promise(async {
+                        let ok = matches!(
+                            fetch("POST", "/api/auth/refresh", None).await,
+                            Ok((200..=299, _))
+                        );
+                        REFRESH.with(|slot| slot.borrow_mut().take());
+                        Ok(JsValue::from_bool(ok))
+                    })
+                })
+                .clone()
         });
-        shared.await
+        JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
     }
 
     pub(super) fn go_to_login() {
@@ -404,7 +422,10 @@ mod tests {
 
     #[test]
     fn next_is_only_a_local_path() {
-        assert_eq!(safe_next(Some("/agents/3?range=1h".into())), "/agents/3?range=1h");
+        assert_eq!(
+            safe_next(Some("/agents/3?range=1h".into())),
+            "/agents/3?range=1h"
+        );
         assert_eq!(safe_next(Some("//evil.example".into())), "/");
         assert_eq!(safe_next(Some("https://evil.example".into())), "/");
         assert_eq!(safe_next(None), "/");
@@ -413,7 +434,10 @@ mod tests {
     #[test]
     fn login_url_carries_the_way_back() {
         assert_eq!(login_url_for("/"), "/login");
-        assert_eq!(login_url_for("/agents/3?r=1h"), "/login?next=%2Fagents%2F3%3Fr%3D1h");
+        assert_eq!(
+            login_url_for("/agents/3?r=1h"),
+            "/login?next=%2Fagents%2F3%3Fr%3D1h"
+        );
         assert_eq!(login_url_for("/login?next=x"), "/login");
     }
 
@@ -424,7 +448,12 @@ mod tests {
 
     #[test]
     fn errors_use_the_server_message() {
-        let e = error_of(409, "POST", "/api/agents", r#"{"error":"name taken","code":"conflict"}"#);
+        let e = error_of(
+            409,
+            "POST",
+            "/api/agents",
+            r#"{"error":"name taken","code":"conflict"}"#,
+        );
         assert_eq!(e.to_string(), "name taken (HTTP 409)");
         let e = error_of(404, "GET", "/api/agents/9?x=1", "");
         assert_eq!(e.message, "/api/agents/9 was not found");

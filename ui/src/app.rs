@@ -1,9 +1,8 @@
 //! The HTML shell, the router and the layout every page shares.
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    components::{Route, Router, Routes},
+    components::{FlatRoutes, Route, Router},
     path,
 };
 
@@ -30,12 +29,12 @@ pub fn shell(options: LeptosOptions, asset_base: String) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
+                <title>"StatusMonitor"</title>
                 <script>{THEME_BOOT}</script>
                 <link rel="icon" href=format!("{asset_base}/favicon.svg") type="image/svg+xml" />
                 <link rel="stylesheet" href=format!("{asset_base}/uPlot.min.css") />
                 <link rel="stylesheet" href=format!("{asset_base}/style.css") />
                 <HydrationScripts options />
-                <MetaTags />
             </head>
             <body>
                 <App />
@@ -47,14 +46,12 @@ pub fn shell(options: LeptosOptions, asset_base: String) -> impl IntoView {
 /// The app: routes inside the shared layout.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     provide_theme();
     provide_session();
     view! {
-        <Title text="StatusMonitor" />
         <Router>
             <Layout>
-                <Routes fallback=NotFound>
+                <FlatRoutes fallback=NotFound>
                     <Route path=path!("/") view=HomePage />
                     <Route path=path!("/login") view=LoginPage />
                     <Route path=path!("/register") view=RegisterPage />
@@ -62,7 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/agents/:id") view=AgentPage />
                     <Route path=path!("/account") view=AccountPage />
                     <Route path=path!("/status") view=StatusPage />
-                </Routes>
+                </FlatRoutes>
             </Layout>
         </Router>
     }

@@ -92,7 +92,13 @@ pub struct Line {
 /// are more than twice `interval_ms` apart a row of nulls is inserted, so
 /// uPlot draws a gap. With `bands`, each line gets min and max edge columns
 /// and a band between them.
-pub fn align(lines: &[Line], interval_ms: i64, bands: bool, unit: Unit, height: u32) -> (ChartSpec, ChartData) {
+pub fn align(
+    lines: &[Line],
+    interval_ms: i64,
+    bands: bool,
+    unit: Unit,
+    height: u32,
+) -> (ChartSpec, ChartData) {
     let mut times = BTreeSet::new();
     let maps: Vec<BTreeMap<i64, (f64, f64, f64)>> = lines
         .iter()
@@ -299,7 +305,7 @@ impl ChartKind {
 /// Natural order, so `core 10` follows `core 9` and a mount's read precedes
 /// its write.
 fn sort_lines(lines: &mut [Line]) {
-    lines.sort_by(|a, b| natural_key(&a.label).cmp(&natural_key(&b.label)));
+    lines.sort_by_cached_key(|l| natural_key(&l.label));
 }
 
 fn natural_key(s: &str) -> (String, u64, String) {
@@ -307,7 +313,9 @@ fn natural_key(s: &str) -> (String, u64, String) {
     match digits_at {
         Some(i) => {
             let rest = &s[i..];
-            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             (
                 s[..i].to_string(),
                 rest[..end].parse().unwrap_or(0),
@@ -401,7 +409,10 @@ mod tests {
     fn bands_add_min_and_max_edges() {
         let a = line("CPU", &[(0, 10.0)]);
         let (spec, data) = align(&[a], 60_000, true, Unit::Pct, 100);
-        assert_eq!(data.ys, vec![vec![Some(10.0)], vec![Some(9.0)], vec![Some(11.0)]]);
+        assert_eq!(
+            data.ys,
+            vec![vec![Some(10.0)], vec![Some(9.0)], vec![Some(11.0)]]
+        );
         assert_eq!(spec.series[1].label, "CPU min");
         assert!(spec.series[2].edge);
         // uPlot indexes: 0 = x, 1 = avg, 2 = min, 3 = max.
@@ -428,7 +439,10 @@ mod tests {
         assert_eq!(cores[2].label, "core 2");
         assert_eq!(cores[10].label, "core 10");
         let cpu = ChartKind::Cpu.lines_from_reports(&reports);
-        assert_eq!(cpu[0].points, vec![(0, 0.0, 0.0, 0.0), (1000, 1.0, 1.0, 1.0)]);
+        assert_eq!(
+            cpu[0].points,
+            vec![(0, 0.0, 0.0, 0.0), (1000, 1.0, 1.0, 1.0)]
+        );
         assert_eq!(report_interval_ms(&reports), 1000);
     }
 
@@ -442,13 +456,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ChartKind::Cpu.lines_from_history(&resp)[0].label, "CPU");
-        assert_eq!(ChartKind::Cores.lines_from_history(&resp)[0].label, "core 1");
+        assert_eq!(
+            ChartKind::Cores.lines_from_history(&resp)[0].label,
+            "core 1"
+        );
         assert!(ChartKind::Memory.lines_from_history(&resp).is_empty());
     }
 
     #[test]
     fn sparkline_breaks_at_gaps() {
-        let p = sparkline_path(&[(0, 0.0), (10, 50.0), (100, 100.0)], 0, 100, 100.0, 10, 100.0, 20.0);
+        let p = sparkline_path(
+            &[(0, 0.0), (10, 50.0), (100, 100.0)],
+            0,
+            100,
+            100.0,
+            10,
+            100.0,
+            20.0,
+        );
         assert_eq!(p, "M0.0 20.0L10.0 10.0M100.0 0.0");
     }
 }

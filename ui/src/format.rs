@@ -66,12 +66,7 @@ pub fn celsius(value: f64) -> String {
 /// A duration in seconds, the two largest units: `45 s`, `3 min 20 s`,
 /// `5 h 12 min`, `12 d 3 h`.
 pub fn duration_s(secs: u64) -> String {
-    let (d, h, m, s) = (
-        secs / 86_400,
-        secs / 3_600 % 24,
-        secs / 60 % 60,
-        secs % 60,
-    );
+    let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
     if d > 0 {
         format!("{d} d {h} h")
     } else if h > 0 {

@@ -19,10 +19,11 @@ pub mod session;
 
 pub use app::{App, shell};
 
-/// The wasm entry point, called by Leptos' hydration script.
+/// The wasm entry point, called by Leptos' hydration script. (No panic
+/// hook: the wasm is built with `panic = "abort"`, and its formatting code
+/// costs bundle size; a panic still shows as a wasm trap in the console.)
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
-    console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
 }

@@ -117,8 +117,15 @@ mod client {
 
     fn url(agent_id: u64) -> Option<String> {
         let location = web_sys::window()?.location();
-        let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
-        Some(format!("{scheme}://{}/api/ws/{agent_id}", location.host().ok()?))
+        let scheme = if location.protocol().ok()? == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
+        Some(format!(
+            "{scheme}://{}/api/ws/{agent_id}",
+            location.host().ok()?
+        ))
     }
 
     fn connect(agent_id: u64, feed: LiveFeed, conn: Rc<RefCell<Conn>>) {
@@ -142,7 +149,9 @@ mod client {
         let on_message = {
             let conn = conn.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-                let Some(text) = e.data().as_string() else { return };
+                let Some(text) = e.data().as_string() else {
+                    return;
+                };
                 match serde_json::from_str::<LiveMessage>(&text) {
                     Ok(LiveMessage::Snapshot { reports, .. }) => {
                         feed.reports.update(|kept| merge(kept, reports));

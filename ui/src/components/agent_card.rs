@@ -77,7 +77,15 @@ pub fn AgentCard(
                 .iter()
                 .filter_map(|r| r.cpu.as_ref().map(|c| (r.ts_ms, c.total_pct)))
                 .collect();
-            sparkline_path(&points, t1 - KEEP_MS, t1, 100.0, report_interval_ms(reports), SPARK_W, SPARK_H)
+            sparkline_path(
+                &points,
+                t1 - KEEP_MS,
+                t1,
+                100.0,
+                report_interval_ms(reports),
+                SPARK_W,
+                SPARK_H,
+            )
         })
     };
     let host = agent
@@ -88,7 +96,10 @@ pub fn AgentCard(
             None => h.hostname.clone(),
         })
         .unwrap_or_else(|| "\u{a0}".into());
-    let seen = move || match (last_seen.get(), latest.with(|r| r.as_ref().map(|r| r.ts_ms))) {
+    let seen = move || match (
+        last_seen.get(),
+        latest.with(|r| r.as_ref().map(|r| r.ts_ms)),
+    ) {
         _ if now.get() == 0 => "\u{a0}".to_string(),
         (a, b) => match a.max(b) {
             Some(t) => format!("seen {}", format::ago(now.get(), t)),

@@ -51,8 +51,8 @@ pub fn Chart(
 
     #[cfg(feature = "hydrate")]
     {
-        use wasm_bindgen::JsValue;
         use crate::components::theme::{Theme, ThemeMode};
+        use wasm_bindgen::JsValue;
         let handle = StoredValue::new_local(None::<(JsValue, ChartSpec, ThemeMode)>);
         let theme = use_context::<Theme>();
         Effect::new(move |_| {
@@ -60,20 +60,17 @@ pub fn Chart(
             let json = data.with(ChartData::to_json);
             let mode = theme.map(|t| t.mode.get()).unwrap_or_default();
             let Some(el) = node.get() else { return };
-            handle.update_value(|h| {
-                match h {
-                    Some((chart, old, old_mode)) if *old == spec && *old_mode == mode => {
-                        js::update_chart(chart, &json, false);
+            handle.update_value(|h| match h {
+                Some((chart, old, old_mode)) if *old == spec && *old_mode == mode => {
+                    js::update_chart(chart, &json, false);
+                }
+                _ => {
+                    if let Some((chart, _, _)) = h.take() {
+                        js::destroy_chart(&chart);
                     }
-                    _ => {
-                        if let Some((chart, _, _)) = h.take() {
-                            js::destroy_chart(&chart);
-                        }
-                        let spec_json = serde_json::to_string(&spec).unwrap_or_default();
-                        let chart =
-                            js::UPLOT.with(|u| js::create_chart(u, &el, &spec_json, &json));
-                        *h = Some((chart, spec, mode));
-                    }
+                    let spec_json = serde_json::to_string(&spec).unwrap_or_default();
+                    let chart = js::UPLOT.with(|u| js::create_chart(u, &el, &spec_json, &json));
+                    *h = Some((chart, spec, mode));
                 }
             });
         });

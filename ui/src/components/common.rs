@@ -5,6 +5,21 @@ use leptos::prelude::*;
 
 use crate::api::{AgentInfo, ApiError, TokenState};
 
+/// Sets the document title once the page runs in the browser (the server
+/// renders "StatusMonitor"). Cheaper in the bundle than `leptos_meta`.
+#[component]
+pub fn Title(#[prop(into)] text: TextProp) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let title = text.get();
+        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+            doc.set_title(&title);
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}
+
 /// `false` in the server-rendered HTML, `true` once the wasm has taken over.
 /// Forms keep their submit buttons disabled until then, so nothing is sent
 /// the browser's own way (which would put a password in a URL).

@@ -54,7 +54,9 @@ pub fn CopyButton(
 #[cfg(feature = "hydrate")]
 async fn write_clipboard(text: &str) -> bool {
     use wasm_bindgen::JsValue;
-    let Some(window) = web_sys::window() else { return false };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
     let navigator = window.navigator();
     let has = js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard"))
         .map(|c| !c.is_undefined())

@@ -28,22 +28,6 @@ pub fn Modal(
             id=(!id.is_empty()).then_some(id)
             aria-label=label
             on:close=move |_| on_close.run(())
-            on:click=move |ev| {
-                // A click on the backdrop lands on the dialog element itself.
-                #[cfg(feature = "hydrate")]
-                {
-                    use wasm_bindgen::JsCast;
-                    let on_dialog = ev
-                        .target()
-                        .and_then(|t| t.dyn_into::<web_sys::HtmlDialogElement>().ok())
-                        .is_some();
-                    if on_dialog {
-                        on_close.run(());
-                    }
-                }
-                #[cfg(not(feature = "hydrate"))]
-                let _ = ev;
-            }
         >
             <div class="modal-body">
                 <header class="modal-head">

@@ -81,14 +81,12 @@ pub fn TokenPanel(
             </div>
             <label class="field-label" for="agent-token">"Token"</label>
             <div class="copy-row">
-                <input id="agent-token" class="mono" readonly value=token.clone()
-                    on:focus=select_all />
+                <input id="agent-token" class="mono" readonly value=token.clone() />
                 <CopyButton text=token_text what="token" id="copy-token" />
             </div>
             <label class="field-label" for="agent-command">"Run this on the machine"</label>
             <div class="copy-row">
-                <input id="agent-command" class="mono" readonly value=command.clone()
-                    on:focus=select_all />
+                <input id="agent-command" class="mono" readonly value=command.clone() />
                 <CopyButton text=command_text what="command" id="copy-command" />
             </div>
             <p class="muted small">
@@ -96,19 +94,4 @@ pub fn TokenPanel(
             </p>
         </section>
     }
-}
-
-fn select_all(ev: leptos::ev::FocusEvent) {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        if let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        {
-            input.select();
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = ev;
 }

@@ -1,9 +1,9 @@
 //! The account: who is logged in, change the password, the open sessions
 //! (end one, or log out everywhere).
 
+use crate::components::common::Title;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::{self, ChangePasswordRequest};
@@ -174,7 +174,9 @@ mod tests {
     #[test]
     fn user_agents_read_short() {
         assert_eq!(
-            short_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/140.0 Safari/537.36"),
+            short_agent(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/140.0 Safari/537.36"
+            ),
             "Chrome on Linux"
         );
         assert_eq!(short_agent("curl/8.5.0"), "curl");

@@ -6,8 +6,8 @@
 //! The range lives in the URL (`?range=24h`) so a reload or a shared link
 //! keeps it.
 
+use crate::components::common::Title;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use storage::model::{HistoryResponse, Report};
 
@@ -31,7 +31,14 @@ pub enum Range {
 }
 
 impl Range {
-    pub const ALL: [Range; 6] = [Range::Live, Range::H1, Range::H24, Range::D7, Range::D30, Range::Y1];
+    pub const ALL: [Range; 6] = [
+        Range::Live,
+        Range::H1,
+        Range::H24,
+        Range::D7,
+        Range::D30,
+        Range::Y1,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -111,13 +118,25 @@ fn live_window(reports: &[Report]) -> &[Report] {
     &reports[cut..]
 }
 
-fn plot_of(kind: ChartKind, range: Memo<Range>, feed: LiveFeed, history: History, height: u32) -> Memo<Plot> {
+fn plot_of(
+    kind: ChartKind,
+    range: Memo<Range>,
+    feed: LiveFeed,
+    history: History,
+    height: u32,
+) -> Memo<Plot> {
     Memo::new(move |_| {
         if range.get() == Range::Live {
             return feed.reports.with(|all| {
                 let reports = live_window(all);
                 let lines = kind.lines_from_reports(reports);
-                let (spec, data) = align(&lines, report_interval_ms(reports), false, kind.unit(), height);
+                let (spec, data) = align(
+                    &lines,
+                    report_interval_ms(reports),
+                    false,
+                    kind.unit(),
+                    height,
+                );
                 Plot::Ready(spec, data)
             });
         }
@@ -162,7 +181,8 @@ fn AgentDashboard(id: u64) -> impl IntoView {
     });
     let query = use_query_map();
     let navigate = use_navigate();
-    let range = Memo::new(move |_| query.with(|q| Range::from_key(&q.get("range").unwrap_or_default())));
+    let range =
+        Memo::new(move |_| query.with(|q| Range::from_key(&q.get("range").unwrap_or_default())));
     let set_range = move |r: Range| {
         let url = if r == Range::Live {
             format!("/agents/{id}")
@@ -358,9 +378,8 @@ fn LiveCards(latest: Memo<Option<Report>>) -> impl IntoView {
                             {disks.is_empty().then(|| view! { <p class="muted small">"—"</p> })}
                             {disks.into_iter().map(|d| view! {
                                 <Gauge label=d.mount.clone() pct=d.used_pct()
-                                    detail=format!("{} / {} · r {} · w {}",
-                                        format::bytes(d.used_bytes as f64), format::bytes(d.total_bytes as f64),
-                                        rate(d.read_bps), rate(d.write_bps)) />
+                                    detail=format!("{} / {}", format::bytes(d.used_bytes as f64), format::bytes(d.total_bytes as f64)) />
+                                <p class="muted tiny io">"read " {rate(d.read_bps)} " · write " {rate(d.write_bps)}</p>
                             }).collect_view()}
                         </div>
                     </div>
@@ -392,7 +411,11 @@ fn LiveCards(latest: Memo<Option<Report>>) -> impl IntoView {
 #[component]
 fn ChartCard(kind: ChartKind, plot: Memo<Plot>, on_expand: Callback<()>) -> impl IntoView {
     let title = kind.title();
-    let what = if kind == ChartKind::Cpu { "per-core view" } else { "larger view" };
+    let what = if kind == ChartKind::Cpu {
+        "per-core view"
+    } else {
+        "larger view"
+    };
     view! {
         <section class="card chart-card" data-chart=title>
             <header class="chart-head">
@@ -412,34 +435,57 @@ fn ChartCard(kind: ChartKind, plot: Memo<Plot>, on_expand: Callback<()>) -> impl
 /// A chart with its loading, error and empty states laid over it.
 #[component]
 fn PlotView(plot: Memo<Plot>, label: &'static str, height: u32) -> impl IntoView {
-    let spec = Signal::derive(move || match plot.get() {
-        Plot::Ready(spec, _) => spec,
-        _ => ChartSpec { unit: crate::chart_data::Unit::Pct, height, series: vec![], bands: vec![] },
+    let spec = Signal::derive(move || {
+        plot.with(|p| match p {
+            Plot::Ready(spec, _) => spec.clone(),
+            _ => ChartSpec {
+                unit: crate::chart_data::Unit::Pct,
+                height,
+                series: vec![],
+                bands: vec![],
+            },
+        })
     });
-    let data = Signal::derive(move || match plot.get() {
-        Plot::Ready(_, data) => data,
-        _ => ChartData::default(),
+    let data = Signal::derive(move || {
+        plot.with(|p| match p {
+            Plot::Ready(_, data) => data.clone(),
+            _ => ChartData::default(),
+        })
     });
+    // One overlay element for every state: loading, failed, empty.
+    let overlay = move || {
+        plot.with(|p| match p {
+            Plot::Loading => Some(("plot-overlay", None, "Loading…".to_string())),
+            Plot::Failed(e) => Some((
+                "plot-overlay error",
+                Some("alert"),
+                format!("Loading {label} history failed: {e}"),
+            )),
+            Plot::Ready(_, d) if d.is_empty() => Some((
+                "plot-overlay",
+                None,
+                "No data in this range yet".to_string(),
+            )),
+            Plot::Ready(..) => None,
+        })
+        .map(|(class, role, text)| view! { <div class=class role=role>{text}</div> })
+    };
     view! {
         <div class="plot">
             <Chart spec=spec data=data label=format!("{label} chart") />
-            {move || match plot.get() {
-                Plot::Loading => Some(view! { <div class="plot-overlay">"Loading…"</div> }.into_any()),
-                Plot::Failed(e) => Some(view! {
-                    <div class="plot-overlay error" role="alert">{format!("Loading {label} history failed: {e}")}</div>
-                }.into_any()),
-                Plot::Ready(_, d) if d.is_empty() => Some(view! {
-                    <div class="plot-overlay">"No data in this range yet"</div>
-                }.into_any()),
-                Plot::Ready(..) => None,
-            }}
+            {overlay}
         </div>
     }
 }
 
 /// Per-core usage and frequency, live bars and charts over the chosen range.
 #[component]
-fn CpuModal(range: Memo<Range>, feed: LiveFeed, history: History, on_close: Callback<()>) -> impl IntoView {
+fn CpuModal(
+    range: Memo<Range>,
+    feed: LiveFeed,
+    history: History,
+    on_close: Callback<()>,
+) -> impl IntoView {
     let cores = plot_of(ChartKind::Cores, range, feed, history, 240);
     let freq = plot_of(ChartKind::CoreFreq, range, feed, history, 240);
     let latest = Memo::new(move |_| feed.reports.with(|r| r.last().and_then(|r| r.cpu.clone())));

@@ -2,10 +2,10 @@
 //! once), regenerate a token, rename, delete with confirmation. The list is
 //! asked again every 5 seconds so a new agent turns online by itself.
 
+use crate::components::common::Title;
 use leptos::either::Either;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use crate::api::{self, AgentInfo, AgentWithToken, ApiError};
 use crate::components::common::{ErrorNote, StatusBadge, agent_status, use_hydrated, use_now};

@@ -2,8 +2,8 @@
 //! overview — one live card per agent, filterable and ordered, or an empty
 //! state that points a new user at creating an agent.
 
+use crate::components::common::Title;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::{self, AgentInfo, ApiError};
@@ -77,14 +77,20 @@ fn arrange(mut agents: Vec<AgentInfo>, filter: &str, order: Order) -> Vec<AgentI
     if !needle.is_empty() {
         agents.retain(|a| {
             a.name.to_lowercase().contains(&needle)
-                || a.host.as_ref().is_some_and(|h| h.hostname.to_lowercase().contains(&needle))
+                || a.host
+                    .as_ref()
+                    .is_some_and(|h| h.hostname.to_lowercase().contains(&needle))
         });
     }
     let by_name = |a: &AgentInfo, b: &AgentInfo| a.name.to_lowercase().cmp(&b.name.to_lowercase());
     match order {
         Order::Name => agents.sort_by(by_name),
         Order::Status => agents.sort_by(|a, b| b.online.cmp(&a.online).then_with(|| by_name(a, b))),
-        Order::LastSeen => agents.sort_by(|a, b| b.last_seen_ms.cmp(&a.last_seen_ms).then_with(|| by_name(a, b))),
+        Order::LastSeen => agents.sort_by(|a, b| {
+            b.last_seen_ms
+                .cmp(&a.last_seen_ms)
+                .then_with(|| by_name(a, b))
+        }),
     }
     agents
 }
@@ -164,9 +170,9 @@ fn Overview() -> impl IntoView {
                         }
                     </For>
                 </div>
-                <Show when=move || shown.with(|s| s.is_empty())>
-                    <p class="empty">"No agent matches “" {move || filter.get()} "”."</p>
-                </Show>
+                {move || shown.with(|s| s.is_empty()).then(|| view! {
+                    <p class="empty">"No agent matches “" {filter.get()} "”."</p>
+                })}
             }.into_any(),
         }}
     }
@@ -202,10 +208,20 @@ mod tests {
 
     #[test]
     fn online_first_then_by_name_and_filtered() {
-        let list = vec![agent(1, "web", false, Some(5)), agent(2, "nas", true, Some(1)), agent(3, "Backup", false, None)];
+        let list = vec![
+            agent(1, "web", false, Some(5)),
+            agent(2, "nas", true, Some(1)),
+            agent(3, "Backup", false, None),
+        ];
         let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
-        assert_eq!(names(arrange(list.clone(), "", Order::Status)), ["nas", "Backup", "web"]);
-        assert_eq!(names(arrange(list.clone(), "", Order::LastSeen)), ["web", "nas", "Backup"]);
+        assert_eq!(
+            names(arrange(list.clone(), "", Order::Status)),
+            ["nas", "Backup", "web"]
+        );
+        assert_eq!(
+            names(arrange(list.clone(), "", Order::LastSeen)),
+            ["web", "nas", "Backup"]
+        );
         assert_eq!(names(arrange(list, " NA", Order::Name)), ["nas"]);
     }
 }

@@ -1,88 +1,36 @@
-//! Log in and register. Registration is offered only while the server says
-//! it is open. After logging in the browser goes back to `?next=` (a local
-//! path only), where an expired session had sent it from.
+//! Log in and register: one form in two modes (one view tree in the bundle).
+//! Registration is offered only while the server says it is open. After
+//! logging in the browser goes back to `?next=` (a local path only), where an
+//! expired session had sent it from; a new account goes to its agents.
 
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, LoginRequest, RegisterRequest};
-use crate::components::common::use_hydrated;
+use crate::components::common::{Title, use_hydrated};
 use crate::session::use_session;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let session = use_session();
-    let query = use_query_map();
-    let navigate = use_navigate();
-    let ready = use_hydrated();
-    let registration = LocalResource::new(api::registration);
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let login = Action::new_local(|c: &LoginRequest| {
-        let c = c.clone();
-        async move { api::login(&c).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = login.value().get() {
-            session.reload();
-            let next = api::safe_next(query.with_untracked(|q| q.get("next")));
-            navigate(&next, Default::default());
-        }
-    });
-    let on_submit = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        login.dispatch(LoginRequest {
-            username: username.get_untracked().trim().to_string(),
-            password: password.get_untracked(),
-        });
-    };
-    let register_href = move || match query.with(|q| q.get("next")) {
-        Some(next) => format!("/register?next={}", api::encode(&next)),
-        None => "/register".to_string(),
-    };
-
-    view! {
-        <Title text="Log in · StatusMonitor" />
-        <section class="card auth-card">
-            <h1>"Log in"</h1>
-            <form class="form" method="post" on:submit=on_submit>
-                <label for="login-username">"Username"</label>
-                <input id="login-username" name="username" autocomplete="username" required
-                    bind:value=username />
-                <label for="login-password">"Password"</label>
-                <input id="login-password" name="password" type="password" autocomplete="current-password" required
-                    bind:value=password />
-                <div class="form-error" aria-live="polite">
-                    {move || match login.value().get() {
-                        Some(Err(e)) => Some(view! { <p class="error" role="alert">{
-                            if e.status == 401 { "Wrong username or password.".to_string() } else { e.to_string() }
-                        }</p> }),
-                        _ => None,
-                    }}
-                </div>
-                <button class="button" type="submit" id="login-submit"
-                    disabled=move || !ready.get() || login.pending().get()>
-                    {move || if login.pending().get() { "Logging in…" } else { "Log in" }}
-                </button>
-            </form>
-            <p class="muted auth-switch">
-                {move || match registration.get() {
-                    Some(Ok(r)) if r.open => view! {
-                        "No account yet? " <A href=register_href>"Create one"</A>
-                    }.into_any(),
-                    Some(Ok(_)) => view! { "New accounts are created by the server's operator." }.into_any(),
-                    _ => view! { "\u{a0}" }.into_any(),
-                }}
-            </p>
-        </section>
-    }
+    view! { <AuthForm register=false /> }
 }
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
+    view! { <AuthForm register=true /> }
+}
+
+/// Element ids per mode (the end-to-end tests use them).
+struct Ids {
+    user: &'static str,
+    pass: &'static str,
+    submit: &'static str,
+}
+
+#[component]
+fn AuthForm(register: bool) -> impl IntoView {
     let session = use_session();
     let query = use_query_map();
     let navigate = use_navigate();
@@ -92,72 +40,112 @@ pub fn RegisterPage() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
     let mismatch = RwSignal::new(false);
-    let register = Action::new_local(|c: &LoginRequest| {
+    let submit = Action::new_local(move |c: &LoginRequest| {
         let c = c.clone();
         async move {
-            api::register(&RegisterRequest {
-                username: c.username.clone(),
-                password: c.password.clone(),
-            })
-            .await?;
+            if register {
+                api::register(&RegisterRequest {
+                    username: c.username.clone(),
+                    password: c.password.clone(),
+                })
+                .await?;
+            }
             api::login(&c).await
         }
     });
     Effect::new(move |_| {
-        if let Some(Ok(_)) = register.value().get() {
+        if let Some(Ok(_)) = submit.value().get() {
             session.reload();
             let next = match query.with_untracked(|q| q.get("next")) {
-                Some(n) => api::safe_next(Some(n)),
-                None => "/agents".to_string(),
+                None if register => "/agents".to_string(),
+                n => api::safe_next(n),
             };
             navigate(&next, Default::default());
         }
     });
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        if password.get_untracked() != confirm.get_untracked() {
-            mismatch.set(true);
-            return;
+        mismatch.set(register && password.get_untracked() != confirm.get_untracked());
+        if !mismatch.get_untracked() {
+            submit.dispatch(LoginRequest {
+                username: username.get_untracked().trim().to_string(),
+                password: password.get_untracked(),
+            });
         }
-        mismatch.set(false);
-        register.dispatch(LoginRequest {
-            username: username.get_untracked().trim().to_string(),
-            password: password.get_untracked(),
-        });
     };
-    let closed = move || matches!(registration.get(), Some(Ok(r)) if !r.open);
+    let other_href = move || {
+        let base = if register { "/login" } else { "/register" };
+        match query.with(|q| q.get("next")) {
+            Some(next) => format!("{base}?next={}", api::encode(&next)),
+            None => base.to_string(),
+        }
+    };
+    let closed = move || register && matches!(registration.get(), Some(Ok(r)) if !r.open);
+    let ids = if register {
+        Ids {
+            user: "reg-username",
+            pass: "reg-password",
+            submit: "register-submit",
+        }
+    } else {
+        Ids {
+            user: "login-username",
+            pass: "login-password",
+            submit: "login-submit",
+        }
+    };
+    let (title, action, busy) = if register {
+        ("Create an account", "Create account", "Creating…")
+    } else {
+        ("Log in", "Log in", "Logging in…")
+    };
 
     view! {
-        <Title text="Create an account · StatusMonitor" />
+        <Title text=format!("{title} · StatusMonitor") />
         <section class="card auth-card">
-            <h1>"Create an account"</h1>
-            <Show when=closed fallback=move || view! {
-                <form class="form" method="post" on:submit=on_submit>
-                    <label for="reg-username">"Username"</label>
-                    <input id="reg-username" name="username" autocomplete="username" required
-                        bind:value=username />
-                    <label for="reg-password">"Password"</label>
-                    <input id="reg-password" name="password" type="password" autocomplete="new-password" required
-                        bind:value=password />
+            <h1>{title}</h1>
+            {move || closed().then(|| view! {
+                <p id="registration-closed">"Registration is closed on this server. Ask its operator for an account."</p>
+            })}
+            <form class="form" method="post" on:submit=on_submit hidden=closed>
+                <label for=ids.user>"Username"</label>
+                <input id=ids.user name="username" autocomplete="username" required bind:value=username />
+                <label for=ids.pass>"Password"</label>
+                <input id=ids.pass name="password" type="password" required bind:value=password
+                    autocomplete=if register { "new-password" } else { "current-password" } />
+                {register.then(|| view! {
                     <label for="reg-confirm">"Repeat the password"</label>
                     <input id="reg-confirm" name="confirm" type="password" autocomplete="new-password" required
                         bind:value=confirm />
-                    <div class="form-error" aria-live="polite">
-                        {move || mismatch.get().then(|| view! { <p class="error" role="alert">"The passwords differ."</p> })}
-                        {move || match register.value().get() {
-                            Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }),
+                })}
+                <div class="form-error" aria-live="polite">
+                    {move || {
+                        let text = match submit.value().get() {
+                            _ if mismatch.get() => Some("The passwords differ.".to_string()),
+                            Some(Err(e)) if e.status == 401 && !register => Some("Wrong username or password.".to_string()),
+                            Some(Err(e)) => Some(e.to_string()),
                             _ => None,
-                        }}
-                    </div>
-                    <button class="button" type="submit" id="register-submit"
-                        disabled=move || !ready.get() || register.pending().get()>
-                        {move || if register.pending().get() { "Creating…" } else { "Create account" }}
-                    </button>
-                </form>
-            }>
-                <p id="registration-closed">"Registration is closed on this server. Ask its operator for an account."</p>
-            </Show>
-            <p class="muted auth-switch">"Already have an account? " <A href="/login">"Log in"</A></p>
+                        };
+                        text.map(|t| view! { <p class="error" role="alert">{t}</p> })
+                    }}
+                </div>
+                <button class="button" type="submit" id=ids.submit
+                    disabled=move || !ready.get() || submit.pending().get()>
+                    {move || if submit.pending().get() { busy } else { action }}
+                </button>
+            </form>
+            <p class="muted auth-switch">
+                {move || match (register, registration.get()) {
+                    (true, _) => Some(("Already have an account? ", "Log in")),
+                    (false, Some(Ok(r))) if r.open => Some(("No account yet? ", "Create one")),
+                    (false, Some(Ok(_))) => Some(("New accounts are created by the server's operator.", "")),
+                    _ => None,
+                }
+                .map(|(text, link)| view! {
+                    {text}
+                    {(!link.is_empty()).then(|| view! { <A href=other_href>{link}</A> })}
+                })}
+            </p>
         </section>
     }
 }

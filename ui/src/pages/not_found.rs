@@ -1,7 +1,7 @@
 //! What an unknown path shows.
 
+use crate::components::common::Title;
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn NotFound() -> impl IntoView {

@@ -1,8 +1,8 @@
 //! Server status: asks `/api/health` from the browser. The button only works
 //! once the page is hydrated, which is what the end-to-end test checks.
 
+use crate::components::common::Title;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use storage::model::Health;
 
 use crate::api;
