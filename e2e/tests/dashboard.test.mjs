@@ -36,10 +36,11 @@ after(async () => {
   await server?.stop();
 });
 
-/** Problems other than the expected ones (401 of the logged-out session
- *  probe; the live socket of a just-deleted agent). */
+/** Problems other than the expected ones: the 401 of the logged-out session
+ *  probe, the 403 of the deliberately wrong current password, and the live
+ *  socket of a just-deleted agent. */
 function unexpected(page) {
-  return page.problems.filter((p) => !/status of 401/.test(p) && !/\/api\/ws\//.test(p));
+  return page.problems.filter((p) => !/status of 40[13]/.test(p) && !/\/api\/ws\//.test(p));
 }
 
 /** Light and dark, desktop and phone: four screenshots of the current page. */
