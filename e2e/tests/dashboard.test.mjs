@@ -13,7 +13,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { artifacts, launchBrowser, newPage, repo, startServer } from './harness.mjs';
 
@@ -127,7 +128,12 @@ test('the dashboard journey', async (t) => {
     if (!existsSync(AGENT_BIN)) return t.skip(`no agent binary at ${AGENT_BIN}`);
     if (!(await hasIngest())) return t.skip('the server has no /api/ingest yet');
     const [, ...args] = command.split(' ');
-    agentProcess = spawn(AGENT_BIN, [...args, '--interval', '1s'], { stdio: 'ignore' });
+    // A spool and config of its own: a spool left by an earlier run would be
+    // replayed first and hold back the live reports.
+    const own = mkdtempSync(join(tmpdir(), 'statusmonitor-dashboard-agent-'));
+    agentProcess = spawn(AGENT_BIN, [
+      ...args, '--interval', '1s', '--spool-dir', join(own, 'spool'), '--config', join(own, 'none.toml'),
+    ], { stdio: 'ignore' });
     await page.locator('#token-active').waitFor({ timeout: 20_000 });
     await page.click('#token-done');
     await page.click('nav a[href="/"]');
