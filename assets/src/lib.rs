@@ -67,13 +67,6 @@ pub fn get(path: &str, accepts_br: bool, accepts_gzip: bool) -> Option<Asset> {
     })
 }
 
-/// Every embedded path (without the compressed copies); for tests and `--version`.
-pub fn paths() -> impl Iterator<Item = String> {
-    Embedded::iter()
-        .filter(|p| !p.ends_with(".gz") && !p.ends_with(".br"))
-        .map(|p| p.into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

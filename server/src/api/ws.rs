@@ -23,10 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth::SecurityEvent;
 use crate::auth::extract::{AuthUser, AuthVia, OwnedAgent, check_same_origin};
 use crate::error::ApiResult;
-use crate::state::AppState;
-
-/// How far back the first snapshot reaches.
-pub const SNAPSHOT_MS: i64 = 15 * 60_000;
+use crate::state::{AppState, RING_WINDOW_MS};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws/{agent_id}", get(upgrade))
@@ -94,7 +91,7 @@ fn text(out: &Out<'_>) -> Message {
 fn snapshot(state: &AppState, agent_id: u64) -> Message {
     let reports: Vec<Arc<Report>> = state
         .ring
-        .snapshot(agent_id, state.clock.now_ms() - SNAPSHOT_MS);
+        .snapshot(agent_id, state.clock.now_ms() - RING_WINDOW_MS);
     text(&Out::Snapshot {
         agent_id,
         reports: reports.iter().map(|r| &**r).collect(),
