@@ -16,7 +16,7 @@ PKG          := assets/pkg
 LISTEN       ?= 0.0.0.0:8420
 DATA_DIR     ?= ./data
 
-.PHONY: help setup setup-browser setup-cross bundle build run test e2e check bench dist clean
+.PHONY: help setup setup-browser setup-ecosystem setup-cross bundle build run test e2e check bench dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,10 @@ setup: ## Install the build tools: wasm target, wasm-bindgen CLI at the lockfile
 setup-browser: ## Install Chromium and Node packages for the browser tests
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@cd e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
+
+setup-ecosystem: ## Install VictoriaMetrics and promtool (Debian packages) for the integration tests
+	@[ -x /usr/bin/victoria-metrics ] && [ -x /usr/bin/promtool ] \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends victoria-metrics prometheus >/dev/null; }
 
 bundle: setup ## Build the client bundle (wasm + JS) into assets/pkg
 	$(CARGO) rustc -p ui --lib --crate-type cdylib --target wasm32-unknown-unknown \
@@ -52,7 +56,7 @@ build: bundle ## Release build of the server and the agent
 run: build ## Build everything and start the server (data in ./data, port 8420)
 	exec target/release/statusmonitor --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-test: bundle setup-browser ## Run every test: unit, integration, end-to-end in Chromium
+test: bundle setup-browser setup-ecosystem ## Run every test: unit, integration, end-to-end in Chromium
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 

@@ -106,6 +106,40 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `statusmonitor=debug,tower_http=debug` [default: info].
     #[arg(long, env = "STATUSMONITOR_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Serve `GET /metrics` in the Prometheus text format (needs `metrics_token`) [default: false].
+    #[arg(long, env = "STATUSMONITOR_METRICS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub metrics: Option<bool>,
+    /// Bearer token a scraper must send to `GET /metrics` (at least 16 characters).
+    #[arg(
+        long,
+        env = "STATUSMONITOR_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// Prometheus remote_write endpoint to copy every ingested sample to; repeat (env: comma-separated) for several.
+    #[arg(
+        long,
+        env = "STATUSMONITOR_REMOTE_WRITE_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub remote_write_url: Vec<String>,
+    /// Bearer token sent to the remote_write endpoints, if they need one.
+    #[arg(
+        long,
+        env = "STATUSMONITOR_REMOTE_WRITE_BEARER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub remote_write_bearer_token: Option<String>,
+    /// Most bytes each endpoint's on-disk queue holds while it is unreachable; the oldest go first [default: 268435456].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_REMOTE_WRITE_QUEUE_BYTES",
+        value_name = "BYTES"
+    )]
+    pub remote_write_queue_bytes: Option<u64>,
 }
 
 /// The same settings as read from the TOML file. Unknown keys are an error,
@@ -129,6 +163,11 @@ struct FileConfig {
     hour_retention: Option<String>,
     max_body_bytes: Option<usize>,
     log: Option<String>,
+    metrics: Option<bool>,
+    metrics_token: Option<String>,
+    remote_write_url: Option<Vec<String>>,
+    remote_write_bearer_token: Option<String>,
+    remote_write_queue_bytes: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -159,6 +198,15 @@ pub struct Config {
     /// uses [`PasswordCost::PRODUCTION`]; tests lower it so the suite does not
     /// spend minutes hashing.
     pub password_cost: PasswordCost,
+    /// `GET /metrics` is served (else 404).
+    pub metrics: bool,
+    /// The bearer token `GET /metrics` requires; always set when `metrics` is.
+    pub metrics_token: Option<String>,
+    /// remote_write endpoints; empty: remote write is off.
+    pub remote_write_urls: Vec<String>,
+    pub remote_write_bearer_token: Option<String>,
+    /// Bound of each endpoint's on-disk queue.
+    pub remote_write_queue_bytes: u64,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -212,6 +260,17 @@ impl std::fmt::Debug for Config {
             .field("hour_retention_ms", &self.hour_retention_ms)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("password_cost", &self.password_cost)
+            .field("metrics", &self.metrics)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<set>"),
+            )
+            .field("remote_write_urls", &self.remote_write_urls)
+            .field(
+                "remote_write_bearer_token",
+                &self.remote_write_bearer_token.as_ref().map(|_| "<set>"),
+            )
+            .field("remote_write_queue_bytes", &self.remote_write_queue_bytes)
             .finish()
     }
 }
@@ -309,7 +368,23 @@ impl Config {
                 .unwrap_or(1 << 20),
             log: args.log.or(file.log).unwrap_or_else(|| "info".to_string()),
             password_cost: PasswordCost::PRODUCTION,
+            metrics: args.metrics.or(file.metrics).unwrap_or(false),
+            metrics_token: args.metrics_token.or(file.metrics_token),
+            remote_write_urls: if args.remote_write_url.is_empty() {
+                file.remote_write_url.unwrap_or_default()
+            } else {
+                args.remote_write_url
+            },
+            remote_write_bearer_token: args
+                .remote_write_bearer_token
+                .or(file.remote_write_bearer_token),
+            remote_write_queue_bytes: args
+                .remote_write_queue_bytes
+                .or(file.remote_write_queue_bytes)
+                .unwrap_or(256 << 20),
         };
+        crate::metrics::check_config(&config)?;
+        crate::remote_write::check_config(&config)?;
         if config.alert_history_limit == 0 {
             bail!("alert_history_limit must be at least 1");
         }

@@ -10,6 +10,8 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
+pub mod remote_write;
 pub mod state;
 pub mod web;
 
@@ -35,7 +37,12 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
         .nest("/api", api::router())
+        .merge(metrics::router())
         .merge(web::router(&state))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe_ingest,
+        ))
         .layer(middleware::from_fn(html_is_not_cached))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

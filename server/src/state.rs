@@ -21,6 +21,8 @@ use crate::auth::{REFRESH_TTL_MS, SecurityEvent, catalog_error};
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::error::ApiError;
+use crate::metrics::ServerMetrics;
+use crate::remote_write::RemoteWrite;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -54,6 +56,10 @@ pub struct AppState {
     /// Alert rules, their evaluation on ingest and the offline check, and
     /// notifications. Its thread stops when the last clone is dropped.
     pub alerting: Arc<Alerting>,
+    /// The server's own counters for `/metrics`.
+    pub metrics: Arc<ServerMetrics>,
+    /// Copies of ingested samples on their way to remote_write endpoints.
+    pub remote_write: Arc<RemoteWrite>,
 }
 
 /// How much the ring buffer keeps per agent.
@@ -109,7 +115,10 @@ impl AppState {
         let maintenance = Arc::new(engine.start_background());
         let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
             .context("cannot load alert rules")?;
+        let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
         Ok(AppState {
+            metrics: Arc::new(ServerMetrics::default()),
+            remote_write: Arc::new(remote_write),
             config: Arc::new(config),
             data_dir: Arc::new(data_dir),
             leptos: crate::web::leptos_options(),

@@ -1,24 +1,63 @@
-//! `GET /api/health`: liveness, version and storage status.
+//! `GET /api/health`: liveness, version, storage status (the catalog and the
+//! engine are asked, not just the directory looked at), compactor lag and the
+//! remote-write backlog.
 
 use axum::{Router, extract::State, routing::get};
 use storage::model::{Health, StorageHealth};
 
 use crate::config::VERSION;
-use crate::error::Json;
+use crate::error::{ApiError, Json};
 use crate::state::AppState;
+
+/// Compactor lag above this makes the server "degraded": the 1-minute tier
+/// then trails by hours, so charts of the last days miss data.
+pub const COMPACTOR_LAG_LIMIT_S: u64 = 3 * 3600;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
-async fn health(State(state): State<AppState>) -> Json<Health> {
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let probe = state.clone();
+    let (catalog, engine, lag_ms) = tokio::task::spawn_blocking(move || {
+        // One read transaction on the catalog.
+        let catalog = match probe.catalog.server_settings() {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("catalog cannot be read: {e}"),
+        };
+        // The engine's statistics touch every agent's state and keyspace.
+        let stats = probe.engine.stats();
+        // And one read of stored data (the newest moment of one agent).
+        let now_ms = probe.clock.now_ms();
+        let read = match probe.engine.agents().first() {
+            Some(&agent) => probe.engine.recent_reports(agent, now_ms).map(|_| ()),
+            None => Ok(()),
+        };
+        let engine = match read {
+            Err(e) => format!("time-series store cannot be read: {e}"),
+            Ok(()) if !probe.data_dir.path().join("tsdb").is_dir() => {
+                "time-series directory is gone".to_string()
+            }
+            Ok(()) => "ok".to_string(),
+        };
+        (catalog, engine, stats.compactor_lag_ms)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let data_dir = state.data_dir.path();
-    let storage_status = if data_dir.is_dir() {
-        "ok".to_string()
-    } else {
+    let compactor_lag_s = u64::try_from(lag_ms / 1000).unwrap_or(0);
+    let storage_status = if !data_dir.is_dir() {
         format!("data directory {} is gone", data_dir.display())
+    } else if catalog != "ok" {
+        catalog.clone()
+    } else if engine != "ok" {
+        engine.clone()
+    } else if compactor_lag_s > COMPACTOR_LAG_LIMIT_S {
+        format!("compactor is {compactor_lag_s} s behind")
+    } else {
+        "ok".to_string()
     };
-    Json(Health {
+    Ok(Json(Health {
         status: if storage_status == "ok" {
             "ok".into()
         } else {
@@ -32,6 +71,10 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         storage: StorageHealth {
             status: storage_status,
             data_dir: data_dir.display().to_string(),
+            catalog,
+            engine,
+            compactor_lag_s,
         },
-    })
+        remote_write: state.remote_write.health(),
+    }))
 }

@@ -97,6 +97,7 @@ async fn ingest(
         .find_map(|r| r.interval_ms)
         .map(i64::from);
     let accepted = reports.len();
+    state.ingested(agent_id, host.as_ref(), &reports);
     let latest = state.ring.latest(agent_id).map(|r| r.ts_ms);
     for report in reports {
         if latest.is_none_or(|t| report.ts_ms > t) {

@@ -17,5 +17,7 @@ mod cli;
 mod common;
 mod crash;
 mod data;
+/// `/metrics` with promtool, remote write into a real VictoriaMetrics, OpenAPI.
+mod ecosystem;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;

@@ -11,6 +11,7 @@ pub struct ErrorBody {
 
 /// `GET /api/health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// "ok" when every storage part opened and answers.
     pub status: String,
@@ -20,13 +21,43 @@ pub struct Health {
     pub revision: Option<String>,
     pub uptime_s: u64,
     pub storage: StorageHealth,
+    /// One entry per remote_write endpoint; absent when remote write is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_write: Vec<RemoteWriteHealth>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StorageHealth {
-    /// "ok" or a short description of what is wrong.
+    /// "ok" or a short description of what is wrong (the first problem of
+    /// `catalog` and `engine`).
     pub status: String,
     pub data_dir: String,
+    /// "ok" when a read of the catalog (`catalog.redb`) succeeded, else the error.
+    #[serde(default)]
+    pub catalog: String,
+    /// "ok" when the time-series engine answered, else the error.
+    #[serde(default)]
+    pub engine: String,
+    /// How far the 1-minute aggregates trail the newest closed hour, seconds.
+    #[serde(default)]
+    pub compactor_lag_s: u64,
+}
+
+/// `GET /api/health`: one remote_write endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemoteWriteHealth {
+    /// The URL without credentials or query.
+    pub endpoint: String,
+    /// "ok", or "retrying: <last error>" while batches wait for the endpoint.
+    pub status: String,
+    /// Ingest batches waiting in the on-disk queue.
+    pub queued_batches: u64,
+    /// Their size, uncompressed protobuf.
+    pub queued_bytes: u64,
+    /// Batches lost: over the queue's bound, or refused for good (4xx).
+    pub dropped_batches: u64,
 }
 
 /// `POST /api/ingest` (200): the batch is durable.

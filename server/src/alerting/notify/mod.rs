@@ -11,6 +11,7 @@
 pub mod telegram;
 pub mod webhook;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -55,6 +56,8 @@ pub struct Notifier {
     retry_delays: Vec<Duration>,
     permits: Arc<Semaphore>,
     http: ureq::Agent,
+    /// Alert deliveries sent and failed (after retries), for `/metrics`.
+    outcomes: [AtomicU64; 2],
 }
 
 impl std::fmt::Debug for Notifier {
@@ -92,7 +95,16 @@ impl Notifier {
                 .collect(),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
             http,
+            outcomes: Default::default(),
         }
+    }
+
+    /// Alert deliveries (not test messages) sent and failed so far.
+    pub fn delivery_counts(&self) -> (u64, u64) {
+        (
+            self.outcomes[0].load(Ordering::Relaxed),
+            self.outcomes[1].load(Ordering::Relaxed),
+        )
     }
 
     /// The server has a Telegram bot token.
@@ -153,6 +165,8 @@ impl Notifier {
             let event_id = event.id;
             runtime.spawn(async move {
                 let result = this.deliver(channel, outgoing, true).await;
+                let failed = result.status == DeliveryStatus::Failed;
+                this.outcomes[usize::from(failed)].fetch_add(1, Ordering::Relaxed);
                 if result.status == DeliveryStatus::Failed {
                     tracing::warn!(
                         owner_id,
