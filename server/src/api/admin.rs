@@ -1,19 +1,27 @@
 //! Server settings for the admin: `GET/PUT /api/admin/settings`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use storage::catalog::ServerSettingsRecord;
 use storage::model::AdminSettings;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AdminUser;
 use crate::error::{ApiResult, Json};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/settings", get(get_settings).put(put_settings))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_settings, put_settings))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/settings",
+    tag = "admin",
+    summary = "Server settings (admin)",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::AdminSettings), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 403, description = "Not allowed", body = storage::model::ErrorBody))
+)]
 async fn get_settings(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -24,6 +32,15 @@ async fn get_settings(
     }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/settings",
+    tag = "admin",
+    summary = "Change server settings (admin)",
+    request_body = storage::model::AdminSettings,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::AdminSettings), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 403, description = "Not allowed", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+)]
 async fn put_settings(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

@@ -2,14 +2,14 @@
 //! `/api/agents/{id}/regenerate-token`. Every `{id}` route goes through
 //! [`OwnedAgent`], so someone else's agent is a 404 like a missing one.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use storage::catalog::{AgentRecord, TokenStatus};
 use storage::model::{
     AgentInfo, AgentWithToken, CreateAgentRequest, TokenState, UpdateAgentRequest,
 };
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::extract::agent_not_found;
 use crate::auth::tokens::{AGENT_TOKEN_PREFIX, hash_token, new_token};
@@ -17,11 +17,11 @@ use crate::auth::{AuthUser, OwnedAgent, SecurityEvent};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/agents", get(list).post(create))
-        .route("/agents/{id}", get(one).patch(rename).delete(remove))
-        .route("/agents/{id}/regenerate-token", post(regenerate))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(one, rename, remove))
+        .routes(routes!(regenerate))
 }
 
 /// Interval assumed before an agent has said its own.
@@ -65,6 +65,14 @@ fn check_name(name: &str) -> ApiResult<String> {
     Ok(name.to_string())
 }
 
+#[utoipa::path(
+    get,
+    path = "/agents",
+    tag = "agents",
+    summary = "Your agents",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<storage::model::AgentInfo>), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody))
+)]
 async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Vec<AgentInfo>>> {
     let owner = user.user_id;
     let agents = state.catalog(move |c| c.agents_of(owner)).await?;
@@ -72,6 +80,15 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
     Ok(Json(agents.iter().map(|a| agent_info(a, now)).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/agents",
+    tag = "agents",
+    summary = "Create an agent; the answer holds its token, shown once",
+    request_body = storage::model::CreateAgentRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = storage::model::AgentWithToken), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+)]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -95,10 +112,29 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/agents/{id}",
+    tag = "agents",
+    summary = "One agent",
+    params(("id" = u64, Path, description = "Agent id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::AgentInfo), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn one(State(state): State<AppState>, owned: OwnedAgent) -> Json<AgentInfo> {
     Json(agent_info(&owned.agent, state.clock.now_ms()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/agents/{id}",
+    tag = "agents",
+    summary = "Rename an agent",
+    params(("id" = u64, Path, description = "Agent id")),
+    request_body = storage::model::UpdateAgentRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::AgentInfo), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+)]
 async fn rename(
     State(state): State<AppState>,
     owned: OwnedAgent,
@@ -113,6 +149,15 @@ async fn rename(
     Ok(Json(agent_info(&agent, state.clock.now_ms())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/agents/{id}",
+    tag = "agents",
+    summary = "Delete an agent with all its data",
+    params(("id" = u64, Path, description = "Agent id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn remove(State(state): State<AppState>, owned: OwnedAgent) -> ApiResult<StatusCode> {
     if state
         .delete_agent(owned.user.user_id, owned.agent.id)
@@ -125,6 +170,15 @@ async fn remove(State(state): State<AppState>, owned: OwnedAgent) -> ApiResult<S
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/agents/{id}/regenerate-token",
+    tag = "agents",
+    summary = "Replace the agent token; the old one stops working",
+    params(("id" = u64, Path, description = "Agent id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::AgentWithToken), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn regenerate(
     State(state): State<AppState>,
     owned: OwnedAgent,

@@ -2,23 +2,23 @@
 //! `DELETE /api/alerts` (all, or the same filters). Each user only ever
 //! reads their own history; filtering by someone else's agent is a 404.
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
 use storage::catalog::AlertRecord;
 use storage::model::{
     AlertEvent, AlertPage, AlertQuery, AlertSort, AlertsDeleted, DEFAULT_ALERT_PAGE,
     MAX_ALERT_PAGE, SortOrder,
 };
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::auth::extract::agent_not_found;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/alerts", get(list).delete(clear))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, clear))
 }
 
 fn query(q: Result<Query<AlertQuery>, QueryRejection>) -> ApiResult<AlertQuery> {
@@ -56,6 +56,15 @@ async fn check_agent(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResul
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/alerts",
+    tag = "alerts",
+    summary = "Alert history, newest first, filtered",
+    params(storage::model::AlertQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::AlertPage), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -97,6 +106,15 @@ async fn list(
     Ok(Json(AlertPage { total, items }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/alerts",
+    tag = "alerts",
+    summary = "Delete alert history matching the filter",
+    params(storage::model::AlertQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::AlertsDeleted), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn clear(
     State(state): State<AppState>,
     user: AuthUser,

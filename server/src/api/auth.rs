@@ -7,17 +7,17 @@
 //! - `POST /auth/logout`: end this session; `POST /auth/logout-all`: every one.
 //! - `GET  /auth/sessions`, `DELETE /auth/sessions/{id}`: the Account page.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use storage::catalog::{RefreshOutcome, UserRecord};
 use storage::model::{
     LoginRequest, RefreshRequest, RegisterRequest, RegistrationStatus, SessionInfo, TokenResponse,
     UserInfo,
 };
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::cookies::{self, REFRESH_COOKIE, clear_session, is_tls, set_session};
 use crate::auth::extract::check_same_origin;
@@ -27,16 +27,16 @@ use crate::auth::{ACCESS_TTL_S, AuthUser, ClientIp, REFRESH_TTL_MS, SecurityEven
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/registration", get(registration))
-        .route("/auth/register", post(register))
-        .route("/auth/token", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/auth/logout-all", post(logout_all))
-        .route("/auth/sessions", get(sessions))
-        .route("/auth/sessions/{id}", delete(revoke_session))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(registration))
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke_session))
 }
 
 const USERNAME_MIN: usize = 3;
@@ -81,10 +81,25 @@ async fn registration_status(state: &AppState) -> ApiResult<RegistrationStatus> 
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/registration",
+    tag = "auth",
+    summary = "Whether an account can be created now",
+    responses((status = 200, body = storage::model::RegistrationStatus))
+)]
 async fn registration(State(state): State<AppState>) -> ApiResult<Json<RegistrationStatus>> {
     Ok(Json(registration_status(&state).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    summary = "Create an account (the first is the admin)",
+    request_body = storage::model::RegisterRequest,
+    responses((status = 201, body = storage::model::UserInfo), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 403, description = "Not allowed", body = storage::model::ErrorBody), (status = 409, description = "Conflict", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody), (status = 429, description = "Too many attempts; see Retry-After", body = storage::model::ErrorBody))
+)]
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -109,6 +124,14 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user_info(&user))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/token",
+    tag = "auth",
+    summary = "Log in: access and refresh tokens, also as cookies",
+    request_body = storage::model::LoginRequest,
+    responses((status = 200, body = storage::model::TokenResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody), (status = 429, description = "Too many attempts; see Retry-After", body = storage::model::ErrorBody))
+)]
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -209,6 +232,14 @@ fn presented_refresh_token(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    summary = "New tokens for a refresh token (JSON body, or the sm_refresh cookie with an empty body)",
+    request_body = storage::model::RefreshRequest,
+    responses((status = 200, body = storage::model::TokenResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 403, description = "Not allowed", body = storage::model::ErrorBody))
+)]
 async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -264,6 +295,13 @@ async fn refresh(
 
 /// Ends the session of the access token, or else of the refresh token
 /// presented; always clears the cookies. 204.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    summary = "End this session and clear the cookies",
+    responses((status = 204, description = "Logged out"))
+)]
 async fn logout(
     State(state): State<AppState>,
     auth: Result<AuthUser, ApiError>,
@@ -297,6 +335,14 @@ async fn logout(
     Ok(clearing_cookies(&headers, StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/logout-all",
+    tag = "auth",
+    summary = "End every session of the user",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Logged out everywhere"), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody))
+)]
 async fn logout_all(
     State(state): State<AppState>,
     user: AuthUser,
@@ -315,6 +361,14 @@ async fn logout_all(
     Ok(clearing_cookies(&headers, StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/sessions",
+    tag = "auth",
+    summary = "Your open sessions",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<storage::model::SessionInfo>), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody))
+)]
 async fn sessions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -337,6 +391,15 @@ async fn sessions(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/auth/sessions/{id}",
+    tag = "auth",
+    summary = "End one of your sessions",
+    params(("id" = u64, Path, description = "Session id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Ended"), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn revoke_session(
     State(state): State<AppState>,
     user: AuthUser,

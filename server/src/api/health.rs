@@ -2,8 +2,10 @@
 //! engine are asked, not just the directory looked at), compactor lag and the
 //! remote-write backlog.
 
-use axum::{Router, extract::State, routing::get};
+use axum::extract::State;
 use storage::model::{Health, StorageHealth};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::VERSION;
 use crate::error::{ApiError, Json};
@@ -13,10 +15,17 @@ use crate::state::AppState;
 /// then trails by hours, so charts of the last days miss data.
 pub const COMPACTOR_LAG_LIMIT_S: u64 = 3 * 3600;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    summary = "Liveness, version, storage, compactor lag, remote-write backlog",
+    responses((status = 200, body = storage::model::Health))
+)]
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let probe = state.clone();
     let (catalog, engine, lag_ms) = tokio::task::spawn_blocking(move || {

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::{Router, routing::get};
 use serde::Deserialize;
 use storage::model::time::{parse_duration_ms, parse_rfc3339_ms};
 use storage::model::{HistoryResponse, HistorySeries, SummaryMetric, SummaryResponse};
 use storage::tsdb::{QueryRequest, QueryResult, Tier};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::extract::OwnedAgent;
 use crate::error::{ApiError, ApiResult, Json};
@@ -19,10 +20,10 @@ pub const DEFAULT_MAX_POINTS: usize = 600;
 /// The most points per series one request may ask for.
 pub const MAX_POINTS_CAP: usize = 5_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/history/{agent_id}/summary", get(summary))
-        .route("/history/{agent_id}/{kind}", get(history))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(summary))
+        .routes(routes!(history))
 }
 
 /// The metrics behind each chart.
@@ -71,7 +72,8 @@ const SUMMARY_METRICS: &[&str] = &[
     "temp.celsius",
 ];
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeParams {
     pub start: Option<String>,
@@ -198,6 +200,15 @@ fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String> {
     key.labels.iter().cloned().collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/history/{agent_id}/{kind}",
+    tag = "history",
+    summary = "Points of one chart: cpu, memory, disk, network or temperature",
+    params(("agent_id" = u64, Path, description = "Agent id"), ("kind" = String, Path, description = "cpu, memory, disk, network or temperature"), RangeParams),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::HistoryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn history(
     State(state): State<AppState>,
     owned: OwnedAgent,
@@ -234,6 +245,15 @@ async fn history(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/history/{agent_id}/summary",
+    tag = "history",
+    summary = "Min, average and max of every dashboard metric over a range",
+    params(("agent_id" = u64, Path, description = "Agent id"), RangeParams),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::SummaryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn summary(
     State(state): State<AppState>,
     owned: OwnedAgent,

@@ -8,9 +8,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
-use axum::{Router, routing::post};
 use storage::model::{IngestAck, IngestBatch, report_samples};
 use storage::tsdb::Row;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, Json};
 use crate::ingest::{decode_body, parse_batch, validate_batch};
@@ -19,10 +20,19 @@ use crate::state::AppState;
 /// Bodies larger than this are decoded on the blocking pool.
 const INLINE_DECODE_BYTES: usize = 64 << 10;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/ingest", post(ingest))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ingest))
 }
 
+#[utoipa::path(
+    post,
+    path = "/ingest",
+    tag = "ingest",
+    summary = "A batch of reports from an agent (optionally gzip or zstd)",
+    request_body = storage::model::IngestBatch,
+    security(("agent_token" = [])),
+    responses((status = 200, body = storage::model::IngestAck), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 413, description = "Body too large", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+)]
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -2,6 +2,7 @@
 //! `router()`; they are merged here, in one place.
 
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -13,13 +14,21 @@ pub mod auth;
 pub mod health;
 pub mod history;
 pub mod ingest;
+pub mod openapi;
 pub mod recipient;
 pub mod rules;
 pub mod users;
 pub mod ws;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let (router, _) = routes().split_for_parts();
+    router.fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
+}
+
+/// Every route of the JSON API (relative to `/api`) with its OpenAPI
+/// description; see [`openapi`].
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
@@ -31,5 +40,5 @@ pub fn router() -> Router<AppState> {
         .merge(rules::router())
         .merge(alerts::router())
         .merge(recipient::router())
-        .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
+        .merge(openapi::router())
 }

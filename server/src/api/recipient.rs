@@ -1,21 +1,21 @@
 //! The caller's notification settings: `GET/POST /api/recipient` and
 //! `POST /api/recipient/test`. The webhook secret is write-only.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::Uri;
-use axum::routing::{get, post};
 use storage::catalog::RecipientRecord;
 use storage::model::{Delivery, Recipient, RecipientTestResult, UpdateRecipientRequest};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/recipient", get(show).post(update))
-        .route("/recipient/test", post(test))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show, update))
+        .routes(routes!(test))
 }
 
 const CHAT_ID_MAX: usize = 64;
@@ -68,12 +68,29 @@ fn check_url(text: &str) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/recipient",
+    tag = "alerts",
+    summary = "Where your alerts are sent",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::Recipient), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody))
+)]
 async fn show(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Recipient>> {
     let user_id = user.user_id;
     let r = state.catalog(move |c| c.recipient(user_id)).await?;
     Ok(Json(view(&state, r)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/recipient",
+    tag = "alerts",
+    summary = "Set where your alerts are sent",
+    request_body = storage::model::UpdateRecipientRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::Recipient), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+)]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -117,6 +134,14 @@ async fn update(
     Ok(Json(view(&state, r)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/recipient/test",
+    tag = "alerts",
+    summary = "Send a test message to each configured channel",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::RecipientTestResult), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody))
+)]
 async fn test(
     State(state): State<AppState>,
     user: AuthUser,

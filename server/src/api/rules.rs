@@ -4,25 +4,25 @@
 //! a missing one. Invalid values answer 422 with a message that starts with
 //! the field's name. A new, edited or re-enabled rule is evaluated at once.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use serde::Deserialize;
 use storage::catalog::RuleRecord;
 use storage::model::{
     AlertMetric, CreateRuleRequest, DEFAULT_COOLDOWN_S, MAX_RULE_SECONDS, Rule, UpdateRuleRequest,
 };
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::auth::extract::agent_not_found;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::{AppState, RING_WINDOW_MS};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/rules", get(list).post(create))
-        .route("/rules/{id}", get(one).patch(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(one, update, remove))
 }
 
 const NAME_MAX: usize = 100;
@@ -162,6 +162,15 @@ struct ListQuery {
     agent_id: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/rules",
+    tag = "rules",
+    summary = "Your alert rules",
+    params(("agent_id" = Option<u64>, Query, description = "Only the rules of this agent")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<storage::model::Rule>), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -182,6 +191,15 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rules/{id}",
+    tag = "rules",
+    summary = "One alert rule",
+    params(("id" = u64, Path, description = "Rule id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::Rule), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn one(
     State(state): State<AppState>,
     user: AuthUser,
@@ -192,6 +210,15 @@ async fn one(
     Ok(Json(rule_view(&state, rule)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/rules",
+    tag = "rules",
+    summary = "Create an alert rule",
+    request_body = storage::model::CreateRuleRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = storage::model::Rule), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+)]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -224,6 +251,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(rule_view(&state, rule))))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/rules/{id}",
+    tag = "rules",
+    summary = "Change an alert rule",
+    params(("id" = u64, Path, description = "Rule id")),
+    request_body = storage::model::UpdateRuleRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::Rule), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+)]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -288,6 +325,15 @@ async fn update(
     Ok(Json(rule_view(&state, rule)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rules/{id}",
+    tag = "rules",
+    summary = "Delete an alert rule",
+    params(("id" = u64, Path, description = "Rule id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn remove(
     State(state): State<AppState>,
     user: AuthUser,

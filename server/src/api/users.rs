@@ -1,10 +1,10 @@
 //! The current user: `GET /api/users/me`, `POST /api/users/me/password`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use storage::model::{ChangePasswordRequest, UserInfo};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::auth::user_info;
 use crate::auth::password::check_password_rules;
@@ -12,12 +12,20 @@ use crate::auth::{AuthUser, SecurityEvent};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users/me", get(me))
-        .route("/users/me/password", post(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(change_password))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    tag = "users",
+    summary = "The logged-in user",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::UserInfo), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody))
+)]
 async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserInfo>> {
     let id = user.user_id;
     match state.catalog(move |c| c.user(id)).await? {
@@ -30,6 +38,15 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Use
 
 /// Checks the current password, stores the new one, and ends every other
 /// session of the user (this one stays logged in). 204.
+#[utoipa::path(
+    post,
+    path = "/users/me/password",
+    tag = "users",
+    summary = "Change your password; other sessions end",
+    request_body = storage::model::ChangePasswordRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Changed"), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 403, description = "Not allowed", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+)]
 async fn change_password(
     State(state): State<AppState>,
     user: AuthUser,

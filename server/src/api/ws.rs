@@ -15,18 +15,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::IntoResponse;
 use axum::response::Response;
-use axum::{Router, routing::get};
 use serde::{Deserialize, Serialize};
 use storage::model::Report;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::SecurityEvent;
 use crate::auth::extract::{AuthUser, AuthVia, OwnedAgent, check_same_origin};
 use crate::error::ApiResult;
 use crate::state::{AppState, RING_WINDOW_MS};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/ws/{agent_id}", get(upgrade))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upgrade))
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +54,15 @@ enum Out<'a> {
     },
 }
 
+#[utoipa::path(
+    get,
+    path = "/ws/{agent_id}",
+    tag = "live",
+    summary = "Live reports of one agent over a WebSocket: the ring buffer first, then each new report",
+    params(("agent_id" = u64, Path, description = "Agent id"), ("token" = Option<String>, Query, description = "Access token, for clients that cannot set headers")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
 async fn upgrade(
     State(state): State<AppState>,
     Path(agent_id): Path<u64>,

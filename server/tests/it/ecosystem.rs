@@ -537,3 +537,146 @@ async fn health_asks_the_stores() {
     assert!(r.body["storage"]["compactor_lag_s"].is_u64(), "{}", r.text);
     assert!(r.body.get("remote_write").is_none(), "{}", r.text);
 }
+
+/// Methods of an OpenAPI path item.
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+/// Requests that end sessions or delete things run last, in this order, so
+/// the others still find what they address.
+fn destructive_rank(method: &str, path: &str) -> usize {
+    match (method, path) {
+        ("delete", "/api/rules/{id}") => 1,
+        ("delete", "/api/alerts") => 2,
+        ("delete", "/api/agents/{id}") => 3,
+        ("delete", "/api/auth/sessions/{id}") => 4,
+        ("post", "/api/auth/logout") => 5,
+        ("post", "/api/auth/logout-all") => 6,
+        _ => 0,
+    }
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_real_routes() {
+    let app = TestApp::new();
+    let r = app.get("/api/openapi.json", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let doc = r.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+
+    // Every `$ref` resolves.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in &refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("odd $ref {r}"));
+        assert!(schemas.contains_key(name), "$ref {r} has no schema");
+    }
+
+    // Something for every path parameter to address.
+    let alice = app.register_and_login("alice").await;
+    let (agent, _) = app.create_agent(&alice, "nas").await;
+    let rule = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/rules",
+            Some(json!({ "agent_id": agent, "metric": "cpu_pct", "comparison": "gt", "threshold": 90 })),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+    let rule_id = rule.body["id"].as_u64().unwrap();
+    let sessions = app
+        .call_as(&alice, Method::GET, "/api/auth/sessions", None)
+        .await;
+    let session_id = sessions.body[0]["id"].as_u64().unwrap();
+
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        assert!(path.starts_with("/api/"), "{path} is outside the API");
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            // Described: a summary, a tag, an answer, and each `{param}`.
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path}: no summary"
+            );
+            assert!(op["tags"][0].is_string(), "{method} {path}: no tag");
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path}"
+            );
+            let declared: Vec<&str> = op["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for segment in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = segment.trim_matches(['{', '}']);
+                assert!(
+                    declared.contains(&name),
+                    "{method} {path}: path parameter {name} not described"
+                );
+            }
+            ops.push((destructive_rank(method, path), method, path.clone()));
+        }
+    }
+    assert!(ops.len() >= 30, "only {} operations described", ops.len());
+    ops.sort();
+
+    // Every described operation exists on the real router: whatever it
+    // answers, it is not "no such route" (404) or "no such method" (405).
+    for (_, method, path) in &ops {
+        let url = path
+            .replace("/agents/{id}", &format!("/agents/{agent}"))
+            .replace("/rules/{id}", &format!("/rules/{rule_id}"))
+            .replace("/sessions/{id}", &format!("/sessions/{session_id}"))
+            .replace("{agent_id}", &agent.to_string())
+            .replace("{kind}", "cpu");
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let body = matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
+        let r = app.call_as(&alice, method.clone(), &url, body).await;
+        assert!(
+            r.status != StatusCode::NOT_FOUND && r.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {url} (described as {path}) answered {}: {}",
+            r.status,
+            r.text
+        );
+    }
+
+    // And no route bypasses the description: API modules register routes
+    // only through `routes!`, which takes method and path from the handler's
+    // `#[utoipa::path]`.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(".route(") && !text.contains("routing::"),
+            "{} adds a route outside routes!(...): it would be missing from /api/openapi.json",
+            path.display()
+        );
+    }
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "$ref" {
+                    out.push(x.as_str().unwrap_or_default().to_string());
+                } else {
+                    collect_refs(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}

@@ -6,6 +6,7 @@ use super::wire::HostFacts;
 
 /// `POST /api/agents`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgentRequest {
     /// 1-64 characters after trimming.
@@ -14,6 +15,7 @@ pub struct CreateAgentRequest {
 
 /// `PATCH /api/agents/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgentRequest {
     pub name: String,
@@ -21,6 +23,7 @@ pub struct UpdateAgentRequest {
 
 /// The state of an agent's current token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TokenState {
     /// Issued, not used yet; refused after `token_expires_ms`.
@@ -33,6 +36,7 @@ pub enum TokenState {
 
 /// One agent as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentInfo {
     pub id: u64,
     pub name: String,
@@ -53,6 +57,7 @@ pub struct AgentInfo {
 /// `POST /api/agents` (201) and `POST /api/agents/{id}/regenerate-token`:
 /// the token is shown this once and never again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentWithToken {
     pub agent: AgentInfo,
     pub token: String,

@@ -26,6 +26,7 @@ pub const MAX_ALERT_PAGE: u32 = 1_000;
 
 /// What a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertMetric {
     /// CPU total, percent (0-100).
     #[serde(rename = "cpu_pct")]
@@ -160,6 +161,7 @@ impl std::fmt::Display for AlertMetric {
 
 /// `value > threshold` or `value < threshold` (strict).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Comparison {
     #[serde(rename = "gt", alias = ">")]
     Gt,
@@ -185,6 +187,7 @@ impl Comparison {
 
 /// One alert rule as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rule {
     pub id: u64,
     pub agent_id: u64,
@@ -218,6 +221,7 @@ pub struct Rule {
 
 /// One (rule, label) that is currently firing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FiringLabel {
     /// Mount / interface / sensor, `None` for whole-machine metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,6 +233,7 @@ pub struct FiringLabel {
 
 /// `POST /api/rules`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRuleRequest {
     pub agent_id: u64,
@@ -259,6 +264,7 @@ pub struct CreateRuleRequest {
 /// field send an empty string (`label`, `name`, `description`) or `0`
 /// (`duration_s`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRuleRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,6 +298,7 @@ pub struct UpdateRuleRequest {
 /// `firing` when a rule's condition started to hold (and on each
 /// renotification after a cooldown), `resolved` when it stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     Firing,
@@ -309,6 +316,7 @@ impl AlertState {
 
 /// A notification channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Telegram,
@@ -317,6 +325,7 @@ pub enum Channel {
 
 /// The outcome of one channel's delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Accepted by the channel (2xx).
@@ -330,6 +339,7 @@ pub enum DeliveryStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub channel: Channel,
     pub status: DeliveryStatus,
@@ -341,6 +351,7 @@ pub struct Delivery {
 
 /// One entry of the alert history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertEvent {
     pub id: u64,
     pub rule_id: u64,
@@ -365,6 +376,7 @@ pub struct AlertEvent {
 
 /// Sort key of `GET /api/alerts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AlertSort {
     #[default]
@@ -374,6 +386,7 @@ pub enum AlertSort {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SortOrder {
     #[default]
@@ -385,6 +398,8 @@ pub enum SortOrder {
 /// and paging). Times are Unix milliseconds, `since` inclusive, `until`
 /// exclusive.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct AlertQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -412,6 +427,7 @@ pub struct AlertQuery {
 
 /// `GET /api/alerts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertPage {
     /// Events matching the filter, before paging.
     pub total: u64,
@@ -420,6 +436,7 @@ pub struct AlertPage {
 
 /// `DELETE /api/alerts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertsDeleted {
     pub deleted: u64,
 }
@@ -427,6 +444,7 @@ pub struct AlertsDeleted {
 /// `GET /api/recipient`: the caller's notification settings. The webhook
 /// secret is never returned.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recipient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram_chat_id: Option<String>,
@@ -439,6 +457,7 @@ pub struct Recipient {
 
 /// `POST /api/recipient`: absent fields are unchanged, an empty string clears.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRecipientRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -453,12 +472,14 @@ pub struct UpdateRecipientRequest {
 
 /// `POST /api/recipient/test`: one entry per channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecipientTestResult {
     pub results: Vec<Delivery>,
 }
 
 /// The JSON body POSTed to a user's webhook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookPayload {
     /// `firing`, `resolved` or `test`.
     pub event: String,
@@ -480,6 +501,7 @@ pub struct WebhookPayload {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookAgent {
     pub id: u64,
     pub name: String,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every 4xx/5xx body: `{ "error": "...", "code": "..." }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: String,
     pub code: String,
@@ -62,6 +63,7 @@ pub struct RemoteWriteHealth {
 
 /// `POST /api/ingest` (200): the batch is durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestAck {
     /// Reports stored from this request.
     pub accepted: usize,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /api/auth/register`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3-32 characters of `a-z 0-9 _ . -`; compared case-insensitively.
@@ -16,6 +17,7 @@ pub struct RegisterRequest {
 
 /// `POST /api/auth/token` (log in).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -25,6 +27,7 @@ pub struct LoginRequest {
 /// `POST /api/auth/refresh` and `/api/auth/logout` from API clients; browsers
 /// send the `sm_refresh` cookie and no body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
@@ -33,6 +36,7 @@ pub struct RefreshRequest {
 /// The answer of log-in and refresh. Browsers get the same tokens as
 /// HttpOnly cookies and need not read them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
     pub refresh_token: String,
@@ -45,6 +49,7 @@ pub struct TokenResponse {
 
 /// `GET /api/users/me`, and the `user` of several answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     pub id: u64,
     pub username: String,
@@ -54,6 +59,7 @@ pub struct UserInfo {
 
 /// `GET /api/auth/registration`: whether the sign-up form should be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistrationStatus {
     pub open: bool,
     /// True while no account exists: the next one becomes the admin.
@@ -62,6 +68,7 @@ pub struct RegistrationStatus {
 
 /// `POST /api/users/me/password`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -70,6 +77,7 @@ pub struct ChangePasswordRequest {
 
 /// One entry of `GET /api/auth/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub id: u64,
     pub created_ms: i64,
@@ -83,6 +91,7 @@ pub struct SessionInfo {
 
 /// `GET/PUT /api/admin/settings` (admin only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// Let anyone create an account. Registration is also open when the

@@ -9,6 +9,7 @@ pub type HistoryPoint = (i64, f64, f64, f64);
 
 /// `GET /api/history/{agent_id}/{cpu,memory,disk,network}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryResponse {
     pub agent_id: u64,
     /// The tier the points came from: `5s`, `1m` or `1h`.
@@ -21,17 +22,21 @@ pub struct HistoryResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistorySeries {
     /// Engine metric name, e.g. `cpu.total_pct`, `disk.used_bytes`.
     pub metric: String,
     /// e.g. `{ "core": "0" }`, `{ "mount": "/" }`, `{ "iface": "eth0" }`.
     pub labels: BTreeMap<String, String>,
     /// Oldest first. Buckets without data are absent, so a gap means no data.
+    /// Each point is `[ts_ms, avg, min, max]`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<f64>>))]
     pub points: Vec<HistoryPoint>,
 }
 
 /// `GET /api/history/{agent_id}/summary`: per dashboard metric over the range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SummaryResponse {
     pub agent_id: u64,
     pub tier: String,
@@ -41,6 +46,7 @@ pub struct SummaryResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SummaryMetric {
     pub metric: String,
     pub labels: BTreeMap<String, String>,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::wire::Report;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveMessage {
     /// Sent first, and again whenever the client fell behind: the agent's

@@ -20,6 +20,7 @@ use super::wire::{Cpu, Disk, Memory, Network, Report, Temperature};
 /// The name of a series inside one agent: a metric and its labels.
 /// Labels are kept sorted by name, so equal keys compare equal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeriesKey {
     pub metric: String,
     pub labels: Vec<(String, String)>,

@@ -12,6 +12,7 @@ pub const WIRE_VERSION: u32 = 1;
 
 /// One POST body: optional host facts and one or more reports, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestBatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostFacts>,
@@ -20,6 +21,7 @@ pub struct IngestBatch {
 
 /// Static facts about the machine, sent on start and when they change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostFacts {
     pub hostname: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +38,7 @@ pub struct HostFacts {
 
 /// One sample of the whole machine at `ts_ms` (agent clock, Unix milliseconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     pub ts_ms: i64,
     /// The agent's collection interval, so the server can tell online from offline.
@@ -59,6 +62,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cpu {
     pub total_pct: f64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -68,6 +72,7 @@ pub struct Cpu {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Memory {
     pub total_bytes: u64,
     pub used_bytes: u64,
@@ -80,6 +85,7 @@ pub struct Memory {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Disk {
     pub mount: String,
     pub total_bytes: u64,
@@ -91,6 +97,7 @@ pub struct Disk {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Network {
     pub iface: String,
     pub rx_bps: u64,
@@ -98,6 +105,7 @@ pub struct Network {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Temperature {
     pub sensor: String,
     pub celsius: f64,
