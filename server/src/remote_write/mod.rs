@@ -12,7 +12,9 @@
 //! answered 2xx. Failures (connection, timeout, 5xx, 429) are retried with
 //! exponential backoff (0.25 s doubling to 30 s) for as long as it takes; a
 //! 4xx other than 429 means the endpoint will never take that data (the
-//! protocol says not to retry), so it is logged, counted and dropped.
+//! protocol says not to retry), so it is logged, counted and dropped (after a
+//! refusal of several batches sent together, they are sent again one by one,
+//! so only the refused batch is dropped).
 //!
 //! The queue lives in `DATA_DIR/remote_write/` and survives restarts; each
 //! endpoint's queue is named by a hash of its URL, so the backlog stays with
@@ -486,8 +488,12 @@ pub fn encode(who: &AgentLabels, reports: &[Report]) -> WriteRequest {
 /// Sends the queue's oldest batches until told to stop.
 fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &Stopper) {
     let mut backoff = BACKOFF_MIN;
+    // After a refusal of several batches at once, this many are sent one by
+    // one, so only the batch the endpoint refuses is dropped.
+    let mut one_by_one = 0usize;
     loop {
-        let entries = match endpoint.queue.peek(MAX_REQUEST_BYTES) {
+        let limit = if one_by_one > 0 { 0 } else { MAX_REQUEST_BYTES };
+        let entries = match endpoint.queue.peek(limit) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(endpoint = %endpoint.label, error = %e, "cannot read the remote-write queue");
@@ -511,6 +517,9 @@ fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &
             Ok(compressed) => post(http, &endpoint.url, bearer, &compressed),
             Err(e) => Outcome::Reject(format!("snappy: {e}")),
         };
+        if !matches!(outcome, Outcome::Retry(_)) {
+            one_by_one = one_by_one.saturating_sub(1);
+        }
         match outcome {
             Outcome::Sent => {
                 endpoint
@@ -524,6 +533,10 @@ fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &
                 if let Err(e) = endpoint.queue.ack(&entries) {
                     tracing::error!(endpoint = %endpoint.label, error = %e, "cannot remove sent batches from the remote-write queue");
                 }
+            }
+            Outcome::Reject(_) if entries.len() > 1 => {
+                one_by_one = entries.len();
+                continue;
             }
             Outcome::Reject(error) => {
                 tracing::warn!(endpoint = %endpoint.label, batches = entries.len(), %error, "remote_write endpoint refused the samples for good; dropping them");

@@ -680,3 +680,125 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// What the fake receiver below got.
+#[derive(Default)]
+struct Received {
+    requests: usize,
+    bad_headers: Vec<String>,
+    cpu: Vec<(i64, f64)>,
+}
+
+/// A remote_write receiver for what a real one will not do on demand: it
+/// answers 503 to the first two requests, and 400 to any request holding a
+/// CPU sample of 66 %; otherwise it decodes and keeps the CPU samples.
+async fn fake_receiver(
+    state: axum::extract::State<std::sync::Arc<std::sync::Mutex<Received>>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    use prost::Message;
+    let mut got = state.lock().unwrap();
+    got.requests += 1;
+    for (name, want) in [
+        ("content-encoding", "snappy"),
+        ("content-type", "application/x-protobuf"),
+        ("x-prometheus-remote-write-version", "0.1.0"),
+    ] {
+        if headers.get(name).and_then(|v| v.to_str().ok()) != Some(want) {
+            got.bad_headers
+                .push(format!("{name}: {:?}", headers.get(name)));
+        }
+    }
+    if got.requests <= 2 {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+    let req = server::remote_write::proto::WriteRequest::decode(&raw[..]).unwrap();
+    let cpu: Vec<(i64, f64)> = req
+        .timeseries
+        .iter()
+        .filter(|ts| {
+            ts.labels
+                .iter()
+                .any(|l| l.name == "__name__" && l.value == "statusmonitor_cpu_usage_percent")
+        })
+        .flat_map(|ts| ts.samples.iter().map(|s| (s.timestamp, s.value)))
+        .collect();
+    if cpu.iter().any(|(_, v)| *v == 66.0) {
+        return StatusCode::BAD_REQUEST;
+    }
+    got.cpu.extend(cpu);
+    StatusCode::NO_CONTENT
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_retries_5xx_and_drops_only_what_a_4xx_refuses() {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Received::default()));
+    let receiver = axum::Router::new()
+        .route("/write", axum::routing::post(fake_receiver))
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/write", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let args = ServeArgs {
+        remote_write_url: vec![url],
+        ..metrics_args()
+    };
+    let (app, base, token) = real_time_app(args).await;
+    let t0 = now_ms() - 30_000;
+    for (i, cpu) in [10.0, 66.0, 20.0].into_iter().enumerate() {
+        let batch = json!({ "reports": [report(t0 + i as i64 * 5000, cpu)] });
+        let (status, text) = http(
+            "POST",
+            &format!("{base}/api/ingest"),
+            &[("x-agent-token", &token)],
+            Some(batch),
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        let health = app.get("/api/health", &[]).await;
+        if health.body["remote_write"][0]["queued_batches"] == 0 {
+            break health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queue did not drain: {}",
+            health.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        health.body["remote_write"][0]["dropped_batches"], 1,
+        "{}",
+        health.text
+    );
+    let (bad_headers, mut cpu) = {
+        let got = got.lock().unwrap();
+        (got.bad_headers.clone(), got.cpu.clone())
+    };
+    assert!(bad_headers.is_empty(), "{bad_headers:?}");
+    cpu.sort_by_key(|(t, _)| *t);
+    assert_eq!(
+        cpu,
+        [(t0, 10.0), (t0 + 10_000, 20.0)],
+        "the refused batch alone is dropped"
+    );
+
+    let text = scrape(&base).await;
+    assert!(
+        sample(
+            &text,
+            "statusmonitor_server_remote_write_failed_attempts_total{"
+        )
+        .unwrap()
+            >= 2.0,
+        "{text}"
+    );
+    assert!(text.contains("reason=\"rejected\"} 1"), "{text}");
+}
