@@ -802,3 +802,44 @@ async fn remote_write_retries_5xx_and_drops_only_what_a_4xx_refuses() {
     );
     assert!(text.contains("reason=\"rejected\"} 1"), "{text}");
 }
+
+#[tokio::test]
+async fn remote_write_queue_survives_a_server_restart() {
+    // An endpoint nobody listens on: everything waits in the queue.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let args = ServeArgs {
+        remote_write_url: vec![format!("http://127.0.0.1:{port}/api/v1/write")],
+        ..Default::default()
+    };
+    let mut app = TestApp::with_args(args);
+    let alice = app.register_and_login("alice").await;
+    let (_, token) = app.create_agent(&alice, "nas").await;
+    let t = crate::common::T0;
+    for i in 0..3 {
+        let batch = json!({ "reports": [report(t - 10_000 + i * 5000, 5.0)] });
+        let r = app
+            .post("/api/ingest", batch, &[("x-agent-token", &token)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let queued = |app: &TestApp| app.state.remote_write.health()[0].clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queued(&app).queued_batches < 3 {
+        assert!(Instant::now() < deadline, "{:?}", queued(&app));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = queued(&app);
+    app.restart();
+    let after = queued(&app);
+    assert_eq!(after.queued_batches, 3, "{after:?}");
+    assert_eq!(after.queued_bytes, before.queued_bytes);
+    assert!(app.dir.path().join("remote_write").is_dir());
+
+    // Without endpoints nothing is created.
+    let plain = TestApp::new();
+    assert!(!plain.dir.path().join("remote_write").exists());
+}
