@@ -22,6 +22,9 @@ pub type Entries = Vec<(u64, Vec<u8>)>;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
+    /// The oldest entry still queued (or `next_seq` when empty). Reads start
+    /// here, so they never walk over the tombstones of removed entries.
+    front: u64,
     next_seq: u64,
     len: u64,
     bytes: u64,
@@ -60,9 +63,15 @@ impl Queue {
         let mut tally = Tally::default();
         for item in ks.iter() {
             let (k, v) = item.into_inner()?;
+            if tally.len == 0 {
+                tally.front = seq_of(&k);
+            }
             tally.len += 1;
             tally.bytes += v.len() as u64;
             tally.next_seq = seq_of(&k) + 1;
+        }
+        if tally.len == 0 {
+            tally.front = tally.next_seq;
         }
         Ok(Queue {
             db: db.clone(),
@@ -88,12 +97,13 @@ impl Queue {
         t.len += 1;
         t.bytes += payload.len() as u64;
         while t.bytes > self.max_bytes && t.len > 1 {
-            let Some(first) = self.ks.first_key_value() else {
+            let Some(first) = self.ks.range(key(t.front)..).next() else {
                 break;
             };
             let (k, v) = first.into_inner()?;
-            self.ks.remove(k)?;
-            t.len -= 1;
+            self.ks.remove(k.clone())?;
+            t.front = seq_of(&k) + 1;
+            t.len = t.len.saturating_sub(1);
             t.bytes = t.bytes.saturating_sub(v.len() as u64);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -103,9 +113,10 @@ impl Queue {
 
     /// The oldest batches, up to `max_bytes` in total (at least one).
     pub fn peek(&self, max_bytes: usize) -> fjall::Result<Entries> {
+        let front = self.lock().front;
         let mut out = Vec::new();
         let mut size = 0usize;
-        for item in self.ks.iter() {
+        for item in self.ks.range(key(front)..) {
             let (k, v) = item.into_inner()?;
             if !out.is_empty() && size + v.len() > max_bytes {
                 break;
@@ -116,16 +127,19 @@ impl Queue {
         Ok(out)
     }
 
-    /// Removes the batches `entries` (as returned by [`Queue::peek`]) that
-    /// are still there: sent, or refused for good.
+    /// Removes the batches `entries` (oldest first, as returned by
+    /// [`Queue::peek`]) that are still there: sent, or refused for good.
+    /// Those the bound dropped meanwhile are skipped.
     pub fn ack(&self, entries: &Entries) -> fjall::Result<()> {
         let mut t = self.lock();
-        for (seq, _) in entries {
-            if let Some(v) = self.ks.get(key(*seq))? {
-                self.ks.remove(key(*seq))?;
-                t.len -= 1;
-                t.bytes = t.bytes.saturating_sub(v.len() as u64);
+        for (seq, v) in entries {
+            if *seq < t.front {
+                continue;
             }
+            self.ks.remove(key(*seq))?;
+            t.front = seq + 1;
+            t.len = t.len.saturating_sub(1);
+            t.bytes = t.bytes.saturating_sub(v.len() as u64);
         }
         Ok(())
     }
@@ -195,8 +209,15 @@ mod tests {
             .collect();
         assert_eq!(left, [3, 4, 5]);
         // Acknowledging what was dropped meanwhile is harmless.
-        let stale = vec![(0, vec![]), (3, vec![])];
+        let stale = vec![(0, vec![0; 10]), (3, vec![3; 10])];
         q.ack(&stale).unwrap();
         assert_eq!(q.backlog(), (2, 20));
+        let left: Vec<u8> = q
+            .peek(usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v[0])
+            .collect();
+        assert_eq!(left, [4, 5]);
     }
 }
