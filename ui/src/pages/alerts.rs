@@ -83,7 +83,7 @@ fn what_text(metric: AlertMetric, label: Option<&str>) -> String {
 fn condition_text(rule: &Rule) -> String {
     let mut text = if rule.metric == AlertMetric::Offline {
         match rule.duration_s {
-            Some(d) => format!("silent for {}", format::duration_s(u64::from(d))),
+            Some(d) => format!("silent for {}", short_seconds(d)),
             None => "silent for 3 intervals".to_string(),
         }
     } else {
@@ -96,7 +96,7 @@ fn condition_text(rule: &Rule) -> String {
     if rule.metric != AlertMetric::Offline
         && let Some(d) = rule.duration_s.filter(|d| *d > 0)
     {
-        text.push_str(&format!(" for {}", format::duration_s(u64::from(d))));
+        text.push_str(&format!(" for {}", short_seconds(d)));
     }
     text
 }
@@ -695,20 +695,22 @@ fn HistoryCard(agents: Memo<Vec<AgentInfo>>, changed: RwSignal<u32>) -> impl Int
             "resolved" => Some(AlertState::Resolved),
             _ => None,
         },
-        // Whole minutes, so the query (and the page) holds still between polls.
-        since: match span.get() {
-            0 => None,
-            h => Some((format::now_ms() / 60_000 - i64::from(h) * 60) * 60_000),
-        },
         sort: Some(sort.get()),
         order: Some(order.get()),
         limit: Some(PAGE),
         offset: Some(offset.get()),
         ..Default::default()
     });
+    // The time window ends now, at each load (and poll).
+    let with_since = move |mut q: AlertQuery| {
+        let hours = span.get_untracked();
+        q.since = (hours > 0).then(|| format::now_ms() - i64::from(hours) * 3_600_000);
+        q
+    };
     let page = LocalResource::new(move || {
         changed.track();
-        let q = query.get();
+        span.track();
+        let q = with_since(query.get());
         async move { api::alerts(&q).await }
     });
     // Keep the last page on screen while the next loads (no layout shift).
@@ -720,7 +722,7 @@ fn HistoryCard(agents: Memo<Vec<AgentInfo>>, changed: RwSignal<u32>) -> impl Int
     );
     let clear_confirm = RwSignal::new(false);
     let clear = Action::new_local(move |_: &()| {
-        let q = query.get_untracked();
+        let q = with_since(query.get_untracked());
         async move { api::clear_alerts(&q).await }
     });
     Effect::new(move |_| {
