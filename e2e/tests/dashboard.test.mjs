@@ -224,7 +224,15 @@ test('the dashboard journey', async (t) => {
 
   await t.test('alerts: a rule fires into the history, resolves when edited', async (t) => {
     if (!agentProcess) return t.skip('needs the live agent');
+    // Keyboard: the form takes focus, Escape closes it and gives focus back.
     await page.click('#new-rule');
+    await page.locator('#rule-form').waitFor();
+    const focused = () => page.evaluate(() => document.activeElement?.id);
+    assert.equal(await focused(), 'rule-agent');
+    await page.keyboard.press('Escape');
+    await page.locator('#rule-form').waitFor({ state: 'hidden' });
+    assert.equal(await focused(), 'new-rule');
+    await page.keyboard.press('Enter');
     await page.locator('#rule-form').waitFor();
     await page.selectOption('#rule-metric', 'memory_pct');
     // Out of range: the server says why, the form stays open with the input.

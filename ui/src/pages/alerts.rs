@@ -308,14 +308,22 @@ fn RulesCard(
         None => {}
     });
     let first_agent = move || agents.with_untracked(|a| a.first().map(|a| a.id));
-    // Keyboard users land in the form when it opens (new rule or "Edit").
+    // Keyboard users land in the form when it opens (new rule or "Edit"),
+    // and back on "New rule" when it closes (saved, cancelled, Escape).
     let first_field = NodeRef::<leptos::html::Select>::new();
-    Effect::new(move |_| {
-        if form.open.get()
-            && let Some(select) = first_field.get_untracked()
+    let new_button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |was_open: Option<bool>| {
+        let open = form.open.get();
+        if open {
+            if let Some(select) = first_field.get_untracked() {
+                let _ = select.focus();
+            }
+        } else if was_open == Some(true)
+            && let Some(button) = new_button.get_untracked()
         {
-            let _ = select.focus();
+            let _ = button.focus();
         }
+        open
     });
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -332,7 +340,7 @@ fn RulesCard(
         <section class="card" aria-labelledby="rules-title">
             <div class="card-head">
                 <h2 class="card-title" id="rules-title">"Rules"</h2>
-                <button type="button" class="button small" id="new-rule"
+                <button type="button" class="button small" id="new-rule" node_ref=new_button
                     disabled=move || !ready.get()
                     on:click=move |_| form.fill(None, first_agent())>"New rule"</button>
             </div>
@@ -341,7 +349,8 @@ fn RulesCard(
                 <ErrorNote what="Changing the rule" error=e retry=Callback::new(move |_| failed.set(None)) />
             })}
             <form class="rule-form" id="rule-form" on:submit=on_submit novalidate
-                    hidden=move || !form.open.get()>
+                    hidden=move || !form.open.get()
+                    on:keydown=move |ev| if ev.key() == "Escape" { form.open.set(false); }>
                 <h3 class="section-title">{move || if form.editing.get().is_some() { "Edit rule" } else { "New rule" }}</h3>
                 <div class="form-grid">
                     <label>"Agent"
