@@ -1,18 +1,22 @@
 // Dashboard: the whole user journey in headless Chromium against the real
 // release binary: register → create an agent (token shown once, countdown,
 // command line) → [live: start the real agent with the shown command, the
-// overview card goes online, the chart moves, the CPU modal] → rename →
+// overview card goes online, the chart moves, the CPU modal → alerts:
+// notification settings and "send test", a refused rule, a rule that fires
+// into the history and resolves when edited, filters and sorting] → rename →
 // regenerate the token → an expired session goes to login and comes back →
 // delete → log out. Screenshots of every page, light and dark, desktop and
 // phone width, go to e2e/artifacts/dashboard-*.png.
 //
 // The live part runs when the server has /api/ingest and the agent binary
 // (target/release/statusmonitor-agent) exists; otherwise it is skipped with
-// the reason. Alerts are not part of the UI yet (no alerts API).
+// the reason. Telegram and the webhook point at one local fake that records
+// what it got (the real Bot API cannot be reached from here).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,12 +26,38 @@ const USER = 'alice';
 const PASSWORD = 'correct horse battery';
 const AGENT_BIN = join(repo, 'target', 'release', 'statusmonitor-agent');
 
+const BOT_TOKEN = '123456:e2e-fake-bot-token';
+
 let server;
 let browser;
 let agentProcess;
+let fake;
+
+/** A fake Telegram Bot API and webhook receiver in one: records every
+ *  request and answers 200 `{"ok":true}`. */
+async function startFake() {
+  const hits = [];
+  const http = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      let json = null;
+      try { json = JSON.parse(body); } catch { /* not JSON */ }
+      hits.push({ path: req.url, headers: req.headers, json });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true,"result":{"message_id":1}}');
+    });
+  });
+  await new Promise((r) => http.listen(0, '127.0.0.1', r));
+  return { hits, http, url: `http://127.0.0.1:${http.address().port}` };
+}
 
 before(async () => {
-  server = await startServer();
+  fake = await startFake();
+  server = await startServer([], {
+    STATUSMONITOR_TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+    STATUSMONITOR_TELEGRAM_API_BASE: fake.url,
+  });
   browser = await launchBrowser();
 });
 
@@ -35,24 +65,27 @@ after(async () => {
   agentProcess?.kill('SIGTERM');
   await browser?.close();
   await server?.stop();
+  fake?.http.close();
 });
 
 /** Problems other than the expected ones: the 401 of the logged-out session
- *  probe, the 403 of the deliberately wrong current password, and the live
- *  socket of a just-deleted agent. */
+ *  probe, the 403 of the deliberately wrong current password, the 422s of the
+ *  deliberately invalid webhook URL and rule, and the live socket of a
+ *  just-deleted agent. */
 function unexpected(page) {
-  return page.problems.filter((p) => !/status of 40[13]/.test(p) && !/\/api\/ws\//.test(p));
+  return page.problems.filter((p) => !/status of (40[13]|422)/.test(p) && !/\/api\/ws\//.test(p));
 }
 
-/** Light and dark, desktop and phone: four screenshots of the current page. */
-async function shots(page, name) {
+/** Light and dark, desktop and phone: four screenshots of the current page
+ *  (of the viewport only for a modal, which covers the viewport). */
+async function shots(page, name, { fullPage = true } = {}) {
   const desktop = page.viewportSize();
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
     for (const [size, viewport] of [['desktop', desktop], ['phone', { width: 390, height: 844 }]]) {
       await page.setViewportSize(viewport);
       await page.waitForTimeout(250); // charts resize on a ResizeObserver
-      await page.screenshot({ path: join(artifacts, `dashboard-${name}-${scheme}-${size}.png`), fullPage: true });
+      await page.screenshot({ path: join(artifacts, `dashboard-${name}-${scheme}-${size}.png`), fullPage });
     }
   }
   await page.setViewportSize(desktop);
@@ -150,7 +183,7 @@ test('the dashboard journey', async (t) => {
     await shots(page, 'agent-live');
     await page.click('[data-chart="CPU"] .expand');
     await page.locator('#cpu-modal .core-bar').first().waitFor({ timeout: 10_000 });
-    await shots(page, 'cpu-modal');
+    await shots(page, 'cpu-modal', { fullPage: false });
     await page.keyboard.press('Escape');
     await page.locator('#cpu-modal').waitFor({ state: 'detached' });
     await page.click('#range-picker [data-range="1h"]');
@@ -158,6 +191,105 @@ test('the dashboard journey', async (t) => {
     await page.waitForTimeout(1_500);
     await shots(page, 'agent-1h');
     await page.click('nav a[href="/agents"]');
+  });
+
+  await t.test('alerts: notifications and send test', async (t) => {
+    if (!agentProcess) return t.skip('needs the live agent');
+    await page.click('nav a[href="/alerts"]');
+    await hydrated(page, '#new-rule');
+    await page.locator('#rules-empty').waitFor();
+    await page.locator('#history-empty').waitFor();
+    await page.locator('#telegram-note', { hasText: 'chat id' }).waitFor();
+    // A bad URL is refused with the server's reason and nothing is stored.
+    await page.fill('#webhook-url', 'ftp://example.com/x');
+    await page.click('#save-recipient');
+    await page.locator('#recipient-result .error-note', { hasText: 'webhook_url' }).waitFor();
+    await page.fill('#telegram-chat', '4242');
+    await page.fill('#webhook-url', `${fake.url}/hook`);
+    await page.fill('#webhook-secret', 'e2e secret');
+    await page.click('#save-recipient');
+    await page.locator('#recipient-result .ok-text', { hasText: 'Saved' }).waitFor();
+    await page.locator('#webhook-secret[placeholder^="set"]').waitFor();
+    const before = fake.hits.length;
+    await page.click('#send-test');
+    await page.locator('#test-results li').nth(1).waitFor();
+    const results = await page.textContent('#test-results');
+    assert.match(results, /Telegram: sent/);
+    assert.match(results, /Webhook: sent/);
+    const got = fake.hits.slice(before);
+    assert.ok(got.some((h) => h.path === `/bot${BOT_TOKEN}/sendMessage` && h.json?.chat_id == 4242), 'Telegram got the test');
+    assert.ok(got.some((h) => h.path === '/hook' && /^sha256=[0-9a-f]{64}$/.test(h.headers['x-statusmonitor-signature'] ?? '')),
+      'the webhook got a signed test');
+  });
+
+  await t.test('alerts: a rule fires into the history, resolves when edited', async (t) => {
+    if (!agentProcess) return t.skip('needs the live agent');
+    // Keyboard: the form takes focus, Escape closes it and gives focus back.
+    await page.click('#new-rule');
+    await page.locator('#rule-form').waitFor();
+    const focused = () => page.evaluate(() => document.activeElement?.id);
+    assert.equal(await focused(), 'rule-agent');
+    await page.keyboard.press('Escape');
+    await page.locator('#rule-form').waitFor({ state: 'hidden' });
+    assert.equal(await focused(), 'new-rule');
+    await page.keyboard.press('Enter');
+    await page.locator('#rule-form').waitFor();
+    await page.selectOption('#rule-metric', 'memory_pct');
+    // Out of range: the server says why, the form stays open with the input.
+    await page.fill('#rule-threshold', '150');
+    await page.click('#save-rule');
+    await page.locator('#rule-error', { hasText: 'threshold' }).waitFor();
+    assert.equal(await page.inputValue('#rule-threshold'), '150');
+    // Memory in use is above 1 % on any machine: it fires at once.
+    await page.fill('#rule-threshold', '1');
+    await page.fill('#rule-name', 'memory in use');
+    await page.click('#save-rule');
+    await page.locator('#rule-form').waitFor({ state: 'hidden' });
+    const row = page.locator('.rule-row', { hasText: 'memory in use' });
+    await row.locator('.badge-firing').waitFor({ timeout: 15_000 });
+    const firing = page.locator('#history .event-row[data-state="firing"]', { hasText: 'nas' });
+    await firing.first().waitFor({ timeout: 15_000 });
+    // Delivery is recorded in the history (the page asks again every 10 s).
+    await firing.first().filter({ hasText: 'Webhook sent' }).waitFor({ timeout: 25_000 });
+    assert.ok(fake.hits.some((h) => h.path === '/hook' && h.json?.event === 'firing'), 'the webhook got the firing');
+    await shots(page, 'alerts');
+
+    // Edit: "below 1 %" no longer holds, so the rule resolves.
+    await row.locator('.action-edit').click();
+    assert.equal(await page.inputValue('#rule-name'), 'memory in use');
+    await page.selectOption('#rule-comparison', 'lt');
+    await page.click('#save-rule');
+    await row.locator('.badge-online', { hasText: 'OK' }).waitFor({ timeout: 15_000 });
+    await page.locator('#history .event-row[data-state="resolved"]').first().waitFor({ timeout: 15_000 });
+
+    // Filters and sorting go to the server.
+    await page.selectOption('#history-state', 'resolved');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#history .event-row')];
+      return rows.length > 0 && rows.every((r) => r.dataset.state === 'resolved');
+    });
+    await page.selectOption('#history-state', '');
+    await page.selectOption('#history-metric', 'cpu_pct');
+    await page.locator('#history-empty').waitFor();
+    await page.selectOption('#history-metric', '');
+    await page.locator('#history .event-row').first().waitFor();
+    await page.selectOption('#history-span', '1'); // the last hour holds them all
+    await page.locator('#history .event-row').first().waitFor();
+    assert.equal(await page.locator('#history-next').isDisabled(), true, 'one page only');
+    await page.click('#sort-agent');
+    await page.locator('th[aria-sort="ascending"] #sort-agent').waitFor();
+    assert.match(await page.textContent('#history-count'), /^1–\d+ of \d+$/);
+
+    // Disable, then delete after confirming; the history keeps the events.
+    await row.locator('.action-toggle', { hasText: 'Disable' }).click();
+    await row.locator('.badge', { hasText: 'Disabled' }).waitFor();
+    await row.locator('.action-delete').click();
+    await row.locator('.confirm-delete').click();
+    await page.locator('#rules-empty').waitFor();
+    await page.locator('#history .event-row').first().waitFor();
+    await page.click('#clear-history');
+    await page.click('#confirm-clear');
+    await page.locator('#history-empty').waitFor();
   });
 
   await t.test('rename', async () => {

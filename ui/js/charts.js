@@ -5,6 +5,11 @@
 // Colours come from the page's CSS variables so charts follow the theme.
 
 const KIB = 1024;
+// Time-axis steps in seconds: never finer than one second (reports come every
+// few seconds, so sub-second labels like ":45.500" only add noise).
+const M = 60, H = 3600, D = 86400;
+const TIME_INCRS = [1, 2, 5, 10, 15, 30, M, 2 * M, 5 * M, 10 * M, 15 * M, 30 * M,
+  H, 2 * H, 3 * H, 6 * H, 12 * H, D, 2 * D, 7 * D, 14 * D, 30 * D, 91 * D, 182 * D, 365 * D];
 
 function scaled(v, units) {
   let a = Math.abs(v), i = 0;
@@ -76,7 +81,7 @@ function options(el, spec, uPlot) {
     bands,
     scales: { x: { time: true }, y },
     axes: [
-      { ...axis },
+      { ...axis, incrs: TIME_INCRS },
       { ...axis, size: 72, values: (u, vals) => vals.map((v) => (v == null ? '' : fmt(v))) },
     ],
     cursor: { drag: { x: true, y: false, setScale: true }, focus: { prox: 24 } },

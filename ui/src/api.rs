@@ -160,6 +160,101 @@ pub async fn regenerate_token(id: u64) -> Result<AgentWithToken, ApiError> {
     .await
 }
 
+// Alerting (docs/alerts.md).
+pub use storage::model::{
+    AlertEvent, AlertMetric, AlertPage, AlertQuery, AlertSort, AlertState, Channel, Comparison,
+    CreateRuleRequest, Delivery, DeliveryStatus, Recipient, RecipientTestResult, Rule, SortOrder,
+    UpdateRecipientRequest, UpdateRuleRequest,
+};
+
+pub async fn rules() -> Result<Vec<Rule>, ApiError> {
+    get_json("/api/rules").await
+}
+
+pub async fn create_rule(rule: &CreateRuleRequest) -> Result<Rule, ApiError> {
+    post_json("/api/rules", rule).await
+}
+
+pub async fn update_rule(id: u64, change: &UpdateRuleRequest) -> Result<Rule, ApiError> {
+    patch_json(&format!("/api/rules/{id}"), change).await
+}
+
+pub async fn delete_rule(id: u64) -> Result<(), ApiError> {
+    delete(&format!("/api/rules/{id}")).await
+}
+
+/// `GET /api/alerts` with the filter, sort and page of `query`.
+pub async fn alerts(query: &AlertQuery) -> Result<AlertPage, ApiError> {
+    get_json(&format!("/api/alerts{}", alert_query_string(query))).await
+}
+
+/// `DELETE /api/alerts`: every event matching the filter of `query`.
+pub async fn clear_alerts(query: &AlertQuery) -> Result<(), ApiError> {
+    let filter = AlertQuery {
+        sort: None,
+        order: None,
+        limit: None,
+        offset: None,
+        ..query.clone()
+    };
+    delete(&format!("/api/alerts{}", alert_query_string(&filter))).await
+}
+
+pub async fn recipient() -> Result<Recipient, ApiError> {
+    get_json("/api/recipient").await
+}
+
+pub async fn set_recipient(change: &UpdateRecipientRequest) -> Result<Recipient, ApiError> {
+    post_json("/api/recipient", change).await
+}
+
+pub async fn test_recipient() -> Result<RecipientTestResult, ApiError> {
+    send("POST", "/api/recipient/test", None, Unauthorized::Redirect).await
+}
+
+/// `?agent_id=3&state=firing…` for the set fields of `q` (empty when none).
+pub fn alert_query_string(q: &AlertQuery) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut num = |k: &str, v: Option<i64>| {
+        if let Some(v) = v {
+            parts.push(format!("{k}={v}"));
+        }
+    };
+    num("agent_id", q.agent_id.map(|v| v as i64));
+    num("rule_id", q.rule_id.map(|v| v as i64));
+    num("since", q.since);
+    num("until", q.until);
+    num("limit", q.limit.map(i64::from));
+    num("offset", q.offset.map(i64::from));
+    if let Some(m) = q.metric {
+        parts.push(format!("metric={}", m.as_str()));
+    }
+    if let Some(s) = q.state {
+        parts.push(format!("state={}", s.as_str()));
+    }
+    if let Some(s) = q.sort {
+        parts.push(format!(
+            "sort={}",
+            if s == AlertSort::Agent {
+                "agent"
+            } else {
+                "time"
+            }
+        ));
+    }
+    if let Some(o) = q.order {
+        parts.push(format!(
+            "order={}",
+            if o == SortOrder::Asc { "asc" } else { "desc" }
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
 /// `GET /api/history/{id}/{group}` with `start` like `-1h` (or RFC 3339).
 pub async fn history(
     id: u64,
@@ -457,6 +552,26 @@ mod tests {
         assert_eq!(e.to_string(), "name taken (HTTP 409)");
         let e = error_of(404, "GET", "/api/agents/9?x=1", "");
         assert_eq!(e.message, "/api/agents/9 was not found");
+    }
+
+    #[test]
+    fn alert_queries_name_only_what_is_set() {
+        assert_eq!(alert_query_string(&AlertQuery::default()), "");
+        let q = AlertQuery {
+            agent_id: Some(3),
+            metric: Some(AlertMetric::DiskPct),
+            state: Some(AlertState::Firing),
+            since: Some(1000),
+            sort: Some(AlertSort::Agent),
+            order: Some(SortOrder::Asc),
+            limit: Some(25),
+            offset: Some(50),
+            ..Default::default()
+        };
+        assert_eq!(
+            alert_query_string(&q),
+            "?agent_id=3&since=1000&limit=25&offset=50&metric=disk_pct&state=firing&sort=agent&order=asc"
+        );
     }
 
     #[test]

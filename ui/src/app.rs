@@ -1,17 +1,17 @@
 //! The HTML shell, the router and the layout every page shares.
 
+use leptos::either::EitherOf9;
 use leptos::prelude::*;
-use leptos_router::{
-    components::{FlatRoutes, Route, Router},
-    path,
-};
+use leptos_router::components::Router;
+use leptos_router::hooks::use_location;
 
-use crate::components::layout::Layout;
+use crate::components::layout::{Footer, Header};
 use crate::components::theme::{THEME_BOOT, provide_theme};
 use crate::pages::{
     account::AccountPage,
     agent::AgentPage,
     agents::AgentsPage,
+    alerts::AlertsPage,
     home::HomePage,
     login::{LoginPage, RegisterPage},
     not_found::NotFound,
@@ -43,24 +43,93 @@ pub fn shell(options: LeptosOptions, asset_base: String) -> impl IntoView {
     }
 }
 
-/// The app: routes inside the shared layout.
+/// A page of the app, parsed from the URL path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Home,
+    Login,
+    Register,
+    Agents,
+    /// `/agents/{id}`; `None` when the id is not a number.
+    Agent(Option<u64>),
+    Alerts,
+    Account,
+    Status,
+    NotFound,
+}
+
+impl Page {
+    /// The page a path shows (a trailing slash is ignored).
+    pub fn of(path: &str) -> Page {
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
+        match path {
+            "/" => Page::Home,
+            "/login" => Page::Login,
+            "/register" => Page::Register,
+            "/agents" => Page::Agents,
+            "/alerts" => Page::Alerts,
+            "/account" => Page::Account,
+            "/status" => Page::Status,
+            _ => match path.strip_prefix("/agents/") {
+                Some(id) if !id.contains('/') => Page::Agent(id.parse().ok()),
+                _ => Page::NotFound,
+            },
+        }
+    }
+}
+
+/// The app: the page the URL names, inside the shared header and footer.
+///
+/// Routing is one `match` over [`Page`] instead of `leptos_router`'s
+/// `<FlatRoutes>`: the router type-erases each page into an `AnyView`, which
+/// compiles an async hydration path for every view of every page (a fifth of
+/// the wasm) that a `hydrate_body` app never runs. `<Router>` still provides
+/// the location, link interception and `use_navigate`.
 #[component]
 pub fn App() -> impl IntoView {
     provide_theme();
     provide_session();
     view! {
         <Router>
-            <Layout>
-                <FlatRoutes fallback=NotFound>
-                    <Route path=path!("/") view=HomePage />
-                    <Route path=path!("/login") view=LoginPage />
-                    <Route path=path!("/register") view=RegisterPage />
-                    <Route path=path!("/agents") view=AgentsPage />
-                    <Route path=path!("/agents/:id") view=AgentPage />
-                    <Route path=path!("/account") view=AccountPage />
-                    <Route path=path!("/status") view=StatusPage />
-                </FlatRoutes>
-            </Layout>
+            <Header />
+            <main id="main" class="page"><Pages /></main>
+            <Footer />
         </Router>
+    }
+}
+
+#[component]
+fn Pages() -> impl IntoView {
+    let location = use_location();
+    let page = Memo::new(move |_| Page::of(&location.pathname.get()));
+    move || match page.get() {
+        Page::Home => EitherOf9::A(view! { <HomePage /> }),
+        Page::Login => EitherOf9::B(view! { <LoginPage /> }),
+        Page::Register => EitherOf9::C(view! { <RegisterPage /> }),
+        Page::Agents => EitherOf9::D(view! { <AgentsPage /> }),
+        Page::Agent(id) => EitherOf9::E(view! { <AgentPage id=id /> }),
+        Page::Alerts => EitherOf9::F(view! { <AlertsPage /> }),
+        Page::Account => EitherOf9::G(view! { <AccountPage /> }),
+        Page::Status => EitherOf9::H(view! { <StatusPage /> }),
+        Page::NotFound => EitherOf9::I(view! { <NotFound /> }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Page;
+
+    #[test]
+    fn paths_name_pages() {
+        assert_eq!(Page::of("/"), Page::Home);
+        assert_eq!(Page::of("/agents/"), Page::Agents);
+        assert_eq!(Page::of("/agents/12"), Page::Agent(Some(12)));
+        assert_eq!(Page::of("/agents/x"), Page::Agent(None));
+        assert_eq!(Page::of("/agents/1/2"), Page::NotFound);
+        assert_eq!(Page::of("/alerts"), Page::Alerts);
+        assert_eq!(Page::of("/nope"), Page::NotFound);
     }
 }

@@ -1,6 +1,7 @@
 //! The frame around every page: header with navigation, theme toggle and the
 //! account corner (log in / log out), main area, footer.
 
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
@@ -9,8 +10,12 @@ use crate::api;
 use crate::components::theme::ThemeToggle;
 use crate::session::use_session;
 
+/// The header: skip link, brand, navigation, theme toggle, account corner.
+/// (Header and footer are separate components instead of one layout taking
+/// the page as `Children`: `Children` boxes the page into an `AnyView`,
+/// which costs bundle size; see `app.rs`.)
 #[component]
-pub fn Layout(children: Children) -> impl IntoView {
+pub fn Header() -> impl IntoView {
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">
@@ -21,6 +26,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             <nav aria-label="Main">
                 <A href="/">"Overview"</A>
                 <A href="/agents">"Agents"</A>
+                <A href="/alerts">"Alerts"</A>
                 <A href="/account">"Account"</A>
             </nav>
             <div class="topbar-end">
@@ -28,7 +34,12 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <AccountCorner />
             </div>
         </header>
-        <main id="main" class="page">{children()}</main>
+    }
+}
+
+#[component]
+pub fn Footer() -> impl IntoView {
+    view! {
         <footer class="footer">
             "StatusMonitor — self-hosted server monitoring · "
             <a href="/status">"Server status"</a>
@@ -52,7 +63,7 @@ fn AccountCorner() -> impl IntoView {
     view! {
         <div class="account-corner">
             {move || match session.user.get() {
-                Some(Ok(Some(user))) => view! {
+                Some(Ok(Some(user))) => EitherOf3::A(view! {
                     <span class="who" title="Logged in">{user.username}</span>
                     <button
                         type="button"
@@ -61,9 +72,9 @@ fn AccountCorner() -> impl IntoView {
                         disabled=move || logout.pending().get()
                         on:click=move |_| { logout.dispatch(()); }
                     >"Log out"</button>
-                }.into_any(),
-                Some(_) => view! { <A href="/login" attr:class="button small">"Log in"</A> }.into_any(),
-                None => view! { <span class="who muted" aria-hidden="true"></span> }.into_any(),
+                }),
+                Some(_) => EitherOf3::B(view! { <A href="/login" attr:class="button small">"Log in"</A> }),
+                None => EitherOf3::C(view! { <span class="who muted" aria-hidden="true"></span> }),
             }}
         </div>
     }

@@ -3,6 +3,7 @@
 //! to paste on the machine. It cannot be shown again; regenerating makes a new
 //! one.
 
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 use crate::components::common::use_now;
@@ -66,17 +67,17 @@ pub fn TokenPanel(
             </p>
             <div class="token-status" aria-live="polite">
                 {move || if active.get() {
-                    view! { <p class="ok-text" id="token-active">"✓ The agent is connected. Its token is now permanent."</p> }.into_any()
+                    EitherOf3::A(view! { <p class="ok-text" id="token-active">"✓ The agent is connected. Its token is now permanent."</p> })
                 } else if remaining() > 0 {
-                    view! {
+                    EitherOf3::B(view! {
                         <p>
                             "Start the agent within "
                             <strong class="countdown" id="token-countdown">{format::countdown(remaining())}</strong>
                             ": a token nobody uses for 5 minutes expires."
                         </p>
-                    }.into_any()
+                    })
                 } else {
-                    view! { <p class="error" id="token-expired">"This token has expired. Regenerate it to get a new one."</p> }.into_any()
+                    EitherOf3::C(view! { <p class="error" id="token-expired">"This token has expired. Regenerate it to get a new one."</p> })
                 }}
             </div>
             <label class="field-label" for="agent-token">"Token"</label>

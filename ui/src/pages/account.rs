@@ -2,6 +2,7 @@
 //! (end one, or log out everywhere).
 
 use crate::components::common::Title;
+use leptos::either::{Either, EitherOf3};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -97,8 +98,8 @@ pub fn AccountPage() -> impl IntoView {
                     <div class="form-error" aria-live="polite">
                         {move || mismatch.get().then(|| view! { <p class="error" role="alert">"The new passwords differ."</p> })}
                         {move || match change.value().get() {
-                            Some(Ok(())) => Some(view! { <p class="ok-text" id="pw-changed">"Password changed."</p> }.into_any()),
-                            Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
+                            Some(Ok(())) => Some(Either::Left(view! { <p class="ok-text" id="pw-changed">"Password changed."</p> })),
+                            Some(Err(e)) => Some(Either::Right(view! { <p class="error" role="alert">{e.to_string()}</p> })),
                             None => None,
                         }}
                     </div>
@@ -109,11 +110,11 @@ pub fn AccountPage() -> impl IntoView {
             <section class="card" aria-labelledby="sessions-title">
                 <h2 class="card-title" id="sessions-title">"Sessions"</h2>
                 {move || match sessions.get() {
-                    None => view! { <ul class="session-list" aria-busy="true"><li><span class="skeleton"></span></li></ul> }.into_any(),
-                    Some(Err(e)) => view! {
+                    None => EitherOf3::A(view! { <ul class="session-list" aria-busy="true"><li><span class="skeleton"></span></li></ul> }),
+                    Some(Err(e)) => EitherOf3::B(view! {
                         <ErrorNote what="Loading your sessions" error=e retry=Callback::new(move |_| sessions.refetch()) />
-                    }.into_any(),
-                    Some(Ok(list)) => view! {
+                    }),
+                    Some(Ok(list)) => EitherOf3::C(view! {
                         <ul class="session-list" id="session-list">
                             {list.into_iter().map(|s| {
                                 let id = s.id;
@@ -136,7 +137,7 @@ pub fn AccountPage() -> impl IntoView {
                                 }
                             }).collect_view()}
                         </ul>
-                    }.into_any(),
+                    }),
                 }}
                 <button type="button" class="button danger" id="logout-all"
                     disabled=move || !ready.get() || end.pending().get()

@@ -7,8 +7,9 @@
 //! keeps it.
 
 use crate::components::common::Title;
+use leptos::either::Either;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::hooks::{use_navigate, use_query_map};
 use storage::model::{HistoryResponse, Report};
 
 use crate::api::{self, ApiError};
@@ -154,15 +155,13 @@ fn plot_of(
 }
 
 #[component]
-pub fn AgentPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<u64>().ok()));
+pub fn AgentPage(id: Option<u64>) -> impl IntoView {
     view! {
-        {move || match id() {
-            Some(id) => view! { <AgentDashboard id=id /> }.into_any(),
-            None => view! {
+        {match id {
+            Some(id) => Either::Left(view! { <AgentDashboard id=id /> }),
+            None => Either::Right(view! {
                 <section class="card"><h1>"No such agent"</h1><p><a href="/agents">"Back to your agents"</a></p></section>
-            }.into_any(),
+            }),
         }}
     }
 }
@@ -263,14 +262,14 @@ fn AgentDashboard(id: u64) -> impl IntoView {
         {move || expanded.get().map(|kind| {
             let close = Callback::new(move |_| expanded.set(None));
             if kind == ChartKind::Cpu {
-                view! { <CpuModal range=range feed=feed history=cpu_hist on_close=close /> }.into_any()
+                Either::Left(view! { <CpuModal range=range feed=feed history=cpu_hist on_close=close /> })
             } else {
                 let plot = plot_of(kind, range, feed, hist_of(kind), BIG_H);
-                view! {
+                Either::Right(view! {
                     <Modal title=format!("{} · {}", kind.title(), range.get_untracked().label()) on_close=close id="chart-modal">
                         <PlotView plot=plot label=kind.title() height=BIG_H />
                     </Modal>
-                }.into_any()
+                })
             }
         })}
     }
@@ -303,7 +302,7 @@ fn AgentFacts(
                         ("Cores", host.cores.map(|c| c.to_string())),
                         ("Arch", host.arch.clone()),
                     ].into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
-                    view! {
+                    Either::Left(view! {
                         <div class="facts-row">
                             <StatusBadge class=c text=t />
                             <span class="muted small">
@@ -325,9 +324,9 @@ fn AgentFacts(
                         <dl class="host-facts">
                             {facts.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
                         </dl>
-                    }.into_any()
+                    })
                 }
-                _ => view! { <div class="facts-row"><span class="skeleton-text"></span></div><dl class="host-facts"></dl> }.into_any(),
+                _ => Either::Right(view! { <div class="facts-row"><span class="skeleton-text"></span></div><dl class="host-facts"></dl> }),
             }}
         </div>
     }
@@ -493,7 +492,7 @@ fn CpuModal(
         <Modal title=format!("CPU per core · {}", range.get_untracked().label()) on_close=on_close id="cpu-modal">
             <div class="core-bars" aria-label="Per-core usage now">
                 {move || match latest.get() {
-                    Some(cpu) if !cpu.cores_pct.is_empty() => cpu.cores_pct.iter().enumerate().map(|(i, p)| {
+                    Some(cpu) if !cpu.cores_pct.is_empty() => Either::Left(cpu.cores_pct.iter().enumerate().map(|(i, p)| {
                         let mhz = cpu.cores_mhz.get(i).map(|m| format::mhz(*m as f64)).unwrap_or_default();
                         view! {
                             <div class="core-bar">
@@ -503,8 +502,8 @@ fn CpuModal(
                                 <span class="core-mhz muted">{mhz}</span>
                             </div>
                         }
-                    }).collect_view().into_any(),
-                    _ => view! { <p class="muted">"Waiting for a live report…"</p> }.into_any(),
+                    }).collect_view()),
+                    _ => Either::Right(view! { <p class="muted">"Waiting for a live report…"</p> }),
                 }}
             </div>
             <h3 class="section-title">"Usage per core"</h3>

@@ -4,6 +4,7 @@
 
 use crate::components::common::Title;
 use leptos::either::Either;
+use leptos::either::{EitherOf3, EitherOf4};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
@@ -146,14 +147,14 @@ pub fn AgentsPage() -> impl IntoView {
             <h2 class="card-title" id="agents-list-title">"Your agents"</h2>
             <div class="agents-list" id="agents-list">
                 {move || match state.get() {
-                    ListState::Loading => view! { <AgentsSkeleton /> }.into_any(),
-                    ListState::Failed(e) => view! {
+                    ListState::Loading => EitherOf4::A(view! { <AgentsSkeleton /> }),
+                    ListState::Failed(e) => EitherOf4::B(view! {
                         <ErrorNote what="Loading your agents" error=e retry=Callback::new(move |_| agents.refetch()) />
-                    }.into_any(),
-                    ListState::Empty => view! {
+                    }),
+                    ListState::Empty => EitherOf4::C(view! {
                         <p class="empty" id="agents-empty">"No agents yet. Give your first machine a name above."</p>
-                    }.into_any(),
-                    ListState::Ready => view! {
+                    }),
+                    ListState::Ready => EitherOf4::D(view! {
                         <ul class="agent-rows">
                             <For
                                 each=move || list.get()
@@ -168,7 +169,7 @@ pub fn AgentsPage() -> impl IntoView {
                                     agent=a now=now pending=pending row_op=row_op />
                             </For>
                         </ul>
-                    }.into_any(),
+                    }),
                 }}
             </div>
         </section>
@@ -271,7 +272,7 @@ fn AgentRow(
             </div>
             <div class="agent-actions">
                 {move || match pending.get() {
-                    Some(Pending::Delete(p)) if p == id => view! {
+                    Some(Pending::Delete(p)) if p == id => EitherOf3::A(view! {
                         <div class="confirm" role="group" aria-label="Confirm delete">
                             <span>"Delete " <strong>{name_for_delete.clone()}</strong> " and all its data?"</span>
                             <button type="button" class="button danger small confirm-delete"
@@ -280,8 +281,8 @@ fn AgentRow(
                             <button type="button" class="button secondary small"
                                 on:click=move |_| pending.set(None)>"Cancel"</button>
                         </div>
-                    }.into_any(),
-                    Some(Pending::Regenerate(p)) if p == id => view! {
+                    }),
+                    Some(Pending::Regenerate(p)) if p == id => EitherOf3::B(view! {
                         <div class="confirm" role="group" aria-label="Confirm new token">
                             <span>"The current token stops working at once."</span>
                             <button type="button" class="button small confirm-regenerate"
@@ -290,8 +291,8 @@ fn AgentRow(
                             <button type="button" class="button secondary small"
                                 on:click=move |_| pending.set(None)>"Cancel"</button>
                         </div>
-                    }.into_any(),
-                    _ => view! {
+                    }),
+                    _ => EitherOf3::C(view! {
                         <a class="button secondary small" href=format!("/agents/{id}")>"Dashboard"</a>
                         <button type="button" class="button secondary small action-rename"
                             on:click=move |_| pending.set(Some(Pending::Rename(id)))>"Rename"</button>
@@ -299,7 +300,7 @@ fn AgentRow(
                             on:click=move |_| pending.set(Some(Pending::Regenerate(id)))>"New token"</button>
                         <button type="button" class="button secondary small action-delete"
                             on:click=move |_| pending.set(Some(Pending::Delete(id)))>"Delete"</button>
-                    }.into_any(),
+                    }),
                 }}
             </div>
         </li>

@@ -3,6 +3,7 @@
 //! state that points a new user at creating an agent.
 
 use crate::components::common::Title;
+use leptos::either::{EitherOf3, EitherOf4};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -17,9 +18,9 @@ pub fn HomePage() -> impl IntoView {
     view! {
         <Title text="Overview · StatusMonitor" />
         {move || match session.logged_in() {
-            Some(true) => view! { <Overview /> }.into_any(),
-            Some(false) => view! { <Landing /> }.into_any(),
-            None => view! { <OverviewSkeleton /> }.into_any(),
+            Some(true) => EitherOf3::A(view! { <Overview /> }),
+            Some(false) => EitherOf3::B(view! { <Landing /> }),
+            None => EitherOf3::C(view! { <OverviewSkeleton /> }),
         }}
     }
 }
@@ -143,18 +144,18 @@ fn Overview() -> impl IntoView {
             </div>
         </div>
         {move || match state.get() {
-            ListState::Loading => view! { <OverviewCards /> }.into_any(),
-            ListState::Failed(e) => view! {
+            ListState::Loading => EitherOf4::A(view! { <OverviewCards /> }),
+            ListState::Failed(e) => EitherOf4::B(view! {
                 <ErrorNote what="Loading your agents" error=e retry=Callback::new(move |_| agents.refetch()) />
-            }.into_any(),
-            ListState::Empty => view! {
+            }),
+            ListState::Empty => EitherOf4::C(view! {
                 <section class="card empty-state" id="overview-empty">
                     <h2>"No machines yet"</h2>
                     <p>"Create an agent, run the command it shows on the machine you want to watch, and it appears here within seconds."</p>
                     <A href="/agents" attr:class="button">"Create your first agent"</A>
                 </section>
-            }.into_any(),
-            ListState::Ready => view! {
+            }),
+            ListState::Ready => EitherOf4::D(view! {
                 <div class="card-grid" id="overview-cards">
                     <For each=move || shown.get() key=|a| (a.id, a.name.clone(), api::host_key(&a.host)) let(a)>
                         {
@@ -173,7 +174,7 @@ fn Overview() -> impl IntoView {
                 {move || shown.with(|s| s.is_empty()).then(|| view! {
                     <p class="empty">"No agent matches “" {filter.get()} "”."</p>
                 })}
-            }.into_any(),
+            }),
         }}
     }
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod agent;
 pub mod agents;
+pub mod alerts;
 pub mod home;
 pub mod login;
 pub mod not_found;

@@ -2,6 +2,7 @@
 //! once the page is hydrated, which is what the end-to-end test checks.
 
 use crate::components::common::Title;
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 use storage::model::Health;
 
@@ -30,8 +31,8 @@ pub fn StatusPage() -> impl IntoView {
             </button>
             <div id="health-result" class="result" aria-live="polite">
                 {move || match result.get() {
-                    None => view! { <p class="muted">"Not checked yet."</p> }.into_any(),
-                    Some(Ok(h)) => view! {
+                    None => EitherOf3::A(view! { <p class="muted">"Not checked yet."</p> }),
+                    Some(Ok(h)) => EitherOf3::B(view! {
                         <dl class="facts">
                             <dt>"Status"</dt><dd class="status-ok" data-status=h.status.clone()>{h.status.clone()}</dd>
                             <dt>"Version"</dt><dd id="health-version">{h.version.clone()}</dd>
@@ -39,8 +40,8 @@ pub fn StatusPage() -> impl IntoView {
                             <dt>"Data directory"</dt><dd><code>{h.storage.data_dir.clone()}</code></dd>
                             <dt>"Up for"</dt><dd>{format!("{} s", h.uptime_s)}</dd>
                         </dl>
-                    }.into_any(),
-                    Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }),
+                    Some(Err(e)) => EitherOf3::C(view! { <p class="error" role="alert">{e.to_string()}</p> }),
                 }}
             </div>
         </section>
