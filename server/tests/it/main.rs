@@ -19,3 +19,5 @@ mod crash;
 mod data;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
+/// Backup, restore, check, format upgrades, service files.
+mod ops;
