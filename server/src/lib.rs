@@ -10,6 +10,7 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod ingest;
+pub mod ops;
 pub mod state;
 pub mod web;
 
@@ -79,6 +80,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let url = config.dashboard_url();
     let state = AppState::open(config, data_dir)?;
+    #[cfg(unix)]
+    let control = ops::control::spawn(state.clone())?;
     tracing::info!(
         version = VERSION,
         data_dir = %state.data_dir.path().display(),
@@ -93,6 +96,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await
     .context("server failed")?;
     state.flush()?;
+    #[cfg(unix)]
+    let _ = std::fs::remove_file(control);
     tracing::info!("stopped");
     Ok(())
 }

@@ -31,5 +31,6 @@ pub fn router() -> Router<AppState> {
         .merge(rules::router())
         .merge(alerts::router())
         .merge(recipient::router())
+        .merge(crate::ops::api::router())
         .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
 }
