@@ -74,11 +74,13 @@ setup-cross: ## Targets and C tools for the agent's cross builds (Windows, macOS
 bench: build ## Benchmarks; each prints its figures and method (STATUSMONITOR_BENCH_QUICK=1 for a short run)
 	$(CARGO) bench -p storage --bench tsdb
 	$(CARGO) bench -p server --bench http
+	$(CARGO) bench -p server --bench startup
 	agent/bench/footprint.sh target/release/statusmonitor-agent
 
-dist: build setup-cross ## Release binaries into dist/ (the agent also static, musl)
+dist: build setup-cross ## Release binaries, systemd units and the Dockerfile into dist/ (the agent also static, musl)
 	@mkdir -p dist
 	cp target/release/statusmonitor target/release/statusmonitor-agent dist/
+	cp packaging/systemd/statusmonitor.service packaging/systemd/statusmonitor-agent.service Dockerfile dist/
 	CARGO_TARGET_DIR=target agent/scripts/cross.sh dist
 	@ls -l dist
 
