@@ -16,7 +16,7 @@ PKG          := assets/pkg
 LISTEN       ?= 0.0.0.0:8420
 DATA_DIR     ?= ./data
 
-.PHONY: help setup setup-browser setup-cross bundle build run test e2e check bench dist clean
+.PHONY: help setup setup-browser setup-cross setup-systemd bundle build run test e2e check bench dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,7 +52,10 @@ build: bundle ## Release build of the server and the agent
 run: build ## Build everything and start the server (data in ./data, port 8420)
 	exec target/release/statusmonitor --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-test: bundle setup-browser ## Run every test: unit, integration, end-to-end in Chromium
+setup-systemd: ## systemd-analyze, which the tests use to verify the unit files
+	@command -v systemd-analyze >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
+
+test: bundle setup-browser setup-systemd ## Run every test: unit, integration, end-to-end in Chromium
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 

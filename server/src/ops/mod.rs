@@ -97,8 +97,17 @@ fn write_file_atomically(
     result
 }
 
+/// A directory to back up or check must exist: a typo must not create one.
+fn existing(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!("data directory {} does not exist", dir.display());
+    }
+    Ok(())
+}
+
 /// `statusmonitor backup --to FILE [--data-dir DIR]`.
 pub fn run_backup(args: &BackupArgs) -> anyhow::Result<()> {
+    existing(&args.data_dir)?;
     let manifest = write_file_atomically(&args.to, |out| {
         match DataDir::lock(&args.data_dir) {
             Ok(dir) => {
@@ -159,6 +168,7 @@ pub fn run_restore(args: &RestoreArgs) -> anyhow::Result<()> {
 
 /// `statusmonitor check --data-dir DIR`.
 pub fn run_check(args: &CheckArgs) -> anyhow::Result<()> {
+    existing(&args.data_dir)?;
     let dir = DataDir::lock(&args.data_dir).map_err(|e| {
         if e.downcast_ref::<InUse>().is_some() {
             e.context(

@@ -521,6 +521,16 @@ async fn a_flipped_byte_in_a_block_is_reported_by_check_and_costs_only_its_range
     app.state.engine.run_maintenance().unwrap();
     let dir = close(app);
 
+    // A typo is not a new, clean directory.
+    let missing = dir.path().join("no-such-dir");
+    let out = crate::cli::run(
+        &["check", "--data-dir", missing.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert!(!missing.exists());
+
     // Clean first.
     let out = crate::cli::run(
         &["check", "--data-dir", dir.path().to_str().unwrap()],
