@@ -114,8 +114,15 @@ fn start_once(dir: &std::path::Path) -> Duration {
     let mut child = Command::new(BIN)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
-        .env("STATUSMONITOR_LOG", "warn")
-        .stdout(Stdio::null())
+        .env(
+            "STATUSMONITOR_LOG",
+            std::env::var("STATUSMONITOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(if std::env::var_os("STATUSMONITOR_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
