@@ -16,7 +16,7 @@ PKG          := assets/pkg
 LISTEN       ?= 0.0.0.0:8420
 DATA_DIR     ?= ./data
 
-.PHONY: help setup setup-browser setup-ecosystem setup-cross bundle build run test e2e check bench dist clean
+.PHONY: help setup setup-browser setup-ecosystem setup-systemd setup-cross bundle build run test e2e check bench dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,7 +56,10 @@ build: bundle ## Release build of the server and the agent
 run: build ## Build everything and start the server (data in ./data, port 8420)
 	exec target/release/statusmonitor --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-test: bundle setup-browser setup-ecosystem ## Run every test: unit, integration, end-to-end in Chromium
+setup-systemd: ## systemd-analyze, which the tests use to verify the unit files
+	@command -v systemd-analyze >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
+
+test: bundle setup-browser setup-ecosystem setup-systemd ## Run every test: unit, integration, end-to-end in Chromium
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 
@@ -78,11 +81,13 @@ setup-cross: ## Targets and C tools for the agent's cross builds (Windows, macOS
 bench: build ## Benchmarks; each prints its figures and method (STATUSMONITOR_BENCH_QUICK=1 for a short run)
 	$(CARGO) bench -p storage --bench tsdb
 	$(CARGO) bench -p server --bench http
+	$(CARGO) bench -p server --bench startup
 	agent/bench/footprint.sh target/release/statusmonitor-agent
 
-dist: build setup-cross ## Release binaries into dist/ (the agent also static, musl)
+dist: build setup-cross ## Release binaries, systemd units and the Dockerfile into dist/ (the agent also static, musl)
 	@mkdir -p dist
 	cp target/release/statusmonitor target/release/statusmonitor-agent dist/
+	cp packaging/systemd/statusmonitor.service packaging/systemd/statusmonitor-agent.service Dockerfile dist/
 	CARGO_TARGET_DIR=target agent/scripts/cross.sh dist
 	@ls -l dist
 

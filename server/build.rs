@@ -1,6 +1,15 @@
 //! Records the git revision for `--version` and `/api/health`.
 
 fn main() {
+    // Set from outside (a container build without .git) it wins.
+    if let Ok(rev) = std::env::var("STATUSMONITOR_GIT_REVISION")
+        && !rev.trim().is_empty()
+        && rev != "unknown"
+    {
+        println!("cargo:rustc-env=STATUSMONITOR_GIT_REVISION={}", rev.trim());
+        println!("cargo:rerun-if-env-changed=STATUSMONITOR_GIT_REVISION");
+        return;
+    }
     let rev = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

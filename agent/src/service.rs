@@ -4,7 +4,7 @@
 //! the only writable place is its `StateDirectory`, which holds the spool.
 //! Server and token go to a root-only environment file that systemd reads
 //! before dropping privileges, so the dynamic user never needs to read a
-//! config file. A rejected token exits with [`EXIT_CONFIG`], which the unit
+//! config file. A rejected token exits with [`crate::error::EXIT_CONFIG`], which the unit
 //! does not restart.
 
 use std::fmt::Write as _;
@@ -13,61 +13,23 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::config::{Config, InstallArgs};
-use crate::error::EXIT_CONFIG;
 
 /// Where `install-service` puts the environment file with server and token.
 pub const ENV_FILE: &str = "/etc/statusmonitor-agent/agent.env";
 /// The spool under the unit's `StateDirectory`.
 pub const SERVICE_SPOOL_DIR: &str = "/var/lib/statusmonitor-agent/spool";
 
+/// The unit as shipped (`packaging/systemd/`, also in `make dist`): the one
+/// source of truth, with the installed binary's path put into `ExecStart`.
+pub const UNIT_TEMPLATE: &str = include_str!("../../packaging/systemd/statusmonitor-agent.service");
+/// The binary path in [`UNIT_TEMPLATE`].
+const TEMPLATE_BINARY: &str = "/usr/local/bin/statusmonitor-agent";
+
 /// The unit file text.
 pub fn unit(binary: &Path) -> String {
-    format!(
-        "\
-[Unit]
-Description=StatusMonitor agent: pushes this machine's metrics to the StatusMonitor server
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=simple
-ExecStart={binary} run --spool-dir {SERVICE_SPOOL_DIR}
-EnvironmentFile={ENV_FILE}
-Restart=on-failure
-RestartSec=10s
-# Exit {EXIT_CONFIG}: the server refused the token; restarting will not help.
-RestartPreventExitStatus={EXIT_CONFIG}
-
-DynamicUser=yes
-StateDirectory=statusmonitor-agent
-StateDirectoryMode=0700
-UMask=0077
-ProtectSystem=strict
-ProtectHome=read-only
-PrivateTmp=yes
-PrivateDevices=yes
-NoNewPrivileges=yes
-CapabilityBoundingSet=
-AmbientCapabilities=
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-
-[Install]
-WantedBy=multi-user.target
-",
-        binary = binary.display()
+    UNIT_TEMPLATE.replace(
+        &format!("ExecStart={TEMPLATE_BINARY} "),
+        &format!("ExecStart={} ", binary.display()),
     )
 }
 
@@ -167,6 +129,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::EXIT_CONFIG;
 
     #[test]
     fn unit_is_hardened_and_does_not_restart_on_a_refused_token() {
@@ -182,5 +145,19 @@ mod tests {
         ] {
             assert!(u.lines().any(|l| l == line), "missing {line}");
         }
+    }
+
+    #[test]
+    fn the_shipped_unit_agrees_with_the_code() {
+        for needed in [
+            format!("EnvironmentFile={ENV_FILE}"),
+            format!("--spool-dir {SERVICE_SPOOL_DIR}"),
+            format!("RestartPreventExitStatus={EXIT_CONFIG}"),
+        ] {
+            assert!(UNIT_TEMPLATE.contains(&needed), "missing {needed}");
+        }
+        let u = unit(Path::new("/opt/sm/agent"));
+        assert!(u.contains("ExecStart=/opt/sm/agent run --spool-dir"), "{u}");
+        assert!(!u.contains(TEMPLATE_BINARY));
     }
 }

@@ -28,9 +28,16 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start-up
 pub enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Back up the data directory, also while the server runs, into a .tar.zst.
+    Backup(crate::ops::BackupArgs),
+    /// Restore a backup into an empty (or, with --force, any) data directory.
+    Restore(crate::ops::RestoreArgs),
+    /// Verify checksums and structure of a stopped server's data directory.
+    Check(crate::ops::CheckArgs),
 }
 
 /// Settings of `statusmonitor serve`. Every one is optional; see [`Config`]

@@ -9,6 +9,13 @@ use anyhow::{Context, bail};
 /// Name of the lock file inside the data directory.
 pub const LOCK_FILE: &str = "statusmonitor.lock";
 
+/// The data directory is locked by another process (a running server).
+#[derive(Debug, thiserror::Error)]
+#[error("data directory {} is in use by another statusmonitor process", path.display())]
+pub struct InUse {
+    pub path: PathBuf,
+}
+
 /// An open, exclusively locked data directory. The lock is released when this
 /// is dropped (or the process dies: it is an OS file lock, never stale).
 #[derive(Debug)]
@@ -18,8 +25,18 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Creates `path` if needed and takes the exclusive lock, or explains why not.
+    /// Creates `path` if needed, takes the exclusive lock and brings the
+    /// directory to this build's format (see [`crate::ops::format`]), or
+    /// explains why not.
     pub fn open(path: &Path) -> anyhow::Result<DataDir> {
+        let dir = DataDir::lock(path)?;
+        crate::ops::format::upgrade_or_refuse(dir.path())?;
+        Ok(dir)
+    }
+
+    /// Creates `path` if needed and takes the exclusive lock, or explains
+    /// why not; the format is not looked at (restore replaces it).
+    pub fn lock(path: &Path) -> anyhow::Result<DataDir> {
         if path.exists() && !path.is_dir() {
             bail!("data directory {} is not a directory", path.display());
         }
@@ -37,10 +54,7 @@ impl DataDir {
             .with_context(|| format!("data directory {} is not writable", path.display()))?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => bail!(
-                "data directory {} is in use by another statusmonitor process",
-                path.display()
-            ),
+            Err(TryLockError::WouldBlock) => return Err(InUse { path }.into()),
             Err(TryLockError::Error(e)) => {
                 return Err(e)
                     .with_context(|| format!("cannot lock data directory {}", path.display()));

@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod ops;
 pub mod remote_write;
 pub mod state;
 pub mod web;
@@ -86,6 +87,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let url = config.dashboard_url();
     let state = AppState::open(config, data_dir)?;
+    // Without it only `statusmonitor backup` of the running server is lost
+    // (e.g. a data-directory path too long for a socket): not worth refusing to start.
+    #[cfg(unix)]
+    let control = ops::control::spawn(state.clone())
+        .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "no control socket; `statusmonitor backup` will need the server stopped or POST /api/admin/backup"))
+        .ok();
     tracing::info!(
         version = VERSION,
         data_dir = %state.data_dir.path().display(),
@@ -100,6 +107,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await
     .context("server failed")?;
     state.flush()?;
+    #[cfg(unix)]
+    if let Some(control) = control {
+        let _ = std::fs::remove_file(control);
+    }
     tracing::info!("stopped");
     Ok(())
 }

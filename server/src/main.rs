@@ -7,6 +7,9 @@ fn main() {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Backup(args)) => exit_on_error(server::ops::run_backup(&args)),
+        Some(Command::Restore(args)) => exit_on_error(server::ops::run_restore(&args)),
+        Some(Command::Check(args)) => exit_on_error(server::ops::run_check(&args)),
         None => cli.serve,
     };
     let result = Config::resolve(args).and_then(|config| {
@@ -21,6 +24,15 @@ fn main() {
         eprintln!("statusmonitor: error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Ends a one-shot command: exit status 0, or 1 with the error.
+fn exit_on_error(result: anyhow::Result<()>) -> ! {
+    if let Err(e) = result {
+        eprintln!("statusmonitor: error: {e:#}");
+        std::process::exit(1);
+    }
+    std::process::exit(0);
 }
 
 fn init_logging(filter: &str) {

@@ -77,6 +77,7 @@ impl AppState {
         data_dir: DataDir,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<AppState> {
+        let opening = Instant::now();
         let catalog = Catalog::open_in(data_dir.path())?;
         catalog
             .purge_sessions(clock.now_ms(), REFRESH_TTL_MS)
@@ -104,6 +105,7 @@ impl AppState {
                 format!("cannot open the time-series store {}", tsdb_dir.display())
             })?,
         );
+        let engine_opened = opening.elapsed();
         let ring = Arc::new(Ring::new(RING_WINDOW_MS));
         // After a restart the live view starts from the stored last 15 minutes.
         let since = clock.now_ms() - RING_WINDOW_MS;
@@ -112,6 +114,11 @@ impl AppState {
                 ring.push(agent, Arc::new(report));
             }
         }
+        tracing::info!(
+            catalog_and_engine_ms = engine_opened.as_millis() as u64,
+            ring_replay_ms = (opening.elapsed() - engine_opened).as_millis() as u64,
+            "stores opened"
+        );
         let maintenance = Arc::new(engine.start_background());
         let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
             .context("cannot load alert rules")?;

@@ -40,5 +40,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(rules::router())
         .merge(alerts::router())
         .merge(recipient::router())
+        .merge(crate::ops::api::router())
         .merge(openapi::router())
 }

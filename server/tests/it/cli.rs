@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
 
-fn run(args: &[&str], cwd: &Path) -> Output {
+pub(crate) fn run(args: &[&str], cwd: &Path) -> Output {
     Command::new(BIN)
         .args(args)
         .current_dir(cwd)
@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts the binary and waits until `/api/health` answers.
-fn start(args: &[&str], cwd: &Path) -> (Child, u16) {
+pub(crate) fn start(args: &[&str], cwd: &Path) -> (Child, u16) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut all = vec!["--listen", &listen];
@@ -64,7 +64,7 @@ fn stderr_line(out: &Output) -> String {
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for entry in walk(dir) {
-        if entry.ends_with("statusmonitor.lock") {
+        if entry.ends_with("statusmonitor.lock") || entry.ends_with("control.sock") {
             continue;
         }
         let bytes = std::fs::read(&entry).unwrap();

@@ -21,3 +21,5 @@ mod data;
 mod ecosystem;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
+/// Backup, restore, check, format upgrades, service files.
+mod ops;

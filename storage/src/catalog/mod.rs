@@ -15,6 +15,7 @@
 
 mod agents;
 mod alerts;
+pub mod backup;
 pub mod codec;
 mod error;
 mod recipients;

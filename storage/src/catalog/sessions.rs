@@ -28,7 +28,7 @@ pub struct SessionRecord {
 
 /// Where an issued refresh token belongs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct RefreshRecord {
+pub(crate) struct RefreshRecord {
     session_id: u64,
     issued_ms: i64,
 }

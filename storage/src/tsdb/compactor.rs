@@ -93,10 +93,17 @@ impl Engine {
             if agent.lock().deleted.is_some() {
                 continue;
             }
-            self.seal_agent(&agent, now, &mut report)?;
-            for tier in [Tier::Min1, Tier::Hour1] {
-                self.recompute_dirty(&agent, tier, &mut report)?;
-                self.advance(&agent, tier, now, &mut report)?;
+            // One agent's damaged data must not stop the others' maintenance.
+            let pass = (|| {
+                self.seal_agent(&agent, now, &mut report)?;
+                for tier in [Tier::Min1, Tier::Hour1] {
+                    self.recompute_dirty(&agent, tier, &mut report)?;
+                    self.advance(&agent, tier, now, &mut report)?;
+                }
+                Ok::<(), Error>(())
+            })();
+            if let Err(e) = pass {
+                tracing::error!(agent = agent.id, error = %e, "tsdb maintenance of this agent failed; the others go on");
             }
         }
         self.apply_retention(now, &mut report)?;

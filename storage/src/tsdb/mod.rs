@@ -13,6 +13,7 @@
 //! hours); writes of different agents share only fjall's journal. One
 //! maintenance pass runs at a time.
 
+pub mod backup;
 pub mod chunk;
 pub mod clock;
 mod compactor;

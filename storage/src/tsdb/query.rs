@@ -162,6 +162,16 @@ fn append(into: &mut SeriesMap, from: SeriesMap) {
     }
 }
 
+/// A block that cannot be read or decoded: its range is left out of the
+/// answer (never the whole query), with an error in the log.
+/// `statusmonitor check` lists every such block.
+fn damaged(tier: Tier, agent: u64, window: i64, e: impl std::fmt::Display) {
+    tracing::error!(
+        %tier, agent, window_ms = window, error = %e,
+        "damaged time-series block left out of the answer; run `statusmonitor check`"
+    );
+}
+
 impl Engine {
     pub(crate) fn view(&self, agent: u64) -> Option<AgentView> {
         let a = self.existing_agent(agent)?;
@@ -223,15 +233,23 @@ impl Engine {
                     }
                 }
             }
-            let block = match self.part(Tier::Raw5s, w) {
-                Some(ks) => ks
-                    .get(block_key(agent, w))
-                    .map_err(Error::fjall("read raw block"))?,
+            let block = match self
+                .part(Tier::Raw5s, w)
+                .map(|ks| ks.get(block_key(agent, w)))
+            {
+                Some(Ok(b)) => b,
+                Some(Err(e)) => {
+                    damaged(Tier::Raw5s, agent, w, e);
+                    None
+                }
                 None => None,
             };
-            if let Some(bytes) = block {
-                let r = BlockReader::parse(&bytes)
-                    .map_err(|x| Self::corrupt_block(Tier::Raw5s, agent, w, x))?;
+            let reader = block.as_ref().and_then(|bytes| {
+                BlockReader::parse(bytes)
+                    .map_err(|e| damaged(Tier::Raw5s, agent, w, e))
+                    .ok()
+            });
+            if let Some(r) = reader {
                 let ts = r.ts();
                 let lo = ts.partition_point(|t| *t < lo_t);
                 let hi = ts.partition_point(|t| *t < hi_t);
@@ -239,9 +257,9 @@ impl Engine {
                     let Some(i) = r.find(sid).filter(|_| lo < hi) else {
                         continue;
                     };
-                    let sc = r
-                        .series(i)
-                        .map_err(|x| Self::corrupt_block(Tier::Raw5s, agent, w, x))?;
+                    let Ok(sc) = r.series(i).map_err(|e| damaged(Tier::Raw5s, agent, w, e)) else {
+                        continue;
+                    };
                     let start = sc.rows.partition_point(|row| (*row as usize) < lo);
                     let rows = sc.rows[start..]
                         .iter()
@@ -343,26 +361,33 @@ impl Engine {
         let bw = tier.block_window_ms();
         let mut w = floor_to(s, bw);
         while w < e {
-            if let Some(block) = self.read_agg_block(agent, tier, w)? {
-                let r = BlockReader::parse(&block)
-                    .map_err(|x| Self::corrupt_block(tier, agent, w, x))?;
-                if r.kind() != BlockKind::Agg {
-                    return Err(Self::corrupt_block(
-                        tier,
-                        agent,
-                        w,
-                        "not an aggregate block",
-                    ));
-                }
+            let block = self
+                .read_agg_block(agent, tier, w)
+                .map_err(|e| damaged(tier, agent, w, e))
+                .ok()
+                .flatten();
+            let reader = block.as_ref().and_then(|b| {
+                BlockReader::parse(b)
+                    .map_err(|e| damaged(tier, agent, w, e))
+                    .ok()
+                    .filter(|r| {
+                        let agg = r.kind() == BlockKind::Agg;
+                        if !agg {
+                            damaged(tier, agent, w, "not an aggregate block");
+                        }
+                        agg
+                    })
+            });
+            if let Some(r) = reader {
                 let ts = r.ts();
                 let lo = ts.partition_point(|t| *t < s);
                 let hi = ts.partition_point(|t| *t < e);
                 if lo < hi {
                     for &sid in sids {
                         let Some(i) = r.find(sid) else { continue };
-                        let sc = r
-                            .series(i)
-                            .map_err(|x| Self::corrupt_block(tier, agent, w, x))?;
+                        let Ok(sc) = r.series(i).map_err(|e| damaged(tier, agent, w, e)) else {
+                            continue;
+                        };
                         let dst = out.entry(sid).or_default();
                         for (j, row) in sc.rows.iter().enumerate() {
                             let row = *row as usize;

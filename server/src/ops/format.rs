@@ -1,0 +1,139 @@
+//! The data directory's format version: `DATA_DIR/FORMAT`, one line
+//! `statusmonitor-data <N>`.
+//!
+//! | N | what                                                            |
+//! |---|-----------------------------------------------------------------|
+//! | 1 | the first release: no `FORMAT` file; `catalog.redb` (records of  |
+//! |   | version 1) and `tsdb/` (its own `tsdb/FORMAT` 1)                 |
+//! | 2 | this layout plus the top-level `FORMAT` file                     |
+//!
+//! Opening a directory of an older format upgrades it in place, one step
+//! at a time, each step finished (synced) before the version is raised, so
+//! an interrupted upgrade is redone on the next start. A directory of a
+//! newer format is refused before anything in it is touched. The stores
+//! keep their own versions too (`tsdb/FORMAT`, the catalog's record version
+//! byte), so even a binary that predates this file refuses a directory whose
+//! stores it cannot read.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+/// The format this build reads and writes.
+pub const DATA_FORMAT_VERSION: u32 = 2;
+/// Name of the version file in the data directory.
+pub const FORMAT_FILE: &str = "FORMAT";
+const MAGIC: &str = "statusmonitor-data";
+
+/// The format of the directory at `dir`: `None` when it holds no data yet.
+pub fn read_version(dir: &Path) -> anyhow::Result<Option<u32>> {
+    let path = dir.join(FORMAT_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let v = text
+                .trim()
+                .strip_prefix(MAGIC)
+                .map(str::trim)
+                .and_then(|v| v.parse::<u32>().ok())
+                .with_context(|| {
+                    format!(
+                        "{} is not a StatusMonitor format file (found {:?})",
+                        path.display(),
+                        text.chars().take(64).collect::<String>()
+                    )
+                })?;
+            Ok(Some(v))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let has_data =
+                dir.join(storage::catalog::CATALOG_FILE).exists() || dir.join("tsdb").exists();
+            Ok(has_data.then_some(1))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes the format file (atomically: temp file, sync, rename, sync dir).
+pub fn write_version(dir: &Path, version: u32) -> anyhow::Result<()> {
+    let path = dir.join(FORMAT_FILE);
+    let tmp = dir.join("FORMAT.tmp");
+    std::fs::write(&tmp, format!("{MAGIC} {version}\n"))
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Brings the (locked) directory at `dir` to [`DATA_FORMAT_VERSION`], or
+/// explains why it cannot. A new directory just gets the format file.
+pub fn upgrade_or_refuse(dir: &Path) -> anyhow::Result<()> {
+    let found = read_version(dir)?;
+    match found {
+        Some(v) if v > DATA_FORMAT_VERSION => bail!(
+            "data directory {} has format {v}, written by a newer StatusMonitor; this binary \
+             ({}) reads formats 1 to {DATA_FORMAT_VERSION}. Run the newer version (or restore a \
+             backup made by this one); nothing was changed",
+            dir.display(),
+            crate::config::VERSION
+        ),
+        Some(DATA_FORMAT_VERSION) => Ok(()),
+        None => write_version(dir, DATA_FORMAT_VERSION),
+        Some(mut v) => {
+            while v < DATA_FORMAT_VERSION {
+                upgrade_step(dir, v)?;
+                v += 1;
+                write_version(dir, v)?;
+                tracing::info!(dir = %dir.display(), format = v, "data directory upgraded");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Turns format `from` into `from + 1`.
+fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
+    match from {
+        // 1 → 2 only adds the top-level FORMAT file: the stores are unchanged.
+        1 => Ok(()),
+        _ => bail!(
+            "data directory {} has format {from}, which this binary cannot upgrade",
+            dir.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_directory_gets_the_current_format() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_version(dir.path()).unwrap(), None);
+        upgrade_or_refuse(dir.path()).unwrap();
+        assert_eq!(read_version(dir.path()).unwrap(), Some(DATA_FORMAT_VERSION));
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FORMAT_FILE), "statusmonitor-data 99\n").unwrap();
+        let err = upgrade_or_refuse(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("format 99") && err.contains("newer"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(FORMAT_FILE)).unwrap(),
+            "statusmonitor-data 99\n"
+        );
+    }
+
+    #[test]
+    fn a_foreign_format_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FORMAT_FILE), "hello").unwrap();
+        let err = upgrade_or_refuse(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a StatusMonitor format file"), "{err}");
+    }
+}

@@ -1,0 +1,258 @@
+//! Consistent copies of the catalog and its integrity check.
+//!
+//! A copy is logical: every table is read from one redb read transaction (a
+//! snapshot) and written into a fresh file, so it never contains a
+//! half-committed write and is compact. [`Catalog::frozen_snapshot`] also
+//! holds off every catalog writer for a moment, so the caller can take a
+//! snapshot of another store (the time series) at the same instant.
+
+use std::path::Path;
+
+use redb::{
+    Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
+    Value, WriteTransaction,
+};
+
+use super::agents::AgentRecord;
+use super::alerts::AlertRecord;
+use super::codec;
+use super::error::store;
+use super::recipients::RecipientRecord;
+use super::rules::{FiringRecord, RuleRecord};
+use super::sessions::{RefreshRecord, SessionRecord};
+use super::users::UserRecord;
+use super::*;
+
+/// Every table of the catalog; a table not listed here makes a copy or a
+/// check fail rather than be left out silently.
+const TABLE_NAMES: [&str; 13] = [
+    "counters",
+    "users",
+    "usernames",
+    "sessions",
+    "refresh_tokens",
+    "agents",
+    "agent_tokens",
+    "settings",
+    "rules",
+    "rule_states",
+    "alerts",
+    "alert_counts",
+    "recipients",
+];
+
+/// A point-in-time view of the whole catalog.
+pub struct CatalogSnapshot {
+    txn: ReadTransaction,
+}
+
+impl std::fmt::Debug for CatalogSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogSnapshot").finish()
+    }
+}
+
+/// What [`check_file`] found.
+#[derive(Debug, Default, Clone)]
+pub struct CatalogCheck {
+    /// Records read (and decoded where they are versioned records).
+    pub records: u64,
+    /// One line per damaged table or record.
+    pub problems: Vec<String>,
+}
+
+impl Catalog {
+    /// Writes pending last-seen times, then holds off every catalog writer
+    /// while `during` runs and takes a read snapshot right after it: the
+    /// snapshot is the catalog as it was at every moment of `during`.
+    pub fn frozen_snapshot<R>(
+        &self,
+        during: impl FnOnce() -> R,
+    ) -> Result<(CatalogSnapshot, R), CatalogError> {
+        self.flush_live()?;
+        // A write transaction is exclusive: no other writer commits until it ends.
+        let writer = self.write()?;
+        let out = during();
+        let txn = self.read();
+        writer.abort().map_err(store("end backup write lock"))?;
+        Ok((CatalogSnapshot { txn: txn? }, out))
+    }
+}
+
+fn copy_table<K: Key + 'static, V: Value + 'static>(
+    from: &ReadTransaction,
+    to: &WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<u64, CatalogError> {
+    let src = from
+        .open_table(def)
+        .map_err(store("open table for backup"))?;
+    let mut dst = to
+        .open_table(def)
+        .map_err(store("create table in backup"))?;
+    let mut n = 0;
+    for item in src.iter().map_err(store("read table for backup"))? {
+        let (k, v) = item.map_err(store("read table for backup"))?;
+        dst.insert(k.value(), v.value())
+            .map_err(store("write table in backup"))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+impl CatalogSnapshot {
+    /// Writes the snapshot as a fresh catalog file at `path` (which must not
+    /// exist) and syncs it. Returns the number of records copied.
+    pub fn write_to(&self, path: &Path) -> Result<u64, CatalogError> {
+        let names: Vec<String> = self
+            .txn
+            .list_tables()
+            .map_err(store("list tables"))?
+            .map(|t| t.name().to_string())
+            .collect();
+        if let Some(unknown) = names.iter().find(|n| !TABLE_NAMES.contains(&n.as_str())) {
+            return Err(CatalogError::Corrupt {
+                what: format!("table {unknown}"),
+                reason: "unknown to this version; refusing to leave it out of the copy".into(),
+            });
+        }
+        let db = Database::create(path).map_err(|source| CatalogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let to = db.begin_write().map_err(store("begin backup write"))?;
+        let mut n = 0;
+        n += copy_table(&self.txn, &to, COUNTERS)?;
+        n += copy_table(&self.txn, &to, USERS)?;
+        n += copy_table(&self.txn, &to, USERNAMES)?;
+        n += copy_table(&self.txn, &to, SESSIONS)?;
+        n += copy_table(&self.txn, &to, REFRESH_TOKENS)?;
+        n += copy_table(&self.txn, &to, AGENTS)?;
+        n += copy_table(&self.txn, &to, AGENT_TOKENS)?;
+        n += copy_table(&self.txn, &to, SETTINGS)?;
+        n += copy_table(&self.txn, &to, RULES)?;
+        n += copy_table(&self.txn, &to, RULE_STATES)?;
+        n += copy_table(&self.txn, &to, ALERTS)?;
+        n += copy_table(&self.txn, &to, ALERT_COUNTS)?;
+        n += copy_table(&self.txn, &to, RECIPIENTS)?;
+        to.commit().map_err(store("commit backup"))?;
+        Ok(n)
+    }
+}
+
+/// Reads every entry of a table, decoding each value with `decode`.
+fn check_table<K: Key + 'static, V: Value + 'static>(
+    txn: &ReadTransaction,
+    def: TableDefinition<K, V>,
+    out: &mut CatalogCheck,
+    decode: impl Fn(&V::SelfType<'_>) -> Result<(), CatalogError>,
+) {
+    let name = def.name().to_string();
+    let table = match txn.open_table(def) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return,
+        Err(e) => {
+            out.problems.push(format!("table {name}: {e}"));
+            return;
+        }
+    };
+    let iter = match table.iter() {
+        Ok(i) => i,
+        Err(e) => {
+            out.problems.push(format!("table {name}: {e}"));
+            return;
+        }
+    };
+    for (i, item) in iter.enumerate() {
+        match item {
+            Ok((_, v)) => {
+                out.records += 1;
+                if let Err(e) = decode(&v.value()) {
+                    out.problems.push(format!("table {name}, entry {i}: {e}"));
+                }
+            }
+            Err(e) => {
+                out.problems.push(format!(
+                    "table {name}, after entry {i}: {e}; rest unreadable"
+                ));
+                return;
+            }
+        }
+    }
+}
+
+fn record<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+) -> impl Fn(&&[u8]) -> Result<(), CatalogError> {
+    move |bytes| codec::decode::<T>(what, bytes).map(|_| ())
+}
+
+/// Checks the catalog file at `path` (not open elsewhere): redb's own
+/// integrity check (page checksums and tree structure), then every table read
+/// in full and every versioned record decoded.
+pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
+    let mut db = Database::open(path).map_err(|source| CatalogError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = CatalogCheck::default();
+    match db.check_integrity() {
+        Ok(true) => {}
+        Ok(false) => out
+            .problems
+            .push("redb integrity check found damage and repaired the allocator state".into()),
+        Err(e) => out
+            .problems
+            .push(format!("redb integrity check failed: {e}")),
+    }
+    let txn = db.begin_read().map_err(store("begin read"))?;
+    match txn.list_tables() {
+        Ok(tables) => {
+            for t in tables {
+                if !TABLE_NAMES.contains(&t.name()) {
+                    out.problems
+                        .push(format!("table {}: unknown to this version", t.name()));
+                }
+            }
+        }
+        Err(e) => out.problems.push(format!("cannot list tables: {e}")),
+    }
+    let ok = |_: &_| Ok(());
+    check_table(&txn, COUNTERS, &mut out, ok);
+    check_table(&txn, USERS, &mut out, record::<UserRecord>("user"));
+    check_table(&txn, USERNAMES, &mut out, ok);
+    check_table(&txn, SESSIONS, &mut out, record::<SessionRecord>("session"));
+    check_table(
+        &txn,
+        REFRESH_TOKENS,
+        &mut out,
+        record::<RefreshRecord>("refresh token"),
+    );
+    check_table(&txn, AGENTS, &mut out, record::<AgentRecord>("agent"));
+    check_table(&txn, AGENT_TOKENS, &mut out, ok);
+    check_table(&txn, SETTINGS, &mut out, |bytes: &&[u8]| {
+        match bytes.first() {
+            Some(&codec::VERSION_1) => Ok(()),
+            other => Err(CatalogError::Corrupt {
+                what: "setting".into(),
+                reason: format!("unknown record version {other:?}"),
+            }),
+        }
+    });
+    check_table(&txn, RULES, &mut out, record::<RuleRecord>("rule"));
+    check_table(
+        &txn,
+        RULE_STATES,
+        &mut out,
+        record::<FiringRecord>("rule state"),
+    );
+    check_table(&txn, ALERTS, &mut out, record::<AlertRecord>("alert"));
+    check_table(&txn, ALERT_COUNTS, &mut out, ok);
+    check_table(
+        &txn,
+        RECIPIENTS,
+        &mut out,
+        record::<RecipientRecord>("recipient"),
+    );
+    Ok(out)
+}
