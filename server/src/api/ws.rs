@@ -82,10 +82,12 @@ async fn upgrade(
 }
 
 fn text(out: &Out<'_>) -> Message {
+    Message::Text(frame(out))
+}
+
+fn frame(out: &Out<'_>) -> Utf8Bytes {
     // Serializing plain data into a String cannot fail.
-    Message::Text(Utf8Bytes::from(
-        serde_json::to_string(out).unwrap_or_default(),
-    ))
+    Utf8Bytes::from(serde_json::to_string(out).unwrap_or_default())
 }
 
 fn snapshot(state: &AppState, agent_id: u64) -> Message {
@@ -118,8 +120,10 @@ async fn stream(mut socket: WebSocket, state: AppState, user: AuthUser, agent_id
     loop {
         tokio::select! {
             report = reports.recv() => match report {
-                Ok(report) => {
-                    if socket.send(text(&Out::Report { agent_id, report: &report })).await.is_err() {
+                Ok(live) => {
+                    // Encoded once per report and shared by every subscriber.
+                    let text = live.encoded(|report| frame(&Out::Report { agent_id, report }));
+                    if socket.send(Message::Text(text)).await.is_err() {
                         return;
                     }
                 }
