@@ -183,14 +183,18 @@ impl Api {
         all
     }
 
-    fn get_ms(&self, path: &str) -> f64 {
+    /// One GET, client-side time in ms; `accept` sets Accept-Encoding
+    /// (otherwise ureq's own: gzip, which it decodes).
+    fn get_ms(&self, path: &str, accept: Option<&str>) -> f64 {
         let t = Instant::now();
-        let mut r = self
+        let mut req = self
             .agent
             .get(&format!("{}{path}", self.url))
-            .header("authorization", &self.bearer)
-            .call()
-            .expect("history");
+            .header("authorization", &self.bearer);
+        if let Some(accept) = accept {
+            req = req.header("accept-encoding", accept);
+        }
+        let mut r = req.call().expect("history");
         let _ = r.body_mut().read_to_vec().expect("body");
         t.elapsed().as_secs_f64() * 1e3
     }
@@ -467,21 +471,31 @@ fn main() {
     let settle = if quick { 30 } else { 60 };
     std::thread::sleep(Duration::from_secs(settle));
     let runs = if quick { 50 } else { 200 };
-    for (what, path) in [
+    let cpu_24h = format!("/api/history/{hist_id}/cpu?start=-24h");
+    for (what, path, accept) in [
         (
-            "history, 24 h of one agent's CPU (cpu.total_pct, 8 cores' % and MHz, load: 20 series, default max_points 600)",
-            format!("/api/history/{hist_id}/cpu?start=-24h"),
+            "history, 24 h of one agent's CPU (cpu.total_pct, 8 cores' % and MHz, load: 20 series, default max_points 600), gzip",
+            cpu_24h.clone(),
+            None,
         ),
         (
-            "  same with max_points=720",
+            "  same, Accept-Encoding: gzip, deflate, br, zstd (a browser's)",
+            cpu_24h.clone(),
+            Some("gzip, deflate, br, zstd"),
+        ),
+        ("  same, uncompressed", cpu_24h.clone(), Some("identity")),
+        (
+            "  same with max_points=720, gzip",
             format!("/api/history/{hist_id}/cpu?start=-24h&max_points=720"),
+            None,
         ),
         (
             "summary over 7 d of one agent",
             format!("/api/history/{sum_id}/summary?start=-7d"),
+            None,
         ),
     ] {
-        let lat: Vec<f64> = (0..runs).map(|_| api.get_ms(&path)).collect();
+        let lat: Vec<f64> = (0..runs).map(|_| api.get_ms(&path, accept)).collect();
         let (p50, p99) = summary(lat);
         println!("{what}: p50 {p50:.2} ms, p99 {p99:.2} ms [{}]", load());
     }

@@ -163,8 +163,9 @@ impl Staged {
     fn apply(self, st: &mut AgentState) {
         for key in self.new_keys {
             let sid = st.keys.len() as u32;
+            let key = Arc::new(key);
             st.series.insert(key.clone(), sid);
-            st.keys.push(Arc::new(key));
+            st.keys.push(key);
         }
         st.head_windows.extend(self.windows);
         st.dirty.extend(self.dirty);
@@ -217,7 +218,8 @@ pub struct EngineStats {
 /// Per-agent state, guarded by the agent's own mutex.
 #[derive(Default)]
 pub(crate) struct AgentState {
-    series: HashMap<SeriesKey, u32>,
+    /// Series id by key; the keys are shared with `keys` (one copy each).
+    series: HashMap<Arc<SeriesKey>, u32>,
     keys: Vec<Arc<SeriesKey>>,
     /// Per tier code: aggregates of that tier are complete before this (Min1, Hour1).
     wm: [Option<i64>; 3],
@@ -392,7 +394,8 @@ impl Engine {
                         st.keys
                             .resize(sid as usize + 1, Arc::new(SeriesKey::new("")));
                     }
-                    st.keys[sid as usize] = Arc::new(key.clone());
+                    let key = Arc::new(key);
+                    st.keys[sid as usize] = key.clone();
                     st.series.insert(key, sid);
                 }
                 meta::WATERMARK => {

@@ -73,14 +73,16 @@ impl std::fmt::Debug for Live {
 struct AgentRing {
     /// Sorted by `ts_ms`.
     reports: Mutex<VecDeque<Arc<Report>>>,
-    tx: broadcast::Sender<Arc<Live>>,
+    /// Made by the first subscriber: a channel allocates all its slots up
+    /// front (about 10 KB), which 10,000 agents nobody watches need not pay.
+    tx: OnceLock<broadcast::Sender<Arc<Live>>>,
 }
 
 impl AgentRing {
     fn new() -> Self {
         AgentRing {
             reports: Mutex::new(VecDeque::new()),
-            tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            tx: OnceLock::new(),
         }
     }
 }
@@ -149,9 +151,12 @@ impl Ring {
                 q.pop_front();
             }
         }
-        // No subscribers: nothing to wrap or send.
-        if ring.tx.receiver_count() > 0 {
-            let _ = ring.tx.send(Arc::new(Live::new(report)));
+        // No subscribers: nothing to wrap or send. One subscribing right now
+        // finds this report in its snapshot (it is in the queue already).
+        if let Some(tx) = ring.tx.get()
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send(Arc::new(Live::new(report)));
         }
     }
 
@@ -191,7 +196,10 @@ impl Ring {
 
     /// Every report pushed for `agent` from now on.
     pub fn subscribe(&self, agent: u64) -> broadcast::Receiver<Arc<Live>> {
-        self.agent(agent).tx.subscribe()
+        self.agent(agent)
+            .tx
+            .get_or_init(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe()
     }
 
     /// Forget an agent (deleted); its subscribers see the channel close.
