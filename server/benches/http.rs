@@ -60,7 +60,10 @@ impl Server {
         let data = dir.path().join("data");
         args.push(data.to_str().unwrap());
         args.extend_from_slice(extra);
-        let child = Command::new(BIN)
+        // Another build of the server (a before/after comparison) with
+        // STATUSMONITOR_BENCH_SERVER=/path/to/statusmonitor.
+        let bin = std::env::var("STATUSMONITOR_BENCH_SERVER").unwrap_or_else(|_| BIN.to_string());
+        let child = Command::new(&bin)
             .args(&args)
             .env("STATUSMONITOR_LOG", "warn")
             .stdout(Stdio::null())
@@ -392,14 +395,22 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let quick = std::env::var("STATUSMONITOR_BENCH_QUICK").is_ok_and(|v| v != "0");
     let secs = if quick { 3.0 } else { 10.0 };
+    // STATUSMONITOR_BENCH_ONLY=ingest,history,ws runs only those parts (for
+    // profiling one of them); the idle figure always runs.
+    let only = std::env::var("STATUSMONITOR_BENCH_ONLY").ok();
+    let run = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p.trim() == part))
+    };
     println!(
         "statusmonitor HTTP benchmarks ({} run), {}",
         if quick { "quick" } else { "full" },
         load()
     );
     println!(
-        "machine: {} cores; server = release binary in its own process, load from this process on loopback\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "machine: {} cores; server = {} (release) in its own process, load from this process on loopback\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::var("STATUSMONITOR_BENCH_SERVER").unwrap_or_else(|_| BIN.to_string())
     );
 
     // --- idle with 10 agents -------------------------------------------------
@@ -418,91 +429,100 @@ fn main() {
     );
 
     // --- sustained ingest ----------------------------------------------------
-    let mut agents = ten.clone();
-    for n in [100usize, 1_000, 10_000] {
+    if run("ingest") {
+        let mut agents = ten.clone();
+        for n in [100usize, 1_000, 10_000] {
+            let t = Instant::now();
+            agents.extend(api.agents(n - agents.len().min(n)));
+            let created = t.elapsed();
+            let cpu0 = server.cpu_seconds();
+            let (rate, lat) = closed_loop(&server.url, &agents[..n], 16, secs);
+            let cpu_us = (server.cpu_seconds() - cpu0) / (rate * secs) * 1e6;
+            let (p50, p99) = summary(lat);
+            println!(
+                "ingest, {n} agents: {rate:.0} reports/s, latency p50 {p50:.2} ms, p99 {p99:.2} ms; server CPU {cpu_us:.0} µs per report [{}]",
+                load()
+            );
+            println!(
+                "  method: 16 client threads, keep-alive, one report (8 cores, 2 mounts, 2 ifaces ≈ 1.1 KB JSON) per POST, round-robin over the agents, closed loop for {secs}s; server CPU = its utime+stime over the run / reports (the load generator takes the rest of the two cores); agents created in {:.1}s",
+                created.as_secs_f64()
+            );
+        }
+        let n_paced = 10_000;
+        let paced_secs = if quick { 10.0 } else { 30.0 };
+        let cpu0 = server.cpu_seconds();
         let t = Instant::now();
-        agents.extend(api.agents(n - agents.len().min(n)));
-        let created = t.elapsed();
-        let (rate, lat) = closed_loop(&server.url, &agents[..n], 16, secs);
-        let (p50, p99) = summary(lat);
+        let sent = paced(
+            &server.url,
+            &agents[..n_paced],
+            Duration::from_secs(5),
+            paced_secs,
+            8,
+        );
+        let cpu = (server.cpu_seconds() - cpu0) / t.elapsed().as_secs_f64() * 100.0;
+        let (rss, hwm) = server.memory_mib();
         println!(
-            "ingest, {n} agents: {rate:.0} reports/s, latency p50 {p50:.2} ms, p99 {p99:.2} ms [{}]",
+            "\n{n_paced} agents at 5 s: server CPU {cpu:.1} % of one core, RSS {rss:.1} MiB (peak {hwm:.1} MiB), {sent} reports in {:.0}s [{}]",
+            t.elapsed().as_secs_f64(),
             load()
         );
         println!(
-            "  method: 16 client threads, keep-alive, one report (8 cores, 2 mounts, 2 ifaces ≈ 1.1 KB JSON) per POST, round-robin over the agents, closed loop for {secs}s; agents created in {:.1}s",
-            created.as_secs_f64()
+            "  method: open loop, each agent one report per 5 s (2,000 reports/s) spread evenly over 8 threads; server utime+stime from /proc/PID/stat over the run; VmRSS at its end, VmHWM = peak of the whole benchmark so far\n"
         );
     }
-    let n_paced = 10_000;
-    let paced_secs = if quick { 10.0 } else { 30.0 };
-    let cpu0 = server.cpu_seconds();
-    let t = Instant::now();
-    let sent = paced(
-        &server.url,
-        &agents[..n_paced],
-        Duration::from_secs(5),
-        paced_secs,
-        8,
-    );
-    let cpu = (server.cpu_seconds() - cpu0) / t.elapsed().as_secs_f64() * 100.0;
-    let (rss, hwm) = server.memory_mib();
-    println!(
-        "\n{n_paced} agents at 5 s: server CPU {cpu:.1} % of one core, RSS {rss:.1} MiB (peak {hwm:.1} MiB), {sent} reports in {:.0}s [{}]",
-        t.elapsed().as_secs_f64(),
-        load()
-    );
-    println!(
-        "  method: open loop, each agent one report per 5 s (2,000 reports/s) spread evenly over 8 threads; server utime+stime from /proc/PID/stat over the run; VmRSS at its end, VmHWM = peak of the whole benchmark so far\n"
-    );
 
     // --- history ---------------------------------------------------------------
     // Agents that took no part in the ingest runs above.
     let fresh = api.agents(3);
-    let (hist_id, hist_token) = fresh[0].clone();
-    let (sum_id, sum_token) = fresh[1].clone();
-    let end = now_ms();
-    let t = Instant::now();
-    let n_hist = backfill(&server.url, hist_id, &hist_token, end, 1);
-    let n_sum = backfill(&server.url, sum_id, &sum_token, end, 7);
-    let filled = t.elapsed().as_secs_f64();
-    // Over a real week the compactor seals each hour as it closes; give it
-    // the time to do the same for the backfill before measuring.
-    let settle = if quick { 30 } else { 60 };
-    std::thread::sleep(Duration::from_secs(settle));
-    let runs = if quick { 50 } else { 200 };
-    let cpu_24h = format!("/api/history/{hist_id}/cpu?start=-24h");
-    for (what, path, accept) in [
-        (
-            "history, 24 h of one agent's CPU (cpu.total_pct, 8 cores' % and MHz, load: 20 series, default max_points 600), gzip",
-            cpu_24h.clone(),
-            None,
-        ),
-        (
-            "  same, Accept-Encoding: gzip, deflate, br, zstd (a browser's)",
-            cpu_24h.clone(),
-            Some("gzip, deflate, br, zstd"),
-        ),
-        ("  same, uncompressed", cpu_24h.clone(), Some("identity")),
-        (
-            "  same with max_points=720, gzip",
-            format!("/api/history/{hist_id}/cpu?start=-24h&max_points=720"),
-            None,
-        ),
-        (
-            "summary over 7 d of one agent",
-            format!("/api/history/{sum_id}/summary?start=-7d"),
-            None,
-        ),
-    ] {
-        let lat: Vec<f64> = (0..runs).map(|_| api.get_ms(&path, accept)).collect();
-        let (p50, p99) = summary(lat);
-        println!("{what}: p50 {p50:.2} ms, p99 {p99:.2} ms [{}]", load());
+    if run("history") {
+        let (hist_id, hist_token) = fresh[0].clone();
+        let (sum_id, sum_token) = fresh[1].clone();
+        let end = now_ms();
+        let t = Instant::now();
+        let n_hist = backfill(&server.url, hist_id, &hist_token, end, 1);
+        let n_sum = backfill(&server.url, sum_id, &sum_token, end, 7);
+        let filled = t.elapsed().as_secs_f64();
+        // Over a real week the compactor seals each hour as it closes; give it
+        // the time to do the same for the backfill before measuring.
+        let settle = if quick { 30 } else { 60 };
+        std::thread::sleep(Duration::from_secs(settle));
+        let runs = if quick { 50 } else { 200 };
+        let cpu_24h = format!("/api/history/{hist_id}/cpu?start=-24h");
+        for (what, path, accept) in [
+            (
+                "history, 24 h of one agent's CPU (cpu.total_pct, 8 cores' % and MHz, load: 20 series, default max_points 600), gzip",
+                cpu_24h.clone(),
+                None,
+            ),
+            (
+                "  same, Accept-Encoding: gzip, deflate, br, zstd (a browser's)",
+                cpu_24h.clone(),
+                Some("gzip, deflate, br, zstd"),
+            ),
+            ("  same, uncompressed", cpu_24h.clone(), Some("identity")),
+            (
+                "  same with max_points=720, gzip",
+                format!("/api/history/{hist_id}/cpu?start=-24h&max_points=720"),
+                None,
+            ),
+            (
+                "summary over 7 d of one agent",
+                format!("/api/history/{sum_id}/summary?start=-7d"),
+                None,
+            ),
+        ] {
+            let lat: Vec<f64> = (0..runs).map(|_| api.get_ms(&path, accept)).collect();
+            let (p50, p99) = summary(lat);
+            println!("{what}: p50 {p50:.2} ms, p99 {p99:.2} ms [{}]", load());
+        }
+        println!(
+            "  method: {n_hist} + {n_sum} reports at 5 s (24 h and 7 d) backfilled over HTTP in {filled:.0}s (server started with --raw-retention 8d), {settle}s for the compactor to seal them, then {runs} sequential GETs each; client-side time including HTTP and JSON decoding\n"
+        );
     }
-    println!(
-        "  method: {n_hist} + {n_sum} reports at 5 s (24 h and 7 d) backfilled over HTTP in {filled:.0}s (server started with --raw-retention 8d), {settle}s for the compactor to seal them, then {runs} sequential GETs each; client-side time including HTTP and JSON decoding\n"
-    );
 
+    if !run("ws") {
+        return;
+    }
     // --- WebSocket fan-out -----------------------------------------------------
     let subscribers = 1_000;
     let (ws_id, ws_token) = fresh[2].clone();
