@@ -10,6 +10,10 @@
 //! [`Engine::write`](super::Engine::write) makes them; nothing is
 //! acknowledged before the commit that holds it.
 //!
+//! The commit runs on this thread, never on the caller's: fjall may put a
+//! writer to sleep for back-pressure (10-100 ms when flushes fall behind),
+//! which must not stall an async runtime's workers.
+//!
 //! Under light load a group is one write and costs what `write` costs plus
 //! a thread hand-off; under heavy load the queue fills while a commit runs
 //! and the next group takes all of it, so the per-write cost of the journal
