@@ -8,7 +8,6 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError, LAST_SEEN_PERSIST_MS};
 use storage::clock::{Clock, SystemClock};
-use storage::model::HostFacts;
 use storage::tsdb::{BackgroundHandle, Engine, EngineConfig, Ring};
 use tokio::sync::broadcast;
 
@@ -181,21 +180,6 @@ impl AppState {
         tokio::task::spawn_blocking(move || catalog.authenticate_agent(&hash, now_ms))
             .await
             .map_err(|e| AgentAuthError::Catalog(CatalogError::Task(e.to_string())))?
-    }
-
-    /// For `/api/ingest`, after each accepted batch: notes the agent's last
-    /// report (server time), its interval and host facts when sent. Cheap:
-    /// memory only; the housekeeping task writes every changed agent in one
-    /// transaction every 30 s (and the catalog does when it closes).
-    pub async fn record_report(
-        &self,
-        agent_id: u64,
-        last_seen_ms: i64,
-        interval_ms: Option<i64>,
-        host: Option<HostFacts>,
-    ) -> Result<(), ApiError> {
-        self.catalog(move |c| c.record_report(agent_id, last_seen_ms, interval_ms, host))
-            .await
     }
 
     /// Deletes agent `agent_id` of `owner_id` with all its data. False when it

@@ -838,3 +838,98 @@ mod lifecycle {
         assert_eq!(res.series[0].points[0].count, 720);
     }
 }
+
+/// Group commit (`Engine::write_grouped`): concurrent writes share a batch,
+/// each is acknowledged only once stored, a refused agent fails alone.
+mod group {
+    use std::sync::Arc;
+
+    use storage::Error;
+    use storage::tsdb::{ManualClock, Tier};
+
+    use super::common::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_all_stored_and_a_deleted_agent_fails_alone() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0 + 3 * HOUR));
+        let engine = Arc::new(open(dir.path(), &clock));
+        engine.write(99, &[row(T0, &[(0, 1.0)])]).unwrap();
+        engine.delete_agent(99).unwrap();
+        let mut tasks = Vec::new();
+        // 20 agents × 30 writes, all in flight at once, plus the deleted agent.
+        for i in 0..30i64 {
+            for agent in 1..=20u64 {
+                let engine = engine.clone();
+                let v = (agent as i64 * 1000 + i) as f64;
+                tasks.push(tokio::spawn(async move {
+                    let rows = vec![row(T0 + 2 * HOUR + i * 5000, &[(0, v), (1, v / 2.0)])];
+                    engine.write_grouped(agent, rows).await
+                }));
+            }
+            let engine = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                let rows = vec![row(T0 + 2 * HOUR + i * 5000, &[(0, 1.0)])];
+                engine.write_grouped(99, rows).await
+            }));
+        }
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => {}
+                Err(Error::AgentDeleted { agent: 99 }) => refused += 1,
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(refused, 30);
+        let check = |engine: &storage::tsdb::Engine| {
+            for agent in 1..=20u64 {
+                let res = engine
+                    .query(&req(agent, T0, T0 + 3 * HOUR, Some(Tier::Raw5s)))
+                    .unwrap();
+                let total = res
+                    .series
+                    .iter()
+                    .find(|s| s.key == series(0))
+                    .expect("cpu series");
+                let values: Vec<f64> = total.points.iter().map(|p| p.last).collect();
+                let want: Vec<f64> = (0..30).map(|i| (agent as i64 * 1000 + i) as f64).collect();
+                assert_eq!(values, want, "agent {agent}");
+            }
+            assert!(
+                engine
+                    .query(&req(99, T0, T0 + 3 * HOUR, Some(Tier::Raw5s)))
+                    .unwrap()
+                    .series
+                    .is_empty()
+            );
+        };
+        check(&engine);
+        // A later write of the same timestamp wins, as with `write`.
+        engine
+            .write_grouped(1, vec![row(T0 + 2 * HOUR, &[(0, -5.0)])])
+            .await
+            .unwrap();
+        let res = engine
+            .query(&req(1, T0 + 2 * HOUR, T0 + 2 * HOUR + 1, Some(Tier::Raw5s)))
+            .unwrap();
+        assert_eq!(
+            res.series
+                .iter()
+                .find(|s| s.key == series(0))
+                .unwrap()
+                .points[0]
+                .last,
+            -5.0
+        );
+        engine
+            .write_grouped(1, vec![row(T0 + 2 * HOUR, &[(0, 1000.0)])])
+            .await
+            .unwrap();
+        // Dropping the engine ends its writer thread (it holds no strong
+        // reference), so the directory opens again with everything in it.
+        drop(engine);
+        let engine = open(dir.path(), &clock);
+        check(&engine);
+    }
+}

@@ -92,11 +92,13 @@ async fn ingest(
             samples: report_samples(r),
         })
         .collect();
-    let engine = state.engine.clone();
     let agent_id = auth.agent_id;
-    tokio::task::spawn_blocking(move || engine.write(agent_id, &rows))
+    // Group commit: concurrent requests share one journal write; this
+    // resolves once the batch holding these rows is durable.
+    state
+        .engine
+        .write_grouped(agent_id, rows)
         .await
-        .map_err(ApiError::internal)?
         .map_err(crate::state::storage_error)?;
 
     // Durable: now tell the live side. Replayed reports older than what the
@@ -114,9 +116,11 @@ async fn ingest(
             state.ring.push(agent_id, Arc::new(report));
         }
     }
+    // Memory only (written out by the catalog's housekeeping): no blocking task.
     state
+        .catalog
         .record_report(agent_id, now_ms, interval_ms, host)
-        .await?;
+        .map_err(crate::auth::catalog_error)?;
     // Alert rules are evaluated on their own thread; this only queues.
     state.alerting.reports_arrived(agent_id);
     Ok(Json(IngestAck { accepted }))

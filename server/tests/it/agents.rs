@@ -173,12 +173,12 @@ async fn an_active_token_and_last_seen_survive_a_restart() {
         ..Default::default()
     };
     app.state
+        .catalog
         .record_report(id, T0 + 1_000, Some(10_000), Some(host.clone()))
-        .await
         .unwrap();
     app.state
+        .catalog
         .record_report(id, T0 + 2_000, None, None)
-        .await
         .unwrap();
     app.restart();
     app.clock.set(T0 + 10 * MINUTE);
@@ -199,7 +199,7 @@ async fn online_means_a_report_within_three_intervals() {
     let s = app.register_and_login("alice").await;
     let (id, token) = app.create_agent(&s, "nas").await;
     app.state.authenticate_agent(&token).await.unwrap();
-    app.state.record_report(id, T0, None, None).await.unwrap();
+    app.state.catalog.record_report(id, T0, None, None).unwrap();
     let path = format!("/api/agents/{id}");
     app.clock.set(T0 + 14_999);
     assert_eq!(
@@ -212,8 +212,8 @@ async fn online_means_a_report_within_three_intervals() {
         false
     );
     app.state
+        .catalog
         .record_report(id, T0 + 15_000, Some(60_000), None)
-        .await
         .unwrap();
     app.clock.set(T0 + 15_000 + 179_999);
     let r = app.call_as(&s, Method::GET, "/api/agents", None).await;

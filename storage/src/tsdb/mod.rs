@@ -17,6 +17,7 @@ pub mod backup;
 pub mod chunk;
 pub mod clock;
 mod compactor;
+mod group;
 pub mod head;
 mod query;
 mod retention;
@@ -27,7 +28,7 @@ pub mod tier;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, mpsc};
 use std::time::Duration;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -36,7 +37,7 @@ pub use crate::error::Error;
 pub use crate::model::SeriesKey;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use query::{Point, QueryRequest, QueryResult, SeriesPoints};
-pub use ring::Ring;
+pub use ring::{Live, Ring};
 pub use tier::Tier;
 
 use series::meta;
@@ -144,6 +145,41 @@ pub struct Row {
     pub samples: Vec<(SeriesKey, f64)>,
 }
 
+/// One insert of a write, into the meta or the head keyspace.
+pub(crate) enum Op {
+    Meta(Vec<u8>, Vec<u8>),
+    Head(Vec<u8>, Vec<u8>),
+}
+
+/// What a staged write changes in memory once its batch is durable.
+pub(crate) struct Staged {
+    new_keys: Vec<SeriesKey>,
+    windows: BTreeSet<i64>,
+    dirty: BTreeMap<(u8, i64), u64>,
+    next_gen: u64,
+    init_wm: Option<i64>,
+}
+
+impl Staged {
+    fn apply(self, st: &mut AgentState) {
+        for key in self.new_keys {
+            let sid = st.keys.len() as u32;
+            let key = Arc::new(key);
+            st.series.insert(key.clone(), sid);
+            st.keys.push(key);
+        }
+        st.head_windows.extend(self.windows);
+        st.dirty.extend(self.dirty);
+        st.next_gen = self.next_gen;
+        if let Some(h) = self.init_wm {
+            for tier in [Tier::Min1, Tier::Hour1] {
+                st.wm[tier.code() as usize] = Some(h);
+                st.claimed[tier.code() as usize] = h;
+            }
+        }
+    }
+}
+
 /// What one maintenance pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MaintenanceReport {
@@ -183,7 +219,8 @@ pub struct EngineStats {
 /// Per-agent state, guarded by the agent's own mutex.
 #[derive(Default)]
 pub(crate) struct AgentState {
-    series: HashMap<SeriesKey, u32>,
+    /// Series id by key; the keys are shared with `keys` (one copy each).
+    series: HashMap<Arc<SeriesKey>, u32>,
     keys: Vec<Arc<SeriesKey>>,
     /// Per tier code: aggregates of that tier are complete before this (Min1, Hour1).
     wm: [Option<i64>; 3],
@@ -225,6 +262,9 @@ pub struct Engine {
     seq: AtomicU64,
     maintenance: Mutex<()>,
     dropped_samples: AtomicU64,
+    /// The group-commit writer thread of [`Engine::write_grouped`], started
+    /// on first use; it ends when the engine (this sender) is dropped.
+    writer: OnceLock<mpsc::Sender<group::Job>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -326,6 +366,7 @@ impl Engine {
             seq: AtomicU64::new(0),
             maintenance: Mutex::new(()),
             dropped_samples: AtomicU64::new(0),
+            writer: OnceLock::new(),
         };
         engine.load()?;
         Ok(engine)
@@ -354,7 +395,8 @@ impl Engine {
                         st.keys
                             .resize(sid as usize + 1, Arc::new(SeriesKey::new("")));
                     }
-                    st.keys[sid as usize] = Arc::new(key.clone());
+                    let key = Arc::new(key);
+                    st.keys[sid as usize] = key.clone();
                     st.series.insert(key, sid);
                 }
                 meta::WATERMARK => {
@@ -456,21 +498,54 @@ impl Engine {
     /// Rows may come in any order, repeat timestamps (the later write wins
     /// per series) or be late; rows older than raw retention are dropped
     /// (counted in [`EngineStats::dropped_samples`]). Blocking: call it from
-    /// `spawn_blocking` in async code.
+    /// `spawn_blocking` in async code, or use [`Engine::write_grouped`].
     pub fn write(&self, agent: u64, rows: &[Row]) -> Result<(), Error> {
         if rows.is_empty() {
             return Ok(());
         }
-        let oldest = self
-            .clock
-            .now_ms()
-            .saturating_sub(self.config.raw_retention_ms);
+        let oldest = self.oldest_writable();
         let a = self.agent(agent);
         let mut st = a.lock();
+        let mut ops = Vec::new();
+        let staged = self.stage(agent, &st, rows, oldest, &mut ops)?;
+        let mut batch = self.db.batch().durability(Some(self.persist_mode()));
+        self.fill_batch(&mut batch, ops);
+        batch.commit().map_err(Error::fjall("commit write batch"))?;
+        // Durable: now make it visible in memory.
+        staged.apply(&mut st);
+        Ok(())
+    }
+
+    fn oldest_writable(&self) -> i64 {
+        self.clock
+            .now_ms()
+            .saturating_sub(self.config.raw_retention_ms)
+    }
+
+    fn fill_batch(&self, batch: &mut fjall::OwnedWriteBatch, ops: Vec<Op>) {
+        for op in ops {
+            match op {
+                Op::Meta(k, v) => batch.insert(&self.meta, k, v),
+                Op::Head(k, v) => batch.insert(&self.head, k, v),
+            }
+        }
+    }
+
+    /// The inserts that store `rows` of `agent` (appended to `ops`) and the
+    /// in-memory changes to make once they are durable. Changes nothing
+    /// itself, so a refused agent leaves no trace in a shared batch.
+    fn stage(
+        &self,
+        agent: u64,
+        st: &AgentState,
+        rows: &[Row],
+        oldest: i64,
+        ops: &mut Vec<Op>,
+    ) -> Result<Staged, Error> {
         if st.deleted.is_some() {
             return Err(Error::AgentDeleted { agent });
         }
-        let mut batch = self.db.batch().durability(Some(self.persist_mode()));
+        let mark = ops.len();
         let mut new_keys: Vec<SeriesKey> = Vec::new();
         let mut new_ids: HashMap<&SeriesKey, u32> = HashMap::new();
         let mut windows = BTreeSet::new();
@@ -490,14 +565,16 @@ impl Engine {
                 let sid = match st.series.get(key).or_else(|| new_ids.get(key)) {
                     Some(sid) => *sid,
                     None => {
-                        let sid = u32::try_from(st.keys.len() + new_keys.len()).map_err(|_| {
-                            Error::InvalidRequest(format!("agent {agent} has too many series"))
-                        })?;
-                        batch.insert(
-                            &self.meta,
+                        let Ok(sid) = u32::try_from(st.keys.len() + new_keys.len()) else {
+                            ops.truncate(mark);
+                            return Err(Error::InvalidRequest(format!(
+                                "agent {agent} has too many series"
+                            )));
+                        };
+                        ops.push(Op::Meta(
                             series::series_meta_key(agent, sid),
                             series::encode_series_key(key),
-                        );
+                        ));
                         new_ids.insert(key, sid);
                         new_keys.push(key.clone());
                         sid
@@ -506,11 +583,10 @@ impl Engine {
                 samples.push((sid, *v));
             }
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            batch.insert(
-                &self.head,
-                head::head_key(agent, row.ts_ms, seq),
+            ops.push(Op::Head(
+                head::head_key(agent, row.ts_ms, seq).to_vec(),
                 head::encode_row(&samples),
-            );
+            ));
             let hour = floor_to(row.ts_ms, HOUR);
             windows.insert(hour);
             first_hour = Some(first_hour.map_or(hour, |f: i64| f.min(hour)));
@@ -521,11 +597,10 @@ impl Engine {
                     && !dirty.contains_key(&(t, hour))
                 {
                     dirty.insert((t, hour), next_gen);
-                    batch.insert(
-                        &self.meta,
+                    ops.push(Op::Meta(
                         series::dirty_key(agent, t, hour),
-                        next_gen.to_be_bytes(),
-                    );
+                        next_gen.to_be_bytes().to_vec(),
+                    ));
                     next_gen += 1;
                 }
             }
@@ -534,11 +609,10 @@ impl Engine {
         let init_wm = match first_hour {
             Some(h) if st.wm[Tier::Min1.code() as usize].is_none() => {
                 for tier in [Tier::Min1, Tier::Hour1] {
-                    batch.insert(
-                        &self.meta,
+                    ops.push(Op::Meta(
                         series::watermark_key(agent, tier.code()),
-                        series::ts_bytes(h),
-                    );
+                        series::ts_bytes(h).to_vec(),
+                    ));
                 }
                 Some(h)
             }
@@ -547,24 +621,33 @@ impl Engine {
         if dropped > 0 {
             self.dropped_samples.fetch_add(dropped, Ordering::Relaxed);
         }
-        batch.commit().map_err(Error::fjall("commit write batch"))?;
+        Ok(Staged {
+            new_keys,
+            windows,
+            dirty,
+            next_gen,
+            init_wm,
+        })
+    }
 
-        // Durable: now make it visible in memory.
-        for key in new_keys {
-            let sid = st.keys.len() as u32;
-            st.series.insert(key.clone(), sid);
-            st.keys.push(Arc::new(key));
+    /// Store rows of one agent like [`Engine::write`], without blocking the
+    /// caller: the rows go to the engine's writer thread, which commits
+    /// every write waiting at that moment in one fjall batch (group commit:
+    /// one journal write, or one fsync with [`Durability::SyncData`], for
+    /// the lot). The future resolves once the batch holding these rows is
+    /// durable, with the same guarantee as [`Engine::write`]; a refused
+    /// agent (deleted) fails alone, a failed commit fails the whole group.
+    pub async fn write_grouped(self: &Arc<Self>, agent: u64, rows: Vec<Row>) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Ok(());
         }
-        st.head_windows.extend(windows);
-        st.dirty.extend(dirty);
-        st.next_gen = next_gen;
-        if let Some(h) = init_wm {
-            for tier in [Tier::Min1, Tier::Hour1] {
-                st.wm[tier.code() as usize] = Some(h);
-                st.claimed[tier.code() as usize] = h;
-            }
-        }
-        Ok(())
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let job = group::Job { agent, rows, done };
+        self.writer
+            .get_or_init(|| group::start(Arc::downgrade(self)))
+            .send(job)
+            .map_err(|_| group::stopped(&self.dir))?;
+        wait.await.map_err(|_| group::stopped(&self.dir))?
     }
 
     /// Make an agent's data unqueryable at once and refuse its writes; its

@@ -7,8 +7,9 @@
 //! wait for readers. After a restart, refill it from the engine with
 //! [`Engine::recent_reports`](super::Engine::recent_reports).
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use tokio::sync::broadcast;
 
@@ -17,17 +18,71 @@ use crate::model::Report;
 /// Reports a lagging subscriber may fall behind before it is told so.
 const CHANNEL_CAPACITY: usize = 256;
 
+/// A report as broadcast to live subscribers. Every subscriber of an agent
+/// gets the same `Arc<Live>`, so the first one to encode it for the wire
+/// ([`Live::encoded`]) does it for all of them.
+pub struct Live {
+    pub report: Arc<Report>,
+    encoded: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl Live {
+    fn new(report: Arc<Report>) -> Self {
+        Live {
+            report,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// The report encoded by `make`, computed once per report and shared by
+    /// every subscriber asking for the same type `T` (a cheap-to-clone byte
+    /// buffer, such as a WebSocket text frame). Asking for another type
+    /// than the first caller encodes without caching.
+    pub fn encoded<T: Clone + Send + Sync + 'static>(&self, make: impl FnOnce(&Report) -> T) -> T {
+        let mut make = Some(make);
+        let cached = self.encoded.get_or_init(|| {
+            let f = make.take().expect("runs at most once");
+            Box::new(f(&self.report))
+        });
+        match cached.downcast_ref::<T>() {
+            Some(t) => t.clone(),
+            None => match make {
+                Some(f) => f(&self.report),
+                // `make` ran in get_or_init, so the cache holds a T.
+                None => unreachable!("the cache holds what `make` returned"),
+            },
+        }
+    }
+}
+
+impl std::ops::Deref for Live {
+    type Target = Report;
+    fn deref(&self) -> &Report {
+        &self.report
+    }
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("report", &self.report)
+            .finish()
+    }
+}
+
 struct AgentRing {
     /// Sorted by `ts_ms`.
     reports: Mutex<VecDeque<Arc<Report>>>,
-    tx: broadcast::Sender<Arc<Report>>,
+    /// Made by the first subscriber: a channel allocates all its slots up
+    /// front (about 10 KB), which 10,000 agents nobody watches need not pay.
+    tx: OnceLock<broadcast::Sender<Arc<Live>>>,
 }
 
 impl AgentRing {
     fn new() -> Self {
         AgentRing {
             reports: Mutex::new(VecDeque::new()),
-            tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            tx: OnceLock::new(),
         }
     }
 }
@@ -96,8 +151,13 @@ impl Ring {
                 q.pop_front();
             }
         }
-        // No subscribers is not an error.
-        let _ = ring.tx.send(report);
+        // No subscribers: nothing to wrap or send. One subscribing right now
+        // finds this report in its snapshot (it is in the queue already).
+        if let Some(tx) = ring.tx.get()
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send(Arc::new(Live::new(report)));
+        }
     }
 
     /// The newest report of `agent`.
@@ -135,8 +195,11 @@ impl Ring {
     }
 
     /// Every report pushed for `agent` from now on.
-    pub fn subscribe(&self, agent: u64) -> broadcast::Receiver<Arc<Report>> {
-        self.agent(agent).tx.subscribe()
+    pub fn subscribe(&self, agent: u64) -> broadcast::Receiver<Arc<Live>> {
+        self.agent(agent)
+            .tx
+            .get_or_init(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe()
     }
 
     /// Live subscribers over all agents (open WebSockets).
@@ -145,7 +208,7 @@ impl Ring {
             .read()
             .expect("ring lock is never held across a panic")
             .values()
-            .map(|a| a.tx.receiver_count())
+            .map(|a| a.tx.get().map_or(0, broadcast::Sender::receiver_count))
             .sum()
     }
 
@@ -199,5 +262,24 @@ mod tests {
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Lagged(10))));
         assert_eq!(rx.try_recv().unwrap().ts_ms, 10);
         assert_eq!(ring.snapshot(3, 0).len(), CHANNEL_CAPACITY + 10);
+    }
+
+    #[test]
+    fn subscribers_share_one_encoding() {
+        let ring = Ring::new(i64::MAX / 4);
+        let (mut a, mut b) = (ring.subscribe(4), ring.subscribe(4));
+        ring.push(4, rep(42));
+        let (la, lb) = (a.try_recv().unwrap(), b.try_recv().unwrap());
+        assert!(Arc::ptr_eq(&la, &lb));
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let make = |r: &Report| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Arc::<str>::from(r.ts_ms.to_string())
+        };
+        assert_eq!(&*la.encoded(make), "42");
+        assert_eq!(&*lb.encoded(make), "42");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Another type is encoded, not confused with the cached one.
+        assert_eq!(lb.encoded(|r| r.ts_ms), 42);
     }
 }
