@@ -25,6 +25,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::serve::{Listener, ListenerExt};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -84,7 +85,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .with_context(|| format!("cannot listen on {}", config.listen))?
+        // Small answers (an ingest acknowledgement, a live report) go out at
+        // once instead of waiting for Nagle's algorithm.
+        .tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
     let url = config.dashboard_url();
     let state = AppState::open(config, data_dir)?;
     // Without it only `statusmonitor backup` of the running server is lost

@@ -3,7 +3,9 @@
 //! the history and hands notifications to [`notify`].
 //!
 //! - Ingest calls [`Alerting::reports_arrived`], which only queues the agent
-//!   id on a channel: ingest never waits for evaluation or notification.
+//!   id on a channel, and only for agents that have rules (most have none,
+//!   and a wake-up per report is most of the cost of a large fleet): ingest
+//!   never waits for evaluation or notification.
 //! - One thread (`alert-evaluator`) drains that queue and evaluates the
 //!   agent's enabled rules against the ring buffer; the same thread runs the
 //!   offline check every `offline_check_interval` on the injected clock.
@@ -23,9 +25,9 @@
 pub mod evaluator;
 pub mod notify;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,9 @@ enum Command {
 /// The handle kept in `AppState`. Dropping it stops and joins the thread.
 pub struct Alerting {
     inner: Arc<Inner>,
+    /// Agents with at least one rule: the only ones whose reports need the
+    /// evaluator (kept by [`EvalState`], read by ingest without its mutex).
+    watched: Arc<RwLock<HashSet<u64>>>,
     queue: Option<mpsc::Sender<Command>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -81,6 +86,8 @@ struct Inner {
 struct EvalState {
     rules: HashMap<u64, RuleRecord>,
     by_agent: HashMap<u64, BTreeSet<u64>>,
+    /// The keys of `by_agent`, shared with ingest.
+    watched: Arc<RwLock<HashSet<u64>>>,
     firing: HashMap<(u64, String), FiringRecord>,
 }
 
@@ -90,6 +97,10 @@ impl EvalState {
             .entry(rule.agent_id)
             .or_default()
             .insert(rule.id);
+        self.watched
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(rule.agent_id);
         self.rules.insert(rule.id, rule);
     }
 
@@ -99,6 +110,10 @@ impl EvalState {
             set.remove(&id);
             if set.is_empty() {
                 self.by_agent.remove(&rule.agent_id);
+                self.watched
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&rule.agent_id);
             }
         }
         self.firing.retain(|(rule_id, _), _| *rule_id != id);
@@ -150,6 +165,7 @@ impl Alerting {
                 "alert notifications were interrupted by the last shutdown"
             );
         }
+        let watched = state.watched.clone();
         let inner = Arc::new(Inner {
             started_ms: clock.now_ms(),
             notifier: Arc::new(Notifier::new(config, &catalog)),
@@ -172,6 +188,7 @@ impl Alerting {
         };
         Ok(Alerting {
             inner,
+            watched,
             queue: Some(tx),
             thread,
         })
@@ -179,7 +196,12 @@ impl Alerting {
 
     /// For ingest: `agent_id` has new reports in the ring. Never blocks.
     pub fn reports_arrived(&self, agent_id: u64) {
-        if let Some(queue) = &self.queue {
+        let watched = self
+            .watched
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&agent_id);
+        if watched && let Some(queue) = &self.queue {
             // The thread is gone only while shutting down.
             let _ = queue.send(Command::Reports(agent_id));
         }
