@@ -5,7 +5,8 @@
 //! Layout of `DATA_DIR/tsdb`:
 //! - `FORMAT`: the format version, checked on open;
 //! - `db/`: one fjall database with the keyspaces `meta` (series
-//!   dictionary, compactor watermarks and dirty hours, deleted agents),
+//!   dictionary, compactor watermarks and dirty hours, deleted agents, the
+//!   head's open windows),
 //!   `head` (raw rows of windows not yet sealed) and one keyspace per tier
 //!   and time partition (`raw.<ms>`, `m1.<ms>`, `h1.<ms>`) holding blocks.
 //!
