@@ -149,13 +149,21 @@ fn start_once(dir: &std::path::Path) -> Duration {
 fn main() {
     let quick = std::env::var_os("STATUSMONITOR_BENCH_QUICK").is_some();
     let agents = if quick { 10 } else { 100 };
-    let dir = tempfile::tempdir().unwrap();
-    eprintln!(
-        "startup: generating {agents} agents x (365 d of 1 h + 24 h of 5 s) x {SERIES} series"
-    );
-    generate(dir.path(), agents, now_ms());
-    let _warm_up = start_once(dir.path());
-    let mut runs: Vec<Duration> = (0..5).map(|_| start_once(dir.path())).collect();
+    // STATUSMONITOR_BENCH_DIR keeps the generated directory there (and
+    // reuses it when it already holds one), for profiling the server on it.
+    let kept = std::env::var_os("STATUSMONITOR_BENCH_DIR").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = kept.as_deref().unwrap_or(temp.path());
+    if dir.join("tsdb").exists() {
+        eprintln!("startup: reusing {}", dir.display());
+    } else {
+        eprintln!(
+            "startup: generating {agents} agents x (365 d of 1 h + 24 h of 5 s) x {SERIES} series"
+        );
+        generate(dir, agents, now_ms());
+    }
+    let _warm_up = start_once(dir);
+    let mut runs: Vec<Duration> = (0..5).map(|_| start_once(dir)).collect();
     runs.sort();
     println!(
         "startup with {agents} agents (a year of 1 h, 24 h of 5 s): median {:.0} ms, min {:.0} ms, max {:.0} ms (spawn to first /api/health 200, 5 runs)",

@@ -200,7 +200,16 @@ pub fn check(dir: &Path) -> Result<TsdbCheck, Error> {
                             out.series += 1;
                             series::decode_series_key(&v).err().map(|e| e.to_string())
                         }
-                        (Some(&(meta::WATERMARK | meta::DIRTY | meta::DELETED)), Some(_)) => None,
+                        (
+                            Some(
+                                &(meta::WATERMARK
+                                | meta::DIRTY
+                                | meta::DELETED
+                                | meta::HEAD_WINDOW),
+                            ),
+                            Some(_),
+                        ) => None,
+                        (Some(&meta::HEAD_INDEXED), None) if k.len() == 1 => None,
                         _ => Some("unknown meta key".to_string()),
                     }
                     .map(|e| place(None, agent, None, e))

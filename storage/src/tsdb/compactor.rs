@@ -15,7 +15,7 @@ use crate::error::Error;
 use super::chunk::{Block, BlockKind, BlockReader, SeriesColumns, encode_block};
 use super::head;
 use super::query::{Point, SeriesMap, bucket};
-use super::series::{block_key, dirty_key, ts_bytes, watermark_key};
+use super::series::{block_key, dirty_key, head_window_key, ts_bytes, watermark_key};
 use super::tier::{HOUR, Tier, floor_to};
 use super::{Agent, Engine, MaintenanceReport};
 
@@ -138,6 +138,9 @@ impl Engine {
                 rows.push((k, v));
             }
             if rows.is_empty() {
+                self.meta
+                    .remove(head_window_key(agent.id, w))
+                    .map_err(Error::fjall("remove head window"))?;
                 st.head_windows.remove(&w);
                 continue;
             }
@@ -167,6 +170,7 @@ impl Engine {
             }
             let bytes = encode_block(&raw_block(&samples), self.config.block_zstd_level);
             batch.insert(&ks, key, bytes);
+            batch.remove(&self.meta, head_window_key(agent.id, w));
             batch
                 .commit()
                 .map_err(Error::fjall("commit sealed window"))?;

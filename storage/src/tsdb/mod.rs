@@ -5,7 +5,8 @@
 //! Layout of `DATA_DIR/tsdb`:
 //! - `FORMAT`: the format version, checked on open;
 //! - `db/`: one fjall database with the keyspaces `meta` (series
-//!   dictionary, compactor watermarks and dirty hours, deleted agents),
+//!   dictionary, compactor watermarks and dirty hours, deleted agents, the
+//!   head's open windows),
 //!   `head` (raw rows of windows not yet sealed) and one keyspace per tier
 //!   and time partition (`raw.<ms>`, `m1.<ms>`, `h1.<ms>`) holding blocks.
 //!
@@ -372,11 +373,17 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Rebuild the in-memory state from `meta` and the head's keys.
+    /// Rebuild the in-memory state from `meta` and the keys of the head's
+    /// open windows (a directory without `H` keys: from every head key, once).
     fn load(&self) -> Result<(), Error> {
         let bad = |d: &str| Error::corrupt("meta keyspace", d.to_owned());
+        let mut indexed = false;
         for item in self.meta.iter() {
             let (k, v) = item.into_inner().map_err(Error::fjall("scan meta"))?;
+            if k.as_ref() == [meta::HEAD_INDEXED] {
+                indexed = true;
+                continue;
+            }
             let (Some(kind), Some(agent)) = (k.first(), k.get(1..9).and_then(series::u64_from))
             else {
                 return Err(bad("short key"));
@@ -420,18 +427,53 @@ impl Engine {
                 meta::DELETED => {
                     st.deleted = Some(series::ts_from(&v).ok_or_else(|| bad("deleted value"))?);
                 }
+                meta::HEAD_WINDOW => {
+                    let hour = k
+                        .get(9..17)
+                        .and_then(series::ts_from)
+                        .ok_or_else(|| bad("head window key"))?;
+                    st.head_windows.insert(hour);
+                }
                 _ => return Err(bad("unknown key prefix")),
             }
         }
         let mut max_seq = 0u64;
-        for item in self.head.iter() {
-            let k = item.key().map_err(Error::fjall("scan head"))?;
-            let (agent, ts, seq) = head::parse_head_key(&k)?;
-            max_seq = max_seq.max(seq + 1);
-            self.agent(agent)
-                .lock()
-                .head_windows
-                .insert(floor_to(ts, HOUR));
+        if indexed {
+            // A write's seq only has to exceed those of the unsealed rows it
+            // may share a timestamp with: the rows of the open windows.
+            for a in self.all_agents() {
+                let windows: Vec<i64> = a.lock().head_windows.iter().copied().collect();
+                for w in windows {
+                    let range = head::head_bound(a.id, w)..head::head_bound(a.id, w + HOUR);
+                    for item in self.head.range(range) {
+                        let k = item.key().map_err(Error::fjall("scan head"))?;
+                        let (_, _, seq) = head::parse_head_key(&k)?;
+                        max_seq = max_seq.max(seq + 1);
+                    }
+                }
+            }
+        } else {
+            // Made before `H` keys: find the windows in the whole head, then
+            // record them (one batch, with the marker) so later opens need not.
+            for item in self.head.iter() {
+                let k = item.key().map_err(Error::fjall("scan head"))?;
+                let (agent, ts, seq) = head::parse_head_key(&k)?;
+                max_seq = max_seq.max(seq + 1);
+                self.agent(agent)
+                    .lock()
+                    .head_windows
+                    .insert(floor_to(ts, HOUR));
+            }
+            let mut batch = self.db.batch().durability(Some(self.persist_mode()));
+            for a in self.all_agents() {
+                for w in &a.lock().head_windows {
+                    batch.insert(&self.meta, series::head_window_key(a.id, *w), []);
+                }
+            }
+            batch.insert(&self.meta, [meta::HEAD_INDEXED], []);
+            batch
+                .commit()
+                .map_err(Error::fjall("record head windows"))?;
         }
         self.seq.store(max_seq, Ordering::SeqCst);
         Ok(())
@@ -603,6 +645,13 @@ impl Engine {
                     ));
                     next_gen += 1;
                 }
+            }
+        }
+        // A window's first head row records the window in `meta`, in the same
+        // batch, so opening the engine need not scan the head for them.
+        for w in &windows {
+            if !st.head_windows.contains(w) {
+                ops.push(Op::Meta(series::head_window_key(agent, *w), Vec::new()));
             }
         }
         // The first rows of an agent start its compactors' watermarks.
@@ -841,5 +890,103 @@ impl BackgroundHandle {
 impl Drop for BackgroundHandle {
     fn drop(&mut self) {
         self.stop_and_join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_795_564_800_000; // 2026-11-25T00:00:00Z
+
+    fn open(dir: &Path, clock: &Arc<ManualClock>) -> Engine {
+        Engine::open(dir, EngineConfig::default(), clock.clone()).unwrap()
+    }
+
+    fn row(ts: i64, v: f64) -> Row {
+        Row {
+            ts_ms: ts,
+            samples: vec![(SeriesKey::new("cpu.total_pct"), v)],
+        }
+    }
+
+    fn values(e: &Engine, agent: u64) -> Vec<(i64, f64)> {
+        let req = QueryRequest {
+            agent,
+            metrics: Vec::new(),
+            label_filter: None,
+            start_ms: T0,
+            stop_ms: T0 + 3 * HOUR,
+            tier: Some(Tier::Raw5s),
+            interval_ms: None,
+            max_points: 0,
+        };
+        e.query(&req).unwrap().series[0]
+            .points
+            .iter()
+            .map(|p| (p.ts_ms, p.last))
+            .collect()
+    }
+
+    fn head_window_keys(e: &Engine) -> Vec<Vec<u8>> {
+        e.meta
+            .prefix([meta::HEAD_WINDOW])
+            .map(|i| i.key().unwrap().to_vec())
+            .collect()
+    }
+
+    /// Open windows come back from `meta` (not a head scan), sealing removes
+    /// them, and a write after a restart still beats an earlier one of the
+    /// same timestamp; a directory made before `H` keys gets them on open.
+    #[test]
+    fn open_windows_are_kept_in_meta_and_derived_for_older_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0 + 3 * HOUR));
+        let e = open(dir.path(), &clock);
+        e.write(1, &[row(T0 + HOUR, 1.0), row(T0 + 2 * HOUR + 5_000, 2.0)])
+            .unwrap();
+        e.write(2, &[row(T0 + 2 * HOUR, 3.0)]).unwrap();
+        assert_eq!(head_window_keys(&e).len(), 3);
+        drop(e);
+
+        // Reopen from the index: same windows, and seq continues.
+        let e = open(dir.path(), &clock);
+        assert_eq!(
+            e.existing_agent(1).unwrap().lock().head_windows,
+            BTreeSet::from([T0 + HOUR, T0 + 2 * HOUR])
+        );
+        e.write(1, &[row(T0 + 2 * HOUR + 5_000, 4.0)]).unwrap();
+        assert_eq!(
+            values(&e, 1),
+            vec![(T0 + HOUR, 1.0), (T0 + 2 * HOUR + 5_000, 4.0)]
+        );
+
+        // Sealing the first hour removes its H key in the same batch.
+        e.run_maintenance().unwrap();
+        assert_eq!(head_window_keys(&e).len(), 2);
+
+        // An older directory: no H keys, no marker.
+        let mut batch = e.db.batch();
+        for k in head_window_keys(&e) {
+            batch.remove(&e.meta, k);
+        }
+        batch.remove(&e.meta, [meta::HEAD_INDEXED]);
+        batch.commit().unwrap();
+        drop(e);
+        let e = open(dir.path(), &clock);
+        assert_eq!(head_window_keys(&e).len(), 2);
+        assert!(e.meta.get([meta::HEAD_INDEXED]).unwrap().is_some());
+        e.write(1, &[row(T0 + 2 * HOUR + 5_000, 5.0)]).unwrap();
+        assert_eq!(
+            values(&e, 1),
+            vec![(T0 + HOUR, 1.0), (T0 + 2 * HOUR + 5_000, 5.0)]
+        );
+        assert_eq!(values(&e, 2), vec![(T0 + 2 * HOUR, 3.0)]);
+        drop(e);
+        let e = open(dir.path(), &clock);
+        assert_eq!(
+            e.existing_agent(1).unwrap().lock().head_windows,
+            BTreeSet::from([T0 + 2 * HOUR])
+        );
     }
 }

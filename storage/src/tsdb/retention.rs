@@ -56,7 +56,12 @@ impl Engine {
                 batch.remove(&self.head, item.key().map_err(Error::fjall("scan head"))?);
                 n += 1;
             }
-            for kind in [meta::SERIES, meta::WATERMARK, meta::DIRTY] {
+            for kind in [
+                meta::SERIES,
+                meta::WATERMARK,
+                meta::DIRTY,
+                meta::HEAD_WINDOW,
+            ] {
                 let mut prefix = vec![kind];
                 prefix.extend_from_slice(&agent.id.to_be_bytes());
                 for item in self.meta.prefix(&prefix) {

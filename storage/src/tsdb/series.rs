@@ -21,6 +21,11 @@ pub mod meta {
     pub const DIRTY: u8 = b'D';
     /// `X | agent` → i64 time of deletion.
     pub const DELETED: u8 = b'X';
+    /// `H | agent | hour` → empty: the agent has head rows in that raw window.
+    pub const HEAD_WINDOW: u8 = b'H';
+    /// `I` alone → empty: every head window has its `H` key (written once,
+    /// when a directory made before `H` keys existed is first opened).
+    pub const HEAD_INDEXED: u8 = b'I';
 }
 
 /// i64 → u64 that sorts like the i64 in big-endian bytes.
@@ -66,6 +71,14 @@ pub fn dirty_key(agent: u64, tier: u8, hour: i64) -> Vec<u8> {
     k.push(meta::DIRTY);
     k.extend_from_slice(&agent.to_be_bytes());
     k.push(tier);
+    k.extend_from_slice(&ts_bytes(hour));
+    k
+}
+
+pub fn head_window_key(agent: u64, hour: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(meta::HEAD_WINDOW);
+    k.extend_from_slice(&agent.to_be_bytes());
     k.extend_from_slice(&ts_bytes(hour));
     k
 }
