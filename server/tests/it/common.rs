@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use server::config::{Config, PasswordCost, ServeArgs};
 use server::datadir::DataDir;
 use server::state::AppState;
@@ -280,4 +280,42 @@ impl TestApp {
             r.body["token"].as_str().expect("token").to_string(),
         )
     }
+}
+
+/// A report at `ts` with CPU at `cpu` %.
+pub fn report(ts: i64, cpu: f64) -> Value {
+    json!({
+        "ts_ms": ts,
+        "interval_ms": 5000,
+        "cpu": { "total_pct": cpu, "cores_pct": [cpu, cpu / 2.0], "cores_mhz": [3400, 3600] },
+        "load": [0.5, 0.4, 0.3],
+        "memory": { "total_bytes": 16_000_000_000u64, "used_bytes": 8_000_000_000u64,
+                    "available_bytes": 8_000_000_000u64, "swap_total_bytes": 2_000_000_000u64,
+                    "swap_used_bytes": 0 },
+        "disks": [ { "mount": "/", "total_bytes": 500_000_000_000u64, "used_bytes": 200_000_000_000u64,
+                     "read_bps": 1024, "write_bps": 20480 } ],
+        "networks": [ { "iface": "eth0", "rx_bps": 120000, "tx_bps": 64000 } ],
+        "uptime_s": 86400
+    })
+}
+
+/// The points `[ts, avg, min, max]` of `cpu.total_pct` of `agent` from the
+/// history API (`query` after the `?`).
+pub async fn cpu_points(app: &TestApp, who: &Session, agent: u64, query: &str) -> Vec<Value> {
+    let r = app
+        .call_as(
+            who,
+            Method::GET,
+            &format!("/api/history/{agent}/cpu?{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["metric"] == "cpu.total_pct")
+        .map(|s| s["points"].as_array().unwrap().clone())
+        .unwrap_or_default()
 }

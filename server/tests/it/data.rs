@@ -13,24 +13,7 @@ use storage::model::LiveMessage;
 use tokio_tungstenite::tungstenite;
 use tower::ServiceExt;
 
-use crate::common::{Reply, Session, T0, TestApp};
-
-/// A report at `ts` with CPU at `cpu` %.
-fn report(ts: i64, cpu: f64) -> Value {
-    json!({
-        "ts_ms": ts,
-        "interval_ms": 5000,
-        "cpu": { "total_pct": cpu, "cores_pct": [cpu, cpu / 2.0], "cores_mhz": [3400, 3600] },
-        "load": [0.5, 0.4, 0.3],
-        "memory": { "total_bytes": 16_000_000_000u64, "used_bytes": 8_000_000_000u64,
-                    "available_bytes": 8_000_000_000u64, "swap_total_bytes": 2_000_000_000u64,
-                    "swap_used_bytes": 0 },
-        "disks": [ { "mount": "/", "total_bytes": 500_000_000_000u64, "used_bytes": 200_000_000_000u64,
-                     "read_bps": 1024, "write_bps": 20480 } ],
-        "networks": [ { "iface": "eth0", "rx_bps": 120000, "tx_bps": 64000 } ],
-        "uptime_s": 86400
-    })
-}
+use crate::common::{Reply, Session, T0, TestApp, cpu_points, report};
 
 async fn ingest_raw(app: &TestApp, token: &str, body: Vec<u8>, encoding: Option<&str>) -> Reply {
     let mut req = Request::builder()
@@ -52,25 +35,6 @@ async fn ingest_raw(app: &TestApp, token: &str, body: Vec<u8>, encoding: Option<
 
 async fn ingest(app: &TestApp, token: &str, batch: Value) -> Reply {
     ingest_raw(app, token, serde_json::to_vec(&batch).unwrap(), None).await
-}
-
-async fn cpu_points(app: &TestApp, who: &Session, agent: u64, query: &str) -> Vec<Value> {
-    let r = app
-        .call_as(
-            who,
-            Method::GET,
-            &format!("/api/history/{agent}/cpu?{query}"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.body["series"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["metric"] == "cpu.total_pct")
-        .map(|s| s["points"].as_array().unwrap().clone())
-        .unwrap_or_default()
 }
 
 async fn setup() -> (TestApp, Session, u64, String) {

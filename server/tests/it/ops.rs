@@ -6,7 +6,7 @@ use std::path::Path;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Session, T0, TestApp};
+use crate::common::{Session, T0, TestApp, cpu_points, report};
 
 /// The fixture of format 1: the layout the first release wrote (no top-level
 /// `FORMAT` file; `tsdb/FORMAT` 1; catalog records of version 1).
@@ -22,22 +22,6 @@ fn fixture_cpu(i: i64) -> f64 {
     ((i * 7) % 1000) as f64 / 10.0
 }
 
-fn report(ts: i64, cpu: f64) -> Value {
-    json!({
-        "ts_ms": ts,
-        "interval_ms": 5000,
-        "cpu": { "total_pct": cpu, "cores_pct": [cpu], "cores_mhz": [3400] },
-        "load": [0.5, 0.4, 0.3],
-        "memory": { "total_bytes": 16_000_000_000u64, "used_bytes": 8_000_000_000u64,
-                    "available_bytes": 8_000_000_000u64, "swap_total_bytes": 0,
-                    "swap_used_bytes": 0 },
-        "disks": [ { "mount": "/", "total_bytes": 500_000_000_000u64, "used_bytes": 200_000_000_000u64,
-                     "read_bps": 1024, "write_bps": 20480 } ],
-        "networks": [ { "iface": "eth0", "rx_bps": 120000, "tx_bps": 64000 } ],
-        "uptime_s": 86400
-    })
-}
-
 async fn ingest(app: &TestApp, token: &str, reports: Vec<Value>) {
     let r = app
         .post(
@@ -51,29 +35,11 @@ async fn ingest(app: &TestApp, token: &str, reports: Vec<Value>) {
 
 /// `(ts, value)` of `cpu.total_pct` of `agent` from the history API.
 async fn cpu(app: &TestApp, who: &Session, agent: u64, query: &str) -> Vec<(i64, f64)> {
-    let r = app
-        .call_as(
-            who,
-            Method::GET,
-            &format!("/api/history/{agent}/cpu?{query}"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.body["series"]
-        .as_array()
-        .unwrap()
+    cpu_points(app, who, agent, query)
+        .await
         .iter()
-        .find(|s| s["metric"] == "cpu.total_pct")
-        .map(|s| {
-            s["points"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
-                .collect()
-        })
-        .unwrap_or_default()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+        .collect()
 }
 
 /// Packs every file of `dir` (but the lock) into a `.tar.zst` at `out`.
