@@ -23,8 +23,21 @@ use crate::error::ApiError;
 use crate::metrics::ServerMetrics;
 use crate::remote_write::RemoteWrite;
 
+/// Cloned for every request (axum hands each handler and middleware its own
+/// copy), so it is one `Arc`: a clone is one atomic increment instead of a
+/// dozen, plus the Leptos options' strings.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points at.
+pub struct Shared {
     pub config: Arc<Config>,
     pub data_dir: Arc<DataDir>,
     pub leptos: LeptosOptions,
@@ -122,7 +135,7 @@ impl AppState {
         let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
             .context("cannot load alert rules")?;
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             metrics: Arc::new(ServerMetrics::default()),
             remote_write: Arc::new(remote_write),
             config: Arc::new(config),
@@ -139,7 +152,7 @@ impl AppState {
             ring,
             maintenance,
             alerting: Arc::new(alerting),
-        })
+        })))
     }
 
     /// Runs `f` on the catalog in the blocking pool; catalog errors become
