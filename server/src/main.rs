@@ -3,6 +3,10 @@
 use clap::Parser;
 use server::config::{Cli, Command, Config};
 
+/// See server/Cargo.toml for why not the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     let args = match cli.command {
