@@ -1,7 +1,7 @@
 //! Password hashing with Argon2id (parameters in [`PasswordCost`] and
 //! `docs/security.md`). Hashing runs on the blocking pool, at most
 //! [`CONCURRENT_HASHES`] at a time, each in one of as many working-memory
-//! buffers (19 MiB each in production) that are kept and reused.
+//! buffers (12 MiB each in production) that are kept and reused.
 //!
 //! Why keep them: freed, a buffer that size does not go back to the system.
 //! glibc raises its mmap threshold after the first such free, so later
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn production_parameters_are_the_documented_ones() {
         let c = PasswordCost::PRODUCTION;
-        assert_eq!((c.memory_kib, c.iterations, c.parallelism), (19456, 2, 1));
+        assert_eq!((c.memory_kib, c.iterations, c.parallelism), (12288, 3, 1));
     }
 
     #[test]
