@@ -36,7 +36,7 @@ pub fn validate_batch(
         ));
     }
     if let Some(host) = &batch.host {
-        text("host.hostname", &host.hostname, false)?;
+        text(|| "host.hostname".into(), &host.hostname, false)?;
         for (name, value) in [
             ("host.os", &host.os),
             ("host.kernel", &host.kernel),
@@ -44,7 +44,7 @@ pub fn validate_batch(
             ("host.cpu_model", &host.cpu_model),
         ] {
             if let Some(v) = value {
-                text(name, v, true)?;
+                text(|| name.into(), v, true)?;
             }
         }
         if let Some(cores) = host.cores
@@ -97,11 +97,11 @@ fn validate_report(
         ));
     }
     if let Some(cpu) = &r.cpu {
-        pct(&format!("{at}.cpu.total_pct"), cpu.total_pct)?;
-        count(&format!("{at}.cpu.cores_pct"), cpu.cores_pct.len())?;
-        count(&format!("{at}.cpu.cores_mhz"), cpu.cores_mhz.len())?;
+        pct(|| format!("{at}.cpu.total_pct"), cpu.total_pct)?;
+        count(|| format!("{at}.cpu.cores_pct"), cpu.cores_pct.len())?;
+        count(|| format!("{at}.cpu.cores_mhz"), cpu.cores_mhz.len())?;
         for (c, v) in cpu.cores_pct.iter().enumerate() {
-            pct(&format!("{at}.cpu.cores_pct[{c}]"), *v)?;
+            pct(|| format!("{at}.cpu.cores_pct[{c}]"), *v)?;
         }
         for (c, v) in cpu.cores_mhz.iter().enumerate() {
             if *v > 100_000 {
@@ -114,7 +114,7 @@ fn validate_report(
     }
     if let Some(load) = &r.load {
         for (k, v) in load.iter().enumerate() {
-            finite_in(&format!("{at}.load[{k}]"), *v, 0.0, 1e6)?;
+            finite_in(|| format!("{at}.load[{k}]"), *v, 0.0, 1e6)?;
         }
     }
     if let Some(mem) = &r.memory {
@@ -131,9 +131,9 @@ fn validate_report(
             ));
         }
     }
-    count(&format!("{at}.disks"), r.disks.len())?;
+    count(|| format!("{at}.disks"), r.disks.len())?;
     for (d, disk) in r.disks.iter().enumerate() {
-        text(&format!("{at}.disks[{d}].mount"), &disk.mount, false)?;
+        text(|| format!("{at}.disks[{d}].mount"), &disk.mount, false)?;
         if disk.used_bytes > disk.total_bytes {
             return Err(invalid(
                 &format!("{at}.disks[{d}].used_bytes"),
@@ -147,9 +147,9 @@ fn validate_report(
             ));
         }
     }
-    count(&format!("{at}.networks"), r.networks.len())?;
+    count(|| format!("{at}.networks"), r.networks.len())?;
     for (n, net) in r.networks.iter().enumerate() {
-        text(&format!("{at}.networks[{n}].iface"), &net.iface, false)?;
+        text(|| format!("{at}.networks[{n}].iface"), &net.iface, false)?;
         if r.networks[..n].iter().any(|o| o.iface == net.iface) {
             return Err(invalid(
                 &format!("{at}.networks[{n}].iface"),
@@ -157,11 +157,11 @@ fn validate_report(
             ));
         }
     }
-    count(&format!("{at}.temps"), r.temps.len())?;
+    count(|| format!("{at}.temps"), r.temps.len())?;
     for (t, temp) in r.temps.iter().enumerate() {
-        text(&format!("{at}.temps[{t}].sensor"), &temp.sensor, false)?;
+        text(|| format!("{at}.temps[{t}].sensor"), &temp.sensor, false)?;
         finite_in(
-            &format!("{at}.temps[{t}].celsius"),
+            || format!("{at}.temps[{t}].celsius"),
             temp.celsius,
             -273.15,
             500.0,
@@ -180,24 +180,27 @@ fn invalid(field: &str, problem: &str) -> ApiError {
     ApiError::Invalid(format!("{field}: {problem}"))
 }
 
-fn pct(field: &str, v: f64) -> Result<(), ApiError> {
+// The checks below take the field's path as a closure: it is formatted only
+// for an error, not for each of the ~40 values of every valid report.
+
+fn pct(field: impl FnOnce() -> String, v: f64) -> Result<(), ApiError> {
     finite_in(field, v, 0.0, PCT_MAX)
 }
 
-fn finite_in(field: &str, v: f64, min: f64, max: f64) -> Result<(), ApiError> {
+fn finite_in(field: impl FnOnce() -> String, v: f64, min: f64, max: f64) -> Result<(), ApiError> {
     if !v.is_finite() {
-        return Err(invalid(field, "is not a finite number"));
+        return Err(invalid(&field(), "is not a finite number"));
     }
     if v < min || v > max {
-        return Err(invalid(field, &format!("{v} is outside {min}..{max}")));
+        return Err(invalid(&field(), &format!("{v} is outside {min}..{max}")));
     }
     Ok(())
 }
 
-fn count(field: &str, n: usize) -> Result<(), ApiError> {
+fn count(field: impl FnOnce() -> String, n: usize) -> Result<(), ApiError> {
     if n > MAX_ITEMS {
         return Err(invalid(
-            field,
+            &field(),
             &format!("has {n} entries; at most {MAX_ITEMS}"),
         ));
     }
@@ -205,15 +208,18 @@ fn count(field: &str, n: usize) -> Result<(), ApiError> {
 }
 
 /// Labels (mount, interface, sensor) become series labels: printable, bounded.
-fn text(field: &str, v: &str, may_be_empty: bool) -> Result<(), ApiError> {
+fn text(field: impl FnOnce() -> String, v: &str, may_be_empty: bool) -> Result<(), ApiError> {
     if v.is_empty() && !may_be_empty {
-        return Err(invalid(field, "must not be empty"));
+        return Err(invalid(&field(), "must not be empty"));
     }
     if v.len() > MAX_LABEL {
-        return Err(invalid(field, &format!("is longer than {MAX_LABEL} bytes")));
+        return Err(invalid(
+            &field(),
+            &format!("is longer than {MAX_LABEL} bytes"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(invalid(field, "contains control characters"));
+        return Err(invalid(&field(), "contains control characters"));
     }
     Ok(())
 }
