@@ -217,11 +217,15 @@ pub struct EngineStats {
     pub dropped_samples: u64,
 }
 
+/// A map hashed with foldhash instead of SipHash: its keys come from our
+/// own agents' reports (series keys), hashed on every write.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Per-agent state, guarded by the agent's own mutex.
 #[derive(Default)]
 pub(crate) struct AgentState {
     /// Series id by key; the keys are shared with `keys` (one copy each).
-    series: HashMap<Arc<SeriesKey>, u32>,
+    series: FastMap<Arc<SeriesKey>, u32>,
     keys: Vec<Arc<SeriesKey>>,
     /// Per tier code: aggregates of that tier are complete before this (Min1, Hour1).
     wm: [Option<i64>; 3],
@@ -589,7 +593,7 @@ impl Engine {
         }
         let mark = ops.len();
         let mut new_keys: Vec<SeriesKey> = Vec::new();
-        let mut new_ids: HashMap<&SeriesKey, u32> = HashMap::new();
+        let mut new_ids: FastMap<&SeriesKey, u32> = FastMap::default();
         let mut windows = BTreeSet::new();
         let mut dirty: BTreeMap<(u8, i64), u64> = BTreeMap::new();
         let mut next_gen = st.next_gen;
