@@ -243,9 +243,11 @@ test('the dashboard journey', async (t) => {
     // Memory in use is above 1 % on any machine: it fires at once.
     await page.fill('#rule-threshold', '1');
     await page.fill('#rule-name', 'memory in use');
+    await page.fill('#rule-description', 'any machine uses some memory');
     await page.click('#save-rule');
     await page.locator('#rule-form').waitFor({ state: 'hidden' });
     const row = page.locator('.rule-row', { hasText: 'memory in use' });
+    await row.locator('text=any machine uses some memory').waitFor();
     await row.locator('.badge-firing').waitFor({ timeout: 15_000 });
     const firing = page.locator('#history .event-row[data-state="firing"]', { hasText: 'nas' });
     await firing.first().waitFor({ timeout: 15_000 });
@@ -257,9 +259,13 @@ test('the dashboard journey', async (t) => {
     // Edit: "below 1 %" no longer holds, so the rule resolves.
     await row.locator('.action-edit').click();
     assert.equal(await page.inputValue('#rule-name'), 'memory in use');
+    assert.equal(await page.inputValue('#rule-description'), 'any machine uses some memory');
+    // An emptied description is cleared (an edit sends every field).
+    await page.fill('#rule-description', '');
     await page.selectOption('#rule-comparison', 'lt');
     await page.click('#save-rule');
     await row.locator('.badge-online', { hasText: 'OK' }).waitFor({ timeout: 15_000 });
+    assert.equal(await row.locator('text=any machine uses some memory').count(), 0);
     await page.locator('#history .event-row[data-state="resolved"]').first().waitFor({ timeout: 15_000 });
 
     // Filters and sorting go to the server.

@@ -126,6 +126,7 @@ struct RuleForm {
     duration: RwSignal<String>,
     cooldown: RwSignal<String>,
     name: RwSignal<String>,
+    description: RwSignal<String>,
     enabled: RwSignal<bool>,
     problem: RwSignal<Option<String>>,
 }
@@ -143,6 +144,7 @@ impl RuleForm {
             duration: RwSignal::new(String::new()),
             cooldown: RwSignal::new("300".into()),
             name: RwSignal::new(String::new()),
+            description: RwSignal::new(String::new()),
             enabled: RwSignal::new(true),
             problem: RwSignal::new(None),
         }
@@ -182,6 +184,8 @@ impl RuleForm {
             .set(rule.map_or(300, |r| r.cooldown_s).to_string());
         self.name
             .set(rule.and_then(|r| r.name.clone()).unwrap_or_default());
+        self.description
+            .set(rule.and_then(|r| r.description.clone()).unwrap_or_default());
         self.enabled.set(rule.is_none_or(|r| r.enabled));
         self.problem.set(None);
         self.open.set(true);
@@ -219,6 +223,7 @@ impl RuleForm {
         };
         let label = self.label.get_untracked().trim().to_string();
         let name = self.name.get_untracked().trim().to_string();
+        let description = self.description.get_untracked().trim().to_string();
         Ok(CreateRuleRequest {
             agent_id,
             metric,
@@ -235,7 +240,7 @@ impl RuleForm {
             cooldown_s: seconds(self.cooldown.get_untracked(), "The cooldown")?,
             enabled: Some(self.enabled.get_untracked()),
             name: (!name.is_empty()).then_some(name),
-            description: None,
+            description: (!description.is_empty()).then_some(description),
         })
     }
 }
@@ -252,7 +257,7 @@ fn update_of(r: CreateRuleRequest) -> UpdateRuleRequest {
         cooldown_s: r.cooldown_s,
         enabled: r.enabled,
         name: Some(r.name.unwrap_or_default()),
-        description: None,
+        description: Some(r.description.unwrap_or_default()),
     }
 }
 
@@ -407,6 +412,10 @@ fn RulesCard(
                     <label>"Name (optional)"
                         <input id="rule-name" maxlength="100" bind:value=form.name placeholder="data disk full" />
                     </label>
+                    <label class="wide">"Description (optional)"
+                        <input id="rule-description" maxlength="1000" bind:value=form.description
+                            placeholder="move old backups to the archive disk" />
+                    </label>
                     <label class="check">
                         <input type="checkbox" id="rule-enabled" bind:checked=form.enabled />
                         "Enabled"
@@ -490,7 +499,10 @@ fn rule_row(
         .name
         .clone()
         .unwrap_or_else(|| what_text(r.metric, r.label.as_deref()));
-    let what = what_text(r.metric, r.label.as_deref());
+    let what = match &r.description {
+        Some(d) => format!("{} · {d}", what_text(r.metric, r.label.as_deref())),
+        None => what_text(r.metric, r.label.as_deref()),
+    };
     let (state_class, state) = if !r.enabled {
         ("badge", "Disabled".to_string())
     } else if r.firing.is_empty() {
