@@ -14,7 +14,9 @@
 //! - ingest → WebSocket delivery latency with 1,000 subscribers;
 //! - history: 24 h of one agent's CPU, and `summary` over 7 d;
 //! - server RSS idle with 10 agents reporting every 5 s, and under the
-//!   10,000-agent load.
+//!   10,000-agent load;
+//! - server RSS with 10,000 agents whose rings hold their full 15 minutes
+//!   (the steady state of the live ring buffer), under the paced load.
 //!
 //! Every figure is printed with the machine's load average at that moment.
 //! The quick run covers the same cases with shorter phases and fewer
@@ -154,6 +156,11 @@ impl Api {
     /// Creates `n` agents and activates each with a first report (4 client
     /// threads); returns (id, token) in creation order.
     fn agents(&self, n: usize) -> Vec<(u64, String)> {
+        self.agents_since(n, 0)
+    }
+
+    /// [`Api::agents`] with the first report `back_ms` in the past.
+    fn agents_since(&self, n: usize, back_ms: i64) -> Vec<(u64, String)> {
         let threads = 4.min(n.max(1));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -171,7 +178,8 @@ impl Api {
                             let body: Value = r.body_mut().read_json().expect("agent body");
                             let id = body["agent"]["id"].as_u64().expect("id");
                             let token = body["token"].as_str().expect("token").to_string();
-                            send(&agent, &url, &token, &batch(&[report(now_ms(), id)]));
+                            let first = report(now_ms() - back_ms, id);
+                            send(&agent, &url, &token, &batch(&[first]));
                             (id, token)
                         })
                         .collect::<Vec<_>>()
@@ -391,11 +399,62 @@ fn backfill(url: &str, id: u64, token: &str, end: i64, days: i64) -> usize {
     n
 }
 
+/// Fills the ring of every agent with `back_ms` of 5 s reports: one POST
+/// per agent holding every report from `from_ms + 5 s` to now, oldest first
+/// (each newer than the agent's first report, so all of them enter its ring).
+/// Returns the reports sent.
+fn prefill(url: &str, agents: &[(u64, String)], from_ms: i64, threads: usize) -> u64 {
+    const MARK: i64 = 1_111_111_111_111;
+    let sent = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let mine: Vec<(u64, String)> =
+                agents.iter().skip(t).step_by(threads).cloned().collect();
+            let (sent, url) = (sent.clone(), url.to_string());
+            std::thread::spawn(move || {
+                // Reports rendered once with a placeholder timestamp.
+                let parts: Vec<(String, String)> = (0..32)
+                    .map(|i| {
+                        let text = report(MARK, t as u64 * 131 + i).to_string();
+                        let (a, b) = text.split_once(&MARK.to_string()).unwrap();
+                        (a.to_string(), b.to_string())
+                    })
+                    .collect();
+                let agent = ureq::Agent::new_with_defaults();
+                for (i, (_, token)) in mine.iter().enumerate() {
+                    let end = now_ms();
+                    let mut body = String::from(r#"{"reports":["#);
+                    let mut ts = from_ms + 5_000;
+                    let mut n = 0;
+                    while ts < end {
+                        if n > 0 {
+                            body.push(',');
+                        }
+                        let (a, b) = &parts[(i + n) % parts.len()];
+                        body.push_str(a);
+                        body.push_str(&ts.to_string());
+                        body.push_str(b);
+                        ts += 5_000;
+                        n += 1;
+                    }
+                    body.push_str("]}");
+                    send(&agent, &url, token, body.as_bytes());
+                    sent.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("prefill thread");
+    }
+    sent.load(Ordering::Relaxed)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let quick = std::env::var("STATUSMONITOR_BENCH_QUICK").is_ok_and(|v| v != "0");
     let secs = if quick { 3.0 } else { 10.0 };
-    // STATUSMONITOR_BENCH_ONLY=ingest,history,ws runs only those parts (for
+    // STATUSMONITOR_BENCH_ONLY=ingest,ring,history,ws runs only those parts (for
     // profiling one of them); the idle figure always runs.
     let only = std::env::var("STATUSMONITOR_BENCH_ONLY").ok();
     let run = |part: &str| {
@@ -468,6 +527,38 @@ fn main() {
         );
         println!(
             "  method: open loop, each agent one report per 5 s (2,000 reports/s) spread evenly over 8 threads; server utime+stime from /proc/PID/stat over the run; VmRSS at its end, VmHWM = peak of the whole benchmark so far\n"
+        );
+    }
+
+    // --- ring buffer at steady state -------------------------------------------
+    if run("ring") {
+        // Its own server: every agent's ring holds a full 15 minutes, as after
+        // 15 minutes of the 10,000-agent load.
+        let server = Server::start(&[]);
+        let api = Api::login(&server);
+        let n = 10_000;
+        let window_ms = 15 * 60_000;
+        let t = Instant::now();
+        let from = now_ms() - window_ms;
+        let agents = api.agents_since(n, window_ms);
+        let created = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let filled = prefill(&server.url, &agents, from, 4);
+        let fill_secs = t.elapsed().as_secs_f64();
+        let (rss_filled, _) = server.memory_mib();
+        let paced_secs = if quick { 10.0 } else { 30.0 };
+        let cpu0 = server.cpu_seconds();
+        let t = Instant::now();
+        let sent = paced(&server.url, &agents, Duration::from_secs(5), paced_secs, 8);
+        let cpu = (server.cpu_seconds() - cpu0) / t.elapsed().as_secs_f64() * 100.0;
+        let (rss, hwm) = server.memory_mib();
+        println!(
+            "{n} agents at 5 s with 15 min in every ring (steady state): RSS {rss:.1} MiB (peak {hwm:.1} MiB), {rss_filled:.1} MiB right after the fill; server CPU {cpu:.1} % of one core, {sent} reports in {paced_secs:.0}s [{}]",
+            load()
+        );
+        println!(
+            "  method: a fresh server; {n} agents created ({created:.0}s) each with a first report 15 min old, then one POST per agent with its next {} reports at 5 s up to now ({filled} reports in {fill_secs:.0}s, 4 client threads), so every ring holds 15 minutes (180 reports); then the paced load (one report per agent per 5 s, 8 threads) for {paced_secs:.0}s; VmRSS at its end, VmHWM over the whole run\n",
+            filled / n as u64
         );
     }
 
