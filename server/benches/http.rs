@@ -618,14 +618,25 @@ fn main() {
     let subscribers = 1_000;
     let (ws_id, ws_token) = fresh[2].clone();
     let access = api.bearer.trim_start_matches("Bearer ").to_string();
+    // STATUSMONITOR_BENCH_WS_WORKERS: the subscribers' tokio workers (2).
+    let workers: usize = std::env::var("STATUSMONITOR_BENCH_WS_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("runtime");
-    let sent_at: Arc<Mutex<std::collections::HashMap<i64, Instant>>> = Arc::default();
-    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let reports = if quick { 20 } else { 100 };
+    // STATUSMONITOR_BENCH_WS_CLIENT=tungstenite: the earlier client (a
+    // tokio-tungstenite stream per subscriber), for comparisons.
+    let light = std::env::var("STATUSMONITOR_BENCH_WS_CLIENT").as_deref() != Ok("tungstenite");
+    // When report i was POSTed: nanoseconds since `epoch`, 0 = not yet.
+    let epoch = Instant::now();
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..reports).map(|_| AtomicU64::new(0)).collect());
+    let base = now_ms();
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     rt.block_on(async {
         let ws_url = format!(
             "{}/api/ws/{ws_id}?token={access}",
@@ -633,51 +644,79 @@ fn main() {
         );
         let mut tasks = Vec::new();
         for _ in 0..subscribers {
-            let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
-                .await
-                .expect("websocket");
-            let _snapshot = ws.next().await;
             let (sent_at, latencies) = (sent_at.clone(), latencies.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut got = 0;
-                while let Some(Ok(msg)) = ws.next().await {
-                    let received = Instant::now();
-                    let Ok(text) = msg.into_text() else { continue };
-                    // The report's timestamp is its first `ts_ms`; a full JSON
-                    // parse in 1,000 clients would compete with the server
-                    // for the two cores.
-                    if !text.starts_with(r#"{"type":"report""#) {
-                        continue;
-                    }
-                    let ts = text
-                        .split_once(r#""ts_ms":"#)
-                        .and_then(|(_, rest)| {
-                            let end = rest.find(|c: char| !c.is_ascii_digit())?;
-                            rest[..end].parse::<i64>().ok()
-                        })
-                        .unwrap_or(0);
-                    if let Some(at) = sent_at.lock().unwrap().get(&ts) {
-                        latencies
-                            .lock()
-                            .unwrap()
-                            .push(received.duration_since(*at).as_secs_f64() * 1e3);
-                    }
-                    got += 1;
-                    if got == reports {
-                        break;
-                    }
+            // Latency of the report frame `text` received at `received`.
+            let record = move |text: &[u8], received: Instant, local: &mut Vec<f64>| {
+                // The report's timestamp is its first `ts_ms`; a full JSON
+                // parse in 1,000 clients would compete with the server
+                // for the two cores.
+                if !text.starts_with(br#"{"type":"report""#) {
+                    return false;
                 }
-            }));
+                let ts = std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.split_once(r#""ts_ms":"#))
+                    .and_then(|(_, rest)| {
+                        let end = rest.find(|c: char| !c.is_ascii_digit())?;
+                        rest[..end].parse::<i64>().ok()
+                    })
+                    .unwrap_or(0);
+                let at = usize::try_from(ts - base)
+                    .ok()
+                    .and_then(|i| sent_at.get(i))
+                    .map_or(0, |a| a.load(Ordering::Acquire));
+                if at > 0 {
+                    let at = epoch + Duration::from_nanos(at);
+                    local.push(received.duration_since(at).as_secs_f64() * 1e3);
+                }
+                true
+            };
+            if light {
+                let mut sock = light_ws::connect(&ws_url).await;
+                tasks.push(tokio::spawn(async move {
+                    let mut local = Vec::with_capacity(reports);
+                    let mut got = 0;
+                    while got < reports {
+                        let Some((text, received)) = sock.next_text().await else {
+                            break;
+                        };
+                        if record(&text, received, &mut local) {
+                            got += 1;
+                        }
+                    }
+                    latencies.lock().unwrap().extend(local);
+                }));
+            } else {
+                let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+                    .await
+                    .expect("websocket");
+                let _snapshot = ws.next().await;
+                tasks.push(tokio::spawn(async move {
+                    let mut local = Vec::with_capacity(reports);
+                    let mut got = 0;
+                    while let Some(Ok(msg)) = ws.next().await {
+                        let received = Instant::now();
+                        let Ok(text) = msg.into_text() else { continue };
+                        if record(text.as_bytes(), received, &mut local) {
+                            got += 1;
+                        }
+                        if got == reports {
+                            break;
+                        }
+                    }
+                    latencies.lock().unwrap().extend(local);
+                }));
+            }
         }
         let url = server.url.clone();
         let sent_at2 = sent_at.clone();
         tokio::task::spawn_blocking(move || {
             let agent = ureq::Agent::new_with_defaults();
-            let base = now_ms();
-            for i in 0..reports as i64 {
-                let ts = base + i;
+            for i in 0..reports {
+                let ts = base + i as i64;
                 let body = batch(&[report(ts, ws_id)]);
-                sent_at2.lock().unwrap().insert(ts, Instant::now());
+                let at = epoch.elapsed().as_nanos() as u64;
+                sent_at2[i].store(at.max(1), Ordering::Release);
                 send(&agent, &url, &ws_token, &body);
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -696,6 +735,96 @@ fn main() {
         load()
     );
     println!(
-        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); the subscribers run in this process on 2 tokio workers"
+        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); the subscribers run in this process on {workers} tokio workers, {}",
+        if light {
+            "each a plain TCP socket after the HTTP upgrade, reading and parsing every frame itself (header, length, text payload: no tungstenite stream), latency taken when the read that completes the report frame returns"
+        } else {
+            "each a tokio-tungstenite stream (STATUSMONITOR_BENCH_WS_CLIENT=tungstenite)"
+        }
     );
+}
+
+/// A minimal WebSocket client for the fan-out benchmark: the HTTP upgrade by
+/// hand, then server frames (never masked) parsed straight from the socket's
+/// bytes. 1,000 of them share the two cores with the server, so they do no
+/// more than reading every frame and handing each text payload over.
+mod light_ws {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    pub struct Socket {
+        stream: TcpStream,
+        buf: Vec<u8>,
+        /// When the bytes in `buf` (those not yet consumed) arrived.
+        at: Instant,
+    }
+
+    /// Opens `ws://host:port/path` and reads the 101 answer.
+    pub async fn connect(url: &str) -> Socket {
+        let rest = url.strip_prefix("ws://").expect("ws:// URL");
+        let (host, path) = rest.split_once('/').expect("path");
+        let mut stream = TcpStream::connect(host).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let request = format!(
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("upgrade");
+        let mut buf = Vec::with_capacity(8 << 10);
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            assert!(stream.read_buf(&mut buf).await.expect("read") > 0, "closed");
+        };
+        assert!(buf.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+        buf.drain(..end);
+        Socket {
+            stream,
+            buf,
+            at: Instant::now(),
+        }
+    }
+
+    impl Socket {
+        /// The next text frame's payload and when its last byte was read.
+        pub async fn next_text(&mut self) -> Option<(Vec<u8>, Instant)> {
+            loop {
+                if let Some((opcode, start, len)) = header(&self.buf)
+                    && self.buf.len() >= start + len
+                {
+                    let payload = self.buf[start..start + len].to_vec();
+                    self.buf.drain(..start + len);
+                    match opcode {
+                        1 => return Some((payload, self.at)),
+                        8 => return None,
+                        _ => continue,
+                    }
+                }
+                if self.buf.capacity() - self.buf.len() < 4096 {
+                    self.buf.reserve(64 << 10);
+                }
+                if self.stream.read_buf(&mut self.buf).await.ok()? == 0 {
+                    return None;
+                }
+                self.at = Instant::now();
+            }
+        }
+    }
+
+    /// (opcode, payload offset, payload length) of a complete frame header.
+    fn header(b: &[u8]) -> Option<(u8, usize, usize)> {
+        let (&b0, &b1) = (b.first()?, b.get(1)?);
+        assert!(b0 & 0x80 != 0, "fragmented frames are not expected");
+        let (start, len) = match b1 & 0x7f {
+            126 => (4, usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]))),
+            127 => (
+                10,
+                u64::from_be_bytes(b.get(2..10)?.try_into().ok()?) as usize,
+            ),
+            n => (2, usize::from(n)),
+        };
+        Some((b0 & 0x0f, start, len))
+    }
 }
