@@ -15,11 +15,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::IntoResponse;
 use axum::response::Response;
-use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use std::pin::pin;
 use storage::model::Report;
-use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -131,31 +128,16 @@ async fn close(mut socket: WebSocket, reason: &str) {
         .await;
 }
 
-/// `rx` as a stream whose pending `recv` lives across polls. A `recv()`
-/// made anew on each turn of a `select!` loop registers a waiter in the
-/// channel and removes it again when another branch wins, each time taking
-/// the channel's lock, which every socket shares (the security events) or
-/// every subscriber of the agent does (its reports).
-fn receiver<T: Clone + Send + 'static>(
-    rx: broadcast::Receiver<T>,
-) -> impl Stream<Item = Result<T, RecvError>> + Send {
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        let item = rx.recv().await;
-        Some((item, rx))
-    })
-}
-
 async fn stream(mut socket: WebSocket, state: AppState, user: AuthUser, agent_id: u64) {
     // Subscribe before the snapshot so nothing falls between the two.
-    let reports = receiver(state.ring.subscribe(agent_id));
-    let events = receiver(state.subscribe_security());
+    let mut reports = state.ring.subscribe(agent_id);
+    let mut events = state.subscribe_security();
     if socket.send(snapshot(&state, agent_id)).await.is_err() {
         return;
     }
-    let (mut reports, mut events) = (pin!(reports), pin!(events));
     loop {
         tokio::select! {
-            Some(report) = reports.next() => match report {
+            report = reports.recv() => match report {
                 Ok(live) => {
                     // Encoded once per report and shared by every subscriber.
                     let text = live.encoded(|report| frame(&Out::Report { agent_id, report }));
@@ -171,7 +153,7 @@ async fn stream(mut socket: WebSocket, state: AppState, user: AuthUser, agent_id
                 // The ring drops an agent's channel only when the agent is deleted.
                 Err(RecvError::Closed) => return close(socket, "the agent was deleted").await,
             },
-            Some(event) = events.next() => match event {
+            event = events.recv() => match event {
                 Ok(SecurityEvent::AgentDeleted { agent_id: a, .. }) if a == agent_id => {
                     return close(socket, "the agent was deleted").await;
                 }
