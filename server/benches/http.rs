@@ -15,7 +15,9 @@
 //! - ingest → WebSocket delivery latency with 1,000 subscribers;
 //! - history: 24 h of one agent's CPU, and `summary` over 7 d;
 //! - server RSS idle with 10 agents reporting every 5 s, and under the
-//!   10,000-agent load.
+//!   10,000-agent load;
+//! - server RSS with 10,000 agents whose rings hold their full 15 minutes
+//!   (the steady state of the live ring buffer), under the paced load.
 //!
 //! Every figure is printed with the machine's load average at that moment.
 //! The quick run covers the same cases with shorter phases and fewer
@@ -155,6 +157,11 @@ impl Api {
     /// Creates `n` agents and activates each with a first report (4 client
     /// threads); returns (id, token) in creation order.
     fn agents(&self, n: usize) -> Vec<(u64, String)> {
+        self.agents_since(n, 0)
+    }
+
+    /// [`Api::agents`] with the first report `back_ms` in the past.
+    fn agents_since(&self, n: usize, back_ms: i64) -> Vec<(u64, String)> {
         let threads = 4.min(n.max(1));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -172,7 +179,8 @@ impl Api {
                             let body: Value = r.body_mut().read_json().expect("agent body");
                             let id = body["agent"]["id"].as_u64().expect("id");
                             let token = body["token"].as_str().expect("token").to_string();
-                            send(&agent, &url, &token, &batch(&[report(now_ms(), id)]));
+                            let first = report(now_ms() - back_ms, id);
+                            send(&agent, &url, &token, &batch(&[first]));
                             (id, token)
                         })
                         .collect::<Vec<_>>()
@@ -480,11 +488,62 @@ fn backfill(url: &str, id: u64, token: &str, end: i64, days: i64) -> usize {
     n
 }
 
+/// Fills the ring of every agent with `back_ms` of 5 s reports: one POST
+/// per agent holding every report from `from_ms + 5 s` to now, oldest first
+/// (each newer than the agent's first report, so all of them enter its ring).
+/// Returns the reports sent.
+fn prefill(url: &str, agents: &[(u64, String)], from_ms: i64, threads: usize) -> u64 {
+    const MARK: i64 = 1_111_111_111_111;
+    let sent = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let mine: Vec<(u64, String)> =
+                agents.iter().skip(t).step_by(threads).cloned().collect();
+            let (sent, url) = (sent.clone(), url.to_string());
+            std::thread::spawn(move || {
+                // Reports rendered once with a placeholder timestamp.
+                let parts: Vec<(String, String)> = (0..32)
+                    .map(|i| {
+                        let text = report(MARK, t as u64 * 131 + i).to_string();
+                        let (a, b) = text.split_once(&MARK.to_string()).unwrap();
+                        (a.to_string(), b.to_string())
+                    })
+                    .collect();
+                let agent = ureq::Agent::new_with_defaults();
+                for (i, (_, token)) in mine.iter().enumerate() {
+                    let end = now_ms();
+                    let mut body = String::from(r#"{"reports":["#);
+                    let mut ts = from_ms + 5_000;
+                    let mut n = 0;
+                    while ts < end {
+                        if n > 0 {
+                            body.push(',');
+                        }
+                        let (a, b) = &parts[(i + n) % parts.len()];
+                        body.push_str(a);
+                        body.push_str(&ts.to_string());
+                        body.push_str(b);
+                        ts += 5_000;
+                        n += 1;
+                    }
+                    body.push_str("]}");
+                    send(&agent, &url, token, body.as_bytes());
+                    sent.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("prefill thread");
+    }
+    sent.load(Ordering::Relaxed)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let quick = std::env::var("STATUSMONITOR_BENCH_QUICK").is_ok_and(|v| v != "0");
     let secs = if quick { 3.0 } else { 10.0 };
-    // STATUSMONITOR_BENCH_ONLY=ingest,history,ws runs only those parts (for
+    // STATUSMONITOR_BENCH_ONLY=ingest,ring,history,ws runs only those parts (for
     // profiling one of them); the idle figure always runs.
     let only = std::env::var("STATUSMONITOR_BENCH_ONLY").ok();
     let run = |part: &str| {
@@ -560,6 +619,38 @@ fn main() {
         );
     }
 
+    // --- ring buffer at steady state -------------------------------------------
+    if run("ring") {
+        // Its own server: every agent's ring holds a full 15 minutes, as after
+        // 15 minutes of the 10,000-agent load.
+        let server = Server::start(&[]);
+        let api = Api::login(&server);
+        let n = 10_000;
+        let window_ms = 15 * 60_000;
+        let t = Instant::now();
+        let from = now_ms() - window_ms;
+        let agents = api.agents_since(n, window_ms);
+        let created = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let filled = prefill(&server.url, &agents, from, 4);
+        let fill_secs = t.elapsed().as_secs_f64();
+        let (rss_filled, _) = server.memory_mib();
+        let paced_secs = if quick { 10.0 } else { 30.0 };
+        let cpu0 = server.cpu_seconds();
+        let t = Instant::now();
+        let sent = paced(&server.url, &agents, Duration::from_secs(5), paced_secs, 8);
+        let cpu = (server.cpu_seconds() - cpu0) / t.elapsed().as_secs_f64() * 100.0;
+        let (rss, hwm) = server.memory_mib();
+        println!(
+            "{n} agents at 5 s with 15 min in every ring (steady state): RSS {rss:.1} MiB (peak {hwm:.1} MiB), {rss_filled:.1} MiB right after the fill; server CPU {cpu:.1} % of one core, {sent} reports in {paced_secs:.0}s [{}]",
+            load()
+        );
+        println!(
+            "  method: a fresh server; {n} agents created ({created:.0}s) each with a first report 15 min old, then one POST per agent with its next {} reports at 5 s up to now ({filled} reports in {fill_secs:.0}s, 4 client threads), so every ring holds 15 minutes (180 reports); then the paced load (one report per agent per 5 s, 8 threads) for {paced_secs:.0}s; VmRSS at its end, VmHWM over the whole run\n",
+            filled / n as u64
+        );
+    }
+
     // --- history ---------------------------------------------------------------
     // Agents that took no part in the ingest runs above.
     let fresh = api.agents(3);
@@ -616,14 +707,25 @@ fn main() {
     let subscribers = 1_000;
     let (ws_id, ws_token) = fresh[2].clone();
     let access = api.bearer.trim_start_matches("Bearer ").to_string();
+    // STATUSMONITOR_BENCH_WS_WORKERS: the subscribers' tokio workers (2).
+    let workers: usize = std::env::var("STATUSMONITOR_BENCH_WS_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("runtime");
-    let sent_at: Arc<Mutex<std::collections::HashMap<i64, Instant>>> = Arc::default();
-    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let reports = if quick { 20 } else { 100 };
+    // STATUSMONITOR_BENCH_WS_CLIENT=tungstenite: the earlier client (a
+    // tokio-tungstenite stream per subscriber), for comparisons.
+    let light = std::env::var("STATUSMONITOR_BENCH_WS_CLIENT").as_deref() != Ok("tungstenite");
+    // When report i was POSTed: nanoseconds since `epoch`, 0 = not yet.
+    let epoch = Instant::now();
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..reports).map(|_| AtomicU64::new(0)).collect());
+    let base = now_ms();
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     rt.block_on(async {
         let ws_url = format!(
             "{}/api/ws/{ws_id}?token={access}",
@@ -631,51 +733,79 @@ fn main() {
         );
         let mut tasks = Vec::new();
         for _ in 0..subscribers {
-            let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
-                .await
-                .expect("websocket");
-            let _snapshot = ws.next().await;
             let (sent_at, latencies) = (sent_at.clone(), latencies.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut got = 0;
-                while let Some(Ok(msg)) = ws.next().await {
-                    let received = Instant::now();
-                    let Ok(text) = msg.into_text() else { continue };
-                    // The report's timestamp is its first `ts_ms`; a full JSON
-                    // parse in 1,000 clients would compete with the server
-                    // for the two cores.
-                    if !text.starts_with(r#"{"type":"report""#) {
-                        continue;
-                    }
-                    let ts = text
-                        .split_once(r#""ts_ms":"#)
-                        .and_then(|(_, rest)| {
-                            let end = rest.find(|c: char| !c.is_ascii_digit())?;
-                            rest[..end].parse::<i64>().ok()
-                        })
-                        .unwrap_or(0);
-                    if let Some(at) = sent_at.lock().unwrap().get(&ts) {
-                        latencies
-                            .lock()
-                            .unwrap()
-                            .push(received.duration_since(*at).as_secs_f64() * 1e3);
-                    }
-                    got += 1;
-                    if got == reports {
-                        break;
-                    }
+            // Latency of the report frame `text` received at `received`.
+            let record = move |text: &[u8], received: Instant, local: &mut Vec<f64>| {
+                // The report's timestamp is its first `ts_ms`; a full JSON
+                // parse in 1,000 clients would compete with the server
+                // for the two cores.
+                if !text.starts_with(br#"{"type":"report""#) {
+                    return false;
                 }
-            }));
+                let ts = std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.split_once(r#""ts_ms":"#))
+                    .and_then(|(_, rest)| {
+                        let end = rest.find(|c: char| !c.is_ascii_digit())?;
+                        rest[..end].parse::<i64>().ok()
+                    })
+                    .unwrap_or(0);
+                let at = usize::try_from(ts - base)
+                    .ok()
+                    .and_then(|i| sent_at.get(i))
+                    .map_or(0, |a| a.load(Ordering::Acquire));
+                if at > 0 {
+                    let at = epoch + Duration::from_nanos(at);
+                    local.push(received.duration_since(at).as_secs_f64() * 1e3);
+                }
+                true
+            };
+            if light {
+                let mut sock = light_ws::connect(&ws_url).await;
+                tasks.push(tokio::spawn(async move {
+                    let mut local = Vec::with_capacity(reports);
+                    let mut got = 0;
+                    while got < reports {
+                        let Some((text, received)) = sock.next_text().await else {
+                            break;
+                        };
+                        if record(&text, received, &mut local) {
+                            got += 1;
+                        }
+                    }
+                    latencies.lock().unwrap().extend(local);
+                }));
+            } else {
+                let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+                    .await
+                    .expect("websocket");
+                let _snapshot = ws.next().await;
+                tasks.push(tokio::spawn(async move {
+                    let mut local = Vec::with_capacity(reports);
+                    let mut got = 0;
+                    while let Some(Ok(msg)) = ws.next().await {
+                        let received = Instant::now();
+                        let Ok(text) = msg.into_text() else { continue };
+                        if record(text.as_bytes(), received, &mut local) {
+                            got += 1;
+                        }
+                        if got == reports {
+                            break;
+                        }
+                    }
+                    latencies.lock().unwrap().extend(local);
+                }));
+            }
         }
         let url = server.url.clone();
         let sent_at2 = sent_at.clone();
         tokio::task::spawn_blocking(move || {
             let agent = ureq::Agent::new_with_defaults();
-            let base = now_ms();
-            for i in 0..reports as i64 {
-                let ts = base + i;
+            for i in 0..reports {
+                let ts = base + i as i64;
                 let body = batch(&[report(ts, ws_id)]);
-                sent_at2.lock().unwrap().insert(ts, Instant::now());
+                let at = epoch.elapsed().as_nanos() as u64;
+                sent_at2[i].store(at.max(1), Ordering::Release);
                 send(&agent, &url, &ws_token, &body);
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -694,6 +824,96 @@ fn main() {
         load()
     );
     println!(
-        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); the subscribers run in this process on 2 tokio workers"
+        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); the subscribers run in this process on {workers} tokio workers, {}",
+        if light {
+            "each a plain TCP socket after the HTTP upgrade, reading and parsing every frame itself (header, length, text payload: no tungstenite stream), latency taken when the read that completes the report frame returns"
+        } else {
+            "each a tokio-tungstenite stream (STATUSMONITOR_BENCH_WS_CLIENT=tungstenite)"
+        }
     );
+}
+
+/// A minimal WebSocket client for the fan-out benchmark: the HTTP upgrade by
+/// hand, then server frames (never masked) parsed straight from the socket's
+/// bytes. 1,000 of them share the two cores with the server, so they do no
+/// more than reading every frame and handing each text payload over.
+mod light_ws {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    pub struct Socket {
+        stream: TcpStream,
+        buf: Vec<u8>,
+        /// When the bytes in `buf` (those not yet consumed) arrived.
+        at: Instant,
+    }
+
+    /// Opens `ws://host:port/path` and reads the 101 answer.
+    pub async fn connect(url: &str) -> Socket {
+        let rest = url.strip_prefix("ws://").expect("ws:// URL");
+        let (host, path) = rest.split_once('/').expect("path");
+        let mut stream = TcpStream::connect(host).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let request = format!(
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("upgrade");
+        let mut buf = Vec::with_capacity(8 << 10);
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            assert!(stream.read_buf(&mut buf).await.expect("read") > 0, "closed");
+        };
+        assert!(buf.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+        buf.drain(..end);
+        Socket {
+            stream,
+            buf,
+            at: Instant::now(),
+        }
+    }
+
+    impl Socket {
+        /// The next text frame's payload and when its last byte was read.
+        pub async fn next_text(&mut self) -> Option<(Vec<u8>, Instant)> {
+            loop {
+                if let Some((opcode, start, len)) = header(&self.buf)
+                    && self.buf.len() >= start + len
+                {
+                    let payload = self.buf[start..start + len].to_vec();
+                    self.buf.drain(..start + len);
+                    match opcode {
+                        1 => return Some((payload, self.at)),
+                        8 => return None,
+                        _ => continue,
+                    }
+                }
+                if self.buf.capacity() - self.buf.len() < 4096 {
+                    self.buf.reserve(64 << 10);
+                }
+                if self.stream.read_buf(&mut self.buf).await.ok()? == 0 {
+                    return None;
+                }
+                self.at = Instant::now();
+            }
+        }
+    }
+
+    /// (opcode, payload offset, payload length) of a complete frame header.
+    fn header(b: &[u8]) -> Option<(u8, usize, usize)> {
+        let (&b0, &b1) = (b.first()?, b.get(1)?);
+        assert!(b0 & 0x80 != 0, "fragmented frames are not expected");
+        let (start, len) = match b1 & 0x7f {
+            126 => (4, usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]))),
+            127 => (
+                10,
+                u64::from_be_bytes(b.get(2..10)?.try_into().ok()?) as usize,
+            ),
+            n => (2, usize::from(n)),
+        };
+        Some((b0 & 0x0f, start, len))
+    }
 }

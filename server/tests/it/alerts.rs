@@ -405,6 +405,32 @@ async fn a_duration_rule_ignores_a_spike_and_fires_when_the_whole_window_breache
 }
 
 #[tokio::test]
+async fn a_fifteen_minute_duration_rule_sees_a_dip_in_the_packed_part_of_the_ring() {
+    // The ring keeps only its newest reports decoded: a 15-minute window
+    // is read mostly from packed reports, and a dip there must still count.
+    // (Firing state is read from the evaluator: 15 minutes of manual clock
+    // outlive Alice's access token.)
+    let env = env().await;
+    let mut rule = env.cpu_rule();
+    rule["duration_s"] = json!(900);
+    let id = env.create_rule(rule).await["id"].as_u64().unwrap();
+    for _ in 0..10 {
+        env.cpu(5_000, 95.0).await;
+    }
+    env.cpu(5_000, 10.0).await; // the dip
+    // 180 reports at 95 % span 895 s: not yet.
+    for _ in 0..180 {
+        env.cpu(5_000, 95.0).await;
+    }
+    assert!(
+        env.app.state.alerting.firing_of(id).is_empty(),
+        "fired before 900 s of breach"
+    );
+    env.cpu(5_000, 95.0).await;
+    assert_eq!(env.app.state.alerting.firing_of(id).len(), 1);
+}
+
+#[tokio::test]
 async fn offline_fires_after_silence_and_resolves_when_reports_come_back() {
     let env = env().await;
     let r = env

@@ -1,5 +1,11 @@
 //! The ring buffer: per agent, the last minutes of reports in memory.
 //!
+//! The newest few reports of an agent are kept decoded; older ones are packed
+//! ([`packed`]: about 120 bytes for a report of 8 cores, 2 mounts and 2
+//! interfaces, against ≈ 1 KB decoded), so 15 minutes of 10,000 agents at
+//! 5 s take about 220 MB rather than about 2 GB. Reading older reports
+//! decodes them: a snapshot of 15 minutes (180 reports) takes ≈ 0.2 ms.
+//!
 //! It is the latest-values cache (alert rules, dashboards) and the live
 //! fan-out: every pushed report is broadcast to the agent's subscribers. A
 //! subscriber that falls behind gets `RecvError::Lagged` from tokio's
@@ -14,6 +20,9 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::broadcast;
 
 use crate::model::Report;
+use packed::Block;
+
+mod packed;
 
 /// Reports a lagging subscriber may fall behind before it is told so.
 const CHANNEL_CAPACITY: usize = 256;
@@ -70,9 +79,78 @@ impl std::fmt::Debug for Live {
     }
 }
 
+/// Newest reports of an agent kept decoded: `latest`, the ingest ordering
+/// check and the live frames read them. Older ones are packed.
+const DECODED_TAIL: usize = 4;
+
+/// One agent's reports: the newest few decoded, the rest of the window packed
+/// ([`packed`]), about a sixth of the memory of a decoded report.
+#[derive(Default)]
+struct Reports {
+    /// Older reports, blocks oldest first; every report in them is older
+    /// than (or as old as) the tail's.
+    packed: VecDeque<Block>,
+    /// Sorted by `ts_ms`; never empty once a report was pushed.
+    tail: VecDeque<Arc<Report>>,
+}
+
+impl Reports {
+    fn newest(&self) -> Option<i64> {
+        self.tail
+            .back()
+            .map(|r| r.ts_ms)
+            .or_else(|| self.packed.back().map(|b| b.last_ts))
+    }
+
+    /// Appends a report not older than the newest.
+    fn append(&mut self, report: Arc<Report>, horizon: i64) {
+        self.tail.push_back(report);
+        while self.tail.len() > DECODED_TAIL {
+            let Some(old) = self.tail.pop_front() else {
+                break;
+            };
+            if old.ts_ms < horizon {
+                continue;
+            }
+            if self.packed.back().is_none_or(Block::is_full) {
+                if let Some(full) = self.packed.back_mut() {
+                    full.seal();
+                }
+                self.packed.push_back(Block::default());
+            }
+            if let Some(block) = self.packed.back_mut() {
+                block.push(&old);
+            }
+        }
+    }
+
+    fn evict(&mut self, horizon: i64) {
+        while self.tail.front().is_some_and(|r| r.ts_ms < horizon) {
+            self.tail.pop_front();
+        }
+        while self.packed.front().is_some_and(|b| b.last_ts < horizon) {
+            self.packed.pop_front();
+        }
+    }
+
+    /// Every report with `ts_ms >= since_ms`, oldest first.
+    fn since(&self, since_ms: i64) -> Vec<Arc<Report>> {
+        let mut out = Vec::new();
+        for block in self.packed.iter().filter(|b| b.last_ts >= since_ms) {
+            block.decode(|r| {
+                if r.ts_ms >= since_ms {
+                    out.push(Arc::new(r));
+                }
+            });
+        }
+        let i = self.tail.partition_point(|r| r.ts_ms < since_ms);
+        out.extend(self.tail.range(i..).cloned());
+        out
+    }
+}
+
 struct AgentRing {
-    /// Sorted by `ts_ms`.
-    reports: Mutex<VecDeque<Arc<Report>>>,
+    reports: Mutex<Reports>,
     /// Made by the first subscriber: a channel allocates all its slots up
     /// front (about 10 KB), which 10,000 agents nobody watches need not pay.
     tx: OnceLock<broadcast::Sender<Arc<Live>>>,
@@ -81,10 +159,22 @@ struct AgentRing {
 impl AgentRing {
     fn new() -> Self {
         AgentRing {
-            reports: Mutex::new(VecDeque::new()),
+            reports: Mutex::new(Reports::default()),
             tx: OnceLock::new(),
         }
     }
+}
+
+/// What the ring holds, for tests and figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingStats {
+    pub agents: usize,
+    /// Reports kept decoded (the newest few per agent).
+    pub decoded: usize,
+    /// Reports kept packed.
+    pub packed: usize,
+    /// Heap bytes of the packed reports.
+    pub packed_bytes: usize,
 }
 
 /// Per-agent recent reports with a broadcast per agent.
@@ -136,20 +226,24 @@ impl Ring {
                 .reports
                 .lock()
                 .expect("ring lock is never held across a panic");
-            let newest = q.back().map_or(report.ts_ms, |r| r.ts_ms.max(report.ts_ms));
+            let newest = q.newest().map_or(report.ts_ms, |t| t.max(report.ts_ms));
             let horizon = newest - self.window_ms;
             if report.ts_ms >= horizon {
-                match q.back() {
-                    Some(last) if last.ts_ms > report.ts_ms => {
-                        let i = q.partition_point(|r| r.ts_ms <= report.ts_ms);
-                        q.insert(i, report.clone());
+                if q.newest().is_some_and(|t| t > report.ts_ms) {
+                    // Out of order (rare: ingest only pushes newer reports):
+                    // unpack, insert, pack again.
+                    let mut all = q.since(i64::MIN);
+                    let i = all.partition_point(|r| r.ts_ms <= report.ts_ms);
+                    all.insert(i, report.clone());
+                    *q = Reports::default();
+                    for r in all {
+                        q.append(r, horizon);
                     }
-                    _ => q.push_back(report.clone()),
+                } else {
+                    q.append(report.clone(), horizon);
                 }
             }
-            while q.front().is_some_and(|r| r.ts_ms < horizon) {
-                q.pop_front();
-            }
+            q.evict(horizon);
         }
         // No subscribers: nothing to wrap or send. One subscribing right now
         // finds this report in its snapshot (it is in the queue already).
@@ -172,7 +266,7 @@ impl Ring {
             .reports
             .lock()
             .expect("ring lock is never held across a panic");
-        q.back().cloned()
+        q.tail.back().cloned()
     }
 
     /// Reports of `agent` with `ts_ms >= since_ms`, oldest first.
@@ -190,8 +284,34 @@ impl Ring {
             .reports
             .lock()
             .expect("ring lock is never held across a panic");
-        let i = q.partition_point(|r| r.ts_ms < since_ms);
-        q.range(i..).cloned().collect()
+        q.since(since_ms)
+    }
+
+    /// Counts and bytes of what the ring holds.
+    pub fn stats(&self) -> RingStats {
+        let agents: Vec<Arc<AgentRing>> = self
+            .agents
+            .read()
+            .expect("ring lock is never held across a panic")
+            .values()
+            .cloned()
+            .collect();
+        let mut stats = RingStats {
+            agents: agents.len(),
+            ..RingStats::default()
+        };
+        for a in agents {
+            let q = a
+                .reports
+                .lock()
+                .expect("ring lock is never held across a panic");
+            stats.decoded += q.tail.len();
+            for b in &q.packed {
+                stats.packed += b.count as usize;
+                stats.packed_bytes += b.heap_bytes();
+            }
+        }
+        stats
     }
 
     /// Every report pushed for `agent` from now on.
@@ -281,5 +401,56 @@ mod tests {
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
         // Another type is encoded, not confused with the cached one.
         assert_eq!(lb.encoded(|r| r.ts_ms), 42);
+    }
+
+    #[test]
+    fn fifteen_minutes_are_kept_packed_and_snapshot_gives_them_back() {
+        let window = 15 * 60_000;
+        let ring = Ring::new(window);
+        let t0 = 1_795_608_000_000;
+        // 20 minutes at 5 s for 3 agents.
+        let mut pushed = Vec::new();
+        for i in 0..240 {
+            for agent in 0..3 {
+                let r = Arc::new(packed::tests::agent_like(t0 + i * 5000, agent));
+                if agent == 0 {
+                    pushed.push(r.clone());
+                }
+                ring.push(agent, r);
+            }
+        }
+        let newest = t0 + 239 * 5000;
+        let snap = ring.snapshot(0, newest - window);
+        let want: Vec<&Report> = pushed
+            .iter()
+            .filter(|r| r.ts_ms >= newest - window)
+            .map(|r| &**r)
+            .collect();
+        assert_eq!(want.len(), 181);
+        assert_eq!(snap.iter().map(|r| &**r).collect::<Vec<_>>(), want);
+        assert_eq!(ring.latest(0).unwrap().ts_ms, newest);
+
+        let stats = ring.stats();
+        let per_agent = stats.packed + stats.decoded;
+        // The window and at most one block more, nearly all of it packed.
+        assert!(
+            (181..=181 + packed::BLOCK_REPORTS as usize).contains(&(per_agent / 3)),
+            "{stats:?}"
+        );
+        assert_eq!(stats.decoded, 3 * DECODED_TAIL);
+        let bytes_per_report = stats.packed_bytes / stats.packed;
+        assert!(
+            bytes_per_report < 130,
+            "{bytes_per_report} B per packed report"
+        );
+
+        // A replayed report lands in order among packed ones.
+        let mut late = packed::tests::agent_like(newest - 600_002, 9);
+        late.uptime_s = Some(1);
+        ring.push(0, Arc::new(late.clone()));
+        let snap = ring.snapshot(0, newest - 600_010);
+        assert_eq!(*snap[0], late);
+        assert!(snap.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
+        assert_eq!(ring.snapshot(0, newest - window).len(), 182);
     }
 }
