@@ -726,6 +726,7 @@ fn main() {
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..reports).map(|_| AtomicU64::new(0)).collect());
     let base = now_ms();
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let mut server_cpu = 0.0;
     rt.block_on(async {
         let ws_url = format!(
             "{}/api/ws/{ws_id}?token={access}",
@@ -799,6 +800,7 @@ fn main() {
         }
         let url = server.url.clone();
         let sent_at2 = sent_at.clone();
+        let cpu0 = server.cpu_seconds();
         tokio::task::spawn_blocking(move || {
             let agent = ureq::Agent::new_with_defaults();
             for i in 0..reports {
@@ -815,16 +817,18 @@ fn main() {
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
         }
+        server_cpu = server.cpu_seconds() - cpu0;
     });
     let lat = std::mem::take(&mut *latencies.lock().unwrap());
     let count = lat.len();
     let (p50, p99) = summary(lat);
     println!(
-        "ingest → WebSocket, {subscribers} subscribers: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} deliveries) [{}]",
+        "ingest → WebSocket, {subscribers} subscribers: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} deliveries); server CPU {:.1} µs per delivery [{}]",
+        server_cpu / count.max(1) as f64 * 1e6,
         load()
     );
     println!(
-        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); the subscribers run in this process on {workers} tokio workers, {}",
+        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); server CPU = its utime+stime over the sending phase (the POSTs included) / deliveries; the subscribers run in this process on {workers} tokio workers, {}",
         if light {
             "each a plain TCP socket after the HTTP upgrade, reading and parsing every frame itself (header, length, text payload: no tungstenite stream), latency taken when the read that completes the report frame returns"
         } else {
