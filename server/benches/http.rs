@@ -251,9 +251,9 @@ fn load() -> String {
     format!("load average {}", parts.join(" "))
 }
 
-/// One-report bodies with the timestamp left out, rendered once: the load
-/// generator shares the two cores with the server, so it only splices a
-/// timestamp into a ready body per request instead of building JSON.
+/// Reports with the timestamp left out, rendered once: the load generator
+/// shares the two cores with the server, so it only splices a timestamp into
+/// a ready report per request instead of building JSON.
 struct Bodies {
     parts: Vec<(String, String)>,
 }
@@ -263,7 +263,7 @@ impl Bodies {
         const MARK: i64 = 1_111_111_111_111;
         let parts = (0..32)
             .map(|i| {
-                let text = String::from_utf8(batch(&[report(MARK, seed * 131 + i)])).unwrap();
+                let text = report(MARK, seed * 131 + i).to_string();
                 let (a, b) = text.split_once(&MARK.to_string()).unwrap();
                 (a.to_string(), b.to_string())
             })
@@ -271,9 +271,20 @@ impl Bodies {
         Bodies { parts }
     }
 
-    fn body(&self, i: usize, ts: i64) -> Vec<u8> {
+    /// Appends report `i` (of the 32, round-robin) with timestamp `ts` to `out`.
+    fn push_report(&self, out: &mut String, i: usize, ts: i64) {
         let (a, b) = &self.parts[i % self.parts.len()];
-        format!("{a}{ts}{b}").into_bytes()
+        out.push_str(a);
+        out.push_str(&ts.to_string());
+        out.push_str(b);
+    }
+
+    /// A one-report ingest body.
+    fn body(&self, i: usize, ts: i64) -> Vec<u8> {
+        let mut out = String::from(r#"{"reports":["#);
+        self.push_report(&mut out, i, ts);
+        out.push_str("]}");
+        out.into_bytes()
     }
 }
 
@@ -493,7 +504,6 @@ fn backfill(url: &str, id: u64, token: &str, end: i64, days: i64) -> usize {
 /// (each newer than the agent's first report, so all of them enter its ring).
 /// Returns the reports sent.
 fn prefill(url: &str, agents: &[(u64, String)], from_ms: i64, threads: usize) -> u64 {
-    const MARK: i64 = 1_111_111_111_111;
     let sent = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -501,14 +511,7 @@ fn prefill(url: &str, agents: &[(u64, String)], from_ms: i64, threads: usize) ->
                 agents.iter().skip(t).step_by(threads).cloned().collect();
             let (sent, url) = (sent.clone(), url.to_string());
             std::thread::spawn(move || {
-                // Reports rendered once with a placeholder timestamp.
-                let parts: Vec<(String, String)> = (0..32)
-                    .map(|i| {
-                        let text = report(MARK, t as u64 * 131 + i).to_string();
-                        let (a, b) = text.split_once(&MARK.to_string()).unwrap();
-                        (a.to_string(), b.to_string())
-                    })
-                    .collect();
+                let bodies = Bodies::new(t as u64);
                 let agent = ureq::Agent::new_with_defaults();
                 for (i, (_, token)) in mine.iter().enumerate() {
                     let end = now_ms();
@@ -519,10 +522,7 @@ fn prefill(url: &str, agents: &[(u64, String)], from_ms: i64, threads: usize) ->
                         if n > 0 {
                             body.push(',');
                         }
-                        let (a, b) = &parts[(i + n) % parts.len()];
-                        body.push_str(a);
-                        body.push_str(&ts.to_string());
-                        body.push_str(b);
+                        bodies.push_report(&mut body, i + n, ts);
                         ts += 5_000;
                         n += 1;
                     }
