@@ -38,6 +38,19 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
 const PASSWORD: &str = "correct horse battery";
 
+/// (utime + stime) in seconds of process `pid` ("self" for this one), from /proc.
+fn process_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -88,16 +101,7 @@ impl Server {
 
     /// (utime + stime) in seconds, from /proc/PID/stat.
     fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-        ticks / 100.0
+        process_cpu_seconds(&self.child.id().to_string())
     }
 
     /// Waits until the server spends under 5 % of a core over one second
@@ -744,7 +748,7 @@ fn main() {
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..reports).map(|_| AtomicU64::new(0)).collect());
     let base = now_ms();
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
-    let mut server_cpu = 0.0;
+    let (mut server_cpu, mut client_cpu) = (0.0, 0.0);
     rt.block_on(async {
         let ws_url = format!(
             "{}/api/ws/{ws_id}?token={access}",
@@ -819,6 +823,7 @@ fn main() {
         let url = server.url.clone();
         let sent_at2 = sent_at.clone();
         let cpu0 = server.cpu_seconds();
+        let client0 = process_cpu_seconds("self");
         tokio::task::spawn_blocking(move || {
             let agent = ureq::Agent::new_with_defaults();
             for i in 0..reports {
@@ -836,17 +841,19 @@ fn main() {
             let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
         }
         server_cpu = server.cpu_seconds() - cpu0;
+        client_cpu = process_cpu_seconds("self") - client0;
     });
     let lat = std::mem::take(&mut *latencies.lock().unwrap());
     let count = lat.len();
     let (p50, p99) = summary(lat);
     println!(
-        "ingest → WebSocket, {subscribers} subscribers: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} deliveries); server CPU {:.1} µs per delivery [{}]",
+        "ingest → WebSocket, {subscribers} subscribers: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} deliveries); CPU per delivery: server {:.1} µs, subscribers {:.1} µs [{}]",
         server_cpu / count.max(1) as f64 * 1e6,
+        client_cpu / count.max(1) as f64 * 1e6,
         load()
     );
     println!(
-        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); server CPU = its utime+stime over the sending phase (the POSTs included) / deliveries; the subscribers run in this process on {workers} tokio workers, {}",
+        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); CPU = utime+stime of the server and of this process over the sending phase (the POSTs included) / deliveries; the subscribers run in this process on {workers} tokio workers, {}",
         if light {
             "each a plain TCP socket after the HTTP upgrade, reading and parsing every frame itself (header, length, text payload: no tungstenite stream), latency taken when the read that completes the report frame returns"
         } else {
