@@ -38,7 +38,7 @@ pub use crate::error::Error;
 pub use crate::model::SeriesKey;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use query::{Point, QueryRequest, QueryResult, SeriesPoints};
-pub use ring::{Live, Ring, RingStats};
+pub use ring::{Live, Ring};
 pub use tier::Tier;
 
 use series::meta;

@@ -165,7 +165,8 @@ impl AgentRing {
     }
 }
 
-/// What the ring holds, for tests and figures.
+/// What the ring holds (for the tests' size bounds).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RingStats {
     pub agents: usize,
@@ -288,7 +289,8 @@ impl Ring {
     }
 
     /// Counts and bytes of what the ring holds.
-    pub fn stats(&self) -> RingStats {
+    #[cfg(test)]
+    fn stats(&self) -> RingStats {
         let agents: Vec<Arc<AgentRing>> = self
             .agents
             .read()

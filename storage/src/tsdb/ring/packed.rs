@@ -72,6 +72,7 @@ impl Block {
     }
 
     /// Heap bytes held (the encoded reports and, while open, the state).
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         self.bytes.capacity() + self.state.as_ref().map_or(0, |s| s.heap_bytes())
     }
@@ -102,6 +103,7 @@ struct Slots {
 }
 
 impl Slots {
+    #[cfg(test)]
     fn heap_bytes(&self) -> usize {
         self.nums.capacity() * 8
             + self.texts.capacity() * std::mem::size_of::<String>()
