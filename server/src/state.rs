@@ -12,6 +12,7 @@ use storage::tsdb::{BackgroundHandle, Engine, EngineConfig, Ring};
 use tokio::sync::broadcast;
 
 use crate::alerting::Alerting;
+use crate::api::ws::Fanout;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::limits::Limits;
 use crate::auth::password::Passwords;
@@ -59,9 +60,11 @@ pub struct Shared {
     /// The time-series engine (`DATA_DIR/tsdb`). Blocking: call it from
     /// `spawn_blocking`.
     pub engine: Arc<Engine>,
-    /// The last 15 minutes of every agent's reports: the live fan-out and
-    /// the latest values alert rules read.
+    /// The last 15 minutes of every agent's reports: what live sockets are
+    /// sent, and the latest values alert rules read.
     pub ring: Arc<Ring>,
+    /// The tasks writing each watched agent's reports to its live sockets.
+    pub fanout: Fanout,
     /// The engine's background compactor; stops when the last clone of the
     /// state is dropped.
     pub maintenance: Arc<BackgroundHandle>,
@@ -150,6 +153,7 @@ impl AppState {
             events,
             engine,
             ring,
+            fanout: Fanout::default(),
             maintenance,
             alerting: Arc::new(alerting),
         })))

@@ -1,11 +1,12 @@
 //! `GET /api/ws/{agent_id}`: the live stream of one agent's reports.
 //!
 //! After the session and ownership checks the socket gets a snapshot of the
-//! ring buffer (the last 15 minutes), then every report as it is ingested. A
-//! client that falls behind gets a fresh snapshot instead of the reports it
-//! missed, so a slow browser never slows ingest or other clients (the ring's
-//! broadcast never waits for a receiver). The stream ends with a `closed`
-//! message when the agent is deleted or the session is revoked.
+//! ring buffer (the last 15 minutes), then every report as it is ingested.
+//! The writing is done by the agent's fan-out ([`fanout`]), which never waits
+//! for a socket: a client that falls behind gets a fresh snapshot instead of
+//! the reports it missed, so a slow browser never slows ingest or other
+//! clients. The stream ends with a `closed` message when the agent is
+//! deleted or the session is revoked.
 
 use std::sync::Arc;
 
@@ -15,16 +16,21 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::IntoResponse;
 use axum::response::Response;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use storage::model::Report;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::oneshot;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::SecurityEvent;
 use crate::auth::extract::{AuthUser, AuthVia, OwnedAgent, check_same_origin};
 use crate::error::ApiResult;
 use crate::state::{AppState, RING_WINDOW_MS};
+
+mod fanout;
+
+pub use fanout::Fanout;
+use fanout::{Handback, Subscriber};
 
 /// Read buffer of a live socket.
 const READ_BUFFER_BYTES: usize = 4 << 10;
@@ -39,8 +45,8 @@ struct WsQuery {
     token: Option<String>,
 }
 
-/// The wire shape of [`storage::model::LiveMessage`], borrowing the reports so
-/// each subscriber serializes without cloning them.
+/// The wire shape of [`storage::model::LiveMessage`], borrowing the reports
+/// so a frame is serialized without cloning them.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Out<'a> {
@@ -99,27 +105,29 @@ async fn upgrade(
     })
 }
 
-fn text(out: &Out<'_>) -> Message {
-    Message::Text(frame(out))
-}
-
 fn frame(out: &Out<'_>) -> Utf8Bytes {
     // Serializing plain data into a String cannot fail.
     Utf8Bytes::from(serde_json::to_string(out).unwrap_or_default())
 }
 
-fn snapshot(state: &AppState, agent_id: u64) -> Message {
+/// The ring's last 15 minutes of `agent_id` as a frame, and the newest
+/// report's time in it (`i64::MIN` for none).
+fn snapshot(state: &AppState, agent_id: u64) -> (Utf8Bytes, i64) {
     let reports: Vec<Arc<Report>> = state
         .ring
         .snapshot(agent_id, state.clock.now_ms() - RING_WINDOW_MS);
-    text(&Out::Snapshot {
+    let newest = reports.last().map_or(i64::MIN, |r| r.ts_ms);
+    let text = frame(&Out::Snapshot {
         agent_id,
         reports: reports.iter().map(|r| &**r).collect(),
-    })
+    });
+    (text, newest)
 }
 
 async fn close(mut socket: WebSocket, reason: &str) {
-    let _ = socket.send(text(&Out::Closed { reason })).await;
+    let _ = socket
+        .send(Message::Text(frame(&Out::Closed { reason })))
+        .await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code: 1000,
@@ -128,52 +136,37 @@ async fn close(mut socket: WebSocket, reason: &str) {
         .await;
 }
 
-async fn stream(mut socket: WebSocket, state: AppState, user: AuthUser, agent_id: u64) {
-    // Subscribe before the snapshot so nothing falls between the two.
-    let mut reports = state.ring.subscribe(agent_id);
-    let mut events = state.subscribe_security();
-    if socket.send(snapshot(&state, agent_id)).await.is_err() {
-        return;
-    }
-    loop {
-        tokio::select! {
-            report = reports.recv() => match report {
-                Ok(live) => {
-                    // Encoded once per report and shared by every subscriber.
-                    let text = live.encoded(|report| frame(&Out::Report { agent_id, report }));
-                    if socket.send(Message::Text(text)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {
-                    if socket.send(snapshot(&state, agent_id)).await.is_err() {
-                        return;
-                    }
-                }
-                // The ring drops an agent's channel only when the agent is deleted.
-                Err(RecvError::Closed) => return close(socket, "the agent was deleted").await,
-            },
-            event = events.recv() => match event {
-                Ok(SecurityEvent::AgentDeleted { agent_id: a, .. }) if a == agent_id => {
-                    return close(socket, "the agent was deleted").await;
-                }
-                Ok(SecurityEvent::SessionRevoked { session_id, .. }) if session_id == user.session_id => {
-                    return close(socket, "the session ended; log in again").await;
-                }
-                Err(RecvError::Lagged(_)) => {
-                    // Missed events: re-check what they could have said.
-                    if !state.catalog.is_session_active(user.session_id, user.user_id) {
-                        return close(socket, "the session ended; log in again").await;
-                    }
-                }
-                Err(RecvError::Closed) => return close(socket, "the server is stopping").await,
-                Ok(_) => {}
-            },
-            incoming = socket.recv() => match incoming {
-                // The client only ever closes or pings (axum answers pings).
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
-            },
+async fn stream(socket: WebSocket, state: AppState, user: AuthUser, agent_id: u64) {
+    let (sender, mut receiver) = socket.split();
+    let (done, handback) = oneshot::channel();
+    let ticket = state.fanout.join(
+        &state,
+        agent_id,
+        Subscriber {
+            user_id: user.user_id,
+            session_id: user.session_id,
+            sender,
+            done,
+        },
+    );
+    // The client only ever closes or pings (tungstenite answers pings while
+    // reading); everything it is sent comes from the fan-out.
+    let closed_by_client = async {
+        while let Some(Ok(message)) = receiver.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
         }
+    };
+    tokio::select! {
+        handback = handback => {
+            // Without a handback the fan-out dropped a socket that failed.
+            if let Ok(Handback { sender, reason }) = handback
+                && let Ok(socket) = sender.reunite(receiver)
+            {
+                close(socket, reason).await;
+            }
+        }
+        () = closed_by_client => ticket.leave(),
     }
 }

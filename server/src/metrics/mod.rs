@@ -259,7 +259,7 @@ fn scrape_time_registry(state: &AppState) -> anyhow::Result<Registry> {
         uptime,
     );
     let clients = Gauge::<i64>::default();
-    clients.set(i64::try_from(state.ring.subscribers()).unwrap_or(i64::MAX));
+    clients.set(i64::try_from(state.fanout.subscribers()).unwrap_or(i64::MAX));
     registry.register(
         "statusmonitor_server_websocket_clients",
         "Open live WebSocket connections (dashboard tabs)",

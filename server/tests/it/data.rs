@@ -1,16 +1,12 @@
 //! The data paths end to end through the real router, engine and catalog:
-//! ingest → history, ingest → WebSocket, backdated (spooled) batches, every
-//! kind of bad input (status, and nothing stored), restart.
+//! ingest → history, backdated (spooled) batches, every kind of bad input
+//! (status, and nothing stored), restart. The live WebSocket is in `live`.
 
 use std::io::Write;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use storage::model::LiveMessage;
-use tokio_tungstenite::tungstenite;
 use tower::ServiceExt;
 
 use crate::common::{Reply, Session, T0, TestApp, cpu_points, report};
@@ -398,100 +394,4 @@ async fn bad_history_parameters_are_400_naming_the_parameter() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_message(ws: &mut Ws) -> LiveMessage {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message in time")
-            .unwrap()
-            .unwrap();
-        if let tungstenite::Message::Text(text) = msg {
-            return serde_json::from_str(&text).expect("a LiveMessage");
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_websocket_gets_a_snapshot_then_each_report_then_closes_on_delete() {
-    let (app, alice, agent, token) = setup().await;
-    assert_eq!(
-        ingest(
-            &app,
-            &token,
-            json!({ "reports": [report(T0 - 5_000, 1.0)] })
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
-    let addr = app.serve().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "ws://{addr}/api/ws/{agent}?token={}",
-        alice.access
-    ))
-    .await
-    .expect("upgrade");
-    match next_message(&mut ws).await {
-        LiveMessage::Snapshot { agent_id, reports } => {
-            assert_eq!(agent_id, agent);
-            assert_eq!(reports.len(), 1);
-        }
-        other => panic!("snapshot first, got {other:?}"),
-    }
-    assert_eq!(
-        ingest(&app, &token, json!({ "reports": [report(T0, 77.0)] }))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    match next_message(&mut ws).await {
-        LiveMessage::Report { report, .. } => assert_eq!(report.cpu.unwrap().total_pct, 77.0),
-        other => panic!("the new report, got {other:?}"),
-    }
-    let r = app
-        .call_as(
-            &alice,
-            Method::DELETE,
-            &format!("/api/agents/{agent}"),
-            None,
-        )
-        .await;
-    assert!(r.status.is_success(), "{}", r.text);
-    match next_message(&mut ws).await {
-        LiveMessage::Closed { reason } => assert!(reason.contains("deleted"), "{reason}"),
-        other => panic!("closed, got {other:?}"),
-    }
-    let _ = ws.close(None).await;
-    // The agent's data went with it.
-    assert!(
-        app.state
-            .engine
-            .recent_reports(agent, T0 - 3_600_000)
-            .unwrap()
-            .is_empty()
-    );
-}
-
-#[tokio::test]
-async fn a_websocket_without_a_session_or_of_another_user_is_refused() {
-    let (app, _, agent, _) = setup().await;
-    let addr = app.serve().await;
-    let err = tokio_tungstenite::connect_async(format!("ws://{addr}/api/ws/{agent}"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, tungstenite::Error::Http(ref r) if r.status() == 401),
-        "{err:?}"
-    );
-    let app_bob = app.register("bob").await;
-    assert_eq!(
-        app_bob.status,
-        StatusCode::FORBIDDEN,
-        "registration is closed after the first account"
-    );
 }

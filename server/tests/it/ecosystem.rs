@@ -653,16 +653,25 @@ async fn openapi_document_matches_the_real_routes() {
     // And no route bypasses the description: API modules register routes
     // only through `routes!`, which takes method and path from the handler's
     // `#[utoipa::path]`.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            !text.contains(".route(") && !text.contains("routing::"),
-            "{} adds a route outside routes!(...): it would be missing from /api/openapi.json",
-            path.display()
-        );
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api")];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains(".route(") && !text.contains("routing::"),
+                "{} adds a route outside routes!(...): it would be missing from /api/openapi.json",
+                path.display()
+            );
+        }
     }
+    assert!(files > 10, "read the API modules ({files} files)");
 }
 
 fn collect_refs(v: &Value, out: &mut Vec<String>) {

@@ -21,5 +21,7 @@ mod data;
 mod ecosystem;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
+/// The live WebSocket: snapshot and reports, closing, slow readers, joins.
+mod live;
 /// Backup, restore, check, format upgrades, service files.
 mod ops;

@@ -324,16 +324,6 @@ impl Ring {
             .subscribe()
     }
 
-    /// Live subscribers over all agents (open WebSockets).
-    pub fn subscribers(&self) -> usize {
-        self.agents
-            .read()
-            .expect("ring lock is never held across a panic")
-            .values()
-            .map(|a| a.tx.get().map_or(0, broadcast::Sender::receiver_count))
-            .sum()
-    }
-
     /// Forget an agent (deleted); its subscribers see the channel close.
     pub fn remove(&self, agent: u64) {
         self.agents
