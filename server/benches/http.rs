@@ -29,7 +29,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
@@ -726,140 +726,256 @@ fn main() {
         return;
     }
     // --- WebSocket fan-out -----------------------------------------------------
-    let subscribers = 1_000;
     let (ws_id, ws_token) = fresh[2].clone();
     let access = api.bearer.trim_start_matches("Bearer ").to_string();
-    // STATUSMONITOR_BENCH_WS_WORKERS: the subscribers' tokio workers (2).
-    let workers: usize = std::env::var("STATUSMONITOR_BENCH_WS_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // STATUSMONITOR_BENCH_WS_CLIENT picks the subscribers (default: stamped,
+    // then reactive; `tungstenite` is the earlier client, for comparisons).
+    let clients = match std::env::var("STATUSMONITOR_BENCH_WS_CLIENT").as_deref() {
+        Ok("stamped") => vec![WsClient::Stamped],
+        Ok("reactive") => vec![WsClient::Reactive],
+        Ok("tungstenite") => vec![WsClient::Tungstenite],
+        _ => vec![WsClient::Stamped, WsClient::Reactive],
+    };
+    for client in clients {
+        ws_fanout(&server, &access, ws_id, &ws_token, quick, client);
+    }
+}
+
+/// The subscribers of the fan-out benchmark.
+#[derive(Clone, Copy, PartialEq)]
+enum WsClient {
+    /// One thread reading every socket in batches, each frame timed by the
+    /// kernel's receive timestamp (`stamped_ws`).
+    Stamped,
+    /// A task per socket woken for every frame, timed when its read returns
+    /// (`light_ws`).
+    Reactive,
+    /// A tokio-tungstenite stream per socket, timed when a message is out.
+    Tungstenite,
+}
+
+/// Ingest → WebSocket delivery to 1,000 subscribers of one agent.
+fn ws_fanout(
+    server: &Server,
+    access: &str,
+    ws_id: u64,
+    ws_token: &str,
+    quick: bool,
+    client: WsClient,
+) {
+    let subscribers = 1_000;
+    let ws_url = format!(
+        "{}/api/ws/{ws_id}?token={access}",
+        server.url.replace("http://", "ws://")
+    );
     let reports = if quick { 20 } else { 100 };
-    // STATUSMONITOR_BENCH_WS_CLIENT=tungstenite: the earlier client (a
-    // tokio-tungstenite stream per subscriber), for comparisons.
-    let light = std::env::var("STATUSMONITOR_BENCH_WS_CLIENT").as_deref() != Ok("tungstenite");
-    // When report i was POSTed: nanoseconds since `epoch`, 0 = not yet.
+    // When report i was POSTed: nanoseconds since `epoch` (Instant-based
+    // clients) or since the Unix epoch (kernel timestamps); 0 = not yet.
     let epoch = Instant::now();
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..reports).map(|_| AtomicU64::new(0)).collect());
-    let base = now_ms();
-    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
-    let (mut server_cpu, mut client_cpu) = (0.0, 0.0);
-    rt.block_on(async {
-        let ws_url = format!(
-            "{}/api/ws/{ws_id}?token={access}",
-            server.url.replace("http://", "ws://")
+    // Report i carries ts_ms = base + i, so a frame says which report it is;
+    // a second ahead, so even report 0 is newer than the agent's activation
+    // report (one in the same millisecond would not be live news).
+    let base = now_ms() + 1_000;
+    // The POSTs go out on a 100 ms grid from `start` (set once the
+    // subscribers are connected).
+    let period = Duration::from_millis(100);
+    let start: Arc<OnceLock<Instant>> = Arc::default();
+    let post_all = {
+        let (url, token, sent_at, start) = (
+            server.url.clone(),
+            ws_token.to_string(),
+            sent_at.clone(),
+            start.clone(),
         );
-        let mut tasks = Vec::new();
-        for _ in 0..subscribers {
-            let (sent_at, latencies) = (sent_at.clone(), latencies.clone());
-            // Latency of the report frame `text` received at `received`.
-            let record = move |text: &[u8], received: Instant, local: &mut Vec<f64>| {
-                // The report's timestamp is its first `ts_ms`; a full JSON
-                // parse in 1,000 clients would compete with the server
-                // for the two cores.
-                if !text.starts_with(br#"{"type":"report""#) {
-                    return false;
-                }
-                let ts = std::str::from_utf8(text)
-                    .ok()
-                    .and_then(|t| t.split_once(r#""ts_ms":"#))
-                    .and_then(|(_, rest)| {
-                        let end = rest.find(|c: char| !c.is_ascii_digit())?;
-                        rest[..end].parse::<i64>().ok()
-                    })
-                    .unwrap_or(0);
-                let at = usize::try_from(ts - base)
-                    .ok()
-                    .and_then(|i| sent_at.get(i))
-                    .map_or(0, |a| a.load(Ordering::Acquire));
-                if at > 0 {
-                    let at = epoch + Duration::from_nanos(at);
-                    local.push(received.duration_since(at).as_secs_f64() * 1e3);
-                }
-                true
-            };
-            if light {
-                let mut sock = light_ws::connect(&ws_url).await;
-                tasks.push(tokio::spawn(async move {
-                    let mut local = Vec::with_capacity(reports);
-                    let mut got = 0;
-                    while got < reports {
-                        let Some((text, received)) = sock.next_text().await else {
-                            break;
-                        };
-                        if record(&text, received, &mut local) {
-                            got += 1;
-                        }
-                    }
-                    latencies.lock().unwrap().extend(local);
-                }));
-            } else {
-                let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
-                    .await
-                    .expect("websocket");
-                let _snapshot = ws.next().await;
-                tasks.push(tokio::spawn(async move {
-                    let mut local = Vec::with_capacity(reports);
-                    let mut got = 0;
-                    while let Some(Ok(msg)) = ws.next().await {
-                        let received = Instant::now();
-                        let Ok(text) = msg.into_text() else { continue };
-                        if record(text.as_bytes(), received, &mut local) {
-                            got += 1;
-                        }
-                        if got == reports {
-                            break;
-                        }
-                    }
-                    latencies.lock().unwrap().extend(local);
-                }));
-            }
-        }
-        let url = server.url.clone();
-        let sent_at2 = sent_at.clone();
-        let cpu0 = server.cpu_seconds();
-        let client0 = process_cpu_seconds("self");
-        tokio::task::spawn_blocking(move || {
+        move || {
             let agent = ureq::Agent::new_with_defaults();
+            let start = *start.get_or_init(Instant::now);
             for i in 0..reports {
-                let ts = base + i as i64;
-                let body = batch(&[report(ts, ws_id)]);
-                let at = epoch.elapsed().as_nanos() as u64;
-                sent_at2[i].store(at.max(1), Ordering::Release);
-                send(&agent, &url, &ws_token, &body);
-                std::thread::sleep(Duration::from_millis(100));
+                let body = batch(&[report(base + i as i64, ws_id)]);
+                std::thread::sleep(
+                    (start + period * i as u32).saturating_duration_since(Instant::now()),
+                );
+                let at = if client == WsClient::Stamped {
+                    unix_nanos()
+                } else {
+                    epoch.elapsed().as_nanos() as u64
+                };
+                sent_at[i].store(at.max(1), Ordering::Release);
+                send(&agent, &url, &token, &body);
             }
-        })
-        .await
-        .expect("sender");
-        for t in tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
         }
-        server_cpu = server.cpu_seconds() - cpu0;
-        client_cpu = process_cpu_seconds("self") - client0;
-    });
-    let lat = std::mem::take(&mut *latencies.lock().unwrap());
+    };
+    // Each branch connects its subscribers, notes the CPU counters, then
+    // starts the POSTs: the figure covers the sending phase only.
+    let (lat, (cpu0, client0), workers) = if client == WsClient::Stamped {
+        let mut pool = stamped_ws::Pool::connect(&ws_url, subscribers);
+        let cpu = (server.cpu_seconds(), process_cpu_seconds("self"));
+        let first_post = *start.get_or_init(Instant::now);
+        let poster = std::thread::spawn(post_all);
+        // Read halfway between two POSTs: the fan-out of a report has both
+        // cores to itself unless it takes longer than 50 ms.
+        let lat = pool.collect(
+            reports,
+            first_post + period / 2,
+            period,
+            |frame_ts, rx_ns| {
+                let i = usize::try_from(frame_ts - base).ok()?;
+                let at = sent_at.get(i)?.load(Ordering::Acquire);
+                (at > 0).then(|| (i, (rx_ns as f64 - at as f64) / 1e6))
+            },
+        );
+        poster.join().expect("poster");
+        (lat, cpu, 0)
+    } else {
+        // STATUSMONITOR_BENCH_WS_WORKERS: the subscribers' tokio workers (2).
+        let workers: usize = std::env::var("STATUSMONITOR_BENCH_WS_WORKERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let latencies: Arc<Mutex<Vec<(usize, f64)>>> = Arc::default();
+        let cpu = rt.block_on(async {
+            let mut tasks = Vec::new();
+            for _ in 0..subscribers {
+                let (sent_at, latencies) = (sent_at.clone(), latencies.clone());
+                // Latency of the report frame `text` received at `received`.
+                let record =
+                    move |text: &[u8], received: Instant, local: &mut Vec<(usize, f64)>| {
+                        let Some(ts) = report_ts(text) else {
+                            return false;
+                        };
+                        let at = usize::try_from(ts - base)
+                            .ok()
+                            .and_then(|i| sent_at.get(i))
+                            .map_or(0, |a| a.load(Ordering::Acquire));
+                        if at > 0 {
+                            let at = epoch + Duration::from_nanos(at);
+                            local.push((
+                                (ts - base) as usize,
+                                received.duration_since(at).as_secs_f64() * 1e3,
+                            ));
+                        }
+                        true
+                    };
+                if client == WsClient::Reactive {
+                    let mut sock = light_ws::connect(&ws_url).await;
+                    tasks.push(tokio::spawn(async move {
+                        let mut local = Vec::with_capacity(reports);
+                        let mut got = 0;
+                        while got < reports {
+                            let Some((text, received)) = sock.next_text().await else {
+                                break;
+                            };
+                            if record(&text, received, &mut local) {
+                                got += 1;
+                            }
+                        }
+                        latencies.lock().unwrap().extend(local);
+                    }));
+                } else {
+                    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+                        .await
+                        .expect("websocket");
+                    let _snapshot = ws.next().await;
+                    tasks.push(tokio::spawn(async move {
+                        let mut local = Vec::with_capacity(reports);
+                        let mut got = 0;
+                        while let Some(Ok(msg)) = ws.next().await {
+                            let received = Instant::now();
+                            let Ok(text) = msg.into_text() else { continue };
+                            if record(text.as_bytes(), received, &mut local) {
+                                got += 1;
+                            }
+                            if got == reports {
+                                break;
+                            }
+                        }
+                        latencies.lock().unwrap().extend(local);
+                    }));
+                }
+            }
+            let cpu = (server.cpu_seconds(), process_cpu_seconds("self"));
+            tokio::task::spawn_blocking(post_all).await.expect("poster");
+            for t in tasks {
+                let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
+            }
+            cpu
+        });
+        let lat = std::mem::take(&mut *latencies.lock().unwrap());
+        (lat, cpu, workers)
+    };
+    let server_cpu = server.cpu_seconds() - cpu0;
+    let client_cpu = process_cpu_seconds("self") - client0;
     let count = lat.len();
-    let (p50, p99) = summary(lat);
+    // STATUSMONITOR_BENCH_WS_DETAIL=1: first, median and last delivery of
+    // each report, to tell a slow report from a slow fan-out.
+    if std::env::var("STATUSMONITOR_BENCH_WS_DETAIL").is_ok_and(|v| v != "0") {
+        let mut by_report = vec![Vec::new(); reports];
+        for &(i, ms) in &lat {
+            by_report[i].push(ms);
+        }
+        for (i, mut v) in by_report.into_iter().enumerate() {
+            v.sort_by(f64::total_cmp);
+            if let (Some(first), Some(last)) = (v.first(), v.last()) {
+                println!(
+                    "  report {i:3}: first {first:6.2} ms, median {:6.2} ms, last {last:6.2} ms ({} deliveries)",
+                    v[v.len() / 2],
+                    v.len()
+                );
+            }
+        }
+    }
+    let (p50, p99) = summary(lat.into_iter().map(|(_, ms)| ms).collect());
+    let (what, how) = match client {
+        WsClient::Stamped => (
+            "arrival at the subscriber's socket (kernel timestamp), subscribers reading in batches",
+            "all subscribers on one thread of this process: raw sockets after the HTTP upgrade, in one epoll set, read every 1 ms (the thread sleeps in between, so a frame arriving wakes nobody); latency = SO_TIMESTAMPNS of the read that completes the report frame (when its last bytes reached the subscriber's TCP socket; on loopback that is inside the server's send) − wall clock just before the POST",
+        ),
+        WsClient::Reactive => (
+            "receipt in user space, subscribers woken per frame",
+            "the subscribers run in this process as tasks on tokio workers, each a plain TCP socket after the HTTP upgrade, reading and parsing every frame itself (header, length, text payload: no tungstenite stream), latency taken when the read that completes the report frame returns",
+        ),
+        WsClient::Tungstenite => (
+            "receipt in user space, tokio-tungstenite subscribers",
+            "each subscriber a tokio-tungstenite stream on tokio workers (STATUSMONITOR_BENCH_WS_CLIENT=tungstenite)",
+        ),
+    };
     println!(
-        "ingest → WebSocket, {subscribers} subscribers: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} deliveries); CPU per delivery: server {:.1} µs, subscribers {:.1} µs [{}]",
+        "ingest → WebSocket, {subscribers} subscribers, {what}: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} deliveries); CPU per delivery: server {:.1} µs, subscribers {:.1} µs [{}]",
         server_cpu / count.max(1) as f64 * 1e6,
         client_cpu / count.max(1) as f64 * 1e6,
         load()
     );
     println!(
-        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt at each subscriber − just before the POST (includes the durable write); CPU = utime+stime of the server and of this process over the sending phase (the POSTs included) / deliveries; the subscribers run in this process on {workers} tokio workers, {}",
-        if light {
-            "each a plain TCP socket after the HTTP upgrade, reading and parsing every frame itself (header, length, text payload: no tungstenite stream), latency taken when the read that completes the report frame returns"
+        "  method: {subscribers} WebSockets on one agent; {reports} reports POSTed 100 ms apart; latency = receipt − just before the POST (includes the durable write); CPU = utime+stime of the server and of this process over the sending phase (the POSTs included) / deliveries; {how}{}\n",
+        if workers > 0 {
+            format!(" ({workers} workers)")
         } else {
-            "each a tokio-tungstenite stream (STATUSMONITOR_BENCH_WS_CLIENT=tungstenite)"
+            String::new()
         }
     );
+}
+
+/// The `ts_ms` of a report frame (its first), without a full JSON parse: a
+/// thousand subscribers parsing would compete with the server for the cores.
+fn report_ts(text: &[u8]) -> Option<i64> {
+    if !text.starts_with(br#"{"type":"report""#) {
+        return None;
+    }
+    let (_, rest) = std::str::from_utf8(text).ok()?.split_once(r#""ts_ms":"#)?;
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// A minimal WebSocket client for the fan-out benchmark: the HTTP upgrade by
@@ -932,7 +1048,7 @@ mod light_ws {
     }
 
     /// (opcode, payload offset, payload length) of a complete frame header.
-    fn header(b: &[u8]) -> Option<(u8, usize, usize)> {
+    pub fn header(b: &[u8]) -> Option<(u8, usize, usize)> {
         let (&b0, &b1) = (b.first()?, b.get(1)?);
         assert!(b0 & 0x80 != 0, "fragmented frames are not expected");
         let (start, len) = match b1 & 0x7f {
@@ -944,5 +1060,166 @@ mod light_ws {
             n => (2, usize::from(n)),
         };
         Some((b0 & 0x0f, start, len))
+    }
+}
+
+/// Subscribers for the fan-out benchmark that keep out of the server's way,
+/// as browsers on other machines would: one thread, every socket in one
+/// epoll set, read in batches at set times (between reports). While it
+/// sleeps, a frame arriving wakes nobody (the kernel only marks the socket
+/// ready). Each frame is timed by the kernel (`SO_TIMESTAMPNS`): when its
+/// bytes reached the subscriber's TCP socket, which on loopback happens
+/// inside the server's send, so when the batch is read changes nothing in
+/// the figure.
+mod stamped_ws {
+    use std::io::{IoSliceMut, Read, Write};
+    use std::net::TcpStream;
+    use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
+
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+    use nix::sys::time::TimeSpec;
+
+    use super::light_ws::header;
+
+    struct Subscriber {
+        stream: TcpStream,
+        buf: Vec<u8>,
+        /// Report frames seen.
+        got: usize,
+    }
+
+    pub struct Pool {
+        epoll: Epoll,
+        subscribers: Vec<Subscriber>,
+    }
+
+    impl Pool {
+        /// Opens `n` WebSockets to `url` (`ws://host:port/path`).
+        pub fn connect(url: &str, n: usize) -> Pool {
+            let rest = url.strip_prefix("ws://").expect("ws:// URL");
+            let (host, path) = rest.split_once('/').expect("path");
+            let epoll = Epoll::new(EpollCreateFlags::empty()).expect("epoll");
+            let mut subscribers = Vec::with_capacity(n);
+            for i in 0..n {
+                let mut stream = TcpStream::connect(host).expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                write!(
+                    stream,
+                    "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
+                .expect("upgrade");
+                let mut buf = Vec::with_capacity(8 << 10);
+                let end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    let mut chunk = [0u8; 4096];
+                    let n = stream.read(&mut chunk).expect("read");
+                    assert!(n > 0, "closed during the upgrade");
+                    buf.extend_from_slice(&chunk[..n]);
+                };
+                assert!(buf.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+                buf.drain(..end);
+                setsockopt(&stream, sockopt::ReceiveTimestampns, &true).expect("SO_TIMESTAMPNS");
+                stream.set_nonblocking(true).expect("nonblocking");
+                epoll
+                    .add(
+                        stream.as_fd(),
+                        EpollEvent::new(EpollFlags::EPOLLIN, i as u64),
+                    )
+                    .expect("epoll add");
+                subscribers.push(Subscriber {
+                    stream,
+                    buf,
+                    got: 0,
+                });
+            }
+            Pool { epoll, subscribers }
+        }
+
+        /// Reads at `first`, then every `every`, until every subscriber has
+        /// seen `reports` report frames (or 30 s past the reports' time);
+        /// `latency(report ts, arrival ns since the Unix epoch)` gives a
+        /// delivery's (report index, latency in ms).
+        pub fn collect(
+            &mut self,
+            reports: usize,
+            first: Instant,
+            every: Duration,
+            latency: impl Fn(i64, u64) -> Option<(usize, f64)>,
+        ) -> Vec<(usize, f64)> {
+            let mut out = Vec::with_capacity(reports * self.subscribers.len());
+            let deadline = first + every * reports as u32 + Duration::from_secs(30);
+            let mut done = 0;
+            let mut unstamped = 0usize;
+            let mut events = vec![EpollEvent::empty(); self.subscribers.len()];
+            let mut chunk = vec![0u8; 64 << 10];
+            let mut cmsg = nix::cmsg_space!(TimeSpec);
+            let mut next = first;
+            while done < self.subscribers.len() && Instant::now() < deadline {
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                next += every;
+                let ready = self
+                    .epoll
+                    .wait(&mut events, EpollTimeout::ZERO)
+                    .expect("epoll wait");
+                for event in &events[..ready] {
+                    let s = &mut self.subscribers[event.data() as usize];
+                    loop {
+                        let mut iov = [IoSliceMut::new(&mut chunk)];
+                        let (n, stamp) = match recvmsg::<()>(
+                            std::os::fd::AsRawFd::as_raw_fd(&s.stream),
+                            &mut iov,
+                            Some(&mut cmsg),
+                            MsgFlags::empty(),
+                        ) {
+                            Ok(msg) => {
+                                let stamp = msg.cmsgs().ok().and_then(|mut c| {
+                                    c.find_map(|m| match m {
+                                        ControlMessageOwned::ScmTimestampns(t) => Some(
+                                            t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64,
+                                        ),
+                                        _ => None,
+                                    })
+                                });
+                                (msg.bytes, stamp)
+                            }
+                            Err(nix::errno::Errno::EAGAIN) => break,
+                            Err(e) => panic!("recvmsg: {e}"),
+                        };
+                        assert!(n > 0, "the server closed a socket");
+                        s.buf.extend_from_slice(&chunk[..n]);
+                        let drained = n < chunk.len();
+                        // Frames this read completed: timed by it.
+                        while let Some((opcode, start, len)) = header(&s.buf)
+                            && s.buf.len() >= start + len
+                        {
+                            if opcode == 1
+                                && let Some(ts) = super::report_ts(&s.buf[start..start + len])
+                            {
+                                s.got += 1;
+                                if s.got == reports {
+                                    done += 1;
+                                }
+                                match stamp.and_then(|ns| latency(ts, ns)) {
+                                    Some(ms) => out.push(ms),
+                                    None => unstamped += 1,
+                                }
+                            }
+                            s.buf.drain(..start + len);
+                        }
+                        // Level-triggered: a socket with more is ready again
+                        // next round, so a short read needs no EAGAIN read.
+                        if drained {
+                            break;
+                        }
+                    }
+                }
+            }
+            assert_eq!(unstamped, 0, "report frames without a kernel timestamp");
+            out
+        }
     }
 }
