@@ -339,14 +339,6 @@ impl Engine {
         let db = Database::builder(dir.join("db"))
             .cache_size(config.cache_bytes)
             .max_journaling_size(128 << 20)
-            // One flush/compaction worker. With two (fjall's default on two
-            // cores), worker 0 hands every compaction request back to the
-            // queue and takes it again while worker 1 compacts: a busy loop
-            // of channel sends and wake-ups for as long as that compaction
-            // runs (fjall 3.1.13 `worker_pool.rs`). Measured on the 10,000
-            // agent paced load: 10 % of the server's CPU; one worker does
-            // the same flushes and compactions without it.
-            .worker_threads(1)
             .open()
             .map_err(Error::fjall("open database"))?;
         let meta = db
