@@ -39,18 +39,17 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn rows(keys: &[SeriesKey], from: i64, to: i64, step: i64, agent: u64) -> Vec<Row> {
+fn rows(keys: &Arc<[SeriesKey]>, from: i64, to: i64, step: i64, agent: u64) -> Vec<Row> {
     (0..)
         .map(|i| from + i * step)
         .take_while(|ts| *ts < to)
         .map(|ts| Row {
             ts_ms: ts,
-            samples: keys
-                .iter()
-                .enumerate()
-                .map(|(s, k)| {
+            keys: keys.clone(),
+            values: (0..keys.len())
+                .map(|s| {
                     let v = ((ts / step) as u64 * 7 + s as u64 * 13 + agent) % 1000;
-                    (k.clone(), v as f64 / 10.0)
+                    v as f64 / 10.0
                 })
                 .collect(),
         })
@@ -59,7 +58,7 @@ fn rows(keys: &[SeriesKey], from: i64, to: i64, step: i64, agent: u64) -> Vec<Ro
 
 /// Writes the year into `dir/tsdb` and closes the engine.
 fn generate(dir: &std::path::Path, agents: u64, now: i64) {
-    let keys: Vec<SeriesKey> = (0..SERIES)
+    let keys: Arc<[SeriesKey]> = (0..SERIES)
         .map(|s| SeriesKey::new(format!("bench.metric_{s}")))
         .collect();
     let clock = Arc::new(ManualClock::new(now));

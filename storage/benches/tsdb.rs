@@ -14,7 +14,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use storage::model::{Cpu, Disk, Memory, Network, Report, report_samples};
+use storage::model::{Cpu, Disk, Memory, Network, Report};
 use storage::tsdb::{Clock, Engine, EngineConfig, ManualClock, QueryRequest, Row};
 
 const STEP: i64 = 5_000;
@@ -261,19 +261,10 @@ fn ingest(dir: &std::path::Path, hosts: u64, hours: i64, threads: u64) -> Ingest
                         // Timers fire at or a little after their deadline.
                         let ts = ts + (jitter.sym().abs() * 4.0) as i64;
                         let rep = sims[i].report(ts);
-                        rows.push((
-                            *h,
-                            Row {
-                                ts_ms: ts,
-                                samples: report_samples(&rep),
-                            },
-                        ));
+                        rows.push((*h, engine.report_row(&rep)));
                     }
                 }
-                samples += rows
-                    .iter()
-                    .map(|(_, r)| r.samples.len() as u64)
-                    .sum::<u64>();
+                samples += rows.iter().map(|(_, r)| r.values.len() as u64).sum::<u64>();
                 barrier.wait();
                 for (h, row) in &rows {
                     engine.write(*h, std::slice::from_ref(row)).expect("write");
@@ -491,10 +482,7 @@ fn main() {
         let rows: Vec<Row> = (0..1440)
             .map(|m| {
                 let ts = day0 + m * 60_000;
-                Row {
-                    ts_ms: ts,
-                    samples: report_samples(&host.report(ts)),
-                }
+                hengine.report_row(&host.report(ts))
             })
             .collect();
         hclock.advance(DAY);

@@ -52,10 +52,7 @@ mod common {
     }
 
     pub fn row(ts: i64, samples: &[(usize, f64)]) -> Row {
-        Row {
-            ts_ms: ts,
-            samples: samples.iter().map(|(s, v)| (series(*s), *v)).collect(),
-        }
+        Row::new(ts, samples.iter().map(|(s, v)| (series(*s), *v)).collect())
     }
 
     pub fn req(agent: u64, start: i64, stop: i64, tier: Option<Tier>) -> QueryRequest {
@@ -245,9 +242,9 @@ mod model {
                         }
                         engine.write(*agent, &written).unwrap();
                         for r in &written {
-                            for (k, v) in &r.samples {
+                            for (k, v) in r.samples() {
                                 let s = (0..3).find(|i| series(*i) == *k).unwrap();
-                                m.insert((*agent, s, r.ts_ms), *v);
+                                m.insert((*agent, s, r.ts_ms), v);
                             }
                         }
                     }
@@ -382,10 +379,7 @@ mod crash {
             let mut rows = Vec::new();
             for _ in 0..(1 + i % 4) {
                 let ts = base + i * 5000;
-                rows.push(Row {
-                    ts_ms: ts,
-                    samples: report_samples(&report(ts, i)),
-                });
+                rows.push(Row::new(ts, report_samples(&report(ts, i))));
                 i += 1;
             }
             engine.write(agent, &rows).expect("write");
@@ -685,13 +679,7 @@ mod restart {
                 let ts = T0 + HOUR - 20 * MIN + i * 5000;
                 let r = report(ts, i);
                 engine
-                    .write(
-                        4,
-                        &[Row {
-                            ts_ms: ts,
-                            samples: report_samples(&r),
-                        }],
-                    )
+                    .write(4, &[Row::new(ts, report_samples(&r))])
                     .unwrap();
                 ring.push(4, Arc::new(r));
             }

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
-use storage::model::{IngestAck, IngestBatch, report_samples};
+use storage::model::{IngestAck, IngestBatch};
 use storage::tsdb::Row;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -85,13 +85,7 @@ async fn ingest(
 
     let IngestBatch { host, mut reports } = batch;
     reports.sort_by_key(|r| r.ts_ms);
-    let rows: Vec<Row> = reports
-        .iter()
-        .map(|r| Row {
-            ts_ms: r.ts_ms,
-            samples: report_samples(r),
-        })
-        .collect();
+    let rows: Vec<Row> = reports.iter().map(|r| state.engine.report_row(r)).collect();
     let agent_id = auth.agent_id;
     // Group commit: concurrent requests share one journal write; this
     // resolves once the batch holding these rows is durable.

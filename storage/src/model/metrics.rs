@@ -86,74 +86,148 @@ impl fmt::Display for SeriesKey {
     }
 }
 
-/// Every sample of one report, in a stable order.
-pub fn report_samples(r: &Report) -> Vec<(SeriesKey, f64)> {
-    let mut out = Vec::with_capacity(48);
+/// The label value of a [`KeyRef`]: a core index, or a name borrowed from
+/// the report (a mount, an interface, a sensor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelRef<'a> {
+    Index(usize),
+    Name(&'a str),
+}
+
+/// A series key borrowed from a report while it is visited: what
+/// [`SeriesKey`] holds, without allocating. Every key of a report has at
+/// most one label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyRef<'a> {
+    pub metric: &'static str,
+    pub label: Option<(&'static str, LabelRef<'a>)>,
+}
+
+impl<'a> KeyRef<'a> {
+    const fn plain(metric: &'static str) -> Self {
+        KeyRef {
+            metric,
+            label: None,
+        }
+    }
+
+    const fn one(metric: &'static str, label: &'static str, value: LabelRef<'a>) -> Self {
+        KeyRef {
+            metric,
+            label: Some((label, value)),
+        }
+    }
+
+    /// The owned key.
+    pub fn to_key(self) -> SeriesKey {
+        match self.label {
+            None => SeriesKey::new(self.metric),
+            Some((name, LabelRef::Index(i))) => SeriesKey::one(self.metric, name, i),
+            Some((name, LabelRef::Name(v))) => SeriesKey::one(self.metric, name, v),
+        }
+    }
+
+    /// Whether `key` is this key (`self.to_key() == *key`, without allocating).
+    pub fn matches(self, key: &SeriesKey) -> bool {
+        if key.metric != self.metric {
+            return false;
+        }
+        match (self.label, key.labels.as_slice()) {
+            (None, []) => true,
+            (Some((name, value)), [(k, v)]) if k == name => match value {
+                LabelRef::Name(s) => v == s,
+                LabelRef::Index(i) => is_decimal(v, i),
+            },
+            _ => false,
+        }
+    }
+}
+
+/// Whether `s` is `i` written in decimal, as `to_string` writes it.
+fn is_decimal(s: &str, mut i: usize) -> bool {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (i % 10) as u8;
+        i /= 10;
+        if i == 0 {
+            break;
+        }
+    }
+    s.as_bytes() == &digits[at..]
+}
+
+/// Calls `f` with every sample of one report, in a stable order (that of
+/// [`report_samples`]), without allocating.
+pub fn visit_samples<'a>(r: &'a Report, mut f: impl FnMut(KeyRef<'a>, f64)) {
     if let Some(cpu) = &r.cpu {
-        out.push((SeriesKey::new("cpu.total_pct"), cpu.total_pct));
+        f(KeyRef::plain("cpu.total_pct"), cpu.total_pct);
         for (i, v) in cpu.cores_pct.iter().enumerate() {
-            out.push((SeriesKey::one("cpu.core_pct", "core", i), *v));
+            f(KeyRef::one("cpu.core_pct", "core", LabelRef::Index(i)), *v);
         }
         for (i, v) in cpu.cores_mhz.iter().enumerate() {
-            out.push((SeriesKey::one("cpu.core_mhz", "core", i), *v as f64));
+            f(
+                KeyRef::one("cpu.core_mhz", "core", LabelRef::Index(i)),
+                *v as f64,
+            );
         }
     }
     if let Some([l1, l5, l15]) = r.load {
-        out.push((SeriesKey::new("load.1m"), l1));
-        out.push((SeriesKey::new("load.5m"), l5));
-        out.push((SeriesKey::new("load.15m"), l15));
+        f(KeyRef::plain("load.1m"), l1);
+        f(KeyRef::plain("load.5m"), l5);
+        f(KeyRef::plain("load.15m"), l15);
     }
     if let Some(m) = &r.memory {
-        out.push((SeriesKey::new("mem.total_bytes"), m.total_bytes as f64));
-        out.push((SeriesKey::new("mem.used_bytes"), m.used_bytes as f64));
+        f(KeyRef::plain("mem.total_bytes"), m.total_bytes as f64);
+        f(KeyRef::plain("mem.used_bytes"), m.used_bytes as f64);
         if let Some(v) = m.available_bytes {
-            out.push((SeriesKey::new("mem.available_bytes"), v as f64));
+            f(KeyRef::plain("mem.available_bytes"), v as f64);
         }
         if let Some(v) = m.swap_total_bytes {
-            out.push((SeriesKey::new("swap.total_bytes"), v as f64));
+            f(KeyRef::plain("swap.total_bytes"), v as f64);
         }
         if let Some(v) = m.swap_used_bytes {
-            out.push((SeriesKey::new("swap.used_bytes"), v as f64));
+            f(KeyRef::plain("swap.used_bytes"), v as f64);
         }
     }
     for d in &r.disks {
-        out.push((
-            SeriesKey::one("disk.total_bytes", "mount", &d.mount),
+        let mount = LabelRef::Name(&d.mount);
+        f(
+            KeyRef::one("disk.total_bytes", "mount", mount),
             d.total_bytes as f64,
-        ));
-        out.push((
-            SeriesKey::one("disk.used_bytes", "mount", &d.mount),
+        );
+        f(
+            KeyRef::one("disk.used_bytes", "mount", mount),
             d.used_bytes as f64,
-        ));
+        );
         if let Some(v) = d.read_bps {
-            out.push((SeriesKey::one("disk.read_bps", "mount", &d.mount), v as f64));
+            f(KeyRef::one("disk.read_bps", "mount", mount), v as f64);
         }
         if let Some(v) = d.write_bps {
-            out.push((
-                SeriesKey::one("disk.write_bps", "mount", &d.mount),
-                v as f64,
-            ));
+            f(KeyRef::one("disk.write_bps", "mount", mount), v as f64);
         }
     }
     for n in &r.networks {
-        out.push((
-            SeriesKey::one("net.rx_bps", "iface", &n.iface),
-            n.rx_bps as f64,
-        ));
-        out.push((
-            SeriesKey::one("net.tx_bps", "iface", &n.iface),
-            n.tx_bps as f64,
-        ));
+        let iface = LabelRef::Name(&n.iface);
+        f(KeyRef::one("net.rx_bps", "iface", iface), n.rx_bps as f64);
+        f(KeyRef::one("net.tx_bps", "iface", iface), n.tx_bps as f64);
     }
     if let Some(u) = r.uptime_s {
-        out.push((SeriesKey::new("uptime_s"), u as f64));
+        f(KeyRef::plain("uptime_s"), u as f64);
     }
     for t in &r.temps {
-        out.push((
-            SeriesKey::one("temp.celsius", "sensor", &t.sensor),
+        f(
+            KeyRef::one("temp.celsius", "sensor", LabelRef::Name(&t.sensor)),
             t.celsius,
-        ));
+        );
     }
+}
+
+/// Every sample of one report, in a stable order.
+pub fn report_samples(r: &Report) -> Vec<(SeriesKey, f64)> {
+    let mut out = Vec::with_capacity(48);
+    visit_samples(r, |k, v| out.push((k.to_key(), v)));
     out
 }
 
@@ -347,6 +421,30 @@ mod tests {
         let samples = report_samples(&r);
         assert_eq!(samples.len(), 1 + 2 + 2 + 3 + 5 + 4 + 2 + 1 + 1);
         assert_eq!(samples_to_report(r.ts_ms, &samples), r);
+    }
+
+    #[test]
+    fn key_refs_match_exactly_their_own_keys() {
+        let r = sample_report();
+        let mut refs = Vec::new();
+        visit_samples(&r, |k, _| refs.push(k));
+        let keys: Vec<SeriesKey> = refs.iter().map(|k| k.to_key()).collect();
+        for (i, k) in refs.iter().enumerate() {
+            for (j, key) in keys.iter().enumerate() {
+                assert_eq!(k.matches(key), i == j, "{k:?} against {key}");
+            }
+        }
+        let core = |v: &str| SeriesKey::one("cpu.core_pct", "core", v);
+        let one = KeyRef::one("cpu.core_pct", "core", LabelRef::Index(1));
+        assert!(one.matches(&core("1")));
+        for other in ["01", "10", "", "1 ", "x"] {
+            assert!(!one.matches(&core(other)), "{other:?}");
+        }
+        let ten = KeyRef::one("cpu.core_pct", "core", LabelRef::Index(10));
+        assert!(ten.matches(&core("10")) && !ten.matches(&core("1")));
+        assert!(KeyRef::one("cpu.core_pct", "core", LabelRef::Index(0)).matches(&core("0")));
+        let extra = SeriesKey::with_labels("load.1m", [("core", "0")]);
+        assert!(!KeyRef::plain("load.1m").matches(&extra));
     }
 
     #[test]

@@ -19,5 +19,5 @@ pub use api::*;
 pub use auth::*;
 pub use history::*;
 pub use live::*;
-pub use metrics::{SeriesKey, report_samples, samples_to_report};
+pub use metrics::{KeyRef, LabelRef, SeriesKey, report_samples, samples_to_report, visit_samples};
 pub use wire::*;

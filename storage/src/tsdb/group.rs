@@ -91,12 +91,8 @@ impl Engine {
         let mut staged = Vec::with_capacity(by_agent.len());
         let mut refused = Vec::new();
         for ((agent, jobs), guard) in by_agent.into_iter().zip(guards.iter_mut()) {
-            let result = if jobs.len() == 1 {
-                self.stage(agent, guard, &jobs[0].rows, oldest, &mut ops)
-            } else {
-                let rows: Vec<Row> = jobs.iter().flat_map(|j| j.rows.iter().cloned()).collect();
-                self.stage(agent, guard, &rows, oldest, &mut ops)
-            };
+            let rows = jobs.iter().flat_map(|j| j.rows.iter());
+            let result = self.stage(agent, guard, rows, oldest, &mut ops);
             match result {
                 Ok(s) => staged.push((guard, s, jobs)),
                 Err(e) => refused.push((e, jobs)),

@@ -24,6 +24,7 @@ mod query;
 mod retention;
 pub mod ring;
 pub mod series;
+mod shapes;
 pub mod tier;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -139,11 +140,35 @@ impl EngineConfig {
     }
 }
 
-/// All samples of one report: they share its timestamp.
+/// All samples of one report: they share its timestamp. `values[i]` is the
+/// sample of series `keys[i]`.
+///
+/// Rows whose reports have the same shape share one key array (see
+/// [`Engine::report_row`]); the engine remembers each agent's last array
+/// with its series ids, so a row with that same array (`Arc::ptr_eq`) needs
+/// no dictionary lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub ts_ms: i64,
-    pub samples: Vec<(SeriesKey, f64)>,
+    pub keys: Arc<[SeriesKey]>,
+    pub values: Vec<f64>,
+}
+
+impl Row {
+    /// A row from (key, value) pairs, with a key array of its own.
+    pub fn new(ts_ms: i64, samples: Vec<(SeriesKey, f64)>) -> Row {
+        let (keys, values): (Vec<SeriesKey>, Vec<f64>) = samples.into_iter().unzip();
+        Row {
+            ts_ms,
+            keys: keys.into(),
+            values,
+        }
+    }
+
+    /// The row's (key, value) pairs.
+    pub fn samples(&self) -> impl Iterator<Item = (&SeriesKey, f64)> {
+        self.keys.iter().zip(self.values.iter().copied())
+    }
 }
 
 /// One insert of a write, into the meta or the head keyspace.
@@ -155,6 +180,8 @@ pub(crate) enum Op {
 /// What a staged write changes in memory once its batch is durable.
 pub(crate) struct Staged {
     new_keys: Vec<SeriesKey>,
+    /// The last key array staged, with its series ids.
+    shape: Option<Shape>,
     windows: BTreeSet<i64>,
     dirty: BTreeMap<(u8, i64), u64>,
     next_gen: u64,
@@ -168,6 +195,9 @@ impl Staged {
             let key = Arc::new(key);
             st.series.insert(key.clone(), sid);
             st.keys.push(key);
+        }
+        if self.shape.is_some() {
+            st.shape = self.shape;
         }
         st.head_windows.extend(self.windows);
         st.dirty.extend(self.dirty);
@@ -221,12 +251,21 @@ pub struct EngineStats {
 /// own agents' reports (series keys), hashed on every write.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A row key array and the series id of each of its keys, for one agent.
+#[derive(Clone)]
+pub(crate) struct Shape {
+    keys: Arc<[SeriesKey]>,
+    sids: Arc<[u32]>,
+}
+
 /// Per-agent state, guarded by the agent's own mutex.
 #[derive(Default)]
 pub(crate) struct AgentState {
     /// Series id by key; the keys are shared with `keys` (one copy each).
     series: FastMap<Arc<SeriesKey>, u32>,
     keys: Vec<Arc<SeriesKey>>,
+    /// The key array of the agent's last row, with its series ids.
+    shape: Option<Shape>,
     /// Per tier code: aggregates of that tier are complete before this (Min1, Hour1).
     wm: [Option<i64>; 3],
     /// Per tier code: the end of the range a compactor is computing right
@@ -270,6 +309,8 @@ pub struct Engine {
     /// The group-commit writer thread of [`Engine::write_grouped`], started
     /// on first use; it ends when the engine (this sender) is dropped.
     writer: OnceLock<mpsc::Sender<group::Job>>,
+    /// Key arrays shared by rows of the same report shape.
+    shapes: shapes::Shapes,
 }
 
 impl std::fmt::Debug for Engine {
@@ -372,6 +413,7 @@ impl Engine {
             maintenance: Mutex::new(()),
             dropped_samples: AtomicU64::new(0),
             writer: OnceLock::new(),
+            shapes: shapes::Shapes::default(),
         };
         engine.load()?;
         Ok(engine)
@@ -538,6 +580,13 @@ impl Engine {
         }
     }
 
+    /// The row of one wire report: its samples (see [`crate::model::report_samples`]),
+    /// with a key array shared by every report of the same shape, which
+    /// makes the row cheap to build and to stage.
+    pub fn report_row(&self, r: &crate::model::Report) -> Row {
+        self.shapes.row(r)
+    }
+
     /// Store rows of one agent. Returns once they are in fjall's journal
     /// (written to the OS, or fsynced with [`Durability::SyncData`]).
     ///
@@ -580,11 +629,11 @@ impl Engine {
     /// The inserts that store `rows` of `agent` (appended to `ops`) and the
     /// in-memory changes to make once they are durable. Changes nothing
     /// itself, so a refused agent leaves no trace in a shared batch.
-    fn stage(
+    fn stage<'r>(
         &self,
         agent: u64,
         st: &AgentState,
-        rows: &[Row],
+        rows: impl IntoIterator<Item = &'r Row>,
         oldest: i64,
         ops: &mut Vec<Op>,
     ) -> Result<Staged, Error> {
@@ -600,34 +649,60 @@ impl Engine {
         let mut dropped = 0u64;
         let mut samples = Vec::with_capacity(64);
         let mut first_hour: Option<i64> = None;
+        let mut shape: Option<Shape> = None;
 
         for row in rows {
+            if row.keys.len() != row.values.len() {
+                ops.truncate(mark);
+                return Err(Error::InvalidRequest(format!(
+                    "a row of agent {agent} has {} keys and {} values",
+                    row.keys.len(),
+                    row.values.len()
+                )));
+            }
             if row.ts_ms < oldest {
-                dropped += row.samples.len() as u64;
+                dropped += row.values.len() as u64;
                 continue;
             }
-            samples.clear();
-            for (key, v) in &row.samples {
-                let sid = match st.series.get(key).or_else(|| new_ids.get(key)) {
-                    Some(sid) => *sid,
-                    None => {
-                        let Ok(sid) = u32::try_from(st.keys.len() + new_keys.len()) else {
-                            ops.truncate(mark);
-                            return Err(Error::InvalidRequest(format!(
-                                "agent {agent} has too many series"
-                            )));
+            let known = [shape.as_ref(), st.shape.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|s| Arc::ptr_eq(&s.keys, &row.keys));
+            let sids = match known {
+                Some(s) => s.sids.clone(),
+                None => {
+                    let mut sids = Vec::with_capacity(row.keys.len());
+                    for key in row.keys.iter() {
+                        let sid = match st.series.get(key).or_else(|| new_ids.get(key)) {
+                            Some(sid) => *sid,
+                            None => {
+                                let Ok(sid) = u32::try_from(st.keys.len() + new_keys.len()) else {
+                                    ops.truncate(mark);
+                                    return Err(Error::InvalidRequest(format!(
+                                        "agent {agent} has too many series"
+                                    )));
+                                };
+                                ops.push(Op::Meta(
+                                    series::series_meta_key(agent, sid),
+                                    series::encode_series_key(key),
+                                ));
+                                new_ids.insert(key, sid);
+                                new_keys.push(key.clone());
+                                sid
+                            }
                         };
-                        ops.push(Op::Meta(
-                            series::series_meta_key(agent, sid),
-                            series::encode_series_key(key),
-                        ));
-                        new_ids.insert(key, sid);
-                        new_keys.push(key.clone());
-                        sid
+                        sids.push(sid);
                     }
-                };
-                samples.push((sid, *v));
-            }
+                    let sids: Arc<[u32]> = sids.into();
+                    shape = Some(Shape {
+                        keys: row.keys.clone(),
+                        sids: sids.clone(),
+                    });
+                    sids
+                }
+            };
+            samples.clear();
+            samples.extend(sids.iter().copied().zip(row.values.iter().copied()));
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
             ops.push(Op::Head(
                 head::head_key(agent, row.ts_ms, seq).to_vec(),
@@ -676,6 +751,7 @@ impl Engine {
         }
         Ok(Staged {
             new_keys,
+            shape,
             windows,
             dirty,
             next_gen,
@@ -908,10 +984,7 @@ mod tests {
     }
 
     fn row(ts: i64, v: f64) -> Row {
-        Row {
-            ts_ms: ts,
-            samples: vec![(SeriesKey::new("cpu.total_pct"), v)],
-        }
+        Row::new(ts, vec![(SeriesKey::new("cpu.total_pct"), v)])
     }
 
     fn values(e: &Engine, agent: u64) -> Vec<(i64, f64)> {
@@ -930,6 +1003,104 @@ mod tests {
             .iter()
             .map(|p| (p.ts_ms, p.last))
             .collect()
+    }
+
+    /// Every raw (key, ts, value) of an agent, sorted.
+    fn all_values(e: &Engine, agent: u64) -> Vec<(String, i64, f64)> {
+        let req = QueryRequest {
+            agent,
+            metrics: Vec::new(),
+            label_filter: None,
+            start_ms: T0,
+            stop_ms: T0 + 3 * HOUR,
+            tier: Some(Tier::Raw5s),
+            interval_ms: None,
+            max_points: 0,
+        };
+        let mut out: Vec<(String, i64, f64)> = e
+            .query(&req)
+            .unwrap()
+            .series
+            .into_iter()
+            .flat_map(|s| {
+                let key = s.key.to_string();
+                s.points
+                    .into_iter()
+                    .map(move |p| (key.clone(), p.ts_ms, p.last))
+            })
+            .collect();
+        out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        out
+    }
+
+    /// One key array shared by two agents maps to each agent's own series
+    /// ids (they met the keys in different orders), on the first row of the
+    /// array, on later rows (the cached ids), in a group commit and after a
+    /// restart; a row whose keys and values differ in number is refused.
+    #[test]
+    fn shared_key_arrays_map_to_each_agents_own_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0 + HOUR));
+        let e = Arc::new(open(dir.path(), &clock));
+        let (a, b) = (SeriesKey::new("a"), SeriesKey::new("b"));
+        let ab: Arc<[SeriesKey]> = vec![a.clone(), b.clone()].into();
+        let r = |ts: i64, x: f64, y: f64| Row {
+            ts_ms: ts,
+            keys: ab.clone(),
+            values: vec![x, y],
+        };
+        e.write(2, &[Row::new(T0, vec![(b.clone(), 9.0)])]).unwrap();
+        e.write(1, &[r(T0, 1.0, 2.0), r(T0 + 5_000, 3.0, 4.0)])
+            .unwrap();
+        e.write(2, &[r(T0 + 5_000, 5.0, 6.0)]).unwrap();
+        e.write(1, &[r(T0 + 10_000, 7.0, 8.0)]).unwrap();
+        e.write(2, &[r(T0 + 10_000, 10.0, 11.0)]).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let w1 = e.write_grouped(1, vec![r(T0 + 15_000, 12.0, 13.0)]);
+            let w2 = e.write_grouped(2, vec![r(T0 + 15_000, 14.0, 15.0)]);
+            let (x, y) = tokio::join!(w1, w2);
+            x.unwrap();
+            y.unwrap();
+        });
+        let bad = Row {
+            ts_ms: T0 + 20_000,
+            keys: ab.clone(),
+            values: vec![1.0],
+        };
+        assert!(matches!(e.write(1, &[bad]), Err(Error::InvalidRequest(_))));
+
+        let expect1 = vec![
+            ("a".to_string(), T0, 1.0),
+            ("a".into(), T0 + 5_000, 3.0),
+            ("a".into(), T0 + 10_000, 7.0),
+            ("a".into(), T0 + 15_000, 12.0),
+            ("b".into(), T0, 2.0),
+            ("b".into(), T0 + 5_000, 4.0),
+            ("b".into(), T0 + 10_000, 8.0),
+            ("b".into(), T0 + 15_000, 13.0),
+        ];
+        let expect2 = vec![
+            ("a".to_string(), T0 + 5_000, 5.0),
+            ("a".into(), T0 + 10_000, 10.0),
+            ("a".into(), T0 + 15_000, 14.0),
+            ("b".into(), T0, 9.0),
+            ("b".into(), T0 + 5_000, 6.0),
+            ("b".into(), T0 + 10_000, 11.0),
+            ("b".into(), T0 + 15_000, 15.0),
+        ];
+        assert_eq!(all_values(&e, 1), expect1);
+        assert_eq!(all_values(&e, 2), expect2);
+        drop(e);
+        let e = open(dir.path(), &clock);
+        e.write(2, &[r(T0 + 20_000, 16.0, 17.0)]).unwrap();
+        let mut expect2 = expect2;
+        expect2.insert(3, ("a".into(), T0 + 20_000, 16.0));
+        expect2.push(("b".into(), T0 + 20_000, 17.0));
+        assert_eq!(all_values(&e, 2), expect2);
+        assert_eq!(all_values(&e, 1), expect1);
     }
 
     fn head_window_keys(e: &Engine) -> Vec<Vec<u8>> {
