@@ -55,6 +55,89 @@ fn process_cpu_seconds(pid: &str) -> f64 {
     ticks / 100.0
 }
 
+/// Per thread of process `pid`, from /proc/PID/task: its name, CPU seconds
+/// (user, system) and context switches (voluntary, involuntary). tokio's
+/// workers and blocking threads are `statusmonitor`, the group commit is
+/// `tsdb-writer`, fjall's threads are `fjall:*`.
+fn thread_cpu(pid: u32) -> std::collections::BTreeMap<u32, (String, [f64; 4])> {
+    let mut threads = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let dir = task.path();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("?", |(_, n)| n);
+        let name = if name.starts_with("fjall") {
+            "fjall"
+        } else {
+            name
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 100.0
+        };
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let switches = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let counts = [
+            tick(11),
+            tick(12),
+            switches("voluntary_ctxt_switches:"),
+            switches("nonvoluntary_ctxt_switches:"),
+        ];
+        threads.insert(tid, (name.to_string(), counts));
+    }
+    threads
+}
+
+/// One line per kind of thread that ran between two [`thread_cpu`]s: its
+/// share of one core (user + system) over `secs` and its context switches
+/// per report. A thread that ended in between is not counted.
+fn thread_report(
+    before: &std::collections::BTreeMap<u32, (String, [f64; 4])>,
+    after: &std::collections::BTreeMap<u32, (String, [f64; 4])>,
+    secs: f64,
+    reports: u64,
+) -> String {
+    let mut by_name: std::collections::BTreeMap<&str, [f64; 4]> = Default::default();
+    for (tid, (name, a)) in after {
+        let b = before.get(tid).map_or([0.0; 4], |(_, b)| *b);
+        let sum = by_name.entry(name).or_default();
+        for i in 0..4 {
+            sum[i] += a[i] - b[i];
+        }
+    }
+    let mut out = String::new();
+    for (name, d) in by_name {
+        if d[0] + d[1] < 0.005 && d[2] + d[3] < 1.0 {
+            continue;
+        }
+        out.push_str(&format!(
+            "\n    {name}: {:.1} % user + {:.1} % system, {:.2} voluntary + {:.2} involuntary context switches per report",
+            d[0] / secs * 100.0,
+            d[1] / secs * 100.0,
+            d[2] / reports.max(1) as f64,
+            d[3] / reports.max(1) as f64,
+        ));
+    }
+    out
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -565,7 +648,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let quick = std::env::var("STATUSMONITOR_BENCH_QUICK").is_ok_and(|v| v != "0");
     let secs = if quick { 3.0 } else { 10.0 };
-    // STATUSMONITOR_BENCH_ONLY=ingest,ring,history,ws runs only those parts (for
+    // STATUSMONITOR_BENCH_ONLY=ingest,paced,ring,history,ws runs only those parts (for
     // profiling one of them); the idle figure always runs.
     let only = std::env::var("STATUSMONITOR_BENCH_ONLY").ok();
     let run = |part: &str| {
@@ -599,8 +682,8 @@ fn main() {
     );
 
     // --- sustained ingest ----------------------------------------------------
+    let mut agents = ten.clone();
     if run("ingest") {
-        let mut agents = ten.clone();
         for n in [100usize, 1_000, 10_000] {
             let t = Instant::now();
             agents.extend(api.agents(n - agents.len().min(n)));
@@ -618,13 +701,20 @@ fn main() {
                 created.as_secs_f64()
             );
         }
+    }
+    // STATUSMONITOR_BENCH_ONLY=paced: this figure alone, on 10,000 fresh agents.
+    if run("ingest") || run("paced") {
         let n_paced = 10_000;
+        if agents.len() < n_paced {
+            agents.extend(api.agents(n_paced - agents.len()));
+        }
         let paced_secs = if quick { 10.0 } else { 30.0 };
         // The closed loops just wrote ~230,000 reports: let the engine's
         // flushes and compactions of them finish first, or the figure is
         // theirs (see the ring part).
         let settle = server.settle(Duration::from_secs(if quick { 30 } else { 60 }));
         let cpu0 = server.cpu_seconds();
+        let threads0 = thread_cpu(server.child.id());
         let t = Instant::now();
         let sent = paced(
             &server.url,
@@ -633,15 +723,17 @@ fn main() {
             paced_secs,
             8,
         );
-        let cpu = (server.cpu_seconds() - cpu0) / t.elapsed().as_secs_f64() * 100.0;
+        let elapsed = t.elapsed().as_secs_f64();
+        let cpu = (server.cpu_seconds() - cpu0) / elapsed * 100.0;
+        let threads = thread_report(&threads0, &thread_cpu(server.child.id()), elapsed, sent);
         let (rss, hwm) = server.memory_mib();
         println!(
-            "\n{n_paced} agents at 5 s: server CPU {cpu:.1} % of one core, RSS {rss:.1} MiB (peak {hwm:.1} MiB), {sent} reports in {:.0}s [{}]",
-            t.elapsed().as_secs_f64(),
+            "\n{n_paced} agents at 5 s: server CPU {cpu:.1} % of one core ({:.0} µs per report), RSS {rss:.1} MiB (peak {hwm:.1} MiB), {sent} reports in {elapsed:.0}s [{}]{threads}",
+            cpu / 100.0 * elapsed / sent.max(1) as f64 * 1e6,
             load()
         );
         println!(
-            "  method: {settle:.0}s after the closed loops until the server's background work on their reports was done (a second under 5 % of a core), then an open loop, each agent one report per 5 s (2,000 reports/s) spread evenly over 8 threads; server utime+stime from /proc/PID/stat over the run; VmRSS at its end, VmHWM = peak of the whole benchmark so far\n"
+            "  method: {settle:.0}s after the agents' creation and the closed loops until the server's background work was done (a second under 5 % of a core), then an open loop, each agent one report per 5 s (2,000 reports/s) spread evenly over 8 threads; server utime+stime from /proc/PID/stat over the run, by thread from /proc/PID/task; VmRSS at its end, VmHWM = peak of the whole benchmark so far\n"
         );
     }
 
