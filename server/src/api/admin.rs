@@ -16,7 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(
     get,
-    path = "/admin/settings",
+    path = "/api/admin/settings",
     tag = "admin",
     summary = "Server settings (admin)",
     security(("bearer" = []), ("cookie" = [])),
@@ -34,7 +34,7 @@ async fn get_settings(
 
 #[utoipa::path(
     put,
-    path = "/admin/settings",
+    path = "/api/admin/settings",
     tag = "admin",
     summary = "Change server settings (admin)",
     request_body = storage::model::AdminSettings,

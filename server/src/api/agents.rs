@@ -67,7 +67,7 @@ fn check_name(name: &str) -> ApiResult<String> {
 
 #[utoipa::path(
     get,
-    path = "/agents",
+    path = "/api/agents",
     tag = "agents",
     summary = "Your agents",
     security(("bearer" = []), ("cookie" = [])),
@@ -82,7 +82,7 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
 
 #[utoipa::path(
     post,
-    path = "/agents",
+    path = "/api/agents",
     tag = "agents",
     summary = "Create an agent; the answer holds its token, shown once",
     request_body = storage::model::CreateAgentRequest,
@@ -114,7 +114,7 @@ async fn create(
 
 #[utoipa::path(
     get,
-    path = "/agents/{id}",
+    path = "/api/agents/{id}",
     tag = "agents",
     summary = "One agent",
     params(("id" = u64, Path, description = "Agent id")),
@@ -127,7 +127,7 @@ async fn one(State(state): State<AppState>, owned: OwnedAgent) -> Json<AgentInfo
 
 #[utoipa::path(
     patch,
-    path = "/agents/{id}",
+    path = "/api/agents/{id}",
     tag = "agents",
     summary = "Rename an agent",
     params(("id" = u64, Path, description = "Agent id")),
@@ -151,7 +151,7 @@ async fn rename(
 
 #[utoipa::path(
     delete,
-    path = "/agents/{id}",
+    path = "/api/agents/{id}",
     tag = "agents",
     summary = "Delete an agent with all its data",
     params(("id" = u64, Path, description = "Agent id")),
@@ -172,7 +172,7 @@ async fn remove(State(state): State<AppState>, owned: OwnedAgent) -> ApiResult<S
 
 #[utoipa::path(
     post,
-    path = "/agents/{id}/regenerate-token",
+    path = "/api/agents/{id}/regenerate-token",
     tag = "agents",
     summary = "Replace the agent token; the old one stops working",
     params(("id" = u64, Path, description = "Agent id")),

@@ -58,7 +58,7 @@ async fn check_agent(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResul
 
 #[utoipa::path(
     get,
-    path = "/alerts",
+    path = "/api/alerts",
     tag = "alerts",
     summary = "Alert history, newest first, filtered",
     params(storage::model::AlertQuery),
@@ -108,7 +108,7 @@ async fn list(
 
 #[utoipa::path(
     delete,
-    path = "/alerts",
+    path = "/api/alerts",
     tag = "alerts",
     summary = "Delete alert history matching the filter",
     params(storage::model::AlertQuery),

@@ -83,7 +83,7 @@ async fn registration_status(state: &AppState) -> ApiResult<RegistrationStatus> 
 
 #[utoipa::path(
     get,
-    path = "/auth/registration",
+    path = "/api/auth/registration",
     tag = "auth",
     summary = "Whether an account can be created now",
     responses((status = 200, body = storage::model::RegistrationStatus))
@@ -94,7 +94,7 @@ async fn registration(State(state): State<AppState>) -> ApiResult<Json<Registrat
 
 #[utoipa::path(
     post,
-    path = "/auth/register",
+    path = "/api/auth/register",
     tag = "auth",
     summary = "Create an account (the first is the admin)",
     request_body = storage::model::RegisterRequest,
@@ -126,7 +126,7 @@ async fn register(
 
 #[utoipa::path(
     post,
-    path = "/auth/token",
+    path = "/api/auth/token",
     tag = "auth",
     summary = "Log in: access and refresh tokens, also as cookies",
     request_body = storage::model::LoginRequest,
@@ -234,7 +234,7 @@ fn presented_refresh_token(
 
 #[utoipa::path(
     post,
-    path = "/auth/refresh",
+    path = "/api/auth/refresh",
     tag = "auth",
     summary = "New tokens for a refresh token (JSON body, or the sm_refresh cookie with an empty body)",
     request_body = storage::model::RefreshRequest,
@@ -297,7 +297,7 @@ async fn refresh(
 /// presented; always clears the cookies. 204.
 #[utoipa::path(
     post,
-    path = "/auth/logout",
+    path = "/api/auth/logout",
     tag = "auth",
     summary = "End this session and clear the cookies",
     responses((status = 204, description = "Logged out"))
@@ -337,7 +337,7 @@ async fn logout(
 
 #[utoipa::path(
     post,
-    path = "/auth/logout-all",
+    path = "/api/auth/logout-all",
     tag = "auth",
     summary = "End every session of the user",
     security(("bearer" = []), ("cookie" = [])),
@@ -363,7 +363,7 @@ async fn logout_all(
 
 #[utoipa::path(
     get,
-    path = "/auth/sessions",
+    path = "/api/auth/sessions",
     tag = "auth",
     summary = "Your open sessions",
     security(("bearer" = []), ("cookie" = [])),
@@ -393,7 +393,7 @@ async fn sessions(
 
 #[utoipa::path(
     delete,
-    path = "/auth/sessions/{id}",
+    path = "/api/auth/sessions/{id}",
     tag = "auth",
     summary = "End one of your sessions",
     params(("id" = u64, Path, description = "Session id")),

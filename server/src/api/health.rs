@@ -21,7 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(
     get,
-    path = "/health",
+    path = "/api/health",
     tag = "health",
     summary = "Liveness, version, storage, compactor lag, remote-write backlog",
     responses((status = 200, body = storage::model::Health))

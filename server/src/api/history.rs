@@ -205,7 +205,7 @@ fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String> {
 
 #[utoipa::path(
     get,
-    path = "/history/{agent_id}/{kind}",
+    path = "/api/history/{agent_id}/{kind}",
     tag = "history",
     summary = "Points of one chart: cpu, memory, disk, network or temperature",
     params(("agent_id" = u64, Path, description = "Agent id"), ("kind" = String, Path, description = "cpu, memory, disk, network or temperature"), RangeParams),
@@ -344,7 +344,7 @@ fn compress(encoding: Encoding, json: Vec<u8>) -> ApiResult<(Encoding, Vec<u8>)>
 
 #[utoipa::path(
     get,
-    path = "/history/{agent_id}/summary",
+    path = "/api/history/{agent_id}/summary",
     tag = "history",
     summary = "Min, average and max of every dashboard metric over a range",
     params(("agent_id" = u64, Path, description = "Agent id"), RangeParams),

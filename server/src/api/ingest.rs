@@ -2,12 +2,12 @@
 //! `X-Agent-Token`. The answer (200) comes only once the batch is durable in
 //! the engine's journal; a refused batch (4xx) stored nothing.
 
-use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use storage::model::{IngestAck, IngestBatch};
 use storage::tsdb::Row;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,19 +26,32 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(
     post,
-    path = "/ingest",
+    path = "/api/ingest",
     tag = "ingest",
     summary = "A batch of reports from an agent (optionally gzip or zstd)",
     request_body = storage::model::IngestBatch,
     security(("agent_token" = [])),
     responses((status = 200, body = storage::model::IngestAck), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 413, description = "Body too large", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
 )]
-async fn ingest(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<IngestAck>> {
-    let body = body.map_err(|e| {
+async fn ingest(State(state): State<AppState>, request: Request) -> Response {
+    let start = Instant::now();
+    let response = store(&state, request).await.into_response();
+    state.metrics.observe_ingest(start, response.status());
+    response
+}
+
+/// Authenticates, decodes, validates and stores one request's batch; the
+/// answer once it is durable.
+async fn store(state: &AppState, request: Request) -> ApiResult<Json<IngestAck>> {
+    // The three headers this needs, before the body takes the request (a
+    // `HeaderMap` argument would be a copy of the whole map).
+    let token = request.headers().get("x-agent-token").cloned();
+    let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let body = Bytes::from_request(request, state).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(format!(
                 "request body is larger than {} bytes",
@@ -48,8 +61,8 @@ async fn ingest(
             ApiError::BadRequest(e.body_text())
         }
     })?;
-    let token = headers
-        .get("x-agent-token")
+    let token = token
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -60,20 +73,13 @@ async fn ingest(
         })?;
     let auth = state.authenticate_agent(token).await?;
 
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     let limit = state.config.max_body_bytes;
     let decode = move || -> ApiResult<IngestBatch> {
-        let raw = decode_body(encoding.as_deref(), &body, limit)?;
+        let encoding = encoding.as_ref().and_then(|v| v.to_str().ok());
+        let raw = decode_body(encoding, &body, limit)?;
         parse_batch(&raw)
     };
-    let batch = if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| n <= INLINE_DECODE_BYTES)
-    {
+    let batch = if length.is_some_and(|n| n <= INLINE_DECODE_BYTES) {
         decode()?
     } else {
         tokio::task::spawn_blocking(decode)
@@ -104,12 +110,7 @@ async fn ingest(
         .map(i64::from);
     let accepted = reports.len();
     state.ingested(agent_id, host.as_ref(), &reports);
-    let latest = state.ring.latest(agent_id).map(|r| r.ts_ms);
-    for report in reports {
-        if latest.is_none_or(|t| report.ts_ms > t) {
-            state.ring.push(agent_id, Arc::new(report));
-        }
-    }
+    state.ring.push_newer(agent_id, reports);
     // Memory only (written out by the catalog's housekeeping): no blocking task.
     state
         .catalog

@@ -20,13 +20,24 @@ pub mod rules;
 pub mod users;
 pub mod ws;
 
+/// The API's routes.
+///
+/// They carry their full paths (`/api/...` in each `#[utoipa::path]`)
+/// rather than being nested under `/api`: axum wraps every nested route in
+/// a prefix-stripping layer that rebuilds the URI and boxes the service
+/// once more on every request. Other paths under `/api` get
+/// [`no_such_endpoint`] (registered with the app, in `lib.rs`).
 pub fn router() -> Router<AppState> {
-    let (router, _) = routes().split_for_parts();
-    router.fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
+    routes().split_for_parts().0
 }
 
-/// Every route of the JSON API (relative to `/api`) with its OpenAPI
-/// description; see [`openapi`].
+/// The answer to a path under `/api` that is no endpoint: a JSON 404 (not
+/// the dashboard's HTML one).
+pub async fn no_such_endpoint() -> ApiError {
+    ApiError::NotFound("no such API endpoint".into())
+}
+
+/// Every route of the JSON API with its OpenAPI description; see [`openapi`].
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(health::router())

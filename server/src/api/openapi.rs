@@ -80,16 +80,16 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(openapi_json))
 }
 
-/// The whole document, paths under `/api`.
+/// The whole document (every path under `/api`).
 pub fn document() -> utoipa::openapi::OpenApi {
     OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .nest("/api", super::routes())
+        .merge(super::routes())
         .into_openapi()
 }
 
 #[utoipa::path(
     get,
-    path = "/openapi.json",
+    path = "/api/openapi.json",
     tag = "meta",
     summary = "This OpenAPI 3.1 description of the JSON API",
     responses((status = 200, description = "The document", content_type = "application/json"))

@@ -70,7 +70,7 @@ fn check_url(text: &str) -> ApiResult<()> {
 
 #[utoipa::path(
     get,
-    path = "/recipient",
+    path = "/api/recipient",
     tag = "alerts",
     summary = "Where your alerts are sent",
     security(("bearer" = []), ("cookie" = [])),
@@ -84,7 +84,7 @@ async fn show(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<R
 
 #[utoipa::path(
     post,
-    path = "/recipient",
+    path = "/api/recipient",
     tag = "alerts",
     summary = "Set where your alerts are sent",
     request_body = storage::model::UpdateRecipientRequest,
@@ -136,7 +136,7 @@ async fn update(
 
 #[utoipa::path(
     post,
-    path = "/recipient/test",
+    path = "/api/recipient/test",
     tag = "alerts",
     summary = "Send a test message to each configured channel",
     security(("bearer" = []), ("cookie" = [])),

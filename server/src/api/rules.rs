@@ -164,7 +164,7 @@ struct ListQuery {
 
 #[utoipa::path(
     get,
-    path = "/rules",
+    path = "/api/rules",
     tag = "rules",
     summary = "Your alert rules",
     params(("agent_id" = Option<u64>, Query, description = "Only the rules of this agent")),
@@ -193,7 +193,7 @@ async fn list(
 
 #[utoipa::path(
     get,
-    path = "/rules/{id}",
+    path = "/api/rules/{id}",
     tag = "rules",
     summary = "One alert rule",
     params(("id" = u64, Path, description = "Rule id")),
@@ -212,7 +212,7 @@ async fn one(
 
 #[utoipa::path(
     post,
-    path = "/rules",
+    path = "/api/rules",
     tag = "rules",
     summary = "Create an alert rule",
     request_body = storage::model::CreateRuleRequest,
@@ -253,7 +253,7 @@ async fn create(
 
 #[utoipa::path(
     patch,
-    path = "/rules/{id}",
+    path = "/api/rules/{id}",
     tag = "rules",
     summary = "Change an alert rule",
     params(("id" = u64, Path, description = "Rule id")),
@@ -327,7 +327,7 @@ async fn update(
 
 #[utoipa::path(
     delete,
-    path = "/rules/{id}",
+    path = "/api/rules/{id}",
     tag = "rules",
     summary = "Delete an alert rule",
     params(("id" = u64, Path, description = "Rule id")),

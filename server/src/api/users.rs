@@ -20,7 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(
     get,
-    path = "/users/me",
+    path = "/api/users/me",
     tag = "users",
     summary = "The logged-in user",
     security(("bearer" = []), ("cookie" = [])),
@@ -40,7 +40,7 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Use
 /// session of the user (this one stays logged in). 204.
 #[utoipa::path(
     post,
-    path = "/users/me/password",
+    path = "/api/users/me/password",
     tag = "users",
     summary = "Change your password; other sessions end",
     request_body = storage::model::ChangePasswordRequest,

@@ -1,6 +1,7 @@
 //! Body decoding: `Content-Encoding` (identity, gzip, zstd) with the decoded
 //! size bounded, then JSON with errors that say where the problem is.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use storage::model::IngestBatch;
@@ -9,7 +10,12 @@ use crate::error::ApiError;
 
 /// Decodes `body` according to `encoding`, refusing anything that decodes to
 /// more than `limit` bytes (413) without ever holding more than `limit + 1`.
-pub fn decode_body(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+/// An uncompressed body is returned as it is, not copied.
+pub fn decode_body<'b>(
+    encoding: Option<&str>,
+    body: &'b [u8],
+    limit: usize,
+) -> Result<Cow<'b, [u8]>, ApiError> {
     let encoding = encoding.map(|e| e.trim().to_ascii_lowercase());
     let too_large =
         || ApiError::PayloadTooLarge(format!("request body decodes to more than {limit} bytes"));
@@ -17,7 +23,7 @@ pub fn decode_body(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<
         return Err(too_large());
     }
     let reader: Box<dyn Read + '_> = match encoding.as_deref() {
-        None | Some("") | Some("identity") => return Ok(body.to_vec()),
+        None | Some("") | Some("identity") => return Ok(Cow::Borrowed(body)),
         Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(body)),
         Some("zstd") => Box::new(
             zstd::stream::read::Decoder::new(body)
@@ -37,7 +43,7 @@ pub fn decode_body(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<
     if out.len() > limit {
         return Err(too_large());
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// Parses an ingest batch. Syntax errors are 400; a well-formed body with a
@@ -108,10 +114,13 @@ mod tests {
     #[test]
     fn identity_gzip_and_zstd_decode() {
         let json = br#"{"reports":[{"ts_ms":1}]}"#;
-        assert_eq!(decode_body(None, json, 1024).unwrap(), json);
-        assert_eq!(decode_body(Some("gzip"), &gzip(json), 1024).unwrap(), json);
+        assert_eq!(*decode_body(None, json, 1024).unwrap(), *json);
+        assert_eq!(
+            *decode_body(Some("gzip"), &gzip(json), 1024).unwrap(),
+            *json
+        );
         let z = zstd::encode_all(&json[..], 3).unwrap();
-        assert_eq!(decode_body(Some("zstd"), &z, 1024).unwrap(), json);
+        assert_eq!(*decode_body(Some("zstd"), &z, 1024).unwrap(), *json);
     }
 
     #[test]

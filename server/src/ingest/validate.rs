@@ -57,17 +57,23 @@ pub fn validate_batch(
         }
     }
     for (i, report) in batch.reports.iter().enumerate() {
-        validate_report(&format!("reports[{i}]"), report, now_ms, raw_retention_ms)?;
+        validate_report(At(i), report, now_ms, raw_retention_ms)?;
     }
     Ok(())
 }
 
-fn validate_report(
-    at: &str,
-    r: &Report,
-    now_ms: i64,
-    raw_retention_ms: i64,
-) -> Result<(), ApiError> {
+/// Where a report is in the batch, `reports[i]`: formatted only into the
+/// message of a refused field.
+#[derive(Clone, Copy)]
+struct At(usize);
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reports[{}]", self.0)
+    }
+}
+
+fn validate_report(at: At, r: &Report, now_ms: i64, raw_retention_ms: i64) -> Result<(), ApiError> {
     if r.ts_ms > now_ms + MAX_FUTURE_MS {
         return Err(invalid(
             &format!("{at}.ts_ms"),

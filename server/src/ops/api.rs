@@ -34,7 +34,7 @@ impl std::io::Write for ChannelWriter {
 
 #[utoipa::path(
     post,
-    path = "/admin/backup",
+    path = "/api/admin/backup",
     tag = "admin",
     summary = "Download a consistent online backup of the data directory (admin)",
     security(("bearer" = []), ("cookie" = [])),

@@ -234,6 +234,15 @@ async fn metrics_pass_promtool_and_carry_the_latest_values() {
         .await;
         assert_eq!(status, 200, "{text}");
     }
+    // A refused request is counted under its own code.
+    let (status, _) = http(
+        "POST",
+        &format!("{base}/api/ingest"),
+        &[("x-agent-token", "not-a-token")],
+        Some(json!({ "reports": [report(t, 1.0)] })),
+    )
+    .await;
+    assert_eq!(status, 401);
     let text = scrape(&base).await;
 
     // The newest report's values, in base units, labelled.
@@ -287,8 +296,16 @@ async fn metrics_pass_promtool_and_carry_the_latest_values() {
         "{text}"
     );
     assert_eq!(
+        sample(
+            &text,
+            "statusmonitor_server_ingest_requests_total{code=\"401\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
         sample(&text, "statusmonitor_server_ingest_duration_seconds_count"),
-        Some(2.0),
+        Some(3.0),
         "{text}"
     );
     for family in [
@@ -553,6 +570,27 @@ fn destructive_rank(method: &str, path: &str) -> usize {
         ("post", "/api/auth/logout-all") => 6,
         _ => 0,
     }
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_json_404s_and_known_ones_keep_their_methods() {
+    let app = TestApp::new();
+    for path in [
+        "/api",
+        "/api/",
+        "/api/no-such-endpoint",
+        "/api/agents/1/nope",
+    ] {
+        let r = app.get(path, &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
+        assert_eq!(r.body["code"], "not_found", "{path}: {}", r.text);
+    }
+    let r = app.get("/api/ingest", &[]).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    // Outside the API, the dashboard answers (its own 404 page).
+    let r = app.get("/no/such/page", &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text.contains("Page not found"), "{}", r.text);
 }
 
 #[tokio::test]

@@ -255,6 +255,42 @@ impl Ring {
         }
     }
 
+    /// Adds the reports of `reports` (in time order) that are newer than
+    /// `agent`'s newest, and broadcasts each; the others (a spool replay
+    /// behind what the ring holds) are history, not news, and are dropped.
+    /// What ingest does with an accepted batch, with one look-up of the
+    /// agent and one lock for the whole batch.
+    pub fn push_newer(&self, agent: u64, reports: Vec<Report>) {
+        let ring = self.agent(agent);
+        let mut pushed = Vec::with_capacity(reports.len());
+        {
+            let mut q = ring
+                .reports
+                .lock()
+                .expect("ring lock is never held across a panic");
+            let newest = q.newest();
+            for report in reports {
+                if newest.is_some_and(|t| report.ts_ms <= t)
+                    || q.newest().is_some_and(|t| report.ts_ms < t)
+                {
+                    continue;
+                }
+                let report = Arc::new(report);
+                let horizon = report.ts_ms - self.window_ms;
+                q.append(report.clone(), horizon);
+                q.evict(horizon);
+                pushed.push(report);
+            }
+        }
+        if let Some(tx) = ring.tx.get()
+            && tx.receiver_count() > 0
+        {
+            for report in pushed {
+                let _ = tx.send(Arc::new(Live::new(report)));
+            }
+        }
+    }
+
     /// The newest report of `agent`.
     pub fn latest(&self, agent: u64) -> Option<Arc<Report>> {
         let ring = self
@@ -362,6 +398,37 @@ mod tests {
         assert!(ring.latest(2).is_none());
         ring.remove(1);
         assert!(ring.latest(1).is_none());
+    }
+
+    #[test]
+    fn push_newer_keeps_only_what_is_newer_than_the_ring_and_broadcasts_it() {
+        let ring = Ring::new(15 * 60_000);
+        let plain = |ts: i64| Report {
+            ts_ms: ts,
+            ..Report::default()
+        };
+        ring.push_newer(1, vec![plain(0), plain(5_000)]);
+        let mut rx = ring.subscribe(1);
+        // A spool replay reaching back behind the ring's newest: only the
+        // part after it is news.
+        ring.push_newer(
+            1,
+            vec![plain(2_000), plain(5_000), plain(10_000), plain(15_000)],
+        );
+        let ts: Vec<i64> = ring.snapshot(1, 0).iter().map(|r| r.ts_ms).collect();
+        assert_eq!(ts, [0, 5_000, 10_000, 15_000]);
+        assert_eq!(rx.try_recv().unwrap().ts_ms, 10_000);
+        assert_eq!(rx.try_recv().unwrap().ts_ms, 15_000);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+        // Wholly older: nothing stored, nothing sent.
+        ring.push_newer(1, vec![plain(1_000)]);
+        assert_eq!(ring.snapshot(1, 0).len(), 4);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+        // A report a window ahead evicts what fell out of it.
+        ring.push_newer(1, vec![plain(16 * 60_000)]);
+        let ts: Vec<i64> = ring.snapshot(1, 0).iter().map(|r| r.ts_ms).collect();
+        assert_eq!(ts, [16 * 60_000]);
+        assert_eq!(ring.latest(1).unwrap().ts_ms, 16 * 60_000);
     }
 
     #[test]
