@@ -15,8 +15,9 @@ PKG_STAGE    := target/pkg-stage
 PKG          := assets/pkg
 LISTEN       ?= 0.0.0.0:8420
 DATA_DIR     ?= ./data
+FUZZ_SECONDS ?= 120
 
-.PHONY: help setup setup-browser setup-ecosystem setup-systemd setup-cross bundle build run test e2e check bench dist clean
+.PHONY: help setup setup-browser setup-ecosystem setup-systemd setup-cross bundle build run test e2e check bench fuzz setup-fuzz dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,6 +84,14 @@ bench: build ## Benchmarks; each prints its figures and method (STATUSMONITOR_BE
 	$(CARGO) bench -p server --bench http
 	$(CARGO) bench -p server --bench startup
 	agent/bench/footprint.sh target/release/statusmonitor-agent
+
+setup-fuzz: ## A nightly toolchain and cargo-fuzz (into the tools cache), for `make fuzz`
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@[ -x "$(TOOLS)/cargo-fuzz/bin/cargo-fuzz" ] || $(CARGO) install --quiet --locked cargo-fuzz --root $(TOOLS)/cargo-fuzz
+
+fuzz: setup-fuzz ## Fuzz the storage decoders (blocks, unsealed rows) with libFuzzer for FUZZ_SECONDS (120)
+	cd storage && PATH="$(TOOLS)/cargo-fuzz/bin:$$PATH" cargo +nightly fuzz run chunk_decoder -- \
+	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536
 
 dist: build setup-cross ## Release binaries, systemd units and the Dockerfile into dist/ (the agent also static, musl)
 	@mkdir -p dist
