@@ -89,9 +89,10 @@ setup-fuzz: ## A nightly toolchain and cargo-fuzz (into the tools cache), for `m
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@[ -x "$(TOOLS)/cargo-fuzz/bin/cargo-fuzz" ] || $(CARGO) install --quiet --locked cargo-fuzz --root $(TOOLS)/cargo-fuzz
 
-fuzz: setup-fuzz ## Fuzz the storage decoders (blocks, unsealed rows) with libFuzzer for FUZZ_SECONDS (120)
-	cd storage && PATH="$(TOOLS)/cargo-fuzz/bin:$$PATH" cargo +nightly fuzz run chunk_decoder -- \
-	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536
+fuzz: setup-fuzz ## Fuzz the storage decoders (blocks and rows, catalog records) with libFuzzer, FUZZ_SECONDS (120) each
+	cd storage && for t in chunk_decoder catalog_record; do \
+	  PATH="$(TOOLS)/cargo-fuzz/bin:$$PATH" cargo +nightly fuzz run $$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536; done
 
 dist: build setup-cross ## Release binaries, systemd units and the Dockerfile into dist/ (the agent also static, musl)
 	@mkdir -p dist
