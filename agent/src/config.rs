@@ -104,6 +104,11 @@ pub struct AgentArgs {
     /// Timeout of one HTTP request, connect included [default: 15s].
     #[arg(long, env = "STATUSMONITOR_AGENT_TIMEOUT", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// PEM file with the certificate authority (or the self-signed
+    /// certificate) of an `https://` server, trusted instead of the public
+    /// web roots [default: the public roots].
+    #[arg(long, env = "STATUSMONITOR_AGENT_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +179,8 @@ pub struct FileConfig {
     pub include_loopback: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -201,6 +208,8 @@ pub struct Config {
     pub spool_max: usize,
     pub filter: Filter,
     pub timeout: Duration,
+    /// The certificates `--ca-cert` names, read and checked at start.
+    pub ca_cert: Option<CaCert>,
 }
 
 impl Config {
@@ -262,6 +271,13 @@ impl Config {
                 .unwrap_or_default(),
             include_loopback: args.include_loopback || file.include_loopback.unwrap_or(false),
         };
+        let ca_cert = match (&args.ca_cert, file.ca_cert) {
+            (Some(p), _) => Some(CaCert::load(p)?),
+            (None, Some(p)) => {
+                Some(CaCert::load(&p).map_err(|e| in_file("ca_cert", e.to_string()))?)
+            }
+            (None, None) => None,
+        };
         Ok(Self {
             config_path,
             server,
@@ -271,6 +287,7 @@ impl Config {
             spool_max,
             filter,
             timeout,
+            ca_cert,
         })
     }
 
@@ -285,6 +302,53 @@ impl Config {
                 self.config_path.display()
             ))),
         }
+    }
+}
+
+/// The certificates of a `--ca-cert` PEM file: the only roots the agent
+/// trusts for an `https://` server when given (a private CA, or the server's
+/// self-signed certificate itself).
+#[derive(Clone)]
+pub struct CaCert {
+    /// The file, as given (written to the config file by `setup`).
+    pub path: PathBuf,
+    pub certs: Vec<ureq::tls::Certificate<'static>>,
+}
+
+impl CaCert {
+    /// Reads `path`; a file without a PEM certificate is an error.
+    pub fn load(path: &Path) -> Result<Self, AgentError> {
+        let fail =
+            |e: String| AgentError::Config(format!("CA certificate {}: {e}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| fail(e.to_string()))? {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            return Err(fail(
+                "no certificate in it (expected one or more -----BEGIN CERTIFICATE----- blocks)"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            // Absolute, for the files `setup` and `install-service` write.
+            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+            certs,
+        })
+    }
+}
+
+impl fmt::Debug for CaCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CaCert({}, {} certificates)",
+            self.path.display(),
+            self.certs.len()
+        )
     }
 }
 

@@ -62,7 +62,12 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
             })
             .map_err(|e| AgentError::Collector(format!("cannot start: {e}")))?
     };
-    let sender = Sender::new(server, token.clone(), config.timeout);
+    let sender = Sender::new(
+        server,
+        token.clone(),
+        config.timeout,
+        config.ca_cert.as_ref(),
+    );
     let result = send::drain(&spool, &sender, &host, &stop);
     stop.store(true, Ordering::Relaxed);
     result?;

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use storage::model::wire::HostFacts;
+use ureq::tls::{RootCerts, TlsConfig};
 
-use crate::config::Token;
+use crate::config::{CaCert, Token};
 use crate::error::AgentError;
 use crate::spool::SharedSpool;
 
@@ -64,8 +65,8 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(server: &str, token: Token, timeout: Duration) -> Self {
-        Self::with_agent(http_agent(timeout), server, token)
+    pub fn new(server: &str, token: Token, timeout: Duration, ca_cert: Option<&CaCert>) -> Self {
+        Self::with_agent(http_agent(timeout, ca_cert), server, token)
     }
 
     /// Shares one client (connection pool) among several tokens (`simulate`).
@@ -114,17 +115,37 @@ impl Sender {
                 classify(status, &text, retry_after)
             }
             Err(e) => Outcome::Retry {
-                reason: e.to_string(),
+                reason: transport_error(&e),
                 after: None,
             },
         }
     }
 }
 
-/// The shared HTTP client configuration: rustls, timeouts, keep-alive, and
+/// A failed request as people read it; a server certificate the agent does
+/// not trust gets the way out.
+pub fn transport_error(e: &ureq::Error) -> String {
+    let text = e.to_string();
+    if text.contains("invalid peer certificate") {
+        format!(
+            "{text} (for a server whose certificate a private CA signed, or a \
+             self-signed one, pass that CA or certificate with --ca-cert FILE)"
+        )
+    } else {
+        text
+    }
+}
+
+/// The shared HTTP client configuration: rustls (trusting `ca_cert` when
+/// given, the public web roots otherwise), timeouts, keep-alive, and
 /// statuses returned as responses rather than errors.
-pub fn http_agent(timeout: Duration) -> ureq::Agent {
+pub fn http_agent(timeout: Duration, ca_cert: Option<&CaCert>) -> ureq::Agent {
+    let mut tls = TlsConfig::builder();
+    if let Some(ca) = ca_cert {
+        tls = tls.root_certs(RootCerts::new_with_certs(&ca.certs));
+    }
     ureq::Agent::config_builder()
+        .tls_config(tls.build())
         .timeout_global(Some(timeout))
         .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
         .http_status_as_error(false)

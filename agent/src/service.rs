@@ -68,6 +68,9 @@ pub fn env_file(config: &Config, reveal_token: bool) -> anyhow::Result<String> {
     if config.filter.include_loopback {
         writeln!(s, "STATUSMONITOR_AGENT_INCLUDE_LOOPBACK=true")?;
     }
+    if let Some(ca) = &config.ca_cert {
+        writeln!(s, "STATUSMONITOR_AGENT_CA_CERT={}", ca.path.display())?;
+    }
     Ok(s)
 }
 

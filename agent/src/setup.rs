@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::config::{Config, FileConfig, Token, parse_server, parse_token};
-use crate::send::{Outcome, Sender, http_agent};
+use crate::send::{Outcome, Sender, http_agent, transport_error};
 
 /// Runs the dialogue on `input`/`output` (stdin/stderr in the binary).
 pub fn setup(
@@ -39,6 +39,9 @@ pub fn setup(
     let mut file = FileConfig::load(path)?;
     file.server = Some(server);
     file.token = Some(token);
+    if let Some(ca) = &config.ca_cert {
+        file.ca_cert = Some(ca.path.clone());
+    }
     write_config(path, &file)?;
     writeln!(
         output,
@@ -78,12 +81,12 @@ fn check_server(
     config: &Config,
     output: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let agent = http_agent(config.timeout);
+    let agent = http_agent(config.timeout, config.ca_cert.as_ref());
     let health = format!("{server}/api/health");
     let resp = agent
         .get(&health)
         .call()
-        .with_context(|| format!("cannot reach {health}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot reach {health}: {}", transport_error(&e)))?;
     if !resp.status().is_success() {
         bail!(
             "{health} answered {}: is this a StatusMonitor server?",

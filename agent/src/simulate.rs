@@ -231,7 +231,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             let server = server.clone();
             let (interval, timeout) = (args.interval, args.timeout);
             std::thread::spawn(move || {
-                let http = http_agent(timeout);
+                let http = http_agent(timeout, None);
                 // Phases spread evenly over the interval, in agent order.
                 let mut agents: Vec<FakeAgent> = group
                     .into_iter()
@@ -341,6 +341,7 @@ mod tests {
             "http://127.0.0.1:9",
             parse_token("t").unwrap(),
             Duration::from_secs(1),
+            None,
         );
         let mut a = FakeAgent::new(3, sender, Instant::now());
         for _ in 0..1000 {

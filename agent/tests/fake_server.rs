@@ -1,7 +1,9 @@
-//! The fake server: HTTP/1.1 with keep-alive, just enough for ureq, on 127.0.0.1:0.
+//! The fake server: HTTP/1.1 with keep-alive, just enough for ureq, on
+//! 127.0.0.1:0; also over TLS (rustls) with the test certificates of
+//! `tests/tls/`.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,22 @@ impl FakeServer {
 
     /// Serves on an existing listener (to take over a port that was down).
     pub fn on(listener: TcpListener, status: u16) -> Self {
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        Self::serving(listener, status, None)
+    }
+
+    /// HTTPS with `tests/tls/server.pem` (for `localhost` and 127.0.0.1),
+    /// signed by the test CA `tests/tls/ca.pem`.
+    pub fn start_tls(status: u16) -> Self {
+        Self::serving(
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            status,
+            Some(tls_config()),
+        )
+    }
+
+    fn serving(listener: TcpListener, status: u16, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State {
             status,
             ..Default::default()
@@ -39,7 +56,16 @@ impl FakeServer {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let s = s.clone();
-                std::thread::spawn(move || serve(stream, &s));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve(stream, &s),
+                    Some(config) => {
+                        let conn = rustls::ServerConnection::new(config).unwrap();
+                        // A handshake the client refuses ends in an I/O error
+                        // inside `serve`, which then returns.
+                        serve(rustls::StreamOwned::new(conn, stream), &s);
+                    }
+                });
             }
         });
         Self { url, state }
@@ -70,10 +96,35 @@ impl FakeServer {
     }
 }
 
+/// The path of a file in `tests/tls/`.
+pub fn tls_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/tls")
+        .join(name)
+}
+
+fn tls_config() -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(tls_file("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(tls_file("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    Arc::new(config)
+}
+
 /// One keep-alive connection: requests until the client closes it.
-fn serve(stream: TcpStream, state: &Mutex<State>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut out = stream;
+fn serve(stream: impl Read + Write, state: &Mutex<State>) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -136,9 +187,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             answer.len()
         );
+        let out = reader.get_mut();
         if out
             .write_all(head.as_bytes())
             .and_then(|_| out.write_all(answer.as_bytes()))
+            .and_then(|_| out.flush())
             .is_err()
         {
             return;

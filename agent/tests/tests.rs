@@ -16,3 +16,6 @@ mod delivery;
 
 // The shipped systemd unit passes `systemd-analyze verify`.
 mod systemd;
+
+// `--ca-cert`: HTTPS to a server a private CA signed; refused without it.
+mod tls;
