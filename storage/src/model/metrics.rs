@@ -236,7 +236,10 @@ pub fn report_samples(r: &Report) -> Vec<(SeriesKey, f64)> {
 /// Unknown metrics are ignored; `interval_ms` is not a sample and comes back
 /// as `None`. Per-core vectors are filled up to the highest core index seen
 /// (a missing core in between reads 0). Integer fields are rounded.
-pub fn samples_to_report(ts_ms: i64, samples: &[(SeriesKey, f64)]) -> Report {
+pub fn samples_to_report<'k>(
+    ts_ms: i64,
+    samples: impl IntoIterator<Item = (&'k SeriesKey, f64)>,
+) -> Report {
     let mut r = Report {
         ts_ms,
         ..Report::default()
@@ -284,7 +287,6 @@ pub fn samples_to_report(ts_ms: i64, samples: &[(SeriesKey, f64)]) -> Report {
     };
 
     for (key, v) in samples {
-        let v = *v;
         let core = || key.label("core").and_then(|c| c.parse::<usize>().ok());
         match key.metric.as_str() {
             "cpu.total_pct" => cpu_total = Some(v),
@@ -420,7 +422,10 @@ mod tests {
         let r = sample_report();
         let samples = report_samples(&r);
         assert_eq!(samples.len(), 1 + 2 + 2 + 3 + 5 + 4 + 2 + 1 + 1);
-        assert_eq!(samples_to_report(r.ts_ms, &samples), r);
+        assert_eq!(
+            samples_to_report(r.ts_ms, samples.iter().map(|(k, v)| (k, *v))),
+            r
+        );
     }
 
     #[test]
@@ -462,6 +467,6 @@ mod tests {
             ..Report::default()
         };
         assert!(report_samples(&r).is_empty());
-        assert_eq!(samples_to_report(5, &[]), r);
+        assert_eq!(samples_to_report(5, []), r);
     }
 }

@@ -215,8 +215,11 @@ impl Engine {
         let mut w = floor_to(s, bw);
         while w < e {
             let (lo_t, hi_t) = (s.max(w), e.min(w + bw));
-            // Head rows of this window, in key order (ts, then write sequence).
-            let mut overlay: BTreeMap<u32, BTreeMap<i64, f64>> = BTreeMap::new();
+            // Head rows of this window come in key order (ts, then write
+            // sequence), so each requested series' (by its index in `sids`)
+            // samples arrive in time order; a later write of the same time
+            // replaces the earlier one.
+            let mut overlay: Vec<Vec<(i64, f64)>> = Vec::new();
             let head_rows = head_windows
                 .contains(&w)
                 .then(|| {
@@ -229,8 +232,19 @@ impl Engine {
                 let (k, v) = item.into_inner().map_err(Error::fjall("read head"))?;
                 let (_, ts, _) = head::parse_head_key(&k)?;
                 for (sid, val) in head::decode_row(&v)? {
-                    if sids.binary_search(&sid).is_ok() {
-                        overlay.entry(sid).or_default().insert(ts, val);
+                    let Ok(i) = sids.binary_search(&sid) else {
+                        continue;
+                    };
+                    if overlay.is_empty() {
+                        overlay.resize_with(sids.len(), Vec::new);
+                    }
+                    let pts = &mut overlay[i];
+                    match pts.last_mut() {
+                        Some(last) if last.0 == ts => last.1 = val,
+                        _ => {
+                            debug_assert!(pts.last().is_none_or(|l| l.0 < ts));
+                            pts.push((ts, val));
+                        }
                     }
                 }
             }
@@ -254,11 +268,11 @@ impl Engine {
                 let ts = r.ts();
                 let lo = ts.partition_point(|t| *t < lo_t);
                 let hi = ts.partition_point(|t| *t < hi_t);
-                for &sid in sids {
-                    let Some(i) = r.find(sid).filter(|_| lo < hi) else {
+                for (i, &sid) in sids.iter().enumerate() {
+                    let Some(bi) = r.find(sid).filter(|_| lo < hi) else {
                         continue;
                     };
-                    let Ok(sc) = r.series(i).map_err(|e| damaged(Tier::Raw5s, agent, w, e)) else {
+                    let Ok(sc) = r.series(bi).map_err(|e| damaged(Tier::Raw5s, agent, w, e)) else {
                         continue;
                     };
                     let start = sc.rows.partition_point(|row| (*row as usize) < lo);
@@ -267,38 +281,16 @@ impl Engine {
                         .zip(&sc.cols[0][start..])
                         .take_while(|(row, _)| (**row as usize) < hi)
                         .map(|(row, v)| (ts[*row as usize], *v));
-                    match overlay.remove(&sid) {
-                        None => rows.for_each(|(t, v)| f(sid, t, v)),
-                        Some(newer) => {
-                            let mut merged: BTreeMap<i64, f64> = rows.collect();
-                            merged.extend(newer);
-                            merged.into_iter().for_each(|(t, v)| f(sid, t, v));
-                        }
-                    }
+                    let newer = overlay.get_mut(i).map(std::mem::take).unwrap_or_default();
+                    merge_newer(rows, newer, |t, v| f(sid, t, v));
                 }
             }
-            for (sid, rows) in overlay {
-                rows.into_iter().for_each(|(t, v)| f(sid, t, v));
+            for (i, rows) in overlay.into_iter().enumerate() {
+                rows.into_iter().for_each(|(t, v)| f(sids[i], t, v));
             }
             w += bw;
         }
         Ok(())
-    }
-
-    /// Raw samples of `sids` (sorted) in `[s, e)`.
-    pub(crate) fn read_raw(
-        &self,
-        agent: u64,
-        head_windows: &BTreeSet<i64>,
-        sids: &[u32],
-        s: i64,
-        e: i64,
-    ) -> Result<BTreeMap<u32, Vec<(i64, f64)>>, Error> {
-        let mut out: BTreeMap<u32, Vec<(i64, f64)>> = BTreeMap::new();
-        self.scan_raw(agent, head_windows, sids, s, e, |sid, t, v| {
-            out.entry(sid).or_default().push((t, v));
-        })?;
-        Ok(out)
     }
 
     /// Raw samples of `sids` in `[s, e)` folded straight into buckets of `interval`.
@@ -624,24 +616,77 @@ impl Engine {
         };
         let sids: Vec<u32> = (0..view.keys.len() as u32).collect();
         let until = self.clock.now_ms().saturating_add(HOUR);
-        let raw = self.read_raw(agent, &view.head_windows, &sids, since_ms, until)?;
-        let mut by_ts: BTreeMap<i64, Vec<(SeriesKey, f64)>> = BTreeMap::new();
-        for (sid, samples) in raw {
-            let key = &view.keys[sid as usize];
-            for (ts, v) in samples {
-                by_ts.entry(ts).or_default().push(((**key).clone(), v));
-            }
-        }
-        Ok(by_ts
-            .into_iter()
-            .map(|(ts, samples)| samples_to_report(ts, &samples))
+        let mut samples: Vec<(i64, u32, f64)> = Vec::new();
+        self.scan_raw(
+            agent,
+            &view.head_windows,
+            &sids,
+            since_ms,
+            until,
+            |sid, t, v| {
+                samples.push((t, sid, v));
+            },
+        )?;
+        // Grouped by time, each report's samples in series order (`scan_raw`
+        // gives each series once per time, so the order is total).
+        samples.sort_unstable_by_key(|&(t, sid, _)| (t, sid));
+        Ok(samples
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|group| {
+                let keys = group
+                    .iter()
+                    .filter_map(|&(_, sid, v)| Some((&**view.keys.get(sid as usize)?, v)));
+                samples_to_report(group[0].0, keys)
+            })
             .collect())
     }
+}
+
+/// Hands `older` and `newer` (each in time order) to `f` in time order; at
+/// the same time only `newer`'s value (a head row overrides its sealed block).
+fn merge_newer(
+    older: impl Iterator<Item = (i64, f64)>,
+    newer: Vec<(i64, f64)>,
+    mut f: impl FnMut(i64, f64),
+) {
+    let mut older = older.peekable();
+    for (t, v) in newer {
+        while let Some((ot, ov)) = older.next_if(|&(ot, _)| ot <= t) {
+            if ot < t {
+                f(ot, ov);
+            }
+        }
+        f(t, v);
+    }
+    older.for_each(|(t, v)| f(t, v));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merging_a_head_overlay_keeps_time_order_and_the_newer_value() {
+        let older = [(0, 1.0), (5, 2.0), (10, 3.0), (20, 4.0)];
+        let newer = vec![(-5, 9.0), (5, 7.0), (15, 8.0), (25, 6.0)];
+        let mut out = Vec::new();
+        merge_newer(older.into_iter(), newer, |t, v| out.push((t, v)));
+        assert_eq!(
+            out,
+            vec![
+                (-5, 9.0),
+                (0, 1.0),
+                (5, 7.0),
+                (10, 3.0),
+                (15, 8.0),
+                (20, 4.0),
+                (25, 6.0)
+            ]
+        );
+        let mut out = Vec::new();
+        merge_newer(older.into_iter(), Vec::new(), |t, v| out.push((t, v)));
+        assert_eq!(out, older.to_vec());
+    }
 
     #[test]
     fn bucketing_keeps_min_max_sum_count_last() {
