@@ -333,24 +333,55 @@ async fn a_backdated_batch_lands_in_history_and_the_minute_tier() {
 
 #[tokio::test]
 async fn acknowledged_reports_survive_a_restart() {
-    let (mut app, _, agent, token) = setup().await;
+    let (mut app, alice, agent, token) = setup().await;
+    let (other, other_token) = app.create_agent(&alice, "pi").await;
     let reports: Vec<Value> = (0..10)
         .map(|i| report(T0 - 50_000 + i * 5_000, i as f64))
         .collect();
-    assert_eq!(
-        ingest(&app, &token, json!({ "reports": reports }))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    // Two mounts and two interfaces: their order must come back too.
+    let others: Vec<Value> = (0..7)
+        .map(|i| {
+            let mut r = report(T0 - 600_000 + i * 60_000, 50.0 + i as f64);
+            r["disks"].as_array_mut().unwrap().push(json!({ "mount": "/data",
+                "total_bytes": 4_000_000_000_000u64, "used_bytes": 1_000_000 + i, "read_bps": 0, "write_bps": 7 }));
+            r["networks"].as_array_mut().unwrap().push(json!({ "iface": "wg0", "rx_bps": 5, "tx_bps": 6 + i }));
+            r
+        })
+        .collect();
+    for (token, batch) in [(&token, &reports), (&other_token, &others)] {
+        assert_eq!(
+            ingest(&app, token, json!({ "reports": batch }))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
     app.restart();
     let alice = app.login("alice").await;
     assert_eq!(cpu_points(&app, &alice, agent, "start=-5m").await.len(), 10);
-    assert_eq!(
-        app.state.ring.snapshot(agent, T0 - 3_600_000).len(),
-        10,
-        "ring rebuilt from the store"
-    );
+    // Each agent's ring is rebuilt from the store with the reports as sent
+    // (`interval_ms` is no sample, so it does not come back).
+    for (id, sent) in [(agent, &reports), (other, &others)] {
+        let expected: Vec<storage::model::Report> = sent
+            .iter()
+            .map(|r| {
+                let mut r: storage::model::Report = serde_json::from_value(r.clone()).unwrap();
+                r.interval_ms = None;
+                r
+            })
+            .collect();
+        let rebuilt: Vec<storage::model::Report> = app
+            .state
+            .ring
+            .snapshot(id, T0 - 3_600_000)
+            .iter()
+            .map(|r| (**r).clone())
+            .collect();
+        assert_eq!(
+            rebuilt, expected,
+            "ring of agent {id} rebuilt from the store"
+        );
+    }
     // The active token still works after the restart.
     assert_eq!(
         ingest(&app, &token, json!({ "reports": [report(T0, 1.0)] }))
