@@ -3,7 +3,8 @@
 //! the last 24 h of 5 s samples (30 series per agent).
 //!
 //! Run with `cargo bench -p server --bench startup` (or `make bench`);
-//! `STATUSMONITOR_BENCH_QUICK=1` uses 10 agents.
+//! `STATUSMONITOR_BENCH_QUICK=1` uses 10 agents;
+//! `STATUSMONITOR_BENCH_SERVER=/path/to/statusmonitor` starts another build.
 //!
 //! Method: the data is generated through the storage engine itself (its real
 //! write path, then its real maintenance: sealing, 1 m and 1 h roll-ups,
@@ -16,6 +17,14 @@
 //! includes opening the catalog and the engine and replaying the last 15
 //! minutes of every agent into the live ring. Each run ends with SIGTERM
 //! and a clean shutdown.
+//!
+//! Second case, a restart after a crash under load: 1,000 agents (quick:
+//! 100), each with the last 15 minutes of realistic 5 s reports (8 cores, 2
+//! mounts, 2 interfaces: 38 series) written one report per write as ingest
+//! does, and the engine dropped without a flush, so the reports are only in
+//! fjall's journal, as `kill -9` leaves them. Each of three runs starts the
+//! binary on a fresh copy of that directory: replaying the journal, then
+//! every report back into the live ring.
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use storage::clock::ManualClock;
-use storage::model::SeriesKey;
+use storage::model::{Cpu, Disk, Memory, Network, Report, SeriesKey};
 use storage::tsdb::{Engine, EngineConfig, Row};
 
 const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
@@ -103,6 +112,65 @@ fn generate(dir: &std::path::Path, agents: u64, now: i64) {
     );
 }
 
+/// A report like a real 8-core host's, its values moving with `i`.
+fn report(ts_ms: i64, i: u64) -> Report {
+    let pct = |k: u64| ((i * 7 + k * 13) % 1000) as f64 / 10.0;
+    Report {
+        ts_ms,
+        interval_ms: Some(5_000),
+        cpu: Some(Cpu {
+            total_pct: pct(0),
+            cores_pct: (1..=8).map(pct).collect(),
+            cores_mhz: (0..8).map(|k| 2_000 + (i * 37 + k * 101) % 2_000).collect(),
+        }),
+        load: Some([pct(1) / 20.0, pct(2) / 20.0, pct(3) / 20.0]),
+        memory: Some(Memory {
+            total_bytes: 16 << 30,
+            used_bytes: (6 << 30) + (i % 1000) * 4096,
+            available_bytes: Some((10 << 30) - (i % 1000) * 4096),
+            swap_total_bytes: Some(2 << 30),
+            swap_used_bytes: Some(0),
+        }),
+        disks: ["/", "/data"]
+            .iter()
+            .map(|m| Disk {
+                mount: (*m).into(),
+                total_bytes: 500 << 30,
+                used_bytes: (200 << 30) + i * 4096,
+                read_bps: Some(i % 7 * 1024),
+                write_bps: Some(i % 5 * 20_480),
+            })
+            .collect(),
+        networks: ["eth0", "wg0"]
+            .iter()
+            .map(|n| Network {
+                iface: (*n).into(),
+                rx_bps: 100_000 + i % 300 * 100,
+                tx_bps: 60_000 + i % 200 * 100,
+            })
+            .collect(),
+        uptime_s: Some(86_400 + i * 5),
+        temps: Vec::new(),
+    }
+}
+
+/// `agents` agents with the last 15 minutes of reports, written one per
+/// write in time order across agents, then dropped unflushed (see the top).
+fn generate_unflushed(dir: &std::path::Path, agents: u64, now: i64) {
+    let clock = Arc::new(ManualClock::new(now));
+    let engine = Engine::open(&dir.join("tsdb"), EngineConfig::default(), clock).unwrap();
+    let first = (now - 15 * 60_000) / 5_000 * 5_000;
+    let t = Instant::now();
+    for (i, ts) in (first..now).step_by(5_000).enumerate() {
+        for agent in 1..=agents {
+            let row = engine.report_row(&report(ts, i as u64 + agent));
+            engine.write(agent, &[row]).unwrap();
+        }
+    }
+    drop(engine);
+    eprintln!("  written in {:.1} s", t.elapsed().as_secs_f64());
+}
+
 fn start_once(dir: &std::path::Path) -> Duration {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -110,7 +178,9 @@ fn start_once(dir: &std::path::Path) -> Duration {
         .unwrap()
         .port();
     let t = Instant::now();
-    let mut child = Command::new(BIN)
+    // STATUSMONITOR_BENCH_SERVER: another build on the same data (a "before").
+    let bin = std::env::var("STATUSMONITOR_BENCH_SERVER").unwrap_or_else(|_| BIN.to_string());
+    let mut child = Command::new(bin)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
         .env(
@@ -169,5 +239,32 @@ fn main() {
         runs[2].as_secs_f64() * 1e3,
         runs[0].as_secs_f64() * 1e3,
         runs[4].as_secs_f64() * 1e3
+    );
+
+    let agents = if quick { 100 } else { 1_000 };
+    let template = tempfile::tempdir().unwrap();
+    eprintln!(
+        "startup after a crash: {agents} agents x 15 min of 5 s reports, only in the journal"
+    );
+    generate_unflushed(template.path(), agents, now_ms());
+    let mut runs: Vec<Duration> = (0..3)
+        .map(|_| {
+            let copy = tempfile::tempdir().unwrap();
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(template.path().join("tsdb"))
+                .arg(copy.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "cp -a");
+            start_once(copy.path())
+        })
+        .collect();
+    runs.sort();
+    println!(
+        "startup after a crash with {agents} agents (15 min of 5 s reports each, only in the journal): median {:.0} ms, min {:.0} ms, max {:.0} ms (spawn to first /api/health 200, 3 runs on fresh copies)",
+        runs[1].as_secs_f64() * 1e3,
+        runs[0].as_secs_f64() * 1e3,
+        runs[2].as_secs_f64() * 1e3
     );
 }
