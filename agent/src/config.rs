@@ -310,7 +310,7 @@ impl Config {
 /// self-signed certificate itself).
 #[derive(Clone)]
 pub struct CaCert {
-    /// The file, as given (written to the config file by `setup`).
+    /// The file, made absolute (`setup` and `install-service` write it out).
     pub path: PathBuf,
     pub certs: Vec<ureq::tls::Certificate<'static>>,
 }
