@@ -87,68 +87,21 @@ mod tests {
 }
 
 /// Parses an RFC 3339 timestamp (`2026-01-01T00:00:00Z`,
-/// `2026-01-01T01:30:00.250+01:30`) into Unix milliseconds.
+/// `2026-01-01T01:30:00.250+01:30`) into Unix milliseconds (a fraction finer
+/// than a millisecond is cut off). The parsing is `jiff`'s (its Temporal
+/// grammar, a superset of RFC 3339: a space for `T`, lower case `t`/`z`, an
+/// offset of hours only); only the server parses, so the wasm client does
+/// not carry it.
+#[cfg(feature = "rfc3339")]
 pub fn parse_rfc3339_ms(text: &str) -> Result<i64, String> {
-    let bad = || format!("`{text}` is not an RFC 3339 time like 2026-01-01T00:00:00Z");
-    let b = text.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return Err(bad());
-    }
-    let num = |range: std::ops::Range<usize>| -> Result<i64, String> {
-        let s = text.get(range).ok_or_else(bad)?;
-        if !s.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(bad());
-        }
-        s.parse::<i64>().map_err(|_| bad())
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return Err(bad());
-    }
-    let mut rest = &text[19..];
-    let mut millis = 0i64;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let scaled: String = frac[..digits]
-            .chars()
-            .chain("000".chars())
-            .take(3)
-            .collect();
-        millis = scaled.parse().map_err(|_| bad())?;
-        rest = &frac[digits..];
-    }
-    let offset_min = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            let h: i64 = rest[1..3].parse().map_err(|_| bad())?;
-            let m: i64 = rest[4..6].parse().map_err(|_| bad())?;
-            if h > 23 || m > 59 {
-                return Err(bad());
-            }
-            sign * (h * 60 + m)
-        }
-        _ => return Err(bad()),
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second.min(59) - offset_min * 60;
-    Ok(seconds * 1_000 + millis)
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| {
+            // jiff's message quotes the input; ours keeps it short and
+            // escaped (the caller echoes it in a 400).
+            let shown: String = text.chars().take(40).collect();
+            format!("{shown:?} is not an RFC 3339 time like 2026-01-01T00:00:00Z")
+        })
 }
 
 /// Formats Unix milliseconds as RFC 3339 in UTC (`2026-01-01T00:00:00.000Z`).
@@ -165,30 +118,9 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
     )
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's algorithms: days since 1970-01-01 <-> proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
+// Howard Hinnant's algorithm: days since 1970-01-01 -> proleptic Gregorian
+// date. Formatting stays here, without jiff, because the wasm client formats
+// times too; a property test checks it against jiff.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -201,7 +133,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rfc3339"))]
 mod rfc3339_tests {
     use super::*;
 
@@ -246,6 +178,51 @@ mod rfc3339_tests {
     fn formats_and_parses_back() {
         for ms in [0, 1_767_225_600_250, 951_782_400_000, -86_400_000] {
             assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Ok(ms));
+        }
+    }
+
+    /// A multi-byte character where an offset or fraction is expected used
+    /// to panic the hand-written parser, which sliced by byte index.
+    #[test]
+    fn multi_byte_characters_are_refused_not_a_panic() {
+        for bad in [
+            "2026-01-01T00:00:00\u{e9}1:00",
+            "2026-01-01T00:00:00+0\u{e9}00",
+            "2026-01-01T00:00:00+01\u{e9}0",
+            "2026-01-01T00:00:00.5\u{e9}1:00",
+            "2026-01-01T00:00:00\u{1F600}",
+            "\u{e9}\u{e9}\u{e9}\u{e9}-01-01T00:00:00Z",
+        ] {
+            assert!(parse_rfc3339_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_an_answer_never_a_panic(text in "\\PC{0,40}") {
+            let _ = parse_rfc3339_ms(&text);
+            let _ = parse_duration_ms(&text);
+        }
+
+        #[test]
+        fn near_timestamps_are_an_answer_never_a_panic(
+            prefix in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}",
+            tail in "[.,0-9:+\\-Zz\u{e9}\u{1F600} ]{0,10}",
+        ) {
+            let _ = parse_rfc3339_ms(&format!("{prefix}{tail}"));
+        }
+
+        /// The formatter the wasm client keeps agrees with jiff's calendar
+        /// over years 0000 to 9999 (four-digit years).
+        #[test]
+        fn formatting_agrees_with_jiff(ms in -62_167_219_200_000i64..=253_402_300_799_999) {
+            let text = format_rfc3339_ms(ms);
+            let expected = jiff::Timestamp::from_millisecond(ms).unwrap();
+            proptest::prop_assert_eq!(
+                text.parse::<jiff::Timestamp>().ok(),
+                Some(expected),
+                "{}", text
+            );
         }
     }
 }
