@@ -41,6 +41,13 @@ pub enum Error {
     /// A request the engine cannot answer as asked.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A query ran past its time budget and was stopped.
+    #[error("the query ran longer than its time budget of {budget_ms} ms and was stopped")]
+    QueryTimedOut { budget_ms: u64 },
+    /// A query was stopped because nobody waits for it any more (the client
+    /// went away, or the server is shutting down).
+    #[error("the query was cancelled")]
+    QueryCancelled,
 }
 
 impl Error {

@@ -38,7 +38,9 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 pub use crate::error::Error;
 pub use crate::model::SeriesKey;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use query::{Point, QueryRequest, QueryResult, SeriesPoints};
+pub use query::{
+    MAX_QUERY_MS, MIN_QUERY_MS, Point, QueryBudget, QueryRequest, QueryResult, SeriesPoints,
+};
 pub use ring::{Live, Ring};
 pub use tier::Tier;
 

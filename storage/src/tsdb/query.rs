@@ -1,6 +1,14 @@
 //! Queries: pick a tier from the range, read blocks and head rows, stitch
 //! tiers, and bucket into at most `max_points` points per series.
 //!
+//! A query's work follows the data that exists, not the span asked for:
+//! blocks are looked up only in block windows of existing partitions (and
+//! the head's open windows), and runs of finished or unfinished hours are
+//! found from the watermark and the dirty marks, not hour by hour. Its range
+//! must lie within [`MIN_QUERY_MS`, `MAX_QUERY_MS`) so that no arithmetic on
+//! it can overflow, and a [`QueryBudget`] stops it between blocks when it
+//! runs out of time or is cancelled.
+//!
 //! Stitching goes both ways. Towards the present, an aggregate tier answers
 //! only the hours its compactor finished (before its watermark and not dirty);
 //! the rest is computed from the next finer tier on the fly, down to raw
@@ -10,6 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::model::Report;
@@ -20,6 +30,70 @@ use super::chunk::{BlockKind, BlockReader};
 use super::head;
 use super::series::block_key;
 use super::tier::{HOUR, Tier, ceil_to, floor_to};
+
+/// The earliest time a query may name: 0000-01-01T00:00:00Z.
+pub const MIN_QUERY_MS: i64 = -62_167_219_200_000;
+/// The latest time a query may name (exclusive): 10000-01-01T00:00:00Z.
+/// With both bounds, every sum and difference of range times fits an `i64`.
+pub const MAX_QUERY_MS: i64 = 253_402_300_800_000;
+
+/// When a query must give up: a time budget and cancel flags, checked
+/// between blocks (every few milliseconds of work at most).
+#[derive(Debug, Clone, Default)]
+pub struct QueryBudget {
+    deadline: Option<Instant>,
+    budget_ms: u64,
+    cancel: Vec<Arc<AtomicBool>>,
+}
+
+impl QueryBudget {
+    /// No limit (maintenance, tests, tools).
+    pub fn unlimited() -> QueryBudget {
+        QueryBudget::default()
+    }
+
+    /// Stop with [`Error::QueryTimedOut`] once `budget` has passed from now.
+    pub fn with_time(mut self, budget: Duration) -> QueryBudget {
+        self.deadline = Some(
+            Instant::now()
+                .checked_add(budget)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400)),
+        );
+        self.budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Stop with [`Error::QueryCancelled`] once `flag` is set.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> QueryBudget {
+        self.cancel.push(flag);
+        self
+    }
+
+    /// `Err` once the query must stop.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.cancel.iter().any(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::QueryCancelled);
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::QueryTimedOut {
+                budget_ms: self.budget_ms,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Block windows looked at by queries on this thread (tests check that
+    /// a query's work follows the data).
+    pub(crate) static WINDOWS_VISITED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn visited() {
+    #[cfg(test)]
+    WINDOWS_VISITED.with(|v| v.set(v.get() + 1));
+}
 
 /// What to read.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,10 +190,40 @@ pub(crate) struct AgentView {
 }
 
 impl AgentView {
-    /// Whether `tier` holds finished aggregates for the hour starting at `h`.
+    /// Whether `tier` holds finished aggregates for the hour starting at `h`
+    /// (the definition [`Self::fresh_run`] answers for whole runs of hours).
+    #[cfg(test)]
     fn fresh(&self, tier: Tier, h: i64) -> bool {
         self.wm[tier.code() as usize].is_some_and(|wm| h + HOUR <= wm)
             && !self.dirty.contains(&(tier.code(), h))
+    }
+
+    /// Whether the hour `h` is [fresh](Self::fresh) in `tier`, and where the
+    /// run of hours alike from `h` ends (`> h`; it may pass `e`). Found from
+    /// the watermark and the dirty marks, so a run of a year is one step.
+    fn fresh_run(&self, tier: Tier, h: i64, e: i64) -> (bool, i64) {
+        let code = tier.code();
+        let Some(wm) = self.wm[code as usize] else {
+            return (false, e.max(h + HOUR));
+        };
+        // The first hour that ends after the watermark: no later hour is fresh.
+        let stale_from = floor_to(wm.saturating_sub(HOUR), HOUR).saturating_add(HOUR);
+        if h >= stale_from {
+            return (false, e.max(h + HOUR));
+        }
+        if self.dirty.contains(&(code, h)) {
+            let mut end = h + HOUR;
+            while end < e && end < stale_from && self.dirty.contains(&(code, end)) {
+                end += HOUR;
+            }
+            return (false, end);
+        }
+        let next_dirty = self
+            .dirty
+            .range((code, h)..(code, stale_from))
+            .next()
+            .map_or(stale_from, |(_, d)| *d);
+        (true, next_dirty)
     }
 }
 
@@ -200,8 +304,44 @@ impl Engine {
         )
     }
 
+    /// The block windows of `tier` overlapping `[s, e)` that may hold data:
+    /// those inside an existing partition, and `open` ones (the head's).
+    /// Partitions exist only where data was written and until retention
+    /// drops them, so this is proportional to the data, not to the span.
+    fn data_windows(&self, tier: Tier, s: i64, e: i64, open: Option<&BTreeSet<i64>>) -> Vec<i64> {
+        if s >= e {
+            return Vec::new();
+        }
+        let bw = tier.block_window_ms();
+        let first = floor_to(s, bw);
+        let mut out = Vec::new();
+        {
+            let parts = self.parts_read();
+            // From the partition holding `first` (if any) to the last one starting before `e`.
+            let from = parts
+                .range((tier, i64::MIN)..=(tier, first))
+                .next_back()
+                .map_or(first, |((_, start), _)| *start);
+            for ((_, start), (end, _)) in parts.range((tier, from)..(tier, e)) {
+                let mut w = floor_to((*start).max(first), bw);
+                let end = (*end).min(e);
+                while w < end {
+                    out.push(w);
+                    w += bw;
+                }
+            }
+        }
+        if let Some(open) = open {
+            out.extend(open.range(first..e).copied());
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
+    }
+
     /// Every raw sample of `sids` (sorted) in `[s, e)`, sealed blocks overlaid
     /// by head rows (later writes win), handed to `f` in time order per series.
+    #[allow(clippy::too_many_arguments)] // all of them are the query's coordinates
     fn scan_raw(
         &self,
         agent: u64,
@@ -209,11 +349,13 @@ impl Engine {
         sids: &[u32],
         s: i64,
         e: i64,
+        budget: &QueryBudget,
         mut f: impl FnMut(u32, i64, f64),
     ) -> Result<(), Error> {
         let bw = Tier::Raw5s.block_window_ms();
-        let mut w = floor_to(s, bw);
-        while w < e {
+        for w in self.data_windows(Tier::Raw5s, s, e, Some(head_windows)) {
+            budget.check()?;
+            visited();
             let (lo_t, hi_t) = (s.max(w), e.min(w + bw));
             // Head rows of this window come in key order (ts, then write
             // sequence), so each requested series' (by its index in `sids`)
@@ -288,12 +430,12 @@ impl Engine {
             for (i, rows) in overlay.into_iter().enumerate() {
                 rows.into_iter().for_each(|(t, v)| f(sids[i], t, v));
             }
-            w += bw;
         }
         Ok(())
     }
 
     /// Raw samples of `sids` in `[s, e)` folded straight into buckets of `interval`.
+    #[allow(clippy::too_many_arguments)] // all of them are the query's coordinates
     fn read_raw_bucketed(
         &self,
         agent: u64,
@@ -302,6 +444,7 @@ impl Engine {
         s: i64,
         e: i64,
         interval: i64,
+        budget: &QueryBudget,
     ) -> Result<SeriesMap, Error> {
         // One vector per requested series, found by binary search when the
         // series changes (samples come per window, per series, in time order).
@@ -310,7 +453,7 @@ impl Engine {
         let mut cur_sid = u32::MAX;
         // End of the last point's bucket: most samples need no division.
         let mut bucket_end = i64::MIN;
-        self.scan_raw(agent, head_windows, sids, s, e, |sid, t, v| {
+        self.scan_raw(agent, head_windows, sids, s, e, budget, |sid, t, v| {
             if sid != cur_sid {
                 cur_sid = sid;
                 cur = sids.binary_search(&sid).unwrap_or(usize::MAX);
@@ -349,11 +492,12 @@ impl Engine {
         sids: &[u32],
         s: i64,
         e: i64,
+        budget: &QueryBudget,
     ) -> Result<SeriesMap, Error> {
         let mut out = SeriesMap::new();
-        let bw = tier.block_window_ms();
-        let mut w = floor_to(s, bw);
-        while w < e {
+        for w in self.data_windows(tier, s, e, None) {
+            budget.check()?;
+            visited();
             let block = self
                 .read_agg_block(agent, tier, w)
                 .map_err(|e| damaged(tier, agent, w, e))
@@ -398,7 +542,6 @@ impl Engine {
                     }
                 }
             }
-            w += bw;
         }
         Ok(out)
     }
@@ -432,23 +575,37 @@ impl Engine {
         view: &AgentView,
         interval: i64,
     ) -> Result<SeriesMap, Error> {
+        let budget = QueryBudget::unlimited();
+        self.tier_points_within(agent, tier, sids, s, e, view, interval, &budget)
+    }
+
+    /// [`Self::tier_points`] within a [`QueryBudget`].
+    #[allow(clippy::too_many_arguments)] // all of them are the query's coordinates
+    fn tier_points_within(
+        &self,
+        agent: u64,
+        tier: Tier,
+        sids: &[u32],
+        s: i64,
+        e: i64,
+        view: &AgentView,
+        interval: i64,
+        budget: &QueryBudget,
+    ) -> Result<SeriesMap, Error> {
         if s >= e {
             return Ok(SeriesMap::new());
         }
         let Some(finer) = tier.finer() else {
-            return self.read_raw_bucketed(agent, &view.head_windows, sids, s, e, interval);
+            return self.read_raw_bucketed(agent, &view.head_windows, sids, s, e, interval, budget);
         };
         let mut out = SeriesMap::new();
         let mut h = floor_to(s, HOUR);
         while h < e {
-            let fresh = view.fresh(tier, h);
-            let mut end = h + HOUR;
-            while end < e && view.fresh(tier, end) == fresh {
-                end += HOUR;
-            }
+            budget.check()?;
+            let (fresh, end) = view.fresh_run(tier, h, e);
             let (a, b) = (h.max(s), end.min(e));
             let part = if fresh {
-                let pts = self.read_agg(agent, tier, sids, a, b)?;
+                let pts = self.read_agg(agent, tier, sids, a, b, budget)?;
                 if interval == tier.interval_ms() {
                     pts
                 } else {
@@ -457,7 +614,7 @@ impl Engine {
                         .collect()
                 }
             } else {
-                self.tier_points(agent, finer, sids, a, b, view, interval)?
+                self.tier_points_within(agent, finer, sids, a, b, view, interval, budget)?
             };
             append(&mut out, part);
             h = end;
@@ -478,6 +635,7 @@ impl Engine {
         view: &AgentView,
         now: i64,
         interval: i64,
+        budget: &QueryBudget,
     ) -> Result<SeriesMap, Error> {
         let mut out = SeriesMap::new();
         let mut s2 = s;
@@ -486,14 +644,23 @@ impl Engine {
             if s < boundary {
                 // Coarser points keep their own resolution when it exceeds `interval`.
                 let iv = interval.max(coarser.interval_ms());
-                out =
-                    self.stitched_points(agent, coarser, sids, s, boundary.min(e), view, now, iv)?;
+                out = self.stitched_points(
+                    agent,
+                    coarser,
+                    sids,
+                    s,
+                    boundary.min(e),
+                    view,
+                    now,
+                    iv,
+                    budget,
+                )?;
                 s2 = boundary;
             }
         }
         append(
             &mut out,
-            self.tier_points(agent, tier, sids, s2, e, view, interval)?,
+            self.tier_points_within(agent, tier, sids, s2, e, view, interval, budget)?,
         );
         Ok(out)
     }
@@ -509,18 +676,37 @@ impl Engine {
         }
     }
 
-    /// Answer a history query.
+    /// Answer a history query, however long it takes.
     pub fn query(&self, req: &QueryRequest) -> Result<QueryResult, Error> {
+        self.query_within(req, &QueryBudget::unlimited())
+    }
+
+    /// Answer a history query, or stop with [`Error::QueryTimedOut`] or
+    /// [`Error::QueryCancelled`] when `budget` says so.
+    pub fn query_within(
+        &self,
+        req: &QueryRequest,
+        budget: &QueryBudget,
+    ) -> Result<QueryResult, Error> {
+        if req.start_ms < MIN_QUERY_MS || req.stop_ms > MAX_QUERY_MS {
+            return Err(Error::InvalidRequest(format!(
+                "the range ({} to {}) must lie within years 0000 to 9999",
+                req.start_ms, req.stop_ms
+            )));
+        }
         if req.stop_ms <= req.start_ms {
             return Err(Error::InvalidRequest(format!(
                 "stop ({}) must be after start ({})",
                 req.stop_ms, req.start_ms
             )));
         }
+        budget.check()?;
         let len = req.stop_ms - req.start_ms;
         let tier = req.tier.unwrap_or_else(|| self.tier_for_range(len));
         let tiv = tier.interval_ms();
-        let mut interval = ceil_to(req.interval_ms.unwrap_or(tiv).max(tiv), tiv);
+        // A bucket wider than every time a query can name is one bucket.
+        let widest = MAX_QUERY_MS - MIN_QUERY_MS;
+        let mut interval = ceil_to(req.interval_ms.unwrap_or(tiv).clamp(tiv, widest), tiv);
         if req.max_points > 0 {
             let buckets = |iv: i64| (ceil_to(req.stop_ms, iv) - floor_to(req.start_ms, iv)) / iv;
             let need = ceil_to(len, req.max_points as i64) / req.max_points as i64;
@@ -538,7 +724,9 @@ impl Engine {
                 }
                 interval = ceil_to(need, unit);
             }
-            while buckets(interval) > req.max_points as i64 {
+            // A range straddling the epoch always has a bucket boundary at
+            // 0: past the widest interval no wider one would help.
+            while buckets(interval) > req.max_points as i64 && interval < widest {
                 interval += unit;
             }
         }
@@ -583,13 +771,15 @@ impl Engine {
             let mut pts = if read == tier {
                 SeriesMap::new()
             } else {
-                self.stitched_points(req.agent, read, &sids, start, split, &view, now, interval)?
+                self.stitched_points(
+                    req.agent, read, &sids, start, split, &view, now, interval, budget,
+                )?
             };
             let tail_from = if read == tier { start } else { split };
             append(
                 &mut pts,
                 self.stitched_points(
-                    req.agent, tier, &sids, tail_from, stop, &view, now, interval,
+                    req.agent, tier, &sids, tail_from, stop, &view, now, interval, budget,
                 )?,
             );
             pts
@@ -623,6 +813,7 @@ impl Engine {
             &sids,
             since_ms,
             until,
+            &QueryBudget::unlimited(),
             |sid, t, v| {
                 samples.push((t, sid, v));
             },
@@ -701,5 +892,196 @@ mod tests {
             (-1.0, 5.0, 5.0, 3, -1.0)
         );
         assert_eq!(b[1].ts_ms, 60);
+    }
+
+    use std::path::Path;
+
+    use crate::tsdb::{EngineConfig, ManualClock, Row};
+
+    const T0: i64 = 1_795_564_800_000; // 2026-11-25T00:00:00Z
+
+    fn engine(dir: &Path, clock: &Arc<ManualClock>) -> Engine {
+        Engine::open(dir, EngineConfig::default(), clock.clone()).unwrap()
+    }
+
+    fn req(start_ms: i64, stop_ms: i64, tier: Option<Tier>) -> QueryRequest {
+        QueryRequest {
+            agent: 1,
+            metrics: Vec::new(),
+            label_filter: None,
+            start_ms,
+            stop_ms,
+            tier,
+            interval_ms: None,
+            max_points: 600,
+        }
+    }
+
+    /// Two hours of samples every 5 s, sealed and aggregated, plus a few
+    /// rows still in the head.
+    fn two_hours(e: &Engine, clock: &ManualClock) {
+        let rows: Vec<Row> = (0..2 * 720)
+            .map(|i| {
+                let key = SeriesKey::new("cpu.total_pct");
+                Row::new(T0 + i * 5_000, vec![(key, (i % 100) as f64)])
+            })
+            .collect();
+        e.write(1, &rows).unwrap();
+        clock.set(T0 + 3 * HOUR);
+        e.run_maintenance().unwrap();
+        let late = vec![Row::new(
+            T0 + 3 * HOUR - 5_000,
+            vec![(SeriesKey::new("cpu.total_pct"), 1.0)],
+        )];
+        e.write(1, &late).unwrap();
+    }
+
+    fn visits(f: impl FnOnce()) -> u64 {
+        WINDOWS_VISITED.with(|v| v.set(0));
+        f();
+        WINDOWS_VISITED.with(|v| v.get())
+    }
+
+    /// A query over every time it may name reads the same blocks as one
+    /// over the data's own span: its work follows the data, not the range
+    /// (it used to step through the range an hour at a time).
+    #[test]
+    fn work_follows_the_data_not_the_span_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0 + HOUR));
+        let e = engine(dir.path(), &clock);
+        two_hours(&e, &clock);
+        for tier in [None, Some(Tier::Raw5s), Some(Tier::Min1), Some(Tier::Hour1)] {
+            let narrow = req(T0, T0 + 3 * HOUR, tier);
+            let mut narrow_answer = None;
+            let narrow_visits = visits(|| narrow_answer = Some(e.query(&narrow).unwrap()));
+            let wide = req(MIN_QUERY_MS, MAX_QUERY_MS, tier);
+            let mut wide_answer = None;
+            let started = Instant::now();
+            let wide_visits = visits(|| wide_answer = Some(e.query(&wide).unwrap()));
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{tier:?}: {:?}",
+                started.elapsed()
+            );
+            // Raw: 6-hour partitions of 1-hour windows; the others a few
+            // windows of their one partition, per tier stitched in.
+            assert!(
+                wide_visits <= narrow_visits + 16,
+                "{tier:?}: {wide_visits} windows for the widest range, {narrow_visits} for the data's"
+            );
+            let total = |r: &QueryResult| -> u64 {
+                r.series
+                    .iter()
+                    .flat_map(|s| &s.points)
+                    .map(|p| p.count)
+                    .sum()
+            };
+            let (n, w) = (narrow_answer.unwrap(), wide_answer.unwrap());
+            assert!(total(&n) > 0, "{tier:?}");
+            assert_eq!(total(&n), total(&w), "{tier:?}: every sample in both");
+        }
+        // Nothing stored in the range: no block is read at all.
+        let empty = req(T0 - 300 * DAY_MS, T0 - 200 * DAY_MS, None);
+        assert_eq!(
+            visits(|| assert!(e.query(&empty).unwrap().series[0].points.is_empty())),
+            0
+        );
+    }
+
+    const DAY_MS: i64 = 24 * HOUR;
+
+    /// Ranges whose arithmetic used to overflow (a panic in debug builds,
+    /// a silent wrap in release) are refused.
+    #[test]
+    fn ranges_beyond_the_calendar_are_refused_without_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0 + HOUR));
+        let e = engine(dir.path(), &clock);
+        two_hours(&e, &clock);
+        for (start, stop) in [
+            (i64::MIN, 0),
+            (-9_223_372_036_854_775_807, T0),
+            (i64::MAX - 1, i64::MAX),
+            (0, i64::MAX),
+            (MIN_QUERY_MS - 1, T0),
+            (T0, MAX_QUERY_MS + 1),
+        ] {
+            let r = e.query(&req(start, stop, None));
+            assert!(
+                matches!(r, Err(Error::InvalidRequest(_))),
+                "{start}..{stop}: {r:?}"
+            );
+        }
+        // The widest bucket there is, with and without a point limit.
+        for max_points in [0, 1, 5_000] {
+            let mut q = req(MIN_QUERY_MS, MAX_QUERY_MS, None);
+            q.interval_ms = Some(i64::MAX);
+            q.max_points = max_points;
+            let r = e.query(&q).unwrap();
+            assert_eq!(r.series[0].points.len(), 1, "{max_points}");
+        }
+    }
+
+    #[test]
+    fn a_query_stops_when_cancelled_or_out_of_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0 + HOUR));
+        let e = engine(dir.path(), &clock);
+        two_hours(&e, &clock);
+        let q = req(T0, T0 + 3 * HOUR, Some(Tier::Raw5s));
+        let flag = Arc::new(AtomicBool::new(false));
+        let budget = QueryBudget::unlimited()
+            .with_time(Duration::from_secs(60))
+            .with_cancel(flag.clone());
+        assert!(e.query_within(&q, &budget).is_ok());
+        flag.store(true, Ordering::Relaxed);
+        assert!(matches!(
+            e.query_within(&q, &budget),
+            Err(Error::QueryCancelled)
+        ));
+        let spent = QueryBudget::unlimited().with_time(Duration::ZERO);
+        assert!(matches!(
+            e.query_within(&q, &spent),
+            Err(Error::QueryTimedOut { budget_ms: 0 })
+        ));
+    }
+
+    /// The run-length view of finished hours agrees with asking hour by hour.
+    #[test]
+    fn fresh_runs_agree_with_each_hour() {
+        let h = |n: i64| T0 + n * HOUR;
+        for wm in [
+            None,
+            Some(h(0)),
+            Some(h(5)),
+            Some(h(5) + 1_000),
+            Some(h(12)),
+        ] {
+            let dirty: BTreeSet<(u8, i64)> = [(1, h(2)), (1, h(3)), (1, h(7)), (2, h(4))]
+                .into_iter()
+                .collect();
+            let view = AgentView {
+                keys: Vec::new(),
+                wm: [None, wm, wm],
+                dirty,
+                head_windows: BTreeSet::new(),
+            };
+            for tier in [Tier::Min1, Tier::Hour1] {
+                for (s, e) in [(h(-3), h(15)), (h(2), h(4)), (h(6), h(6) + 1), (h(0), h(1))] {
+                    let mut at = floor_to(s, HOUR);
+                    while at < e {
+                        let (fresh, end) = view.fresh_run(tier, at, e);
+                        assert!(end > at);
+                        let mut t = at;
+                        while t < end.min(e) {
+                            assert_eq!(view.fresh(tier, t), fresh, "{wm:?} {tier} {t}");
+                            t += HOUR;
+                        }
+                        at = end;
+                    }
+                }
+            }
+        }
     }
 }
