@@ -107,6 +107,16 @@ pub struct ServeArgs {
     /// How long 1-hour aggregates are kept [default: 365d].
     #[arg(long, env = "STATUSMONITOR_HOUR_RETENTION", value_name = "DURATION")]
     pub hour_retention: Option<String>,
+    /// Time one history query may take before it is stopped with 503 [default: 10s].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_HISTORY_QUERY_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub history_query_timeout: Option<String>,
+    /// History queries one user may run at once; more get 429 [default: 4].
+    #[arg(long, env = "STATUSMONITOR_HISTORY_QUERIES_PER_USER", value_name = "N")]
+    pub history_queries_per_user: Option<usize>,
     /// Largest accepted request body, compressed or not, in bytes [default: 1048576].
     #[arg(long, env = "STATUSMONITOR_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -168,6 +178,8 @@ struct FileConfig {
     raw_retention: Option<String>,
     minute_retention: Option<String>,
     hour_retention: Option<String>,
+    history_query_timeout: Option<String>,
+    history_queries_per_user: Option<usize>,
     max_body_bytes: Option<usize>,
     log: Option<String>,
     metrics: Option<bool>,
@@ -199,6 +211,10 @@ pub struct Config {
     pub raw_retention_ms: i64,
     pub minute_retention_ms: i64,
     pub hour_retention_ms: i64,
+    /// Time budget of one history query.
+    pub history_query_timeout_ms: i64,
+    /// History queries one user may run at once.
+    pub history_queries_per_user: usize,
     pub max_body_bytes: usize,
     pub log: String,
     /// Argon2id cost for new password hashes. Not a flag: production always
@@ -267,6 +283,8 @@ impl std::fmt::Debug for Config {
             .field("raw_retention_ms", &self.raw_retention_ms)
             .field("minute_retention_ms", &self.minute_retention_ms)
             .field("hour_retention_ms", &self.hour_retention_ms)
+            .field("history_query_timeout_ms", &self.history_query_timeout_ms)
+            .field("history_queries_per_user", &self.history_queries_per_user)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("password_cost", &self.password_cost)
             .field("metrics", &self.metrics)
@@ -371,6 +389,16 @@ impl Config {
                 file.hour_retention,
                 "365d",
             )?,
+            history_query_timeout_ms: retention(
+                "history_query_timeout",
+                args.history_query_timeout,
+                file.history_query_timeout,
+                "10s",
+            )?,
+            history_queries_per_user: args
+                .history_queries_per_user
+                .or(file.history_queries_per_user)
+                .unwrap_or(4),
             max_body_bytes: args
                 .max_body_bytes
                 .or(file.max_body_bytes)
@@ -396,6 +424,9 @@ impl Config {
         crate::remote_write::check_config(&config)?;
         if config.alert_history_limit == 0 {
             bail!("alert_history_limit must be at least 1");
+        }
+        if config.history_queries_per_user == 0 {
+            bail!("history_queries_per_user must be at least 1");
         }
         if config.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
@@ -527,5 +558,37 @@ mod tests {
         };
         let err = format!("{:#}", Config::resolve(args).unwrap_err());
         assert!(err.starts_with("raw_retention"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// Any text in a duration setting is a config or an error naming
+        /// the setting, never a panic.
+        #[test]
+        fn any_duration_setting_is_an_answer_never_a_panic(
+            text in proptest::prop_oneof![
+                "\\PC{0,24}",
+                "-?[0-9]{0,20}(ms|s|m|h|d|w|y)?",
+                "[0-9]{1,20}(ms|s|m|h|d|w|y)(,[0-9]{1,20}(ms|s|m|h|d|w|y)){0,12}",
+            ],
+            which in 0usize..7,
+        ) {
+            let mut args = ServeArgs::default();
+            let setting = [
+                &mut args.notify_timeout,
+                &mut args.notify_retry_delays,
+                &mut args.offline_check_interval,
+                &mut args.raw_retention,
+                &mut args.minute_retention,
+                &mut args.hour_retention,
+                &mut args.history_query_timeout,
+            ];
+            let name = ["notify_timeout", "notify_retry_delays", "offline_check_interval",
+                "raw_retention", "minute_retention", "hour_retention", "history_query_timeout"][which];
+            *setting.into_iter().nth(which).unwrap() = Some(text.clone());
+            if let Err(e) = Config::resolve(args) {
+                let msg = format!("{e:#}");
+                proptest::prop_assert!(msg.contains(name), "{text:?}: {msg}");
+            }
+        }
     }
 }

@@ -115,7 +115,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown({
+        // History queries in flight stop at their next block instead of
+        // holding the shutdown until they finish.
+        let history = state.history.clone();
+        async move {
+            shutdown_signal().await;
+            history.shut_down();
+        }
+    })
     .await
     .context("server failed")?;
     state.flush()?;

@@ -12,6 +12,7 @@ use storage::tsdb::{BackgroundHandle, Engine, EngineConfig, Ring};
 use tokio::sync::broadcast;
 
 use crate::alerting::Alerting;
+use crate::api::history::queries::HistoryQueries;
 use crate::api::ws::Fanout;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::limits::Limits;
@@ -75,6 +76,8 @@ pub struct Shared {
     pub metrics: Arc<ServerMetrics>,
     /// Copies of ingested samples on their way to remote_write endpoints.
     pub remote_write: Arc<RemoteWrite>,
+    /// History queries in flight: per-user limit, time budget, cancellation.
+    pub history: Arc<HistoryQueries>,
 }
 
 /// How much the ring buffer keeps per agent.
@@ -132,7 +135,12 @@ impl AppState {
         let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
             .context("cannot load alert rules")?;
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
+        let history = Arc::new(HistoryQueries::new(
+            config.history_queries_per_user,
+            Duration::from_millis(config.history_query_timeout_ms.unsigned_abs()),
+        ));
         Ok(AppState(Arc::new(Shared {
+            history,
             metrics: Arc::new(ServerMetrics::default()),
             remote_write: Arc::new(remote_write),
             config: Arc::new(config),

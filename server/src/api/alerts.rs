@@ -128,3 +128,55 @@ async fn clear(
         .await?;
     Ok(Json(AlertsDeleted { deleted }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Uri;
+    use proptest::strategy::Strategy;
+
+    /// Percent-encodes every byte but ASCII letters and digits.
+    fn encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Any filter, of any field, with any text or number: a query or a
+        /// 4xx, never a panic.
+        #[test]
+        fn any_alert_filter_is_an_answer_never_a_panic(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "agent_id", "rule_id", "metric", "state", "since", "until",
+                        "sort", "order", "limit", "offset", "other",
+                    ]),
+                    proptest::prop_oneof![
+                        "\\PC{0,20}",
+                        proptest::num::i64::ANY.prop_map(|n| n.to_string()),
+                        proptest::num::u64::ANY.prop_map(|n| n.to_string()),
+                        proptest::sample::select(vec!["cpu_pct", "disk_pct", "firing", "resolved", "asc", "desc", "agent", "ts"]).prop_map(String::from),
+                    ],
+                ),
+                0..6,
+            ),
+        ) {
+            let qs: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect();
+            let uri: Uri = format!("/api/alerts?{}", qs.join("&")).parse().unwrap();
+            if let Err(e) = query(Query::<AlertQuery>::try_from_uri(&uri)) {
+                proptest::prop_assert!(e.status().is_client_error(), "{e:?}");
+            }
+        }
+    }
+}

@@ -1,5 +1,13 @@
 //! `GET /api/history/{agent_id}/{cpu,memory,disk,network,summary}`: stored
 //! metrics of one agent over a range, from the tier the range calls for.
+//!
+//! A range is bounded before any work: `stop` at most [`MAX_AHEAD_MS`]
+//! after now, `start` clamped to the oldest data kept, and every time
+//! parsed and computed with checked arithmetic (docs/api.md). Queries run
+//! under [`queries::HistoryQueries`]: a per-user limit, a time budget, and
+//! cancellation when the client leaves or the server stops.
+
+pub mod queries;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,6 +22,7 @@ use storage::tsdb::{QueryRequest, QueryResult, Tier};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::history::queries::stopped;
 use crate::auth::extract::OwnedAgent;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
@@ -22,6 +31,8 @@ use crate::state::AppState;
 pub const DEFAULT_MAX_POINTS: usize = 600;
 /// The most points per series one request may ask for.
 pub const MAX_POINTS_CAP: usize = 5_000;
+/// How far after now `stop` may lie (agents' clocks run a little ahead).
+pub const MAX_AHEAD_MS: i64 = 5 * 60_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,6 +61,7 @@ pub fn metrics_of(kind: &str) -> Option<&'static [&'static str]> {
         "disk" => &[
             "disk.total_bytes",
             "disk.used_bytes",
+            "disk.available_bytes",
             "disk.read_bps",
             "disk.write_bps",
         ],
@@ -100,42 +112,62 @@ fn bad(param: &str, problem: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("{param}: {problem}"))
 }
 
-/// `-5m`-style (before now), RFC 3339, or Unix milliseconds.
+/// `-5m`-style (before now), RFC 3339, or Unix milliseconds; then bounded:
+/// not before 1970 (no data is older), not more than [`MAX_AHEAD_MS`] after now.
 fn parse_time(param: &str, text: &str, now_ms: i64) -> ApiResult<i64> {
     let text = text.trim();
-    if let Some(ago) = text.strip_prefix('-') {
-        return parse_duration_ms(ago)
-            .map(|d| now_ms - d)
-            .map_err(|e| bad(param, e));
+    let ms = if let Some(ago) = text.strip_prefix('-') {
+        let d = parse_duration_ms(ago).map_err(|e| bad(param, e))?;
+        now_ms
+            .checked_sub(d)
+            .ok_or_else(|| bad(param, format!("`{text}` reaches too far back")))?
+    } else if text == "now" {
+        now_ms
+    } else if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse()
+            .map_err(|_| bad(param, "is not a number of milliseconds"))?
+    } else {
+        parse_rfc3339_ms(text)
+            .map_err(|e| bad(param, format!("{e}, or a duration before now like -1h")))?
+    };
+    if ms < 0 {
+        return Err(bad(param, "is before 1970-01-01, older than any data"));
     }
-    if text == "now" {
-        return Ok(now_ms);
+    if ms > now_ms.saturating_add(MAX_AHEAD_MS) {
+        return Err(bad(
+            param,
+            "must not be more than 5 minutes after now (no data is stored for the future)",
+        ));
     }
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text
-            .parse()
-            .map_err(|_| bad(param, "is not a number of milliseconds"));
-    }
-    parse_rfc3339_ms(text)
-        .map_err(|e| bad(param, format!("{e}, or a duration before now like -1h")))
+    Ok(ms)
 }
 
 impl RangeParams {
-    /// Checks the parameters at server time `now_ms`. Default range: the last hour.
-    pub fn check(&self, now_ms: i64) -> ApiResult<Range> {
+    /// Checks the parameters at server time `now_ms`, with data kept for
+    /// `retention_ms` (the longest tier's): a `start` older than that is
+    /// clamped to it. Default range: the last hour.
+    pub fn check(&self, now_ms: i64, retention_ms: i64) -> ApiResult<Range> {
         // `stop` is exclusive; by default it includes a report stamped this
         // very millisecond.
         let stop_ms = match &self.stop {
             Some(s) => parse_time("stop", s, now_ms)?,
-            None => now_ms + 1,
+            None => now_ms.saturating_add(1),
         };
         let start_ms = match &self.start {
             Some(s) => parse_time("start", s, now_ms)?,
-            None => now_ms - 3_600_000,
+            None => now_ms.saturating_sub(3_600_000),
         };
         if start_ms >= stop_ms {
             return Err(bad("start", "must be before stop"));
         }
+        let oldest_ms = now_ms.saturating_sub(retention_ms);
+        if stop_ms <= oldest_ms {
+            return Err(bad(
+                "stop",
+                "is before the oldest data kept (see the retention settings)",
+            ));
+        }
+        let start_ms = start_ms.max(oldest_ms);
         let max_points = match &self.max_points {
             None => DEFAULT_MAX_POINTS,
             Some(s) => match s.trim().parse::<usize>() {
@@ -178,12 +210,25 @@ impl RangeParams {
     }
 }
 
-async fn run_query(state: &AppState, req: QueryRequest) -> ApiResult<QueryResult> {
+/// The range of a request, checked against the server's clock and retention.
+fn checked_range(state: &AppState, params: &RangeParams) -> ApiResult<Range> {
+    let config = state.engine.config();
+    let retention_ms = Tier::ALL
+        .into_iter()
+        .map(|t| config.retention_ms(t))
+        .max()
+        .unwrap_or(0);
+    params.check(state.clock.now_ms(), retention_ms)
+}
+
+async fn run_query(state: &AppState, user: u64, req: QueryRequest) -> ApiResult<QueryResult> {
+    let permit = state.history.start(user)?;
     let engine = state.engine.clone();
-    tokio::task::spawn_blocking(move || engine.query(&req))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(crate::state::storage_error)
+    state
+        .history
+        .run(permit, move |budget| engine.query_within(&req, budget))
+        .await?
+        .map_err(stopped)
 }
 
 fn request(agent: u64, metrics: &[&str], range: &Range, max_points: usize) -> QueryRequest {
@@ -210,7 +255,7 @@ fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String> {
     summary = "Points of one chart: cpu, memory, disk, network or temperature",
     params(("agent_id" = u64, Path, description = "Agent id"), ("kind" = String, Path, description = "cpu, memory, disk, network or temperature"), RangeParams),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = storage::model::HistoryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::HistoryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 429, description = "Too many history queries of this user at once", body = storage::model::ErrorBody), (status = 503, description = "The query ran past its time budget, or the server is stopping", body = storage::model::ErrorBody))
 )]
 async fn history(
     State(state): State<AppState>,
@@ -224,44 +269,46 @@ async fn history(
             "no history `{kind}`: use cpu, memory, disk, network, temperature or summary"
         ))
     })?;
-    let range = params.check(state.clock.now_ms())?;
+    let range = checked_range(&state, &params)?;
     let agent_id = owned.agent.id;
     let req = request(agent_id, metrics, &range, range.max_points);
     let engine = state.engine.clone();
     let encoding = pick_encoding(headers.get(header::ACCEPT_ENCODING));
+    let permit = state.history.start(owned.user.user_id)?;
     // Query, JSON encoding and compression in one blocking task: a day of a
     // host's CPU is a few hundred KB of JSON, too much to format and
     // compress on an async worker.
-    let (encoding, body) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
-        let result = engine.query(&req).map_err(crate::state::storage_error)?;
-        let response = HistoryResponse {
-            agent_id,
-            tier: result.tier.to_string(),
-            interval_ms: result.interval_ms,
-            start_ms: result.start_ms,
-            stop_ms: result.stop_ms,
-            series: result
-                .series
-                .iter()
-                .map(|s| HistorySeries {
-                    metric: s.key.metric.clone(),
-                    labels: labels(&s.key),
-                    points: s
-                        .points
-                        .iter()
-                        .map(|p| (p.ts_ms, p.avg(), p.min, p.max))
-                        .collect(),
-                })
-                .collect(),
-        };
-        // About 70 bytes a point: sized once instead of grown by copying.
-        let points: usize = response.series.iter().map(|s| s.points.len()).sum();
-        let mut body = Vec::with_capacity(256 + 128 * response.series.len() + 72 * points);
-        serde_json::to_writer(&mut body, &response).map_err(ApiError::internal)?;
-        compress(encoding, body)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let (encoding, body) = state
+        .history
+        .run(permit, move |budget| -> ApiResult<_> {
+            let result = engine.query_within(&req, budget).map_err(stopped)?;
+            let response = HistoryResponse {
+                agent_id,
+                tier: result.tier.to_string(),
+                interval_ms: result.interval_ms,
+                start_ms: result.start_ms,
+                stop_ms: result.stop_ms,
+                series: result
+                    .series
+                    .iter()
+                    .map(|s| HistorySeries {
+                        metric: s.key.metric.clone(),
+                        labels: labels(&s.key),
+                        points: s
+                            .points
+                            .iter()
+                            .map(|p| (p.ts_ms, p.avg(), p.min, p.max))
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            // About 70 bytes a point: sized once instead of grown by copying.
+            let points: usize = response.series.iter().map(|s| s.points.len()).sum();
+            let mut body = Vec::with_capacity(256 + 128 * response.series.len() + 72 * points);
+            serde_json::to_writer(&mut body, &response).map_err(ApiError::internal)?;
+            compress(encoding, body)
+        })
+        .await??;
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     let h = response.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -349,17 +396,18 @@ fn compress(encoding: Encoding, json: Vec<u8>) -> ApiResult<(Encoding, Vec<u8>)>
     summary = "Min, average and max of every dashboard metric over a range",
     params(("agent_id" = u64, Path, description = "Agent id"), RangeParams),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = storage::model::SummaryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::SummaryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 429, description = "Too many history queries of this user at once", body = storage::model::ErrorBody), (status = 503, description = "The query ran past its time budget, or the server is stopping", body = storage::model::ErrorBody))
 )]
 async fn summary(
     State(state): State<AppState>,
     owned: OwnedAgent,
     Query(params): Query<RangeParams>,
 ) -> ApiResult<Json<SummaryResponse>> {
-    let range = params.check(state.clock.now_ms())?;
+    let range = checked_range(&state, &params)?;
     let agent_id = owned.agent.id;
     // A handful of buckets per series; folded into one figure each below.
-    let result = run_query(&state, request(agent_id, SUMMARY_METRICS, &range, 8)).await?;
+    let req = request(agent_id, SUMMARY_METRICS, &range, 8);
+    let result = run_query(&state, owned.user.user_id, req).await?;
     let metrics = result
         .series
         .iter()
@@ -394,6 +442,8 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_767_225_600_000;
+    /// The default longest retention.
+    const KEPT: i64 = 365 * 86_400_000;
 
     fn params(
         start: Option<&str>,
@@ -412,25 +462,29 @@ mod tests {
 
     #[test]
     fn relative_and_absolute_ranges() {
-        let r = params(Some("-5m"), None, None, None).check(NOW).unwrap();
+        let r = params(Some("-5m"), None, None, None)
+            .check(NOW, KEPT)
+            .unwrap();
         assert_eq!(
             (r.start_ms, r.stop_ms, r.max_points),
             (NOW - 300_000, NOW + 1, DEFAULT_MAX_POINTS)
         );
         let r = params(
+            Some("2025-12-31T23:00:00Z"),
             Some("2026-01-01T00:00:00Z"),
-            Some("2026-01-01T01:00:00Z"),
             Some("1m"),
             Some("60"),
         )
-        .check(NOW)
+        .check(NOW, KEPT)
         .unwrap();
         assert_eq!(
             (r.start_ms, r.stop_ms, r.interval_ms, r.max_points),
-            (NOW, NOW + 3_600_000, Some(60_000), 60)
+            (NOW - 3_600_000, NOW, Some(60_000), 60)
         );
         for start in ["-1h", "-24h", "-7d", "-30d", "-1y"] {
-            params(Some(start), None, None, None).check(NOW).unwrap();
+            params(Some(start), None, None, None)
+                .check(NOW, KEPT)
+                .unwrap();
         }
     }
 
@@ -474,12 +528,108 @@ mod tests {
             ("max_points", params(None, None, None, Some("0"))),
             ("max_points", params(None, None, None, Some("100000"))),
             ("max_points", params(None, None, None, Some("many"))),
+            // Out of bounds, or overflowing arithmetic.
+            (
+                "start",
+                params(Some("-9223372036854775807ms"), None, None, None),
+            ),
+            ("start", params(Some("-25000y"), None, None, None)),
+            (
+                "stop",
+                params(Some("0"), Some("9223372036854775807"), None, None),
+            ),
+            (
+                "stop",
+                params(
+                    Some("9223372036854775806"),
+                    Some("9223372036854775807"),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "stop",
+                params(Some("-1h"), Some("9999-12-31T23:59:59Z"), None, None),
+            ),
+            ("stop", params(Some("-2y"), Some("-400d"), None, None)),
+            // A multi-byte character inside an offset or a fraction.
+            (
+                "start",
+                params(Some("2026-01-01T00:00:00\u{e9}1:00"), None, None, None),
+            ),
+            (
+                "start",
+                params(Some("2026-01-01T00:00:00+0\u{e9}00"), None, None, None),
+            ),
+            (
+                "start",
+                params(Some("2026-01-01T00:00:00+01\u{e9}0"), None, None, None),
+            ),
+            (
+                "start",
+                params(Some("2026-01-01T00:00:00.5\u{e9}1:00"), None, None, None),
+            ),
         ];
         for (param, p) in cases {
-            match p.check(NOW) {
+            match p.check(NOW, KEPT) {
                 Err(ApiError::BadRequest(msg)) => assert!(msg.starts_with(param), "{param}: {msg}"),
                 other => panic!("{param}: {other:?}"),
             }
+        }
+    }
+
+    /// `start` before the oldest data kept is moved up to it; a stop a
+    /// little ahead of the clock is fine.
+    #[test]
+    fn old_starts_are_clamped_to_the_data_kept() {
+        for start in ["0", "-50y", "1970-01-01T00:00:00Z"] {
+            let r = params(Some(start), None, None, None)
+                .check(NOW, KEPT)
+                .unwrap();
+            assert_eq!(r.start_ms, NOW - KEPT, "{start}");
+        }
+        let ahead = (NOW + MAX_AHEAD_MS).to_string();
+        let r = params(Some("-1h"), Some(&ahead), None, None)
+            .check(NOW, KEPT)
+            .unwrap();
+        assert_eq!(r.stop_ms, NOW + MAX_AHEAD_MS);
+    }
+
+    proptest::proptest! {
+        /// Any text in any parameter is a range or a 400, never a panic.
+        #[test]
+        fn any_parameters_are_an_answer_never_a_panic(
+            start in proptest::option::of("\\PC{0,30}"),
+            stop in proptest::option::of("\\PC{0,30}"),
+            interval in proptest::option::of("\\PC{0,12}"),
+            max_points in proptest::option::of("\\PC{0,8}"),
+            tier in proptest::option::of("\\PC{0,4}"),
+            now in 0i64..=4_102_444_800_000,
+        ) {
+            let p = RangeParams { start, stop, interval, max_points, tier };
+            if let Err(e) = p.check(now, KEPT) {
+                proptest::prop_assert!(matches!(e, ApiError::BadRequest(_)), "{e:?}");
+            }
+        }
+
+        /// Numbers, signed durations and every unit at the edges of `i64`.
+        #[test]
+        fn any_numbers_are_an_answer_never_a_panic(
+            a in proptest::num::i64::ANY,
+            b in proptest::num::i64::ANY,
+            unit in proptest::sample::select(vec!["", "ms", "s", "m", "h", "d", "w", "y"]),
+            now in proptest::num::i64::ANY,
+        ) {
+            let p = RangeParams {
+                start: Some(format!("{a}{unit}")),
+                stop: Some(format!("{b}")),
+                interval: Some(format!("{}{unit}", b.unsigned_abs())),
+                max_points: Some(a.to_string()),
+                tier: None,
+            };
+            let _ = p.check(now, KEPT);
+            let p = RangeParams { start: Some(format!("-{}{unit}", a.unsigned_abs())), ..RangeParams::default() };
+            let _ = p.check(now, KEPT);
         }
     }
 }

@@ -19,6 +19,8 @@ mod crash;
 mod data;
 /// `/metrics` with promtool, remote write into a real VictoriaMetrics, OpenAPI.
 mod ecosystem;
+/// History queries: bounded ranges, time budget, per-user limit.
+mod history_bounds;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
 /// The live WebSocket: snapshot and reports, closing, slow readers, joins.

@@ -1,0 +1,230 @@
+//! What bounds the history queries in flight: a per-user limit on how many
+//! run at once (429 beyond it), a time budget per query (503 after it), and
+//! cancellation when the client goes away or the server shuts down.
+//!
+//! A query runs on the blocking pool and checks its [`QueryBudget`] between
+//! blocks; the budget's cancel flags are set by a guard that the handler's
+//! future owns (dropped when the client's connection closes) and by
+//! [`HistoryQueries::shut_down`], so neither a gone client nor a stopping
+//! server waits on a query for more than a block's worth of work.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use storage::tsdb::QueryBudget;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The history queries of every user.
+#[derive(Debug)]
+pub struct HistoryQueries {
+    per_user: usize,
+    budget: Duration,
+    /// Queries running per user id. Held only to count, never across I/O.
+    running: Mutex<HashMap<u64, usize>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl HistoryQueries {
+    /// At most `per_user` queries of one user at once, each stopped after `budget`.
+    pub fn new(per_user: usize, budget: Duration) -> HistoryQueries {
+        HistoryQueries {
+            per_user,
+            budget,
+            running: Mutex::new(HashMap::new()),
+            shutdown: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, usize>> {
+        // The map only holds counts, consistent after any panic.
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for one query of `user`, or 429 when they have `per_user` running.
+    pub fn start(self: &Arc<Self>, user: u64) -> ApiResult<QueryPermit> {
+        let mut running = self.running();
+        let n = running.entry(user).or_insert(0);
+        if *n >= self.per_user {
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "{} history queries of yours are running already; retry when one is done",
+                    self.per_user
+                ),
+                retry_after_s: 1,
+            });
+        }
+        *n += 1;
+        Ok(QueryPermit {
+            queries: Arc::clone(self),
+            user,
+        })
+    }
+
+    /// Queries of `user` running now.
+    pub fn running_of(&self, user: u64) -> usize {
+        self.running().get(&user).copied().unwrap_or(0)
+    }
+
+    /// Stop every query in flight and every later one (graceful shutdown).
+    pub fn shut_down(&self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs `query` on the blocking pool within the time budget, holding
+    /// `permit` until the query has really stopped. If the returned future
+    /// is dropped (the client went away), the query is told to stop.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        permit: QueryPermit,
+        query: impl FnOnce(&QueryBudget) -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let cancel = CancelOnDrop::default();
+        let budget = QueryBudget::unlimited()
+            .with_time(self.budget)
+            .with_cancel(cancel.0.clone())
+            .with_cancel(self.shutdown.clone());
+        let answer = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            query(&budget)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        drop(cancel);
+        Ok(answer)
+    }
+}
+
+/// One running query of a user; the slot is freed on drop.
+#[derive(Debug)]
+pub struct QueryPermit {
+    queries: Arc<HistoryQueries>,
+    user: u64,
+}
+
+impl Drop for QueryPermit {
+    fn drop(&mut self) {
+        let mut running = self.queries.running();
+        if let Some(n) = running.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// Sets its flag when dropped: owned by the handler's future, so a query
+/// learns that nobody waits for its answer any more.
+#[derive(Debug, Default)]
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The answer for a query stopped by its budget or a shutdown.
+pub fn stopped(e: storage::Error) -> ApiError {
+    match e {
+        storage::Error::QueryTimedOut { budget_ms } => ApiError::Unavailable(format!(
+            "the query took longer than its budget of {budget_ms} ms and was stopped; \
+             ask for a shorter range or fewer points"
+        )),
+        storage::Error::QueryCancelled => {
+            ApiError::Unavailable("the query was stopped: the server is shutting down".into())
+        }
+        other => crate::state::storage_error(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// A "query" that spins until its budget stops it, reporting how it ended.
+    fn spin(done: mpsc::Sender<storage::Error>) -> impl FnOnce(&QueryBudget) + Send + 'static {
+        move |budget| {
+            let started = Instant::now();
+            let e = loop {
+                if let Err(e) = budget.check() {
+                    break e;
+                }
+                assert!(started.elapsed() < Duration::from_secs(30), "never stopped");
+                std::thread::yield_now();
+            };
+            let _ = done.send(e);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_whose_client_went_away_stops_and_frees_its_slot() {
+        let queries = Arc::new(HistoryQueries::new(1, Duration::from_secs(600)));
+        let permit = queries.start(7).unwrap();
+        assert!(matches!(
+            queries.start(7),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        let (tx, rx) = mpsc::channel();
+        let request = queries.run(permit, spin(tx));
+        // The client leaves: the handler's future is dropped unfinished.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), request)
+                .await
+                .is_err()
+        );
+        let e = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .expect("the query stopped");
+        assert!(matches!(e, storage::Error::QueryCancelled), "{e:?}");
+        // The permit goes with the blocking task, right after it reports.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while queries.running_of(7) != 0 {
+            assert!(Instant::now() < deadline, "slot never freed");
+            tokio::task::yield_now().await;
+        }
+        queries.start(7).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutting_down_stops_the_queries_in_flight() {
+        let queries = Arc::new(HistoryQueries::new(4, Duration::from_secs(600)));
+        let (tx, rx) = mpsc::channel();
+        let running = {
+            let queries = queries.clone();
+            let permit = queries.start(1).unwrap();
+            tokio::spawn(async move { queries.run(permit, spin(tx)).await })
+        };
+        queries.shut_down();
+        let started = Instant::now();
+        running.await.unwrap().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(matches!(rx.recv().unwrap(), storage::Error::QueryCancelled));
+        assert!(matches!(
+            stopped(storage::Error::QueryCancelled),
+            ApiError::Unavailable(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_query_stops_at_its_time_budget() {
+        let queries = Arc::new(HistoryQueries::new(4, Duration::from_millis(20)));
+        let (tx, rx) = mpsc::channel();
+        let permit = queries.start(1).unwrap();
+        queries.run(permit, spin(tx)).await.unwrap();
+        let e = rx.recv().unwrap();
+        assert!(
+            matches!(e, storage::Error::QueryTimedOut { budget_ms: 20 }),
+            "{e:?}"
+        );
+        // Limits are per user.
+        let _a = queries.start(1).unwrap();
+        let _b = queries.start(2).unwrap();
+    }
+}
