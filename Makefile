@@ -17,7 +17,7 @@ LISTEN       ?= 0.0.0.0:8420
 DATA_DIR     ?= ./data
 FUZZ_SECONDS ?= 120
 
-.PHONY: help setup setup-browser setup-ecosystem setup-systemd setup-cross bundle build run test e2e check bench fuzz setup-fuzz dist clean
+.PHONY: help setup setup-browser setup-ecosystem setup-systemd setup-disktools setup-cross bundle build run test e2e check bench fuzz setup-fuzz dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,7 +60,11 @@ run: build ## Build everything and start the server (data in ./data, port 8420)
 setup-systemd: ## systemd-analyze, which the tests use to verify the unit files
 	@command -v systemd-analyze >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
 
-test: bundle setup-browser setup-ecosystem setup-systemd ## Run every test: unit, integration, end-to-end in Chromium
+setup-disktools: ## mkfs.ext4, mount and df, which the agent's disk test uses (as root) on a loop-mounted image
+	@{ command -v mkfs.ext4 && command -v mount && command -v df; } >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs mount coreutils >/dev/null; }
+
+test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools ## Run every test: unit, integration, end-to-end in Chromium
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 

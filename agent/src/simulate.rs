@@ -165,6 +165,8 @@ impl FakeAgent {
                     mount: (*m).to_owned(),
                     total_bytes: total as u64,
                     used_bytes: self.disk_used[i] as u64,
+                    // No reservation: what is not used is available.
+                    available_bytes: Some((total - self.disk_used[i]).max(0.0) as u64),
                     read_bps: Some(self.io[2 * i] as u64),
                     write_bps: Some(self.io[2 * i + 1] as u64),
                 })

@@ -137,6 +137,7 @@ fn report(ts_ms: i64, i: u64) -> Report {
                 mount: (*m).into(),
                 total_bytes: 500 << 30,
                 used_bytes: (200 << 30) + i * 4096,
+                available_bytes: None,
                 read_bps: Some(i % 7 * 1024),
                 write_bps: Some(i % 5 * 20_480),
             })

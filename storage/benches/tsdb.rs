@@ -167,6 +167,7 @@ impl Host {
                     mount: (*m).into(),
                     total_bytes: [250u64 << 30, 4000u64 << 30][d],
                     used_bytes: page(self.disk_used[d]),
+                    available_bytes: None,
                     read_bps: Some(self.disk_io[d][0].round() as u64),
                     write_bps: Some(self.disk_io[d][1].round() as u64),
                 })

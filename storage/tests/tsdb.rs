@@ -338,6 +338,7 @@ mod crash {
                 mount: "/".into(),
                 total_bytes: 500 << 30,
                 used_bytes: 200 << 30,
+                available_bytes: None,
                 read_bps: Some(i as u64 * 7),
                 write_bps: Some(1024),
             }],

@@ -141,12 +141,14 @@ mod tests {
                     mount: "/".into(),
                     total_bytes: 100,
                     used_bytes: 50,
+                    available_bytes: None,
                     ..Default::default()
                 },
                 Disk {
                     mount: "/data".into(),
                     total_bytes: 100,
                     used_bytes: 95,
+                    available_bytes: None,
                     ..Default::default()
                 },
             ],
@@ -186,6 +188,25 @@ mod tests {
         );
         assert_eq!(root.len(), 1);
         assert!(!root[0].breached);
+    }
+
+    /// A disk rule reads the percentage `df` shows: used ÷ (used +
+    /// available). An ext4 disk 86 % full by `df` with its 5 % root
+    /// reservation is 86 % here too, not 91 % (used + reserved ÷ total),
+    /// so "above 90 %" does not fire early.
+    #[test]
+    fn disk_rules_read_the_percentage_df_shows() {
+        let mut r = (*report(0, 1.0)).clone();
+        r.disks = vec![Disk {
+            mount: "/".into(),
+            total_bytes: 1000,
+            used_bytes: 817,
+            available_bytes: Some(133),
+            ..Default::default()
+        }];
+        let obs = observe(&rule(AlertMetric::DiskPct, None, None), &[Arc::new(r)]);
+        assert_eq!(obs.len(), 1);
+        assert!(!obs[0].breached, "86 % is not above 90 %");
     }
 
     #[test]

@@ -146,6 +146,15 @@ fn validate_report(at: At, r: &Report, now_ms: i64, raw_retention_ms: i64) -> Re
                 "is larger than total_bytes",
             ));
         }
+        if disk
+            .available_bytes
+            .is_some_and(|a| a > disk.total_bytes - disk.used_bytes)
+        {
+            return Err(invalid(
+                &format!("{at}.disks[{d}].available_bytes"),
+                "is larger than total_bytes − used_bytes",
+            ));
+        }
         if r.disks[..d].iter().any(|o| o.mount == disk.mount) {
             return Err(invalid(
                 &format!("{at}.disks[{d}].mount"),
@@ -259,6 +268,7 @@ mod tests {
                 mount: "/".into(),
                 total_bytes: 100,
                 used_bytes: 40,
+                available_bytes: None,
                 read_bps: Some(1),
                 write_bps: Some(2),
             }],
@@ -322,6 +332,13 @@ mod tests {
             (
                 "reports[1].disks[0].mount",
                 Box::new(|r| r.disks[0].mount.clear()),
+            ),
+            (
+                "reports[1].disks[0].available_bytes",
+                Box::new(|r| {
+                    let d = &mut r.disks[0];
+                    d.available_bytes = Some(d.total_bytes - d.used_bytes + 1);
+                }),
             ),
             (
                 "reports[1].networks[1].iface",

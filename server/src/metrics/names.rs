@@ -99,7 +99,15 @@ pub const TABLE: &[(&str, PromMetric)] = &[
         m(
             "statusmonitor_disk_used_bytes",
             1.0,
-            "Space used on the file system mounted at `mount`",
+            "Space used on the file system mounted at `mount` (size − free, as df)",
+        ),
+    ),
+    (
+        "disk.available_bytes",
+        m(
+            "statusmonitor_disk_available_bytes",
+            1.0,
+            "Space an unprivileged user can still write on the file system mounted at `mount`",
         ),
     ),
     (
@@ -218,6 +226,7 @@ mod tests {
                 mount: "/".into(),
                 total_bytes: 1,
                 used_bytes: 1,
+                available_bytes: Some(1),
                 read_bps: Some(1),
                 write_bps: Some(1),
             }],

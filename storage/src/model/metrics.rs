@@ -6,7 +6,8 @@
 //! `cpu.total_pct`, `cpu.core_pct{core}`, `cpu.core_mhz{core}`, `load.1m`,
 //! `load.5m`, `load.15m`, `mem.total_bytes`, `mem.used_bytes`,
 //! `mem.available_bytes`, `swap.total_bytes`, `swap.used_bytes`,
-//! `disk.total_bytes{mount}`, `disk.used_bytes{mount}`, `disk.read_bps{mount}`,
+//! `disk.total_bytes{mount}`, `disk.used_bytes{mount}`,
+//! `disk.available_bytes{mount}`, `disk.read_bps{mount}`,
 //! `disk.write_bps{mount}`, `net.rx_bps{iface}`, `net.tx_bps{iface}`,
 //! `uptime_s`, `temp.celsius{sensor}`.
 
@@ -201,6 +202,12 @@ pub fn visit_samples<'a>(r: &'a Report, mut f: impl FnMut(KeyRef<'a>, f64)) {
             KeyRef::one("disk.used_bytes", "mount", mount),
             d.used_bytes as f64,
         );
+        if let Some(v) = d.available_bytes {
+            f(
+                KeyRef::one("disk.available_bytes", "mount", mount),
+                v as f64,
+            );
+        }
         if let Some(v) = d.read_bps {
             f(KeyRef::one("disk.read_bps", "mount", mount), v as f64);
         }
@@ -308,7 +315,11 @@ pub fn samples_to_report<'k>(
             "mem.available_bytes" => mem[2] = Some(int(v)),
             "swap.total_bytes" => mem[3] = Some(int(v)),
             "swap.used_bytes" => mem[4] = Some(int(v)),
-            "disk.total_bytes" | "disk.used_bytes" | "disk.read_bps" | "disk.write_bps" => {
+            "disk.total_bytes"
+            | "disk.used_bytes"
+            | "disk.available_bytes"
+            | "disk.read_bps"
+            | "disk.write_bps" => {
                 let Some(mount) = key.label("mount") else {
                     continue;
                 };
@@ -316,6 +327,7 @@ pub fn samples_to_report<'k>(
                 match key.metric.as_str() {
                     "disk.total_bytes" => d.total_bytes = int(v),
                     "disk.used_bytes" => d.used_bytes = int(v),
+                    "disk.available_bytes" => d.available_bytes = Some(int(v)),
                     "disk.read_bps" => d.read_bps = Some(int(v)),
                     _ => d.write_bps = Some(int(v)),
                 }
@@ -401,6 +413,7 @@ mod tests {
                 mount: "/".into(),
                 total_bytes: 500_107_862_016,
                 used_bytes: 200_043_144_806,
+                available_bytes: Some(275_000_000_000),
                 read_bps: Some(1024),
                 write_bps: Some(20480),
             }],
@@ -421,7 +434,7 @@ mod tests {
     fn report_round_trips_through_samples() {
         let r = sample_report();
         let samples = report_samples(&r);
-        assert_eq!(samples.len(), 1 + 2 + 2 + 3 + 5 + 4 + 2 + 1 + 1);
+        assert_eq!(samples.len(), 1 + 2 + 2 + 3 + 5 + 5 + 2 + 1 + 1);
         assert_eq!(
             samples_to_report(r.ts_ms, samples.iter().map(|(k, v)| (k, *v))),
             r

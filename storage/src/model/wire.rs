@@ -84,12 +84,20 @@ pub struct Memory {
     pub swap_used_bytes: Option<u64>,
 }
 
+/// One mounted filesystem, in `df`'s terms: `total_bytes` is its size,
+/// `used_bytes` what is in use (size − free blocks, so the blocks reserved
+/// for root do not count as used), `available_bytes` what an ordinary user
+/// can still write (smaller than size − used by the reservation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Disk {
     pub mount: String,
     pub total_bytes: u64,
     pub used_bytes: u64,
+    /// Bytes an unprivileged user can still write (`f_bavail`). Absent
+    /// from older agents, which sent used = total − available instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_bps: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,8 +132,14 @@ impl Memory {
 }
 
 impl Disk {
+    /// Used space as a percentage, as `df` computes it: used ÷ (used +
+    /// available), rounded up by `df` but not here. Without `available_bytes`
+    /// (older agents): used ÷ total.
     pub fn used_pct(&self) -> Option<f64> {
-        pct(self.used_bytes, self.total_bytes)
+        match self.available_bytes {
+            Some(available) => pct(self.used_bytes, self.used_bytes.saturating_add(available)),
+            None => pct(self.used_bytes, self.total_bytes),
+        }
     }
 }
 
@@ -165,6 +179,42 @@ mod tests {
         let back: IngestBatch =
             serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
         assert_eq!(back, batch);
+    }
+
+    /// 252 GiB with 228 GiB free and 67 GiB available (a large root
+    /// reservation): `df` says 24 GiB used, 27 %.
+    #[test]
+    fn disk_percentage_is_dfs() {
+        const GIB: u64 = 1 << 30;
+        let d = Disk {
+            mount: "/".into(),
+            total_bytes: 252 * GIB,
+            used_bytes: 24 * GIB,
+            available_bytes: Some(67 * GIB),
+            ..Disk::default()
+        };
+        let pct = d.used_pct().unwrap();
+        assert!((26.0..27.0).contains(&pct), "{pct}");
+        // An older agent's report: used ÷ total.
+        let old = Disk {
+            available_bytes: None,
+            used_bytes: 126 * GIB,
+            ..d.clone()
+        };
+        assert_eq!(old.used_pct(), Some(50.0));
+        // A full filesystem with nothing available: 100 %, and nothing at all: none.
+        let full = Disk {
+            used_bytes: 240 * GIB,
+            available_bytes: Some(0),
+            ..d.clone()
+        };
+        assert_eq!(full.used_pct(), Some(100.0));
+        let empty = Disk {
+            used_bytes: 0,
+            available_bytes: Some(0),
+            ..d
+        };
+        assert_eq!(empty.used_pct(), None);
     }
 
     #[test]

@@ -118,6 +118,7 @@ mod tests {
                 mount: mount.into(),
                 total_bytes: 100,
                 used_bytes: 40,
+                available_bytes: None,
                 read_bps: Some(1),
                 write_bps: None,
             }],
