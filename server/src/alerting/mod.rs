@@ -38,6 +38,7 @@ use storage::catalog::{
     AlertRecord, Catalog, CatalogError, FiringRecord, RecipientRecord, RuleRecord, label_key,
 };
 use storage::clock::Clock;
+use storage::model::retry::AGENT_RETRY_MAX_INTERVALS;
 use storage::model::{AlertMetric, AlertState, FiringLabel};
 use storage::tsdb::Ring;
 
@@ -49,6 +50,12 @@ use notify::Notifier;
 pub const OFFLINE_INTERVALS: i64 = 3;
 /// The interval assumed for an agent that never said its own.
 pub const DEFAULT_INTERVAL_MS: i64 = 5_000;
+
+/// The longest an agent reporting every `interval_ms` waits between two
+/// tries while the server is away ([`AGENT_RETRY_MAX_INTERVALS`] intervals).
+pub fn agent_retry_max_ms(interval_ms: i64) -> i64 {
+    i64::from(AGENT_RETRY_MAX_INTERVALS).saturating_mul(interval_ms)
+}
 
 enum Command {
     /// New reports of this agent are in the ring buffer.
@@ -493,28 +500,27 @@ impl Inner {
             let Some(last_seen) = agent.last_seen_ms else {
                 return Ok(pending);
             };
+            let interval_ms = agent
+                .interval_ms
+                .filter(|i| *i > 0)
+                .unwrap_or(DEFAULT_INTERVAL_MS);
             let limit_ms = match rule.duration_s {
                 Some(s) if s > 0 => i64::from(s) * 1000,
-                _ => {
-                    OFFLINE_INTERVALS
-                        * agent
-                            .interval_ms
-                            .filter(|i| *i > 0)
-                            .unwrap_or(DEFAULT_INTERVAL_MS)
-                }
+                _ => OFFLINE_INTERVALS * interval_ms,
             };
             let silent_ms = (now - last_seen).max(0);
             // A new firing needs the silence to have been observed while the
-            // server ran: after downtime, agents get one limit to report
-            // before they count as offline. A rule already firing keeps
-            // counting from the real last report (no false "resolved").
+            // server ran: after downtime, an agent not heard from since the
+            // start gets one full limit plus its longest retry wait (it may
+            // be waiting out a retry when the server comes back) before it
+            // counts as offline. A rule already firing keeps counting from
+            // the real last report (no false "resolved").
             let firing = state.firing.contains_key(&(rule.id, String::new()));
-            let observed_ms = if firing {
-                silent_ms
+            let breached = if firing || last_seen >= self.started_ms {
+                silent_ms > limit_ms
             } else {
-                now - last_seen.max(self.started_ms)
+                now - self.started_ms > limit_ms + agent_retry_max_ms(interval_ms)
             };
-            let breached = observed_ms > limit_ms;
             pending.extend(self.step(
                 state,
                 rule,

@@ -10,7 +10,8 @@
 //! [`queue::Queue`]; one sender thread per endpoint sends the oldest queued
 //! batches (up to 1 MiB per request) and removes them once the endpoint
 //! answered 2xx. Failures (connection, timeout, 5xx, 429) are retried with
-//! exponential backoff (0.25 s doubling to 30 s) for as long as it takes; a
+//! the shared backoff (full jitter under a ceiling of 0.25 s doubling to
+//! 30 s, [`storage::model::retry`]) for as long as it takes; a
 //! 4xx other than 429 means the endpoint will never take that data (the
 //! protocol says not to retry), so it is logged, counted and dropped (after a
 //! refusal of several batches sent together, they are sent again one by one,
@@ -40,6 +41,7 @@ use prometheus_client::registry::Registry;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use storage::catalog::Catalog;
+use storage::model::retry::{Backoff, worth_retrying};
 use storage::model::wire::{HostFacts, Report};
 use storage::model::{RemoteWriteHealth, SeriesKey, report_samples};
 
@@ -487,7 +489,7 @@ pub fn encode(who: &AgentLabels, reports: &[Report]) -> WriteRequest {
 
 /// Sends the queue's oldest batches until told to stop.
 fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &Stopper) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     // After a refusal of several batches at once, this many are sent one by
     // one, so only the batch the endpoint refuses is dropped.
     let mut one_by_one = 0usize;
@@ -529,7 +531,7 @@ fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &
                     .last_error
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = None;
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 if let Err(e) = endpoint.queue.ack(&entries) {
                     tracing::error!(endpoint = %endpoint.label, error = %e, "cannot remove sent batches from the remote-write queue");
                 }
@@ -549,7 +551,8 @@ fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &
             }
             Outcome::Retry(error) => {
                 endpoint.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(endpoint = %endpoint.label, %error, ?backoff, "remote_write failed; retrying");
+                let wait = backoff.next_delay();
+                tracing::debug!(endpoint = %endpoint.label, %error, ?wait, "remote_write failed; retrying");
                 let mut last = endpoint
                     .last_error
                     .lock()
@@ -559,10 +562,9 @@ fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &
                 }
                 *last = Some(error);
                 drop(last);
-                if !stop.sleep(backoff) {
+                if !stop.sleep(wait) {
                     return;
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }
@@ -599,7 +601,7 @@ fn post(http: &ureq::Agent, url: &str, bearer: Option<&str>, body: &[u8]) -> Out
                 .take(200)
                 .collect();
             let error = format!("HTTP {status}: {}", detail.trim());
-            if status >= 500 || status == 429 {
+            if worth_retrying(status) {
                 Outcome::Retry(error)
             } else {
                 Outcome::Reject(error)

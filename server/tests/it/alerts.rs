@@ -1123,7 +1123,8 @@ async fn a_hanging_webhook_blocks_neither_ingest_nor_telegram() {
 }
 
 #[tokio::test]
-async fn after_downtime_agents_get_one_limit_to_report_before_they_count_as_offline() {
+async fn after_downtime_agents_get_one_limit_and_their_longest_retry_wait_before_they_count_as_offline()
+ {
     let mut env = env().await;
     env.create_rule(json!({ "agent_id": env.agent, "metric": "offline", "duration_s": 30 }))
         .await;
@@ -1133,17 +1134,20 @@ async fn after_downtime_agents_get_one_limit_to_report_before_they_count_as_offl
     env.app.restart();
     env.alice = env.app.login("alice").await;
     env.app.state.alerting.tick(env.now());
-    env.app.clock.advance(29_000);
-    env.app.state.alerting.tick(env.now());
-    assert!(
-        env.events().await.is_empty(),
-        "no report expected during downtime"
-    );
+    // The limit (30 s) plus the agent's longest retry wait (2 × 5 s).
+    for step in [29_000, 10_000] {
+        env.app.clock.advance(step);
+        env.app.state.alerting.tick(env.now());
+        assert!(
+            env.events().await.is_empty(),
+            "the agent may still be waiting out a retry"
+        );
+    }
     env.app.clock.advance(2_000);
     env.app.state.alerting.tick(env.now());
     let events = env.events().await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["value"], 631.0, "the real silence");
+    assert_eq!(events[0]["value"], 641.0, "the real silence");
 
     // Firing across another restart: neither resolved nor fired again.
     env.app.restart();
