@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use storage::model::ErrorBody;
 use storage::model::retry::{AGENT_RETRY_MAX_INTERVALS, Backoff, worth_retrying};
 use storage::model::wire::HostFacts;
 use ureq::tls::{RootCerts, TlsConfig};
@@ -178,18 +179,8 @@ pub fn classify(status: u16, body: &str, retry_after: Option<Duration>) -> Outco
 
 /// The server's `{"error","code"}` body, or the start of whatever it sent.
 fn server_error(body: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct ApiError {
-        error: String,
-        #[serde(default)]
-        code: Option<String>,
-    }
-    match serde_json::from_str::<ApiError>(body) {
-        Ok(ApiError {
-            error,
-            code: Some(code),
-        }) => format!("{error} ({code})"),
-        Ok(ApiError { error, code: None }) => error,
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(ErrorBody { error, code }) => format!("{error} ({code})"),
         Err(_) => body.chars().take(200).collect(),
     }
 }
