@@ -287,7 +287,9 @@ async fn a_breach_notifies_once_per_cooldown_and_the_resolution_is_sent_and_reco
         env.cpu(5_000, 96.0).await;
     }
     env.cpu(250_000, 97.0).await; // 280 s after the firing
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Evaluated (`cpu` waits for that), and every message of every recorded
+    // event delivered: nothing more can arrive.
+    env.deliveries_settled().await;
     assert_eq!(env.telegram.count(), 1);
     assert_eq!(env.events().await.len(), 1);
 
@@ -330,7 +332,9 @@ async fn a_breach_notifies_once_per_cooldown_and_the_resolution_is_sent_and_reco
     }
     // Quiet again: nothing more.
     env.cpu(400_000, 10.0).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Evaluated (`cpu` waits for that), and every message of every recorded
+    // event delivered: nothing more can arrive.
+    env.deliveries_settled().await;
     assert_eq!(env.telegram.count(), 3);
 }
 
@@ -617,7 +621,9 @@ async fn a_restart_does_not_fire_again() {
     assert_eq!(r.body["firing"][0]["value"], 95.0, "still firing");
     env.cpu(5_000, 96.0).await;
     env.app.state.alerting.tick(env.now());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Evaluated (`cpu` waits for that), and every message of every recorded
+    // event delivered: nothing more can arrive.
+    env.deliveries_settled().await;
     assert_eq!(env.telegram.count(), 1, "no second message");
     assert_eq!(env.events().await.len(), 1, "no second firing event");
 
