@@ -17,7 +17,7 @@ LISTEN       ?= 0.0.0.0:8420
 DATA_DIR     ?= ./data
 FUZZ_SECONDS ?= 120
 
-.PHONY: help setup setup-browser setup-ecosystem setup-systemd setup-disktools setup-cross bundle build run test e2e check bench fuzz setup-fuzz dist clean
+.PHONY: help setup setup-browser setup-ecosystem setup-systemd setup-disktools setup-cross bundle build run test lint e2e check bench fuzz setup-fuzz dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,10 +71,12 @@ test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools ## Run 
 e2e: build setup-browser ## End-to-end tests in headless Chromium against the release binaries
 	cd e2e && node --test --test-reporter=spec --test-concurrency=1 tests/
 
-check: bundle setup-cross ## fmt, clippy -D warnings (native and wasm), the agent for Windows and macOS
+lint: bundle ## The house rules CI enforces: rustfmt, clippy -D warnings (native, all targets, and the wasm client)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p ui --target wasm32-unknown-unknown --features hydrate -- -D warnings
+
+check: lint setup-cross ## lint, and the agent for Windows and macOS
 	CARGO_TARGET_DIR=target agent/scripts/cross.sh check
 
 setup-cross: ## Targets and C tools for the agent's cross builds (Windows, macOS check; static musl)

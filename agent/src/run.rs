@@ -68,7 +68,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         config.timeout,
         config.ca_cert.as_ref(),
     );
-    let result = send::drain(&spool, &sender, &host, &stop);
+    let result = send::drain(&spool, &sender, &host, &stop, config.interval);
     stop.store(true, Ordering::Relaxed);
     result?;
     collector_thread

@@ -13,6 +13,13 @@
 //!
 //! A refused batch of several reports is re-sent one by one, so only the
 //! report the server objects to is dropped.
+//!
+//! Retries use the shared [`Backoff`] with full jitter: the first wait after
+//! a failure is drawn from `[0, interval]`, later ones from up to
+//! [`AGENT_RETRY_MAX_INTERVALS`] intervals, never more while reports wait in
+//! the spool. So agents whose server restarts come back spread over an
+//! interval rather than in lockstep, and each is back within two intervals
+//! of the server (which waits that long before it counts them offline).
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -21,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use storage::model::ErrorBody;
+use storage::model::retry::{AGENT_RETRY_MAX_INTERVALS, Backoff, worth_retrying};
 use storage::model::wire::HostFacts;
 use ureq::tls::{RootCerts, TlsConfig};
 
@@ -33,9 +42,6 @@ pub const MAX_BATCH: usize = 500;
 /// Most uncompressed report bytes in one request: half the server's default
 /// body limit (1 MiB decoded), so big machines' backlogs are not refused (413).
 pub const MAX_BATCH_BYTES: usize = 512 * 1024;
-/// Backoff between retries while the server is away.
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// What the server made of one POST.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +166,7 @@ pub fn classify(status: u16, body: &str, retry_after: Option<Duration>) -> Outco
     match status {
         200..=299 => Outcome::Accepted,
         401 | 403 => Outcome::TokenRejected { status },
-        429 | 500..=599 => Outcome::Retry {
+        s if worth_retrying(s) => Outcome::Retry {
             reason: format!("server answered {status}"),
             after: retry_after.filter(|_| status == 429),
         },
@@ -173,18 +179,8 @@ pub fn classify(status: u16, body: &str, retry_after: Option<Duration>) -> Outco
 
 /// The server's `{"error","code"}` body, or the start of whatever it sent.
 fn server_error(body: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct ApiError {
-        error: String,
-        #[serde(default)]
-        code: Option<String>,
-    }
-    match serde_json::from_str::<ApiError>(body) {
-        Ok(ApiError {
-            error,
-            code: Some(code),
-        }) => format!("{error} ({code})"),
-        Ok(ApiError { error, code: None }) => error,
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(ErrorBody { error, code }) => format!("{error} ({code})"),
         Err(_) => body.chars().take(200).collect(),
     }
 }
@@ -253,6 +249,12 @@ impl HostSlot {
     }
 }
 
+/// The agent's retry policy at collection interval `interval`: the first
+/// wait within one interval, none longer than [`AGENT_RETRY_MAX_INTERVALS`].
+pub fn retry_policy(interval: Duration) -> Backoff {
+    Backoff::new(interval, interval * AGENT_RETRY_MAX_INTERVALS)
+}
+
 /// Drains the spool into the server until `stop` is set or the token is
 /// refused. Runs on its own thread: collection never waits for the network.
 pub fn drain(
@@ -260,8 +262,9 @@ pub fn drain(
     sender: &Sender,
     host: &HostSlot,
     stop: &AtomicBool,
+    interval: Duration,
 ) -> Result<(), AgentError> {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = retry_policy(interval);
     let mut probing = 0usize; // reports left to send one by one after a refused batch
     let mut away_since: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -290,7 +293,7 @@ pub fn drain(
                     host.delivered(f);
                 }
                 probing = probing.saturating_sub(1);
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 if let Some(since) = away_since.take() {
                     tracing::info!(
                         away_s = since.elapsed().as_secs(),
@@ -320,8 +323,8 @@ pub fn drain(
                 } else {
                     tracing::debug!(%reason, spooled, "server still unavailable");
                 }
-                let wait = after.unwrap_or(backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                let wait = after.unwrap_or_else(|| backoff.next_delay());
+                tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying after");
                 sleep_unless(stop, wait);
             }
         }
@@ -375,6 +378,18 @@ mod tests {
                 error: "ts_ms too far in the future (invalid)".into()
             }
         );
+    }
+
+    #[test]
+    fn retries_come_within_two_intervals_the_first_within_one() {
+        let interval = Duration::from_secs(5);
+        for _ in 0..50 {
+            let mut b = retry_policy(interval);
+            assert!(b.next_delay() <= interval);
+            for _ in 0..20 {
+                assert!(b.next_delay() <= 2 * interval);
+            }
+        }
     }
 
     #[test]

@@ -460,32 +460,9 @@ fn parse_record(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     (crc32(payload) == crc).then_some((payload, start + len as usize))
 }
 
-/// CRC-32 (IEEE 802.3, as zlib and gzip), table-driven.
+/// CRC-32 (IEEE 802.3, as zlib and gzip): the record checksum.
 pub fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    };
-    let mut c = !0u32;
-    for &b in data {
-        c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    !c
+    crc32fast::hash(data)
 }
 
 /// The spool shared by the collector (appends) and the sender (drains).
@@ -551,6 +528,51 @@ mod tests {
     #[test]
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    /// The table-driven CRC-32 that wrote spools before `crc32fast`: the
+    /// reference the on-disk format was written with.
+    fn reference_crc32(data: &[u8]) -> u32 {
+        const TABLE: [u32; 256] = {
+            let mut t = [0u32; 256];
+            let mut i = 0;
+            while i < 256 {
+                let mut c = i as u32;
+                let mut k = 0;
+                while k < 8 {
+                    c = if c & 1 != 0 {
+                        0xEDB8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
+                    k += 1;
+                }
+                t[i] = c;
+                i += 1;
+            }
+            t
+        };
+        let mut c = !0u32;
+        for &b in data {
+            c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+        }
+        !c
+    }
+
+    #[test]
+    fn crc32_is_the_checksum_existing_spools_were_written_with() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for len in 0..600 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            assert_eq!(crc32(&data), reference_crc32(&data), "{len} bytes");
+        }
     }
 
     #[test]

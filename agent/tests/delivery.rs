@@ -167,17 +167,74 @@ fn refused_report_is_dropped_not_retried_forever() {
     server.wait_for(Duration::from_secs(10), "later reports accepted", |s| {
         !s.accepted.is_empty()
     });
-    let attempts_before = server.state.lock().unwrap().attempts;
-    std::thread::sleep(Duration::from_millis(2500));
+    let reports = |s: &crate::fake_server::State| -> usize {
+        s.accepted.iter().map(|b| b.reports.len()).sum()
+    };
+    let (attempts_before, accepted_before) = {
+        let s = server.state.lock().unwrap();
+        (s.attempts, reports(&s))
+    };
+    server.wait_for(Duration::from_secs(10), "three more reports", |s| {
+        reports(s) >= accepted_before + 3
+    });
     let s = server.state.lock().unwrap();
-    // About one request per second: no retry storm of the refused reports.
+    // One request per report (and at most one in flight): no retry storm of
+    // the refused reports.
+    let requests = s.attempts - attempts_before;
+    let delivered = reports(&s) - accepted_before;
     assert!(
-        s.attempts - attempts_before <= 4,
-        "{} extra requests",
-        s.attempts - attempts_before
+        requests <= delivered + 1,
+        "{requests} requests for {delivered} reports"
     );
     drop(s);
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("fake says 422"));
+}
+
+#[test]
+fn two_agents_started_together_do_not_retry_at_the_same_instants() {
+    let server = FakeServer::start(503);
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = start_agent(&server.url, "tok-a", da.path());
+    let mut b = start_agent(&server.url, "tok-b", db.path());
+    const TRIES: usize = 6;
+    let count = |s: &crate::fake_server::State, tok: &str| {
+        s.arrivals.iter().filter(|(t, _)| t == tok).count()
+    };
+    server.wait_for(Duration::from_secs(30), "six tries of each agent", |s| {
+        count(s, "tok-a") >= TRIES && count(s, "tok-b") >= TRIES
+    });
+    for child in [&mut a, &mut b] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let s = server.state.lock().unwrap();
+    let gaps = |tok: &str| -> Vec<Duration> {
+        let at: Vec<Instant> = s
+            .arrivals
+            .iter()
+            .filter(|(t, _)| t == tok)
+            .map(|(_, at)| *at)
+            .take(TRIES)
+            .collect();
+        at.windows(2).map(|w| w[1] - w[0]).collect()
+    };
+    let (ga, gb) = (gaps("tok-a"), gaps("tok-b"));
+    // Without jitter both wait exactly 1, 2, 4, 8 s after their first
+    // failure; with full jitter two equal waits (within 5 ms) are rare.
+    let same = ga
+        .iter()
+        .zip(&gb)
+        .filter(|(x, y)| x.abs_diff(**y) < Duration::from_millis(5))
+        .count();
+    assert!(same <= 1, "retries in lockstep: {ga:?} and {gb:?}");
+    // The first retry comes within one interval, none later than two.
+    for g in [&ga, &gb] {
+        assert!(g[0] <= Duration::from_millis(1_100), "{g:?}");
+        assert!(
+            g.iter().all(|d| *d <= Duration::from_millis(2_100)),
+            "{g:?}"
+        );
+    }
 }

@@ -18,6 +18,8 @@ pub struct State {
     /// Every ingest request, whatever the answer.
     pub attempts: usize,
     pub tokens: Vec<String>,
+    /// When each ingest request arrived, with its token.
+    pub arrivals: Vec<(String, Instant)>,
 }
 
 pub struct FakeServer {
@@ -167,6 +169,7 @@ fn serve(stream: impl Read + Write, state: &Mutex<State>) {
             ("POST", "/api/ingest") => {
                 let mut s = state.lock().unwrap();
                 s.attempts += 1;
+                s.arrivals.push((token.clone(), Instant::now()));
                 s.tokens.push(token);
                 let status = s.status;
                 if (200..300).contains(&status) {

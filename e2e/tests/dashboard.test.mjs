@@ -8,9 +8,9 @@
 // delete → log out. Screenshots of every page, light and dark, desktop and
 // phone width, go to e2e/artifacts/dashboard-*.png.
 //
-// The live part runs when the server has /api/ingest and the agent binary
-// (target/release/statusmonitor-agent) exists; otherwise it is skipped with
-// the reason. Telegram and the webhook point at one local fake that records
+// The live part needs the agent binary (target/release/statusmonitor-agent,
+// built by `make build`, which `make e2e` runs); without it the step fails
+// saying so, rather than passing without having run. Telegram and the webhook point at one local fake that records
 // what it got (the real Bot API cannot be reached from here).
 
 import { after, before, test } from 'node:test';
@@ -158,8 +158,8 @@ test('the dashboard journey', async (t) => {
   });
 
   await t.test('live: the real agent goes online and the charts move', async (t) => {
-    if (!existsSync(AGENT_BIN)) return t.skip(`no agent binary at ${AGENT_BIN}`);
-    if (!(await hasIngest())) return t.skip('the server has no /api/ingest yet');
+    assert.ok(existsSync(AGENT_BIN), `no agent binary at ${AGENT_BIN}: run \`make build\` first`);
+    assert.ok(await hasIngest(), 'the server has no /api/ingest');
     const [, ...args] = command.split(' ');
     // A spool and config of its own: a spool left by an earlier run would be
     // replayed first and hold back the live reports.
@@ -194,7 +194,7 @@ test('the dashboard journey', async (t) => {
   });
 
   await t.test('alerts: notifications and send test', async (t) => {
-    if (!agentProcess) return t.skip('needs the live agent');
+    assert.ok(agentProcess, 'needs the live agent (the live step failed)');
     await page.click('nav a[href="/alerts"]');
     await hydrated(page, '#new-rule');
     await page.locator('#rules-empty').waitFor();
@@ -223,7 +223,7 @@ test('the dashboard journey', async (t) => {
   });
 
   await t.test('alerts: a rule fires into the history, resolves when edited', async (t) => {
-    if (!agentProcess) return t.skip('needs the live agent');
+    assert.ok(agentProcess, 'needs the live agent (the live step failed)');
     // Keyboard: the form takes focus, Escape closes it and gives focus back.
     await page.click('#new-rule');
     await page.locator('#rule-form').waitFor();

@@ -84,7 +84,7 @@ pub struct ServeArgs {
     /// Time limit of one notification attempt (Telegram, webhook) [default: 10s].
     #[arg(long, env = "STATUSMONITOR_NOTIFY_TIMEOUT", value_name = "DURATION")]
     pub notify_timeout: Option<String>,
-    /// Waits before each retry of a failed notification, comma-separated [default: 1s,4s,16s].
+    /// Longest wait before each retry of a failed notification (the wait is drawn at random up to it), comma-separated [default: 1s,4s,16s].
     #[arg(
         long,
         env = "STATUSMONITOR_NOTIFY_RETRY_DELAYS",

@@ -3,6 +3,7 @@
 //! embedded client bundle, all on one port, with all state in one data
 //! directory.
 
+pub mod accept_encoding;
 pub mod alerting;
 pub mod api;
 pub mod auth;

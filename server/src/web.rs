@@ -13,6 +13,7 @@ use axum::routing::get;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
+use crate::accept_encoding;
 use crate::state::AppState;
 
 /// Leptos options built in code: no config file is read at run time.
@@ -61,18 +62,8 @@ async fn embedded(
     if hash != assets::BUNDLE_HASH || path.contains("..") {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     }
-    let accept = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let accepts = |enc: &str| {
-        accept.split(',').any(|part| {
-            let mut it = part.split(';');
-            let name = it.next().unwrap_or("").trim();
-            let refused = it.any(|p| p.trim().replace(' ', "") == "q=0");
-            name == enc && !refused
-        })
-    };
+    let accept = headers.get(header::ACCEPT_ENCODING);
+    let accepts = |coding: &str| accept_encoding::accepts(accept, coding);
     let Some(asset) = assets::get(&format!("{area}/{path}"), accepts("br"), accepts("gzip")) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };

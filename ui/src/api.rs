@@ -274,17 +274,10 @@ pub async fn history(
     get_json(&path).await
 }
 
-/// Percent-encodes a query value (RFC 3339 times carry `:` and `+`).
+/// Percent-encodes a query value (RFC 3339 times carry `:` and `+`), as
+/// `application/x-www-form-urlencoded`, which the server's query parser reads.
 pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -513,6 +506,19 @@ async fn send<T: DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            super::encode("2026-01-01T00:00:00+01:00"),
+            "2026-01-01T00%3A00%3A00%2B01%3A00"
+        );
+        assert_eq!(
+            super::encode("/agents/7?range=7d&x=é"),
+            "%2Fagents%2F7%3Frange%3D7d%26x%3D%C3%A9"
+        );
+        assert_eq!(super::encode("-1h"), "-1h");
+    }
+
     use super::*;
 
     #[test]

@@ -15,6 +15,9 @@
 //! - The state is mirrored in memory and written to the catalog together with
 //!   the event it produces (one transaction): after a restart a firing rule
 //!   is still firing, with no second "firing" event or message.
+//! - Readers never take that mutex: after each change the firing labels are
+//!   published as an immutable snapshot (a `tokio::sync::watch` value), so
+//!   `GET /api/rules` never waits out a catalog commit or an offline check.
 //!
 //! Semantics (also in `docs/alerts.md`): ok → firing records a "firing"
 //! event and notifies; while firing and still breached, every cooldown
@@ -35,6 +38,7 @@ use storage::catalog::{
     AlertRecord, Catalog, CatalogError, FiringRecord, RecipientRecord, RuleRecord, label_key,
 };
 use storage::clock::Clock;
+use storage::model::retry::AGENT_RETRY_MAX_INTERVALS;
 use storage::model::{AlertMetric, AlertState, FiringLabel};
 use storage::tsdb::Ring;
 
@@ -46,6 +50,12 @@ use notify::Notifier;
 pub const OFFLINE_INTERVALS: i64 = 3;
 /// The interval assumed for an agent that never said its own.
 pub const DEFAULT_INTERVAL_MS: i64 = 5_000;
+
+/// The longest an agent reporting every `interval_ms` waits between two
+/// tries while the server is away ([`AGENT_RETRY_MAX_INTERVALS`] intervals).
+pub fn agent_retry_max_ms(interval_ms: i64) -> i64 {
+    i64::from(AGENT_RETRY_MAX_INTERVALS).saturating_mul(interval_ms)
+}
 
 enum Command {
     /// New reports of this agent are in the ring buffer.
@@ -79,7 +89,13 @@ struct Inner {
     keep_events: u64,
     notifier: Arc<Notifier>,
     state: Mutex<EvalState>,
+    /// The firing labels by rule, republished by the writers of `state`
+    /// after each change; what async handlers read.
+    firing: tokio::sync::watch::Sender<Arc<FiringByRule>>,
 }
+
+/// A published copy of the firing states: rule id → its labels, sorted.
+type FiringByRule = HashMap<u64, Vec<FiringLabel>>;
 
 /// What evaluation needs in memory: the rules by agent and the firing states.
 #[derive(Default)]
@@ -89,6 +105,8 @@ struct EvalState {
     /// The keys of `by_agent`, shared with ingest.
     watched: Arc<RwLock<HashSet<u64>>>,
     firing: HashMap<(u64, String), FiringRecord>,
+    /// `firing` changed since it was last published.
+    firing_changed: bool,
 }
 
 impl EvalState {
@@ -116,7 +134,9 @@ impl EvalState {
                     .remove(&rule.agent_id);
             }
         }
+        let before = self.firing.len();
         self.firing.retain(|(rule_id, _), _| *rule_id != id);
+        self.firing_changed |= self.firing.len() != before;
         Some(rule)
     }
 
@@ -130,6 +150,23 @@ impl EvalState {
             .cloned()
             .collect()
     }
+}
+
+/// The firing labels of every rule in `state`, each rule's sorted by label.
+fn firing_by_rule(state: &EvalState) -> FiringByRule {
+    let mut out = FiringByRule::new();
+    for ((rule_id, label), f) in &state.firing {
+        out.entry(*rule_id).or_default().push(FiringLabel {
+            label: (!label.is_empty()).then(|| label.clone()),
+            since_ms: f.since_ms,
+            last_notified_ms: f.last_notified_ms,
+            value: f.value,
+        });
+    }
+    for labels in out.values_mut() {
+        labels.sort_by(|a, b| a.label.cmp(&b.label));
+    }
+    out
 }
 
 /// A notification to send once its event is recorded.
@@ -166,6 +203,7 @@ impl Alerting {
             );
         }
         let watched = state.watched.clone();
+        let firing = tokio::sync::watch::Sender::new(Arc::new(firing_by_rule(&state)));
         let inner = Arc::new(Inner {
             started_ms: clock.now_ms(),
             notifier: Arc::new(Notifier::new(config, &catalog)),
@@ -174,6 +212,7 @@ impl Alerting {
             clock,
             keep_events: config.alert_history_limit,
             state: Mutex::new(state),
+            firing,
         });
         let (tx, rx) = mpsc::channel();
         let period =
@@ -233,22 +272,15 @@ impl Alerting {
         &self.inner.notifier
     }
 
-    /// The labels of rule `id` that are firing now.
+    /// The labels of rule `id` that are firing now, from the last published
+    /// snapshot: never waits for the evaluator (safe on an async worker).
     pub fn firing_of(&self, id: u64) -> Vec<FiringLabel> {
-        let state = self.inner.lock();
-        let mut out: Vec<FiringLabel> = state
+        self.inner
             .firing
-            .iter()
-            .filter(|((rule_id, _), _)| *rule_id == id)
-            .map(|((_, label), f)| FiringLabel {
-                label: (!label.is_empty()).then(|| label.clone()),
-                since_ms: f.since_ms,
-                last_notified_ms: f.last_notified_ms,
-                value: f.value,
-            })
-            .collect();
-        out.sort_by(|a, b| a.label.cmp(&b.label));
-        out
+            .borrow()
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Stores a new rule and evaluates it at once. Blocking.
@@ -258,6 +290,7 @@ impl Alerting {
         state.insert_rule(rule.clone());
         let now = self.inner.clock.now_ms();
         let pending = self.inner.evaluate_rule(&mut state, &rule, now);
+        self.inner.publish(&mut state);
         drop(state);
         self.inner.send(pending);
         Ok(rule)
@@ -294,10 +327,12 @@ impl Alerting {
                 .collect()
         };
         state.remove_rule(rule.id);
+        state.firing_changed |= !kept.is_empty();
         state.firing.extend(kept);
         state.insert_rule(rule.clone());
         let now = self.inner.clock.now_ms();
         let pending = self.inner.evaluate_rule(&mut state, rule, now);
+        self.inner.publish(&mut state);
         drop(state);
         self.inner.send(pending);
         Ok(true)
@@ -310,6 +345,7 @@ impl Alerting {
             return Ok(false);
         }
         state.remove_rule(id);
+        self.inner.publish(&mut state);
         Ok(true)
     }
 
@@ -320,6 +356,7 @@ impl Alerting {
         for id in self.inner.catalog.delete_rules_of_agent(agent_id)? {
             state.remove_rule(id);
         }
+        self.inner.publish(&mut state);
         self.inner
             .catalog
             .delete_alerts_where(owner_id, |e| e.agent_id == agent_id)?;
@@ -343,6 +380,15 @@ impl Inner {
         // Each update of the state is a single insert/remove after its
         // catalog commit: a panic cannot leave it half-done.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes the firing labels of `state` for readers, when they changed.
+    /// Called before the state's mutex is released, so snapshots are
+    /// published in the order of the changes.
+    fn publish(&self, state: &mut EvalState) {
+        if std::mem::take(&mut state.firing_changed) {
+            self.firing.send_replace(Arc::new(firing_by_rule(state)));
+        }
     }
 
     fn run(&self, queue: &mpsc::Receiver<Command>, period: Duration) {
@@ -395,6 +441,7 @@ impl Inner {
             }
             pending.extend(self.evaluate_rule(&mut state, &rule, now));
         }
+        self.publish(&mut state);
         drop(state);
         self.send(pending);
     }
@@ -412,6 +459,7 @@ impl Inner {
         for rule in rules {
             pending.extend(self.evaluate_rule(&mut state, &rule, now));
         }
+        self.publish(&mut state);
         drop(state);
         self.send(pending);
     }
@@ -452,28 +500,27 @@ impl Inner {
             let Some(last_seen) = agent.last_seen_ms else {
                 return Ok(pending);
             };
+            let interval_ms = agent
+                .interval_ms
+                .filter(|i| *i > 0)
+                .unwrap_or(DEFAULT_INTERVAL_MS);
             let limit_ms = match rule.duration_s {
                 Some(s) if s > 0 => i64::from(s) * 1000,
-                _ => {
-                    OFFLINE_INTERVALS
-                        * agent
-                            .interval_ms
-                            .filter(|i| *i > 0)
-                            .unwrap_or(DEFAULT_INTERVAL_MS)
-                }
+                _ => OFFLINE_INTERVALS * interval_ms,
             };
             let silent_ms = (now - last_seen).max(0);
             // A new firing needs the silence to have been observed while the
-            // server ran: after downtime, agents get one limit to report
-            // before they count as offline. A rule already firing keeps
-            // counting from the real last report (no false "resolved").
+            // server ran: after downtime, an agent not heard from since the
+            // start gets one full limit plus its longest retry wait (it may
+            // be waiting out a retry when the server comes back) before it
+            // counts as offline. A rule already firing keeps counting from
+            // the real last report (no false "resolved").
             let firing = state.firing.contains_key(&(rule.id, String::new()));
-            let observed_ms = if firing {
-                silent_ms
+            let breached = if firing || last_seen >= self.started_ms {
+                silent_ms > limit_ms
             } else {
-                now - last_seen.max(self.started_ms)
+                now - self.started_ms > limit_ms + agent_retry_max_ms(interval_ms)
             };
-            let breached = observed_ms > limit_ms;
             pending.extend(self.step(
                 state,
                 rule,
@@ -605,10 +652,77 @@ impl Inner {
             Some(f) => state.firing.insert(key, f),
             None => state.firing.remove(&key),
         };
+        state.firing_changed = true;
         Ok(stored.map(|event| Pending {
             owner_id: rule.owner_id,
             event,
             recipient,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServeArgs;
+    use storage::clock::ManualClock;
+
+    /// Regression: `firing_of`, which `GET /api/rules` calls on an async
+    /// worker once per rule, locked the evaluator's mutex, which the
+    /// evaluator holds across catalog commits (fsyncs) and offline checks.
+    #[test]
+    fn firing_of_answers_while_the_evaluator_holds_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(ServeArgs::default()).unwrap();
+        let catalog = Arc::new(Catalog::open_in(dir.path()).unwrap());
+        let alerting = Alerting::start(
+            &config,
+            catalog,
+            Arc::new(Ring::new(900_000)),
+            Arc::new(ManualClock::new(1_000)),
+        )
+        .unwrap();
+        {
+            // As a transition does: change the state, then publish it.
+            let mut state = alerting.inner.lock();
+            state.firing.insert(
+                (7, "/data".to_string()),
+                FiringRecord {
+                    since_ms: 500,
+                    last_notified_ms: 600,
+                    value: 95.0,
+                },
+            );
+            state.firing_changed = true;
+            alerting.inner.publish(&mut state);
+        }
+
+        let held = alerting.inner.lock(); // the evaluator, mid-commit
+        let (tx, rx) = std::sync::mpsc::channel();
+        let got = std::thread::scope(|s| {
+            s.spawn(|| tx.send(alerting.firing_of(7)));
+            let got = rx.recv_timeout(Duration::from_secs(5));
+            drop(held);
+            got
+        })
+        .expect("firing_of answered while the evaluator held its mutex");
+        assert_eq!(
+            got,
+            [FiringLabel {
+                label: Some("/data".into()),
+                since_ms: 500,
+                last_notified_ms: 600,
+                value: 95.0,
+            }]
+        );
+        assert!(alerting.firing_of(8).is_empty());
+
+        // Removing the rule's state publishes its absence.
+        let mut state = alerting.inner.lock();
+        state.firing.clear();
+        state.firing_changed = true;
+        alerting.inner.publish(&mut state);
+        drop(state);
+        assert!(alerting.firing_of(7).is_empty());
     }
 }

@@ -346,27 +346,12 @@ impl Encoding {
 /// Bodies smaller than this are sent as they are.
 const COMPRESS_FROM_BYTES: usize = 1024;
 
-/// zstd when the client takes it, else gzip, else none (`q=0` refuses).
+/// zstd or gzip, as the client prefers them (`accept_encoding`), else none.
 fn pick_encoding(accept: Option<&HeaderValue>) -> Encoding {
-    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
-        return Encoding::Identity;
-    };
-    let accepted = |name: &str| {
-        accept.split(',').any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            parts.next().is_some_and(|n| n.eq_ignore_ascii_case(name))
-                && parts.all(|p| {
-                    p.strip_prefix("q=")
-                        .is_none_or(|q| q.trim().parse::<f32>().is_ok_and(|q| q > 0.0))
-                })
-        })
-    };
-    if accepted("zstd") {
-        Encoding::Zstd
-    } else if accepted("gzip") {
-        Encoding::Gzip
-    } else {
-        Encoding::Identity
+    match crate::accept_encoding::negotiate(accept, &["zstd", "gzip"]) {
+        Some("zstd") => Encoding::Zstd,
+        Some("gzip") => Encoding::Gzip,
+        _ => Encoding::Identity,
     }
 }
 

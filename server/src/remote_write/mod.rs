@@ -10,7 +10,8 @@
 //! [`queue::Queue`]; one sender thread per endpoint sends the oldest queued
 //! batches (up to 1 MiB per request) and removes them once the endpoint
 //! answered 2xx. Failures (connection, timeout, 5xx, 429) are retried with
-//! exponential backoff (0.25 s doubling to 30 s) for as long as it takes; a
+//! the shared backoff (full jitter under a ceiling of 0.25 s doubling to
+//! 30 s, [`storage::model::retry`]) for as long as it takes; a
 //! 4xx other than 429 means the endpoint will never take that data (the
 //! protocol says not to retry), so it is logged, counted and dropped (after a
 //! refusal of several batches sent together, they are sent again one by one,
@@ -40,6 +41,7 @@ use prometheus_client::registry::Registry;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use storage::catalog::Catalog;
+use storage::model::retry::{Backoff, worth_retrying};
 use storage::model::wire::{HostFacts, Report};
 use storage::model::{RemoteWriteHealth, SeriesKey, report_samples};
 
@@ -63,12 +65,21 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Agent names and hostnames are looked up again after this long.
 const LABELS_TTL: Duration = Duration::from_secs(30);
 
-/// Checks the remote-write settings: URLs must be http(s), the queue bound
-/// sensible.
+/// Checks the remote-write settings: URLs must parse as http(s) URLs with a
+/// host, the queue bound sensible.
 pub fn check_config(config: &Config) -> anyhow::Result<()> {
     for url in &config.remote_write_urls {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            anyhow::bail!("remote_write_url {url:?} must start with http:// or https://");
+        let parsed = url::Url::parse(url).map_err(|e| {
+            anyhow::anyhow!(
+                "remote_write_url {:?} is not a valid URL: {e}",
+                redact_url(url)
+            )
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            anyhow::bail!(
+                "remote_write_url {:?} must be an http:// or https:// URL with a host",
+                redact_url(url)
+            );
         }
     }
     if config.remote_write_queue_bytes < (1 << 20) {
@@ -356,17 +367,27 @@ fn queue_name(url: &str) -> String {
     format!("q-{}", &hex::encode(Sha256::digest(url.as_bytes()))[..16])
 }
 
-/// The URL without `user:password@` and without the query (which may hold a
-/// token).
+/// The URL without `user:password@`, query or fragment (which may hold a
+/// token); a string that is not a URL at all is shown as `<invalid URL>`.
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let host = authority.rsplit('@').next().unwrap_or(authority);
-    format!("{scheme}://{host}{path}")
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            // Only URLs that cannot have credentials refuse these, and they
+            // have none to hide.
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            let s = u.to_string();
+            // `Url` adds a `/` path to a bare origin; keep what was written.
+            if u.path() == "/" && !url.trim_end_matches(['?', '#']).ends_with('/') {
+                s.trim_end_matches('/').to_string()
+            } else {
+                s
+            }
+        }
+        Err(_) => "<invalid URL>".to_string(),
+    }
 }
 
 /// Tells the senders to stop, and wakes them from their sleep.
@@ -487,7 +508,7 @@ pub fn encode(who: &AgentLabels, reports: &[Report]) -> WriteRequest {
 
 /// Sends the queue's oldest batches until told to stop.
 fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &Stopper) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     // After a refusal of several batches at once, this many are sent one by
     // one, so only the batch the endpoint refuses is dropped.
     let mut one_by_one = 0usize;
@@ -529,7 +550,7 @@ fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &
                     .last_error
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = None;
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 if let Err(e) = endpoint.queue.ack(&entries) {
                     tracing::error!(endpoint = %endpoint.label, error = %e, "cannot remove sent batches from the remote-write queue");
                 }
@@ -549,7 +570,8 @@ fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &
             }
             Outcome::Retry(error) => {
                 endpoint.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(endpoint = %endpoint.label, %error, ?backoff, "remote_write failed; retrying");
+                let wait = backoff.next_delay();
+                tracing::debug!(endpoint = %endpoint.label, %error, ?wait, "remote_write failed; retrying");
                 let mut last = endpoint
                     .last_error
                     .lock()
@@ -559,10 +581,9 @@ fn sender(endpoint: &Endpoint, http: &ureq::Agent, bearer: Option<&str>, stop: &
                 }
                 *last = Some(error);
                 drop(last);
-                if !stop.sleep(backoff) {
+                if !stop.sleep(wait) {
                     return;
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }
@@ -599,7 +620,7 @@ fn post(http: &ureq::Agent, url: &str, bearer: Option<&str>, body: &[u8]) -> Out
                 .take(200)
                 .collect();
             let error = format!("HTTP {status}: {}", detail.trim());
-            if status >= 500 || status == 429 {
+            if worth_retrying(status) {
                 Outcome::Retry(error)
             } else {
                 Outcome::Reject(error)
@@ -622,6 +643,35 @@ mod tests {
             "https://vm.example:8428/api/v1/write"
         );
         assert_eq!(redact_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(
+            redact_url("https://tok@vm.example/write#frag"),
+            "https://vm.example/write"
+        );
+        // An `@` in the query is not taken for credentials.
+        assert_eq!(
+            redact_url("http://vm.example/api/v1/write?u=a@b"),
+            "http://vm.example/api/v1/write"
+        );
+        assert_eq!(redact_url("not a url user:pw@x"), "<invalid URL>");
+    }
+
+    #[test]
+    fn remote_write_urls_are_checked_without_showing_credentials() {
+        let mut config = Config::resolve(crate::config::ServeArgs::default()).unwrap();
+        for bad in [
+            "ftp://vm.example/write",
+            "http//vm.example",
+            "https://user:secret@",
+            "vm.example:8428/api/v1/write",
+            "file:///etc/passwd",
+        ] {
+            config.remote_write_urls = vec![bad.to_string()];
+            let e = check_config(&config).unwrap_err().to_string();
+            assert!(e.contains("remote_write_url"), "{bad}: {e}");
+            assert!(!e.contains("secret"), "{bad}: {e}");
+        }
+        config.remote_write_urls = vec!["https://u:p@vm.example:8428/api/v1/write".into()];
+        check_config(&config).unwrap();
     }
 
     #[test]

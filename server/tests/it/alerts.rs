@@ -287,7 +287,9 @@ async fn a_breach_notifies_once_per_cooldown_and_the_resolution_is_sent_and_reco
         env.cpu(5_000, 96.0).await;
     }
     env.cpu(250_000, 97.0).await; // 280 s after the firing
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Evaluated (`cpu` waits for that), and every message of every recorded
+    // event delivered: nothing more can arrive.
+    env.deliveries_settled().await;
     assert_eq!(env.telegram.count(), 1);
     assert_eq!(env.events().await.len(), 1);
 
@@ -330,7 +332,9 @@ async fn a_breach_notifies_once_per_cooldown_and_the_resolution_is_sent_and_reco
     }
     // Quiet again: nothing more.
     env.cpu(400_000, 10.0).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Evaluated (`cpu` waits for that), and every message of every recorded
+    // event delivered: nothing more can arrive.
+    env.deliveries_settled().await;
     assert_eq!(env.telegram.count(), 3);
 }
 
@@ -617,7 +621,9 @@ async fn a_restart_does_not_fire_again() {
     assert_eq!(r.body["firing"][0]["value"], 95.0, "still firing");
     env.cpu(5_000, 96.0).await;
     env.app.state.alerting.tick(env.now());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Evaluated (`cpu` waits for that), and every message of every recorded
+    // event delivered: nothing more can arrive.
+    env.deliveries_settled().await;
     assert_eq!(env.telegram.count(), 1, "no second message");
     assert_eq!(env.events().await.len(), 1, "no second firing event");
 
@@ -1123,7 +1129,8 @@ async fn a_hanging_webhook_blocks_neither_ingest_nor_telegram() {
 }
 
 #[tokio::test]
-async fn after_downtime_agents_get_one_limit_to_report_before_they_count_as_offline() {
+async fn after_downtime_agents_get_one_limit_and_their_longest_retry_wait_before_they_count_as_offline()
+ {
     let mut env = env().await;
     env.create_rule(json!({ "agent_id": env.agent, "metric": "offline", "duration_s": 30 }))
         .await;
@@ -1133,17 +1140,20 @@ async fn after_downtime_agents_get_one_limit_to_report_before_they_count_as_offl
     env.app.restart();
     env.alice = env.app.login("alice").await;
     env.app.state.alerting.tick(env.now());
-    env.app.clock.advance(29_000);
-    env.app.state.alerting.tick(env.now());
-    assert!(
-        env.events().await.is_empty(),
-        "no report expected during downtime"
-    );
+    // The limit (30 s) plus the agent's longest retry wait (2 × 5 s).
+    for step in [29_000, 10_000] {
+        env.app.clock.advance(step);
+        env.app.state.alerting.tick(env.now());
+        assert!(
+            env.events().await.is_empty(),
+            "the agent may still be waiting out a retry"
+        );
+    }
     env.app.clock.advance(2_000);
     env.app.state.alerting.tick(env.now());
     let events = env.events().await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["value"], 631.0, "the real silence");
+    assert_eq!(events[0]["value"], 641.0, "the real silence");
 
     // Firing across another restart: neither resolved nor fired again.
     env.app.restart();

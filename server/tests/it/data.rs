@@ -426,3 +426,32 @@ async fn bad_history_parameters_are_400_naming_the_parameter() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_bundle_is_compressed_as_accept_encoding_prefers() {
+    let app = TestApp::new();
+    let path = format!("/pkg/{}/ui.js", assets::BUNDLE_HASH);
+    for (accept, expected) in [
+        ("gzip, br", Some("br")),
+        // Coding names are case-insensitive.
+        ("GZIP", Some("gzip")),
+        ("Br", Some("br")),
+        // q=0 in any spelling refuses.
+        ("br;q=0, gzip", Some("gzip")),
+        ("br; q=0.0, gzip", Some("gzip")),
+        ("br;Q=0.000", None),
+        ("*;q=0", None),
+        ("*", Some("br")),
+        ("identity", None),
+    ] {
+        let r = app.get(&path, &[("accept-encoding", accept)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{accept}");
+        assert_eq!(
+            r.headers
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
+            expected,
+            "{accept}"
+        );
+    }
+}

@@ -27,3 +27,5 @@ mod isolation;
 mod live;
 /// Backup, restore, check, format upgrades, service files.
 mod ops;
+/// A server restart with a real agent: no false offline alarm.
+mod restart;

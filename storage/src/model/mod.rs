@@ -10,6 +10,7 @@ pub mod auth;
 pub mod history;
 pub mod live;
 pub mod metrics;
+pub mod retry;
 pub mod time;
 pub mod wire;
 

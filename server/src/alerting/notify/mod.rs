@@ -4,8 +4,10 @@
 //! channel delays nothing else. An attempt is a blocking `ureq` call on the
 //! blocking pool, bounded by a semaphore ([`MAX_CONCURRENT_ATTEMPTS`]); the
 //! waits between retries hold no permit. 5xx, 429, timeouts and connection
-//! errors are retried after each configured delay; other 4xx answers fail at
-//! once (retrying a bad chat id does not help). The final outcome of each
+//! errors are retried, each retry after a random wait of up to its configured
+//! delay (full jitter, [`storage::model::retry`], so channels that failed
+//! together do not retry together); other 4xx answers fail at once (retrying
+//! a bad chat id does not help). The final outcome of each
 //! channel is written to the event in the history.
 
 pub mod telegram;
@@ -16,6 +18,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use storage::catalog::{AlertRecord, Catalog, DeliveryRecord, RecipientRecord};
+use storage::model::retry::{Backoff, worth_retrying};
 use storage::model::{
     AlertMetric, AlertState, Channel, DeliveryStatus, WebhookAgent, WebhookPayload,
 };
@@ -336,6 +339,7 @@ impl Notifier {
     async fn deliver(&self, channel: Channel, outgoing: Outgoing, retry: bool) -> DeliveryRecord {
         let outgoing = Arc::new(outgoing);
         let mut attempts = 0u32;
+        let mut jitter = Backoff::new(Duration::ZERO, Duration::ZERO);
         let mut delays = if retry {
             self.retry_delays.clone()
         } else {
@@ -358,7 +362,7 @@ impl Notifier {
                 Attempt::Retry(e) => match delays.next() {
                     Some(delay) => {
                         tracing::debug!(channel = ?channel, attempts, error = %e, "notification attempt failed; retrying");
-                        tokio::time::sleep(delay).await;
+                        tokio::time::sleep(jitter.jitter(delay)).await;
                         None
                     }
                     None => Some(e),
@@ -400,7 +404,7 @@ impl Notifier {
                         .unwrap_or_default();
                     let detail: String = body.chars().take(200).collect();
                     let error = format!("HTTP {status}: {detail}");
-                    if status >= 500 || status == 429 {
+                    if worth_retrying(status) {
                         Attempt::Retry(error)
                     } else {
                         Attempt::Fatal(error)
