@@ -27,6 +27,7 @@ use axum::http::{HeaderValue, header};
 use axum::routing::any;
 use axum::serve::{Listener, ListenerExt};
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -37,6 +38,13 @@ use crate::state::AppState;
 
 /// The whole HTTP app for `state`.
 pub fn app(state: AppState) -> Router {
+    app_with_routes(state, Router::new())
+}
+
+/// [`app`] with `extra` routes under the same layers: for tests that need a
+/// route the product does not have (a handler that panics).
+#[doc(hidden)]
+pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
     // One `layer` call for the whole stack: axum wraps every route once per
     // call and clones and boxes each wrapping on every request, so six calls
@@ -60,7 +68,10 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             html_is_not_cached,
-        ));
+        ))
+        // Innermost: a handler's panic becomes a 500 in the usual JSON that
+        // gets every header above, logged inside the request span.
+        .layer(CatchPanicLayer::custom(error::panic_response));
     Router::new()
         .merge(api::router())
         .route("/api", any(api::no_such_endpoint))
@@ -68,6 +79,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/{*rest}", any(api::no_such_endpoint))
         .merge(metrics::router())
         .merge(web::router(&state))
+        .merge(extra)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(layers)
         .with_state(state)
 }

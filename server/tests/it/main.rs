@@ -19,6 +19,9 @@ mod crash;
 mod data;
 /// `/metrics` with promtool, remote write into a real VictoriaMetrics, OpenAPI.
 mod ecosystem;
+/// Browser headers, the Host check, panics, 405s, malformed input on every
+/// route, the OpenAPI document through a validator.
+mod hardening;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
 /// The live WebSocket: snapshot and reports, closing, slow readers, joins.
