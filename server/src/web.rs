@@ -6,13 +6,13 @@
 //! is picked up at once.
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
+use crate::error::Path;
 use crate::state::AppState;
 
 /// Leptos options built in code: no config file is read at run time.

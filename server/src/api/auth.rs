@@ -8,7 +8,7 @@
 //! - `GET  /auth/sessions`, `DELETE /auth/sessions/{id}`: the Account page.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use storage::catalog::{RefreshOutcome, UserRecord};
@@ -24,7 +24,7 @@ use crate::auth::extract::check_same_origin;
 use crate::auth::password::check_password_rules;
 use crate::auth::tokens::{REFRESH_TOKEN_PREFIX, hash_token, new_token};
 use crate::auth::{ACCESS_TTL_S, AuthUser, ClientIp, REFRESH_TTL_MS, SecurityEvent};
-use crate::error::{ApiError, ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

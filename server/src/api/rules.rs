@@ -4,7 +4,7 @@
 //! a missing one. Invalid values answer 422 with a message that starts with
 //! the field's name. A new, edited or re-enabled rule is evaluated at once.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use storage::catalog::RuleRecord;
@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::auth::extract::agent_not_found;
-use crate::error::{ApiError, ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::{AppState, RING_WINDOW_MS};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -174,9 +174,8 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Rule>>> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if let Some(agent_id) = query.agent_id {
         check_agent(&state, user.user_id, agent_id).await?;
     }
