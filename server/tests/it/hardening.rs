@@ -100,3 +100,123 @@ async fn method_not_allowed_is_json_and_names_the_allowed() {
         assert!(!header(&r, "allow").is_empty(), "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn malformed_ids_and_query_strings_are_json_400s_naming_the_parameter() {
+    let app = TestApp::new();
+    let alice = app.register_and_login("alice").await;
+    let (agent, _) = app.create_agent(&alice, "nas").await;
+    for (method, path, name) in [
+        (Method::GET, "/api/ws/abc".to_string(), "agent_id"),
+        (Method::DELETE, "/api/auth/sessions/abc".to_string(), "id"),
+        (
+            Method::GET,
+            format!("/api/history/{agent}/cpu?start=-1h&start=-2h"),
+            "start",
+        ),
+        (Method::GET, "/api/alerts?limit=abc".to_string(), "limit"),
+        (
+            Method::GET,
+            "/api/alerts?limit=1&limit=2".to_string(),
+            "limit",
+        ),
+        (Method::GET, "/api/rules?agent_id=x".to_string(), "agent_id"),
+    ] {
+        let r = app.call_as(&alice, method.clone(), &path, None).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, &format!("{method} {path}"));
+        assert!(
+            r.body["error"].as_str().unwrap().contains(name),
+            "{method} {path}: does not name {name}: {}",
+            r.text
+        );
+    }
+}
+
+/// Every operation of the OpenAPI document, given a malformed path id, a
+/// malformed query string and a malformed body (each where it takes one),
+/// answers a 4xx in the one error format.
+#[tokio::test]
+async fn every_route_refuses_malformed_input_in_json() {
+    let app = TestApp::new();
+    let alice = app.register_and_login("alice").await;
+    let (agent, token) = app.create_agent(&alice, "nas").await;
+    let doc = app.get("/api/openapi.json", &[]).await.body;
+    let auth = alice.bearer();
+    let mut checked = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Ok(m) = Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) {
+                continue;
+            }
+            let params: Vec<(&str, &str)> = op["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| (p["in"].as_str().unwrap(), p["name"].as_str().unwrap()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let real = path
+                .replace("{id}", &agent.to_string())
+                .replace("{agent_id}", &agent.to_string())
+                .replace("{kind}", "cpu");
+            let headers = [
+                ("authorization", auth.as_str()),
+                ("x-agent-token", token.as_str()),
+            ];
+            let call = |uri: String, body: Option<&'static str>| {
+                let app = &app;
+                let m = m.clone();
+                async move {
+                    let mut req = axum::http::Request::builder().method(m).uri(&uri);
+                    for (k, v) in headers {
+                        req = req.header(k, v);
+                    }
+                    if body.is_some() {
+                        req = req.header("content-type", "application/json");
+                    }
+                    let body = axum::body::Body::from(body.unwrap_or_default());
+                    let r = app.router().oneshot(req.body(body).unwrap()).await.unwrap();
+                    (uri, Reply::read(r).await)
+                }
+            };
+            let mut cases = Vec::new();
+            if path.contains('{') {
+                // Every id a word with a multi-byte character; `kind` stays.
+                let bad = path
+                    .replace("{kind}", "cpu")
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { "x%C3%A9y" } else { s })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                cases.push(("path id", call(bad, None).await));
+            }
+            if let Some((_, name)) = params.iter().find(|(i, _)| *i == "query") {
+                let uri = format!("{real}?{name}=%FF%FE&{name}=-1h&{name}=x");
+                cases.push(("query", call(uri, None).await));
+            }
+            if op.get("requestBody").is_some() {
+                cases.push(("body", call(real.clone(), Some("{\"name\": [1, 2")).await));
+            }
+            for (what, (uri, r)) in cases {
+                assert!(
+                    r.status.is_client_error(),
+                    "{method} {uri} ({what}) answered {}: {}",
+                    r.status,
+                    r.text
+                );
+                assert_error(&r, r.status, &format!("{method} {uri} ({what})"));
+                *checked.entry(what).or_insert(0) += 1;
+            }
+        }
+    }
+    // As many as the document has operations taking each kind of input.
+    let count = |what| checked.get(what).copied().unwrap_or(0);
+    assert!(
+        count("path id") >= 11 && count("query") >= 6 && count("body") >= 11,
+        "too few malformed requests made: {checked:?}"
+    );
+}
