@@ -58,6 +58,7 @@ async fn check_agent(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResul
 #[utoipa::path(
     get,
     path = "/api/alerts",
+    operation_id = "listAlerts",
     tag = "alerts",
     summary = "Alert history, newest first, filtered",
     params(storage::model::AlertQuery),
@@ -108,6 +109,7 @@ async fn list(
 #[utoipa::path(
     delete,
     path = "/api/alerts",
+    operation_id = "deleteAlerts",
     tag = "alerts",
     summary = "Delete alert history matching the filter",
     params(storage::model::AlertQuery),

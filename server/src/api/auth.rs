@@ -84,6 +84,7 @@ async fn registration_status(state: &AppState) -> ApiResult<RegistrationStatus> 
 #[utoipa::path(
     get,
     path = "/api/auth/registration",
+    operation_id = "getRegistrationStatus",
     tag = "auth",
     summary = "Whether an account can be created now",
     responses((status = 200, body = storage::model::RegistrationStatus))
@@ -95,6 +96,7 @@ async fn registration(State(state): State<AppState>) -> ApiResult<Json<Registrat
 #[utoipa::path(
     post,
     path = "/api/auth/register",
+    operation_id = "registerAccount",
     tag = "auth",
     summary = "Create an account (the first is the admin)",
     request_body = storage::model::RegisterRequest,
@@ -127,6 +129,7 @@ async fn register(
 #[utoipa::path(
     post,
     path = "/api/auth/token",
+    operation_id = "logIn",
     tag = "auth",
     summary = "Log in: access and refresh tokens, also as cookies",
     request_body = storage::model::LoginRequest,
@@ -235,6 +238,7 @@ fn presented_refresh_token(
 #[utoipa::path(
     post,
     path = "/api/auth/refresh",
+    operation_id = "refreshSession",
     tag = "auth",
     summary = "New tokens for a refresh token (JSON body, or the sm_refresh cookie with an empty body)",
     request_body = storage::model::RefreshRequest,
@@ -298,6 +302,7 @@ async fn refresh(
 #[utoipa::path(
     post,
     path = "/api/auth/logout",
+    operation_id = "logOut",
     tag = "auth",
     summary = "End this session and clear the cookies",
     responses((status = 204, description = "Logged out"))
@@ -338,6 +343,7 @@ async fn logout(
 #[utoipa::path(
     post,
     path = "/api/auth/logout-all",
+    operation_id = "logOutEverywhere",
     tag = "auth",
     summary = "End every session of the user",
     security(("bearer" = []), ("cookie" = [])),
@@ -364,6 +370,7 @@ async fn logout_all(
 #[utoipa::path(
     get,
     path = "/api/auth/sessions",
+    operation_id = "listSessions",
     tag = "auth",
     summary = "Your open sessions",
     security(("bearer" = []), ("cookie" = [])),
@@ -394,6 +401,7 @@ async fn sessions(
 #[utoipa::path(
     delete,
     path = "/api/auth/sessions/{id}",
+    operation_id = "revokeSession",
     tag = "auth",
     summary = "End one of your sessions",
     params(("id" = u64, Path, description = "Session id")),

@@ -206,6 +206,7 @@ fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String> {
 #[utoipa::path(
     get,
     path = "/api/history/{agent_id}/{kind}",
+    operation_id = "getHistory",
     tag = "history",
     summary = "Points of one chart: cpu, memory, disk, network or temperature",
     params(("agent_id" = u64, Path, description = "Agent id"), ("kind" = String, Path, description = "cpu, memory, disk, network or temperature"), RangeParams),
@@ -345,6 +346,7 @@ fn compress(encoding: Encoding, json: Vec<u8>) -> ApiResult<(Encoding, Vec<u8>)>
 #[utoipa::path(
     get,
     path = "/api/history/{agent_id}/summary",
+    operation_id = "getHistorySummary",
     tag = "history",
     summary = "Min, average and max of every dashboard metric over a range",
     params(("agent_id" = u64, Path, description = "Agent id"), RangeParams),

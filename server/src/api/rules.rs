@@ -165,6 +165,7 @@ struct ListQuery {
 #[utoipa::path(
     get,
     path = "/api/rules",
+    operation_id = "listRules",
     tag = "rules",
     summary = "Your alert rules",
     params(("agent_id" = Option<u64>, Query, description = "Only the rules of this agent")),
@@ -193,6 +194,7 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/api/rules/{id}",
+    operation_id = "getRule",
     tag = "rules",
     summary = "One alert rule",
     params(("id" = u64, Path, description = "Rule id")),
@@ -212,6 +214,7 @@ async fn one(
 #[utoipa::path(
     post,
     path = "/api/rules",
+    operation_id = "createRule",
     tag = "rules",
     summary = "Create an alert rule",
     request_body = storage::model::CreateRuleRequest,
@@ -253,6 +256,7 @@ async fn create(
 #[utoipa::path(
     patch,
     path = "/api/rules/{id}",
+    operation_id = "updateRule",
     tag = "rules",
     summary = "Change an alert rule",
     params(("id" = u64, Path, description = "Rule id")),
@@ -327,6 +331,7 @@ async fn update(
 #[utoipa::path(
     delete,
     path = "/api/rules/{id}",
+    operation_id = "deleteRule",
     tag = "rules",
     summary = "Delete an alert rule",
     params(("id" = u64, Path, description = "Rule id")),

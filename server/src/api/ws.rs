@@ -66,6 +66,7 @@ enum Out<'a> {
 #[utoipa::path(
     get,
     path = "/api/ws/{agent_id}",
+    operation_id = "openLiveSocket",
     tag = "live",
     summary = "Live reports of one agent over a WebSocket: the ring buffer first, then each new report",
     params(("agent_id" = u64, Path, description = "Agent id"), ("token" = Option<String>, Query, description = "Access token, for clients that cannot set headers")),

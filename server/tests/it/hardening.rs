@@ -220,3 +220,85 @@ async fn every_route_refuses_malformed_input_in_json() {
         "too few malformed requests made: {checked:?}"
     );
 }
+
+/// Every operation has its own descriptive, camelCase `operationId`
+/// (generators name client methods after them), and the document passes a
+/// validator that others wrote.
+#[tokio::test]
+async fn openapi_document_has_unique_operation_ids_and_passes_a_validator() {
+    let app = TestApp::new();
+    let r = app.get("/api/openapi.json", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let mut ids = Vec::new();
+    for (path, item) in r.body["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
+            assert!(
+                id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().any(|c| c.is_ascii_uppercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{method} {path}: operationId `{id}` is the handler's name; give it \
+                 `operation_id = \"verbNoun\"` in its #[utoipa::path]"
+            );
+            ids.push(id.to_string());
+        }
+    }
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds repeat: {ids:?}");
+    assert!(count >= 30, "{count} operations");
+
+    let validator = openapi_validator();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &r.text).unwrap();
+    let out = Command::new(&validator).arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} refused /api/openapi.json:\n{}{}",
+        validator.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `openapi-spec-validator`: `$OPENAPI_SPEC_VALIDATOR`, the one `make
+/// setup-openapi` puts in the tools cache, or one on `PATH`.
+fn openapi_validator() -> PathBuf {
+    if let Some(path) = std::env::var_os("OPENAPI_SPEC_VALIDATOR") {
+        return PathBuf::from(path);
+    }
+    let tools = std::env::var_os("TOOLS").map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/statusmonitor/tools"))
+    });
+    let cached = tools.and_then(|dir| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("openapi-spec-validator-"))
+            })
+            .map(|p| p.join("bin/openapi-spec-validator"))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    });
+    if let Some(path) = cached {
+        return path;
+    }
+    let on_path = Command::new("openapi-spec-validator")
+        .arg("--help")
+        .output();
+    assert!(
+        on_path.is_ok_and(|o| o.status.success()),
+        "openapi-spec-validator is missing: run `make setup-openapi` (a Python venv with \
+         `pip install openapi-spec-validator`, in the tools cache); `make test` does this first"
+    );
+    PathBuf::from("openapi-spec-validator")
+}
