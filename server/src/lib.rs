@@ -13,10 +13,12 @@ pub mod ingest;
 pub mod metrics;
 pub mod ops;
 pub mod remote_write;
+pub mod security;
 pub mod state;
 pub mod web;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -68,6 +70,11 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             html_is_not_cached,
+        ))
+        // Inside the layers above, so a 421 it answers gets their headers.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(security::BrowserPolicy::new(&state.config)),
+            security::browser_guard,
         ))
         // Innermost: a handler's panic becomes a 500 in the usual JSON that
         // gets every header above, logged inside the request span.

@@ -25,6 +25,7 @@ use crate::auth::password::check_password_rules;
 use crate::auth::tokens::{REFRESH_TOKEN_PREFIX, hash_token, new_token};
 use crate::auth::{ACCESS_TTL_S, AuthUser, ClientIp, REFRESH_TTL_MS, SecurityEvent};
 use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::security::check_first_account_host;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -105,16 +106,21 @@ async fn registration(State(state): State<AppState>) -> ApiResult<Json<Registrat
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<UserInfo>)> {
     let username = normalize_username(&req.username)?;
     state.limits.check_register(&username, ip)?;
     check_password_rules(&req.password, "password")?;
     // Refuse before spending a hash; `create_user` checks again atomically.
-    if !registration_status(&state).await?.open {
+    let status = registration_status(&state).await?;
+    if !status.open {
         return Err(crate::auth::catalog_error(
             storage::catalog::CatalogError::RegistrationClosed,
         ));
+    }
+    if status.first_account {
+        check_first_account_host(&headers, &state.config)?;
     }
     let hash = state.passwords.hash(req.password).await?;
     let now = state.clock.now_ms();

@@ -47,6 +47,207 @@ fn with_public_url(url: &str) -> TestApp {
 }
 
 #[tokio::test]
+async fn every_answer_carries_the_browser_headers() {
+    let app = TestApp::new();
+    for path in ["/api/health", "/api/no-such-endpoint", "/metrics"] {
+        let r = app.get(path, &[]).await;
+        assert_eq!(header(&r, "referrer-policy"), "same-origin", "{path}");
+        assert_eq!(header(&r, "x-frame-options"), "DENY", "{path}");
+        assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{path}");
+        let csp = header(&r, "content-security-policy");
+        assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+    }
+}
+
+/// The nonce of the page's policy is on every script of the page, and on
+/// nothing else; each load gets a new one.
+#[tokio::test]
+async fn a_page_allows_only_its_own_nonced_scripts() {
+    let app = TestApp::new();
+    let mut nonces = Vec::new();
+    for path in ["/", "/login", "/no/such/page"] {
+        let r = app.get(path, &[("host", "127.0.0.1:8420")]).await;
+        assert!(
+            header(&r, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        let csp = header(&r, "content-security-policy");
+        for directive in [
+            "default-src 'self'",
+            "'wasm-unsafe-eval'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "connect-src 'self' ws://127.0.0.1:8420 wss://127.0.0.1:8420",
+        ] {
+            assert!(csp.contains(directive), "{path}: no {directive} in {csp}");
+        }
+        // Inline code never; inline style attributes only.
+        assert_eq!(
+            csp.matches("'unsafe-inline'").count(),
+            csp.matches("style-src-attr 'unsafe-inline'").count(),
+            "{csp}"
+        );
+        assert_eq!(
+            csp.matches("unsafe-eval").count(),
+            csp.matches("'wasm-unsafe-eval'").count()
+        );
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {csp}"))
+            .to_string();
+        assert_eq!(nonce.len(), 32, "{path}: {nonce}");
+        let scripts = r.text.matches("<script").count();
+        assert!(
+            scripts >= 2,
+            "{path}: the theme and hydration scripts: {}",
+            r.text
+        );
+        assert_eq!(
+            r.text
+                .matches(&format!("<script nonce=\"{nonce}\""))
+                .count()
+                + r.text
+                    .matches(&format!("<script type=\"module\" nonce=\"{nonce}\""))
+                    .count(),
+            scripts,
+            "{path}: a script without this answer's nonce: {}",
+            r.text
+        );
+        nonces.push(nonce);
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 3, "a nonce was used twice");
+}
+
+#[tokio::test]
+async fn with_a_public_url_only_its_host_addresses_and_local_names_are_served() {
+    let app = with_public_url("https://mon.example.org");
+    let mut ours = vec![
+        "mon.example.org".to_string(),
+        "MON.example.org:443".to_string(),
+        "127.0.0.1:8420".to_string(),
+        "[::1]:8420".to_string(),
+        "192.168.1.20".to_string(),
+        "localhost:8420".to_string(),
+    ];
+    if let Some(name) = server::security::machine_hostname() {
+        ours.push(format!("{name}:8420"));
+    }
+    for host in &ours {
+        let r = app.get("/api/health", &[("host", host)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{host}: {}", r.text);
+    }
+    for host in [
+        ATTACKER,
+        "mon.example.org.attacker.example",
+        "localhost.attacker.example",
+    ] {
+        for path in ["/api/health", "/", "/api/auth/registration"] {
+            let r = app.get(path, &[("host", host)]).await;
+            assert_error(
+                &r,
+                StatusCode::MISDIRECTED_REQUEST,
+                &format!("{host} {path}"),
+            );
+            assert_eq!(r.code(), "misdirected_request");
+            assert!(
+                r.body["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("mon.example.org"),
+                "{}",
+                r.text
+            );
+            assert_eq!(header(&r, "x-frame-options"), "DENY");
+        }
+    }
+    // Nothing happens behind a refused request: no account is made.
+    let r = app
+        .post(
+            "/api/auth/register",
+            json!({ "username": "mallory", "password": PASSWORD }),
+            &[("host", ATTACKER)],
+        )
+        .await;
+    assert_error(&r, StatusCode::MISDIRECTED_REQUEST, "register");
+    let r = app.get("/api/auth/registration", &[]).await;
+    assert_eq!(r.body["first_account"], true, "{}", r.text);
+    // The public host may create the first account.
+    let r = app
+        .post(
+            "/api/auth/register",
+            json!({ "username": "alice", "password": PASSWORD }),
+            &[("host", "mon.example.org")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+/// A fresh install without `--public-url`: a rebinding page (its own DNS
+/// name in `Host`) cannot create the admin account; an address or a local
+/// name can. Later accounts are not held to it.
+#[tokio::test]
+async fn the_first_account_is_only_made_at_an_address_or_a_local_name() {
+    let app = TestApp::with_open_registration();
+    let register = |name: &'static str, host: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/auth/register",
+                json!({ "username": name, "password": PASSWORD }),
+                &[("host", host)],
+            )
+            .await
+        }
+    };
+    // Everything else is served to any Host while --public-url is unset.
+    let r = app.get("/api/health", &[("host", ATTACKER)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = register("mallory", ATTACKER).await;
+    assert_error(
+        &r,
+        StatusCode::FORBIDDEN,
+        "first account from a foreign name",
+    );
+    let message = r.body["error"].as_str().unwrap();
+    assert!(
+        message.contains("first account") && message.contains("rebind.attacker.example"),
+        "{message}"
+    );
+    let r = app.get("/api/auth/registration", &[]).await;
+    assert_eq!(
+        r.body["first_account"], true,
+        "nothing was made: {}",
+        r.text
+    );
+
+    let r = register("alice", "127.0.0.1:8420").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["is_admin"], true);
+    // Open registration: the second account may come from any name.
+    let r = register("bob", ATTACKER).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["is_admin"], false);
+
+    for host in ["localhost:8420", "[::1]:8420"] {
+        let app = TestApp::new();
+        let r = app
+            .post(
+                "/api/auth/register",
+                json!({ "username": "alice", "password": PASSWORD }),
+                &[("host", host)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{host}: {}", r.text);
+    }
+}
+
+#[tokio::test]
 async fn a_panicking_handler_is_a_500_in_json_and_the_server_carries_on() {
     let app = TestApp::new();
     let router = server::app_with_routes(
@@ -73,6 +274,7 @@ async fn a_panicking_handler_is_a_500_in_json_and_the_server_carries_on() {
         "the cause is logged, not sent: {}",
         r.text
     );
+    assert_eq!(header(&r, "x-frame-options"), "DENY");
     // Same router, next request: still serving.
     let ok = axum::http::Request::get("/api/health")
         .body(axum::body::Body::empty())
