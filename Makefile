@@ -16,8 +16,11 @@ PKG          := assets/pkg
 LISTEN       ?= 0.0.0.0:8420
 DATA_DIR     ?= ./data
 FUZZ_SECONDS ?= 120
+# The OpenAPI validator the server's tests run (`openapi_document_passes_a_validator`).
+OSV_VERSION  := 0.9.0
+OSV          := $(TOOLS)/openapi-spec-validator-$(OSV_VERSION)
 
-.PHONY: help setup setup-browser setup-ecosystem setup-systemd setup-disktools setup-cross bundle build run test lint e2e check bench fuzz setup-fuzz dist clean
+.PHONY: help setup setup-openapi setup-browser setup-ecosystem setup-systemd setup-disktools setup-cross bundle build run test lint e2e check bench fuzz setup-fuzz dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +36,11 @@ setup: ## Install the build tools: wasm target, wasm-bindgen CLI at the lockfile
 setup-browser: ## Install Chromium and Node packages for the browser tests
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@cd e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
+
+setup-openapi: ## openapi-spec-validator (PyPI) in a venv in the tools cache, for the OpenAPI test
+	@[ -x "$(OSV)/bin/openapi-spec-validator" ] || { \
+	  echo "installing openapi-spec-validator $(OSV_VERSION) into $(OSV)"; \
+	  python3 -m venv "$(OSV)" && "$(OSV)/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$(OSV_VERSION)"; }
 
 setup-ecosystem: ## Install VictoriaMetrics and promtool (Debian packages) for the integration tests
 	@[ -x /usr/bin/victoria-metrics ] && [ -x /usr/bin/promtool ] \
@@ -64,7 +72,7 @@ setup-disktools: ## mkfs.ext4, mount and df, which the agent's disk test uses (a
 	@{ command -v mkfs.ext4 && command -v mount && command -v df; } >/dev/null \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs mount coreutils >/dev/null; }
 
-test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools ## Run every test: unit, integration, end-to-end in Chromium
+test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-openapi ## Run every test: unit, integration, end-to-end in Chromium
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 

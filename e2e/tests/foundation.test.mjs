@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { artifacts, launchBrowser, newPage, startServer } from './harness.mjs';
+import { artifacts, launchBrowser, newPage, startServer, takeCspViolations } from './harness.mjs';
 
 let server;
 let browser;
@@ -97,4 +97,32 @@ test('the page hydrates: a button that only works client-side fetches /api/healt
   // answers 401 by design; Chromium logs those as failed resources.
   const problems = page.problems.filter((p) => !/status of 401/.test(p));
   assert.deepEqual(problems, []);
+});
+
+test('pages run under a strict Content-Security-Policy, and a violation is caught', async () => {
+  const res = await fetch(`${server.url}/status`);
+  const csp = res.headers.get('content-security-policy');
+  assert.match(csp, /script-src 'self' 'nonce-[0-9a-f]{32}' 'wasm-unsafe-eval'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(res.headers.get('x-frame-options'), 'DENY');
+  assert.equal(res.headers.get('referrer-policy'), 'same-origin');
+  const page = await newPage(browser);
+  await page.goto(`${server.url}/status`);
+  await page.locator('#check-health').waitFor();
+  // An injected inline script (what an XSS would add) does not run, and the
+  // harness sees the browser's report, so every other test would fail on one.
+  await page.evaluate(() => {
+    const s = document.createElement('script');
+    s.textContent = 'window.__injected = true;';
+    document.head.appendChild(s);
+  });
+  const deadline = Date.now() + 5_000;
+  let seen = [];
+  while (!seen.length && Date.now() < deadline) {
+    await page.waitForTimeout(50);
+    seen = takeCspViolations();
+  }
+  assert.equal(await page.evaluate(() => window.__injected), undefined, 'the injected script ran');
+  assert.equal(seen.length, 1, `violations: ${seen}`);
+  assert.match(seen[0], /script-src/);
 });

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, afterEach } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -88,10 +89,43 @@ export async function launchBrowser() {
   return browser;
 }
 
+/** Content-Security-Policy violations the browser reported in any page of
+ *  this test file (`securitypolicyviolation` events), not yet failed on.
+ *  Every test fails when one happened during it: the pages run under the
+ *  server's real policy, so a blocked script or style shows up here. A test
+ *  that provokes one on purpose takes it out with `takeCspViolations()`. */
+const cspViolations = [];
+
+export function takeCspViolations() {
+  return cspViolations.splice(0);
+}
+
+function failOnCspViolations() {
+  const seen = takeCspViolations();
+  if (seen.length) throw new Error(`Content-Security-Policy violations:\n  ${seen.join('\n  ')}`);
+}
+afterEach(failOnCspViolations);
+after(failOnCspViolations);
+
 /** A page that records console errors and failed requests, so a test can
- *  assert that hydration ran cleanly. */
+ *  assert that hydration ran cleanly, and CSP violations (see above). */
 export async function newPage(browser, options = {}) {
   const context = await browser.newContext(options);
+  // Not subject to the page's policy: playwright's bindings and init
+  // scripts go through the DevTools protocol.
+  await context.exposeBinding('__smCspViolation', ({ page: p }, v) => {
+    cspViolations.push(`${p.url()}: ${v.directive} blocked ${v.blocked || '(inline)'} at ${v.source} ${v.sample}`);
+  });
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__smCspViolation({
+        directive: e.violatedDirective,
+        blocked: e.blockedURI,
+        source: `${e.sourceFile}:${e.lineNumber}`,
+        sample: e.sample,
+      });
+    }, true);
+  });
   const page = await context.newPage();
   page.problems = [];
   page.on('console', (m) => { if (m.type() === 'error') page.problems.push(`console: ${m.text()}`); });

@@ -1,9 +1,17 @@
 //! `ApiError`: every failure of a handler, mapped to a status code and the
 //! JSON body `{ "error": "...", "code": "..." }`. 5xx answers carry a generic
 //! message; their cause is logged inside the request span.
+//!
+//! The extractors [`Json`], [`Query`] and [`Path`] wrap axum's so that a
+//! request they cannot read is refused in that same format (axum's own
+//! answer plain text); handlers use these, never axum's.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use std::any::Any;
+
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use storage::model::ErrorBody;
@@ -22,6 +30,9 @@ pub enum ApiError {
     /// 404: missing, or someone else's (the two look the same).
     #[error("{0}")]
     NotFound(String),
+    /// 405: the path exists, the method does not (`Allow` says which do).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 409: conflicts with what exists.
     #[error("{0}")]
     Conflict(String),
@@ -31,6 +42,10 @@ pub enum ApiError {
     /// 415: a body we cannot decode.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 421: the `Host` header names no address of this server (DNS
+    /// rebinding defence, see `crate::security`).
+    #[error("{0}")]
+    MisdirectedRequest(String),
     /// 422: well-formed but invalid values; the message names the field.
     #[error("{0}")]
     Invalid(String),
@@ -52,7 +67,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -69,7 +86,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::MisdirectedRequest(_) => "misdirected_request",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Invalid(_) => "invalid",
@@ -151,6 +170,151 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         }
         other => ApiError::BadRequest(other.body_text()),
     }
+}
+
+/// `axum::extract::Query`, but a query string that does not fit `T` is a
+/// 400 in our format naming the parameter (`start: duplicate field` …).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
+    }
+}
+
+/// Decodes a query string into `T`; the error names the parameter that did
+/// not fit where serde can tell.
+pub fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ApiError::BadRequest(format!("query string: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("query parameter `{path}`: {inner}"))
+        }
+    })
+}
+
+/// `axum::extract::Path`, but a segment that does not fit `T` (a word
+/// where an id goes) is a 400 in our format naming the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => {
+                let raw = RawPathParams::from_request_parts(parts, state).await.ok();
+                Err(path_rejection(rejection, raw.as_ref()))
+            }
+        }
+    }
+}
+
+fn path_rejection(rejection: PathRejection, raw: Option<&RawPathParams>) -> ApiError {
+    let PathRejection::FailedToDeserializePathParams(e) = rejection else {
+        // A route whose handler wants parameters its path does not have:
+        // a bug, not the client's fault.
+        return ApiError::internal(anyhow::anyhow!("{}", rejection.body_text()));
+    };
+    // The name of the segment holding `value` (tuples and plain values do
+    // not carry it).
+    let name_of = |value: &str| {
+        raw.and_then(|r| {
+            r.iter()
+                .find(|(_, v)| *v == value)
+                .map(|(k, _)| k.to_string())
+        })
+        .unwrap_or_else(|| "id".to_string())
+    };
+    let expected = |t: &str| match t {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        _ => "a valid value",
+    };
+    match e.into_kind() {
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } => ApiError::BadRequest(format!(
+            "path parameter `{key}`: `{}` is not {}",
+            clip(&value),
+            expected(expected_type)
+        )),
+        ErrorKind::ParseErrorAtIndex {
+            value,
+            expected_type,
+            ..
+        }
+        | ErrorKind::ParseError {
+            value,
+            expected_type,
+        } => ApiError::BadRequest(format!(
+            "path parameter `{}`: `{}` is not {}",
+            name_of(&value),
+            clip(&value),
+            expected(expected_type)
+        )),
+        ErrorKind::InvalidUtf8InPathParam { key } => {
+            ApiError::BadRequest(format!("path parameter `{key}`: not valid UTF-8"))
+        }
+        ErrorKind::DeserializeError {
+            key,
+            value,
+            message,
+        } => ApiError::BadRequest(format!(
+            "path parameter `{key}`: `{}`: {message}",
+            clip(&value)
+        )),
+        other => ApiError::BadRequest(format!("path: {other}")),
+    }
+}
+
+/// At most 64 characters of a value echoed back in an error.
+fn clip(value: &str) -> String {
+    let mut out: String = value.chars().take(64).collect();
+    if out.len() < value.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// The answer to a method a path does not have (the router's
+/// `method_not_allowed_fallback`; axum still adds `Allow`).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed(
+        "this path does not take that method; `Allow` lists the ones it takes".into(),
+    )
+}
+
+/// The answer when a handler panicked (`CatchPanicLayer`): logged with the
+/// panic's message inside the request span, then the usual 500 body; the
+/// connection and the server carry on.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -14,10 +14,12 @@ pub mod ingest;
 pub mod metrics;
 pub mod ops;
 pub mod remote_write;
+pub mod security;
 pub mod state;
 pub mod web;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,6 +30,7 @@ use axum::http::{HeaderValue, header};
 use axum::routing::any;
 use axum::serve::{Listener, ListenerExt};
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -38,6 +41,13 @@ use crate::state::AppState;
 
 /// The whole HTTP app for `state`.
 pub fn app(state: AppState) -> Router {
+    app_with_routes(state, Router::new())
+}
+
+/// [`app`] with `extra` routes under the same layers: for tests that need a
+/// route the product does not have (a handler that panics).
+#[doc(hidden)]
+pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
     // One `layer` call for the whole stack: axum wraps every route once per
     // call and clones and boxes each wrapping on every request, so six calls
@@ -61,7 +71,15 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             html_is_not_cached,
-        ));
+        ))
+        // Inside the layers above, so a 421 it answers gets their headers.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(security::BrowserPolicy::new(&state.config)),
+            security::browser_guard,
+        ))
+        // Innermost: a handler's panic becomes a 500 in the usual JSON that
+        // gets every header above, logged inside the request span.
+        .layer(CatchPanicLayer::custom(error::panic_response));
     Router::new()
         .merge(api::router())
         .route("/api", any(api::no_such_endpoint))
@@ -69,6 +87,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/{*rest}", any(api::no_such_endpoint))
         .merge(metrics::router())
         .merge(web::router(&state))
+        .merge(extra)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(layers)
         .with_state(state)
 }

@@ -6,7 +6,6 @@
 //! is picked up at once.
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,6 +13,8 @@ use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use crate::accept_encoding;
+use crate::error::Path;
+use crate::security::CspNonce;
 use crate::state::AppState;
 
 /// Leptos options built in code: no config file is read at run time.
@@ -37,7 +38,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         let options = options.clone();
         move || ui::shell(options.clone(), static_base())
     };
-    let not_found = leptos_axum::render_app_to_stream(render.clone());
+    let not_found = leptos_axum::render_app_to_stream_with_context(use_csp_nonce, render.clone());
     Router::new()
         .route(
             "/pkg/{hash}/{*path}",
@@ -47,11 +48,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/static/{hash}/{*path}",
             get(|p: Path<(String, String)>, h: HeaderMap| embedded("static", p, h)),
         )
-        .leptos_routes(state, routes, render)
+        .leptos_routes_with_context(state, routes, use_csp_nonce, render)
         .fallback(move |req| {
             let not_found = not_found.clone();
             async move { not_found(req).await }
         })
+}
+
+/// Renders with the nonce that `security::browser_guard` put on the request
+/// (and names in the answer's Content-Security-Policy) instead of the one
+/// leptos_axum makes up, so the page's inline scripts carry it.
+fn use_csp_nonce() {
+    use leptos::prelude::{provide_context, use_context};
+    let nonce = use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
+    if let Some(CspNonce(nonce)) = nonce {
+        provide_context(leptos::nonce::Nonce::from_value(nonce));
+    }
 }
 
 async fn embedded(

@@ -30,7 +30,7 @@ pub fn shell(options: LeptosOptions, asset_base: String) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <title>"StatusMonitor"</title>
-                <script>{THEME_BOOT}</script>
+                <script nonce=use_nonce()>{THEME_BOOT}</script>
                 <link rel="icon" href=format!("{asset_base}/favicon.svg") type="image/svg+xml" />
                 <link rel="stylesheet" href=format!("{asset_base}/uPlot.min.css") />
                 <link rel="stylesheet" href=format!("{asset_base}/style.css") />

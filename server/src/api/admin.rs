@@ -17,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get,
     path = "/api/admin/settings",
+    operation_id = "getServerSettings",
     tag = "admin",
     summary = "Server settings (admin)",
     security(("bearer" = []), ("cookie" = [])),
@@ -35,6 +36,7 @@ async fn get_settings(
 #[utoipa::path(
     put,
     path = "/api/admin/settings",
+    operation_id = "updateServerSettings",
     tag = "admin",
     summary = "Change server settings (admin)",
     request_body = storage::model::AdminSettings,

@@ -68,6 +68,7 @@ fn check_name(name: &str) -> ApiResult<String> {
 #[utoipa::path(
     get,
     path = "/api/agents",
+    operation_id = "listAgents",
     tag = "agents",
     summary = "Your agents",
     security(("bearer" = []), ("cookie" = [])),
@@ -83,6 +84,7 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
 #[utoipa::path(
     post,
     path = "/api/agents",
+    operation_id = "createAgent",
     tag = "agents",
     summary = "Create an agent; the answer holds its token, shown once",
     request_body = storage::model::CreateAgentRequest,
@@ -115,6 +117,7 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/api/agents/{id}",
+    operation_id = "getAgent",
     tag = "agents",
     summary = "One agent",
     params(("id" = u64, Path, description = "Agent id")),
@@ -128,6 +131,7 @@ async fn one(State(state): State<AppState>, owned: OwnedAgent) -> Json<AgentInfo
 #[utoipa::path(
     patch,
     path = "/api/agents/{id}",
+    operation_id = "renameAgent",
     tag = "agents",
     summary = "Rename an agent",
     params(("id" = u64, Path, description = "Agent id")),
@@ -152,6 +156,7 @@ async fn rename(
 #[utoipa::path(
     delete,
     path = "/api/agents/{id}",
+    operation_id = "deleteAgent",
     tag = "agents",
     summary = "Delete an agent with all its data",
     params(("id" = u64, Path, description = "Agent id")),
@@ -173,6 +178,7 @@ async fn remove(State(state): State<AppState>, owned: OwnedAgent) -> ApiResult<S
 #[utoipa::path(
     post,
     path = "/api/agents/{id}/regenerate-token",
+    operation_id = "regenerateAgentToken",
     tag = "agents",
     summary = "Replace the agent token; the old one stops working",
     params(("id" = u64, Path, description = "Agent id")),

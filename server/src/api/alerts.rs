@@ -2,8 +2,7 @@
 //! `DELETE /api/alerts` (all, or the same filters). Each user only ever
 //! reads their own history; filtering by someone else's agent is a 404.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use storage::catalog::AlertRecord;
 use storage::model::{
     AlertEvent, AlertPage, AlertQuery, AlertSort, AlertsDeleted, DEFAULT_ALERT_PAGE,
@@ -14,15 +13,15 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::auth::extract::agent_not_found;
-use crate::error::{ApiError, ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json, Query};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, clear))
 }
 
-fn query(q: Result<Query<AlertQuery>, QueryRejection>) -> ApiResult<AlertQuery> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+fn query(q: Query<AlertQuery>) -> ApiResult<AlertQuery> {
+    let Query(q) = q;
     if let (Some(since), Some(until)) = (q.since, q.until)
         && since > until
     {
@@ -59,6 +58,7 @@ async fn check_agent(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResul
 #[utoipa::path(
     get,
     path = "/api/alerts",
+    operation_id = "listAlerts",
     tag = "alerts",
     summary = "Alert history, newest first, filtered",
     params(storage::model::AlertQuery),
@@ -68,7 +68,7 @@ async fn check_agent(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResul
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    q: Result<Query<AlertQuery>, QueryRejection>,
+    q: Query<AlertQuery>,
 ) -> ApiResult<Json<AlertPage>> {
     let q = query(q)?;
     check_agent(&state, user.user_id, &q).await?;
@@ -109,6 +109,7 @@ async fn list(
 #[utoipa::path(
     delete,
     path = "/api/alerts",
+    operation_id = "deleteAlerts",
     tag = "alerts",
     summary = "Delete alert history matching the filter",
     params(storage::model::AlertQuery),
@@ -118,7 +119,7 @@ async fn list(
 async fn clear(
     State(state): State<AppState>,
     user: AuthUser,
-    q: Result<Query<AlertQuery>, QueryRejection>,
+    q: Query<AlertQuery>,
 ) -> ApiResult<Json<AlertsDeleted>> {
     let q = query(q)?;
     check_agent(&state, user.user_id, &q).await?;

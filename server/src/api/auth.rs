@@ -8,7 +8,7 @@
 //! - `GET  /auth/sessions`, `DELETE /auth/sessions/{id}`: the Account page.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use storage::catalog::{RefreshOutcome, UserRecord};
@@ -24,7 +24,8 @@ use crate::auth::extract::check_same_origin;
 use crate::auth::password::check_password_rules;
 use crate::auth::tokens::{REFRESH_TOKEN_PREFIX, hash_token, new_token};
 use crate::auth::{ACCESS_TTL_S, AuthUser, ClientIp, REFRESH_TTL_MS, SecurityEvent};
-use crate::error::{ApiError, ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::security::check_first_account_host;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -84,6 +85,7 @@ async fn registration_status(state: &AppState) -> ApiResult<RegistrationStatus> 
 #[utoipa::path(
     get,
     path = "/api/auth/registration",
+    operation_id = "getRegistrationStatus",
     tag = "auth",
     summary = "Whether an account can be created now",
     responses((status = 200, body = storage::model::RegistrationStatus))
@@ -95,6 +97,7 @@ async fn registration(State(state): State<AppState>) -> ApiResult<Json<Registrat
 #[utoipa::path(
     post,
     path = "/api/auth/register",
+    operation_id = "registerAccount",
     tag = "auth",
     summary = "Create an account (the first is the admin)",
     request_body = storage::model::RegisterRequest,
@@ -103,16 +106,21 @@ async fn registration(State(state): State<AppState>) -> ApiResult<Json<Registrat
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<UserInfo>)> {
     let username = normalize_username(&req.username)?;
     state.limits.check_register(&username, ip)?;
     check_password_rules(&req.password, "password")?;
     // Refuse before spending a hash; `create_user` checks again atomically.
-    if !registration_status(&state).await?.open {
+    let status = registration_status(&state).await?;
+    if !status.open {
         return Err(crate::auth::catalog_error(
             storage::catalog::CatalogError::RegistrationClosed,
         ));
+    }
+    if status.first_account {
+        check_first_account_host(&headers, &state.config)?;
     }
     let hash = state.passwords.hash(req.password).await?;
     let now = state.clock.now_ms();
@@ -127,6 +135,7 @@ async fn register(
 #[utoipa::path(
     post,
     path = "/api/auth/token",
+    operation_id = "logIn",
     tag = "auth",
     summary = "Log in: access and refresh tokens, also as cookies",
     request_body = storage::model::LoginRequest,
@@ -235,6 +244,7 @@ fn presented_refresh_token(
 #[utoipa::path(
     post,
     path = "/api/auth/refresh",
+    operation_id = "refreshSession",
     tag = "auth",
     summary = "New tokens for a refresh token (JSON body, or the sm_refresh cookie with an empty body)",
     request_body = storage::model::RefreshRequest,
@@ -298,6 +308,7 @@ async fn refresh(
 #[utoipa::path(
     post,
     path = "/api/auth/logout",
+    operation_id = "logOut",
     tag = "auth",
     summary = "End this session and clear the cookies",
     responses((status = 204, description = "Logged out"))
@@ -338,6 +349,7 @@ async fn logout(
 #[utoipa::path(
     post,
     path = "/api/auth/logout-all",
+    operation_id = "logOutEverywhere",
     tag = "auth",
     summary = "End every session of the user",
     security(("bearer" = []), ("cookie" = [])),
@@ -364,6 +376,7 @@ async fn logout_all(
 #[utoipa::path(
     get,
     path = "/api/auth/sessions",
+    operation_id = "listSessions",
     tag = "auth",
     summary = "Your open sessions",
     security(("bearer" = []), ("cookie" = [])),
@@ -394,6 +407,7 @@ async fn sessions(
 #[utoipa::path(
     delete,
     path = "/api/auth/sessions/{id}",
+    operation_id = "revokeSession",
     tag = "auth",
     summary = "End one of your sessions",
     params(("id" = u64, Path, description = "Session id")),

@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get,
     path = "/api/health",
+    operation_id = "getHealth",
     tag = "health",
     summary = "Liveness, version, storage, compactor lag, remote-write backlog",
     responses((status = 200, body = storage::model::Health))

@@ -12,7 +12,7 @@ pub mod queries;
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 
 use crate::api::history::queries::stopped;
 use crate::auth::extract::OwnedAgent;
-use crate::error::{ApiError, ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::AppState;
 
 /// Points per series when the caller does not say.
@@ -251,6 +251,7 @@ fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String> {
 #[utoipa::path(
     get,
     path = "/api/history/{agent_id}/{kind}",
+    operation_id = "getHistory",
     tag = "history",
     summary = "Points of one chart: cpu, memory, disk, network or temperature",
     params(("agent_id" = u64, Path, description = "Agent id"), ("kind" = String, Path, description = "cpu, memory, disk, network or temperature"), RangeParams),
@@ -377,6 +378,7 @@ fn compress(encoding: Encoding, json: Vec<u8>) -> ApiResult<(Encoding, Vec<u8>)>
 #[utoipa::path(
     get,
     path = "/api/history/{agent_id}/summary",
+    operation_id = "getHistorySummary",
     tag = "history",
     summary = "Min, average and max of every dashboard metric over a range",
     params(("agent_id" = u64, Path, description = "Agent id"), RangeParams),

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     post,
     path = "/api/ingest",
+    operation_id = "ingestReports",
     tag = "ingest",
     summary = "A batch of reports from an agent (optionally gzip or zstd)",
     request_body = storage::model::IngestBatch,

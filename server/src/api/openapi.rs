@@ -90,6 +90,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 #[utoipa::path(
     get,
     path = "/api/openapi.json",
+    operation_id = "getOpenApiDocument",
     tag = "meta",
     summary = "This OpenAPI 3.1 description of the JSON API",
     responses((status = 200, description = "The document", content_type = "application/json"))

@@ -71,6 +71,7 @@ fn check_url(text: &str) -> ApiResult<()> {
 #[utoipa::path(
     get,
     path = "/api/recipient",
+    operation_id = "getRecipient",
     tag = "alerts",
     summary = "Where your alerts are sent",
     security(("bearer" = []), ("cookie" = [])),
@@ -85,6 +86,7 @@ async fn show(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<R
 #[utoipa::path(
     post,
     path = "/api/recipient",
+    operation_id = "updateRecipient",
     tag = "alerts",
     summary = "Set where your alerts are sent",
     request_body = storage::model::UpdateRecipientRequest,
@@ -137,6 +139,7 @@ async fn update(
 #[utoipa::path(
     post,
     path = "/api/recipient/test",
+    operation_id = "testRecipient",
     tag = "alerts",
     summary = "Send a test message to each configured channel",
     security(("bearer" = []), ("cookie" = [])),

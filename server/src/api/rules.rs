@@ -4,7 +4,7 @@
 //! a missing one. Invalid values answer 422 with a message that starts with
 //! the field's name. A new, edited or re-enabled rule is evaluated at once.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use storage::catalog::RuleRecord;
@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::auth::extract::agent_not_found;
-use crate::error::{ApiError, ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::{AppState, RING_WINDOW_MS};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -165,6 +165,7 @@ struct ListQuery {
 #[utoipa::path(
     get,
     path = "/api/rules",
+    operation_id = "listRules",
     tag = "rules",
     summary = "Your alert rules",
     params(("agent_id" = Option<u64>, Query, description = "Only the rules of this agent")),
@@ -174,9 +175,8 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Rule>>> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if let Some(agent_id) = query.agent_id {
         check_agent(&state, user.user_id, agent_id).await?;
     }
@@ -194,6 +194,7 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/api/rules/{id}",
+    operation_id = "getRule",
     tag = "rules",
     summary = "One alert rule",
     params(("id" = u64, Path, description = "Rule id")),
@@ -213,6 +214,7 @@ async fn one(
 #[utoipa::path(
     post,
     path = "/api/rules",
+    operation_id = "createRule",
     tag = "rules",
     summary = "Create an alert rule",
     request_body = storage::model::CreateRuleRequest,
@@ -254,6 +256,7 @@ async fn create(
 #[utoipa::path(
     patch,
     path = "/api/rules/{id}",
+    operation_id = "updateRule",
     tag = "rules",
     summary = "Change an alert rule",
     params(("id" = u64, Path, description = "Rule id")),
@@ -328,6 +331,7 @@ async fn update(
 #[utoipa::path(
     delete,
     path = "/api/rules/{id}",
+    operation_id = "deleteRule",
     tag = "rules",
     summary = "Delete an alert rule",
     params(("id" = u64, Path, description = "Rule id")),

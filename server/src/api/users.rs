@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get,
     path = "/api/users/me",
+    operation_id = "getCurrentUser",
     tag = "users",
     summary = "The logged-in user",
     security(("bearer" = []), ("cookie" = [])),
@@ -41,6 +42,7 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Use
 #[utoipa::path(
     post,
     path = "/api/users/me/password",
+    operation_id = "changePassword",
     tag = "users",
     summary = "Change your password; other sessions end",
     request_body = storage::model::ChangePasswordRequest,

@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -24,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::extract::{AuthUser, AuthVia, OwnedAgent, check_same_origin};
-use crate::error::ApiResult;
+use crate::error::{ApiResult, Path, Query};
 use crate::state::{AppState, RING_WINDOW_MS};
 
 mod fanout;
@@ -66,6 +66,7 @@ enum Out<'a> {
 #[utoipa::path(
     get,
     path = "/api/ws/{agent_id}",
+    operation_id = "openLiveSocket",
     tag = "live",
     summary = "Live reports of one agent over a WebSocket: the ring buffer first, then each new report",
     params(("agent_id" = u64, Path, description = "Agent id"), ("token" = Option<String>, Query, description = "Access token, for clients that cannot set headers")),

@@ -35,6 +35,7 @@ impl std::io::Write for ChannelWriter {
 #[utoipa::path(
     post,
     path = "/api/admin/backup",
+    operation_id = "downloadBackup",
     tag = "admin",
     summary = "Download a consistent online backup of the data directory (admin)",
     security(("bearer" = []), ("cookie" = [])),

@@ -21,6 +21,9 @@ mod data;
 mod ecosystem;
 /// History queries: bounded ranges, time budget, per-user limit.
 mod history_bounds;
+/// Browser headers, the Host check, panics, 405s, malformed input on every
+/// route, the OpenAPI document through a validator.
+mod hardening;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
 /// The live WebSocket: snapshot and reports, closing, slow readers, joins.
