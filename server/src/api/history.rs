@@ -179,7 +179,7 @@ impl RangeParams {
 }
 
 async fn run_query(state: &AppState, req: QueryRequest) -> ApiResult<QueryResult> {
-    let engine = state.engine.clone();
+    let engine = state.engine();
     tokio::task::spawn_blocking(move || engine.query(&req))
         .await
         .map_err(ApiError::internal)?
@@ -227,7 +227,7 @@ async fn history(
     let range = params.check(state.clock.now_ms())?;
     let agent_id = owned.agent.id;
     let req = request(agent_id, metrics, &range, range.max_points);
-    let engine = state.engine.clone();
+    let engine = state.engine();
     let encoding = pick_encoding(headers.get(header::ACCEPT_ENCODING));
     // Query, JSON encoding and compression in one blocking task: a day of a
     // host's CPU is a few hundred KB of JSON, too much to format and
