@@ -251,3 +251,46 @@ pub async fn serve(
     drop(close_tx);
     done_tx.closed().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_is_one_well_formed_answer() {
+        let text = std::str::from_utf8(TOO_MANY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(length, body.len());
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["code"], "rate_limited");
+    }
+
+    #[test]
+    fn a_slot_counts_until_authenticated_or_dropped() {
+        let table = Arc::new(Unauthenticated::default());
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let a = table.admit(ip, 2).unwrap();
+        let b = table.admit(ip, 2).unwrap();
+        assert!(table.admit(ip, 2).is_none(), "third refused");
+        a.authenticated();
+        a.authenticated(); // twice: counted once
+        let c = table.admit(ip, 2).unwrap();
+        assert!(table.admit(ip, 2).is_none());
+        drop(b);
+        drop(a); // authenticated already: gives nothing back twice
+        let _d = table.admit(ip, 2).unwrap();
+        assert!(table.admit(ip, 2).is_none());
+        drop(c);
+        assert!(
+            table.admit([10, 0, 0, 2].into(), 2).is_some(),
+            "per address"
+        );
+        assert!(table.admit(ip, 0).is_some(), "0: no limit");
+    }
+}
