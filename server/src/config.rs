@@ -157,6 +157,23 @@ pub struct ServeArgs {
         value_name = "BYTES"
     )]
     pub remote_write_queue_bytes: Option<u64>,
+    /// Time a connection has to send a complete request head, from opening or from its previous answer; closes silent, dripping and idle connections [default: 30s].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_REQUEST_HEADER_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub request_header_timeout: Option<String>,
+    /// Connections one address may hold open before any of their requests is authenticated; 0: no limit [default: 64].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_MAX_UNAUTHENTICATED_CONNECTIONS_PER_IP",
+        value_name = "N"
+    )]
+    pub max_unauthenticated_connections_per_ip: Option<usize>,
+    /// Free space the data directory's file system must keep: below it ingest is refused with 507, so the catalog can still commit [default: 268435456].
+    #[arg(long, env = "STATUSMONITOR_MIN_FREE_BYTES", value_name = "BYTES")]
+    pub min_free_bytes: Option<u64>,
 }
 
 /// The same settings as read from the TOML file. Unknown keys are an error,
@@ -187,6 +204,9 @@ struct FileConfig {
     remote_write_url: Option<Vec<String>>,
     remote_write_bearer_token: Option<String>,
     remote_write_queue_bytes: Option<u64>,
+    request_header_timeout: Option<String>,
+    max_unauthenticated_connections_per_ip: Option<usize>,
+    min_free_bytes: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -230,6 +250,13 @@ pub struct Config {
     pub remote_write_bearer_token: Option<String>,
     /// Bound of each endpoint's on-disk queue.
     pub remote_write_queue_bytes: u64,
+    /// See [`crate::serve::ConnectionLimits::header_timeout`].
+    pub request_header_timeout_ms: i64,
+    /// See [`crate::serve::ConnectionLimits::max_unauthenticated_per_ip`].
+    pub max_unauthenticated_connections_per_ip: usize,
+    /// Ingest is refused (507) while the data directory's file system has
+    /// less free space than this (see [`crate::disk`]).
+    pub min_free_bytes: u64,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -298,6 +325,12 @@ impl std::fmt::Debug for Config {
                 &self.remote_write_bearer_token.as_ref().map(|_| "<set>"),
             )
             .field("remote_write_queue_bytes", &self.remote_write_queue_bytes)
+            .field("request_header_timeout_ms", &self.request_header_timeout_ms)
+            .field(
+                "max_unauthenticated_connections_per_ip",
+                &self.max_unauthenticated_connections_per_ip,
+            )
+            .field("min_free_bytes", &self.min_free_bytes)
             .finish()
     }
 }
@@ -419,6 +452,20 @@ impl Config {
                 .remote_write_queue_bytes
                 .or(file.remote_write_queue_bytes)
                 .unwrap_or(256 << 20),
+            request_header_timeout_ms: retention(
+                "request_header_timeout",
+                args.request_header_timeout,
+                file.request_header_timeout,
+                "30s",
+            )?,
+            max_unauthenticated_connections_per_ip: args
+                .max_unauthenticated_connections_per_ip
+                .or(file.max_unauthenticated_connections_per_ip)
+                .unwrap_or(64),
+            min_free_bytes: args
+                .min_free_bytes
+                .or(file.min_free_bytes)
+                .unwrap_or(256 << 20),
         };
         crate::metrics::check_config(&config)?;
         crate::remote_write::check_config(&config)?;
@@ -437,6 +484,16 @@ impl Config {
             bail!("jwt_secret must be at least 32 characters");
         }
         Ok(config)
+    }
+
+    /// What the accept loop enforces per connection.
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            header_timeout: std::time::Duration::from_millis(
+                u64::try_from(self.request_header_timeout_ms).unwrap_or(30_000),
+            ),
+            max_unauthenticated_per_ip: self.max_unauthenticated_connections_per_ip,
+        }
     }
 
     /// The URL to print at start and to put in notification links.

@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 503: a part of the server is not available (shutting down, storage down).
     #[error("{0}")]
     Unavailable(String),
+    /// 507: the server's disk is (nearly) full; nothing was stored.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// 500: a bug or an I/O failure. The cause is logged, not sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,6 +98,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::InsufficientStorage(_) => "insufficient_storage",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -15,10 +15,11 @@ pub mod metrics;
 pub mod ops;
 pub mod remote_write;
 pub mod security;
+pub mod serve;
 pub mod state;
+pub mod store;
 pub mod web;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Response;
 use axum::http::{HeaderValue, header};
 use axum::routing::any;
-use axum::serve::{Listener, ListenerExt};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -110,14 +110,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?
-        // Small answers (an ingest acknowledgement, a live report) go out at
-        // once instead of waiting for Nagle's algorithm.
-        .tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let limits = config.connection_limits();
     let url = config.dashboard_url();
     let state = AppState::open(config, data_dir)?;
     // Without it only `statusmonitor backup` of the running server is lost
@@ -132,11 +126,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listen = %listener.local_addr()?,
         "StatusMonitor is running; open {url}"
     );
-    axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    let shutdown = {
         // History queries in flight stop at their next block instead of
         // holding the shutdown until they finish.
         let history = state.history.clone();
@@ -144,9 +134,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shutdown_signal().await;
             history.shut_down();
         }
-    })
-    .await
-    .context("server failed")?;
+    };
+    serve::serve(listener, app(state.clone()), limits, shutdown).await;
     state.flush()?;
     #[cfg(unix)]
     if let Some(control) = control {

@@ -8,6 +8,11 @@ use server::config::{Cli, Command, Config};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Everything this process creates (catalog, time series, spool, backups,
+    // the control socket) is for its own user only: the data directory holds
+    // the JWT signing secret. See docs/security.md, "Files and permissions".
+    #[cfg(unix)]
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,

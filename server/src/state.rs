@@ -8,7 +8,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError, LAST_SEEN_PERSIST_MS};
 use storage::clock::{Clock, SystemClock};
-use storage::tsdb::{BackgroundHandle, Engine, EngineConfig, Ring};
+use storage::tsdb::{Engine, EngineConfig, Ring};
 use tokio::sync::broadcast;
 
 use crate::alerting::Alerting;
@@ -24,6 +24,7 @@ use crate::datadir::DataDir;
 use crate::error::ApiError;
 use crate::metrics::ServerMetrics;
 use crate::remote_write::RemoteWrite;
+use crate::store::Tsdb;
 
 /// Cloned for every request (axum hands each handler and middleware its own
 /// copy), so it is one `Arc`: a clone is one atomic increment instead of a
@@ -58,17 +59,15 @@ pub struct Shared {
     /// Revoked sessions, replaced agent tokens, deleted agents: WebSockets and
     /// the engine subscribe with [`AppState::subscribe_security`].
     pub events: broadcast::Sender<SecurityEvent>,
-    /// The time-series engine (`DATA_DIR/tsdb`). Blocking: call it from
-    /// `spawn_blocking`.
-    pub engine: Arc<Engine>,
+    /// The time-series engine (`DATA_DIR/tsdb`), its maintenance thread,
+    /// and the free-space guard of ingest; reach the engine with
+    /// [`Shared::engine`].
+    pub tsdb: Arc<Tsdb>,
     /// The last 15 minutes of every agent's reports: what live sockets are
     /// sent, and the latest values alert rules read.
     pub ring: Arc<Ring>,
     /// The tasks writing each watched agent's reports to its live sockets.
     pub fanout: Fanout,
-    /// The engine's background compactor; stops when the last clone of the
-    /// state is dropped.
-    pub maintenance: Arc<BackgroundHandle>,
     /// Alert rules, their evaluation on ingest and the offline check, and
     /// notifications. Its thread stops when the last clone is dropped.
     pub alerting: Arc<Alerting>,
@@ -78,6 +77,15 @@ pub struct Shared {
     pub remote_write: Arc<RemoteWrite>,
     /// History queries in flight: per-user limit, time budget, cancellation.
     pub history: Arc<HistoryQueries>,
+}
+
+impl Shared {
+    /// The time-series engine. Blocking: use it from `spawn_blocking`. Take
+    /// it per request (it is replaced after a failed write, see
+    /// [`crate::store`]), never keep it.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.tsdb.engine()
+    }
 }
 
 /// How much the ring buffer keeps per agent.
@@ -119,7 +127,7 @@ impl AppState {
         };
         let tsdb_dir = data_dir.path().join("tsdb");
         let engine = Arc::new(
-            Engine::open(&tsdb_dir, engine_config, clock.clone()).with_context(|| {
+            Engine::open(&tsdb_dir, engine_config.clone(), clock.clone()).with_context(|| {
                 format!("cannot open the time-series store {}", tsdb_dir.display())
             })?,
         );
@@ -131,7 +139,13 @@ impl AppState {
             ring_replay_ms = (opening.elapsed() - engine_opened).as_millis() as u64,
             "stores opened"
         );
-        let maintenance = Arc::new(engine.start_background());
+        let tsdb = Arc::new(Tsdb::new(
+            engine,
+            data_dir.path(),
+            engine_config,
+            clock.clone(),
+            config.min_free_bytes,
+        ));
         let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
             .context("cannot load alert rules")?;
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
@@ -153,10 +167,9 @@ impl AppState {
             passwords: Arc::new(passwords),
             limits: Arc::new(Limits::default()),
             events,
-            engine,
+            tsdb,
             ring,
             fanout: Fanout::default(),
-            maintenance,
             alerting: Arc::new(alerting),
         })))
     }
@@ -223,7 +236,7 @@ impl AppState {
             .await
             .map_err(ApiError::internal)?
             .map_err(catalog_error)?;
-        let engine = self.engine.clone();
+        let engine = self.engine();
         tokio::task::spawn_blocking(move || engine.delete_agent(agent_id))
             .await
             .map_err(ApiError::internal)?
@@ -239,7 +252,7 @@ impl AppState {
         self.catalog
             .flush_live()
             .context("cannot save last-seen times")?;
-        self.engine
+        self.tsdb
             .flush()
             .context("cannot flush the time-series store")?;
         Ok(())

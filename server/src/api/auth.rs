@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 use crate::auth::cookies::{self, REFRESH_COOKIE, clear_session, is_tls, set_session};
 use crate::auth::extract::check_same_origin;
 use crate::auth::password::check_password_rules;
-use crate::auth::tokens::{REFRESH_TOKEN_PREFIX, hash_token, new_token};
+use crate::auth::tokens::{REFRESH_TOKEN_PREFIX, hash_token, new_token, random_bytes};
 use crate::auth::{ACCESS_TTL_S, AuthUser, ClientIp, REFRESH_TTL_MS, SecurityEvent};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::security::check_first_account_host;
@@ -173,11 +173,17 @@ async fn login(
         .collect();
     let now = state.clock.now_ms();
     let user_id = user.id;
+    let key = new_session_key();
     let session = state
-        .catalog(move |c| c.create_session(user_id, &hash, &user_agent, now, REFRESH_TTL_MS))
+        .catalog(move |c| c.create_session(user_id, &hash, key, &user_agent, now, REFRESH_TTL_MS))
         .await?;
     tracing::info!(user_id, session_id = session.id, "logged in");
-    token_response(&state, &headers, &user, session.id, refresh)
+    token_response(&state, &headers, &user, session.id, key, refresh)
+}
+
+/// A session family's secret key: 128 bits from the OS-seeded CSPRNG.
+fn new_session_key() -> u128 {
+    u128::from_le_bytes(random_bytes::<16>())
 }
 
 /// 200 with [`TokenResponse`] and both cookies.
@@ -186,9 +192,12 @@ fn token_response(
     headers: &HeaderMap,
     user: &UserRecord,
     session_id: u64,
+    session_key: u128,
     refresh: String,
 ) -> ApiResult<Response> {
-    let access = state.jwt.issue(user.id, session_id, state.clock.now_ms())?;
+    let access = state
+        .jwt
+        .issue(user.id, session_id, session_key, state.clock.now_ms())?;
     let cookies = set_session(&access, &refresh, is_tls(headers));
     let body = TokenResponse {
         access_token: access,
@@ -261,11 +270,12 @@ async fn refresh(
     let new = new_token(REFRESH_TOKEN_PREFIX);
     let (old_hash, new_hash) = (hash_token(&old), hash_token(&new));
     let now = state.clock.now_ms();
+    let key_if_none = new_session_key();
     let outcome = state
-        .catalog(move |c| c.rotate_refresh(&old_hash, &new_hash, now, REFRESH_TTL_MS))
+        .catalog(move |c| c.rotate_refresh(&old_hash, &new_hash, key_if_none, now, REFRESH_TTL_MS))
         .await?;
     match outcome {
-        RefreshOutcome::Rotated(session) => {
+        RefreshOutcome::Rotated(session, key) => {
             let user_id = session.user_id;
             let Some(user) = state.catalog(move |c| c.user(user_id)).await? else {
                 return Ok(clearing_cookies(
@@ -273,7 +283,7 @@ async fn refresh(
                     ApiError::Unauthorized("this account no longer exists".into()),
                 ));
             };
-            token_response(&state, &headers, &user, session.id, new)
+            token_response(&state, &headers, &user, session.id, key, new)
         }
         RefreshOutcome::Reused {
             session_id,

@@ -1,5 +1,6 @@
 //! `GET /api/health`: liveness, version, storage status (the catalog and the
-//! engine are asked, not just the directory looked at), compactor lag and the
+//! engine are asked, not just the directory looked at; a full disk that
+//! stops ingest makes it `degraded` with the reason), compactor lag and the
 //! remote-write backlog.
 
 use axum::extract::State;
@@ -36,19 +37,24 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
             Err(e) => format!("catalog cannot be read: {e}"),
         };
         // The engine's statistics touch every agent's state and keyspace.
-        let stats = probe.engine.stats();
+        let engine = probe.engine();
+        let stats = engine.stats();
         // And one read of stored data (the newest moment of one agent).
         let now_ms = probe.clock.now_ms();
-        let read = match probe.engine.agents().first() {
-            Some(&agent) => probe.engine.recent_reports(agent, now_ms).map(|_| ()),
+        let read = match engine.agents().first() {
+            Some(&agent) => engine.recent_reports(agent, now_ms).map(|_| ()),
             None => Ok(()),
         };
-        let engine = match read {
-            Err(e) => format!("time-series store cannot be read: {e}"),
-            Ok(()) if !probe.data_dir.path().join("tsdb").is_dir() => {
+        drop(engine);
+        // Reads work while the disk is full; writes do not.
+        let ingest = probe.tsdb.degraded_reason();
+        let engine = match (read, ingest) {
+            (Err(e), _) => format!("time-series store cannot be read: {e}"),
+            (Ok(()), Some(reason)) => reason,
+            (Ok(()), None) if !probe.data_dir.path().join("tsdb").is_dir() => {
                 "time-series directory is gone".to_string()
             }
-            Ok(()) => "ok".to_string(),
+            (Ok(()), None) => "ok".to_string(),
         };
         (catalog, engine, stats.compactor_lag_ms)
     })

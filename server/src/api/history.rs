@@ -212,7 +212,7 @@ impl RangeParams {
 
 /// The range of a request, checked against the server's clock and retention.
 fn checked_range(state: &AppState, params: &RangeParams) -> ApiResult<Range> {
-    let config = state.engine.config();
+    let config = state.engine().config();
     let retention_ms = Tier::ALL
         .into_iter()
         .map(|t| config.retention_ms(t))
@@ -223,7 +223,7 @@ fn checked_range(state: &AppState, params: &RangeParams) -> ApiResult<Range> {
 
 async fn run_query(state: &AppState, user: u64, req: QueryRequest) -> ApiResult<QueryResult> {
     let permit = state.history.start(user)?;
-    let engine = state.engine.clone();
+    let engine = state.engine();
     state
         .history
         .run(permit, move |budget| engine.query_within(&req, budget))
@@ -273,7 +273,7 @@ async fn history(
     let range = checked_range(&state, &params)?;
     let agent_id = owned.agent.id;
     let req = request(agent_id, metrics, &range, range.max_points);
-    let engine = state.engine.clone();
+    let engine = state.engine();
     let encoding = pick_encoding(headers.get(header::ACCEPT_ENCODING));
     let permit = state.history.start(owned.user.user_id)?;
     // Query, JSON encoding and compression in one blocking task: a day of a

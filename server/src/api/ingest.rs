@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     summary = "A batch of reports from an agent (optionally gzip or zstd)",
     request_body = storage::model::IngestBatch,
     security(("agent_token" = [])),
-    responses((status = 200, body = storage::model::IngestAck), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 413, description = "Body too large", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::IngestAck), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 413, description = "Body too large", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody), (status = 503, description = "The store is being reopened after a failed write; retry", body = storage::model::ErrorBody), (status = 507, description = "The server's disk is (nearly) full; retry later", body = storage::model::ErrorBody))
 )]
 async fn ingest(State(state): State<AppState>, request: Request) -> Response {
     let start = Instant::now();
@@ -47,6 +47,10 @@ async fn store(state: &AppState, request: Request) -> ApiResult<Json<IngestAck>>
     // The three headers this needs, before the body takes the request (a
     // `HeaderMap` argument would be a copy of the whole map).
     let token = request.headers().get("x-agent-token").cloned();
+    let slot = request
+        .extensions()
+        .get::<crate::serve::ConnectionSlot>()
+        .cloned();
     let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
     let length = request
         .headers()
@@ -73,6 +77,9 @@ async fn store(state: &AppState, request: Request) -> ApiResult<Json<IngestAck>>
             )
         })?;
     let auth = state.authenticate_agent(token).await?;
+    if let Some(slot) = slot {
+        slot.authenticated();
+    }
 
     let limit = state.config.max_body_bytes;
     let decode = move || -> ApiResult<IngestBatch> {
@@ -92,15 +99,15 @@ async fn store(state: &AppState, request: Request) -> ApiResult<Json<IngestAck>>
 
     let IngestBatch { host, mut reports } = batch;
     reports.sort_by_key(|r| r.ts_ms);
-    let rows: Vec<Row> = reports.iter().map(|r| state.engine.report_row(r)).collect();
+    // 507 while the disk is (nearly) full, before anything is written.
+    let engine = state.tsdb.for_ingest().await?;
+    let rows: Vec<Row> = reports.iter().map(|r| engine.report_row(r)).collect();
     let agent_id = auth.agent_id;
     // Group commit: concurrent requests share one journal write; this
     // resolves once the batch holding these rows is durable.
-    state
-        .engine
-        .write_grouped(agent_id, rows)
-        .await
-        .map_err(crate::state::storage_error)?;
+    let written = engine.write_grouped(agent_id, rows).await;
+    drop(engine);
+    written.map_err(|e| state.tsdb.write_failed(e))?;
 
     // Durable: now tell the live side. Replayed reports older than what the
     // ring already has are history, not news.

@@ -84,7 +84,15 @@ impl AuthUser {
             .jwt
             .verify(token, state.clock.now_ms())
             .ok_or_else(|| unauthorized("the session token is invalid or expired; log in again"))?;
-        if !state.catalog.is_session_active(claims.sid, claims.sub) {
+        // The family must be live and the token must carry its secret key:
+        // family ids are sequential, so a token forged with the signing
+        // secret and a guessed id is refused here.
+        let live = claims.session_key().is_some_and(|key| {
+            state
+                .catalog
+                .is_session_key_valid(claims.sid, claims.sub, key)
+        });
+        if !live {
             return Err(unauthorized("this session has ended; log in again"));
         }
         Ok(AuthUser {
@@ -99,7 +107,9 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        AuthUser::from_headers(&parts.method, &parts.headers, state)
+        let user = AuthUser::from_headers(&parts.method, &parts.headers, state)?;
+        crate::serve::ConnectionSlot::mark(&parts.extensions);
+        Ok(user)
     }
 }
 

@@ -184,7 +184,7 @@ fn scrape_time_registry(state: &AppState) -> anyhow::Result<Registry> {
     // The agents' newest values, one family per exported metric.
     let mut families: BTreeMap<usize, Family<Labels, FloatGauge>> = BTreeMap::new();
     let last_report = Family::<Labels, FloatGauge>::default();
-    for agent_id in state.engine.agents() {
+    for agent_id in state.engine().agents() {
         let Some(report) = state.ring.latest(agent_id) else {
             continue;
         };
@@ -257,7 +257,7 @@ fn scrape_time_registry(state: &AppState) -> anyhow::Result<Registry> {
         clients,
     );
 
-    let stats = state.engine.stats();
+    let stats = state.engine().stats();
     let storage = Family::<Labels, Gauge>::default();
     let tiers = [
         ("raw", stats.tier_bytes[0]),

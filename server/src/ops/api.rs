@@ -49,7 +49,7 @@ async fn download_backup(
     let s = state.clone();
     let (stage, manifest) = tokio::task::spawn_blocking(move || {
         let stage = Staging::new(s.data_dir.path(), "backup")?;
-        let m = backup::snapshot_to(&s.catalog, &s.engine, s.clock.now_ms(), stage.path())?;
+        let m = backup::snapshot_to(&s.catalog, &s.engine(), s.clock.now_ms(), stage.path())?;
         Ok::<_, anyhow::Error>((stage, m))
     })
     .await

@@ -74,7 +74,7 @@ fn serve_one(state: &AppState, stream: std::os::unix::net::UnixStream) -> anyhow
     let staged = Staging::new(state.data_dir.path(), "backup").and_then(|stage| {
         let m = backup::snapshot_to(
             &state.catalog,
-            &state.engine,
+            &state.engine(),
             state.clock.now_ms(),
             stage.path(),
         )?;

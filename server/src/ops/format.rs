@@ -6,6 +6,8 @@
 //! | 1 | the first release: no `FORMAT` file; `catalog.redb` (records of  |
 //! |   | version 1) and `tsdb/` (its own `tsdb/FORMAT` 1)                 |
 //! | 2 | this layout plus the top-level `FORMAT` file                     |
+//! | 3 | format 2 plus the catalog table `session_keys` (a random 128-bit |
+//! |   | key per session family, which access tokens must carry)         |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -20,7 +22,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 /// The format this build reads and writes.
-pub const DATA_FORMAT_VERSION: u32 = 2;
+pub const DATA_FORMAT_VERSION: u32 = 3;
 /// Name of the version file in the data directory.
 pub const FORMAT_FILE: &str = "FORMAT";
 const MAGIC: &str = "statusmonitor-data";
@@ -98,6 +100,12 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
     match from {
         // 1 → 2 only adds the top-level FORMAT file: the stores are unchanged.
         1 => Ok(()),
+        // 2 → 3 adds the catalog's `session_keys` table, which the catalog
+        // creates when it opens. Families from format 2 have no key: their
+        // access tokens are refused (401), and the client's refresh, which
+        // keeps working, gives the family a key. A format-2 binary refuses
+        // the directory instead of backing it up without the keys.
+        2 => Ok(()),
         _ => bail!(
             "data directory {} has format {from}, which this binary cannot upgrade",
             dir.display()

@@ -77,7 +77,12 @@ fn write_file_atomically(
     let mut partial = to.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let file = std::fs::File::create(&partial)
+    // 0600 whatever the umask: the archive holds the JWT secret and every
+    // password hash (see docs/security.md, "Files and permissions"). A
+    // leftover of a broken run goes first, so the mode is ours.
+    let _ = std::fs::remove_file(&partial);
+    let file = crate::datadir::private_file_options()
+        .open(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let result = f(&mut out).and_then(|m| {

@@ -239,18 +239,18 @@ async fn deleting_an_agent_deletes_its_time_series() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
-    assert_eq!(app.state.engine.agents().len(), 2);
+    assert_eq!(app.state.engine().agents().len(), 2);
 
     let r = app
         .call_as(&s, Method::DELETE, &format!("/api/agents/{id}"), None)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let left = app.state.engine.agents();
+    let left = app.state.engine().agents();
     assert!(!left.contains(&id), "{left:?}");
     assert_eq!(left.len(), 1, "the other agent keeps its data");
     assert!(
         app.state
-            .engine
+            .engine()
             .recent_reports(id, T0 - 60_000)
             .unwrap()
             .is_empty()

@@ -5,7 +5,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use server::auth::jwt::JwtKeys;
 
-use crate::common::{PASSWORD, T0, TestApp};
+use crate::common::{PASSWORD, Session, T0, TestApp};
 
 fn set_cookies(reply: &crate::common::Reply) -> Vec<String> {
     reply
@@ -194,7 +194,7 @@ async fn bad_access_tokens_are_401() {
     );
     // Same claims, another secret.
     let foreign = JwtKeys::new(b"another secret, also 32 bytes long!!")
-        .issue(s.user_id, 1, T0)
+        .issue(s.user_id, 1, 0, T0)
         .unwrap();
     for token in [
         tampered.as_str(),
@@ -603,6 +603,60 @@ async fn a_configured_jwt_secret_signs_the_access_tokens() {
         .expect("signed with the configured secret");
     assert_eq!(claims.sub, s.user_id);
     assert_eq!(claims.exp - claims.iat, 900);
+}
+
+/// What a local user who read the signing secret could do before families
+/// had keys: sign `{sub: 1, sid: <small number>}` and be the admin. With the
+/// secret in hand (here: configured), every guessed family id is refused
+/// unless the token also carries the family's random 128-bit key.
+#[tokio::test]
+async fn a_token_signed_with_the_secret_and_a_guessed_session_id_is_refused() {
+    let secret = "a configured secret, at least 32 characters";
+    let app = TestApp::with_args(server::config::ServeArgs {
+        jwt_secret: Some(secret.into()),
+        ..Default::default()
+    });
+    let s = app.register_and_login("alice").await;
+    let keys = JwtKeys::new(secret.as_bytes());
+    let real = keys.verify(&s.access, T0).expect("ours");
+    let key = real.session_key().expect("a 128-bit key");
+    let me = |token: String| {
+        let app = &app;
+        async move {
+            app.get(
+                "/api/users/me",
+                &[("authorization", &format!("Bearer {token}"))],
+            )
+            .await
+        }
+    };
+    // The control: a token made like this with the right key works, so the
+    // refusals below are about the key, not about how the token was made.
+    let forged_right = keys.issue(s.user_id, real.sid, key, T0).unwrap();
+    assert_eq!(me(forged_right).await.status, StatusCode::OK);
+    for sid in 0..=5 {
+        for guess in [0, 1, u128::from(sid), key ^ 1, key.rotate_left(64)] {
+            let forged = keys.issue(s.user_id, sid, guess, T0).unwrap();
+            let r = me(forged).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "sid {sid}: {}", r.text);
+            assert_eq!(r.code(), "unauthorized");
+        }
+    }
+    // A token without the key claim, as this version's predecessor issued.
+    let legacy = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({ "sub": s.user_id, "sid": real.sid, "iat": T0 / 1000, "exp": T0 / 1000 + 900 }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(me(legacy).await.status, StatusCode::UNAUTHORIZED);
+    // Keys differ per family and survive a refresh.
+    let s2 = app.login("alice").await;
+    let key2 = keys.verify(&s2.access, T0).unwrap().session_key().unwrap();
+    assert_ne!(key, key2);
+    let refreshed = Session::from_reply(&app.refresh_reply(&s.refresh).await);
+    let after = keys.verify(&refreshed.access, T0).unwrap();
+    assert_eq!((after.sid, after.session_key()), (real.sid, Some(key)));
 }
 
 #[tokio::test]

@@ -256,3 +256,115 @@ fn version_names_the_git_revision() {
     assert!(text.starts_with("statusmonitor 0."), "{text}");
     assert!(text.contains('('), "revision in parentheses: {text}");
 }
+
+/// Every entry under `dir` (directories too) whose mode lets the group or
+/// others in, with its mode.
+#[cfg(unix)]
+fn shared_entries(dir: &Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            out.push((d.clone(), mode));
+        }
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                todo.push(path);
+            } else if meta.permissions().mode() & 0o077 != 0 {
+                out.push((path, meta.permissions().mode() & 0o7777));
+            }
+        }
+    }
+    out
+}
+
+/// The data directory holds the JWT signing secret: a fresh one, everything
+/// the running server writes into it, and a backup taken through the control
+/// socket are for the server's user only, whatever the caller's umask.
+#[cfg(unix)]
+#[test]
+fn a_fresh_data_directory_and_its_backup_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let (mut child, port) = start(&["--data-dir", data_s], cwd.path());
+    // Something in the catalog: the first account (and its session).
+    let url = format!("http://127.0.0.1:{port}");
+    let password = "correct horse battery staple";
+    ureq::post(&format!("{url}/api/auth/register"))
+        .send_json(serde_json::json!({ "username": "alice", "password": password }))
+        .unwrap();
+    ureq::post(&format!("{url}/api/auth/token"))
+        .send_json(serde_json::json!({ "username": "alice", "password": password }))
+        .unwrap();
+    let backup = cwd.path().join("b.tar.zst");
+    let out = run(
+        &[
+            "backup",
+            "--data-dir",
+            data_s,
+            "--to",
+            backup.to_str().unwrap(),
+        ],
+        cwd.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(data.join("catalog.redb").is_file() && data.join("tsdb").is_dir());
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(shared_entries(&data), vec![], "while running");
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(shared_entries(&data), vec![], "after a graceful stop");
+}
+
+/// A data directory made by an older version (0755, files 0644) is closed at
+/// start, with a warning that says what was wrong.
+#[cfg(unix)]
+#[test]
+fn an_open_data_directory_is_closed_at_start_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("notes.txt"), b"left by someone").unwrap();
+    std::fs::set_permissions(
+        data.join("notes.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (mut child, _port) = start(&["--data-dir", data.to_str().unwrap()], cwd.path());
+    assert_eq!(shared_entries(&data), vec![]);
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut log = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        log.push_str(&line.unwrap());
+    }
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        log.push_str(&line.unwrap());
+    }
+    assert!(log.contains("was open to other users (mode 0755)"), "{log}");
+    assert!(
+        log.contains("entries of the data directory readable by other users: 1"),
+        "{log}"
+    );
+}

@@ -311,7 +311,7 @@ async fn a_backdated_batch_lands_in_history_and_the_minute_tier() {
 
     // Move on past the grace period and let the compactor roll it up.
     app.clock.advance(10 * 60_000);
-    app.state.engine.run_maintenance().unwrap();
+    app.state.engine().run_maintenance().unwrap();
     let minutes = cpu_points(&app, &alice, agent, "start=-3h&tier=1m").await;
     let m0 = minutes
         .iter()

@@ -140,7 +140,7 @@ async fn a_websocket_gets_a_snapshot_then_each_report_then_closes_on_delete() {
     // The agent's data went with it.
     assert!(
         app.state
-            .engine
+            .engine()
             .recent_reports(agent, T0 - 3_600_000)
             .unwrap()
             .is_empty()

@@ -15,8 +15,12 @@ mod alerts;
 mod auth;
 mod cli;
 mod common;
+/// Slow, silent, idle and too many unauthenticated connections (the accept loop).
+mod connections;
 mod crash;
 mod data;
+/// A full disk (a tmpfs the test mounts as root): 507, degraded, recovery.
+mod disk;
 /// `/metrics` with promtool, remote write into a real VictoriaMetrics, OpenAPI.
 mod ecosystem;
 /// History queries: bounded ranges, time budget, per-user limit.

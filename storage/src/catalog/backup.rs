@@ -25,11 +25,12 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 13] = [
+const TABLE_NAMES: [&str; 14] = [
     "counters",
     "users",
     "usernames",
     "sessions",
+    "session_keys",
     "refresh_tokens",
     "agents",
     "agent_tokens",
@@ -126,6 +127,7 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, USERS)?;
         n += copy_table(&self.txn, &to, USERNAMES)?;
         n += copy_table(&self.txn, &to, SESSIONS)?;
+        n += copy_table(&self.txn, &to, SESSION_KEYS)?;
         n += copy_table(&self.txn, &to, REFRESH_TOKENS)?;
         n += copy_table(&self.txn, &to, AGENTS)?;
         n += copy_table(&self.txn, &to, AGENT_TOKENS)?;
@@ -222,6 +224,7 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
     check_table(&txn, USERS, &mut out, record::<UserRecord>("user"));
     check_table(&txn, USERNAMES, &mut out, ok);
     check_table(&txn, SESSIONS, &mut out, record::<SessionRecord>("session"));
+    check_table(&txn, SESSION_KEYS, &mut out, |_: &u128| Ok(()));
     check_table(
         &txn,
         REFRESH_TOKENS,

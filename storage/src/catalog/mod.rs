@@ -45,6 +45,7 @@ pub use users::UserRecord;
 
 use agents::LiveState;
 use error::store;
+use sessions::ActiveSession;
 
 /// File name of the catalog inside the data directory.
 pub const CATALOG_FILE: &str = "catalog.redb";
@@ -61,6 +62,13 @@ const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
 const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
 /// session (family) id → [`SessionRecord`]. Only live families are here.
 const SESSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("sessions");
+/// session (family) id → its secret key, 128 random bits from the caller's
+/// CSPRNG, which every access token of the family must carry (`sk`): a
+/// family's id is a small sequential number, so it alone must never be
+/// enough. A separate table rather than a field of [`SESSIONS`]' records, so
+/// the record layout (and an older binary reading this file) is unchanged;
+/// families from before it have no key until their next refresh.
+const SESSION_KEYS: TableDefinition<u64, u128> = TableDefinition::new("session_keys");
 /// SHA-256 of every refresh token issued, current or rotated → its family.
 /// Rotated hashes stay so reuse can be detected; purged once expired.
 const REFRESH_TOKENS: TableDefinition<&TokenHash, &[u8]> = TableDefinition::new("refresh_tokens");
@@ -85,9 +93,11 @@ const RECIPIENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("recipients
 pub struct Catalog {
     db: Database,
     path: PathBuf,
-    /// Active session family → its user. Mirrors [`SESSIONS`]; updated after
-    /// each commit that adds or removes a family.
-    active_sessions: RwLock<HashMap<u64, u64>>,
+    /// Active session family → its user and key (`None`: a family from
+    /// before keys, whose access tokens are refused until it is refreshed).
+    /// Mirrors [`SESSIONS`] and [`SESSION_KEYS`]; updated after each commit
+    /// that adds, rekeys or removes a family.
+    active_sessions: RwLock<HashMap<u64, ActiveSession>>,
     /// Latest report per agent, newer than what is on disk.
     live: Mutex<HashMap<u64, LiveState>>,
     /// Active agent tokens already checked once: hash → agent. Lets ingest
@@ -125,6 +135,8 @@ impl Catalog {
             txn.open_table(USERS).map_err(store("create tables"))?;
             txn.open_table(USERNAMES).map_err(store("create tables"))?;
             txn.open_table(SESSIONS).map_err(store("create tables"))?;
+            txn.open_table(SESSION_KEYS)
+                .map_err(store("create tables"))?;
             txn.open_table(REFRESH_TOKENS)
                 .map_err(store("create tables"))?;
             txn.open_table(AGENTS).map_err(store("create tables"))?;
@@ -161,7 +173,7 @@ impl Catalog {
         self.db.begin_read().map_err(store("begin read"))
     }
 
-    fn active_sessions_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, u64>> {
+    fn active_sessions_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, ActiveSession>> {
         // A panic while holding the guard cannot leave the map half-updated
         // (each update is one insert/remove), so poisoning is harmless.
         self.active_sessions

@@ -3,12 +3,19 @@
 //! a rotated token means two parties hold the family's tokens: the whole
 //! family is revoked (deleted), which also ends its access tokens because
 //! every authenticated request checks [`Catalog::is_session_active`].
+//!
+//! Family ids are small sequential numbers (shown on the Account page), so
+//! each family also has a 128-bit random key, chosen by the caller's CSPRNG
+//! and kept in `session_keys`; an access token names both, and one whose key
+//! does not match is refused ([`Catalog::is_session_key_valid`]).
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::error::store;
-use super::{Catalog, CatalogError, REFRESH_TOKENS, SESSIONS, TokenHash, codec, next_id};
+use super::{
+    Catalog, CatalogError, REFRESH_TOKENS, SESSION_KEYS, SESSIONS, TokenHash, codec, next_id,
+};
 
 /// A live session family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +33,15 @@ pub struct SessionRecord {
     pub current_hash: TokenHash,
 }
 
+/// What the in-memory mirror keeps of a live family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ActiveSession {
+    user_id: u64,
+    /// `None` for a family created before keys existed (data format 2): its
+    /// access tokens are refused; its next refresh gives it a key.
+    key: Option<u128>,
+}
+
 /// Where an issued refresh token belongs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RefreshRecord {
@@ -36,8 +52,9 @@ pub(crate) struct RefreshRecord {
 /// The result of [`Catalog::rotate_refresh`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// The token was current: it is replaced by the new hash.
-    Rotated(SessionRecord),
+    /// The token was current: it is replaced by the new hash. With the
+    /// family's key, which access tokens must carry.
+    Rotated(SessionRecord, u128),
     /// The token had already been rotated: the family is now revoked.
     Reused { session_id: u64, user_id: u64 },
     /// Unknown token, or its family is gone or expired.
@@ -52,30 +69,56 @@ impl Catalog {
     pub(super) fn load_active_sessions(&self) -> Result<(), CatalogError> {
         let txn = self.read()?;
         let table = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+        let keys = txn
+            .open_table(SESSION_KEYS)
+            .map_err(store("open session keys"))?;
         let mut active = self.active_sessions_mut();
         active.clear();
         for entry in table.iter().map_err(store("scan sessions"))? {
             let (id, bytes) = entry.map_err(store("scan sessions"))?;
             let record: SessionRecord = codec::decode(&what(id.value()), bytes.value())?;
-            active.insert(record.id, record.user_id);
+            let key = keys
+                .get(record.id)
+                .map_err(store("read session key"))?
+                .map(|k| k.value());
+            active.insert(
+                record.id,
+                ActiveSession {
+                    user_id: record.user_id,
+                    key,
+                },
+            );
         }
         Ok(())
     }
 
-    /// Whether family `session_id` is live and belongs to `user_id`. Memory only.
+    /// Whether family `session_id` is live and belongs to `user_id`. Memory
+    /// only. For a check of a token, use [`Catalog::is_session_key_valid`].
     pub fn is_session_active(&self, session_id: u64, user_id: u64) -> bool {
         self.active_sessions
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&session_id)
-            == Some(&user_id)
+            .is_some_and(|s| s.user_id == user_id)
     }
 
-    /// Starts a family for `user_id` whose first refresh token hashes to `hash`.
+    /// Whether family `session_id` is live, belongs to `user_id` and has the
+    /// key `key`: what an access token must show. Memory only.
+    pub fn is_session_key_valid(&self, session_id: u64, user_id: u64, key: u128) -> bool {
+        self.active_sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&session_id)
+            .is_some_and(|s| s.user_id == user_id && s.key == Some(key))
+    }
+
+    /// Starts a family for `user_id` whose first refresh token hashes to
+    /// `hash`, with the secret `key` (128 random bits from a CSPRNG).
     pub fn create_session(
         &self,
         user_id: u64,
         hash: &TokenHash,
+        key: u128,
         user_agent: &str,
         now_ms: i64,
         ttl_ms: i64,
@@ -96,6 +139,10 @@ impl Catalog {
             sessions
                 .insert(id, codec::encode(&what(id), &record)?.as_slice())
                 .map_err(store("write session"))?;
+            txn.open_table(SESSION_KEYS)
+                .map_err(store("open session keys"))?
+                .insert(id, key)
+                .map_err(store("write session key"))?;
             let mut tokens = txn
                 .open_table(REFRESH_TOKENS)
                 .map_err(store("open refresh tokens"))?;
@@ -109,15 +156,23 @@ impl Catalog {
             record
         };
         txn.commit().map_err(store("commit session"))?;
-        self.active_sessions_mut().insert(record.id, user_id);
+        self.active_sessions_mut().insert(
+            record.id,
+            ActiveSession {
+                user_id,
+                key: Some(key),
+            },
+        );
         Ok(record)
     }
 
     /// Rotates the refresh token `old` to `new`, sliding the family's expiry.
+    /// A family without a key (from before keys) gets `key_if_none`.
     pub fn rotate_refresh(
         &self,
         old: &TokenHash,
         new: &TokenHash,
+        key_if_none: u128,
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<RefreshOutcome, CatalogError> {
@@ -152,14 +207,19 @@ impl Catalog {
                 Some(bytes) => codec::decode(&what(id), bytes.value())?,
                 None => return Ok(RefreshOutcome::Invalid),
             };
+            let mut keys = txn
+                .open_table(SESSION_KEYS)
+                .map_err(store("open session keys"))?;
             if record.current_hash != *old {
                 sessions.remove(id).map_err(store("revoke session"))?;
+                keys.remove(id).map_err(store("revoke session key"))?;
                 RefreshOutcome::Reused {
                     session_id: id,
                     user_id: record.user_id,
                 }
             } else if record.expires_ms <= now_ms {
                 sessions.remove(id).map_err(store("expire session"))?;
+                keys.remove(id).map_err(store("expire session key"))?;
                 expired = Some(id);
                 RefreshOutcome::Invalid
             } else {
@@ -176,12 +236,32 @@ impl Catalog {
                 tokens
                     .insert(new, codec::encode("refresh token", &link)?.as_slice())
                     .map_err(store("write refresh token"))?;
-                RefreshOutcome::Rotated(record)
+                let existing = keys
+                    .get(id)
+                    .map_err(store("read session key"))?
+                    .map(|k| k.value());
+                let key = match existing {
+                    Some(k) => k,
+                    None => {
+                        keys.insert(id, key_if_none)
+                            .map_err(store("write session key"))?;
+                        key_if_none
+                    }
+                };
+                RefreshOutcome::Rotated(record, key)
             }
         };
         txn.commit().map_err(store("commit refresh"))?;
         match &outcome {
-            RefreshOutcome::Rotated(_) => {}
+            RefreshOutcome::Rotated(record, key) => {
+                self.active_sessions_mut().insert(
+                    record.id,
+                    ActiveSession {
+                        user_id: record.user_id,
+                        key: Some(*key),
+                    },
+                );
+            }
             RefreshOutcome::Reused { session_id, .. } => {
                 self.active_sessions_mut().remove(session_id);
             }
@@ -232,6 +312,10 @@ impl Catalog {
                 sessions
                     .remove(session_id)
                     .map_err(store("revoke session"))?;
+                txn.open_table(SESSION_KEYS)
+                    .map_err(store("open session keys"))?
+                    .remove(session_id)
+                    .map_err(store("revoke session key"))?;
             }
             owned
         };
@@ -257,8 +341,12 @@ impl Catalog {
         let txn = self.write()?;
         {
             let mut sessions = txn.open_table(SESSIONS).map_err(store("open sessions"))?;
+            let mut keys = txn
+                .open_table(SESSION_KEYS)
+                .map_err(store("open session keys"))?;
             for id in &victims {
                 sessions.remove(*id).map_err(store("revoke session"))?;
+                keys.remove(*id).map_err(store("revoke session key"))?;
             }
         }
         txn.commit().map_err(store("commit revoke"))?;
@@ -306,6 +394,21 @@ impl Catalog {
             for id in dead {
                 sessions.remove(id).map_err(store("purge session"))?;
                 purged += 1;
+            }
+            // Keys of families that are gone (and, after a crash between two
+            // commits of an older version, any orphan).
+            let mut keys = txn
+                .open_table(SESSION_KEYS)
+                .map_err(store("open session keys"))?;
+            let mut orphans = Vec::new();
+            for entry in keys.iter().map_err(store("scan session keys"))? {
+                let (id, _) = entry.map_err(store("scan session keys"))?;
+                if !live.contains(&id.value()) {
+                    orphans.push(id.value());
+                }
+            }
+            for id in orphans {
+                keys.remove(id).map_err(store("purge session key"))?;
             }
             let mut tokens = txn
                 .open_table(REFRESH_TOKENS)

@@ -37,38 +37,69 @@ fn first_user_is_admin_and_registration_then_closes() {
 #[test]
 fn refresh_rotation_and_reuse_revokes_the_family() {
     let (_dir, c) = open();
-    let s = c.create_session(1, &[1; 32], "ua", T0, 1000).unwrap();
+    let s = c.create_session(1, &[1; 32], 77, "ua", T0, 1000).unwrap();
     assert!(c.is_session_active(s.id, 1));
     assert!(!c.is_session_active(s.id, 2));
+    assert!(c.is_session_key_valid(s.id, 1, 77));
+    assert!(!c.is_session_key_valid(s.id, 1, 78), "another key");
+    assert!(!c.is_session_key_valid(s.id, 2, 77), "another user");
     assert!(matches!(
-        c.rotate_refresh(&[1; 32], &[2; 32], T0 + 1, 1000).unwrap(),
-        RefreshOutcome::Rotated(_)
+        c.rotate_refresh(&[1; 32], &[2; 32], 99, T0 + 1, 1000)
+            .unwrap(),
+        RefreshOutcome::Rotated(_, 77)
     ));
     assert_eq!(
-        c.rotate_refresh(&[1; 32], &[3; 32], T0 + 2, 1000).unwrap(),
+        c.rotate_refresh(&[1; 32], &[3; 32], 99, T0 + 2, 1000)
+            .unwrap(),
         RefreshOutcome::Reused {
             session_id: s.id,
             user_id: 1
         }
     );
     assert!(!c.is_session_active(s.id, 1));
+    assert!(!c.is_session_key_valid(s.id, 1, 77));
     assert_eq!(
-        c.rotate_refresh(&[2; 32], &[4; 32], T0 + 3, 1000).unwrap(),
+        c.rotate_refresh(&[2; 32], &[4; 32], 99, T0 + 3, 1000)
+            .unwrap(),
         RefreshOutcome::Invalid
     );
 }
 
 #[test]
+fn a_family_from_before_keys_is_refused_until_its_next_refresh_keys_it() {
+    let (dir, c) = open();
+    let s = c.create_session(1, &[1; 32], 77, "ua", T0, 1000).unwrap();
+    // What a data directory of format 2 holds: the family, no key.
+    let txn = c.write().unwrap();
+    txn.open_table(SESSION_KEYS).unwrap().remove(s.id).unwrap();
+    txn.commit().unwrap();
+    drop(c);
+    let c = Catalog::open_in(dir.path()).unwrap();
+    assert!(c.is_session_active(s.id, 1), "still live");
+    assert!(!c.is_session_key_valid(s.id, 1, 77));
+    assert!(!c.is_session_key_valid(s.id, 1, 0));
+    assert!(matches!(
+        c.rotate_refresh(&[1; 32], &[2; 32], 99, T0 + 1, 1000)
+            .unwrap(),
+        RefreshOutcome::Rotated(_, 99)
+    ));
+    assert!(c.is_session_key_valid(s.id, 1, 99));
+    drop(c);
+    let c = Catalog::open_in(dir.path()).unwrap();
+    assert!(c.is_session_key_valid(s.id, 1, 99), "the key is stored");
+}
+
+#[test]
 fn expired_family_cannot_refresh_and_is_purged() {
     let (_dir, c) = open();
-    let s = c.create_session(1, &[1; 32], "ua", T0, 1000).unwrap();
+    let s = c.create_session(1, &[1; 32], 77, "ua", T0, 1000).unwrap();
     assert_eq!(
-        c.rotate_refresh(&[1; 32], &[2; 32], T0 + 1000, 1000)
+        c.rotate_refresh(&[1; 32], &[2; 32], 99, T0 + 1000, 1000)
             .unwrap(),
         RefreshOutcome::Invalid
     );
     assert!(!c.is_session_active(s.id, 1));
-    c.create_session(1, &[5; 32], "ua", T0, 1000).unwrap();
+    c.create_session(1, &[5; 32], 78, "ua", T0, 1000).unwrap();
     assert_eq!(c.purge_sessions(T0 + 5000, 1000).unwrap(), 3);
 }
 

@@ -113,13 +113,30 @@ impl Engine {
             Err(e) => {
                 tracing::error!(error = %e, "tsdb group commit failed");
                 let msg = e.to_string();
+                // Every writer gets its own error, of the same kind: a full
+                // disk stays recognisable as one (`ErrorKind::StorageFull`),
+                // and a poisoned database as `fjall::Error::Poisoned`, so the
+                // server can answer 507 and recover (server/src/store.rs).
+                let poisoned = matches!(e, fjall::Error::Poisoned);
+                let kind = match &e {
+                    fjall::Error::Io(io) => io.kind(),
+                    _ => std::io::ErrorKind::Other,
+                };
                 for (_, _, jobs) in staged {
                     for job in jobs {
-                        let _ = job.done.send(Err(Error::Io {
-                            path: self.dir.clone(),
-                            source: std::io::Error::other(format!(
-                                "commit of the write batch failed: {msg}"
-                            )),
+                        let _ = job.done.send(Err(if poisoned {
+                            Error::Fjall {
+                                context: "commit write batch",
+                                source: fjall::Error::Poisoned,
+                            }
+                        } else {
+                            Error::Io {
+                                path: self.dir.clone(),
+                                source: std::io::Error::new(
+                                    kind,
+                                    format!("commit of the write batch failed: {msg}"),
+                                ),
+                            }
                         }));
                     }
                 }
