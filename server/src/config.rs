@@ -147,6 +147,20 @@ pub struct ServeArgs {
         value_name = "BYTES"
     )]
     pub remote_write_queue_bytes: Option<u64>,
+    /// Private address ranges (CIDRs, comma-separated) every user's webhooks may reach, e.g. a home lab's 192.168.1.0/24 [default: none].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_OUTBOUND_ALLOW",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub outbound_allow: Vec<String>,
+    /// Most agents one account may have; the admin is exempt [default: 500].
+    #[arg(long, env = "STATUSMONITOR_MAX_AGENTS_PER_USER", value_name = "N")]
+    pub max_agents_per_user: Option<u64>,
+    /// Most alert rules one account may have; the admin is exempt [default: 1000].
+    #[arg(long, env = "STATUSMONITOR_MAX_RULES_PER_USER", value_name = "N")]
+    pub max_rules_per_user: Option<u64>,
 }
 
 /// The same settings as read from the TOML file. Unknown keys are an error,
@@ -175,6 +189,9 @@ struct FileConfig {
     remote_write_url: Option<Vec<String>>,
     remote_write_bearer_token: Option<String>,
     remote_write_queue_bytes: Option<u64>,
+    outbound_allow: Option<Vec<String>>,
+    max_agents_per_user: Option<u64>,
+    max_rules_per_user: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -214,6 +231,11 @@ pub struct Config {
     pub remote_write_bearer_token: Option<String>,
     /// Bound of each endpoint's on-disk queue.
     pub remote_write_queue_bytes: u64,
+    /// Ranges the outbound guard opens to every user (see `outbound.rs`).
+    pub outbound_allow: Vec<ipnet::IpNet>,
+    /// Per-account limits; the admin is exempt.
+    pub max_agents_per_user: u64,
+    pub max_rules_per_user: u64,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -280,6 +302,9 @@ impl std::fmt::Debug for Config {
                 &self.remote_write_bearer_token.as_ref().map(|_| "<set>"),
             )
             .field("remote_write_queue_bytes", &self.remote_write_queue_bytes)
+            .field("outbound_allow", &self.outbound_allow)
+            .field("max_agents_per_user", &self.max_agents_per_user)
+            .field("max_rules_per_user", &self.max_rules_per_user)
             .finish()
     }
 }
@@ -391,11 +416,31 @@ impl Config {
                 .remote_write_queue_bytes
                 .or(file.remote_write_queue_bytes)
                 .unwrap_or(256 << 20),
+            outbound_allow: crate::outbound::parse_allow_list(
+                &if args.outbound_allow.is_empty() {
+                    file.outbound_allow.unwrap_or_default()
+                } else {
+                    args.outbound_allow
+                }
+                .join(","),
+            )
+            .map_err(|e| anyhow::anyhow!("outbound_allow: {e}"))?,
+            max_agents_per_user: args
+                .max_agents_per_user
+                .or(file.max_agents_per_user)
+                .unwrap_or(500),
+            max_rules_per_user: args
+                .max_rules_per_user
+                .or(file.max_rules_per_user)
+                .unwrap_or(1_000),
         };
         crate::metrics::check_config(&config)?;
         crate::remote_write::check_config(&config)?;
         if config.alert_history_limit == 0 {
             bail!("alert_history_limit must be at least 1");
+        }
+        if config.max_agents_per_user == 0 || config.max_rules_per_user == 0 {
+            bail!("max_agents_per_user and max_rules_per_user must be at least 1");
         }
         if config.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
@@ -470,6 +515,35 @@ mod tests {
         assert_eq!(c.alert_history_limit, 10_000);
         assert_eq!(c.notify_retry_delays_ms, vec![1_000, 4_000, 16_000]);
         assert_eq!(c.offline_check_interval_ms, 5_000);
+        assert!(c.outbound_allow.is_empty());
+        assert_eq!(c.max_agents_per_user, 500);
+        assert_eq!(c.max_rules_per_user, 1_000);
+    }
+
+    #[test]
+    fn outbound_allow_parses_from_flag_and_file_and_names_a_bad_range() {
+        let args = ServeArgs {
+            outbound_allow: vec!["192.168.1.0/24".into(), "10.0.0.7".into()],
+            ..Default::default()
+        };
+        let c = Config::resolve(args).unwrap();
+        let shown: Vec<String> = c.outbound_allow.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["192.168.1.0/24", "10.0.0.7/32"]);
+        let f = file("outbound_allow = [\"fd00::/8\"]\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        assert_eq!(Config::resolve(args).unwrap().outbound_allow.len(), 1);
+        let args = ServeArgs {
+            outbound_allow: vec!["home".into()],
+            ..Default::default()
+        };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(
+            err.starts_with("outbound_allow") && err.contains("`home`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,8 +12,10 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;
+pub mod outbound;
 pub mod remote_write;
 pub mod state;
+pub mod text;
 pub mod web;
 
 use std::net::SocketAddr;
