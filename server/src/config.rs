@@ -174,6 +174,20 @@ pub struct ServeArgs {
     /// Free space the data directory's file system must keep: below it ingest is refused with 507, so the catalog can still commit [default: 268435456].
     #[arg(long, env = "STATUSMONITOR_MIN_FREE_BYTES", value_name = "BYTES")]
     pub min_free_bytes: Option<u64>,
+    /// Private address ranges (CIDRs, comma-separated) every user's webhooks may reach, e.g. a home lab's 192.168.1.0/24 [default: none].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_OUTBOUND_ALLOW",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub outbound_allow: Vec<String>,
+    /// Most agents one account may have; the admin is exempt [default: 500].
+    #[arg(long, env = "STATUSMONITOR_MAX_AGENTS_PER_USER", value_name = "N")]
+    pub max_agents_per_user: Option<u64>,
+    /// Most alert rules one account may have; the admin is exempt [default: 1000].
+    #[arg(long, env = "STATUSMONITOR_MAX_RULES_PER_USER", value_name = "N")]
+    pub max_rules_per_user: Option<u64>,
 }
 
 /// The same settings as read from the TOML file. Unknown keys are an error,
@@ -207,6 +221,9 @@ struct FileConfig {
     request_header_timeout: Option<String>,
     max_unauthenticated_connections_per_ip: Option<usize>,
     min_free_bytes: Option<u64>,
+    outbound_allow: Option<Vec<String>>,
+    max_agents_per_user: Option<u64>,
+    max_rules_per_user: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -257,6 +274,11 @@ pub struct Config {
     /// Ingest is refused (507) while the data directory's file system has
     /// less free space than this (see [`crate::disk`]).
     pub min_free_bytes: u64,
+    /// Ranges the outbound guard opens to every user (see `outbound.rs`).
+    pub outbound_allow: Vec<ipnet::IpNet>,
+    /// Per-account limits; the admin is exempt.
+    pub max_agents_per_user: u64,
+    pub max_rules_per_user: u64,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -331,6 +353,9 @@ impl std::fmt::Debug for Config {
                 &self.max_unauthenticated_connections_per_ip,
             )
             .field("min_free_bytes", &self.min_free_bytes)
+            .field("outbound_allow", &self.outbound_allow)
+            .field("max_agents_per_user", &self.max_agents_per_user)
+            .field("max_rules_per_user", &self.max_rules_per_user)
             .finish()
     }
 }
@@ -466,6 +491,23 @@ impl Config {
                 .min_free_bytes
                 .or(file.min_free_bytes)
                 .unwrap_or(256 << 20),
+            outbound_allow: crate::outbound::parse_allow_list(
+                &if args.outbound_allow.is_empty() {
+                    file.outbound_allow.unwrap_or_default()
+                } else {
+                    args.outbound_allow
+                }
+                .join(","),
+            )
+            .map_err(|e| anyhow::anyhow!("outbound_allow: {e}"))?,
+            max_agents_per_user: args
+                .max_agents_per_user
+                .or(file.max_agents_per_user)
+                .unwrap_or(500),
+            max_rules_per_user: args
+                .max_rules_per_user
+                .or(file.max_rules_per_user)
+                .unwrap_or(1_000),
         };
         crate::metrics::check_config(&config)?;
         crate::remote_write::check_config(&config)?;
@@ -474,6 +516,9 @@ impl Config {
         }
         if config.history_queries_per_user == 0 {
             bail!("history_queries_per_user must be at least 1");
+        }
+        if config.max_agents_per_user == 0 || config.max_rules_per_user == 0 {
+            bail!("max_agents_per_user and max_rules_per_user must be at least 1");
         }
         if config.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
@@ -558,6 +603,35 @@ mod tests {
         assert_eq!(c.alert_history_limit, 10_000);
         assert_eq!(c.notify_retry_delays_ms, vec![1_000, 4_000, 16_000]);
         assert_eq!(c.offline_check_interval_ms, 5_000);
+        assert!(c.outbound_allow.is_empty());
+        assert_eq!(c.max_agents_per_user, 500);
+        assert_eq!(c.max_rules_per_user, 1_000);
+    }
+
+    #[test]
+    fn outbound_allow_parses_from_flag_and_file_and_names_a_bad_range() {
+        let args = ServeArgs {
+            outbound_allow: vec!["192.168.1.0/24".into(), "10.0.0.7".into()],
+            ..Default::default()
+        };
+        let c = Config::resolve(args).unwrap();
+        let shown: Vec<String> = c.outbound_allow.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["192.168.1.0/24", "10.0.0.7/32"]);
+        let f = file("outbound_allow = [\"fd00::/8\"]\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        assert_eq!(Config::resolve(args).unwrap().outbound_allow.len(), 1);
+        let args = ServeArgs {
+            outbound_allow: vec!["home".into()],
+            ..Default::default()
+        };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(
+            err.starts_with("outbound_allow") && err.contains("`home`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,11 +13,13 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;
+pub mod outbound;
 pub mod remote_write;
 pub mod security;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod text;
 pub mod web;
 
 use std::sync::Arc;

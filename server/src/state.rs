@@ -56,6 +56,11 @@ pub struct Shared {
     pub passwords: Arc<Passwords>,
     /// Log-in and registration rate limits.
     pub limits: Arc<Limits>,
+    /// Per-account limits (agents, rules) and the "Send test" rate limit.
+    pub quota: Arc<crate::api::quota::Quota>,
+    /// The outbound guard every request made for a user goes through
+    /// (webhooks; the same one the notifier uses).
+    pub outbound: Arc<crate::outbound::OutboundGuard>,
     /// Revoked sessions, replaced agent tokens, deleted agents: WebSockets and
     /// the engine subscribe with [`AppState::subscribe_security`].
     pub events: broadcast::Sender<SecurityEvent>,
@@ -166,6 +171,8 @@ impl AppState {
             jwt: Arc::new(JwtKeys::new(&secret)),
             passwords: Arc::new(passwords),
             limits: Arc::new(Limits::default()),
+            quota: Arc::default(),
+            outbound: alerting.notifier().outbound().clone(),
             events,
             tsdb,
             ring,

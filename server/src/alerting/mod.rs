@@ -39,7 +39,7 @@ use storage::catalog::{
 };
 use storage::clock::Clock;
 use storage::model::retry::AGENT_RETRY_MAX_INTERVALS;
-use storage::model::{AlertMetric, AlertState, FiringLabel};
+use storage::model::{AlertMetric, AlertState, FiringLabel, MIN_COOLDOWN_S};
 use storage::tsdb::Ring;
 
 use crate::config::Config;
@@ -557,7 +557,8 @@ impl Inner {
             }
             if firing && obs.breached {
                 let f = state.firing[&key];
-                if now - f.last_notified_ms < i64::from(rule.cooldown_s) * 1000 {
+                if now - f.last_notified_ms < i64::from(rule.cooldown_s.max(MIN_COOLDOWN_S)) * 1000
+                {
                     continue;
                 }
             }
@@ -610,7 +611,8 @@ impl Inner {
                 AlertState::Firing,
             ),
             Some(f) if breached => {
-                if now - f.last_notified_ms < i64::from(rule.cooldown_s) * 1000 {
+                if now - f.last_notified_ms < i64::from(rule.cooldown_s.max(MIN_COOLDOWN_S)) * 1000
+                {
                     return Ok(None);
                 }
                 (

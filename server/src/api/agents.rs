@@ -62,6 +62,9 @@ fn check_name(name: &str) -> ApiResult<String> {
             "name must have 1 to {NAME_MAX} characters and no control characters"
         )));
     }
+    if let Some(problem) = crate::text::hidden_problem(name) {
+        return Err(ApiError::Invalid(format!("name: {problem}")));
+    }
     Ok(name.to_string())
 }
 
@@ -101,9 +104,22 @@ async fn create(
     let hash = hash_token(&token);
     let now = state.clock.now_ms();
     let owner = user.user_id;
+    let max = state.config.max_agents_per_user;
+    let admin = crate::api::quota::is_admin(&state, owner).await?;
+    let _creating = state.quota.creating().await;
     let agent = state
-        .catalog(move |c| c.create_agent(owner, &name, &hash, now))
-        .await?;
+        .catalog(move |c| {
+            if !admin {
+                let count = c.agents_of(owner)?.len();
+                if let Err(e) =
+                    crate::api::quota::check_room("max_agents_per_user", "agents", count, max)
+                {
+                    return Ok(Err(e));
+                }
+            }
+            c.create_agent(owner, &name, &hash, now).map(Ok)
+        })
+        .await??;
     tracing::info!(agent_id = agent.id, owner_id = owner, "agent created");
     Ok((
         StatusCode::CREATED,

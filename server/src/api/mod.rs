@@ -15,6 +15,7 @@ pub mod health;
 pub mod history;
 pub mod ingest;
 pub mod openapi;
+pub mod quota;
 pub mod recipient;
 pub mod rules;
 pub mod users;

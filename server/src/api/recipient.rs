@@ -1,15 +1,18 @@
 //! The caller's notification settings: `GET/POST /api/recipient` and
-//! `POST /api/recipient/test`. The webhook secret is write-only.
+//! `POST /api/recipient/test`. The webhook secret is write-only. A webhook
+//! URL passes the [outbound guard](crate::outbound) when it is saved (and
+//! again at every delivery); "Send test" is rate-limited per account.
 
 use axum::extract::State;
-use axum::http::Uri;
 use storage::catalog::RecipientRecord;
 use storage::model::{Delivery, Recipient, RecipientTestResult, UpdateRecipientRequest};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::quota::is_admin;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Json};
+use crate::outbound::{Caller, UrlError};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,22 +53,20 @@ fn check_chat_id(text: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_url(text: &str) -> ApiResult<()> {
-    let bad = || {
-        ApiError::Invalid(
-            "webhook_url: an absolute http:// or https:// URL, e.g. https://example.com/hook"
-                .into(),
-        )
-    };
+/// The normalised URL to store, or 422 saying why not.
+async fn check_url(state: &AppState, text: &str, caller: Caller) -> ApiResult<String> {
     if text.len() > URL_MAX {
-        return Err(bad());
+        return Err(ApiError::Invalid(format!(
+            "webhook_url: at most {URL_MAX} bytes"
+        )));
     }
-    let uri: Uri = text.parse().map_err(|_| bad())?;
-    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-    if !scheme_ok || uri.authority().is_none_or(|a| a.host().is_empty()) {
-        return Err(bad());
+    match state.outbound.check_url(text, caller).await {
+        Ok(url) => Ok(url.into()),
+        Err(e @ UrlError::Invalid) => Err(ApiError::Invalid(format!("webhook_url: {e}"))),
+        Err(e @ UrlError::Refused(_)) => Err(ApiError::Invalid(format!(
+            "webhook_url: {e}; only the admin may send webhooks there"
+        ))),
     }
-    Ok(())
 }
 
 #[utoipa::path(
@@ -114,8 +115,8 @@ async fn update(
         if url.is_empty() {
             r.webhook_url = None;
         } else {
-            check_url(url)?;
-            r.webhook_url = Some(url.to_string());
+            let caller = Caller::of(is_admin(&state, user_id).await?);
+            r.webhook_url = Some(check_url(&state, url, caller).await?);
         }
     }
     if let Some(secret) = req.webhook_secret {
@@ -143,15 +144,17 @@ async fn update(
     tag = "alerts",
     summary = "Send a test message to each configured channel",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = storage::model::RecipientTestResult), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::RecipientTestResult), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 429, description = "Too many test messages; see Retry-After", body = storage::model::ErrorBody))
 )]
 async fn test(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<Json<RecipientTestResult>> {
     let user_id = user.user_id;
+    state.quota.check_send_test(user_id)?;
     let r = state.catalog(move |c| c.recipient(user_id)).await?;
-    let results = state.alerting.notifier().send_test(&r).await;
+    let caller = Caller::of(is_admin(&state, user_id).await?);
+    let results = state.alerting.notifier().send_test(&r, caller).await;
     Ok(Json(RecipientTestResult {
         results: results.into_iter().map(Delivery::from).collect(),
     }))

@@ -3,13 +3,16 @@
 //! A rule on someone else's agent, or someone else's rule, answers 404 like
 //! a missing one. Invalid values answer 422 with a message that starts with
 //! the field's name. A new, edited or re-enabled rule is evaluated at once.
+//! An account has at most `max_rules_per_user` rules (the admin is exempt);
+//! `cooldown_s` is at least a minute (older rules are read with that minimum).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use storage::catalog::RuleRecord;
 use storage::model::{
-    AlertMetric, CreateRuleRequest, DEFAULT_COOLDOWN_S, MAX_RULE_SECONDS, Rule, UpdateRuleRequest,
+    AlertMetric, CreateRuleRequest, DEFAULT_COOLDOWN_S, MAX_RULE_SECONDS, MIN_COOLDOWN_S, Rule,
+    UpdateRuleRequest,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -49,6 +52,9 @@ fn optional_text(field: &str, text: Option<String>, max: usize) -> ApiResult<Opt
     }
     if text.chars().any(|c| c.is_control() && c != '\n') {
         return Err(invalid(field, "control characters are not allowed"));
+    }
+    if let Some(problem) = crate::text::hidden_problem(text) {
+        return Err(invalid(field, problem));
     }
     Ok(Some(text.to_string()))
 }
@@ -111,10 +117,10 @@ pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
             ));
         }
     }
-    if rule.cooldown_s > MAX_RULE_SECONDS {
+    if !(MIN_COOLDOWN_S..=MAX_RULE_SECONDS).contains(&rule.cooldown_s) {
         return Err(invalid(
             "cooldown_s",
-            format!("at most {MAX_RULE_SECONDS} seconds"),
+            format!("between {MIN_COOLDOWN_S} and {MAX_RULE_SECONDS} seconds"),
         ));
     }
     Ok(())
@@ -131,7 +137,8 @@ fn rule_view(state: &AppState, rule: RuleRecord) -> Rule {
         comparison: rule.comparison,
         threshold: rule.threshold,
         duration_s: rule.duration_s,
-        cooldown_s: rule.cooldown_s,
+        // A rule stored before the minimum is evaluated with it.
+        cooldown_s: rule.cooldown_s.max(MIN_COOLDOWN_S),
         enabled: rule.enabled,
         name: rule.name,
         description: rule.description,
@@ -245,6 +252,14 @@ async fn create(
     };
     validate(&rule)?;
     check_agent(&state, user.user_id, rule.agent_id).await?;
+    let owner = user.user_id;
+    let admin = crate::api::quota::is_admin(&state, owner).await?;
+    let _creating = state.quota.creating().await;
+    if !admin {
+        let count = state.catalog(move |c| c.rules_of(owner)).await?.len();
+        let max = state.config.max_rules_per_user;
+        crate::api::quota::check_room("max_rules_per_user", "alert rules", count, max)?;
+    }
     let alerting = state.alerting.clone();
     let rule = tokio::task::spawn_blocking(move || alerting.create_rule(&rule))
         .await
@@ -273,6 +288,8 @@ async fn update(
     let id = id.parse::<u64>().map_err(|_| rule_not_found())?;
     let old = owned_rule(&state, user.user_id, id).await?;
     let mut rule = old.clone();
+    // Stored before the minimum existed: saved with it from now on.
+    rule.cooldown_s = rule.cooldown_s.max(MIN_COOLDOWN_S);
     if let Some(agent_id) = req.agent_id {
         rule.agent_id = agent_id;
     }

@@ -222,7 +222,9 @@ fn count(field: impl FnOnce() -> String, n: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Labels (mount, interface, sensor) become series labels: printable, bounded.
+/// Labels (mount, interface, sensor) become series labels: printable,
+/// bounded, and without characters that make them display as something
+/// else ([`crate::text`]).
 fn text(field: impl FnOnce() -> String, v: &str, may_be_empty: bool) -> Result<(), ApiError> {
     if v.is_empty() && !may_be_empty {
         return Err(invalid(&field(), "must not be empty"));
@@ -235,6 +237,9 @@ fn text(field: impl FnOnce() -> String, v: &str, may_be_empty: bool) -> Result<(
     }
     if v.chars().any(char::is_control) {
         return Err(invalid(&field(), "contains control characters"));
+    }
+    if let Some(problem) = crate::text::hidden_problem(v) {
+        return Err(invalid(&field(), &problem));
     }
     Ok(())
 }
@@ -357,6 +362,47 @@ mod tests {
             let msg = check(mutate).expect_err(field);
             assert!(msg.starts_with(field), "expected {field}, got {msg}");
         }
+    }
+
+    #[test]
+    fn labels_with_bidi_or_zero_width_characters_name_their_field() {
+        type Mutation = Box<dyn FnOnce(&mut Report)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            (
+                "reports[1].disks[0].mount",
+                Box::new(|r| r.disks[0].mount = "/mnt/\u{202E}kcab".into()),
+            ),
+            (
+                "reports[1].networks[0].iface",
+                Box::new(|r| r.networks[0].iface = "eth\u{200B}0".into()),
+            ),
+            (
+                "reports[1].temps[0].sensor",
+                Box::new(|r| r.temps[0].sensor = "\u{2066}cpu\u{2069}".into()),
+            ),
+            (
+                "reports[1].disks[0].mount",
+                Box::new(|r| r.disks[0].mount = "/\u{FEFF}".into()),
+            ),
+            (
+                "reports[1].networks[0].iface",
+                Box::new(|r| r.networks[0].iface = "wan\u{200F}".into()),
+            ),
+        ];
+        for (field, mutate) in cases {
+            let msg = check(mutate).expect_err(field);
+            assert!(msg.starts_with(field), "expected {field}, got {msg}");
+            assert!(msg.contains("U+"), "{msg}");
+        }
+        let batch = IngestBatch {
+            host: Some(storage::model::wire::HostFacts {
+                hostname: "nas\u{202D}".into(),
+                ..Default::default()
+            }),
+            reports: vec![report()],
+        };
+        let err = validate_batch(&batch, NOW, DAY).unwrap_err().to_string();
+        assert!(err.starts_with("host.hostname"), "{err}");
     }
 
     #[test]

@@ -973,9 +973,7 @@ async fn history_filters_sorts_pages_and_clears() {
 #[tokio::test]
 async fn history_keeps_the_newest_n_events_per_user() {
     let env = env_with(|a| a.alert_history_limit = Some(5)).await;
-    let mut rule = env.cpu_rule();
-    rule["cooldown_s"] = json!(0);
-    env.create_rule(rule).await;
+    env.create_rule(env.cpu_rule()).await;
     // Flapping: 8 transitions.
     for i in 0..8 {
         env.cpu(5_000, if i % 2 == 0 { 95.0 } else { 10.0 }).await;

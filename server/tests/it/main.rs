@@ -30,9 +30,13 @@ mod history_bounds;
 mod hardening;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
+/// Per-account limits, the minimum cooldown, names without bidi/zero-width characters.
+mod limits;
 /// The live WebSocket: snapshot and reports, closing, slow readers, joins.
 mod live;
 /// Backup, restore, check, format upgrades, service files.
 mod ops;
 /// A server restart with a real agent: no false offline alarm.
 mod restart;
+/// The outbound guard: webhook targets at save and send time, error phrases.
+mod outbound;

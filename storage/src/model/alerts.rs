@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 /// Default cooldown between two notifications of one breach (5 minutes).
 pub const DEFAULT_COOLDOWN_S: u32 = 300;
+/// Shortest accepted `cooldown_s`: a flapping rule notifies at most once a
+/// minute. Rules stored before this limit are read with it.
+pub const MIN_COOLDOWN_S: u32 = 60;
 /// Longest accepted `duration_s` / `cooldown_s` (one week).
 pub const MAX_RULE_SECONDS: u32 = 7 * 86_400;
 /// Default page size of `GET /api/alerts`.

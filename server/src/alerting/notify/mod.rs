@@ -9,6 +9,13 @@
 //! together do not retry together); other 4xx answers fail at once (retrying
 //! a bad chat id does not help). The final outcome of each
 //! channel is written to the event in the history.
+//!
+//! Every request goes through the [outbound guard](crate::outbound): a
+//! non-admin's webhook may not reach loopback, link-local, private (unless
+//! allowed) or the server's own address, checked on the addresses it resolves
+//! to at send time. Errors are recorded as fixed phrases (`HTTP 403`,
+//! `connection refused`, `timeout`, `refused by the outbound guard: …`):
+//! nothing the remote end sent is kept or shown.
 
 pub mod telegram;
 pub mod webhook;
@@ -26,6 +33,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
+use crate::outbound::{self, Caller, OutboundGuard};
 
 /// HTTP attempts in flight at once, over all users and channels.
 pub const MAX_CONCURRENT_ATTEMPTS: usize = 64;
@@ -38,6 +46,8 @@ pub struct Outgoing {
     pub headers: Vec<(&'static str, String)>,
     /// A secret inside `url` that must not reach recorded errors or logs.
     pub redact: Option<String>,
+    /// Whom the request is made for: the guard's rules follow.
+    pub caller: Caller,
 }
 
 /// The outcome of one attempt.
@@ -45,7 +55,7 @@ enum Attempt {
     Sent,
     /// Worth retrying (5xx, 429, timeout, connection failure).
     Retry(String),
-    /// Retrying will not help (other 4xx, invalid URL).
+    /// Retrying will not help (other 4xx, invalid URL, refused by the guard).
     Fatal(String),
 }
 
@@ -58,7 +68,12 @@ pub struct Notifier {
     dashboard_url: String,
     retry_delays: Vec<Duration>,
     permits: Arc<Semaphore>,
-    http: ureq::Agent,
+    /// Requests the guard does not restrict: the admin's webhooks and the
+    /// server's own Telegram API base.
+    http_admin: ureq::Agent,
+    /// Requests for other users, through the guard's resolver.
+    http_user: ureq::Agent,
+    guard: Arc<OutboundGuard>,
     /// Alert deliveries sent and failed (after retries), for `/metrics`.
     outcomes: [AtomicU64; 2],
 }
@@ -75,13 +90,15 @@ impl Notifier {
     pub fn new(config: &Config, catalog: &Arc<Catalog>) -> Notifier {
         let timeout =
             Duration::from_millis(u64::try_from(config.notify_timeout_ms).unwrap_or(10_000));
-        let http: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent(concat!("StatusMonitor/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let http = || {
+            ureq::Agent::config_builder()
+                .timeout_global(Some(timeout))
+                .http_status_as_error(false)
+                // A redirect is an answer like any other non-2xx: not followed.
+                .max_redirects(0)
+                .user_agent(concat!("StatusMonitor/", env!("CARGO_PKG_VERSION")))
+        };
+        let guard = Arc::new(OutboundGuard::from_config(config));
         Notifier {
             catalog: Arc::downgrade(catalog),
             runtime: Handle::try_current().ok(),
@@ -97,7 +114,9 @@ impl Notifier {
                 .map(|&ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
                 .collect(),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
-            http,
+            http_admin: guard.http_agent(Caller::Admin, http()),
+            http_user: guard.http_agent(Caller::User, http()),
+            guard,
             outcomes: Default::default(),
         }
     }
@@ -160,13 +179,17 @@ impl Notifier {
             if planned.status != DeliveryStatus::Pending {
                 continue;
             }
-            let Some(outgoing) = self.outgoing(planned.channel, recipient, event, &text) else {
+            let Some(mut outgoing) = self.outgoing(planned.channel, recipient, event, &text) else {
                 continue;
             };
             let this = Arc::clone(self);
             let channel = planned.channel;
             let event_id = event.id;
             runtime.spawn(async move {
+                if channel == Channel::Webhook {
+                    // Whether the owner is the admin now, not when it was saved.
+                    outgoing.caller = this.caller_of(owner_id).await;
+                }
                 let result = this.deliver(channel, outgoing, true).await;
                 let failed = result.status == DeliveryStatus::Failed;
                 this.outcomes[usize::from(failed)].fetch_add(1, Ordering::Relaxed);
@@ -193,9 +216,31 @@ impl Notifier {
         }
     }
 
+    /// The guard's rules for user `owner_id`: [`Caller::User`] unless the
+    /// catalog says they are the admin.
+    async fn caller_of(&self, owner_id: u64) -> Caller {
+        let Some(catalog) = self.catalog.upgrade() else {
+            return Caller::User;
+        };
+        let user = tokio::task::spawn_blocking(move || catalog.user(owner_id)).await;
+        match user {
+            Ok(Ok(Some(user))) => Caller::of(user.is_admin),
+            _ => Caller::User,
+        }
+    }
+
+    /// The guard every outbound request of the notifier goes through.
+    pub fn outbound(&self) -> &Arc<OutboundGuard> {
+        &self.guard
+    }
+
     /// Sends a test message to each configured channel, one attempt each,
-    /// and answers per channel.
-    pub async fn send_test(&self, recipient: &RecipientRecord) -> Vec<DeliveryRecord> {
+    /// and answers per channel. `caller` is the recipient's owner.
+    pub async fn send_test(
+        &self,
+        recipient: &RecipientRecord,
+        caller: Caller,
+    ) -> Vec<DeliveryRecord> {
         let text = format!(
             "StatusMonitor test message: alerts will reach this chat. Dashboard: {}",
             self.dashboard_url
@@ -223,7 +268,12 @@ impl Notifier {
             }
             let outgoing = self.outgoing_test(planned.channel, recipient, &event, &text);
             match outgoing {
-                Some(o) => out.push(self.deliver(planned.channel, o, false).await),
+                Some(mut o) => {
+                    if planned.channel == Channel::Webhook {
+                        o.caller = caller;
+                    }
+                    out.push(self.deliver(planned.channel, o, false).await);
+                }
                 None => out.push(planned),
             }
         }
@@ -383,39 +433,39 @@ impl Notifier {
         let Ok(_permit) = self.permits.acquire().await else {
             return Attempt::Fatal("shutting down".into());
         };
-        let http = self.http.clone();
+        // The URL as the guard reads it (WHATWG-normalised: `2130706433`
+        // is 127.0.0.1 here too); the guarded agent's resolver checks every
+        // address the host resolves to, literal addresses included.
+        let Ok(url) = outbound::normalise(&outgoing.url) else {
+            return Attempt::Fatal("invalid URL".into());
+        };
+        let http = match outgoing.caller {
+            Caller::Admin => self.http_admin.clone(),
+            Caller::User => self.http_user.clone(),
+        };
         let o = Arc::clone(outgoing);
         let result = tokio::task::spawn_blocking(move || {
-            let mut request = http.post(&o.url).header("Content-Type", "application/json");
+            let mut request = http
+                .post(url.as_str())
+                .header("Content-Type", "application/json");
             for (name, value) in &o.headers {
                 request = request.header(*name, value);
             }
-            match request.send(&o.body[..]) {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    if (200..300).contains(&status) {
-                        return Attempt::Sent;
-                    }
-                    let body = response
-                        .into_body()
-                        .with_config()
-                        .limit(4096)
-                        .read_to_string()
-                        .unwrap_or_default();
-                    let detail: String = body.chars().take(200).collect();
-                    let error = format!("HTTP {status}: {detail}");
-                    if worth_retrying(status) {
-                        Attempt::Retry(error)
-                    } else {
-                        Attempt::Fatal(error)
-                    }
-                }
-                Err(ureq::Error::BadUri(e)) => Attempt::Fatal(format!("invalid URL: {e}")),
-                Err(e) => Attempt::Retry(e.to_string()),
+            // Only the status is looked at: the body, whatever it says,
+            // is neither recorded nor shown.
+            let failure = match request.send(&o.body[..]) {
+                Ok(response) if response.status().is_success() => return Attempt::Sent,
+                Ok(response) => outbound::describe_status(response.status().as_u16()),
+                Err(e) => outbound::describe(&e),
+            };
+            if failure.transient {
+                Attempt::Retry(failure.phrase)
+            } else {
+                Attempt::Fatal(failure.phrase)
             }
         })
         .await
-        .unwrap_or_else(|e| Attempt::Retry(format!("delivery task failed: {e}")));
+        .unwrap_or_else(|_| Attempt::Retry("delivery task failed".into()));
         match (result, &outgoing.redact) {
             (Attempt::Retry(e), Some(secret)) => Attempt::Retry(e.replace(secret, "<token>")),
             (Attempt::Fatal(e), Some(secret)) => Attempt::Fatal(e.replace(secret, "<token>")),

@@ -29,6 +29,8 @@ pub fn post(url: &str, secret: Option<&str>, payload: &WebhookPayload) -> Outgoi
         body,
         headers,
         redact: None,
+        // Set per delivery from the owner's account.
+        caller: super::Caller::User,
     }
 }
 
