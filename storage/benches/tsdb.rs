@@ -365,7 +365,7 @@ fn retention_cycle(hosts: u64) {
         tempfile::tempdir().expect("temp dir")
     };
     let dir = root.path().join("cycle");
-    let days = 365;
+    let days = env("STATUSMONITOR_BENCH_CYCLE_DAYS", 365);
     let clock = Arc::new(ManualClock::new(END - days * DAY));
     let engine = Engine::open(&dir, config(), clock.clone()).expect("open cycle");
     let mut sims: Vec<Host> = (0..hosts).map(|h| Host::new(h + 1000)).collect();
@@ -399,6 +399,29 @@ fn retention_cycle(hosts: u64) {
     engine.run_maintenance().expect("cycle maintenance");
     engine.flush().expect("flush");
     let build = t0.elapsed();
+    if std::env::var("STATUSMONITOR_BENCH_DU").is_ok() {
+        let mut entries: Vec<(u64, String)> = Vec::new();
+        fn walk(p: &std::path::Path, out: &mut Vec<(u64, String)>) {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push((dir_size_file(&path), path.display().to_string()));
+                }
+            }
+        }
+        fn dir_size_file(p: &std::path::Path) -> u64 {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p).map(|m| m.blocks() * 512).unwrap_or(0)
+        }
+        walk(&dir, &mut entries);
+        entries.sort();
+        for (b, p) in entries.iter().rev().take(30) {
+            println!("{b} {p}");
+        }
+        println!("{} files", entries.len());
+    }
     let st = engine.stats();
     let total = dir_size(&dir);
     let series = (hosts * SERIES) as f64;

@@ -29,6 +29,22 @@ mod common {
         tempfile::tempdir().expect("temp dir")
     }
 
+    /// Bytes the files under `path` occupy (allocated blocks, as `du`
+    /// counts them: fjall's active journal is a sparse file).
+    pub fn du(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => du(&e.path()),
+                Ok(m) => m.blocks() * 512,
+                Err(_) => 0,
+            })
+            .sum()
+    }
+
     /// A day-aligned instant in 2026.
     pub const T0: i64 = 1_795_564_800_000; // 2026-11-25T00:00:00Z
     pub const MIN: i64 = 60_000;
@@ -539,11 +555,16 @@ mod retention {
             if day % 50 == 49 {
                 engine.flush().unwrap();
                 let st = engine.stats();
-                sizes.push((
-                    day,
-                    st.tier_bytes.iter().sum::<u64>() + st.head_bytes,
-                    st.partitions,
-                ));
+                let stored = st.tier_bytes.iter().sum::<u64>() + st.head_bytes;
+                sizes.push((day, stored, st.partitions));
+                // The whole directory, not only the keyspaces' tables:
+                // fjall's own bookkeeping of the partitions created and
+                // dropped must not grow with their number.
+                let dir_bytes = du(dir.path());
+                assert!(
+                    dir_bytes <= 2 * (stored + st.meta_bytes) + (512 << 10),
+                    "day {day}: directory {dir_bytes} bytes for {stored} bytes stored"
+                );
             }
         }
         let st = engine.stats();
