@@ -7,7 +7,10 @@
 //!   scale the main workload down for a quick run;
 //! - `STATUSMONITOR_BENCH_HISTORY_DAYS` (365): length of the one-host history
 //!   (1 sample per minute) used for the 7 d and 1 y queries;
-//! - `STATUSMONITOR_BENCH_DIR`: where the databases go (default: a temp dir).
+//! - `STATUSMONITOR_BENCH_DIR`: where the databases go (default: a temp dir);
+//! - `STATUSMONITOR_BENCH_ONLY=cycle`: only the full retention cycle
+//!   (`STATUSMONITOR_BENCH_CYCLE_OLD_STEP_S`, 300: the report interval of its
+//!   days older than a week).
 //!
 //! Every figure is printed with how it was measured.
 
@@ -202,14 +205,17 @@ fn config() -> EngineConfig {
     }
 }
 
+/// Bytes the files under `path` occupy on disk (allocated blocks, as `du`
+/// counts them: fjall preallocates its active journal as a sparse file).
 fn dir_size(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(rd) = std::fs::read_dir(path) else {
         return 0;
     };
     rd.flatten()
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
+            Ok(m) => m.blocks() * 512,
             Err(_) => 0,
         })
         .sum()
@@ -342,6 +348,134 @@ fn req(agent: u64, metric: Option<&str>, start: i64, stop: i64) -> QueryRequest 
     }
 }
 
+/// The steady state the product promises, measured: `hosts` × 38 series
+/// through a whole retention cycle with the default retentions (24 h of 5 s,
+/// 7 d of 1 m, 365 d of 1 h). The last 7 days are written at 5 s (so the 1 m
+/// points aggregate 12 samples as in production); the 358 days before at one
+/// report per `old_step_s` (default 5 min: 1 h points of 12 samples), which
+/// builds the 1 h tier directly instead of writing a year at 5 s. A day at a
+/// time with maintenance after each, as the history host does; retention
+/// drops what ages out. Then the whole engine directory is measured.
+fn retention_cycle(hosts: u64) {
+    const SERIES: u64 = 38;
+    let old_step = env("STATUSMONITOR_BENCH_CYCLE_OLD_STEP_S", 300) * 1000;
+    let shm = std::path::Path::new("/dev/shm");
+    let root = if shm.is_dir() {
+        tempfile::tempdir_in(shm).expect("shm dir")
+    } else {
+        tempfile::tempdir().expect("temp dir")
+    };
+    let dir = root.path().join("cycle");
+    let days = env("STATUSMONITOR_BENCH_CYCLE_DAYS", 365);
+    let clock = Arc::new(ManualClock::new(END - days * DAY));
+    let engine = Engine::open(&dir, config(), clock.clone()).expect("open cycle");
+    let mut sims: Vec<Host> = (0..hosts).map(|h| Host::new(h + 1000)).collect();
+    let mut jitter = Rng(7);
+    let t0 = Instant::now();
+    let mut samples = 0u64;
+    for day in 0..days {
+        let day0 = END - (days - day) * DAY;
+        let step = if day >= days - 7 { STEP } else { old_step };
+        // Hours at a time, so maintenance seals and rolls up as it goes.
+        for hour in 0..24 {
+            let h0 = day0 + hour * HOUR;
+            clock.set(h0 + HOUR);
+            for (h, sim) in sims.iter_mut().enumerate() {
+                let rows: Vec<Row> = (0..HOUR / step)
+                    .map(|i| {
+                        let ts = h0 + i * step + (jitter.sym().abs() * 4.0) as i64;
+                        engine.report_row(&sim.report(ts))
+                    })
+                    .collect();
+                samples += rows.iter().map(|r| r.values.len() as u64).sum::<u64>();
+                engine.write(h as u64, &rows).expect("cycle write");
+            }
+            if step == STEP || hour == 23 {
+                clock.advance(5 * 60_000);
+                engine.run_maintenance().expect("cycle maintenance");
+            }
+        }
+    }
+    clock.set(END + 5 * 60_000);
+    engine.run_maintenance().expect("cycle maintenance");
+    engine.flush().expect("flush");
+    let build = t0.elapsed();
+    if std::env::var("STATUSMONITOR_BENCH_DU").is_ok() {
+        let mut entries: Vec<(u64, String)> = Vec::new();
+        fn walk(p: &std::path::Path, out: &mut Vec<(u64, String)>) {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push((dir_size_file(&path), path.display().to_string()));
+                }
+            }
+        }
+        fn dir_size_file(p: &std::path::Path) -> u64 {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p).map(|m| m.blocks() * 512).unwrap_or(0)
+        }
+        walk(&dir, &mut entries);
+        entries.sort();
+        for (b, p) in entries.iter().rev().take(30) {
+            println!("{b} {p}");
+        }
+        println!("{} files", entries.len());
+    }
+    let st = engine.stats();
+    let total = dir_size(&dir);
+    let series = (hosts * SERIES) as f64;
+    println!(
+        "retention cycle: {hosts} hosts x {SERIES} series, 365 d (last 7 d at 5 s, before that one report per {} s), \
+         {samples} samples written in {:.0} s (writes + maintenance after every hour of the last 7 d, every day before)",
+        old_step / 1000,
+        build.as_secs_f64()
+    );
+    let kb = |b: u64| b as f64 / series / 1000.0;
+    println!(
+        "retention cycle, whole engine directory after maintenance and flush (allocated blocks, as du counts): \
+         {:.1} MB = {:.1} KB per series (target <= 120 KB)",
+        total as f64 / 1e6,
+        kb(total)
+    );
+    println!(
+        "retention cycle, split per series: 5 s tier {:.1} KB ({} bytes; {} points), 1 m tier {:.1} KB ({} bytes; {:.2} bytes/point), \
+         1 h tier {:.1} KB ({} bytes; {:.2} bytes/point), head {:.2} KB, meta {:.2} KB, journal {:.2} KB; {} partitions",
+        kb(st.tier_bytes[0]),
+        st.tier_bytes[0],
+        17_280,
+        kb(st.tier_bytes[1]),
+        st.tier_bytes[1],
+        st.tier_bytes[1] as f64 / (series * 7.0 * 1440.0),
+        kb(st.tier_bytes[2]),
+        st.tier_bytes[2],
+        st.tier_bytes[2] as f64 / (series * 358.0 * 24.0),
+        kb(st.head_bytes),
+        kb(st.meta_bytes),
+        kb(st.journal_bytes),
+        st.partitions
+    );
+    let now = Clock::now_ms(&*clock);
+    let q7 = time_queries(&engine, 100, |i| {
+        req(i as u64 % hosts, Some("cpu.total_pct"), now - 7 * DAY, now)
+    });
+    let q365 = time_queries(&engine, 100, |i| {
+        req(
+            i as u64 % hosts,
+            Some("cpu.total_pct"),
+            now - 365 * DAY,
+            now,
+        )
+    });
+    for (name, r) in [("7 d (1 m tier)", q7), ("365 d (1 h tier)", q365)] {
+        println!(
+            "retention cycle, query one series {name}, max_points 720: p50 {:.3} ms, p99 {:.3} ms ({} points; 100 runs over the hosts after a warm-up)",
+            r.0, r.1, r.2
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a plain `cargo test --benches` passes
     // nothing we need: run only when asked to bench.
@@ -350,6 +484,11 @@ fn main() {
     }
     let hosts = env("STATUSMONITOR_BENCH_HOSTS", 100) as u64;
     let hours = env("STATUSMONITOR_BENCH_HOURS", 24);
+    let only = std::env::var("STATUSMONITOR_BENCH_ONLY").unwrap_or_default();
+    if only == "cycle" {
+        retention_cycle(hosts);
+        return;
+    }
     let history_days = env("STATUSMONITOR_BENCH_HISTORY_DAYS", 365);
     let root = match std::env::var("STATUSMONITOR_BENCH_DIR") {
         Ok(d) => tempfile::tempdir_in(d).expect("bench dir"),
@@ -383,12 +522,19 @@ fn main() {
     // Close every window, roll everything up, flush memtables.
     let engine = one.engine;
     let dir_one = root.path().join("one");
+    engine.flush().expect("flush");
+    let head_before = engine.stats().head_bytes;
     one.clock.set(END + 2 * HOUR);
     let t0 = Instant::now();
     engine.run_maintenance().expect("final maintenance");
     let final_pass = t0.elapsed();
     engine.flush().expect("flush");
     let st = engine.stats();
+    println!(
+        "head before the final maintenance pass: {head_before} bytes (the last open hour, flushed to tables); \
+         after it sealed that hour: {} bytes (sealed rows and their tombstones compacted away)",
+        st.head_bytes
+    );
     let n = one.samples as f64;
     let series = (hosts * 38) as f64;
     let m1_points = series * (hours * 60) as f64;
@@ -418,7 +564,7 @@ fn main() {
         h1_points
     );
     println!(
-        "disk, whole tsdb directory after flush: {:.3} bytes/sample ({} bytes: tables {} + head {} + meta {} + journal {})",
+        "disk, whole tsdb directory after flush (allocated blocks, as du counts): {:.3} bytes/sample ({} bytes: tables {} + head {} + meta {} + journal {})",
         dir_size(&dir_one) as f64 / n,
         dir_size(&dir_one),
         st.tier_bytes.iter().sum::<u64>(),
@@ -534,4 +680,7 @@ fn main() {
         "peak RSS: {:.0} MiB (VmHWM of the benchmark process, which also holds 5 minutes of generated rows per thread)",
         rss_kib("VmHWM:") as f64 / 1024.0
     );
+
+    // 5. The whole retention cycle.
+    retention_cycle(hosts);
 }

@@ -29,6 +29,22 @@ mod common {
         tempfile::tempdir().expect("temp dir")
     }
 
+    /// Bytes the files under `path` occupy (allocated blocks, as `du`
+    /// counts them: fjall's active journal is a sparse file).
+    pub fn du(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => du(&e.path()),
+                Ok(m) => m.blocks() * 512,
+                Err(_) => 0,
+            })
+            .sum()
+    }
+
     /// A day-aligned instant in 2026.
     pub const T0: i64 = 1_795_564_800_000; // 2026-11-25T00:00:00Z
     pub const MIN: i64 = 60_000;
@@ -362,8 +378,9 @@ mod crash {
     }
 
     /// The child: write reports of agent `round % 3` from 3 h ago on, printing
-    /// `ACK <agent> <ts> <i>` after each acknowledged write, with
-    /// maintenance (sealing, compaction) in between. Runs until killed.
+    /// `ACK <agent> <ts> <i>` after each acknowledged write, while another
+    /// thread runs maintenance (sealing, roll-ups, compactions) and flushes
+    /// (memtables, journal rotation) back to back. Runs until killed.
     /// Ignored: not a test of its own; the parent starts it with `--ignored`.
     #[test]
     #[ignore = "the child process of acknowledged_writes_survive_sigkill, which runs it"]
@@ -374,7 +391,29 @@ mod crash {
         );
         let (dir, round) = spec.split_once('|').expect("dir|round");
         let round: i64 = round.parse().expect("round number");
-        let engine = open_sys(std::path::Path::new(dir));
+        // A small journal budget: journals are sealed and deleted often.
+        let config = EngineConfig {
+            cache_bytes: 4 << 20,
+            seal_grace_ms: 0,
+            max_journal_bytes: 2 << 20,
+            ..EngineConfig::default()
+        };
+        let engine = Arc::new(
+            Engine::open(std::path::Path::new(dir), config, Arc::new(SystemClock))
+                .expect("open engine"),
+        );
+        // Beside the writes, all the time: sealing, roll-ups and their
+        // compactions, and flushes that empty the journal, so the kill lands
+        // inside each of them in some round.
+        let background = engine.clone();
+        std::thread::spawn(move || {
+            for pass in 0u64.. {
+                background.run_maintenance().expect("maintenance");
+                if pass % 3 == round as u64 % 3 {
+                    background.flush().expect("flush");
+                }
+            }
+        });
         let agent = (round % 3) as u64;
         let base = (storage::clock::Clock::now_ms(&SystemClock) / HOUR - 3) * HOUR + round * 7;
         let mut out = std::io::stdout().lock();
@@ -392,9 +431,6 @@ mod crash {
                     .expect("stdout");
             }
             out.flush().expect("stdout");
-            if i % 200 < 4 {
-                engine.run_maintenance().expect("maintenance");
-            }
         }
     }
 
@@ -540,11 +576,16 @@ mod retention {
             if day % 50 == 49 {
                 engine.flush().unwrap();
                 let st = engine.stats();
-                sizes.push((
-                    day,
-                    st.tier_bytes.iter().sum::<u64>() + st.head_bytes,
-                    st.partitions,
-                ));
+                let stored = st.tier_bytes.iter().sum::<u64>() + st.head_bytes;
+                sizes.push((day, stored, st.partitions));
+                // The whole directory, not only the keyspaces' tables:
+                // fjall's own bookkeeping of the partitions created and
+                // dropped must not grow with their number.
+                let dir_bytes = du(dir.path());
+                assert!(
+                    dir_bytes <= 2 * (stored + st.meta_bytes) + (512 << 10),
+                    "day {day}: directory {dir_bytes} bytes for {stored} bytes stored"
+                );
             }
         }
         let st = engine.stats();
@@ -940,5 +981,199 @@ mod group {
         drop(engine);
         let engine = open(dir.path(), &clock);
         check(&engine);
+    }
+}
+
+/// What the engine leaves on disk besides blocks: the journal (emptied on a
+/// graceful stop and when idle, bounded while running) and what sealing and
+/// roll-ups supersede (compacted away by the pass that superseded it).
+mod footprint {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use storage::tsdb::{Engine, EngineConfig, ManualClock, Row, Tier};
+
+    use super::common::*;
+
+    /// Rows of 3 series every 5 s over `[from, to)`, values on 1 decimal.
+    fn rows(from: i64, to: i64) -> Vec<Row> {
+        (0..(to - from) / 5_000)
+            .map(|i| {
+                let ts = from + i * 5_000;
+                row(
+                    ts,
+                    &(0..3)
+                        .map(|s| (s, ((i * 7 + s as i64 * 13) % 1000) as f64 / 10.0))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect()
+    }
+
+    fn config() -> EngineConfig {
+        EngineConfig {
+            cache_bytes: 4 << 20,
+            ..EngineConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_graceful_flush_leaves_nothing_to_replay() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0 + HOUR));
+        let engine = Engine::open(dir.path(), config(), clock.clone()).unwrap();
+        engine.write(1, &rows(T0, T0 + HOUR)).unwrap();
+        drop(engine);
+        // Without a flush the next open replays the journal...
+        let engine = Engine::open(dir.path(), config(), clock.clone()).unwrap();
+        assert!(engine.journal_batches_replayed() > 0);
+        engine.write(2, &rows(T0, T0 + HOUR)).unwrap();
+        engine.flush().unwrap();
+        assert_eq!(engine.stats().journal_bytes, 0);
+        drop(engine);
+        // ...after one, nothing: every row is in tables.
+        let engine = Engine::open(dir.path(), config(), clock.clone()).unwrap();
+        assert_eq!(engine.journal_batches_replayed(), 0);
+        for agent in [1, 2] {
+            let res = engine
+                .query(&req(agent, T0, T0 + HOUR, Some(Tier::Raw5s)))
+                .unwrap();
+            assert_eq!(res.series.len(), 3);
+            assert!(res.series.iter().all(|s| s.points.len() == 720));
+        }
+    }
+
+    #[test]
+    fn the_journal_stays_within_its_budget() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0 + DAY));
+        let budget = 2u64 << 20;
+        let config = EngineConfig {
+            max_journal_bytes: budget,
+            // Memtables far larger than the budget: only the budget makes
+            // fjall flush and seal journals.
+            memtable_bytes: 256 << 20,
+            ..config()
+        };
+        let engine = Engine::open(dir.path(), config, clock.clone()).unwrap();
+        let mut peak = 0;
+        let mut written = 0u64;
+        let rows = rows(T0, T0 + 20 * HOUR);
+        for agent in 0..24u64 {
+            for chunk in rows.chunks(60) {
+                engine.write(agent, chunk).unwrap();
+                peak = peak.max(engine.stats().journal_bytes);
+            }
+            // At least a 24-byte key and 3 × 9 bytes of samples per row.
+            written += rows.len() as u64 * (24 + 27);
+        }
+        assert!(written > 8 * budget, "the test writes only {written} bytes");
+        // fjall flushes in the background, so writes go on while it does.
+        assert!(
+            peak <= budget + budget / 2,
+            "journal peaked at {peak} bytes for a {budget}-byte budget"
+        );
+    }
+
+    #[test]
+    fn an_idle_engine_empties_its_journal() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0 + HOUR));
+        let config = EngineConfig {
+            idle_flush_after: Some(Duration::from_millis(30)),
+            maintenance_interval: Duration::from_millis(10),
+            ..config()
+        };
+        let engine = Arc::new(Engine::open(dir.path(), config.clone(), clock.clone()).unwrap());
+        let background = engine.start_background();
+        engine.write(1, &rows(T0, T0 + HOUR)).unwrap();
+        assert!(engine.stats().journal_bytes > 0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while engine.stats().journal_bytes > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the idle engine kept its journal"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        background.shutdown();
+        drop(engine);
+        let engine = Engine::open(dir.path(), config, clock).unwrap();
+        assert_eq!(engine.journal_batches_replayed(), 0);
+        let res = engine
+            .query(&req(1, T0, T0 + HOUR, Some(Tier::Raw5s)))
+            .unwrap();
+        assert!(res.series.iter().all(|s| s.points.len() == 720));
+    }
+
+    #[test]
+    fn sealed_rows_leave_the_head_whole() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0 + 3 * HOUR));
+        let engine = Engine::open(dir.path(), config(), clock.clone()).unwrap();
+        for agent in 0..10 {
+            engine.write(agent, &rows(T0, T0 + 3 * HOUR)).unwrap();
+        }
+        engine.flush().unwrap();
+        let before = engine.stats().head_bytes;
+        assert!(before > 512 << 10, "the head holds the rows: {before}");
+        clock.advance(2 * HOUR);
+        let report = engine.run_maintenance().unwrap();
+        assert_eq!(report.sealed_windows, 30);
+        engine.flush().unwrap();
+        let after = engine.stats().head_bytes;
+        // Neither the sealed rows nor their tombstones are left.
+        assert!(
+            after < 4096,
+            "head after sealing: {after} bytes (before: {before})"
+        );
+        let res = engine
+            .query(&req(7, T0, T0 + 3 * HOUR, Some(Tier::Raw5s)))
+            .unwrap();
+        assert!(res.series.iter().all(|s| s.points.len() == 3 * 720));
+    }
+
+    /// Aggregate blocks rolled up an hour at a time (each pass rewrites the
+    /// 6 h block of 1 m points and the 7 d block of 1 h points) take no more
+    /// room than the same blocks written once.
+    #[test]
+    fn rewritten_aggregate_blocks_leave_no_old_versions() {
+        let hourly = scratch();
+        let once = scratch();
+        let mut sizes = Vec::new();
+        for (dir, every_hour) in [(&hourly, true), (&once, false)] {
+            let clock = Arc::new(ManualClock::new(T0));
+            let engine = Engine::open(dir.path(), config(), clock.clone()).unwrap();
+            for h in 0..12 {
+                clock.set(T0 + (h + 1) * HOUR);
+                for agent in 0..3 {
+                    engine
+                        .write(agent, &rows(T0 + h * HOUR, T0 + (h + 1) * HOUR))
+                        .unwrap();
+                }
+                if every_hour {
+                    clock.advance(5 * MIN);
+                    engine.run_maintenance().unwrap();
+                    // Memtables reach tables between passes (the journal
+                    // budget, an idle flush): each block version with them.
+                    engine.flush().unwrap();
+                }
+            }
+            clock.set(T0 + 13 * HOUR);
+            engine.run_maintenance().unwrap();
+            engine.flush().unwrap();
+            let st = engine.stats();
+            sizes.push((st.tier_bytes[1], st.tier_bytes[2]));
+        }
+        let (hourly, once) = (sizes[0], sizes[1]);
+        assert!(once.0 > 0 && once.1 > 0, "{once:?}");
+        assert!(
+            hourly.0 <= once.0 + once.0 / 10,
+            "1 m: {hourly:?} vs {once:?}"
+        );
+        assert!(
+            hourly.1 <= once.1 + once.1 / 10,
+            "1 h: {hourly:?} vs {once:?}"
+        );
     }
 }

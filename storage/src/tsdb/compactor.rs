@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::Error;
 
+use super::chunk::encoder::{POW10, as_decimals};
 use super::chunk::{Block, BlockKind, BlockReader, SeriesColumns, encode_block};
 use super::head;
 use super::query::{Point, SeriesMap, bucket};
@@ -35,10 +36,13 @@ fn agg_block(points: &SeriesMap) -> Block {
                 .iter()
                 .map(|p| ts.binary_search(&p.ts_ms).unwrap_or(0) as u32)
                 .collect();
+            let mins: Vec<f64> = pts.iter().map(|p| p.min).collect();
+            let maxs: Vec<f64> = pts.iter().map(|p| p.max).collect();
+            let sums = exact_sums(&mins, &maxs, pts.iter().map(|p| p.sum));
             let cols = vec![
-                pts.iter().map(|p| p.min).collect(),
-                pts.iter().map(|p| p.max).collect(),
-                pts.iter().map(|p| p.sum).collect(),
+                mins,
+                maxs,
+                sums,
                 pts.iter().map(|p| p.count as f64).collect(),
                 pts.iter().map(|p| p.last).collect(),
             ];
@@ -54,6 +58,30 @@ fn agg_block(points: &SeriesMap) -> Block {
         ts,
         series,
     }
+}
+
+/// Sums of values that are all decimals of `scale` digits are decimals of
+/// that scale too, but adding them in f64 leaves rounding noise in the last
+/// bits (0.1 + 0.2 = 0.30000000000000004), which makes the column a full
+/// float (Gorilla, ~7 bytes a point) instead of a scaled integer (~1-2).
+/// When min and max are decimals of one scale, each sum is rounded to it if
+/// that moves it by no more than the noise (a few ulps): the rounded sum is
+/// the exact one.
+fn exact_sums(mins: &[f64], maxs: &[f64], sums: impl Iterator<Item = f64>) -> Vec<f64> {
+    let both: Vec<f64> = mins.iter().chain(maxs).copied().collect();
+    let Some((scale, _)) = as_decimals(&both) else {
+        return sums.collect();
+    };
+    let p = POW10[scale as usize];
+    sums.map(|s| {
+        let r = (s * p).round() / p;
+        if r.is_finite() && (r - s).abs() <= s.abs().max(1.0) * 1e-12 {
+            r
+        } else {
+            s
+        }
+    })
+    .collect()
 }
 
 /// Build a raw block from per-series samples.
@@ -107,7 +135,45 @@ impl Engine {
             }
         }
         self.apply_retention(now, &mut report)?;
+        self.compact_superseded(&mut report)?;
         Ok(report)
+    }
+
+    /// Rewrite what this pass made obsolete, so it costs no lasting space:
+    /// the head once windows were sealed or agents purged (its rows are gone
+    /// but their tombstones stay in fjall's tables until a compaction reaches
+    /// the last level), and each aggregate partition a block was rewritten
+    /// in (the previous version of the block stays until then too). A major
+    /// compaction after a memtable flush leaves one table of live entries.
+    /// The head holds the open windows (about an hour of rows), an aggregate
+    /// partition a day of 1 m or four weeks of 1 h blocks.
+    fn compact_superseded(&self, report: &mut MaintenanceReport) -> Result<(), Error> {
+        let mut targets: BTreeMap<u64, fjall::Keyspace> = BTreeMap::new();
+        if report.sealed_windows > 0 || report.purged_agents > 0 {
+            targets.insert(self.head.id(), self.head.clone());
+        }
+        let rewritten =
+            std::mem::take(&mut *self.rewritten.lock().unwrap_or_else(|p| p.into_inner()));
+        for (tier, window) in rewritten {
+            if let Some(ks) = self.part(tier, window) {
+                targets.insert(ks.id(), ks);
+            }
+        }
+        for ks in targets.into_values() {
+            ks.rotate_memtable_and_wait()
+                .map_err(Error::fjall("flush before compaction"))?;
+            ks.major_compact()
+                .map_err(Error::fjall("compact superseded entries"))?;
+            report.compacted_keyspaces += 1;
+        }
+        Ok(())
+    }
+
+    fn note_rewritten(&self, tier: Tier, window: i64) {
+        self.rewritten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((tier, window));
     }
 
     /// Seal every closed raw window of `agent` that has head rows.
@@ -297,6 +363,7 @@ impl Engine {
             batch
                 .commit()
                 .map_err(Error::fjall("commit recomputed hours"))?;
+            self.note_rewritten(tier, window);
             for h in done {
                 st.dirty.remove(&(t, h));
             }
@@ -364,6 +431,8 @@ impl Engine {
             let mut st = agent.lock();
             batch.commit().map_err(Error::fjall("commit aggregates"))?;
             st.wm[t] = Some(b);
+            drop(st);
+            self.note_rewritten(tier, window);
         }
     }
 }

@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak, mpsc};
 
 use tokio::sync::oneshot;
@@ -102,6 +103,7 @@ impl Engine {
         self.fill_batch(&mut batch, ops);
         match batch.commit() {
             Ok(()) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
                 for (guard, s, jobs) in staged {
                     // Durable: now make it visible in memory.
                     s.apply(guard);

@@ -86,6 +86,15 @@ pub struct EngineConfig {
     /// once per window) get a quarter of it. fjall's default, 64 MiB per
     /// keyspace, made a 100-host benchmark peak near 0.5 GiB of RSS.
     pub memtable_bytes: u64,
+    /// Budget of fjall's journal (the active journal plus sealed ones not
+    /// yet flushed): past half of it the active journal is sealed at the
+    /// next flush, and a flush is asked for. Every byte of it is replayed
+    /// when the engine opens after a crash.
+    pub max_journal_bytes: u64,
+    /// After this long without a write (measured by the background thread),
+    /// memtables are flushed and the journal emptied, so a directory left
+    /// idle (or copied) holds no data only in the journal. `None`: never.
+    pub idle_flush_after: Option<Duration>,
     /// Span of one partition keyspace per tier (`Tier::ALL` order); each a
     /// multiple of the tier's block window. Defaults 6 h / 1 d / 28 d. A
     /// partition's span is part of its name, so changing this later affects
@@ -105,6 +114,8 @@ impl Default for EngineConfig {
             block_zstd_level: None,
             cache_bytes: 32 << 20,
             memtable_bytes: 16 << 20,
+            max_journal_bytes: 32 << 20,
+            idle_flush_after: Some(Duration::from_secs(120)),
             partition_ms: Tier::ALL.map(Tier::default_partition_ms),
         }
     }
@@ -226,6 +237,9 @@ pub struct MaintenanceReport {
     pub dropped_partitions: usize,
     /// Deleted agents whose head rows and dictionary were purged.
     pub purged_agents: usize,
+    /// Keyspaces rewritten whole (major compaction) to drop what the pass
+    /// superseded: the head's sealed rows, older versions of aggregate blocks.
+    pub compacted_keyspaces: usize,
 }
 
 /// Sizes and progress, for `/api/health` and the benchmark.
@@ -308,6 +322,12 @@ pub struct Engine {
     seq: AtomicU64,
     maintenance: Mutex<()>,
     dropped_samples: AtomicU64,
+    /// Write batches committed (`write`, group commits): the background
+    /// thread flushes once this stops moving for `idle_flush_after`.
+    writes: AtomicU64,
+    /// (tier, window) of aggregate blocks rewritten by the current
+    /// maintenance pass: their partitions are compacted at its end.
+    rewritten: Mutex<BTreeSet<(Tier, i64)>>,
     /// The group-commit writer thread of [`Engine::write_grouped`], started
     /// on first use; it ends when the engine (this sender) is dropped.
     writer: OnceLock<mpsc::Sender<group::Job>>,
@@ -381,7 +401,7 @@ impl Engine {
         check_format(dir)?;
         let db = Database::builder(dir.join("db"))
             .cache_size(config.cache_bytes)
-            .max_journaling_size(128 << 20)
+            .max_journaling_size(config.max_journal_bytes.max(2 << 20))
             .open()
             .map_err(Error::fjall("open database"))?;
         let meta = db
@@ -414,6 +434,8 @@ impl Engine {
             seq: AtomicU64::new(0),
             maintenance: Mutex::new(()),
             dropped_samples: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            rewritten: Mutex::new(BTreeSet::new()),
             writer: OnceLock::new(),
             shapes: shapes::Shapes::default(),
         };
@@ -608,6 +630,7 @@ impl Engine {
         let mut batch = self.db.batch().durability(Some(self.persist_mode()));
         self.fill_batch(&mut batch, ops);
         batch.commit().map_err(Error::fjall("commit write batch"))?;
+        self.writes.fetch_add(1, Ordering::Relaxed);
         // Durable: now make it visible in memory.
         staged.apply(&mut st);
         Ok(())
@@ -810,9 +833,16 @@ impl Engine {
         v
     }
 
-    /// Persist the journal (fsync) and flush every memtable to tables, so
-    /// disk sizes are what they will stay.
+    /// Flush every memtable to tables and empty the journal: what was
+    /// written is then only in tables (synced), and the next open replays
+    /// nothing. Called on graceful shutdown and after ingest has been idle.
+    /// Waits for a running maintenance pass, and holds the next off.
     pub fn flush(&self) -> Result<(), Error> {
+        let _one_at_a_time = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        self.flush_tables()
+    }
+
+    fn flush_tables(&self) -> Result<(), Error> {
         self.db
             .persist(PersistMode::SyncAll)
             .map_err(Error::fjall("persist journal"))?;
@@ -822,7 +852,18 @@ impl Engine {
             ks.rotate_memtable_and_wait()
                 .map_err(Error::fjall("flush memtable"))?;
         }
-        Ok(())
+        // Seal the active journal and delete every journal whose data is
+        // now in tables (all of them, unless a write came in meanwhile).
+        self.db
+            .rotate_journal()
+            .map_err(Error::fjall("empty the journal"))
+    }
+
+    /// Write batches read back from the journal when this engine opened: 0
+    /// after a graceful stop ([`Engine::flush`]), up to the journal budget
+    /// after a crash.
+    pub fn journal_batches_replayed(&self) -> u64 {
+        self.db.journal_batches_replayed()
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -922,9 +963,21 @@ impl Engine {
         let thread = std::thread::Builder::new()
             .name("tsdb-maintenance".into())
             .spawn(move || {
+                let mut idle = IdleFlush::new(engine.writes.load(Ordering::Relaxed));
                 loop {
-                    if let Err(e) = engine.run_maintenance() {
-                        tracing::error!(error = %e, "tsdb maintenance pass failed");
+                    let wrote = match engine.run_maintenance() {
+                        Ok(report) => report != MaintenanceReport::default(),
+                        Err(e) => {
+                            tracing::error!(error = %e, "tsdb maintenance pass failed");
+                            false
+                        }
+                    };
+                    let writes = engine.writes.load(Ordering::Relaxed);
+                    if idle.due(writes, wrote, engine.config.idle_flush_after) {
+                        match engine.flush() {
+                            Ok(()) => idle.flushed(),
+                            Err(e) => tracing::error!(error = %e, "tsdb idle flush failed"),
+                        }
                     }
                     match rx.recv_timeout(engine.config.maintenance_interval) {
                         Err(mpsc::RecvTimeoutError::Timeout) => continue,
@@ -938,6 +991,42 @@ impl Engine {
             stop: Some(tx),
             thread,
         }
+    }
+}
+
+/// When the background thread empties the journal: once ingest has been
+/// quiet for the configured time, and again after each maintenance pass that
+/// wrote something while it stays quiet.
+struct IdleFlush {
+    writes: u64,
+    since: std::time::Instant,
+    clean: bool,
+}
+
+impl IdleFlush {
+    fn new(writes: u64) -> IdleFlush {
+        IdleFlush {
+            writes,
+            since: std::time::Instant::now(),
+            clean: false,
+        }
+    }
+
+    fn due(&mut self, writes: u64, maintenance_wrote: bool, after: Option<Duration>) -> bool {
+        if writes != self.writes {
+            self.writes = writes;
+            self.since = std::time::Instant::now();
+            self.clean = false;
+            return false;
+        }
+        if maintenance_wrote {
+            self.clean = false;
+        }
+        after.is_some_and(|after| !self.clean && self.since.elapsed() >= after)
+    }
+
+    fn flushed(&mut self) {
+        self.clean = true;
     }
 }
 

@@ -111,12 +111,13 @@ impl<O: Openable> Builder<O> {
     ///
     /// # Panics
     ///
-    /// Panics if < 64 MiB.
+    /// Panics if < 2 MiB (StatusMonitor patch: upstream 64 MiB, when the
+    /// active journal was sealed at a fixed 64 MB whatever the budget).
     ///
     /// Same as `max_total_wal_size` in `RocksDB`.
     #[must_use]
     pub fn max_journaling_size(mut self, bytes: u64) -> Self {
-        assert!(bytes >= 64 * 1_024 * 1_024);
+        assert!(bytes >= 2 * 1_024 * 1_024);
 
         self.inner.max_journaling_size_in_bytes = bytes;
         self

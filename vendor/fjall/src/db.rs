@@ -281,10 +281,60 @@ impl Database {
             .journal_count()
     }
 
+    /// StatusMonitor patch: write batches read back from the active journal
+    /// when this database was opened (0 after a clean shutdown that
+    /// flushed every memtable and called [`Database::rotate_journal`]).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn journal_batches_replayed(&self) -> u64 {
+        self.stats
+            .journal_batches_replayed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// StatusMonitor patch: seals the active journal (when it holds
+    /// anything) and starts a new one, then deletes every sealed journal
+    /// whose data is in tables. After flushing every memtable this leaves
+    /// one empty journal: the next open replays nothing.
+    ///
+    /// # Errors
+    ///
+    /// Will return `Err` if an IO error occurs.
+    #[doc(hidden)]
+    pub fn rotate_journal(&self) -> crate::Result<()> {
+        let mut journal_writer = self.supervisor.journal.get_writer()?;
+        if self.is_poisoned.is_poisoned() {
+            return Err(crate::Error::Poisoned);
+        }
+        if journal_writer.approx_pos() > 0 {
+            #[expect(clippy::expect_used)]
+            let mut journal_manager = self
+                .supervisor
+                .journal_manager
+                .write()
+                .expect("lock is poisoned");
+            let seqno_map = {
+                #[expect(clippy::expect_used)]
+                let keyspaces = self.supervisor.keyspaces.read().expect("lock is poisoned");
+                self.supervisor.build_seqno_map(&keyspaces)
+            };
+            journal_manager.rotate_journal(&mut journal_writer, seqno_map)?;
+        }
+        drop(journal_writer);
+        #[expect(clippy::expect_used)]
+        self.supervisor
+            .journal_manager
+            .write()
+            .expect("lock is poisoned")
+            .maintenance()
+    }
+
     /// Returns the disk space usage of the journal.
     #[doc(hidden)]
     pub fn journal_disk_space(&self) -> crate::Result<u64> {
-        Ok(self.supervisor.journal.get_writer()?.len()?
+        // StatusMonitor patch: the bytes written to the active journal, not
+        // its preallocated (sparse) length.
+        Ok(self.supervisor.journal.get_writer()?.approx_pos()
             + self
                 .supervisor
                 .journal_manager
@@ -596,6 +646,9 @@ impl Database {
 
         let active_journal = Arc::new(journal_recovery.active);
         active_journal.get_writer()?.persist(PersistMode::SyncAll)?;
+        active_journal
+            .get_writer()?
+            .set_preallocation(config.journal_rotation_bytes())?;
 
         let sealed_journals = journal_recovery.sealed;
 
@@ -706,6 +759,9 @@ impl Database {
 
                 for batch in reader {
                     let batch = batch?;
+                    db.stats
+                        .journal_batches_replayed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
                     for item in batch.items {
                         highest_encountered_keyspace_id =
@@ -797,6 +853,10 @@ impl Database {
                     "Set keyspace id counter to {}",
                     db.keyspace_id_counter.get(),
                 );
+
+                // StatusMonitor patch: the replay cut the journal after its
+                // last whole batch; count the write position from there.
+                db.supervisor.journal.get_writer()?.resync_pos()?;
             }
         }
 
@@ -871,6 +931,9 @@ impl Database {
             config.journal_compression_type,
             config.journal_compression_threshold,
         );
+        journal
+            .get_writer()?
+            .set_preallocation(config.journal_rotation_bytes())?;
         let journal = Arc::new(journal);
 
         // NOTE: Lastly, fsync version marker, which contains the version

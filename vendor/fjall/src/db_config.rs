@@ -64,6 +64,14 @@ fn get_open_file_limit() -> usize {
 }
 
 impl Config {
+    /// StatusMonitor patch: the size at which the active journal is sealed
+    /// (at the next flush) and that new journals are preallocated to: half
+    /// the journaling budget, at most the 64 MB upstream hard-codes, so the
+    /// active plus the sealed journals stay near `max_journaling_size`.
+    pub(crate) fn journal_rotation_bytes(&self) -> u64 {
+        (self.max_journaling_size_in_bytes / 2).clamp(1 << 20, 64_000_000)
+    }
+
     /// Creates a new configuration
     pub fn new(path: &Path) -> Self {
         let queried_cores = std::thread::available_parallelism().map(usize::from);

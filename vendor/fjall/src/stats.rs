@@ -15,6 +15,10 @@ pub struct Stats {
 
     /// Number of completed compactions
     pub(crate) compactions_completed: AtomicUsize,
+
+    /// StatusMonitor patch: write batches read back from the active journal
+    /// when the database was opened.
+    pub(crate) journal_batches_replayed: AtomicU64,
 }
 
 impl Stats {}

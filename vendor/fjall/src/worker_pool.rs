@@ -195,7 +195,13 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
                 log::trace!("acquiring journal lock to maybe rotate journal");
                 let mut journal_writer = ctx.supervisor.journal.get_writer()?;
 
-                if journal_writer.pos()? > 64_000_000 {
+                // StatusMonitor patch: the threshold follows the journaling
+                // budget (upstream: a fixed 64 MB), and so does the point at
+                // which the keyspaces holding up the oldest sealed journal
+                // are flushed (upstream: the whole budget, on top of the
+                // active journal).
+                let rotate_at = ctx.supervisor.db_config.journal_rotation_bytes();
+                if journal_writer.approx_pos() > rotate_at {
                     #[expect(clippy::expect_used)]
                     let mut journal_manager = ctx
                         .supervisor
@@ -213,7 +219,7 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
                     journal_manager.rotate_journal(&mut journal_writer, seqno_map)?;
 
                     if journal_manager.disk_space_used()
-                        >= ctx.supervisor.db_config.max_journaling_size_in_bytes
+                        >= ctx.supervisor.db_config.journal_rotation_bytes()
                     {
                         let stragglers =
                             journal_manager.get_keyspaces_to_flush_for_oldest_journal_eviction();

@@ -163,6 +163,16 @@ impl WriteBatch {
 
         self.db.supervisor.snapshot_tracker.publish(batch_seqno);
 
+        // StatusMonitor patch: once the active journal passes its rotation
+        // size, flush a memtable this batch wrote to, so the flush seals the
+        // journal even while no memtable is full (upstream: the journal grew
+        // until some memtable filled).
+        let rotate = !journal_writer.rotation_requested
+            && journal_writer.approx_pos() > self.db.config.journal_rotation_bytes();
+        if rotate {
+            journal_writer.rotation_requested = true;
+        }
+
         drop(journal_writer);
 
         log::trace!("batch: Freed journal writer");
@@ -172,6 +182,12 @@ impl WriteBatch {
         // IMPORTANT: Add batch size to current write buffer size
         // Otherwise write buffer growth is unbounded when using batches
         self.db.supervisor.write_buffer_size.allocate(batch_size);
+
+        if rotate {
+            if let Some(keyspace) = keyspaces_with_possible_stall.iter().next() {
+                keyspace.request_rotation();
+            }
+        }
 
         // Check each affected keyspace for write stall/halt
         for keyspace in &keyspaces_with_possible_stall {

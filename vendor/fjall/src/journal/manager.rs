@@ -171,7 +171,9 @@ impl JournalManager {
         journal_writer: &mut MutexGuard<Writer>,
         watermarks: Vec<EvictionWatermark>,
     ) -> crate::Result<()> {
-        let journal_size = journal_writer.len()?;
+        // StatusMonitor patch: what was written (the file is trimmed to it on
+        // rotation), not the preallocated length.
+        let journal_size = journal_writer.approx_pos();
 
         let (sealed_path, _) = journal_writer.rotate()?;
 

@@ -28,6 +28,14 @@ pub struct Writer {
 
     compression: CompressionType,
     compression_threshold: usize,
+
+    /// StatusMonitor patch: bytes new journal files are preallocated to
+    /// (sparse), and the file position counted without asking the OS.
+    prealloc: u64,
+    written: u64,
+    /// A memtable flush was asked for because this journal passed its
+    /// rotation size (asked once per journal).
+    pub(crate) rotation_requested: bool,
 }
 
 /// The persist mode allows setting the durability guarantee of previous writes
@@ -55,6 +63,28 @@ impl Writer {
         self.compression_threshold = threshold;
     }
 
+    /// StatusMonitor patch: preallocate later journals to `bytes` (this one
+    /// too while nothing is written to it yet).
+    pub fn set_preallocation(&mut self, bytes: u64) -> crate::Result<()> {
+        self.prealloc = bytes;
+        if self.written == 0 && self.file.get_ref().metadata()?.len() > bytes {
+            self.file.get_ref().set_len(bytes)?;
+        }
+        Ok(())
+    }
+
+    /// StatusMonitor patch: take the write position from the file's length
+    /// (after recovery cut a torn tail; writes append at the end).
+    pub fn resync_pos(&mut self) -> crate::Result<()> {
+        self.written = self.file.get_ref().metadata()?.len();
+        Ok(())
+    }
+
+    /// StatusMonitor patch: the write position, counted (no `lseek`).
+    pub fn approx_pos(&self) -> u64 {
+        self.written
+    }
+
     pub fn pos(&mut self) -> crate::Result<u64> {
         self.file.stream_position().map_err(Into::into)
     }
@@ -65,6 +95,13 @@ impl Writer {
 
     pub fn rotate(&mut self) -> crate::Result<(PathBuf, PathBuf)> {
         self.persist(PersistMode::SyncAll)?;
+
+        // StatusMonitor patch: a sealed journal keeps only what was written,
+        // not the zeros it was preallocated with.
+        if self.file.get_ref().metadata()?.len() > self.written {
+            self.file.get_ref().set_len(self.written)?;
+            self.file.get_ref().sync_all()?;
+        }
 
         log::debug!(
             "Sealing active journal at {}, len={}B",
@@ -112,7 +149,8 @@ impl Writer {
 
         let comp = self.compression;
         let compt = self.compression_threshold;
-        *self = Self::create_new(new_path.clone())?;
+        let prealloc = self.prealloc;
+        *self = Self::create_new_with(new_path.clone(), prealloc)?;
         self.set_compression(comp, compt);
 
         // IMPORTANT: fsync folder on Unix
@@ -122,15 +160,19 @@ impl Writer {
     }
 
     pub fn create_new<P: Into<PathBuf>>(path: P) -> crate::Result<Self> {
+        Self::create_new_with(path, PRE_ALLOCATED_BYTES)
+    }
+
+    fn create_new_with<P: Into<PathBuf>>(path: P, prealloc: u64) -> crate::Result<Self> {
         let path = path.into();
 
         let file = File::create_new(&path).inspect_err(|e| {
             log::error!("Failed to create journal file at {}: {e:?}", path.display());
         })?;
 
-        file.set_len(PRE_ALLOCATED_BYTES).inspect_err(|e| {
+        file.set_len(prealloc).inspect_err(|e| {
             log::error!(
-                "Failed to set journal file size to {PRE_ALLOCATED_BYTES}B at {}: {e:?}",
+                "Failed to set journal file size to {prealloc}B at {}: {e:?}",
                 path.display(),
             );
         })?;
@@ -146,6 +188,9 @@ impl Writer {
             is_buffer_dirty: false,
             compression: CompressionType::None,
             compression_threshold: 0,
+            prealloc,
+            written: 0,
+            rotation_requested: false,
         })
     }
 
@@ -179,6 +224,9 @@ impl Writer {
                 is_buffer_dirty: false,
                 compression: CompressionType::None,
                 compression_threshold: 0,
+                prealloc: PRE_ALLOCATED_BYTES,
+                written: 0,
+                rotation_requested: false,
             });
         }
 
@@ -188,6 +236,7 @@ impl Writer {
             .inspect_err(|e| {
                 log::error!("Failed to open journal file at {}: {e:?}", path.display());
             })?;
+        let written = file.metadata()?.len();
 
         Ok(Self {
             path: path.into(),
@@ -196,6 +245,9 @@ impl Writer {
             is_buffer_dirty: false,
             compression: CompressionType::None,
             compression_threshold: 0,
+            prealloc: PRE_ALLOCATED_BYTES,
+            written,
+            rotation_requested: false,
         })
     }
 
@@ -240,6 +292,7 @@ impl Writer {
         Entry::Start { item_count, seqno }.encode_into(&mut self.buf)?;
 
         self.file.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
 
         Ok(self.buf.len())
     }
@@ -251,6 +304,7 @@ impl Writer {
         Entry::End(checksum).encode_into(&mut self.buf)?;
 
         self.file.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
 
         Ok(self.buf.len())
     }
@@ -286,6 +340,7 @@ impl Writer {
         )?;
 
         self.file.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
 
         hasher.update(&self.buf);
         byte_count += self.buf.len();
@@ -313,6 +368,7 @@ impl Writer {
 
         Entry::Clear { keyspace_id }.encode_into(&mut self.buf)?;
         self.file.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
         hasher.update(&self.buf);
         byte_count += self.buf.len();
 
@@ -365,6 +421,7 @@ impl Writer {
             )?;
 
             self.file.write_all(&self.buf)?;
+            self.written += self.buf.len() as u64;
 
             hasher.update(&self.buf);
             byte_count += self.buf.len();
