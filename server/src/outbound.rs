@@ -371,7 +371,7 @@ pub struct Failure {
 pub fn describe_status(status: u16) -> Failure {
     Failure {
         phrase: format!("HTTP {status}"),
-        transient: status >= 500 || status == 429,
+        transient: storage::model::retry::worth_retrying(status),
     }
 }
 

@@ -212,7 +212,8 @@ impl RangeParams {
 
 /// The range of a request, checked against the server's clock and retention.
 fn checked_range(state: &AppState, params: &RangeParams) -> ApiResult<Range> {
-    let config = state.engine().config();
+    let engine = state.engine();
+    let config = engine.config();
     let retention_ms = Tier::ALL
         .into_iter()
         .map(|t| config.retention_ms(t))

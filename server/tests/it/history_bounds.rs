@@ -35,7 +35,7 @@ fn fill(app: &TestApp, agent: u64, hours: i64) {
             Row::new(ts, samples)
         })
         .collect();
-    app.state.engine.write(agent, &rows).unwrap();
+    app.state.engine().write(agent, &rows).unwrap();
 }
 
 async fn get(app: &TestApp, who: &Session, path: &str) -> Reply {

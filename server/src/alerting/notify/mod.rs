@@ -25,7 +25,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use storage::catalog::{AlertRecord, Catalog, DeliveryRecord, RecipientRecord};
-use storage::model::retry::{Backoff, worth_retrying};
+use storage::model::retry::Backoff;
 use storage::model::{
     AlertMetric, AlertState, Channel, DeliveryStatus, WebhookAgent, WebhookPayload,
 };
