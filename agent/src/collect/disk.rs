@@ -128,13 +128,13 @@ mod tests {
             .arg(mount)
             .output()
             .expect("df");
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = String::from_utf8(out.stdout).expect("df prints UTF-8");
         let v: Vec<u64> = text
             .lines()
             .nth(1)
             .expect("a line of figures")
             .split_whitespace()
-            .map(|f| f.trim_end_matches('%').parse().unwrap())
+            .map(|f| f.trim_end_matches('%').parse().expect("df prints numbers"))
             .collect();
         (v[0], v[1], v[2], v[3])
     }
