@@ -511,4 +511,21 @@ mod tests {
         let t = parse_token("s3cret").unwrap();
         assert!(!format!("{t:?} {t}").contains("s3cret"));
     }
+
+    proptest::proptest! {
+        /// Any text given to a setting is a value or an error, never a panic.
+        #[test]
+        fn any_setting_text_is_an_answer_never_a_panic(
+            text in proptest::prop_oneof![
+                "\\PC{0,30}",
+                "[0-9]{0,25}(ms|s|m|min|h| s|x)?",
+            ],
+        ) {
+            let _ = parse_duration(&text);
+            let _ = parse_interval(&text);
+            let _ = parse_server(&text);
+            let _ = parse_token(&text);
+            let _ = parse_spool_max(&text);
+        }
+    }
 }
