@@ -32,7 +32,7 @@ setup: ## Install the build tools: wasm target, wasm-bindgen CLI at the lockfile
 
 setup-browser: ## Install Chromium and Node packages for the browser tests
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	@cd e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@cd e2e && { [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ] || npm ci --no-audit --no-fund --loglevel=error; }
 
 setup-ecosystem: ## Install VictoriaMetrics and promtool (Debian packages) for the integration tests
 	@[ -x /usr/bin/victoria-metrics ] && [ -x /usr/bin/promtool ] \
