@@ -255,6 +255,9 @@ test('the dashboard journey', async (t) => {
     assert.ok(Math.abs(xMax - nowS) < 120, `the axis ends now (${xMax} vs ${nowS})`);
     assert.ok(Math.abs(xMax - xMin - 7 * 86400) < 120, `the axis spans 7 days (${xMax - xMin} s)`);
     await page.locator('[data-chart="CPU"] .chart-note', { hasText: 'Collecting since' }).waitFor();
+    // Legends list lines, not the min/max edges of their bands.
+    const legend = await page.locator('[data-chart="Memory"] .u-legend .u-series:not(.legend-hidden)').allTextContents();
+    assert.ok(legend.length > 0 && legend.every((l) => !/ (min|max)\b/.test(l)), `legend: ${legend}`);
     await shots(page, 'agent-7d');
     await page.click('#range-picker [data-range="1h"]');
     await page.waitForURL(/range=1h/);

@@ -159,9 +159,11 @@ function tooltipPlugin(spec, fmt) {
 const LEGEND_TOP = 6;
 function tidyLegend(u, spec) {
   const rows = u.root.querySelectorAll('.u-legend .u-series');
+  // A non-live legend has no row for the time column.
+  const skip = rows.length > spec.series.length ? 1 : 0;
   const lines = [];
   spec.series.forEach((s, k) => {
-    const row = rows[k + 1];
+    const row = rows[k + skip];
     if (!row) return;
     if (s.edge) { row.classList.add('legend-hidden'); return; }
     let max = -Infinity;
