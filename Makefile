@@ -35,7 +35,7 @@ setup: ## Install the build tools: wasm target, wasm-bindgen CLI at the lockfile
 
 setup-browser: ## Install Chromium and Node packages for the browser tests
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	@cd e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@cd e2e && { [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ] || npm ci --no-audit --no-fund --loglevel=error; }
 
 setup-openapi: ## openapi-spec-validator (PyPI) in a venv in the tools cache, for the OpenAPI test
 	@[ -x "$(OSV)/bin/openapi-spec-validator" ] || { \

@@ -21,6 +21,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { artifacts, launchBrowser, newPage, repo, startServer } from './harness.mjs';
+import { assertAccessible } from './a11y.mjs';
 
 const USER = 'alice';
 const PASSWORD = 'correct horse battery';
@@ -77,11 +78,13 @@ function unexpected(page) {
 }
 
 /** Light and dark, desktop and phone: four screenshots of the current page
- *  (of the viewport only for a modal, which covers the viewport). */
+ *  (of the viewport only for a modal, which covers the viewport), and the
+ *  accessibility check in light and dark. */
 async function shots(page, name, { fullPage = true } = {}) {
   const desktop = page.viewportSize();
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
+    await assertAccessible(page, `${name} (${scheme})`);
     for (const [size, viewport] of [['desktop', desktop], ['phone', { width: 390, height: 844 }]]) {
       await page.setViewportSize(viewport);
       await page.waitForTimeout(250); // charts resize on a ResizeObserver
@@ -118,6 +121,9 @@ test('the dashboard journey', async (t) => {
   await t.test('register logs in and lands on the agents page', async () => {
     await page.goto(`${server.url}/register`);
     await hydrated(page, '#register-submit');
+    // Up front: who becomes the admin, and what a valid name and password are.
+    await page.locator('#register-rules', { hasText: 'becomes its administrator' }).waitFor();
+    assert.match(await page.textContent('#register-rules'), /3 to 32 .* at least 10 characters/);
     await shots(page, 'register');
     await page.fill('#reg-username', USER);
     await page.fill('#reg-password', PASSWORD);
@@ -134,13 +140,46 @@ test('the dashboard journey', async (t) => {
     await shots(page, 'overview-empty');
   });
 
+  await t.test('every link writes the address bar; Back, Forward and reload keep the page', async () => {
+    const at = () => page.evaluate(() => location.pathname);
+    const heading = (text) => page.locator('main h1', { hasText: text }).waitFor();
+    await page.click('nav a[href="/alerts"]');
+    await heading('Alerts');
+    assert.equal(await at(), '/alerts');
+    await page.click('nav a[href="/account"]');
+    await heading('Account');
+    assert.equal(await at(), '/account');
+    await page.goBack();
+    await heading('Alerts');
+    assert.equal(await at(), '/alerts');
+    await page.goBack();
+    await heading('Overview');
+    assert.equal(await at(), '/');
+    await page.goForward();
+    await heading('Alerts');
+    assert.equal(await at(), '/alerts');
+    await page.reload();
+    await heading('Alerts');
+    assert.equal(await at(), '/alerts');
+    // The skip link lands on the main content.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.className), 'skip-link');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+  });
+
   let command;
   await t.test('creating an agent shows its token once, with countdown and command', async () => {
     await page.click('nav a[href="/agents"]');
     await hydrated(page, '#create-agent');
+    // A name of only spaces is refused out loud, not ignored.
+    await page.fill('#new-agent-name', '   ');
+    await page.click('#create-agent');
+    await page.locator('#new-agent-error', { hasText: 'spaces alone' }).waitFor();
     await page.fill('#new-agent-name', 'nas');
     await page.click('#create-agent');
     await page.locator('#token-panel').waitFor();
+    assert.equal(await page.locator('#new-agent-error').count(), 0, 'cleared on the next attempt');
     const token = await page.inputValue('#agent-token');
     assert.ok(token.length >= 32, `token looks random: ${token}`);
     command = await page.inputValue('#agent-command');
@@ -151,6 +190,12 @@ test('the dashboard journey', async (t) => {
     assert.notEqual(await page.textContent('#token-countdown'), first, 'the countdown ticks');
     await page.locator('.agent-row', { hasText: 'nas' }).waitFor();
     await page.locator('.agent-row [data-status="pending"]').waitFor();
+    // A second "nas" would be indistinguishable: refused.
+    await page.fill('#new-agent-name', 'NAS');
+    await page.click('#create-agent');
+    await page.locator('#new-agent-error', { hasText: 'already have an agent named' }).waitFor();
+    assert.equal(await page.locator('.agent-row').count(), 1);
+    await page.fill('#new-agent-name', '');
     await shots(page, 'agents-token');
     // The token is in no later answer.
     const list = await page.evaluate(async () => (await fetch('/api/agents')).text());
@@ -160,6 +205,15 @@ test('the dashboard journey', async (t) => {
   await t.test('live: the real agent goes online and the charts move', async (t) => {
     assert.ok(existsSync(AGENT_BIN), `no agent binary at ${AGENT_BIN}: run \`make build\` first`);
     assert.ok(await hasIngest(), 'the server has no /api/ingest');
+    // Before its first report the agent's page says what to run, not empty axes.
+    const id = await page.locator('.agent-row', { hasText: 'nas' }).getAttribute('data-agent-id');
+    const waiting = await page.context().newPage();
+    await waiting.goto(`${server.url}/agents/${id}`);
+    const note = waiting.locator('#waiting-first-report');
+    await note.waitFor();
+    assert.match(await note.textContent(), new RegExp(`statusmonitor-agent --server ${server.url} --token`));
+    assert.equal(await waiting.locator('.agent-data').isVisible(), false, 'no empty charts');
+    await waiting.close();
     const [, ...args] = command.split(' ');
     // A spool and config of its own: a spool left by an earlier run would be
     // replayed first and hold back the live reports.
@@ -186,11 +240,74 @@ test('the dashboard journey', async (t) => {
     await shots(page, 'cpu-modal', { fullPage: false });
     await page.keyboard.press('Escape');
     await page.locator('#cpu-modal').waitFor({ state: 'detached' });
+    // 7 days on an agent a few seconds old: the axis is the 7 days ending
+    // now (never dates outside it), with a note where the data begins.
+    await page.click('#range-picker [data-range="7d"]');
+    await page.waitForURL(/range=7d/);
+    const cpuChart = page.locator('[data-chart="CPU"] .chart[data-x-min]');
+    await page.waitForFunction(() => {
+      const el = document.querySelector('[data-chart="CPU"] .chart');
+      return el && Number(el.dataset.xMax) - Number(el.dataset.xMin) > 6 * 86400;
+    });
+    const nowS = Date.now() / 1000;
+    const xMin = Number(await cpuChart.getAttribute('data-x-min'));
+    const xMax = Number(await cpuChart.getAttribute('data-x-max'));
+    assert.ok(Math.abs(xMax - nowS) < 120, `the axis ends now (${xMax} vs ${nowS})`);
+    assert.ok(Math.abs(xMax - xMin - 7 * 86400) < 120, `the axis spans 7 days (${xMax - xMin} s)`);
+    await page.locator('[data-chart="CPU"] .chart-note', { hasText: 'Collecting since' }).waitFor();
+    // Legends list lines, not the min/max edges of their bands.
+    const legend = await page.locator('[data-chart="Memory"] .u-legend .u-series:not(.legend-hidden)').allTextContents();
+    assert.ok(legend.length > 0 && legend.every((l) => !/ (min|max)\b/.test(l)), `legend: ${legend}`);
+    await shots(page, 'agent-7d');
     await page.click('#range-picker [data-range="1h"]');
     await page.waitForURL(/range=1h/);
+    // Every chart has a text alternative: min / average / max of each line.
+    await page.locator('[data-chart="CPU"] .chart-summary li', { hasText: /^CPU: min .+ %, average .+ %, max .+ %$/ }).waitFor({ state: 'attached', timeout: 10_000 });
+    // A tooltip at the cursor with the time and the values.
+    const over = page.locator('[data-chart="CPU"] .u-over');
+    const box = await over.boundingBox();
+    await page.mouse.move(box.x + box.width - 4, box.y + box.height / 2);
+    await page.locator('[data-chart="CPU"] .chart-tip:not([hidden])', { hasText: '%' }).waitFor();
+    // Drag-zoom one chart: every chart of the page follows; a visible reset.
+    const memChart = page.locator('[data-chart="Memory"] .chart');
+    const memSpan = async () => Number(await memChart.getAttribute('data-x-max')) - Number(await memChart.getAttribute('data-x-min'));
+    const wholeSpan = await memSpan();
+    await page.mouse.move(box.x + box.width * 0.90, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.99, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    const reset = page.locator('[data-chart="Memory"] .zoom-reset');
+    await reset.waitFor({ state: 'visible' });
+    assert.ok((await memSpan()) < wholeSpan / 2, 'the memory chart zoomed with the CPU chart');
+    await reset.click();
+    await reset.waitFor({ state: 'hidden' });
+    assert.ok(Math.abs((await memSpan()) - wholeSpan) < wholeSpan * 0.1, 'reset shows the whole range again');
     await page.waitForTimeout(1_500);
     await shots(page, 'agent-1h');
+    // The range is in the URL: a reload keeps it.
+    await page.reload();
+    await page.locator('#range-picker [data-range="1h"][aria-pressed="true"]').waitFor();
     await page.click('nav a[href="/agents"]');
+  });
+
+  await t.test('recovery: while the server is away the overview says so over the last data, then comes back by itself', async () => {
+    assert.ok(agentProcess, 'needs the live agent (the live step failed)');
+    await page.click('nav a[href="/"]');
+    await page.locator('.agent-card[data-online="true"]').waitFor({ timeout: 20_000 });
+    const mark = page.problems.length;
+    await server.restart(async () => {
+      await page.locator('.reconnecting').waitFor({ timeout: 15_000 });
+      assert.equal(await page.locator('.agent-card').count(), 1, 'the last cards stay on screen');
+      assert.equal(await page.locator('.error-note').count(), 0, 'no error page while reconnecting');
+      await shots(page, 'overview-reconnecting');
+    });
+    // Back by itself (no reload, no click): well within the retry cap.
+    await page.locator('.reconnecting').waitFor({ state: 'detached', timeout: 12_000 });
+    await page.locator('.agent-card .spark-caption', { hasText: '· live' }).waitFor({ timeout: 12_000 });
+    // Refused connections while the server was away are expected.
+    const during = page.problems.splice(mark);
+    const other = during.filter((p) => !/ERR_CONNECTION_REFUSED|requestfailed|WebSocket/i.test(p));
+    assert.deepEqual(other, []);
   });
 
   await t.test('alerts: notifications and send test', async (t) => {
@@ -203,7 +320,9 @@ test('the dashboard journey', async (t) => {
     // A bad URL is refused with the server's reason and nothing is stored.
     await page.fill('#webhook-url', 'ftp://example.com/x');
     await page.click('#save-recipient');
-    await page.locator('#recipient-result .error-note', { hasText: 'webhook_url' }).waitFor();
+    const refusal = page.locator('#recipient-result .error-note', { hasText: 'http:// or https://' });
+    await refusal.waitFor();
+    assert.doesNotMatch(await refusal.textContent(), /webhook_url|HTTP 422/, 'a sentence, not API ids');
     await page.fill('#telegram-chat', '4242');
     await page.fill('#webhook-url', `${fake.url}/hook`);
     await page.fill('#webhook-secret', 'e2e secret');
@@ -234,12 +353,28 @@ test('the dashboard journey', async (t) => {
     assert.equal(await focused(), 'new-rule');
     await page.keyboard.press('Enter');
     await page.locator('#rule-form').waitFor();
+    // It starts at "Choose an agent…", then offers that agent's own mounts.
+    assert.equal(await page.inputValue('#rule-agent'), '');
+    await page.selectOption('#rule-agent', { label: 'nas' });
+    await page.selectOption('#rule-metric', 'disk_pct');
+    await page.waitForFunction(() => document.querySelectorAll('#rule-label option').length > 1);
+    const mounts = await page.locator('#rule-label option').allTextContents();
+    assert.equal(mounts[0], 'Every mount');
+    assert.ok(mounts.slice(1).every((m) => m.startsWith('/') || /^[A-Z]:/.test(m)), `mounts: ${mounts}`);
     await page.selectOption('#rule-metric', 'memory_pct');
     // Out of range: the server says why, the form stays open with the input.
     await page.fill('#rule-threshold', '150');
     await page.click('#save-rule');
-    await page.locator('#rule-error', { hasText: 'threshold' }).waitFor();
+    // Next to the field, in the form's words (no API ids, no status code).
+    const tooHigh = page.locator('label:has(#rule-threshold) #rule-error', { hasText: 'threshold between 0 and 100' });
+    await tooHigh.waitFor();
+    assert.doesNotMatch(await tooHigh.textContent(), /memory_pct|HTTP|`/);
     assert.equal(await page.inputValue('#rule-threshold'), '150');
+    // Cleared on the next attempt.
+    await page.fill('#rule-threshold', 'x');
+    await page.click('#save-rule');
+    await page.locator('label:has(#rule-threshold) #rule-error', { hasText: 'is a number' }).waitFor();
+    assert.equal(await page.locator('#rule-error').count(), 1, 'one message at a time');
     // Memory in use is above 1 % on any machine: it fires at once.
     await page.fill('#rule-threshold', '1');
     await page.fill('#rule-name', 'memory in use');
@@ -305,6 +440,8 @@ test('the dashboard journey', async (t) => {
     const id = await page.locator('.agent-row', { hasText: 'nas' }).getAttribute('data-agent-id');
     const row = page.locator(`.agent-row[data-agent-id="${id}"]`);
     await row.locator('.action-rename').click();
+    await row.locator('.rename-input').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), `rename-${id}`, 'focus moves into the field');
     await row.locator('.rename-input').fill('nas-1');
     await row.locator('.rename-input').press('Enter');
     await page.locator('.agent-name', { hasText: 'nas-1' }).waitFor();
@@ -329,8 +466,48 @@ test('the dashboard journey', async (t) => {
     await page.fill('#pw-new', 'another long password');
     await page.fill('#pw-repeat', 'another long password');
     await page.click('#pw-submit');
-    await page.locator('#pw-current ~ .form-error .error, .form-error .error').waitFor();
+    await page.locator('#pw-error').waitFor();
+    // A new password equal to the current one is refused, and the old
+    // message goes: one message at a time.
+    await page.fill('#pw-current', PASSWORD);
+    await page.fill('#pw-new', PASSWORD);
+    await page.fill('#pw-repeat', PASSWORD);
+    await page.click('#pw-submit');
+    await page.locator('#pw-error', { hasText: 'same as the current one' }).waitFor();
+    assert.equal(await page.locator('.form-error .error').count(), 1);
     await shots(page, 'account');
+  });
+
+  await t.test('long names never widen the page, at desktop and phone width', async () => {
+    const longAgent = 'build-runner-' + 'x'.repeat(51);
+    const longRule = 'CPU of the build runner stays high for a long while during nightly builds of ' + 'y'.repeat(23);
+    assert.equal(longAgent.length, 64);
+    assert.equal(longRule.length, 100);
+    const made = await page.evaluate(async ([agentName, ruleName]) => {
+      const post = (url, body) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+        .then((r) => r.json());
+      const { agent } = await post('/api/agents', { name: agentName });
+      const rule = await post('/api/rules', { agent_id: agent.id, metric: 'cpu_pct', comparison: 'gt', threshold: 99, name: ruleName });
+      return { agent: agent.id, rule: rule.id };
+    }, [longAgent, longRule]);
+    const pages = [['/', '.agent-card'], ['/agents', '.agent-row'], [`/agents/${made.agent}`, '#agent-name'], ['/alerts', '.rule-row']];
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 860 });
+      for (const [path, selector] of pages) {
+        await page.goto(`${server.url}${path}`);
+        await page.locator(selector, { hasText: path === '/alerts' ? 'CPU of the build' : 'build-runner' }).first().waitFor();
+        const { scroll, inner } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: innerWidth }));
+        assert.ok(scroll <= inner, `${path} at ${width} px is ${scroll} px wide`);
+      }
+    }
+    // The full name is one hover away.
+    await page.goto(`${server.url}/agents`);
+    assert.equal(await page.locator('.agent-name', { hasText: 'build-runner' }).getAttribute('title'), longAgent);
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.evaluate(async ({ agent, rule }) => {
+      await fetch(`/api/rules/${rule}`, { method: 'DELETE' });
+      await fetch(`/api/agents/${agent}`, { method: 'DELETE' });
+    }, made);
   });
 
   await t.test('an expired session goes to login and comes back', async () => {
@@ -370,6 +547,11 @@ test('the dashboard journey', async (t) => {
     await page.waitForURL(`${server.url}/login`);
     const me = await page.evaluate(async () => (await fetch('/api/users/me')).status);
     assert.equal(me, 401);
+    // Registration closed with the first account: the landing page no longer offers it.
+    await hydrated(page, '#login-submit');
+    await page.click('a.brand');
+    await page.locator('h1', { hasText: 'Your servers, at a glance' }).waitFor();
+    await page.waitForFunction(() => !document.querySelector('.hero-actions a[href="/register"]'));
   });
 
   assert.deepEqual(unexpected(page), []);

@@ -23,6 +23,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The server could not be reached or answered that it is not there
+    /// (no answer at all, or a proxy's 502/503/504): worth asking again by
+    /// itself, and shown as "reconnecting…" rather than as an error.
+    pub fn transient(&self) -> bool {
+        matches!(self.status, 0 | 502..=504)
+    }
+
     fn local(message: impl Into<String>) -> Self {
         ApiError {
             status: 0,
@@ -31,12 +38,51 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The request field the server named (`threshold: …` → `threshold`),
+    /// for a refusal of the request's values (400, 422).
+    pub fn field(&self) -> Option<&str> {
+        if !matches!(self.status, 400 | 422) {
+            return None;
+        }
+        let (field, _) = self.message.split_once(": ")?;
+        field
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+            .then_some(field)
+            .filter(|f| !f.is_empty())
+    }
+
+    /// The message as a sentence for people: without the field id in front
+    /// (the form shows it next to that field), without code quotes,
+    /// capitalised and ended. The API's own message stays in `message`.
+    pub fn sentence(&self) -> String {
+        let text = match self.field() {
+            Some(field) => &self.message[field.len() + 2..],
+            None => self.message.as_str(),
+        };
+        let text = text.replace('`', "");
+        let mut out: String = text.trim().to_string();
+        // ASCII only: `to_uppercase` would pull Unicode tables into the wasm.
+        if let Some(first) = out.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        if !out.ends_with(['.', '!', '?']) {
+            out.push('.');
+        }
+        out
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.status == 0 {
-            write!(f, "{}", self.message)
+        // A server fault keeps its status (worth quoting in a report); a
+        // refusal of what was sent is only the sentence.
+        if self.status >= 500 {
+            let s = self.sentence();
+            write!(f, "{} (HTTP {}).", s.trim_end_matches('.'), self.status)
         } else {
-            write!(f, "{} (HTTP {})", self.message, self.status)
+            write!(f, "{}", self.sentence())
         }
     }
 }
@@ -253,6 +299,34 @@ pub fn alert_query_string(q: &AlertQuery) -> String {
     } else {
         format!("?{}", parts.join("&"))
     }
+}
+
+/// `GET /api/history/{id}/summary` over the last `start` (like `-15m`).
+pub async fn summary(id: u64, start: &str) -> Result<SummaryResponse, ApiError> {
+    get_json(&format!(
+        "/api/history/{id}/summary?start={}",
+        encode(start)
+    ))
+    .await
+}
+
+/// The mounts, interfaces and sensors an agent reported lately, by label
+/// kind (`mount`, `iface`, `sensor`), each sorted.
+pub fn labels_of(summary: &SummaryResponse, kind: &str) -> Vec<String> {
+    let metric = match kind {
+        "mount" => "disk.used_bytes",
+        "iface" => "net.rx_bps",
+        _ => "temp.celsius",
+    };
+    let mut out: Vec<String> = summary
+        .metrics
+        .iter()
+        .filter(|m| m.metric == metric)
+        .filter_map(|m| m.labels.get(kind).cloned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// `GET /api/history/{id}/{group}` with `start` like `-1h` (or RFC 3339).
@@ -522,6 +596,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_read_as_sentences_and_name_their_field() {
+        let e = ApiError {
+            status: 422,
+            message: "threshold: cpu_pct takes a threshold between 0 and 100".into(),
+        };
+        assert_eq!(e.field(), Some("threshold"));
+        assert_eq!(
+            e.to_string(),
+            "Cpu_pct takes a threshold between 0 and 100."
+        );
+        let e = ApiError {
+            status: 409,
+            message: "the name `nas` is taken".into(),
+        };
+        assert_eq!(e.field(), None);
+        assert_eq!(e.to_string(), "The name nas is taken.");
+        let e = ApiError {
+            status: 500,
+            message: "storage failed".into(),
+        };
+        assert_eq!(e.to_string(), "Storage failed (HTTP 500).");
+        assert!(
+            ApiError {
+                status: 0,
+                message: String::new()
+            }
+            .transient()
+        );
+        assert!(!e.transient());
+    }
+
+    #[test]
     fn next_is_only_a_local_path() {
         assert_eq!(
             safe_next(Some("/agents/3?range=1h".into())),
@@ -555,7 +661,9 @@ mod tests {
             "/api/agents",
             r#"{"error":"name taken","code":"conflict"}"#,
         );
-        assert_eq!(e.to_string(), "name taken (HTTP 409)");
+        // The server's message, as a sentence (no status for a refusal).
+        assert_eq!(e.message, "name taken");
+        assert_eq!(e.to_string(), "Name taken.");
         let e = error_of(404, "GET", "/api/agents/9?x=1", "");
         assert_eq!(e.message, "/api/agents/9 was not found");
     }

@@ -88,6 +88,12 @@ impl Page {
 /// compiles an async hydration path for every view of every page (a fifth of
 /// the wasm) that a `hydrate_body` app never runs. `<Router>` still provides
 /// the location, link interception and `use_navigate`.
+///
+/// One duty of the router's views is taken over by [`Pages`]: a clicked link
+/// changes the location at once, but the browser's address bar (the history
+/// entry) is only written when the routes tell the location provider that the
+/// new page is ready (`ready_to_complete`). Without that call every link
+/// showed its page while the address bar stayed on the old URL.
 #[component]
 pub fn App() -> impl IntoView {
     provide_theme();
@@ -95,7 +101,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Router>
             <Header />
-            <main id="main" class="page"><Pages /></main>
+            <main id="main" class="page" tabindex="-1"><Pages /></main>
             <Footer />
         </Router>
     }
@@ -105,6 +111,19 @@ pub fn App() -> impl IntoView {
 fn Pages() -> impl IntoView {
     let location = use_location();
     let page = Memo::new(move |_| Page::of(&location.pathname.get()));
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos_router::location::{BrowserUrl, LocationProvider};
+        let provider = use_context::<BrowserUrl>();
+        // Runs after the new page has been rendered for the new path: let
+        // the pending link navigation push its history entry.
+        Effect::new(move |_| {
+            location.pathname.track();
+            if let Some(provider) = &provider {
+                provider.ready_to_complete();
+            }
+        });
+    }
     move || match page.get() {
         Page::Home => EitherOf9::A(view! { <HomePage /> }),
         Page::Login => EitherOf9::B(view! { <LoginPage /> }),

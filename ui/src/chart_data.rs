@@ -64,6 +64,101 @@ impl ChartData {
     pub fn is_empty(&self) -> bool {
         self.xs.is_empty()
     }
+
+    /// Whether any series has a value (a framed chart has rows without).
+    pub fn has_values(&self) -> bool {
+        self.ys.iter().any(|c| c.iter().any(Option::is_some))
+    }
+
+    /// The time (ms) of the first row with a value in any series.
+    pub fn first_value_ms(&self) -> Option<i64> {
+        (0..self.xs.len())
+            .find(|&i| {
+                self.ys
+                    .iter()
+                    .any(|c| c.get(i).copied().flatten().is_some())
+            })
+            .map(|i| (self.xs[i] * 1000.0).round() as i64)
+    }
+
+    /// Fits the time axis to exactly `start_ms..=stop_ms`, the span a range
+    /// names: rows outside are dropped, and an empty row at each end makes
+    /// the chart's automatic x scale (and its zoom reset) cover the whole
+    /// span even where the agent has no data yet.
+    pub fn frame(&mut self, start_ms: i64, stop_ms: i64) {
+        let (lo, hi) = (start_ms as f64 / 1000.0, stop_ms as f64 / 1000.0);
+        let keep: Vec<bool> = self.xs.iter().map(|x| *x >= lo && *x <= hi).collect();
+        let mut k = keep.iter();
+        self.xs.retain(|_| *k.next().unwrap_or(&false));
+        for col in &mut self.ys {
+            let mut k = keep.iter();
+            col.retain(|_| *k.next().unwrap_or(&false));
+        }
+        if self.xs.first().is_none_or(|x| *x > lo) {
+            self.xs.insert(0, lo);
+            for col in &mut self.ys {
+                col.insert(0, None);
+            }
+        }
+        if self.xs.last().is_none_or(|x| *x < hi) {
+            self.xs.push(hi);
+            for col in &mut self.ys {
+                col.push(None);
+            }
+        }
+    }
+}
+
+/// Minimum, average and maximum of one drawn line: the text alternative of
+/// a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineSummary {
+    pub label: String,
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+}
+
+/// The summary of every line of a chart (band edges left out; a line with
+/// no value in the range is left out too).
+pub fn summarize(spec: &ChartSpec, data: &ChartData) -> Vec<LineSummary> {
+    spec.series
+        .iter()
+        .zip(&data.ys)
+        .filter(|(s, _)| !s.edge)
+        .filter_map(|(s, col)| {
+            let values: Vec<f64> = col
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            if values.is_empty() {
+                return None;
+            }
+            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let avg = values.iter().sum::<f64>() / values.len() as f64;
+            Some(LineSummary {
+                label: s.label.clone(),
+                min,
+                avg,
+                max,
+            })
+        })
+        .collect()
+}
+
+impl Unit {
+    /// A value of this unit as people read it.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Unit::Pct => crate::format::pct(v),
+            Unit::Bytes => crate::format::bytes(v),
+            Unit::Rate => crate::format::rate(v),
+            Unit::Mhz => crate::format::mhz(v),
+        }
+    }
 }
 
 fn push_list(out: &mut String, values: impl Iterator<Item = Option<f64>>) {
@@ -461,6 +556,42 @@ mod tests {
             "core 1"
         );
         assert!(ChartKind::Memory.lines_from_history(&resp).is_empty());
+    }
+
+    #[test]
+    fn a_frame_covers_exactly_the_range() {
+        let l = line("CPU", &[(1_000, 1.0), (60_000, 2.0), (200_000, 3.0)]);
+        let (_, mut data) = align(&[l], 60_000, false, Unit::Pct, 100);
+        // 7 days ending at 100 s: the row at 200 s (outside) goes, an empty
+        // row marks the start.
+        data.frame(100_000 - 7 * 86_400_000, 100_000);
+        assert_eq!(
+            data.xs.first(),
+            Some(&((100_000 - 7 * 86_400_000) as f64 / 1000.0))
+        );
+        assert_eq!(data.xs.last(), Some(&100.0));
+        assert_eq!(data.ys[0], vec![None, Some(1.0), Some(2.0), None]);
+        assert_eq!(data.first_value_ms(), Some(1_000));
+        assert!(data.has_values());
+        // No data at all: still the whole span, with nothing drawn.
+        let mut empty = ChartData {
+            xs: vec![],
+            ys: vec![vec![]],
+        };
+        empty.frame(0, 3_600_000);
+        assert_eq!(empty.xs, vec![0.0, 3_600.0]);
+        assert!(!empty.has_values());
+        assert_eq!(empty.first_value_ms(), None);
+    }
+
+    #[test]
+    fn the_summary_reads_min_avg_max_of_each_line() {
+        let l = line("CPU", &[(0, 1.0), (60_000, 3.0)]);
+        let (spec, data) = align(&[l], 60_000, true, Unit::Pct, 100);
+        let s = summarize(&spec, &data);
+        assert_eq!(s.len(), 1, "band edges are not lines");
+        assert_eq!((s[0].min, s[0].avg, s[0].max), (1.0, 2.0, 3.0));
+        assert_eq!(Unit::Rate.format(1024.0), "1.00 KiB/s");
     }
 
     #[test]

@@ -97,25 +97,44 @@ pub fn countdown(remaining_ms: i64) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
-/// Local date and time of a Unix timestamp (browser time zone; UTC on the
-/// server, where it is only used for placeholders).
+/// Local date and time of a Unix timestamp, in the browser's locale and time
+/// zone: the one format of every chart and table (the chart glue formats its
+/// tooltips with the same function). UTC on the server, where it is only
+/// used for placeholders.
 pub fn datetime(ms: i64) -> String {
     #[cfg(feature = "hydrate")]
     {
-        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            date.get_full_year(),
-            date.get_month() + 1,
-            date.get_date(),
-            date.get_hours(),
-            date.get_minutes(),
-            date.get_seconds()
-        )
+        js::fmt_date_time(ms as f64)
     }
     #[cfg(not(feature = "hydrate"))]
     {
         utc_datetime(ms)
+    }
+}
+
+/// A moment people place at a glance: the time of day for today, else the
+/// date and time ("offline since 12:03"). Browser locale, like [`datetime`].
+pub fn since(ms: i64) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        js::fmt_since(ms as f64)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        utc_datetime(ms)
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod js {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(module = "/js/charts.js")]
+    extern "C" {
+        #[wasm_bindgen(js_name = fmtDateTime)]
+        pub fn fmt_date_time(ms: f64) -> String;
+        #[wasm_bindgen(js_name = fmtSince)]
+        pub fn fmt_since(ms: f64) -> String;
     }
 }
 

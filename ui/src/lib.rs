@@ -15,6 +15,7 @@ pub mod components;
 pub mod format;
 pub mod live;
 pub mod pages;
+pub mod recover;
 pub mod session;
 
 pub use app::{App, shell};

@@ -1,7 +1,8 @@
 //! The live feed of one agent over `WebSocket /api/ws/{agent_id}`: a snapshot
-//! of its recent reports, then every new one. Reconnects with a growing delay
-//! (1 s, 2 s, 4 s … 30 s) when the socket drops, and closes with the
-//! component that opened it. On the server it stays idle.
+//! of its recent reports, then every new one. Reconnects with a growing,
+//! jittered delay (up to [`crate::recover::MAX_DELAY_MS`]) when the socket
+//! drops, and at once when the tab becomes visible or the network comes back;
+//! closes with the component that opened it. On the server it stays idle.
 
 use leptos::prelude::*;
 use storage::model::Report;
@@ -93,7 +94,26 @@ mod client {
     pub(super) fn open(agent_id: u64, feed: LiveFeed) {
         let conn = Rc::new(RefCell::new(Conn::default()));
         let stored = StoredValue::new_local(conn.clone());
-        connect(agent_id, feed, conn);
+        connect(agent_id, feed, conn.clone());
+        crate::recover::on_wake(move || {
+            let waiting = {
+                let mut c = conn.borrow_mut();
+                match c.retry.take() {
+                    Some(t) if !c.disposed && !c.ended => {
+                        t.clear();
+                        c.failures = 0;
+                        true
+                    }
+                    other => {
+                        c.retry = other;
+                        false
+                    }
+                }
+            };
+            if waiting {
+                connect(agent_id, feed, conn.clone());
+            }
+        });
         on_cleanup(move || {
             stored.with_value(|conn| {
                 let mut c = conn.borrow_mut();
@@ -132,6 +152,8 @@ mod client {
         if conn.borrow().disposed {
             return;
         }
+        // The timer that called this (if any) is spent.
+        conn.borrow_mut().retry = None;
         let Some(url) = url(agent_id) else { return };
         let Ok(ws) = WebSocket::new(&url) else {
             schedule(agent_id, feed, conn);
@@ -195,13 +217,13 @@ mod client {
                 return;
             }
             c.failures = c.failures.saturating_add(1);
-            1000u64 << (c.failures - 1).min(5)
+            crate::recover::backoff_ms(c.failures, js_sys::Math::random())
         };
         feed.status.set(LiveStatus::Retrying);
         let again = conn.clone();
         let handle = set_timeout_with_handle(
             move || connect(agent_id, feed, again),
-            Duration::from_millis(delay.min(30_000)),
+            Duration::from_millis(delay),
         )
         .ok();
         conn.borrow_mut().retry = handle;

@@ -33,14 +33,14 @@ pub fn AgentCard(
                 })
             })
     };
-    let status = {
+    let status = Memo::new({
         let agent = agent.clone();
-        move || {
+        move |_| {
             let mut a = agent.clone();
             a.online = live_online();
             agent_status(&a)
         }
-    };
+    });
     let gauges = move || {
         latest.with(|r| {
             let r = r.as_ref();
@@ -96,25 +96,28 @@ pub fn AgentCard(
             None => h.hostname.clone(),
         })
         .unwrap_or_else(|| "\u{a0}".into());
+    let host_tip = host.clone();
     let seen = move || match (
         last_seen.get(),
         latest.with(|r| r.as_ref().map(|r| r.ts_ms)),
     ) {
         _ if now.get() == 0 => "\u{a0}".to_string(),
         (a, b) => match a.max(b) {
+            Some(t) if status.get().0 == "offline" => format!("offline since {}", format::since(t)),
             Some(t) => format!("seen {}", format::ago(now.get(), t)),
             None => "never seen".into(),
         },
     };
 
     view! {
-        <article class="card agent-card" data-agent-id=id.to_string() data-online=move || live_online().to_string()>
+        <article class="card agent-card" data-agent-id=id.to_string() data-online=move || live_online().to_string()
+            data-status=move || status.get().0>
             <header class="agent-card-head">
-                <h2><a class="stretched" href=format!("/agents/{id}")>{agent.name.clone()}</a></h2>
-                {move || { let (c, t) = status(); view! { <StatusBadge class=c text=t /> } }}
+                <h2 title=agent.name.clone()><a class="stretched" href=format!("/agents/{id}")>{agent.name.clone()}</a></h2>
+                {move || { let (c, t) = status.get(); view! { <StatusBadge class=c text=t /> } }}
             </header>
             <p class="muted small agent-card-sub">
-                <span class="ellipsis">{host}</span>
+                <span class="ellipsis" title=host_tip>{host}</span>
                 <span class="last-seen">{seen}</span>
             </p>
             <div class="gauges">{gauges}</div>
@@ -124,6 +127,7 @@ pub fn AgentCard(
             </svg>
             <p class="muted tiny spark-caption">
                 {move || match feed.status.get() {
+                    LiveStatus::Open if !live_online() => "CPU, last 15 min · no new reports",
                     LiveStatus::Open => "CPU, last 15 min · live",
                     LiveStatus::Connecting => "CPU, last 15 min · connecting…",
                     LiveStatus::Retrying => "CPU, last 15 min · reconnecting…",

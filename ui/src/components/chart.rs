@@ -88,11 +88,11 @@ pub fn Chart(
 
     view! {
         <div
-            class="chart"
             node_ref=node
             role="img"
             aria-label=label
-            style=format!("min-height:{}px", height + 34)
+            // A class per height (no `style` attribute: strict CSP).
+            class=format!("chart chart-h-{height}")
         ></div>
     }
 }

@@ -17,7 +17,7 @@ use crate::session::use_session;
 #[component]
 pub fn Header() -> impl IntoView {
     view! {
-        <a class="skip-link" href="#main">"Skip to content"</a>
+        <a class="skip-link" href="#main" on:click=skip_to_main>"Skip to content"</a>
         <header class="topbar">
             <a class="brand" href="/">
                 <span class="brand-dot" aria-hidden="true"></span>
@@ -35,6 +35,26 @@ pub fn Header() -> impl IntoView {
             </div>
         </header>
     }
+}
+
+/// The skip link moves keyboard focus to the main content (the router
+/// would otherwise take the `#main` link as a navigation and leave focus on
+/// the link).
+fn skip_to_main(ev: leptos::ev::MouseEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(main) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id("main"))
+            .and_then(|m| m.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            ev.prevent_default();
+            let _ = main.focus();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
 }
 
 #[component]

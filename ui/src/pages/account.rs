@@ -23,10 +23,16 @@ pub fn AccountPage() -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let repeat = RwSignal::new(String::new());
-    let mismatch = RwSignal::new(false);
+    // One message at a time, cleared on the next attempt.
+    let problem = RwSignal::new(None::<String>);
     let change = Action::new_local(|c: &ChangePasswordRequest| {
         let c = c.clone();
         async move { api::change_password(&c).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Err(e)) = change.value().get() {
+            problem.set(Some(e.to_string()));
+        }
     });
     Effect::new(move |_| {
         if let Some(Ok(())) = change.value().get() {
@@ -38,11 +44,18 @@ pub fn AccountPage() -> impl IntoView {
     });
     let on_change = move |ev: SubmitEvent| {
         ev.prevent_default();
+        change.value().set(None);
         if new.get_untracked() != repeat.get_untracked() {
-            mismatch.set(true);
+            problem.set(Some("The new passwords differ.".into()));
             return;
         }
-        mismatch.set(false);
+        if new.get_untracked() == current.get_untracked() {
+            problem.set(Some(
+                "The new password is the same as the current one; choose a different one.".into(),
+            ));
+            return;
+        }
+        problem.set(None);
         change.dispatch(ChangePasswordRequest {
             current_password: current.get_untracked(),
             new_password: new.get_untracked(),
@@ -96,11 +109,10 @@ pub fn AccountPage() -> impl IntoView {
                     <label for="pw-repeat">"Repeat the new password"</label>
                     <input id="pw-repeat" type="password" autocomplete="new-password" minlength="10" required bind:value=repeat />
                     <div class="form-error" aria-live="polite">
-                        {move || mismatch.get().then(|| view! { <p class="error" role="alert">"The new passwords differ."</p> })}
-                        {move || match change.value().get() {
-                            Some(Ok(())) => Some(Either::Left(view! { <p class="ok-text" id="pw-changed">"Password changed."</p> })),
-                            Some(Err(e)) => Some(Either::Right(view! { <p class="error" role="alert">{e.to_string()}</p> })),
-                            None => None,
+                        {move || match (problem.get(), change.value().get()) {
+                            (Some(p), _) => Some(Either::Right(view! { <p class="error" role="alert" id="pw-error">{p}</p> })),
+                            (None, Some(Ok(()))) => Some(Either::Left(view! { <p class="ok-text" id="pw-changed">"Password changed."</p> })),
+                            _ => None,
                         }}
                     </div>
                     <button class="button" type="submit" id="pw-submit"

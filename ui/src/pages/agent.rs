@@ -13,12 +13,15 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use storage::model::{HistoryResponse, Report};
 
 use crate::api::{self, ApiError};
-use crate::chart_data::{ChartData, ChartKind, ChartSpec, align, report_interval_ms};
+use crate::chart_data::{ChartData, ChartKind, ChartSpec, align, report_interval_ms, summarize};
 use crate::components::chart::Chart;
-use crate::components::common::{ErrorNote, Gauge, StatusBadge, agent_status, use_now};
+use crate::components::common::{
+    ErrorNote, Gauge, StatusBadge, agent_status, use_now, width_class,
+};
 use crate::components::modal::Modal;
 use crate::format;
 use crate::live::{LiveFeed, LiveStatus, use_live};
+use crate::recover::{Reconnecting, keep_trying};
 
 /// The ranges of the picker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,19 @@ impl Range {
         }
     }
 
+    /// The span the range names, in ms (the live window for live).
+    pub fn span_ms(self) -> i64 {
+        const H: i64 = 3_600_000;
+        match self {
+            Range::Live => LIVE_WINDOW_MS,
+            Range::H1 => H,
+            Range::H24 => 24 * H,
+            Range::D7 => 7 * 24 * H,
+            Range::D30 => 30 * 24 * H,
+            Range::Y1 => 365 * 24 * H,
+        }
+    }
+
     pub fn from_key(key: &str) -> Range {
         Range::ALL
             .into_iter()
@@ -92,7 +108,9 @@ const BIG_H: u32 = 380;
 enum Plot {
     Loading,
     Failed(ApiError),
-    Ready(ChartSpec, ChartData),
+    /// Drawn; for a history range also where the range starts (ms), so the
+    /// chart can say when the agent's data begins later than that.
+    Ready(ChartSpec, ChartData, Option<i64>),
 }
 
 type History = LocalResource<Option<Result<HistoryResponse, ApiError>>>;
@@ -126,7 +144,7 @@ fn plot_of(
     history: History,
     height: u32,
 ) -> Memo<Plot> {
-    Memo::new(move |_| {
+    Memo::new(move |prev: Option<&Plot>| {
         if range.get() == Range::Live {
             return feed.reports.with(|all| {
                 let reports = live_window(all);
@@ -138,17 +156,28 @@ fn plot_of(
                     kind.unit(),
                     height,
                 );
-                Plot::Ready(spec, data)
+                Plot::Ready(spec, data, None)
             });
         }
         match history.get() {
             None | Some(None) => Plot::Loading,
+            // The server is away: keep the chart drawn, the page says "reconnecting…".
+            Some(Some(Err(e))) if e.transient() => match prev {
+                Some(p @ Plot::Ready(..)) => p.clone(),
+                _ => Plot::Loading,
+            },
             Some(Some(Err(e))) => Plot::Failed(e),
             Some(Some(Ok(resp))) => {
                 let lines = kind.lines_from_history(&resp);
                 let bands = resp.tier != "5s";
-                let (spec, data) = align(&lines, resp.interval_ms, bands, kind.unit(), height);
-                Plot::Ready(spec, data)
+                let (spec, mut data) = align(&lines, resp.interval_ms, bands, kind.unit(), height);
+                // The whole span the range names, ending now: never an axis
+                // outside it (the answer's start is aligned to the tier's
+                // buckets, up to one bucket earlier), and room on the left
+                // where there is no data yet.
+                let start = resp.stop_ms - range.get_untracked().span_ms();
+                data.frame(start, resp.stop_ms);
+                Plot::Ready(spec, data, Some(start))
             }
         }
     })
@@ -191,7 +220,6 @@ fn AgentDashboard(id: u64) -> impl IntoView {
         navigate(
             &url,
             leptos_router::NavigateOptions {
-                replace: true,
                 scroll: false,
                 ..Default::default()
             },
@@ -210,27 +238,60 @@ fn AgentDashboard(id: u64) -> impl IntoView {
         _ => net_hist,
     };
     let latest = Memo::new(move |_| feed.reports.with(|r| r.last().cloned()));
-    let name = move || match agent.get() {
-        Some(Ok(a)) => a.name,
-        _ => "\u{a0}".into(),
+    // The last answer about the agent: kept while the server is away.
+    let info = Memo::new(
+        move |prev: Option<&Option<api::AgentInfo>>| match agent.get() {
+            Some(Ok(a)) => Some(a),
+            _ => prev.cloned().flatten(),
+        },
+    );
+    let name = move || match info.get() {
+        Some(a) => a.name,
+        None => "\u{a0}".into(),
     };
+    // Known, but no report ever: no empty axes, say what to run instead.
+    let never_seen = move || {
+        info.with(|a| a.as_ref().is_some_and(|a| a.last_seen_ms.is_none()))
+            && latest.with(Option::is_none)
+    };
+    provide_context(AgentSince(Memo::new(move |_| {
+        info.with(|a| a.as_ref().and_then(|a| a.activated_ms))
+    })));
+    let agent_retrying = keep_trying(agent);
+    let reconnecting =
+        Signal::derive(move || agent_retrying.get() || feed.status.get() == LiveStatus::Retrying);
+    // Back from an outage: histories that failed for it ask again.
+    Effect::new(move |was: Option<bool>| {
+        let now_reconnecting = agent_retrying.get();
+        if was == Some(true) && !now_reconnecting {
+            for h in [cpu_hist, mem_hist, disk_hist, net_hist] {
+                if h.with_untracked(|r| matches!(r, Some(Some(Err(e))) if e.transient())) {
+                    h.refetch();
+                }
+            }
+        }
+        now_reconnecting
+    });
 
     view! {
-        <Title text=move || format!("{} · StatusMonitor", match agent.get() { Some(Ok(a)) => a.name, _ => "Agent".into() }) />
+        <Title text=move || format!("{} · StatusMonitor", match info.get() { Some(a) => a.name, None => "Agent".into() }) />
         <nav class="crumbs" aria-label="Breadcrumb"><a href="/agents">"Agents"</a> " / "</nav>
         <header class="page-head agent-head">
             <div>
-                <h1 id="agent-name">{name}</h1>
-                <AgentFacts agent=agent latest=latest now=now feed=feed />
+                <h1 id="agent-name" class="clip" title=name>{name}</h1>
+                <AgentFacts agent=info latest=latest now=now feed=feed />
             </div>
         </header>
+        <Reconnecting when=reconnecting />
         {move || match agent.get() {
-            Some(Err(e)) => Some(view! {
+            Some(Err(e)) if !e.transient() => Some(view! {
                 <ErrorNote what="Loading the agent" error=e retry=Callback::new(move |_| agent.refetch()) />
             }),
             _ => None,
         }}
 
+        {move || never_seen().then(|| view! { <WaitingForFirstReport /> })}
+        <div class="agent-data" hidden=never_seen>
         <LiveCards latest=latest />
 
         <div class="range-bar">
@@ -258,6 +319,7 @@ fn AgentDashboard(id: u64) -> impl IntoView {
                 view! { <ChartCard kind=kind plot=plot on_expand=Callback::new(move |_| expanded.set(Some(kind))) /> }
             }).collect_view()}
         </div>
+        </div>
 
         {move || expanded.get().map(|kind| {
             let close = Callback::new(move |_| expanded.set(None));
@@ -275,9 +337,32 @@ fn AgentDashboard(id: u64) -> impl IntoView {
     }
 }
 
+/// When the agent's data begins (its activation), for the charts' notes.
+#[derive(Clone, Copy)]
+struct AgentSince(Memo<Option<i64>>);
+
+/// An agent that has never reported: what to run on the machine.
+#[component]
+fn WaitingForFirstReport() -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    #[cfg(not(feature = "hydrate"))]
+    let origin = String::new();
+    view! {
+        <section class="card empty-state" id="waiting-first-report">
+            <h2>"Waiting for the first report"</h2>
+            <p>"This agent has not reported yet. On the machine to watch, run:"</p>
+            <pre class="command"><code>{format!("statusmonitor-agent --server {origin} --token <the token shown when the agent was created>")}</code></pre>
+            <p class="muted small">"Lost the token? Regenerate it on the "<a href="/agents">"Agents"</a>" page. Charts appear here within seconds of the first report."</p>
+        </section>
+    }
+}
+
 #[component]
 fn AgentFacts(
-    agent: LocalResource<Result<api::AgentInfo, ApiError>>,
+    agent: Memo<Option<api::AgentInfo>>,
     latest: Memo<Option<Report>>,
     now: ReadSignal<i64>,
     feed: LiveFeed,
@@ -285,7 +370,7 @@ fn AgentFacts(
     view! {
         <div class="agent-facts">
             {move || match agent.get() {
-                Some(Ok(a)) => {
+                Some(a) => {
                     let mut a = a;
                     // A fresh report over the socket means online, between polls too.
                     if let Some(r) = latest.get() {
@@ -306,14 +391,18 @@ fn AgentFacts(
                         <div class="facts-row">
                             <StatusBadge class=c text=t />
                             <span class="muted small">
-                                {a.last_seen_ms.map(|t| format!("seen {}", format::ago(now.get(), t)))
-                                    .unwrap_or_else(|| "never seen".into())}
+                                {a.last_seen_ms.map(|t| if c == "offline" {
+                                    format!("offline since {}", format::since(t))
+                                } else {
+                                    format!("seen {}", format::ago(now.get(), t))
+                                }).unwrap_or_else(|| "never seen".into())}
                             </span>
                             {latest.get().and_then(|r| r.uptime_s).map(|u| view! {
                                 <span class="muted small">"up " {format::duration_s(u)}</span>
                             })}
                             <span class="muted small live-state">
                                 {move || match feed.status.get() {
+                                    LiveStatus::Open if c == "offline" => "no new reports",
                                     LiveStatus::Open => "● live",
                                     LiveStatus::Connecting => "connecting…",
                                     LiveStatus::Retrying => "reconnecting…",
@@ -326,7 +415,7 @@ fn AgentFacts(
                         </dl>
                     })
                 }
-                _ => Either::Right(view! { <div class="facts-row"><span class="skeleton-text"></span></div><dl class="host-facts"></dl> }),
+                None => Either::Right(view! { <div class="facts-row"><span class="skeleton-text"></span></div><dl class="host-facts"></dl> }),
             }}
         </div>
     }
@@ -423,7 +512,7 @@ fn ChartCard(kind: ChartKind, plot: Memo<Plot>, on_expand: Callback<()>) -> impl
                         aria-label=format!("{title}: open the {what}")>{title}</button>
                 </h3>
                 <button type="button" class="button secondary small expand"
-                    aria-label=format!("Open the {what} of {title}")
+                    aria-label=format!("Expand {title}: the {what}")
                     on:click=move |_| on_expand.run(())>"Expand ⤢"</button>
             </header>
             <PlotView plot=plot label=title height=CHART_H />
@@ -436,7 +525,7 @@ fn ChartCard(kind: ChartKind, plot: Memo<Plot>, on_expand: Callback<()>) -> impl
 fn PlotView(plot: Memo<Plot>, label: &'static str, height: u32) -> impl IntoView {
     let spec = Signal::derive(move || {
         plot.with(|p| match p {
-            Plot::Ready(spec, _) => spec.clone(),
+            Plot::Ready(spec, ..) => spec.clone(),
             _ => ChartSpec {
                 unit: crate::chart_data::Unit::Pct,
                 height,
@@ -447,7 +536,7 @@ fn PlotView(plot: Memo<Plot>, label: &'static str, height: u32) -> impl IntoView
     });
     let data = Signal::derive(move || {
         plot.with(|p| match p {
-            Plot::Ready(_, data) => data.clone(),
+            Plot::Ready(_, data, _) => data.clone(),
             _ => ChartData::default(),
         })
     });
@@ -460,7 +549,7 @@ fn PlotView(plot: Memo<Plot>, label: &'static str, height: u32) -> impl IntoView
                 Some("alert"),
                 format!("Loading {label} history failed: {e}"),
             )),
-            Plot::Ready(_, d) if d.is_empty() => Some((
+            Plot::Ready(_, d, _) if !d.has_values() => Some((
                 "plot-overlay",
                 None,
                 "No data in this range yet".to_string(),
@@ -469,11 +558,58 @@ fn PlotView(plot: Memo<Plot>, label: &'static str, height: u32) -> impl IntoView
         })
         .map(|(class, role, text)| view! { <div class=class role=role>{text}</div> })
     };
+    // The agent is younger than the range: say since when there is data.
+    let activated = use_context::<AgentSince>();
+    let since = move || {
+        plot.with(|p| match p {
+            Plot::Ready(_, d, Some(start)) => {
+                // The first value in the range, else the agent's first report.
+                let first = d
+                    .first_value_ms()
+                    .or_else(|| activated.and_then(|a| a.0.get()))?;
+                let stop = d.xs.last().map(|x| (x * 1000.0) as i64)?;
+                let slack = ((stop - *start) / 50).max(2 * 60_000);
+                (first - *start > slack).then(|| {
+                    view! {
+                        <p class="chart-note muted tiny">
+                            "Collecting since " {format::datetime(first)} " — earlier in this range there is no data."
+                        </p>
+                    }
+                })
+            }
+            _ => None,
+        })
+    };
+    // The text alternative: min, average and max of each line in view.
+    let summary = move || {
+        plot.with(|p| match p {
+            Plot::Ready(spec, d, _) => {
+                let lines = summarize(spec, d);
+                (!lines.is_empty()).then(|| {
+                    let unit = spec.unit;
+                    view! {
+                        <details class="chart-summary">
+                            <summary class="muted tiny">"Summary of " {label}</summary>
+                            <ul class="tiny">
+                                {lines.into_iter().map(|l| view! {
+                                    <li>{format!("{}: min {}, average {}, max {}", l.label,
+                                        unit.format(l.min), unit.format(l.avg), unit.format(l.max))}</li>
+                                }).collect_view()}
+                            </ul>
+                        </details>
+                    }
+                })
+            }
+            _ => None,
+        })
+    };
     view! {
         <div class="plot">
             <Chart spec=spec data=data label=format!("{label} chart") />
             {overlay}
         </div>
+        {since}
+        {summary}
     }
 }
 
@@ -497,7 +633,10 @@ fn CpuModal(
                         view! {
                             <div class="core-bar">
                                 <span class="core-name">{format!("core {i}")}</span>
-                                <div class="gauge-track"><div class="gauge-bar" style=format!("width:{:.1}%", p.clamp(0.0, 100.0))></div></div>
+                                <div class="gauge-track" role="meter" aria-label=format!("core {i}")
+                                    aria-valuemin="0" aria-valuemax="100" aria-valuenow=format!("{p:.0}")>
+                                    <div class=format!("gauge-bar {}", width_class(*p))></div>
+                                </div>
                                 <span class="core-value">{format::pct(*p)}</span>
                                 <span class="core-mhz muted">{mhz}</span>
                             </div>

@@ -84,10 +84,25 @@ pub fn AgentsPage() -> impl IntoView {
         None => {}
     });
 
+    // What is wrong with the typed name (cleared on the next attempt).
+    let name_problem = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(Err(e)) = create.value().get() {
+            name_problem.set(Some(e.to_string()));
+        }
+    });
     let on_create = move |ev: SubmitEvent| {
         ev.prevent_default();
         let name = new_name.get_untracked().trim().to_string();
-        if !name.is_empty() {
+        let taken = list.with_untracked(|l| l.iter().any(|a| a.name.eq_ignore_ascii_case(&name)));
+        name_problem.set(if name.is_empty() {
+            Some("A name needs at least one letter or digit; spaces alone are not a name.".into())
+        } else if taken {
+            Some(format!("You already have an agent named “{name}”. Choose another name so the two can be told apart."))
+        } else {
+            None
+        });
+        if name_problem.get_untracked().is_none() {
             create.dispatch(name);
         }
     };
@@ -117,16 +132,15 @@ pub fn AgentsPage() -> impl IntoView {
             <form class="inline-form" on:submit=on_create>
                 <label class="visually-hidden" for="new-agent-name">"Name of the new agent"</label>
                 <input id="new-agent-name" placeholder="Name, e.g. nas or web-1" maxlength="64" required
-                    bind:value=new_name />
+                    aria-describedby="new-agent-error" bind:value=new_name />
                 <button class="button" type="submit" id="create-agent"
                     disabled=move || !ready.get() || create.pending().get()>
                     {move || if create.pending().get() { "Creating…" } else { "Create agent" }}
                 </button>
             </form>
-            {move || match create.value().get() {
-                Some(Err(e)) => Some(view! { <ErrorNote what="Creating the agent" error=e /> }),
-                _ => None,
-            }}
+            <div class="form-error" aria-live="polite">
+                {move || name_problem.get().map(|p| view! { <p class="error" role="alert" id="new-agent-error">{p}</p> })}
+            </div>
         </section>
 
         {move || shown.get().map(|s| view! {
@@ -237,28 +251,33 @@ fn AgentRow(
             parts.join(" · ")
         })
         .unwrap_or_else(|| "no host facts yet".into());
+    let host_tip = host.clone();
     let is = move |p: Pending| pending.get() == Some(p);
     let name_for_delete = name.clone();
 
     view! {
         <li class="agent-row" data-agent-id=id.to_string()>
             <div class="agent-main">
-                {move || if is(Pending::Rename(id)) { Either::Left(view! {
+                {move || if is(Pending::Rename(id)) {
+                    // Focus goes into the field that opened for editing.
+                    let input = NodeRef::<leptos::html::Input>::new();
+                    input.on_load(|el| { let _ = el.focus(); });
+                    Either::Left(view! {
                     <form class="inline-form" on:submit=move |ev: SubmitEvent| {
                         ev.prevent_default();
                         let n = edit_name.get_untracked().trim().to_string();
                         if !n.is_empty() { row_op.dispatch(RowOp::Rename(id, n)); }
                     }>
                         <label class="visually-hidden" for=format!("rename-{id}")>"New name"</label>
-                        <input id=format!("rename-{id}") class="rename-input" maxlength="64" required bind:value=edit_name />
+                        <input id=format!("rename-{id}") class="rename-input" maxlength="64" required bind:value=edit_name node_ref=input />
                         <button class="button small" type="submit">"Save"</button>
                         <button class="button secondary small" type="button"
                             on:click=move |_| pending.set(None)>"Cancel"</button>
                     </form>
                 }) } else { Either::Right(view! {
-                    <a class="agent-name" href=format!("/agents/{id}")>{name.clone()}</a>
+                    <a class="agent-name clip" title=name.clone() href=format!("/agents/{id}")>{name.clone()}</a>
                 }) }}
-                <span class="agent-host muted">{host}</span>
+                <span class="agent-host muted clip" title=host_tip>{host}</span>
             </div>
             <div class="agent-state">
                 <StatusBadge class=status_class text=status_text />

@@ -128,7 +128,57 @@ struct RuleForm {
     name: RwSignal<String>,
     description: RwSignal<String>,
     enabled: RwSignal<bool>,
-    problem: RwSignal<Option<String>>,
+    /// What is wrong, and the field it is about (shown next to that field).
+    problem: RwSignal<Option<(Option<&'static str>, String)>>,
+}
+
+/// The form field an API error names (`threshold: …`), by the form's keys.
+fn form_field(api_field: &str) -> Option<&'static str> {
+    Some(match api_field {
+        "agent_id" => "agent",
+        "metric" => "metric",
+        "label" | "mount" | "iface" | "sensor" => "label",
+        "comparison" | "threshold" => "threshold",
+        "duration_s" => "duration",
+        "cooldown_s" => "cooldown",
+        "name" => "name",
+        "description" => "description",
+        _ => return None,
+    })
+}
+
+/// An API refusal in the form's words: metric ids become the names the
+/// "Watch" list shows.
+fn rule_sentence(e: &ApiError) -> String {
+    let mut text = e.to_string();
+    for m in AlertMetric::ALL {
+        for id in [m.as_str().to_string(), capitalised(m.as_str())] {
+            if text.contains(&id) {
+                text = text.replace(&id, metric_option(m));
+            }
+        }
+    }
+    text
+}
+
+fn capitalised(s: &str) -> String {
+    let mut out = s.to_string();
+    if let Some(first) = out.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    out
+}
+
+/// The error of `field` in the rule form, right under it.
+fn field_problem(form: RuleForm, field: &'static str) -> impl IntoView {
+    move || {
+        form.problem.with(|p| match p {
+            Some((Some(f), text)) if *f == field => {
+                Some(view! { <span class="error field-error" role="alert" id="rule-error">{text.clone()}</span> })
+            }
+            _ => None,
+        })
+    }
 }
 
 impl RuleForm {
@@ -191,22 +241,28 @@ impl RuleForm {
         self.open.set(true);
     }
 
-    /// The request the fields describe, or what is wrong with them.
-    fn request(&self) -> Result<CreateRuleRequest, String> {
-        let agent_id =
-            self.agent.get_untracked().parse::<u64>().map_err(|_| {
-                "Choose an agent (create one on the Agents page first).".to_string()
-            })?;
+    /// The request the fields describe, or what is wrong with them (and
+    /// with which field).
+    fn request(&self) -> Result<CreateRuleRequest, (Option<&'static str>, String)> {
+        let agent_id = self.agent.get_untracked().parse::<u64>().map_err(|_| {
+            (
+                Some("agent"),
+                "Choose an agent (create one on the Agents page first).".to_string(),
+            )
+        })?;
         let metric = AlertMetric::parse(&self.metric.get_untracked())
-            .ok_or_else(|| "Choose what to watch.".to_string())?;
-        let seconds = |text: String, what: &str| -> Result<Option<u32>, String> {
+            .ok_or_else(|| (Some("metric"), "Choose what to watch.".to_string()))?;
+        let seconds = |text: String,
+                       what: &str,
+                       field: &'static str|
+         -> Result<Option<u32>, (Option<&'static str>, String)> {
             let text = text.trim().to_string();
             if text.is_empty() {
                 return Ok(None);
             }
             text.parse::<u32>()
                 .map(Some)
-                .map_err(|_| format!("{what} is a whole number of seconds."))
+                .map_err(|_| (Some(field), format!("{what} is a whole number of seconds.")))
         };
         let offline = metric == AlertMetric::Offline;
         let threshold = if offline {
@@ -218,7 +274,7 @@ impl RuleForm {
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| "The threshold is a number.".to_string())?;
+                .ok_or_else(|| (Some("threshold"), "The threshold is a number.".to_string()))?;
             Some(value)
         };
         let label = self.label.get_untracked().trim().to_string();
@@ -236,8 +292,8 @@ impl RuleForm {
                 }
             }),
             threshold,
-            duration_s: seconds(self.duration.get_untracked(), "The duration")?,
-            cooldown_s: seconds(self.cooldown.get_untracked(), "The cooldown")?,
+            duration_s: seconds(self.duration.get_untracked(), "The duration", "duration")?,
+            cooldown_s: seconds(self.cooldown.get_untracked(), "The cooldown", "cooldown")?,
             enabled: Some(self.enabled.get_untracked()),
             name: (!name.is_empty()).then_some(name),
             description: (!description.is_empty()).then_some(description),
@@ -305,14 +361,27 @@ fn RulesCard(
         }
         Some(Err(e)) => {
             if form.open.get_untracked() {
-                form.problem.set(Some(e.to_string()));
+                form.problem
+                    .set(Some((e.field().and_then(form_field), rule_sentence(&e))));
             } else {
                 failed.set(Some(e));
             }
         }
         None => {}
     });
-    let first_agent = move || agents.with_untracked(|a| a.first().map(|a| a.id));
+    // A new rule starts at "Choose an agent…", not at whichever is first.
+    let first_agent = || None::<u64>;
+    // What the chosen agent reported lately: its mounts, interfaces, sensors.
+    let seen = LocalResource::new(move || {
+        let agent = form.agent.get().parse::<u64>().ok();
+        async move {
+            match agent {
+                Some(id) => Some(api::summary(id, "-1h").await),
+                None => None,
+            }
+        }
+    });
+    let seen = Memo::new(move |_| seen.get().flatten());
     // Keyboard users land in the form when it opens (new rule or "Edit"),
     // and back on "New rule" when it closes (saved, cancelled, Escape).
     let first_field = NodeRef::<leptos::html::Select>::new();
@@ -335,6 +404,7 @@ fn RulesCard(
         match form.request() {
             Ok(r) => {
                 form.problem.set(None);
+                failed.set(None);
                 op.dispatch(RuleOp::Save(form.editing.get_untracked(), Box::new(r)));
             }
             Err(problem) => form.problem.set(Some(problem)),
@@ -361,13 +431,14 @@ fn RulesCard(
                     <label>"Agent"
                         <select id="rule-agent" node_ref=first_field prop:value=move || form.agent.get()
                             on:change=move |ev| form.agent.set(event_target_value(&ev))>
-                            <option value="">"Choose…"</option>
+                            <option value="">"Choose an agent…"</option>
                             {move || agents.get().into_iter().map(|a| {
                                 let id = a.id.to_string();
                                 let selected = form.agent.get_untracked() == id;
                                 view! { <option value=id selected=selected>{a.name}</option> }
                             }).collect_view()}
                         </select>
+                        {field_problem(form, "agent")}
                     </label>
                     <label>"Watch"
                         <select id="rule-metric" prop:value=move || form.metric.get()
@@ -377,6 +448,7 @@ fn RulesCard(
                                 view! { <option value=m.as_str() selected=selected>{metric_option(m)}</option> }
                             }).collect_view()}
                         </select>
+                        {field_problem(form, "metric")}
                     </label>
                     <label class:hidden=move || form.metric().label_kind().is_none()>
                         {move || match form.metric().label_kind() {
@@ -384,12 +456,33 @@ fn RulesCard(
                             Some("iface") => "Interface (empty: every interface)",
                             _ => "Sensor (empty: every sensor)",
                         }}
-                        <input id="rule-label" bind:value=form.label maxlength="128"
-                            placeholder=move || match form.metric().label_kind() {
-                                Some("mount") => "/data",
-                                Some("iface") => "eth0",
-                                _ => "coretemp Package id 0",
-                            } />
+                        // The agent's own mounts, interfaces and sensors (from
+                        // its latest reports), not free text: a typo would
+                        // save a rule that can never fire.
+                        <select id="rule-label" prop:value=move || form.label.get()
+                            on:change=move |ev| form.label.set(event_target_value(&ev))>
+                            <option value="">{move || match form.metric().label_kind() {
+                                Some("mount") => "Every mount",
+                                Some("iface") => "Every interface",
+                                _ => "Every sensor",
+                            }}</option>
+                            {move || {
+                                let kind = form.metric().label_kind().unwrap_or("mount");
+                                let mut known = seen.with(|s| match s {
+                                    Some(Ok(s)) => api::labels_of(s, kind),
+                                    _ => Vec::new(),
+                                });
+                                let current = form.label.get_untracked();
+                                if !current.is_empty() && !known.contains(&current) {
+                                    known.push(current.clone());
+                                }
+                                known.into_iter().map(|l| {
+                                    let selected = l == current;
+                                    view! { <option value=l.clone() selected=selected>{l.clone()}</option> }
+                                }).collect_view()
+                            }}
+                        </select>
+                        {field_problem(form, "label")}
                     </label>
                     <label class:hidden=move || form.metric() == AlertMetric::Offline>"Condition"
                         <span class="input-pair">
@@ -401,20 +494,25 @@ fn RulesCard(
                             <input id="rule-threshold" inputmode="decimal" aria-label="Threshold" bind:value=form.threshold />
                             <span class="unit muted">{move || form.metric().unit()}</span>
                         </span>
+                        {field_problem(form, "threshold")}
                     </label>
                     <label>
                         {move || if form.metric() == AlertMetric::Offline { "Silent for (s; empty: 3 intervals)" } else { "For at least (s; empty: at once)" }}
                         <input id="rule-duration" inputmode="numeric" bind:value=form.duration placeholder="—" />
+                        {field_problem(form, "duration")}
                     </label>
                     <label>"Repeat at most every (s)"
                         <input id="rule-cooldown" inputmode="numeric" bind:value=form.cooldown />
+                        {field_problem(form, "cooldown")}
                     </label>
                     <label>"Name (optional)"
                         <input id="rule-name" maxlength="100" bind:value=form.name placeholder="data disk full" />
+                        {field_problem(form, "name")}
                     </label>
                     <label class="wide">"Description (optional)"
                         <input id="rule-description" maxlength="1000" bind:value=form.description
                             placeholder="move old backups to the archive disk" />
+                        {field_problem(form, "description")}
                     </label>
                     <label class="check">
                         <input type="checkbox" id="rule-enabled" bind:checked=form.enabled />
@@ -422,7 +520,7 @@ fn RulesCard(
                     </label>
                 </div>
                 <div class="form-error" aria-live="polite">
-                    {move || form.problem.get().map(|p| view! { <p class="error" role="alert" id="rule-error">{p}</p> })}
+                    {move || form.problem.get().and_then(|(field, p)| field.is_none().then(|| view! { <p class="error" role="alert" id="rule-error">{p}</p> }))}
                 </div>
                 <div class="form-actions">
                     <button class="button" type="submit" id="save-rule" disabled=move || op.pending().get()>
@@ -525,11 +623,12 @@ fn rule_row(
     let cooldown = short_seconds(r.cooldown_s);
     let condition = condition_text(&r);
     let agent = agent_name(agents, r.agent_id);
+    let (title_tip, what_tip, agent_tip) = (title.clone(), what.clone(), agent.clone());
     let rule = StoredValue::new(r);
     view! {
         <tr class="rule-row" data-rule=id.to_string()>
-            <td><strong>{title}</strong><div class="muted small">{what}</div></td>
-            <td>{agent}</td>
+            <td class="name-cell"><strong class="clip" title=title_tip>{title}</strong><div class="muted small clip" title=what_tip>{what}</div></td>
+            <td class="name-cell"><span class="clip" title=agent_tip>{agent}</span></td>
             <td class="nowrap">{condition}</td>
             <td class="nowrap">{cooldown}</td>
             <td><span class=state_class>{state}</span></td>
@@ -928,11 +1027,12 @@ fn event_row(e: AlertEvent) -> impl IntoView {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let (agent_tip, what_tip) = (e.agent_name.clone(), what.clone());
     view! {
         <tr class="event-row" data-state=e.state.as_str()>
             <td class="nowrap">{format::datetime(e.ts_ms)}</td>
-            <td>{e.agent_name}</td>
-            <td>{what}</td>
+            <td class="name-cell"><span class="clip" title=agent_tip>{e.agent_name}</span></td>
+            <td class="name-cell"><span class="clip" title=what_tip>{what}</span></td>
             <td><span class=if firing { "badge badge-firing" } else { "badge badge-online" }>{if firing { "Firing" } else { "Resolved" }}</span></td>
             <td class="nowrap">{value}</td>
             <td class="small">{delivery}</td>

@@ -10,6 +10,7 @@ use leptos_router::components::A;
 use crate::api::{self, AgentInfo, ApiError};
 use crate::components::agent_card::AgentCard;
 use crate::components::common::{ErrorNote, use_now};
+use crate::recover::{Reconnecting, keep_trying};
 use crate::session::use_session;
 
 #[component]
@@ -27,6 +28,9 @@ pub fn HomePage() -> impl IntoView {
 
 #[component]
 fn Landing() -> impl IntoView {
+    // Once registration is closed the page no longer offers it.
+    let registration = LocalResource::new(api::registration);
+    let open = move || !matches!(registration.get(), Some(Ok(r)) if !r.open);
     view! {
         <section class="hero">
             <h1>"Your servers, at a glance"</h1>
@@ -36,7 +40,7 @@ fn Landing() -> impl IntoView {
             </p>
             <p class="hero-actions">
                 <A href="/login" attr:class="button">"Log in"</A>
-                <A href="/register" attr:class="button secondary">"Create an account"</A>
+                {move || open().then(|| view! { <A href="/register" attr:class="button secondary">"Create an account"</A> })}
             </p>
         </section>
     }
@@ -72,6 +76,16 @@ impl Order {
     }
 }
 
+/// How urgent an agent's state is (0 = look first).
+fn rank(a: &AgentInfo) -> u8 {
+    match crate::components::common::agent_status(a).0 {
+        "offline" => 0,
+        "expired" => 1,
+        "pending" => 2,
+        _ => 3,
+    }
+}
+
 /// Sorts and filters agents for the overview.
 fn arrange(mut agents: Vec<AgentInfo>, filter: &str, order: Order) -> Vec<AgentInfo> {
     let needle = filter.trim().to_lowercase();
@@ -86,7 +100,9 @@ fn arrange(mut agents: Vec<AgentInfo>, filter: &str, order: Order) -> Vec<AgentI
     let by_name = |a: &AgentInfo, b: &AgentInfo| a.name.to_lowercase().cmp(&b.name.to_lowercase());
     match order {
         Order::Name => agents.sort_by(by_name),
-        Order::Status => agents.sort_by(|a, b| b.online.cmp(&a.online).then_with(|| by_name(a, b))),
+        // Problems first: offline, then an expired token, then waiting for
+        // the first report, then online.
+        Order::Status => agents.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| by_name(a, b))),
         Order::LastSeen => agents.sort_by(|a, b| {
             b.last_seen_ms
                 .cmp(&a.last_seen_ms)
@@ -117,10 +133,16 @@ fn Overview() -> impl IntoView {
     });
     let filter = RwSignal::new(String::new());
     let order = RwSignal::new(Order::Status);
-    let all = Memo::new(move |_| agents.get().and_then(|r| r.ok()).unwrap_or_default());
+    let reconnecting = keep_trying(agents);
+    // The last list the server gave: kept while it is away.
+    let all = Memo::new(move |prev: Option<&Vec<AgentInfo>>| match agents.get() {
+        Some(Ok(l)) => l,
+        _ => prev.cloned().unwrap_or_default(),
+    });
     let shown = Memo::new(move |_| arrange(all.get(), &filter.get(), order.get()));
     let state = Memo::new(move |prev: Option<&ListState>| match agents.get() {
         None => prev.cloned().unwrap_or(ListState::Loading),
+        Some(Err(e)) if e.transient() => prev.cloned().unwrap_or(ListState::Loading),
         Some(Err(e)) => ListState::Failed(e),
         Some(Ok(l)) if l.is_empty() => ListState::Empty,
         Some(Ok(_)) => ListState::Ready,
@@ -137,12 +159,13 @@ fn Overview() -> impl IntoView {
                 <label class="visually-hidden" for="overview-order">"Order"</label>
                 <select id="overview-order"
                     on:change=move |ev| order.set(Order::from_value(&event_target_value(&ev)))>
-                    <option value="status">"Online first"</option>
+                    <option value="status">"Problems first"</option>
                     <option value="name">"By name"</option>
                     <option value="seen">"Last seen"</option>
                 </select>
             </div>
         </div>
+        <Reconnecting when=reconnecting />
         {move || match state.get() {
             ListState::Loading => EitherOf4::A(view! { <OverviewCards /> }),
             ListState::Failed(e) => EitherOf4::B(view! {
@@ -208,7 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn online_first_then_by_name_and_filtered() {
+    fn problems_first_then_by_name_and_filtered() {
         let list = vec![
             agent(1, "web", false, Some(5)),
             agent(2, "nas", true, Some(1)),
@@ -217,7 +240,7 @@ mod tests {
         let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
         assert_eq!(
             names(arrange(list.clone(), "", Order::Status)),
-            ["nas", "Backup", "web"]
+            ["Backup", "web", "nas"]
         );
         assert_eq!(
             names(arrange(list.clone(), "", Order::LastSeen)),

@@ -107,9 +107,17 @@ fn AuthForm(register: bool) -> impl IntoView {
             {move || closed().then(|| view! {
                 <p id="registration-closed">"Registration is closed on this server. Ask its operator for an account."</p>
             })}
+            {register.then(|| view! {
+                <p class="muted small" id="register-rules">
+                    {move || matches!(registration.get(), Some(Ok(r)) if r.first_account)
+                        .then_some("The first account on this server becomes its administrator. ")}
+                    "A username has 3 to 32 letters, digits, “_”, “.” or “-”; a password at least 10 characters."
+                </p>
+            })}
             <form class="form" method="post" on:submit=on_submit hidden=closed>
                 <label for=ids.user>"Username"</label>
-                <input id=ids.user name="username" autocomplete="username" required bind:value=username />
+                <input id=ids.user name="username" autocomplete="username" required bind:value=username
+                    aria-describedby=register.then_some("register-rules") />
                 <label for=ids.pass>"Password"</label>
                 <input id=ids.pass name="password" type="password" required bind:value=password
                     autocomplete=if register { "new-password" } else { "current-password" } />
