@@ -10,7 +10,8 @@
 //! - `STATUSMONITOR_BENCH_DIR`: where the databases go (default: a temp dir);
 //! - `STATUSMONITOR_BENCH_ONLY=cycle`: only the full retention cycle
 //!   (`STATUSMONITOR_BENCH_CYCLE_OLD_STEP_S`, 300: the report interval of its
-//!   days older than a week).
+//!   days older than a week; `STATUSMONITOR_BENCH_CYCLE_DAYS`, 365: a
+//!   shorter cycle; `STATUSMONITOR_BENCH_DU=1`: list its 30 largest files).
 //!
 //! Every figure is printed with how it was measured.
 
