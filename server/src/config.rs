@@ -19,7 +19,15 @@ pub const VERSION: &str = concat!(
 
 /// `statusmonitor`: self-hosted server monitoring in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "statusmonitor", version = VERSION, about, long_about = None)]
+#[command(
+    name = "statusmonitor",
+    version = VERSION,
+    about,
+    long_about = None,
+    // `statusmonitor --data-dir /srv backup` must not back up ./data: the
+    // settings of `serve` given before a subcommand are an error.
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

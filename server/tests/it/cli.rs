@@ -368,3 +368,38 @@ fn an_open_data_directory_is_closed_at_start_with_a_warning() {
         "{log}"
     );
 }
+
+/// Options of `serve` before a subcommand are refused, not ignored: this
+/// used to back up `./data` instead of the directory named.
+#[test]
+fn subcommands_refuse_the_options_of_serve() {
+    let cwd = tempfile::tempdir().unwrap();
+    let srv = cwd.path().join("srv");
+    std::fs::create_dir(&srv).unwrap();
+    std::fs::create_dir(cwd.path().join("data")).unwrap();
+    let to = cwd.path().join("b.tar.zst");
+    let out = run(
+        &[
+            "--data-dir",
+            srv.to_str().unwrap(),
+            "backup",
+            "--to",
+            to.to_str().unwrap(),
+        ],
+        cwd.path(),
+    );
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.contains("--data-dir"), "names the option: {line}");
+    assert!(!to.exists(), "nothing backed up");
+    for sub in [
+        &["check", "--listen", "127.0.0.1:1"][..],
+        &["restore", "--from", "x.tar.zst", "--raw-retention", "1d"][..],
+        &["backup", "--to", "x.tar.zst", "--jwt-secret", "s"][..],
+    ] {
+        let out = run(sub, cwd.path());
+        assert!(!out.status.success(), "{sub:?}");
+        let line = stderr_line(&out);
+        assert!(line.contains(sub[sub.len() - 2]), "{sub:?}: {line}");
+    }
+}

@@ -23,11 +23,11 @@ mod data;
 mod disk;
 /// `/metrics` with promtool, remote write into a real VictoriaMetrics, OpenAPI.
 mod ecosystem;
-/// History queries: bounded ranges, time budget, per-user limit.
-mod history_bounds;
 /// Browser headers, the Host check, panics, 405s, malformed input on every
 /// route, the OpenAPI document through a validator.
 mod hardening;
+/// History queries: bounded ranges, time budget, per-user limit.
+mod history_bounds;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
 /// Per-account limits, the minimum cooldown, names without bidi/zero-width characters.
@@ -36,7 +36,7 @@ mod limits;
 mod live;
 /// Backup, restore, check, format upgrades, service files.
 mod ops;
-/// A server restart with a real agent: no false offline alarm.
-mod restart;
 /// The outbound guard: webhook targets at save and send time, error phrases.
 mod outbound;
+/// A server restart with a real agent: no false offline alarm.
+mod restart;
