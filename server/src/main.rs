@@ -51,8 +51,35 @@ fn exit_on_parse_error(e: clap::Error) -> ! {
     let text = e.render().to_string();
     let first = text.lines().next().unwrap_or("invalid command line");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("statusmonitor: error: {first}");
+    let from = env_source(&e).unwrap_or_default();
+    eprintln!("statusmonitor: error: {first}{from}");
     std::process::exit(e.exit_code());
+}
+
+/// ` (from STATUSMONITOR_X)` when the bad value came from the environment:
+/// the flag clap names was not on the command line.
+fn env_source(e: &clap::Error) -> Option<String> {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.split(' ').next()?;
+    let on_command_line = std::env::args_os().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == long || a.starts_with(&format!("{long}=")))
+    });
+    if on_command_line {
+        return None;
+    }
+    let cli = Cli::command();
+    let name = long.strip_prefix("--")?;
+    let env = std::iter::once(&cli)
+        .chain(cli.get_subcommands())
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(name))?
+        .get_env()?;
+    Some(format!(" (from {})", env.to_string_lossy()))
 }
 
 /// Ends a one-shot command: exit status 0, or 1 with the error.
