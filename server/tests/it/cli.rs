@@ -553,3 +553,67 @@ fn bad_values_name_the_setting_and_its_source() {
         assert!(!cwd.path().join("data").exists(), "no data directory");
     }
 }
+
+/// The README's configuration table is what `statusmonitor --help` offers:
+/// every flag of the help has a row, every row names a flag the binary has,
+/// with the same environment variable.
+#[test]
+fn readme_configuration_table_matches_help() {
+    use std::collections::BTreeMap;
+    let out = run(&["--help"], Path::new("."));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    // flag → environment variable, from the help's "Options:" section.
+    let mut from_help: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let options = help.split("Options:").nth(1).expect("an Options section");
+    let mut current: Option<String> = None;
+    for line in options.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("--") {
+            let flag = rest.split([' ', '=']).next().unwrap().to_string();
+            from_help.insert(flag.clone(), None);
+            current = Some(flag);
+        } else if trimmed.starts_with('-') {
+            // `-h, --help`, `-V, --version`: not settings.
+            current = None;
+        }
+        if let (Some(flag), Some(at)) = (&current, line.find("[env: ")) {
+            let env = line[at + 6..].split(['=', ']']).next().unwrap().to_string();
+            from_help.insert(flag.clone(), Some(env));
+        }
+    }
+    assert!(from_help.len() > 20, "parsed the help: {help}");
+
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let table = readme
+        .split("| flag | environment |")
+        .nth(1)
+        .expect("the configuration table");
+    let mut from_readme: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = row.split('|').map(|c| c.trim().trim_matches('`')).collect();
+        let flag = cells[1]
+            .strip_prefix("--")
+            .unwrap_or_else(|| panic!("a flag in the first column: {row}"));
+        let env = (cells[2] != "none" && !cells[2].is_empty()).then(|| cells[2].to_string());
+        assert!(
+            from_readme.insert(flag.to_string(), env).is_none(),
+            "one row per flag: {flag}"
+        );
+    }
+    for (flag, env) in &from_help {
+        assert_eq!(
+            from_readme.get(flag),
+            Some(env),
+            "--{flag}: help has env {env:?}, the README's table {:?}",
+            from_readme.get(flag)
+        );
+    }
+    for flag in from_readme.keys() {
+        assert!(
+            from_help.contains_key(flag),
+            "the README's table names --{flag}, which --help does not have"
+        );
+    }
+}
