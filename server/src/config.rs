@@ -49,11 +49,16 @@ pub enum Command {
 }
 
 /// Settings of `statusmonitor serve`. Every one is optional; see [`Config`]
-/// for the defaults.
-#[derive(Debug, Clone, Default, Args)]
+/// for the defaults. The same struct reads the TOML file (keys are the field
+/// names; an unknown key is an error, so a typo does not silently fall back
+/// to a default): a new setting is one field here and one line in
+/// [`Config::resolve`].
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys in snake_case).
     #[arg(long, env = "STATUSMONITOR_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address and port to serve the dashboard and API on [default: 0.0.0.0:8420].
     #[arg(long, env = "STATUSMONITOR_LISTEN", value_name = "ADDR")]
@@ -202,42 +207,6 @@ pub struct ServeArgs {
     pub max_rules_per_user: Option<u64>,
 }
 
-/// The same settings as read from the TOML file. Unknown keys are an error,
-/// so a typo does not silently fall back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    open_registration: Option<bool>,
-    jwt_secret: Option<String>,
-    telegram_bot_token: Option<String>,
-    telegram_api_base: Option<String>,
-    public_url: Option<String>,
-    alert_history_limit: Option<u64>,
-    notify_timeout: Option<String>,
-    notify_retry_delays: Option<String>,
-    offline_check_interval: Option<String>,
-    raw_retention: Option<String>,
-    minute_retention: Option<String>,
-    hour_retention: Option<String>,
-    history_query_timeout: Option<String>,
-    history_queries_per_user: Option<usize>,
-    max_body_bytes: Option<usize>,
-    log: Option<String>,
-    metrics: Option<bool>,
-    metrics_token: Option<String>,
-    remote_write_url: Option<Vec<String>>,
-    remote_write_bearer_token: Option<String>,
-    remote_write_queue_bytes: Option<u64>,
-    request_header_timeout: Option<String>,
-    max_unauthenticated_connections_per_ip: Option<usize>,
-    min_free_bytes: Option<u64>,
-    outbound_allow: Option<Vec<String>>,
-    max_agents_per_user: Option<u64>,
-    max_rules_per_user: Option<u64>,
-}
-
 /// The resolved configuration the server runs with.
 #[derive(Clone)]
 pub struct Config {
@@ -384,7 +353,7 @@ impl Config {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => ServeArgs::default(),
         };
         // Where a setting the flags and the environment left unset came
         // from, for its error message.
@@ -503,7 +472,7 @@ impl Config {
             metrics: args.metrics.or(file.metrics).unwrap_or(false),
             metrics_token: args.metrics_token.or(file.metrics_token),
             remote_write_urls: if args.remote_write_url.is_empty() {
-                file.remote_write_url.unwrap_or_default()
+                file.remote_write_url
             } else {
                 args.remote_write_url
             },
@@ -530,7 +499,7 @@ impl Config {
                 .unwrap_or(256 << 20),
             outbound_allow: crate::outbound::parse_allow_list(
                 &if args.outbound_allow.is_empty() {
-                    file.outbound_allow.unwrap_or_default()
+                    file.outbound_allow
                 } else {
                     args.outbound_allow
                 }
@@ -649,14 +618,14 @@ fn http_url_arg(text: &str) -> Result<String, String> {
 pub fn data_dir_of(flag: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<PathBuf> {
     let file = match config {
         Some(path) => read_file(path)?,
-        None => FileConfig::default(),
+        None => ServeArgs::default(),
     };
     Ok(flag
         .or(file.data_dir)
         .unwrap_or_else(|| PathBuf::from("./data")))
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
@@ -774,6 +743,30 @@ mod tests {
         };
         let err = format!("{:#}", Config::resolve(args).unwrap_err());
         assert!(err.contains("unknown field `listne`"), "{err}");
+    }
+
+    #[test]
+    fn the_file_reads_every_kind_of_setting_and_refuses_config() {
+        let f = file(
+            "open_registration = true\nremote_write_url = [\"http://a.example/w\"]\n\
+             max_body_bytes = 4096\nnotify_retry_delays = \"\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        let c = Config::resolve(args).unwrap();
+        assert!(c.open_registration);
+        assert_eq!(c.remote_write_urls, ["http://a.example/w"]);
+        assert_eq!(c.max_body_bytes, 4096);
+        assert!(c.notify_retry_delays_ms.is_empty());
+        let f = file("config = \"other.toml\"\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(err.contains("unknown field `config`"), "{err}");
     }
 
     #[test]
