@@ -770,6 +770,29 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_no_secret() {
+        let args = ServeArgs {
+            jwt_secret: Some("jwt-secret-0123456789abcdef0123456789".into()),
+            telegram_bot_token: Some("123:telegram-token".into()),
+            metrics: Some(true),
+            metrics_token: Some("metrics-token-0123456789".into()),
+            remote_write_url: vec!["https://rw.example/write".into()],
+            remote_write_bearer_token: Some("remote-write-token".into()),
+            ..Default::default()
+        };
+        let shown = format!("{:?}", Config::resolve(args).unwrap());
+        for secret in [
+            "jwt-secret",
+            "telegram-token",
+            "metrics-token",
+            "remote-write-token",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("rw.example"), "the rest is shown: {shown}");
+    }
+
+    #[test]
     fn malformed_toml_is_an_error() {
         let f = file("listen = \n");
         let args = ServeArgs {
