@@ -19,7 +19,15 @@ pub const VERSION: &str = concat!(
 
 /// `statusmonitor`: self-hosted server monitoring in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "statusmonitor", version = VERSION, about, long_about = None)]
+#[command(
+    name = "statusmonitor",
+    version = VERSION,
+    about,
+    long_about = None,
+    // `statusmonitor --data-dir /srv backup` must not back up ./data: the
+    // settings of `serve` given before a subcommand are an error.
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -41,11 +49,16 @@ pub enum Command {
 }
 
 /// Settings of `statusmonitor serve`. Every one is optional; see [`Config`]
-/// for the defaults.
-#[derive(Debug, Clone, Default, Args)]
+/// for the defaults. The same struct reads the TOML file (keys are the field
+/// names; an unknown key is an error, so a typo does not silently fall back
+/// to a default): a new setting is one field here and one line in
+/// [`Config::resolve`].
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys in snake_case).
     #[arg(long, env = "STATUSMONITOR_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address and port to serve the dashboard and API on [default: 0.0.0.0:8420].
     #[arg(long, env = "STATUSMONITOR_LISTEN", value_name = "ADDR")]
@@ -73,45 +86,48 @@ pub struct ServeArgs {
     )]
     pub telegram_bot_token: Option<String>,
     /// Base URL of the Telegram Bot API [default: https://api.telegram.org].
-    #[arg(long, env = "STATUSMONITOR_TELEGRAM_API_BASE", value_name = "URL")]
+    #[arg(long, env = "STATUSMONITOR_TELEGRAM_API_BASE", value_name = "URL", value_parser = http_url_arg)]
     pub telegram_api_base: Option<String>,
     /// URL people open the dashboard at, used in links of notifications [default: http://<host>:<port>].
-    #[arg(long, env = "STATUSMONITOR_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, env = "STATUSMONITOR_PUBLIC_URL", value_name = "URL", value_parser = http_url_arg)]
     pub public_url: Option<String>,
     /// Alert history kept per user; older events are dropped [default: 10000].
     #[arg(long, env = "STATUSMONITOR_ALERT_HISTORY_LIMIT", value_name = "N")]
     pub alert_history_limit: Option<u64>,
     /// Time limit of one notification attempt (Telegram, webhook) [default: 10s].
-    #[arg(long, env = "STATUSMONITOR_NOTIFY_TIMEOUT", value_name = "DURATION")]
+    #[arg(long, env = "STATUSMONITOR_NOTIFY_TIMEOUT", value_name = "DURATION", value_parser = duration_arg)]
     pub notify_timeout: Option<String>,
     /// Longest wait before each retry of a failed notification (the wait is drawn at random up to it), comma-separated [default: 1s,4s,16s].
     #[arg(
         long,
         env = "STATUSMONITOR_NOTIFY_RETRY_DELAYS",
-        value_name = "DURATIONS"
+        value_name = "DURATIONS",
+        value_parser = delays_arg
     )]
     pub notify_retry_delays: Option<String>,
     /// How often agents are checked for silence (offline rules) [default: 5s].
     #[arg(
         long,
         env = "STATUSMONITOR_OFFLINE_CHECK_INTERVAL",
-        value_name = "DURATION"
+        value_name = "DURATION",
+        value_parser = duration_arg
     )]
     pub offline_check_interval: Option<String>,
     /// How long 5-second samples are kept [default: 24h].
-    #[arg(long, env = "STATUSMONITOR_RAW_RETENTION", value_name = "DURATION")]
+    #[arg(long, env = "STATUSMONITOR_RAW_RETENTION", value_name = "DURATION", value_parser = duration_arg)]
     pub raw_retention: Option<String>,
     /// How long 1-minute aggregates are kept [default: 7d].
-    #[arg(long, env = "STATUSMONITOR_MINUTE_RETENTION", value_name = "DURATION")]
+    #[arg(long, env = "STATUSMONITOR_MINUTE_RETENTION", value_name = "DURATION", value_parser = duration_arg)]
     pub minute_retention: Option<String>,
     /// How long 1-hour aggregates are kept [default: 365d].
-    #[arg(long, env = "STATUSMONITOR_HOUR_RETENTION", value_name = "DURATION")]
+    #[arg(long, env = "STATUSMONITOR_HOUR_RETENTION", value_name = "DURATION", value_parser = duration_arg)]
     pub hour_retention: Option<String>,
     /// Time one history query may take before it is stopped with 503 [default: 10s].
     #[arg(
         long,
         env = "STATUSMONITOR_HISTORY_QUERY_TIMEOUT",
-        value_name = "DURATION"
+        value_name = "DURATION",
+        value_parser = duration_arg
     )]
     pub history_query_timeout: Option<String>,
     /// History queries one user may run at once; more get 429 [default: 4].
@@ -161,7 +177,8 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "STATUSMONITOR_REQUEST_HEADER_TIMEOUT",
-        value_name = "DURATION"
+        value_name = "DURATION",
+        value_parser = duration_arg
     )]
     pub request_header_timeout: Option<String>,
     /// Connections one address may hold open before any of their requests is authenticated; 0: no limit [default: 64].
@@ -188,42 +205,6 @@ pub struct ServeArgs {
     /// Most alert rules one account may have; the admin is exempt [default: 1000].
     #[arg(long, env = "STATUSMONITOR_MAX_RULES_PER_USER", value_name = "N")]
     pub max_rules_per_user: Option<u64>,
-}
-
-/// The same settings as read from the TOML file. Unknown keys are an error,
-/// so a typo does not silently fall back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    open_registration: Option<bool>,
-    jwt_secret: Option<String>,
-    telegram_bot_token: Option<String>,
-    telegram_api_base: Option<String>,
-    public_url: Option<String>,
-    alert_history_limit: Option<u64>,
-    notify_timeout: Option<String>,
-    notify_retry_delays: Option<String>,
-    offline_check_interval: Option<String>,
-    raw_retention: Option<String>,
-    minute_retention: Option<String>,
-    hour_retention: Option<String>,
-    history_query_timeout: Option<String>,
-    history_queries_per_user: Option<usize>,
-    max_body_bytes: Option<usize>,
-    log: Option<String>,
-    metrics: Option<bool>,
-    metrics_token: Option<String>,
-    remote_write_url: Option<Vec<String>>,
-    remote_write_bearer_token: Option<String>,
-    remote_write_queue_bytes: Option<u64>,
-    request_header_timeout: Option<String>,
-    max_unauthenticated_connections_per_ip: Option<usize>,
-    min_free_bytes: Option<u64>,
-    outbound_allow: Option<Vec<String>>,
-    max_agents_per_user: Option<u64>,
-    max_rules_per_user: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -372,16 +353,40 @@ impl Config {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => ServeArgs::default(),
+        };
+        // Where a setting the flags and the environment left unset came
+        // from, for its error message.
+        let in_file = |name: &str| match &args.config {
+            Some(path) => format!("{name} (in config file {})", path.display()),
+            None => name.to_string(),
         };
         let retention = |name: &str, arg: Option<String>, file: Option<String>, default: &str| {
+            let name = if arg.is_none() && file.is_some() {
+                in_file(name)
+            } else {
+                name.to_string()
+            };
             let text = arg.or(file).unwrap_or_else(|| default.to_string());
-            let ms = parse_duration_ms(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-            if ms <= 0 {
-                bail!("{name} must be longer than zero");
-            }
+            let ms = positive_duration_ms(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             Ok::<i64, anyhow::Error>(ms)
         };
+        let url = |name: &str, arg: Option<String>, file: Option<String>| {
+            let name = if arg.is_none() && file.is_some() {
+                in_file(name)
+            } else {
+                name.to_string()
+            };
+            arg.or(file)
+                .map(|u| http_url_arg(&u).map_err(|e| anyhow::anyhow!("{name}: {e}")))
+                .transpose()
+        };
+        let delays_name =
+            if args.notify_retry_delays.is_none() && file.notify_retry_delays.is_some() {
+                in_file("notify_retry_delays")
+            } else {
+                "notify_retry_delays".to_string()
+            };
         let config = Config {
             listen: args
                 .listen
@@ -397,15 +402,15 @@ impl Config {
                 .unwrap_or(false),
             jwt_secret: args.jwt_secret.or(file.jwt_secret),
             telegram_bot_token: args.telegram_bot_token.or(file.telegram_bot_token),
-            telegram_api_base: args
-                .telegram_api_base
-                .or(file.telegram_api_base)
-                .unwrap_or_else(|| "https://api.telegram.org".to_string())
-                .trim_end_matches('/')
-                .to_string(),
-            public_url: args
-                .public_url
-                .or(file.public_url)
+            telegram_api_base: url(
+                "telegram_api_base",
+                args.telegram_api_base,
+                file.telegram_api_base,
+            )?
+            .unwrap_or_else(|| "https://api.telegram.org".to_string())
+            .trim_end_matches('/')
+            .to_string(),
+            public_url: url("public_url", args.public_url, file.public_url)?
                 .map(|u| u.trim_end_matches('/').to_string()),
             alert_history_limit: args
                 .alert_history_limit
@@ -422,7 +427,8 @@ impl Config {
                     .notify_retry_delays
                     .or(file.notify_retry_delays)
                     .unwrap_or_else(|| "1s,4s,16s".to_string()),
-            )?,
+            )
+            .map_err(|e| anyhow::anyhow!("{delays_name}: {e}"))?,
             offline_check_interval_ms: retention(
                 "offline_check_interval",
                 args.offline_check_interval,
@@ -466,7 +472,7 @@ impl Config {
             metrics: args.metrics.or(file.metrics).unwrap_or(false),
             metrics_token: args.metrics_token.or(file.metrics_token),
             remote_write_urls: if args.remote_write_url.is_empty() {
-                file.remote_write_url.unwrap_or_default()
+                file.remote_write_url
             } else {
                 args.remote_write_url
             },
@@ -493,7 +499,7 @@ impl Config {
                 .unwrap_or(256 << 20),
             outbound_allow: crate::outbound::parse_allow_list(
                 &if args.outbound_allow.is_empty() {
-                    file.outbound_allow.unwrap_or_default()
+                    file.outbound_allow
                 } else {
                     args.outbound_allow
                 }
@@ -558,27 +564,92 @@ impl Config {
 }
 
 /// `1s,4s,16s` → `[1000, 4000, 16000]`; an empty string means no retries.
-fn parse_delays(text: &str) -> anyhow::Result<Vec<i64>> {
+/// The error does not name the setting: the caller knows where it came from.
+fn parse_delays(text: &str) -> Result<Vec<i64>, String> {
     let delays = text
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .map(|d| parse_duration_ms(d).map_err(|e| anyhow::anyhow!("notify_retry_delays: {e}")))
-        .collect::<anyhow::Result<Vec<i64>>>()?;
+        .map(parse_duration_ms)
+        .collect::<Result<Vec<i64>, String>>()?;
     if delays.len() > 10 {
-        bail!("notify_retry_delays: at most 10 retries");
+        return Err("at most 10 retries".to_string());
     }
     Ok(delays)
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+/// A duration setting: `250ms`, `5s`, `24h`, `7d` …, longer than zero.
+fn positive_duration_ms(text: &str) -> Result<i64, String> {
+    let ms = parse_duration_ms(text)?;
+    if ms <= 0 {
+        return Err(format!("`{}` must be longer than zero", text.trim()));
+    }
+    Ok(ms)
+}
+
+/// clap's check of a duration flag (or its variable) at parse time, so a bad
+/// `--raw-retention` fails naming the flag before anything opens. The text is
+/// kept: [`Config::resolve`] converts it, with the file's values.
+fn duration_arg(text: &str) -> Result<String, String> {
+    positive_duration_ms(text).map(|_| text.to_string())
+}
+
+/// clap's check of `--notify-retry-delays` at parse time.
+fn delays_arg(text: &str) -> Result<String, String> {
+    parse_delays(text).map(|_| text.to_string())
+}
+
+/// An `http://` or `https://` URL with a host (`--public-url`,
+/// `--telegram-api-base`), checked at parse time.
+fn http_url_arg(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!(
+            "`{text}` must be an http:// or https:// URL with a host"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// The data directory of `backup`, `restore` and `check`, found as `serve`
+/// finds it: the flag or `STATUSMONITOR_DATA_DIR` (both in `flag`), then the
+/// `data_dir` of the TOML file (`--config` or `STATUSMONITOR_CONFIG`), then
+/// `./data`. The file is read whole, so a typo in it is an error here too.
+pub fn data_dir_of(flag: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let file = match config {
+        Some(path) => read_file(path)?,
+        None => ServeArgs::default(),
+    };
+    Ok(flag
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("./data")))
+}
+
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
-        // toml's message spans several lines with a source excerpt; keep the first.
+        // toml's message spans several lines with a source excerpt; keep the
+        // first, and name the key whose value is wrong.
         let msg = e.message().to_string();
-        anyhow::anyhow!("config file {} is invalid: {msg}", path.display())
+        let key = e.span().and_then(|span| key_at(&text, span.start));
+        match key {
+            Some(key) if !msg.contains(&format!("`{key}`")) => {
+                anyhow::anyhow!("config file {} is invalid: {key}: {msg}", path.display())
+            }
+            _ => anyhow::anyhow!("config file {} is invalid: {msg}", path.display()),
+        }
     })
+}
+
+/// The key of the `key = value` line that holds byte `at` of `text`.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then(|| key.to_string())
 }
 
 #[cfg(test)]
@@ -638,7 +709,12 @@ mod tests {
     fn retry_delays_parse_and_name_the_setting() {
         assert_eq!(parse_delays("10ms, 20ms").unwrap(), vec![10, 20]);
         assert!(parse_delays("").unwrap().is_empty());
-        let err = format!("{:#}", parse_delays("1s,soon").unwrap_err());
+        assert!(parse_delays("1s,soon").is_err());
+        let args = ServeArgs {
+            notify_retry_delays: Some("1s,soon".into()),
+            ..Default::default()
+        };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
         assert!(err.starts_with("notify_retry_delays"), "{err}");
     }
 
@@ -667,6 +743,53 @@ mod tests {
         };
         let err = format!("{:#}", Config::resolve(args).unwrap_err());
         assert!(err.contains("unknown field `listne`"), "{err}");
+    }
+
+    #[test]
+    fn the_file_reads_every_kind_of_setting_and_refuses_config() {
+        let f = file(
+            "open_registration = true\nremote_write_url = [\"http://a.example/w\"]\n\
+             max_body_bytes = 4096\nnotify_retry_delays = \"\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        let c = Config::resolve(args).unwrap();
+        assert!(c.open_registration);
+        assert_eq!(c.remote_write_urls, ["http://a.example/w"]);
+        assert_eq!(c.max_body_bytes, 4096);
+        assert!(c.notify_retry_delays_ms.is_empty());
+        let f = file("config = \"other.toml\"\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(err.contains("unknown field `config`"), "{err}");
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let args = ServeArgs {
+            jwt_secret: Some("jwt-secret-0123456789abcdef0123456789".into()),
+            telegram_bot_token: Some("123:telegram-token".into()),
+            metrics: Some(true),
+            metrics_token: Some("metrics-token-0123456789".into()),
+            remote_write_url: vec!["https://rw.example/write".into()],
+            remote_write_bearer_token: Some("remote-write-token".into()),
+            ..Default::default()
+        };
+        let shown = format!("{:?}", Config::resolve(args).unwrap());
+        for secret in [
+            "jwt-secret",
+            "telegram-token",
+            "metrics-token",
+            "remote-write-token",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("rw.example"), "the rest is shown: {shown}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `statusmonitor`: parse the command line, set up logging, run.
 
 use clap::Parser;
+
 use server::config::{Cli, Command, Config};
 
 /// See server/Cargo.toml for why not the system allocator.
@@ -13,7 +14,7 @@ fn main() {
     // the JWT signing secret. See docs/security.md, "Files and permissions".
     #[cfg(unix)]
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| exit_on_parse_error(e));
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         Some(Command::Backup(args)) => exit_on_error(server::ops::run_backup(&args)),
@@ -33,6 +34,52 @@ fn main() {
         eprintln!("statusmonitor: error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `--help` and `--version` print as clap does; a bad command line is one
+/// line naming the flag (or its environment variable), exit status 2.
+fn exit_on_parse_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let from = env_source(&e).unwrap_or_default();
+    eprintln!("statusmonitor: error: {first}{from}");
+    std::process::exit(e.exit_code());
+}
+
+/// ` (from STATUSMONITOR_X)` when the bad value came from the environment:
+/// the flag clap names was not on the command line.
+fn env_source(e: &clap::Error) -> Option<String> {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.split(' ').next()?;
+    let on_command_line = std::env::args_os().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == long || a.starts_with(&format!("{long}=")))
+    });
+    if on_command_line {
+        return None;
+    }
+    let cli = Cli::command();
+    let name = long.strip_prefix("--")?;
+    let env = std::iter::once(&cli)
+        .chain(cli.get_subcommands())
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(name))?
+        .get_env()?;
+    Some(format!(" (from {})", env.to_string_lossy()))
 }
 
 /// Ends a one-shot command: exit status 0, or 1 with the error.

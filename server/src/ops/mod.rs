@@ -25,13 +25,12 @@ pub struct BackupArgs {
     pub to: PathBuf,
     /// The data directory: of a running server (asked through its control
     /// socket) or of a stopped one (read directly).
-    #[arg(
-        long,
-        env = "STATUSMONITOR_DATA_DIR",
-        value_name = "DIR",
-        default_value = "./data"
-    )]
-    pub data_dir: PathBuf,
+    #[arg(long, env = "STATUSMONITOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The server's TOML file: its `data_dir` is used when --data-dir (or
+    /// STATUSMONITOR_DATA_DIR) is not given [default data directory: ./data].
+    #[arg(long, env = "STATUSMONITOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `statusmonitor restore`.
@@ -41,13 +40,12 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "FILE")]
     pub from: PathBuf,
     /// Directory to restore into: absent or empty, unless --force.
-    #[arg(
-        long,
-        env = "STATUSMONITOR_DATA_DIR",
-        value_name = "DIR",
-        default_value = "./data"
-    )]
-    pub data_dir: PathBuf,
+    #[arg(long, env = "STATUSMONITOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The server's TOML file: its `data_dir` is used when --data-dir (or
+    /// STATUSMONITOR_DATA_DIR) is not given [default data directory: ./data].
+    #[arg(long, env = "STATUSMONITOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Replace everything in a non-empty directory (no server may be using it).
     #[arg(long)]
     pub force: bool,
@@ -57,13 +55,33 @@ pub struct RestoreArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// The data directory of a stopped server.
-    #[arg(
-        long,
-        env = "STATUSMONITOR_DATA_DIR",
-        value_name = "DIR",
-        default_value = "./data"
-    )]
-    pub data_dir: PathBuf,
+    #[arg(long, env = "STATUSMONITOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The server's TOML file: its `data_dir` is used when --data-dir (or
+    /// STATUSMONITOR_DATA_DIR) is not given [default data directory: ./data].
+    #[arg(long, env = "STATUSMONITOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl BackupArgs {
+    /// See [`crate::config::data_dir_of`].
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        crate::config::data_dir_of(self.data_dir.clone(), self.config.as_deref())
+    }
+}
+
+impl RestoreArgs {
+    /// See [`crate::config::data_dir_of`].
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        crate::config::data_dir_of(self.data_dir.clone(), self.config.as_deref())
+    }
+}
+
+impl CheckArgs {
+    /// See [`crate::config::data_dir_of`].
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        crate::config::data_dir_of(self.data_dir.clone(), self.config.as_deref())
+    }
 }
 
 /// Writes to `to.partial`, then renames: a failed backup never looks finished.
@@ -112,9 +130,10 @@ fn existing(dir: &Path) -> anyhow::Result<()> {
 
 /// `statusmonitor backup --to FILE [--data-dir DIR]`.
 pub fn run_backup(args: &BackupArgs) -> anyhow::Result<()> {
-    existing(&args.data_dir)?;
+    let data_dir = args.data_dir()?;
+    existing(&data_dir)?;
     let manifest = write_file_atomically(&args.to, |out| {
-        match DataDir::lock(&args.data_dir) {
+        match DataDir::lock(&data_dir) {
             Ok(dir) => {
                 // A stopped server: open the stores ourselves (this upgrades an older format).
                 format::upgrade_or_refuse(dir.path())?;
@@ -123,14 +142,14 @@ pub fn run_backup(args: &BackupArgs) -> anyhow::Result<()> {
                 backup::backup(&state.0, &state.1, dir.path(), now, out)
             }
             Err(e) if e.downcast_ref::<InUse>().is_some() => {
-                control::request_backup(&args.data_dir, out)
+                control::request_backup(&data_dir, out)
             }
             Err(e) => Err(e),
         }
     })?;
     println!(
         "backup of {} written to {} ({} catalog records, {} time-series entries)",
-        args.data_dir.display(),
+        data_dir.display(),
         args.to.display(),
         manifest.catalog_records,
         manifest.tsdb_entries
@@ -154,15 +173,16 @@ fn offline_stores(
 
 /// `statusmonitor restore --from FILE --data-dir DIR [--force]`.
 pub fn run_restore(args: &RestoreArgs) -> anyhow::Result<()> {
-    let m = backup::restore(&args.from, &args.data_dir, args.force)?;
+    let data_dir = args.data_dir()?;
+    let m = backup::restore(&args.from, &data_dir, args.force)?;
     println!(
         "restored {} (taken at {} ms, by {}) into {}",
         args.from.display(),
         m.created_ms,
         m.created_by,
-        args.data_dir.display()
+        data_dir.display()
     );
-    let dir = DataDir::lock(&args.data_dir)?;
+    let dir = DataDir::lock(&data_dir)?;
     let report = check::check_dir(dir.path());
     print!("{}", report.render());
     if !report.is_clean() {
@@ -173,8 +193,9 @@ pub fn run_restore(args: &RestoreArgs) -> anyhow::Result<()> {
 
 /// `statusmonitor check --data-dir DIR`.
 pub fn run_check(args: &CheckArgs) -> anyhow::Result<()> {
-    existing(&args.data_dir)?;
-    let dir = DataDir::lock(&args.data_dir).map_err(|e| {
+    let data_dir = args.data_dir()?;
+    existing(&data_dir)?;
+    let dir = DataDir::lock(&data_dir).map_err(|e| {
         if e.downcast_ref::<InUse>().is_some() {
             e.context(
                 "check reads files a running server is writing: stop the server first \

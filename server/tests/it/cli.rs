@@ -368,3 +368,252 @@ fn an_open_data_directory_is_closed_at_start_with_a_warning() {
         "{log}"
     );
 }
+
+/// Options of `serve` before a subcommand are refused, not ignored: this
+/// used to back up `./data` instead of the directory named.
+#[test]
+fn subcommands_refuse_the_options_of_serve() {
+    let cwd = tempfile::tempdir().unwrap();
+    let srv = cwd.path().join("srv");
+    std::fs::create_dir(&srv).unwrap();
+    std::fs::create_dir(cwd.path().join("data")).unwrap();
+    let to = cwd.path().join("b.tar.zst");
+    let out = run(
+        &[
+            "--data-dir",
+            srv.to_str().unwrap(),
+            "backup",
+            "--to",
+            to.to_str().unwrap(),
+        ],
+        cwd.path(),
+    );
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.contains("--data-dir"), "names the option: {line}");
+    assert!(!to.exists(), "nothing backed up");
+    for sub in [
+        &["check", "--listen", "127.0.0.1:1"][..],
+        &["restore", "--from", "x.tar.zst", "--raw-retention", "1d"][..],
+        &["backup", "--to", "x.tar.zst", "--jwt-secret", "s"][..],
+    ] {
+        let out = run(sub, cwd.path());
+        assert!(!out.status.success(), "{sub:?}");
+        let line = stderr_line(&out);
+        assert!(line.contains(sub[sub.len() - 2]), "{sub:?}: {line}");
+    }
+}
+
+/// Runs the binary with extra environment variables.
+fn run_env(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .env("STATUSMONITOR_LOG", "warn")
+        .output()
+        .expect("run statusmonitor")
+}
+
+/// `backup`, `restore` and `check` find the data directory as `serve` does:
+/// flag, then `STATUSMONITOR_DATA_DIR`, then the config file's `data_dir`
+/// (`--config` or `STATUSMONITOR_CONFIG`), then `./data`. A missing
+/// directory is named in the error, which shows the one each chose.
+#[test]
+fn subcommands_take_the_data_dir_from_env_and_config_file() {
+    let cwd = tempfile::tempdir().unwrap();
+    let file = cwd.path().join("sm.toml");
+    std::fs::write(&file, "data_dir = \"/nonexistent/from-file\"\n").unwrap();
+    let f = file.to_str().unwrap();
+    let to = cwd.path().join("b.tar.zst");
+    let to = to.to_str().unwrap();
+    let cases: [(&[&str], &[(&str, &str)], &str); 6] = [
+        (&["check", "--config", f], &[], "/nonexistent/from-file"),
+        (
+            &["backup", "--to", to],
+            &[("STATUSMONITOR_CONFIG", f)],
+            "/nonexistent/from-file",
+        ),
+        (
+            &["check"],
+            &[("STATUSMONITOR_DATA_DIR", "/nonexistent/from-env")],
+            "/nonexistent/from-env",
+        ),
+        (
+            &["backup", "--to", to, "--config", f],
+            &[("STATUSMONITOR_DATA_DIR", "/nonexistent/from-env")],
+            "/nonexistent/from-env",
+        ),
+        (
+            &[
+                "check",
+                "--config",
+                f,
+                "--data-dir",
+                "/nonexistent/from-flag",
+            ],
+            &[("STATUSMONITOR_DATA_DIR", "/nonexistent/from-env")],
+            "/nonexistent/from-flag",
+        ),
+        (&["check"], &[], "data"),
+    ];
+    for (args, env, dir) in cases {
+        let out = run_env(args, env, cwd.path());
+        assert!(!out.status.success(), "{args:?} {env:?}");
+        let line = stderr_line(&out);
+        assert!(
+            line.contains(&format!("data directory {dir} does not exist"))
+                || line.contains(&format!("data directory ./{dir} does not exist")),
+            "{args:?} {env:?}: {line}"
+        );
+    }
+    // restore writes where the file says: into the file's directory.
+    let target = cwd.path().join("restored");
+    std::fs::write(
+        &file,
+        format!("data_dir = \"{}\"\n", target.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = run_env(
+        &["restore", "--from", "/nonexistent/b.tar.zst"],
+        &[("STATUSMONITOR_CONFIG", f)],
+        cwd.path(),
+    );
+    assert!(!out.status.success());
+    stderr_line(&out);
+    // A typo in the file is an error for the subcommands too.
+    std::fs::write(&file, "data_dri = \"x\"\n").unwrap();
+    let out = run_env(&["check", "--config", f], &[], cwd.path());
+    assert!(stderr_line(&out).contains("unknown field `data_dri`"));
+}
+
+/// A bad duration or URL fails at start with one line naming the setting
+/// and where it came from (flag, environment variable, config file), before
+/// the data directory is created.
+#[test]
+fn bad_values_name_the_setting_and_its_source() {
+    let cwd = tempfile::tempdir().unwrap();
+    let toml = cwd.path().join("sm.toml");
+    let t = toml.to_str().unwrap();
+    let cases: [(&[&str], &[(&str, &str)], &str, &[&str]); 7] = [
+        (
+            &["--raw-retention", "12 parsecs"],
+            &[],
+            "",
+            &["--raw-retention", "12 parsecs"],
+        ),
+        (
+            &["serve", "--notify-timeout=0s"],
+            &[],
+            "",
+            &["--notify-timeout", "longer than zero"],
+        ),
+        (
+            &[],
+            &[("STATUSMONITOR_RAW_RETENTION", "soon")],
+            "",
+            &["--raw-retention", "STATUSMONITOR_RAW_RETENTION"],
+        ),
+        (
+            &[],
+            &[("STATUSMONITOR_PUBLIC_URL", "mon.example")],
+            "",
+            &["--public-url", "STATUSMONITOR_PUBLIC_URL"],
+        ),
+        (
+            &["--config", t],
+            &[],
+            "raw_retention = \"soon\"\n",
+            &["raw_retention", "sm.toml"],
+        ),
+        (
+            &["--config", t],
+            &[],
+            "hour_retention = 5\n",
+            &["hour_retention", "sm.toml"],
+        ),
+        (
+            &["--config", t],
+            &[],
+            "telegram_api_base = \"ftp://x\"\n",
+            &["telegram_api_base", "sm.toml"],
+        ),
+    ];
+    for (args, env, file, want) in cases {
+        std::fs::write(&toml, file).unwrap();
+        let out = run_env(args, env, cwd.path());
+        assert!(!out.status.success(), "{args:?} {env:?} {file:?}");
+        let line = stderr_line(&out);
+        for w in want {
+            assert!(
+                line.contains(w),
+                "{args:?} {env:?} {file:?}: {w} not in {line}"
+            );
+        }
+        assert!(!cwd.path().join("data").exists(), "no data directory");
+    }
+}
+
+/// The README's configuration table is what `statusmonitor --help` offers:
+/// every flag of the help has a row, every row names a flag the binary has,
+/// with the same environment variable.
+#[test]
+fn readme_configuration_table_matches_help() {
+    use std::collections::BTreeMap;
+    let out = run(&["--help"], Path::new("."));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    // flag → environment variable, from the help's "Options:" section.
+    let mut from_help: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let options = help.split("Options:").nth(1).expect("an Options section");
+    let mut current: Option<String> = None;
+    for line in options.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("--") {
+            let flag = rest.split([' ', '=']).next().unwrap().to_string();
+            from_help.insert(flag.clone(), None);
+            current = Some(flag);
+        } else if trimmed.starts_with('-') {
+            // `-h, --help`, `-V, --version`: not settings.
+            current = None;
+        }
+        if let (Some(flag), Some(at)) = (&current, line.find("[env: ")) {
+            let env = line[at + 6..].split(['=', ']']).next().unwrap().to_string();
+            from_help.insert(flag.clone(), Some(env));
+        }
+    }
+    assert!(from_help.len() > 20, "parsed the help: {help}");
+
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let table = readme
+        .split("| flag | environment |")
+        .nth(1)
+        .expect("the configuration table");
+    let mut from_readme: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = row.split('|').map(|c| c.trim().trim_matches('`')).collect();
+        let flag = cells[1]
+            .strip_prefix("--")
+            .unwrap_or_else(|| panic!("a flag in the first column: {row}"));
+        let env = (cells[2] != "none" && !cells[2].is_empty()).then(|| cells[2].to_string());
+        assert!(
+            from_readme.insert(flag.to_string(), env).is_none(),
+            "one row per flag: {flag}"
+        );
+    }
+    for (flag, env) in &from_help {
+        assert_eq!(
+            from_readme.get(flag),
+            Some(env),
+            "--{flag}: help has env {env:?}, the README's table {:?}",
+            from_readme.get(flag)
+        );
+    }
+    for flag in from_readme.keys() {
+        assert!(
+            from_help.contains_key(flag),
+            "the README's table names --{flag}, which --help does not have"
+        );
+    }
+}
