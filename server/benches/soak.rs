@@ -693,8 +693,9 @@ fn main() {
                 let killed = Instant::now();
                 let (new, ready) = start_server(&dir, &listen);
                 child = new;
-                shared.pid.store(child.id(), Ordering::Release);
+                // The new life first, so no sample of it counts in the last.
                 lives.lock().unwrap().push(ready);
+                shared.pid.store(child.id(), Ordering::Release);
                 shared.down.lock().unwrap().last_mut().expect("this kill").1 = Some(ready);
                 restarts.push(ready - killed);
                 kills += 1;
@@ -906,7 +907,11 @@ fn main() {
     if failed.is_empty() {
         println!("soak: every check passed");
     } else {
-        println!("soak: FAILED: {}", failed.join("; "));
+        println!(
+            "soak: FAILED: {}; the data directory is left in {}",
+            failed.join("; "),
+            dir.display()
+        );
         std::process::exit(1);
     }
 }
