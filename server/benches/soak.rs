@@ -238,7 +238,7 @@ fn report(ts: i64, i: u64) -> Value {
     let disks: Vec<Value> = ["/", "/data"]
         .iter()
         .map(|m| {
-            json!({ "mount": m, "total_bytes": 500u64 << 30, "used_bytes": (200u64 << 30) + i * 4096,
+            json!({ "mount": m, "total_bytes": 500u64 << 30, "used_bytes": (200u64 << 30) + i % 1000 * 4096,
                     "read_bps": i % 7 * 1024, "write_bps": i % 5 * 20_480 })
         })
         .collect();
