@@ -19,8 +19,9 @@ FUZZ_SECONDS ?= 120
 # The OpenAPI validator the server's tests run (`openapi_document_passes_a_validator`).
 OSV_VERSION  := 0.9.0
 OSV          := $(TOOLS)/openapi-spec-validator-$(OSV_VERSION)
+SOAK_MINUTES ?= 30
 
-.PHONY: help setup setup-openapi setup-browser setup-ecosystem setup-systemd setup-disktools setup-cross bundle build run test lint e2e check bench fuzz setup-fuzz dist clean
+.PHONY: help setup setup-openapi setup-browser setup-ecosystem setup-systemd setup-disktools setup-cross bundle build run test lint e2e check bench soak fuzz setup-fuzz dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -98,6 +99,9 @@ bench: build ## Benchmarks; each prints its figures and method (STATUSMONITOR_BE
 	$(CARGO) bench -p server --bench http
 	$(CARGO) bench -p server --bench startup
 	agent/bench/footprint.sh target/release/statusmonitor-agent
+
+soak: build ## Soak run, SOAK_MINUTES (30): 1,000 agents, 20 viewers, 5 history clients, random SIGKILLs; checks nothing acked is lost
+	SOAK_MINUTES=$(SOAK_MINUTES) $(CARGO) bench -p server --bench soak
 
 setup-fuzz: ## A nightly toolchain and cargo-fuzz (into the tools cache), for `make fuzz`
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
