@@ -8,6 +8,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use storage::catalog::{AgentAuth, AgentAuthError, Catalog, CatalogError, LAST_SEEN_PERSIST_MS};
 use storage::clock::{Clock, SystemClock};
+use storage::model::wire::{HostFacts, Report};
 use storage::tsdb::{Engine, EngineConfig, Ring};
 use tokio::sync::broadcast;
 
@@ -351,5 +352,16 @@ fn spawn_housekeeping(catalog: &Arc<Catalog>, clock: Arc<dyn Clock>) {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos.clone()
+    }
+}
+
+impl AppState {
+    /// Called by `POST /api/ingest` once a batch is stored: counts it for
+    /// `/metrics` and hands it to remote write. Never blocks.
+    pub fn ingested(&self, agent_id: u64, host: Option<&HostFacts>, reports: &[Report]) {
+        self.metrics.ingest_reports.inc_by(reports.len() as u64);
+        if self.remote_write.enabled() {
+            self.remote_write.enqueue(agent_id, host, reports);
+        }
     }
 }
