@@ -13,19 +13,29 @@
 //! Concurrency: each agent has its own mutex (series ids, watermarks, dirty
 //! hours); writes of different agents share only fjall's journal. One
 //! maintenance pass runs at a time.
+//!
+//! Files: `open` rebuilds the state at start, `write` stages rows into one
+//! batch, `partitions` finds or makes a tier's time partition, `format`
+//! checks the `FORMAT` file, `background` runs maintenance; the passes
+//! themselves are in `compactor`, `retention` and `query`.
 
+mod background;
 pub mod backup;
 pub mod chunk;
 pub mod clock;
 mod compactor;
+mod format;
 mod group;
 pub mod head;
+mod open;
+mod partitions;
 mod query;
 mod retention;
 pub mod ring;
 pub mod series;
 mod shapes;
 pub mod tier;
+mod write;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -44,14 +54,12 @@ pub use query::{
 pub use ring::{Live, Ring};
 pub use tier::Tier;
 
-use series::meta;
-use tier::{DAY, HOUR, MINUTE, floor_to};
+pub use background::BackgroundHandle;
+use format::check_format;
+pub use format::{FORMAT_FILE, FORMAT_VERSION};
+pub use write::Row;
 
-/// The on-disk format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
-/// Name of the version file in the tsdb directory.
-pub const FORMAT_FILE: &str = "FORMAT";
-const FORMAT_MAGIC: &str = "statusmonitor-tsdb";
+use tier::{DAY, HOUR, MINUTE, floor_to};
 
 /// How durable an acknowledged write is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -149,77 +157,6 @@ impl EngineConfig {
             Tier::Raw5s => self.raw_retention_ms,
             Tier::Min1 => self.m1_retention_ms,
             Tier::Hour1 => self.h1_retention_ms,
-        }
-    }
-}
-
-/// All samples of one report: they share its timestamp. `values[i]` is the
-/// sample of series `keys[i]`.
-///
-/// Rows whose reports have the same shape share one key array (see
-/// [`Engine::report_row`]); the engine remembers each agent's last array
-/// with its series ids, so a row with that same array (`Arc::ptr_eq`) needs
-/// no dictionary lookup.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub ts_ms: i64,
-    pub keys: Arc<[SeriesKey]>,
-    pub values: Vec<f64>,
-}
-
-impl Row {
-    /// A row from (key, value) pairs, with a key array of its own.
-    pub fn new(ts_ms: i64, samples: Vec<(SeriesKey, f64)>) -> Row {
-        let (keys, values): (Vec<SeriesKey>, Vec<f64>) = samples.into_iter().unzip();
-        Row {
-            ts_ms,
-            keys: keys.into(),
-            values,
-        }
-    }
-
-    /// The row's (key, value) pairs.
-    pub fn samples(&self) -> impl Iterator<Item = (&SeriesKey, f64)> {
-        self.keys.iter().zip(self.values.iter().copied())
-    }
-}
-
-/// One insert of a write, into the meta or the head keyspace.
-pub(crate) enum Op {
-    Meta(Vec<u8>, Vec<u8>),
-    Head(Vec<u8>, Vec<u8>),
-}
-
-/// What a staged write changes in memory once its batch is durable.
-pub(crate) struct Staged {
-    new_keys: Vec<SeriesKey>,
-    /// The last key array staged, with its series ids.
-    shape: Option<Shape>,
-    windows: BTreeSet<i64>,
-    dirty: BTreeMap<(u8, i64), u64>,
-    next_gen: u64,
-    init_wm: Option<i64>,
-}
-
-impl Staged {
-    fn apply(self, st: &mut AgentState) {
-        for key in self.new_keys {
-            let sid = st.keys.len() as u32;
-            let key = Arc::new(key);
-            st.series.insert(key.clone(), sid);
-            st.keys.push(key);
-        }
-        if self.shape.is_some() {
-            st.shape = self.shape;
-        }
-        st.head_windows.extend(self.windows);
-        st.dirty.extend(self.dirty);
-        st.next_gen = self.next_gen;
-        if let Some(h) = self.init_wm {
-            for tier in [Tier::Min1, Tier::Hour1] {
-                st.wm[tier.code() as usize] = Some(h);
-                st.claimed[tier.code() as usize] = h;
-            }
         }
     }
 }
@@ -348,207 +285,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Check (or, in an empty directory, write) the format file.
-fn check_format(dir: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let path = dir.join(FORMAT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let found = text.trim().to_owned();
-            let version = found
-                .strip_prefix(FORMAT_MAGIC)
-                .map(str::trim)
-                .and_then(|v| v.parse::<u32>().ok());
-            if version == Some(FORMAT_VERSION) {
-                Ok(())
-            } else {
-                Err(Error::UnsupportedFormat {
-                    path,
-                    found: found.chars().take(64).collect(),
-                    supported: FORMAT_VERSION,
-                })
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
-            if entries.next().is_some() {
-                return Err(Error::UnsupportedFormat {
-                    path,
-                    found: "no FORMAT file in a non-empty directory".into(),
-                    supported: FORMAT_VERSION,
-                });
-            }
-            let tmp = dir.join("FORMAT.tmp");
-            std::fs::write(&tmp, format!("{FORMAT_MAGIC} {FORMAT_VERSION}\n"))
-                .map_err(io_err(&tmp))?;
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        }
-        Err(e) => Err(io_err(&path)(e)),
-    }
-}
-
 impl Engine {
-    /// Open (or create) the engine in `dir` (`DATA_DIR/tsdb`).
-    pub fn open(dir: &Path, config: EngineConfig, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
-        config.validate()?;
-        check_format(dir)?;
-        let db = Database::builder(dir.join("db"))
-            .cache_size(config.cache_bytes)
-            .max_journaling_size(config.max_journal_bytes.max(2 << 20))
-            .open()
-            .map_err(Error::fjall("open database"))?;
-        let meta = db
-            .keyspace("meta", KeyspaceCreateOptions::default)
-            .map_err(Error::fjall("open meta keyspace"))?;
-        let head_memtable = config.memtable_bytes.max(1 << 20);
-        let head = db
-            .keyspace("head", || {
-                KeyspaceCreateOptions::default().max_memtable_size(head_memtable)
-            })
-            .map_err(Error::fjall("open head keyspace"))?;
-        let mut parts = BTreeMap::new();
-        for name in db.list_keyspace_names() {
-            if let Some((tier, start, end)) = Tier::parse_partition(&name) {
-                let ks = db
-                    .keyspace(&name, || config.partition_options())
-                    .map_err(Error::fjall("open partition"))?;
-                parts.insert((tier, start), (end, ks));
-            }
-        }
-        let engine = Engine {
-            dir: dir.to_owned(),
-            db,
-            meta,
-            head,
-            parts: RwLock::new(parts),
-            agents: RwLock::new(HashMap::new()),
-            config,
-            clock,
-            seq: AtomicU64::new(0),
-            maintenance: Mutex::new(()),
-            dropped_samples: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-            rewritten: Mutex::new(BTreeSet::new()),
-            writer: OnceLock::new(),
-            shapes: shapes::Shapes::default(),
-        };
-        engine.load()?;
-        Ok(engine)
-    }
-
-    /// Rebuild the in-memory state from `meta` and the keys of the head's
-    /// open windows (a directory without `H` keys: from every head key, once).
-    fn load(&self) -> Result<(), Error> {
-        let bad = |d: &str| Error::corrupt("meta keyspace", d.to_owned());
-        let mut indexed = false;
-        for item in self.meta.iter() {
-            let (k, v) = item.into_inner().map_err(Error::fjall("scan meta"))?;
-            if k.as_ref() == [meta::HEAD_INDEXED] {
-                indexed = true;
-                continue;
-            }
-            let (Some(kind), Some(agent)) = (k.first(), k.get(1..9).and_then(series::u64_from))
-            else {
-                return Err(bad("short key"));
-            };
-            let a = self.agent(agent);
-            let mut st = a.lock();
-            match *kind {
-                meta::SERIES => {
-                    let sid = k
-                        .get(9..13)
-                        .and_then(|b| b.try_into().ok())
-                        .map(u32::from_be_bytes)
-                        .ok_or_else(|| bad("series key"))?;
-                    let key = series::decode_series_key(&v)?;
-                    if st.keys.len() <= sid as usize {
-                        st.keys
-                            .resize(sid as usize + 1, Arc::new(SeriesKey::new("")));
-                    }
-                    let key = Arc::new(key);
-                    st.keys[sid as usize] = key.clone();
-                    st.series.insert(key, sid);
-                }
-                meta::WATERMARK => {
-                    let t = *k.get(9).ok_or_else(|| bad("watermark key"))? as usize;
-                    let wm = series::ts_from(&v).ok_or_else(|| bad("watermark value"))?;
-                    if t < 3 {
-                        st.wm[t] = Some(wm);
-                        st.claimed[t] = wm;
-                    }
-                }
-                meta::DIRTY => {
-                    let t = *k.get(9).ok_or_else(|| bad("dirty key"))?;
-                    let hour = k
-                        .get(10..18)
-                        .and_then(series::ts_from)
-                        .ok_or_else(|| bad("dirty key"))?;
-                    let generation = series::u64_from(&v).ok_or_else(|| bad("dirty value"))?;
-                    st.next_gen = st.next_gen.max(generation + 1);
-                    st.dirty.insert((t, hour), generation);
-                }
-                meta::DELETED => {
-                    st.deleted = Some(series::ts_from(&v).ok_or_else(|| bad("deleted value"))?);
-                }
-                meta::HEAD_WINDOW => {
-                    let hour = k
-                        .get(9..17)
-                        .and_then(series::ts_from)
-                        .ok_or_else(|| bad("head window key"))?;
-                    st.head_windows.insert(hour);
-                }
-                _ => return Err(bad("unknown key prefix")),
-            }
-        }
-        let mut max_seq = 0u64;
-        if indexed {
-            // A write's seq only has to exceed those of the unsealed rows it
-            // may share a timestamp with: the rows of the open windows.
-            for a in self.all_agents() {
-                let windows: Vec<i64> = a.lock().head_windows.iter().copied().collect();
-                for w in windows {
-                    let range = head::head_bound(a.id, w)..head::head_bound(a.id, w + HOUR);
-                    for item in self.head.range(range) {
-                        let k = item.key().map_err(Error::fjall("scan head"))?;
-                        let (_, _, seq) = head::parse_head_key(&k)?;
-                        max_seq = max_seq.max(seq + 1);
-                    }
-                }
-            }
-        } else {
-            // Made before `H` keys: find the windows in the whole head, then
-            // record them (one batch, with the marker) so later opens need not.
-            for item in self.head.iter() {
-                let k = item.key().map_err(Error::fjall("scan head"))?;
-                let (agent, ts, seq) = head::parse_head_key(&k)?;
-                max_seq = max_seq.max(seq + 1);
-                self.agent(agent)
-                    .lock()
-                    .head_windows
-                    .insert(floor_to(ts, HOUR));
-            }
-            let mut batch = self.db.batch().durability(Some(self.persist_mode()));
-            for a in self.all_agents() {
-                for w in &a.lock().head_windows {
-                    batch.insert(&self.meta, series::head_window_key(a.id, *w), []);
-                }
-            }
-            batch.insert(&self.meta, [meta::HEAD_INDEXED], []);
-            batch
-                .commit()
-                .map_err(Error::fjall("record head windows"))?;
-        }
-        self.seq.store(max_seq, Ordering::SeqCst);
-        Ok(())
-    }
-
     /// The agent's state, created on first sight.
     fn agent(&self, id: u64) -> Arc<Agent> {
         if let Some(a) = self
@@ -602,220 +339,6 @@ impl Engine {
             Durability::Buffer => PersistMode::Buffer,
             Durability::SyncData => PersistMode::SyncData,
         }
-    }
-
-    /// The row of one wire report: its samples (see [`crate::model::report_samples`]),
-    /// with a key array shared by every report of the same shape, which
-    /// makes the row cheap to build and to stage.
-    pub fn report_row(&self, r: &crate::model::Report) -> Row {
-        self.shapes.row(r)
-    }
-
-    /// Store rows of one agent. Returns once they are in fjall's journal
-    /// (written to the OS, or fsynced with [`Durability::SyncData`]).
-    ///
-    /// Rows may come in any order, repeat timestamps (the later write wins
-    /// per series) or be late; rows older than raw retention are dropped
-    /// (counted in [`EngineStats::dropped_samples`]). Blocking: call it from
-    /// `spawn_blocking` in async code, or use [`Engine::write_grouped`].
-    pub fn write(&self, agent: u64, rows: &[Row]) -> Result<(), Error> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let oldest = self.oldest_writable();
-        let a = self.agent(agent);
-        let mut st = a.lock();
-        let mut ops = Vec::new();
-        let staged = self.stage(agent, &st, rows, oldest, &mut ops)?;
-        let mut batch = self.db.batch().durability(Some(self.persist_mode()));
-        self.fill_batch(&mut batch, ops);
-        batch.commit().map_err(Error::fjall("commit write batch"))?;
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        // Durable: now make it visible in memory.
-        staged.apply(&mut st);
-        Ok(())
-    }
-
-    fn oldest_writable(&self) -> i64 {
-        self.clock
-            .now_ms()
-            .saturating_sub(self.config.raw_retention_ms)
-    }
-
-    fn fill_batch(&self, batch: &mut fjall::OwnedWriteBatch, ops: Vec<Op>) {
-        for op in ops {
-            match op {
-                Op::Meta(k, v) => batch.insert(&self.meta, k, v),
-                Op::Head(k, v) => batch.insert(&self.head, k, v),
-            }
-        }
-    }
-
-    /// The inserts that store `rows` of `agent` (appended to `ops`) and the
-    /// in-memory changes to make once they are durable. Changes nothing
-    /// itself, so a refused agent leaves no trace in a shared batch.
-    fn stage<'r>(
-        &self,
-        agent: u64,
-        st: &AgentState,
-        rows: impl IntoIterator<Item = &'r Row>,
-        oldest: i64,
-        ops: &mut Vec<Op>,
-    ) -> Result<Staged, Error> {
-        if st.deleted.is_some() {
-            return Err(Error::AgentDeleted { agent });
-        }
-        let mark = ops.len();
-        let mut new_keys: Vec<SeriesKey> = Vec::new();
-        let mut new_ids: FastMap<&SeriesKey, u32> = FastMap::default();
-        let mut windows = BTreeSet::new();
-        let mut dirty: BTreeMap<(u8, i64), u64> = BTreeMap::new();
-        let mut next_gen = st.next_gen;
-        let mut dropped = 0u64;
-        let mut samples = Vec::with_capacity(64);
-        let mut first_hour: Option<i64> = None;
-        let mut shape: Option<Shape> = None;
-
-        for row in rows {
-            if row.keys.len() != row.values.len() {
-                ops.truncate(mark);
-                return Err(Error::InvalidRequest(format!(
-                    "a row of agent {agent} has {} keys and {} values",
-                    row.keys.len(),
-                    row.values.len()
-                )));
-            }
-            if row.ts_ms < oldest {
-                dropped += row.values.len() as u64;
-                continue;
-            }
-            let known = [shape.as_ref(), st.shape.as_ref()]
-                .into_iter()
-                .flatten()
-                .find(|s| Arc::ptr_eq(&s.keys, &row.keys));
-            let sids = match known {
-                Some(s) => s.sids.clone(),
-                None => {
-                    let mut sids = Vec::with_capacity(row.keys.len());
-                    for key in row.keys.iter() {
-                        let sid = match st.series.get(key).or_else(|| new_ids.get(key)) {
-                            Some(sid) => *sid,
-                            None => {
-                                let Ok(sid) = u32::try_from(st.keys.len() + new_keys.len()) else {
-                                    ops.truncate(mark);
-                                    return Err(Error::InvalidRequest(format!(
-                                        "agent {agent} has too many series"
-                                    )));
-                                };
-                                ops.push(Op::Meta(
-                                    series::series_meta_key(agent, sid),
-                                    series::encode_series_key(key),
-                                ));
-                                new_ids.insert(key, sid);
-                                new_keys.push(key.clone());
-                                sid
-                            }
-                        };
-                        sids.push(sid);
-                    }
-                    let sids: Arc<[u32]> = sids.into();
-                    shape = Some(Shape {
-                        keys: row.keys.clone(),
-                        sids: sids.clone(),
-                    });
-                    sids
-                }
-            };
-            samples.clear();
-            samples.extend(sids.iter().copied().zip(row.values.iter().copied()));
-            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            ops.push(Op::Head(
-                head::head_key(agent, row.ts_ms, seq).to_vec(),
-                head::encode_row(&samples),
-            ));
-            let hour = floor_to(row.ts_ms, HOUR);
-            windows.insert(hour);
-            first_hour = Some(first_hour.map_or(hour, |f: i64| f.min(hour)));
-            for tier in [Tier::Min1, Tier::Hour1] {
-                let t = tier.code();
-                if st.wm[t as usize].is_some()
-                    && hour < st.claimed[t as usize]
-                    && !dirty.contains_key(&(t, hour))
-                {
-                    dirty.insert((t, hour), next_gen);
-                    ops.push(Op::Meta(
-                        series::dirty_key(agent, t, hour),
-                        next_gen.to_be_bytes().to_vec(),
-                    ));
-                    next_gen += 1;
-                }
-            }
-        }
-        // A window's first head row records the window in `meta`, in the same
-        // batch, so opening the engine need not scan the head for them.
-        for w in &windows {
-            if !st.head_windows.contains(w) {
-                ops.push(Op::Meta(series::head_window_key(agent, *w), Vec::new()));
-            }
-        }
-        // The first rows of an agent start its compactors' watermarks.
-        let init_wm = match first_hour {
-            Some(h) if st.wm[Tier::Min1.code() as usize].is_none() => {
-                for tier in [Tier::Min1, Tier::Hour1] {
-                    ops.push(Op::Meta(
-                        series::watermark_key(agent, tier.code()),
-                        series::ts_bytes(h).to_vec(),
-                    ));
-                }
-                Some(h)
-            }
-            _ => None,
-        };
-        if dropped > 0 {
-            self.dropped_samples.fetch_add(dropped, Ordering::Relaxed);
-        }
-        Ok(Staged {
-            new_keys,
-            shape,
-            windows,
-            dirty,
-            next_gen,
-            init_wm,
-        })
-    }
-
-    /// Store rows of one agent like [`Engine::write`], without blocking the
-    /// caller: the rows go to the engine's writer thread, which commits
-    /// every write waiting at that moment in one fjall batch (group commit:
-    /// one journal write, or one fsync with [`Durability::SyncData`], for
-    /// the lot). The future resolves once the batch holding these rows is
-    /// durable, with the same guarantee as [`Engine::write`]; a refused
-    /// agent (deleted) fails alone, a failed commit fails the whole group.
-    pub async fn write_grouped(self: &Arc<Self>, agent: u64, rows: Vec<Row>) -> Result<(), Error> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let (done, wait) = tokio::sync::oneshot::channel();
-        let job = group::Job { agent, rows, done };
-        self.writer
-            .get_or_init(|| group::start(Arc::downgrade(self)))
-            .send(job)
-            .map_err(|_| group::stopped(&self.dir))?;
-        wait.await.map_err(|_| group::stopped(&self.dir))?
-    }
-
-    /// Make an agent's data unqueryable at once and refuse its writes; its
-    /// head rows and dictionary are purged by maintenance, its blocks leave
-    /// with their partitions.
-    pub fn delete_agent(&self, agent: u64) -> Result<(), Error> {
-        let a = self.agent(agent);
-        let mut st = a.lock();
-        let now = self.clock.now_ms();
-        self.meta
-            .insert(series::deleted_key(agent), series::ts_bytes(now))
-            .map_err(Error::fjall("mark agent deleted"))?;
-        st.deleted = Some(now);
-        Ok(())
     }
 
     /// Agents with data (not deleted).
@@ -897,175 +420,11 @@ impl Engine {
         }
         s
     }
-
-    fn parts_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<(Tier, i64), (i64, Keyspace)>> {
-        self.parts
-            .read()
-            .expect("partition map lock is never held across a panic")
-    }
-
-    /// The partition of `tier` containing `ts`, if any.
-    fn find_part(
-        parts: &BTreeMap<(Tier, i64), (i64, Keyspace)>,
-        tier: Tier,
-        ts: i64,
-    ) -> Option<Keyspace> {
-        parts
-            .range((tier, i64::MIN)..=(tier, ts))
-            .next_back()
-            .filter(|(_, (end, _))| ts < *end)
-            .map(|(_, (_, ks))| ks.clone())
-    }
-
-    /// The partition keyspace holding `ts` of `tier`, if it exists.
-    fn part(&self, tier: Tier, ts: i64) -> Option<Keyspace> {
-        Self::find_part(&self.parts_read(), tier, ts)
-    }
-
-    /// The partition keyspace holding `ts` of `tier`, created when missing.
-    /// A new partition spans the configured length, trimmed so it never
-    /// overlaps partitions made with another span.
-    fn part_or_create(&self, tier: Tier, ts: i64) -> Result<Keyspace, Error> {
-        if let Some(ks) = self.part(tier, ts) {
-            return Ok(ks);
-        }
-        let mut parts = self
-            .parts
-            .write()
-            .expect("partition map lock is never held across a panic");
-        if let Some(ks) = Self::find_part(&parts, tier, ts) {
-            return Ok(ks);
-        }
-        let span = self.config.partition_ms[tier.code() as usize];
-        let mut start = floor_to(ts, span);
-        let mut end = start + span;
-        if let Some((_, (prev_end, _))) = parts.range((tier, i64::MIN)..=(tier, ts)).next_back() {
-            start = start.max(*prev_end);
-        }
-        if let Some(((_, next_start), _)) = parts.range((tier, ts)..=(tier, i64::MAX)).next() {
-            end = end.min(*next_start);
-        }
-        let ks = self
-            .db
-            .keyspace(
-                &tier.partition_name(start, end),
-                KeyspaceCreateOptions::default,
-            )
-            .map_err(Error::fjall("create partition"))?;
-        parts.insert((tier, start), (end, ks.clone()));
-        Ok(ks)
-    }
-
-    /// Start the background maintenance thread.
-    pub fn start_background(self: &Arc<Self>) -> BackgroundHandle {
-        let (tx, rx) = mpsc::channel::<()>();
-        let engine = Arc::clone(self);
-        let thread = std::thread::Builder::new()
-            .name("tsdb-maintenance".into())
-            .spawn(move || {
-                let mut idle = IdleFlush::new(engine.writes.load(Ordering::Relaxed));
-                loop {
-                    let wrote = match engine.run_maintenance() {
-                        Ok(report) => report != MaintenanceReport::default(),
-                        Err(e) => {
-                            tracing::error!(error = %e, "tsdb maintenance pass failed");
-                            false
-                        }
-                    };
-                    let writes = engine.writes.load(Ordering::Relaxed);
-                    if idle.due(writes, wrote, engine.config.idle_flush_after) {
-                        match engine.flush() {
-                            Ok(()) => idle.flushed(),
-                            Err(e) => tracing::error!(error = %e, "tsdb idle flush failed"),
-                        }
-                    }
-                    match rx.recv_timeout(engine.config.maintenance_interval) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                        _ => break,
-                    }
-                }
-            })
-            .map_err(|e| tracing::error!(error = %e, "cannot start tsdb maintenance thread"))
-            .ok();
-        BackgroundHandle {
-            stop: Some(tx),
-            thread,
-        }
-    }
-}
-
-/// When the background thread empties the journal: once ingest has been
-/// quiet for the configured time, and again after each maintenance pass that
-/// wrote something while it stays quiet.
-struct IdleFlush {
-    writes: u64,
-    since: std::time::Instant,
-    clean: bool,
-}
-
-impl IdleFlush {
-    fn new(writes: u64) -> IdleFlush {
-        IdleFlush {
-            writes,
-            since: std::time::Instant::now(),
-            clean: false,
-        }
-    }
-
-    fn due(&mut self, writes: u64, maintenance_wrote: bool, after: Option<Duration>) -> bool {
-        if writes != self.writes {
-            self.writes = writes;
-            self.since = std::time::Instant::now();
-            self.clean = false;
-            return false;
-        }
-        if maintenance_wrote {
-            self.clean = false;
-        }
-        after.is_some_and(|after| !self.clean && self.since.elapsed() >= after)
-    }
-
-    fn flushed(&mut self) {
-        self.clean = true;
-    }
-}
-
-/// The background maintenance thread; `shutdown` (or drop) stops and joins it.
-pub struct BackgroundHandle {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for BackgroundHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BackgroundHandle").finish()
-    }
-}
-
-impl BackgroundHandle {
-    /// Stop the thread after its current pass and wait for it.
-    pub fn shutdown(mut self) {
-        self.stop_and_join();
-    }
-
-    fn stop_and_join(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take()
-            && t.join().is_err()
-        {
-            tracing::error!("tsdb maintenance thread panicked");
-        }
-    }
-}
-
-impl Drop for BackgroundHandle {
-    fn drop(&mut self) {
-        self.stop_and_join();
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::series::meta;
     use super::*;
 
     const T0: i64 = 1_795_564_800_000; // 2026-11-25T00:00:00Z
