@@ -1,0 +1,220 @@
+//! The rule form: its fields, how it checks them and turns them into a
+//! request, and how the API's field errors map back onto them.
+
+use leptos::prelude::*;
+
+use super::metric_option;
+use crate::api::{AlertMetric, ApiError, Comparison, CreateRuleRequest, Rule, UpdateRuleRequest};
+
+/// One operation on a rule row (one action for all: one instantiation).
+#[derive(Debug, Clone)]
+pub(super) enum RuleOp {
+    Save(Option<u64>, Box<CreateRuleRequest>),
+    Enable(u64, bool),
+    Delete(u64),
+}
+
+/// The form's fields, as typed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RuleForm {
+    /// `Some(id)` while editing that rule, `None` for a new one.
+    pub(super) editing: RwSignal<Option<u64>>,
+    pub(super) open: RwSignal<bool>,
+    pub(super) agent: RwSignal<String>,
+    pub(super) metric: RwSignal<String>,
+    pub(super) label: RwSignal<String>,
+    pub(super) comparison: RwSignal<String>,
+    pub(super) threshold: RwSignal<String>,
+    pub(super) duration: RwSignal<String>,
+    pub(super) cooldown: RwSignal<String>,
+    pub(super) name: RwSignal<String>,
+    pub(super) description: RwSignal<String>,
+    pub(super) enabled: RwSignal<bool>,
+    /// What is wrong, and the field it is about (shown next to that field).
+    pub(super) problem: RwSignal<Option<(Option<&'static str>, String)>>,
+}
+
+/// The form field an API error names (`threshold: …`), by the form's keys.
+pub(super) fn form_field(api_field: &str) -> Option<&'static str> {
+    Some(match api_field {
+        "agent_id" => "agent",
+        "metric" => "metric",
+        "label" | "mount" | "iface" | "sensor" => "label",
+        "comparison" | "threshold" => "threshold",
+        "duration_s" => "duration",
+        "cooldown_s" => "cooldown",
+        "name" => "name",
+        "description" => "description",
+        _ => return None,
+    })
+}
+
+/// An API refusal in the form's words: metric ids become the names the
+/// "Watch" list shows.
+pub(super) fn rule_sentence(e: &ApiError) -> String {
+    let mut text = e.to_string();
+    for m in AlertMetric::ALL {
+        for id in [m.as_str().to_string(), capitalised(m.as_str())] {
+            if text.contains(&id) {
+                text = text.replace(&id, metric_option(m));
+            }
+        }
+    }
+    text
+}
+
+fn capitalised(s: &str) -> String {
+    let mut out = s.to_string();
+    if let Some(first) = out.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    out
+}
+
+/// The error of `field` in the rule form, right under it.
+pub(super) fn field_problem(form: RuleForm, field: &'static str) -> impl IntoView {
+    move || {
+        form.problem.with(|p| match p {
+            Some((Some(f), text)) if *f == field => {
+                Some(view! { <span class="error field-error" role="alert" id="rule-error">{text.clone()}</span> })
+            }
+            _ => None,
+        })
+    }
+}
+
+impl RuleForm {
+    pub(super) fn new() -> Self {
+        RuleForm {
+            editing: RwSignal::new(None),
+            open: RwSignal::new(false),
+            agent: RwSignal::new(String::new()),
+            metric: RwSignal::new("cpu_pct".into()),
+            label: RwSignal::new(String::new()),
+            comparison: RwSignal::new("gt".into()),
+            threshold: RwSignal::new("90".into()),
+            duration: RwSignal::new(String::new()),
+            cooldown: RwSignal::new("300".into()),
+            name: RwSignal::new(String::new()),
+            description: RwSignal::new(String::new()),
+            enabled: RwSignal::new(true),
+            problem: RwSignal::new(None),
+        }
+    }
+
+    pub(super) fn metric(&self) -> AlertMetric {
+        AlertMetric::parse(&self.metric.get()).unwrap_or(AlertMetric::CpuPct)
+    }
+
+    pub(super) fn fill(&self, rule: Option<&Rule>, first_agent: Option<u64>) {
+        let text = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        self.editing.set(rule.map(|r| r.id));
+        self.agent.set(
+            rule.map(|r| r.agent_id)
+                .or(first_agent)
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        );
+        self.metric
+            .set(rule.map_or("cpu_pct", |r| r.metric.as_str()).into());
+        self.label
+            .set(rule.and_then(|r| r.label.clone()).unwrap_or_default());
+        self.comparison.set(
+            match rule.and_then(|r| r.comparison) {
+                Some(Comparison::Lt) => "lt",
+                _ => "gt",
+            }
+            .into(),
+        );
+        self.threshold.set(match rule {
+            Some(r) => text(r.threshold),
+            None => "90".into(),
+        });
+        self.duration
+            .set(text(rule.and_then(|r| r.duration_s).map(f64::from)));
+        self.cooldown
+            .set(rule.map_or(300, |r| r.cooldown_s).to_string());
+        self.name
+            .set(rule.and_then(|r| r.name.clone()).unwrap_or_default());
+        self.description
+            .set(rule.and_then(|r| r.description.clone()).unwrap_or_default());
+        self.enabled.set(rule.is_none_or(|r| r.enabled));
+        self.problem.set(None);
+        self.open.set(true);
+    }
+
+    /// The request the fields describe, or what is wrong with them (and
+    /// with which field).
+    pub(super) fn request(&self) -> Result<CreateRuleRequest, (Option<&'static str>, String)> {
+        let agent_id = self.agent.get_untracked().parse::<u64>().map_err(|_| {
+            (
+                Some("agent"),
+                "Choose an agent (create one on the Agents page first).".to_string(),
+            )
+        })?;
+        let metric = AlertMetric::parse(&self.metric.get_untracked())
+            .ok_or_else(|| (Some("metric"), "Choose what to watch.".to_string()))?;
+        let seconds = |text: String,
+                       what: &str,
+                       field: &'static str|
+         -> Result<Option<u32>, (Option<&'static str>, String)> {
+            let text = text.trim().to_string();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse::<u32>()
+                .map(Some)
+                .map_err(|_| (Some(field), format!("{what} is a whole number of seconds.")))
+        };
+        let offline = metric == AlertMetric::Offline;
+        let threshold = if offline {
+            None
+        } else {
+            let text = self.threshold.get_untracked();
+            let value = text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| (Some("threshold"), "The threshold is a number.".to_string()))?;
+            Some(value)
+        };
+        let label = self.label.get_untracked().trim().to_string();
+        let name = self.name.get_untracked().trim().to_string();
+        let description = self.description.get_untracked().trim().to_string();
+        Ok(CreateRuleRequest {
+            agent_id,
+            metric,
+            label: (metric.label_kind().is_some() && !label.is_empty()).then_some(label),
+            comparison: (!offline).then(|| {
+                if self.comparison.get_untracked() == "lt" {
+                    Comparison::Lt
+                } else {
+                    Comparison::Gt
+                }
+            }),
+            threshold,
+            duration_s: seconds(self.duration.get_untracked(), "The duration", "duration")?,
+            cooldown_s: seconds(self.cooldown.get_untracked(), "The cooldown", "cooldown")?,
+            enabled: Some(self.enabled.get_untracked()),
+            name: (!name.is_empty()).then_some(name),
+            description: (!description.is_empty()).then_some(description),
+        })
+    }
+}
+
+/// An edit sends every field; empty ones clear (docs/alerts.md).
+pub(super) fn update_of(r: CreateRuleRequest) -> UpdateRuleRequest {
+    UpdateRuleRequest {
+        agent_id: Some(r.agent_id),
+        metric: Some(r.metric),
+        label: Some(r.label.unwrap_or_default()),
+        comparison: r.comparison,
+        threshold: r.threshold,
+        duration_s: Some(r.duration_s.unwrap_or(0)),
+        cooldown_s: r.cooldown_s,
+        enabled: r.enabled,
+        name: Some(r.name.unwrap_or_default()),
+        description: Some(r.description.unwrap_or_default()),
+    }
+}

@@ -1,0 +1,326 @@
+//! The rules card: the table of rules, and the form to create or edit one.
+
+use leptos::either::{Either, EitherOf3};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+
+use super::rule_form::{RuleForm, RuleOp, field_problem, form_field, rule_sentence, update_of};
+use super::{agent_name, condition_text, metric_option, short_seconds, value_text, what_text};
+use crate::api::{self, AgentInfo, AlertMetric, ApiError, Rule, UpdateRuleRequest};
+use crate::components::common::{ErrorNote, use_hydrated};
+
+#[component]
+pub(super) fn RulesCard(
+    agents: Memo<Vec<AgentInfo>>,
+    agents_failed: Signal<Option<ApiError>>,
+    rules: LocalResource<Result<Vec<Rule>, ApiError>>,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
+    let ready = use_hydrated();
+    let form = RuleForm::new();
+    let confirm = RwSignal::new(None::<u64>);
+    let op = Action::new_local(|op: &RuleOp| {
+        let op = op.clone();
+        async move {
+            match op {
+                RuleOp::Save(None, r) => api::create_rule(&r).await.map(|_| true),
+                RuleOp::Save(Some(id), r) => {
+                    api::update_rule(id, &update_of(*r)).await.map(|_| true)
+                }
+                RuleOp::Enable(id, on) => api::update_rule(
+                    id,
+                    &UpdateRuleRequest {
+                        enabled: Some(on),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(|_| false),
+                RuleOp::Delete(id) => api::delete_rule(id).await.map(|_| false),
+            }
+        }
+    });
+    let failed = RwSignal::new(None::<ApiError>);
+    Effect::new(move |_| match op.value().get() {
+        Some(Ok(saved)) => {
+            if saved {
+                form.open.set(false);
+            }
+            confirm.set(None);
+            failed.set(None);
+            rules.refetch();
+            changed.update(|c| *c += 1);
+        }
+        Some(Err(e)) => {
+            if form.open.get_untracked() {
+                form.problem
+                    .set(Some((e.field().and_then(form_field), rule_sentence(&e))));
+            } else {
+                failed.set(Some(e));
+            }
+        }
+        None => {}
+    });
+    // A new rule starts at "Choose an agent…", not at whichever is first.
+    let first_agent = || None::<u64>;
+    // What the chosen agent reported lately: its mounts, interfaces, sensors.
+    let seen = LocalResource::new(move || {
+        let agent = form.agent.get().parse::<u64>().ok();
+        async move {
+            match agent {
+                Some(id) => Some(api::summary(id, "-1h").await),
+                None => None,
+            }
+        }
+    });
+    let seen = Memo::new(move |_| seen.get().flatten());
+    // Keyboard users land in the form when it opens (new rule or "Edit"),
+    // and back on "New rule" when it closes (saved, cancelled, Escape).
+    let first_field = NodeRef::<leptos::html::Select>::new();
+    let new_button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |was_open: Option<bool>| {
+        let open = form.open.get();
+        if open {
+            if let Some(select) = first_field.get_untracked() {
+                let _ = select.focus();
+            }
+        } else if was_open == Some(true)
+            && let Some(button) = new_button.get_untracked()
+        {
+            let _ = button.focus();
+        }
+        open
+    });
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        match form.request() {
+            Ok(r) => {
+                form.problem.set(None);
+                failed.set(None);
+                op.dispatch(RuleOp::Save(form.editing.get_untracked(), Box::new(r)));
+            }
+            Err(problem) => form.problem.set(Some(problem)),
+        }
+    };
+
+    view! {
+        <section class="card" aria-labelledby="rules-title">
+            <div class="card-head">
+                <h2 class="card-title" id="rules-title">"Rules"</h2>
+                <button type="button" class="button small" id="new-rule" node_ref=new_button
+                    disabled=move || !ready.get()
+                    on:click=move |_| form.fill(None, first_agent())>"New rule"</button>
+            </div>
+            {move || agents_failed.get().map(|e| view! { <ErrorNote what="Loading your agents" error=e /> })}
+            {move || failed.get().map(|e| view! {
+                <ErrorNote what="Changing the rule" error=e retry=Callback::new(move |_| failed.set(None)) />
+            })}
+            <form class="rule-form" id="rule-form" on:submit=on_submit novalidate
+                    hidden=move || !form.open.get()
+                    on:keydown=move |ev| if ev.key() == "Escape" { form.open.set(false); }>
+                <h3 class="section-title">{move || if form.editing.get().is_some() { "Edit rule" } else { "New rule" }}</h3>
+                <div class="form-grid">
+                    <label>"Agent"
+                        <select id="rule-agent" node_ref=first_field prop:value=move || form.agent.get()
+                            on:change=move |ev| form.agent.set(event_target_value(&ev))>
+                            <option value="">"Choose an agent…"</option>
+                            {move || agents.get().into_iter().map(|a| {
+                                let id = a.id.to_string();
+                                let selected = form.agent.get_untracked() == id;
+                                view! { <option value=id selected=selected>{a.name}</option> }
+                            }).collect_view()}
+                        </select>
+                        {field_problem(form, "agent")}
+                    </label>
+                    <label>"Watch"
+                        <select id="rule-metric" prop:value=move || form.metric.get()
+                            on:change=move |ev| form.metric.set(event_target_value(&ev))>
+                            {AlertMetric::ALL.into_iter().map(|m| {
+                                let selected = form.metric.get_untracked() == m.as_str();
+                                view! { <option value=m.as_str() selected=selected>{metric_option(m)}</option> }
+                            }).collect_view()}
+                        </select>
+                        {field_problem(form, "metric")}
+                    </label>
+                    <label class:hidden=move || form.metric().label_kind().is_none()>
+                        {move || match form.metric().label_kind() {
+                            Some("mount") => "Mount (empty: every mount)",
+                            Some("iface") => "Interface (empty: every interface)",
+                            _ => "Sensor (empty: every sensor)",
+                        }}
+                        // The agent's own mounts, interfaces and sensors (from
+                        // its latest reports), not free text: a typo would
+                        // save a rule that can never fire.
+                        <select id="rule-label" prop:value=move || form.label.get()
+                            on:change=move |ev| form.label.set(event_target_value(&ev))>
+                            <option value="">{move || match form.metric().label_kind() {
+                                Some("mount") => "Every mount",
+                                Some("iface") => "Every interface",
+                                _ => "Every sensor",
+                            }}</option>
+                            {move || {
+                                let kind = form.metric().label_kind().unwrap_or("mount");
+                                let mut known = seen.with(|s| match s {
+                                    Some(Ok(s)) => api::labels_of(s, kind),
+                                    _ => Vec::new(),
+                                });
+                                let current = form.label.get_untracked();
+                                if !current.is_empty() && !known.contains(&current) {
+                                    known.push(current.clone());
+                                }
+                                known.into_iter().map(|l| {
+                                    let selected = l == current;
+                                    view! { <option value=l.clone() selected=selected>{l.clone()}</option> }
+                                }).collect_view()
+                            }}
+                        </select>
+                        {field_problem(form, "label")}
+                    </label>
+                    <label class:hidden=move || form.metric() == AlertMetric::Offline>"Condition"
+                        <span class="input-pair">
+                            <select id="rule-comparison" aria-label="Comparison" prop:value=move || form.comparison.get()
+                                on:change=move |ev| form.comparison.set(event_target_value(&ev))>
+                                <option value="gt">"above"</option>
+                                <option value="lt">"below"</option>
+                            </select>
+                            <input id="rule-threshold" inputmode="decimal" aria-label="Threshold" bind:value=form.threshold />
+                            <span class="unit muted">{move || form.metric().unit()}</span>
+                        </span>
+                        {field_problem(form, "threshold")}
+                    </label>
+                    <label>
+                        {move || if form.metric() == AlertMetric::Offline { "Silent for (s; empty: 3 intervals)" } else { "For at least (s; empty: at once)" }}
+                        <input id="rule-duration" inputmode="numeric" bind:value=form.duration placeholder="—" />
+                        {field_problem(form, "duration")}
+                    </label>
+                    <label>"Repeat at most every (s)"
+                        <input id="rule-cooldown" inputmode="numeric" bind:value=form.cooldown />
+                        {field_problem(form, "cooldown")}
+                    </label>
+                    <label>"Name (optional)"
+                        <input id="rule-name" maxlength="100" bind:value=form.name placeholder="data disk full" />
+                        {field_problem(form, "name")}
+                    </label>
+                    <label class="wide">"Description (optional)"
+                        <input id="rule-description" maxlength="1000" bind:value=form.description
+                            placeholder="move old backups to the archive disk" />
+                        {field_problem(form, "description")}
+                    </label>
+                    <label class="check">
+                        <input type="checkbox" id="rule-enabled" bind:checked=form.enabled />
+                        "Enabled"
+                    </label>
+                </div>
+                <div class="form-error" aria-live="polite">
+                    {move || form.problem.get().and_then(|(field, p)| field.is_none().then(|| view! { <p class="error" role="alert" id="rule-error">{p}</p> }))}
+                </div>
+                <div class="form-actions">
+                    <button class="button" type="submit" id="save-rule" disabled=move || op.pending().get()>
+                        {move || if op.pending().get() { "Saving…" } else { "Save rule" }}
+                    </button>
+                    <button class="button secondary" type="button" on:click=move |_| form.open.set(false)>"Cancel"</button>
+                </div>
+                </form>
+            <div class="table-wrap" id="rules">
+                {move || match rules.get() {
+                    None => EitherOf3::A(view! { <div class="skeleton-row"></div> }),
+                    Some(Err(e)) => EitherOf3::B(view! {
+                        <ErrorNote what="Loading your rules" error=e retry=Callback::new(move |_| rules.refetch()) />
+                    }),
+                    Some(Ok(list)) => EitherOf3::C(if list.is_empty() {
+                        Either::Left(view! { <p class="empty" id="rules-empty">"No rules yet. “New rule” watches a machine for you."</p> })
+                    } else {
+                        let names = agents.get();
+                        Either::Right(view! {
+                            <table class="table">
+                                <thead><tr>
+                                    <th scope="col">"Rule"</th><th scope="col">"Agent"</th><th scope="col">"Condition"</th>
+                                    <th scope="col">"Repeat"</th><th scope="col">"State"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                                </tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|r| rule_row(r, &names, form, confirm, op)).collect_view()}
+                                </tbody>
+                            </table>
+                        })
+                    }),
+                }}
+            </div>
+        </section>
+    }
+}
+
+fn rule_row(
+    r: Rule,
+    agents: &[AgentInfo],
+    form: RuleForm,
+    confirm: RwSignal<Option<u64>>,
+    op: Action<RuleOp, Result<bool, ApiError>>,
+) -> impl IntoView + use<> {
+    let id = r.id;
+    let title = r
+        .name
+        .clone()
+        .unwrap_or_else(|| what_text(r.metric, r.label.as_deref()));
+    let what = match &r.description {
+        Some(d) => format!("{} · {d}", what_text(r.metric, r.label.as_deref())),
+        None => what_text(r.metric, r.label.as_deref()),
+    };
+    let (state_class, state) = if !r.enabled {
+        ("badge", "Disabled".to_string())
+    } else if r.firing.is_empty() {
+        ("badge badge-online", "OK".to_string())
+    } else {
+        let labels: Vec<String> = r
+            .firing
+            .iter()
+            .map(|f| match &f.label {
+                Some(l) => format!("{l}: {}", value_text(r.metric, f.value)),
+                None => value_text(r.metric, f.value),
+            })
+            .collect();
+        (
+            "badge badge-firing",
+            format!("Firing · {}", labels.join(", ")),
+        )
+    };
+    let enabled = r.enabled;
+    let cooldown = short_seconds(r.cooldown_s);
+    let condition = condition_text(&r);
+    let agent = agent_name(agents, r.agent_id);
+    let (title_tip, what_tip, agent_tip) = (title.clone(), what.clone(), agent.clone());
+    let rule = StoredValue::new(r);
+    view! {
+        <tr class="rule-row" data-rule=id.to_string()>
+            <td class="name-cell"><strong class="clip" title=title_tip>{title}</strong><div class="muted small clip" title=what_tip>{what}</div></td>
+            <td class="name-cell"><span class="clip" title=agent_tip>{agent}</span></td>
+            <td class="nowrap">{condition}</td>
+            <td class="nowrap">{cooldown}</td>
+            <td><span class=state_class>{state}</span></td>
+            <td class="row-actions">
+                {move || if confirm.get() == Some(id) {
+                    Either::Left(view! {
+                        <span role="group" aria-label="Confirm delete" class="confirm">
+                            "Delete this rule?"
+                            <button type="button" class="button danger small confirm-delete"
+                                disabled=move || op.pending().get()
+                                on:click=move |_| { op.dispatch(RuleOp::Delete(id)); }>"Delete"</button>
+                            <button type="button" class="button secondary small" on:click=move |_| confirm.set(None)>"Cancel"</button>
+                        </span>
+                    })
+                } else {
+                    Either::Right(view! {
+                        <button type="button" class="button secondary small action-edit"
+                            on:click=move |_| rule.with_value(|r| form.fill(Some(r), None))>"Edit"</button>
+                        <button type="button" class="button secondary small action-toggle"
+                            disabled=move || op.pending().get()
+                            on:click=move |_| { op.dispatch(RuleOp::Enable(id, !enabled)); }>
+                            {if enabled { "Disable" } else { "Enable" }}
+                        </button>
+                        <button type="button" class="button secondary small action-delete"
+                            on:click=move |_| confirm.set(Some(id))>"Delete"</button>
+                    })
+                }}
+            </td>
+        </tr>
+    }
+}
