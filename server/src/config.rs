@@ -208,13 +208,13 @@ pub struct ServeArgs {
 }
 
 /// The resolved configuration the server runs with.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub open_registration: bool,
-    pub jwt_secret: Option<String>,
-    pub telegram_bot_token: Option<String>,
+    pub jwt_secret: Option<Secret>,
+    pub telegram_bot_token: Option<Secret>,
     pub telegram_api_base: String,
     pub public_url: Option<String>,
     /// Newest alert events kept per user.
@@ -242,10 +242,10 @@ pub struct Config {
     /// `GET /metrics` is served (else 404).
     pub metrics: bool,
     /// The bearer token `GET /metrics` requires; always set when `metrics` is.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
     /// remote_write endpoints; empty: remote write is off.
     pub remote_write_urls: Vec<String>,
-    pub remote_write_bearer_token: Option<String>,
+    pub remote_write_bearer_token: Option<Secret>,
     /// Bound of each endpoint's on-disk queue.
     pub remote_write_queue_bytes: u64,
     /// See [`crate::serve::ConnectionLimits::header_timeout`].
@@ -292,52 +292,28 @@ impl PasswordCost {
     };
 }
 
-impl std::fmt::Debug for Config {
-    // Secrets stay out of logs.
+/// A secret setting (a signing key, a token). The code that needs the value
+/// asks for it with [`Secret::expose`]; `Debug` shows `"<set>"`, so a logged
+/// `Config` carries no secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field("open_registration", &self.open_registration)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
-            .field(
-                "telegram_bot_token",
-                &self.telegram_bot_token.as_ref().map(|_| "<set>"),
-            )
-            .field("telegram_api_base", &self.telegram_api_base)
-            .field("public_url", &self.public_url)
-            .field("alert_history_limit", &self.alert_history_limit)
-            .field("notify_timeout_ms", &self.notify_timeout_ms)
-            .field("notify_retry_delays_ms", &self.notify_retry_delays_ms)
-            .field("offline_check_interval_ms", &self.offline_check_interval_ms)
-            .field("raw_retention_ms", &self.raw_retention_ms)
-            .field("minute_retention_ms", &self.minute_retention_ms)
-            .field("hour_retention_ms", &self.hour_retention_ms)
-            .field("history_query_timeout_ms", &self.history_query_timeout_ms)
-            .field("history_queries_per_user", &self.history_queries_per_user)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("password_cost", &self.password_cost)
-            .field("metrics", &self.metrics)
-            .field(
-                "metrics_token",
-                &self.metrics_token.as_ref().map(|_| "<set>"),
-            )
-            .field("remote_write_urls", &self.remote_write_urls)
-            .field(
-                "remote_write_bearer_token",
-                &self.remote_write_bearer_token.as_ref().map(|_| "<set>"),
-            )
-            .field("remote_write_queue_bytes", &self.remote_write_queue_bytes)
-            .field("request_header_timeout_ms", &self.request_header_timeout_ms)
-            .field(
-                "max_unauthenticated_connections_per_ip",
-                &self.max_unauthenticated_connections_per_ip,
-            )
-            .field("min_free_bytes", &self.min_free_bytes)
-            .field("outbound_allow", &self.outbound_allow)
-            .field("max_agents_per_user", &self.max_agents_per_user)
-            .field("max_rules_per_user", &self.max_rules_per_user)
-            .finish()
+        std::fmt::Debug::fmt("<set>", f)
     }
 }
 
@@ -400,8 +376,11 @@ impl Config {
                 .open_registration
                 .or(file.open_registration)
                 .unwrap_or(false),
-            jwt_secret: args.jwt_secret.or(file.jwt_secret),
-            telegram_bot_token: args.telegram_bot_token.or(file.telegram_bot_token),
+            jwt_secret: args.jwt_secret.or(file.jwt_secret).map(Secret::from),
+            telegram_bot_token: args
+                .telegram_bot_token
+                .or(file.telegram_bot_token)
+                .map(Secret::from),
             telegram_api_base: url(
                 "telegram_api_base",
                 args.telegram_api_base,
@@ -470,7 +449,7 @@ impl Config {
             log: args.log.or(file.log).unwrap_or_else(|| "info".to_string()),
             password_cost: PasswordCost::PRODUCTION,
             metrics: args.metrics.or(file.metrics).unwrap_or(false),
-            metrics_token: args.metrics_token.or(file.metrics_token),
+            metrics_token: args.metrics_token.or(file.metrics_token).map(Secret::from),
             remote_write_urls: if args.remote_write_url.is_empty() {
                 file.remote_write_url
             } else {
@@ -478,7 +457,8 @@ impl Config {
             },
             remote_write_bearer_token: args
                 .remote_write_bearer_token
-                .or(file.remote_write_bearer_token),
+                .or(file.remote_write_bearer_token)
+                .map(Secret::from),
             remote_write_queue_bytes: args
                 .remote_write_queue_bytes
                 .or(file.remote_write_queue_bytes)
@@ -530,7 +510,7 @@ impl Config {
             bail!("max_body_bytes must be at least 1024");
         }
         if let Some(secret) = &config.jwt_secret
-            && secret.len() < 32
+            && secret.expose().len() < 32
         {
             bail!("jwt_secret must be at least 32 characters");
         }
@@ -790,6 +770,13 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("rw.example"), "the rest is shown: {shown}");
+    }
+
+    #[test]
+    fn a_secret_shows_as_set() {
+        let s = Some(Secret::from("hunter2-hunter2".to_string()));
+        assert_eq!(format!("{s:?}"), r#"Some("<set>")"#);
+        assert_eq!(s.as_ref().map(Secret::expose), Some("hunter2-hunter2"));
     }
 
     #[test]

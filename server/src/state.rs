@@ -115,7 +115,7 @@ impl AppState {
             .purge_sessions(clock.now_ms(), REFRESH_TTL_MS)
             .context("cannot purge expired sessions")?;
         let secret = match &config.jwt_secret {
-            Some(secret) => secret.as_bytes().to_vec(),
+            Some(secret) => secret.expose().as_bytes().to_vec(),
             // Kept in the catalog so a restart does not log everyone out.
             None => catalog
                 .jwt_secret_or_insert(&random_bytes::<64>())

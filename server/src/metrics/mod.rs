@@ -30,7 +30,7 @@ use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 use storage::model::report_samples;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::error::ApiError;
 use crate::metrics::names::{AgentLabels, PromMetric, series_labels};
 use crate::state::AppState;
@@ -94,7 +94,7 @@ pub fn check_config(config: &Config) -> anyhow::Result<()> {
             None => anyhow::bail!(
                 "metrics_token: /metrics is on (metrics = true) but has no scrape token; set one of at least 16 characters"
             ),
-            Some(t) if t.len() < 16 => {
+            Some(t) if t.expose().len() < 16 => {
                 anyhow::bail!("metrics_token must be at least 16 characters")
             }
             Some(_) => {}
@@ -134,7 +134,12 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
             "metrics are off: start the server with --metrics and --metrics-token".into(),
         ));
     }
-    let expected = state.config.metrics_token.as_deref().unwrap_or_default();
+    let expected = state
+        .config
+        .metrics_token
+        .as_ref()
+        .map(Secret::expose)
+        .unwrap_or_default();
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -130,7 +130,10 @@ impl RemoteWrite {
         for endpoint in &rw.endpoints {
             let endpoint = endpoint.clone();
             let http = http.clone();
-            let bearer = config.remote_write_bearer_token.clone();
+            let bearer = config
+                .remote_write_bearer_token
+                .as_ref()
+                .map(|s| s.expose().to_owned());
             let stop = rw.stop.clone();
             threads.push(
                 std::thread::Builder::new()

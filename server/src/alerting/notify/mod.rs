@@ -104,7 +104,8 @@ impl Notifier {
             runtime: Handle::try_current().ok(),
             telegram: config
                 .telegram_bot_token
-                .clone()
+                .as_ref()
+                .map(|t| t.expose().to_owned())
                 .filter(|t| !t.is_empty())
                 .map(|t| (config.telegram_api_base.clone(), t)),
             dashboard_url: config.dashboard_url(),
