@@ -1068,10 +1068,23 @@ mod footprint {
             written += rows.len() as u64 * (24 + 27);
         }
         assert!(written > 8 * budget, "the test writes only {written} bytes");
-        // fjall flushes in the background, so writes go on while it does.
+        // fjall flushes in the background and writers do not wait for it, so
+        // under a burst on a busy machine the journal runs ahead of its
+        // budget for a while (3.2x was seen with seven builds on two cores);
+        // without the budget it would hold everything written (> 8x).
         assert!(
-            peak <= budget + budget / 2,
+            peak <= 4 * budget,
             "journal peaked at {peak} bytes for a {budget}-byte budget"
+        );
+        // Once the flushes catch up, it is back within the budget.
+        let settled = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            engine.stats().journal_bytes <= budget
+        });
+        assert!(
+            settled,
+            "journal still at {} bytes 10 s after the burst, budget {budget}",
+            engine.stats().journal_bytes
         );
     }
 
