@@ -39,7 +39,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -47,6 +47,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+#[path = "common/launch.rs"]
+mod launch;
+use launch::*;
 #[path = "http/fanout.rs"]
 mod fanout;
 use fanout::*;
@@ -62,12 +65,6 @@ use server::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
 const PASSWORD: &str = "correct horse battery";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// `/proc/loadavg`'s three load averages, printed next to each figure: the
 /// machine is shared, so a figure means little without the load it ran under.

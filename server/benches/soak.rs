@@ -44,16 +44,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
 const PASSWORD: &str = "correct horse battery";
 const INTERVAL: Duration = Duration::from_secs(5);
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -72,11 +71,9 @@ fn env_f64(name: &str, default: f64) -> f64 {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+#[path = "common/launch.rs"]
+mod launch;
+use launch::{now_ms, spawn_server, wait_healthy};
 
 struct Settings {
     run: Duration,
@@ -192,23 +189,13 @@ fn classify(e: &ureq::Error) -> String {
 }
 
 fn start_server(dir: &Path, listen: &str) -> (Child, Instant) {
-    let bin = std::env::var("STATUSMONITOR_BENCH_SERVER").unwrap_or_else(|_| BIN.to_string());
-    let child = Command::new(bin)
-        .args(["--listen", listen, "--data-dir"])
-        .arg(dir)
-        .env("STATUSMONITOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start statusmonitor");
-    let url = format!("http://{listen}/api/health");
-    let http = client();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while http.get(&url).call().is_err() {
-        assert!(Instant::now() < deadline, "server did not answer in 300 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child, Instant::now())
+    let child = spawn_server(listen, dir, &[]);
+    let ready = wait_healthy(
+        &format!("http://{listen}"),
+        Duration::from_secs(300),
+        Duration::from_millis(20),
+    );
+    (child, ready)
 }
 
 fn login(http: &ureq::Agent, base: &str) -> String {

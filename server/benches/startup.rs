@@ -28,25 +28,21 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use storage::clock::ManualClock;
 use storage::model::{Cpu, Disk, Memory, Network, Report, SeriesKey};
 use storage::tsdb::{Engine, EngineConfig, Row};
 
-const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 const SERIES: usize = 30;
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+#[path = "common/launch.rs"]
+mod launch;
+use launch::{free_port, now_ms, spawn_server, wait_healthy};
 
 fn rows(keys: &Arc<[SeriesKey]>, from: i64, to: i64, step: i64, agent: u64) -> Vec<Row> {
     (0..)
@@ -173,40 +169,14 @@ fn generate_unflushed(dir: &std::path::Path, agents: u64, now: i64) {
 }
 
 fn start_once(dir: &std::path::Path) -> Duration {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let listen = format!("127.0.0.1:{}", free_port());
     let t = Instant::now();
-    // STATUSMONITOR_BENCH_SERVER: another build on the same data (a "before").
-    let bin = std::env::var("STATUSMONITOR_BENCH_SERVER").unwrap_or_else(|_| BIN.to_string());
-    let mut child = Command::new(bin)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .env(
-            "STATUSMONITOR_LOG",
-            std::env::var("STATUSMONITOR_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(if std::env::var_os("STATUSMONITOR_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/api/health");
-    loop {
-        if ureq::get(&url).call().is_ok() {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut child = spawn_server(&listen, dir, &[]);
+    wait_healthy(
+        &format!("http://{listen}"),
+        Duration::from_secs(120),
+        Duration::from_millis(2),
+    );
     let took = t.elapsed();
     Command::new("kill")
         .arg(child.id().to_string())

@@ -11,32 +11,10 @@ pub(crate) struct Server {
 impl Server {
     pub(crate) fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut args = vec!["--listen", &listen, "--data-dir"];
-        let data = dir.path().join("data");
-        args.push(data.to_str().unwrap());
-        args.extend_from_slice(extra);
-        // Another build of the server (a before/after comparison) with
-        // STATUSMONITOR_BENCH_SERVER=/path/to/statusmonitor.
-        let bin = std::env::var("STATUSMONITOR_BENCH_SERVER").unwrap_or_else(|_| BIN.to_string());
-        let child = Command::new(&bin)
-            .args(&args)
-            .env("STATUSMONITOR_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start statusmonitor");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let child = spawn_server(&listen, &dir.path().join("data"), extra);
         let url = format!("http://{listen}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ureq::get(&format!("{url}/api/health")).call().is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_healthy(&url, Duration::from_secs(30), Duration::from_millis(50));
         Server {
             child,
             url,
