@@ -185,6 +185,9 @@ impl FakeAgent {
                 sensor: "coretemp Package id 0".into(),
                 celsius: pct(self.temp),
             }],
+            containers: None,
+            processes: None,
+            services: None,
         }
     }
 }

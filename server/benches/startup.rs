@@ -148,6 +148,9 @@ fn report(ts_ms: i64, i: u64) -> Report {
             .collect(),
         uptime_s: Some(86_400 + i * 5),
         temps: Vec::new(),
+        containers: None,
+        processes: None,
+        services: None,
     }
 }
 

@@ -187,6 +187,9 @@ impl Host {
                 .collect(),
             uptime_s: Some(self.uptime),
             temps: Vec::new(),
+            containers: None,
+            processes: None,
+            services: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! is either accepted whole or refused whole, before anything is written.
 
 mod decode;
+mod running;
 mod validate;
 
 pub use decode::{decode_body, parse_batch};

@@ -65,7 +65,7 @@ pub fn validate_batch(
 /// Where a report is in the batch, `reports[i]`: formatted only into the
 /// message of a refused field.
 #[derive(Clone, Copy)]
-struct At(usize);
+pub(super) struct At(pub(super) usize);
 
 impl std::fmt::Display for At {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -188,10 +188,11 @@ fn validate_report(at: At, r: &Report, now_ms: i64, raw_retention_ms: i64) -> Re
             ));
         }
     }
+    super::running::validate(at, r)?;
     Ok(())
 }
 
-fn invalid(field: &str, problem: &str) -> ApiError {
+pub(super) fn invalid(field: &str, problem: &str) -> ApiError {
     ApiError::Invalid(format!("{field}: {problem}"))
 }
 
@@ -202,7 +203,12 @@ fn pct(field: impl FnOnce() -> String, v: f64) -> Result<(), ApiError> {
     finite_in(field, v, 0.0, PCT_MAX)
 }
 
-fn finite_in(field: impl FnOnce() -> String, v: f64, min: f64, max: f64) -> Result<(), ApiError> {
+pub(super) fn finite_in(
+    field: impl FnOnce() -> String,
+    v: f64,
+    min: f64,
+    max: f64,
+) -> Result<(), ApiError> {
     if !v.is_finite() {
         return Err(invalid(&field(), "is not a finite number"));
     }
@@ -225,7 +231,11 @@ fn count(field: impl FnOnce() -> String, n: usize) -> Result<(), ApiError> {
 /// Labels (mount, interface, sensor) become series labels: printable,
 /// bounded, and without characters that make them display as something
 /// else ([`crate::text`]).
-fn text(field: impl FnOnce() -> String, v: &str, may_be_empty: bool) -> Result<(), ApiError> {
+pub(super) fn text(
+    field: impl FnOnce() -> String,
+    v: &str,
+    may_be_empty: bool,
+) -> Result<(), ApiError> {
     if v.is_empty() && !may_be_empty {
         return Err(invalid(&field(), "must not be empty"));
     }
@@ -245,14 +255,14 @@ fn text(field: impl FnOnce() -> String, v: &str, may_be_empty: bool) -> Result<(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use storage::model::{Cpu, Disk, Memory, Network, Temperature};
 
-    const NOW: i64 = 1_767_225_600_000;
-    const DAY: i64 = 86_400_000;
+    pub(in crate::ingest) const NOW: i64 = 1_767_225_600_000;
+    pub(in crate::ingest) const DAY: i64 = 86_400_000;
 
-    fn report() -> Report {
+    pub(in crate::ingest) fn report() -> Report {
         Report {
             ts_ms: NOW - 5_000,
             interval_ms: Some(5_000),
@@ -287,6 +297,9 @@ mod tests {
                 sensor: "cpu".into(),
                 celsius: 55.0,
             }],
+            containers: None,
+            processes: None,
+            services: None,
         }
     }
 

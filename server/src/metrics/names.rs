@@ -158,6 +158,78 @@ pub const TABLE: &[(&str, PromMetric)] = &[
             "Temperature of sensor `sensor`",
         ),
     ),
+    (
+        "container.running",
+        m(
+            "statusmonitor_container_running",
+            1.0,
+            "1 while container `name` is running, else 0",
+        ),
+    ),
+    (
+        "container.restarts",
+        m(
+            "statusmonitor_container_restarts",
+            1.0,
+            "Times the engine restarted container `name`",
+        ),
+    ),
+    (
+        "container.cpu_pct",
+        m(
+            "statusmonitor_container_cpu_usage_percent",
+            1.0,
+            "CPU time of container `name` over the last interval, % of one core",
+        ),
+    ),
+    (
+        "container.mem_used_bytes",
+        m(
+            "statusmonitor_container_memory_used_bytes",
+            1.0,
+            "Memory used by container `name` (without page cache)",
+        ),
+    ),
+    (
+        "container.mem_limit_bytes",
+        m(
+            "statusmonitor_container_memory_limit_bytes",
+            1.0,
+            "Memory limit of container `name`",
+        ),
+    ),
+    (
+        "container.net_rx_bps",
+        m(
+            "statusmonitor_container_network_receive_bytes_per_second",
+            1.0,
+            "Bytes received by container `name`",
+        ),
+    ),
+    (
+        "container.net_tx_bps",
+        m(
+            "statusmonitor_container_network_transmit_bytes_per_second",
+            1.0,
+            "Bytes sent by container `name`",
+        ),
+    ),
+    (
+        "container.block_read_bps",
+        m(
+            "statusmonitor_container_block_read_bytes_per_second",
+            1.0,
+            "Bytes read from block devices by container `name`",
+        ),
+    ),
+    (
+        "container.block_write_bps",
+        m(
+            "statusmonitor_container_block_write_bytes_per_second",
+            1.0,
+            "Bytes written to block devices by container `name`",
+        ),
+    ),
 ];
 
 /// The Prometheus metric of an engine metric; `None` for one this table
@@ -202,7 +274,7 @@ pub fn series_labels(
 mod tests {
     use super::*;
     use storage::model::report_samples;
-    use storage::model::wire::{Cpu, Disk, Memory, Network, Report, Temperature};
+    use storage::model::wire::{Container, Cpu, Disk, Memory, Network, Report, Temperature};
 
     #[test]
     fn every_metric_a_report_can_carry_is_exported() {
@@ -240,6 +312,23 @@ mod tests {
                 sensor: "cpu".into(),
                 celsius: 1.0,
             }],
+            containers: Some(vec![Container {
+                id: "1".into(),
+                name: "web".into(),
+                image: "nginx".into(),
+                state: "running".into(),
+                health: Some("healthy".into()),
+                restarts: Some(1),
+                cpu_pct: Some(1.0),
+                mem_used_bytes: Some(1),
+                mem_limit_bytes: Some(1),
+                net_rx_bps: Some(1),
+                net_tx_bps: Some(1),
+                block_read_bps: Some(1),
+                block_write_bps: Some(1),
+            }]),
+            processes: None,
+            services: None,
         };
         let samples = report_samples(&r);
         assert_eq!(samples.len(), TABLE.len());

@@ -9,14 +9,34 @@
 //! `disk.total_bytes{mount}`, `disk.used_bytes{mount}`,
 //! `disk.available_bytes{mount}`, `disk.read_bps{mount}`,
 //! `disk.write_bps{mount}`, `net.rx_bps{iface}`, `net.tx_bps{iface}`,
-//! `uptime_s`, `temp.celsius{sensor}`.
+//! `uptime_s`, `temp.celsius{sensor}`, and per container (labelled by its
+//! name, so a recreated container continues its history):
+//! `container.running{name}` (1 or 0), `container.restarts{name}`,
+//! `container.cpu_pct{name}`, `container.mem_used_bytes{name}`,
+//! `container.mem_limit_bytes{name}`, `container.net_rx_bps{name}`,
+//! `container.net_tx_bps{name}`, `container.block_read_bps{name}`,
+//! `container.block_write_bps{name}`. Processes and services are live
+//! only: they have no series.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::wire::{Cpu, Disk, Memory, Network, Report, Temperature};
+use super::wire::{Container, Cpu, Disk, Memory, Network, Report, Temperature};
+
+/// The container metrics, in visiting order.
+pub const CONTAINER_METRICS: [&str; 9] = [
+    "container.running",
+    "container.restarts",
+    "container.cpu_pct",
+    "container.mem_used_bytes",
+    "container.mem_limit_bytes",
+    "container.net_rx_bps",
+    "container.net_tx_bps",
+    "container.block_read_bps",
+    "container.block_write_bps",
+];
 
 /// The name of a series inside one agent: a metric and its labels.
 /// Labels are kept sorted by name, so equal keys compare equal.
@@ -229,6 +249,31 @@ pub fn visit_samples<'a>(r: &'a Report, mut f: impl FnMut(KeyRef<'a>, f64)) {
             t.celsius,
         );
     }
+    for c in r.containers.iter().flatten() {
+        let name = LabelRef::Name(&c.name);
+        let [running, restarts, cpu, used, limit, rx, tx, read, write] = CONTAINER_METRICS;
+        f(
+            KeyRef::one(running, "name", name),
+            if c.is_running() { 1.0 } else { 0.0 },
+        );
+        let ints = [
+            (restarts, c.restarts.map(u64::from)),
+            (used, c.mem_used_bytes),
+            (limit, c.mem_limit_bytes),
+            (rx, c.net_rx_bps),
+            (tx, c.net_tx_bps),
+            (read, c.block_read_bps),
+            (write, c.block_write_bps),
+        ];
+        if let Some(v) = c.cpu_pct {
+            f(KeyRef::one(cpu, "name", name), v);
+        }
+        for (metric, v) in ints {
+            if let Some(v) = v {
+                f(KeyRef::one(metric, "name", name), v as f64);
+            }
+        }
+    }
 }
 
 /// Every sample of one report, in a stable order.
@@ -258,6 +303,7 @@ pub fn samples_to_report<'k>(
     let mut mem: [Option<u64>; 5] = [None; 5];
     let mut disks: Vec<Disk> = Vec::new();
     let mut nets: Vec<Network> = Vec::new();
+    let mut containers: Vec<Container> = Vec::new();
 
     fn disk<'a>(disks: &'a mut Vec<Disk>, mount: &str) -> &'a mut Disk {
         let i = match disks.iter().position(|d| d.mount == mount) {
@@ -343,6 +389,40 @@ pub fn samples_to_report<'k>(
                     n.tx_bps = int(v);
                 }
             }
+            m if m.starts_with("container.") => {
+                let Some(name) = key.label("name") else {
+                    continue;
+                };
+                let i = match containers.iter().position(|c| c.name == name) {
+                    Some(i) => i,
+                    None => {
+                        containers.push(Container {
+                            name: name.to_owned(),
+                            ..Container::default()
+                        });
+                        containers.len() - 1
+                    }
+                };
+                let c = &mut containers[i];
+                match m {
+                    // Only running or not is stored: "exited" stands for
+                    // every state but running.
+                    "container.running" => {
+                        c.state = if v >= 0.5 { "running" } else { "exited" }.to_owned();
+                    }
+                    "container.restarts" => {
+                        c.restarts = Some(u32::try_from(int(v)).unwrap_or(u32::MAX));
+                    }
+                    "container.cpu_pct" => c.cpu_pct = Some(v),
+                    "container.mem_used_bytes" => c.mem_used_bytes = Some(int(v)),
+                    "container.mem_limit_bytes" => c.mem_limit_bytes = Some(int(v)),
+                    "container.net_rx_bps" => c.net_rx_bps = Some(int(v)),
+                    "container.net_tx_bps" => c.net_tx_bps = Some(int(v)),
+                    "container.block_read_bps" => c.block_read_bps = Some(int(v)),
+                    "container.block_write_bps" => c.block_write_bps = Some(int(v)),
+                    _ => {}
+                }
+            }
             "uptime_s" => r.uptime_s = Some(int(v)),
             "temp.celsius" => {
                 if let Some(sensor) = key.label("sensor") {
@@ -385,6 +465,12 @@ pub fn samples_to_report<'k>(
     }
     r.disks = disks;
     r.networks = nets;
+    // Containers without their state sample are not rebuilt: a state is
+    // what every container on the wire has.
+    containers.retain(|c| !c.state.is_empty());
+    if !containers.is_empty() {
+        r.containers = Some(containers);
+    }
     r
 }
 
@@ -427,6 +513,30 @@ mod tests {
                 sensor: "k10temp Tctl".into(),
                 celsius: 55.0,
             }],
+            // As rebuilt from samples: no id, image or health (not series).
+            containers: Some(vec![
+                Container {
+                    name: "web".into(),
+                    state: "running".into(),
+                    restarts: Some(3),
+                    cpu_pct: Some(2.5),
+                    mem_used_bytes: Some(50_000_000),
+                    mem_limit_bytes: Some(200_000_000),
+                    net_rx_bps: Some(1_200),
+                    net_tx_bps: Some(800),
+                    block_read_bps: Some(0),
+                    block_write_bps: Some(4_096),
+                    ..Container::default()
+                },
+                Container {
+                    name: "backup".into(),
+                    state: "exited".into(),
+                    restarts: Some(0),
+                    ..Container::default()
+                },
+            ]),
+            processes: None,
+            services: None,
         }
     }
 
@@ -434,7 +544,7 @@ mod tests {
     fn report_round_trips_through_samples() {
         let r = sample_report();
         let samples = report_samples(&r);
-        assert_eq!(samples.len(), 1 + 2 + 2 + 3 + 5 + 5 + 2 + 1 + 1);
+        assert_eq!(samples.len(), 1 + 2 + 2 + 3 + 5 + 5 + 2 + 1 + 1 + 9 + 2);
         assert_eq!(
             samples_to_report(r.ts_ms, samples.iter().map(|(k, v)| (k, *v))),
             r
@@ -471,6 +581,29 @@ mod tests {
         assert_eq!(k.labels[0].0, "a");
         assert_eq!(k.to_string(), "x{a=\"1\",b=\"2\"}");
         assert_eq!(k.label("b"), Some("2"));
+    }
+
+    /// A container's history follows its name: a recreated container (new
+    /// id, same name) has the same series keys; its id, image and health
+    /// are not series.
+    #[test]
+    fn container_series_are_keyed_by_name_only() {
+        let mut a = sample_report();
+        let mut b = sample_report();
+        if let (Some(ca), Some(cb)) = (&mut a.containers, &mut b.containers) {
+            ca[0].id = "aaaa".into();
+            cb[0].id = "bbbb".into();
+            cb[0].image = "nginx:1.28".into();
+            cb[0].health = Some("unhealthy".into());
+        }
+        let keys = |r: &Report| -> Vec<SeriesKey> {
+            report_samples(r).into_iter().map(|(k, _)| k).collect()
+        };
+        assert_eq!(keys(&a), keys(&b));
+        assert!(keys(&a).contains(&SeriesKey::one("container.cpu_pct", "name", "web")));
+        // Not collected at all: no container series; an empty list: none either.
+        a.containers = Some(Vec::new());
+        assert!(!keys(&a).iter().any(|k| k.metric.starts_with("container.")));
     }
 
     #[test]

@@ -20,5 +20,8 @@ pub use api::*;
 pub use auth::*;
 pub use history::*;
 pub use live::*;
-pub use metrics::{KeyRef, LabelRef, SeriesKey, report_samples, samples_to_report, visit_samples};
+pub use metrics::{
+    CONTAINER_METRICS, KeyRef, LabelRef, SeriesKey, report_samples, samples_to_report,
+    visit_samples,
+};
 pub use wire::*;

@@ -59,6 +59,100 @@ pub struct Report {
     pub uptime_s: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub temps: Vec<Temperature>,
+    /// The containers of the local Docker-API engine (Docker, Podman).
+    /// Absent: not collected (no engine, no permission, turned off);
+    /// an empty list: an engine with no containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<Vec<Container>>,
+    /// The top processes by CPU and by memory (the union, each once).
+    /// Live only: not stored as series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<Vec<Process>>,
+    /// systemd units: the failed ones and those the agent was told to watch.
+    /// Live only: not stored as series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<Service>>,
+}
+
+/// One container as its engine reports it. Rates are per second over the
+/// agent's interval; a value the engine did not answer in time is absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Container {
+    /// The engine's id (64 hex digits for Docker); a recreated container
+    /// gets a new one and keeps its name.
+    pub id: String,
+    /// The name without Docker's leading `/`: the label of its series.
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`
+    /// or `dead`.
+    pub state: String,
+    /// `healthy`, `unhealthy` or `starting`; absent without a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// How often the engine restarted it (its restart policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+    /// CPU time over the interval, in % of one core (200 = two cores busy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_used_bytes: Option<u64>,
+    /// The memory limit; the host's memory when the container has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_limit_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_rx_bps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_tx_bps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_read_bps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_write_bps: Option<u64>,
+}
+
+/// One process among the busiest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Process {
+    pub pid: u32,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// CPU time over the interval, in % of one core.
+    pub cpu_pct: f64,
+    pub rss_bytes: u64,
+    /// The command line, truncated; sent only when the agent is told to
+    /// (`--process-cmdline`), since it can hold secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+}
+
+/// One systemd unit's state, as `systemctl` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Service {
+    /// The unit name, `nginx.service`.
+    pub unit: String,
+    /// `active`, `inactive`, `failed`, `activating`, `deactivating`,
+    /// `reloading`.
+    pub active: String,
+    /// The unit type's own state: `running`, `exited`, `dead`, `failed`…
+    #[serde(default)]
+    pub sub: String,
+}
+
+impl Container {
+    /// Memory used as a percentage of the limit, when both are known.
+    pub fn mem_pct(&self) -> Option<f64> {
+        pct(self.mem_used_bytes?, self.mem_limit_bytes?)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -168,6 +262,15 @@ mod tests {
               "networks": [ { "iface": "eth0", "rx_bps": 120000, "tx_bps": 64000 } ],
               "uptime_s": 86400,
               "temps": [ { "sensor": "k10temp Tctl", "celsius": 55.0 } ],
+              "containers": [ { "id": "4f1c", "name": "web", "image": "nginx:1.27",
+                                "state": "running", "health": "healthy", "restarts": 2,
+                                "cpu_pct": 3.5, "mem_used_bytes": 50000000,
+                                "mem_limit_bytes": 200000000, "net_rx_bps": 1200,
+                                "net_tx_bps": 800, "block_read_bps": 0,
+                                "block_write_bps": 4096 } ],
+              "processes": [ { "pid": 1234, "name": "postgres", "user": "postgres",
+                               "cpu_pct": 12.5, "rss_bytes": 104857600 } ],
+              "services": [ { "unit": "nginx.service", "active": "failed", "sub": "failed" } ],
               "some_future_field": 1
           }]}"#;
         let batch: IngestBatch = serde_json::from_str(json).unwrap();
@@ -176,6 +279,11 @@ mod tests {
         assert_eq!(r.cpu.as_ref().unwrap().cores_mhz, vec![3400, 3600]);
         assert_eq!(r.memory.as_ref().unwrap().used_pct(), Some(50.0));
         assert_eq!(r.disks[0].mount, "/");
+        let web = &r.containers.as_ref().unwrap()[0];
+        assert_eq!(web.mem_pct(), Some(25.0));
+        assert!(web.is_running());
+        assert_eq!(r.processes.as_ref().unwrap()[0].cmdline, None);
+        assert_eq!(r.services.as_ref().unwrap()[0].active, "failed");
         let back: IngestBatch =
             serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
         assert_eq!(back, batch);
@@ -221,6 +329,7 @@ mod tests {
     fn missing_parts_stay_missing() {
         let r: Report = serde_json::from_str(r#"{"ts_ms": 1}"#).unwrap();
         assert!(r.cpu.is_none() && r.load.is_none() && r.disks.is_empty());
+        assert!(r.containers.is_none() && r.processes.is_none() && r.services.is_none());
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"ts_ms":1}"#);
     }
 }

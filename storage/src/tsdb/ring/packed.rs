@@ -22,7 +22,7 @@
 //! the one encoded. A block starts from empty state, so it decodes alone and
 //! the ring can drop the oldest block without touching the others.
 
-use crate::model::{Cpu, Disk, Memory, Network, Report, Temperature};
+use crate::model::{Container, Cpu, Disk, Memory, Network, Process, Report, Service, Temperature};
 
 /// Reports per block: about 2.7 minutes at 5 s. The ring drops whole blocks,
 /// so it holds up to one block beyond its window.
@@ -207,6 +207,78 @@ fn walk(r: &mut Report, v: &mut impl Visit) {
     for t in &mut r.temps {
         v.text(&mut t.sensor);
         v.float(&mut t.celsius);
+    }
+    let present = v.flag(r.containers.is_some());
+    if present {
+        let list: &mut Vec<Container> = r.containers.get_or_insert_with(Vec::new);
+        let n = v.len(list.len());
+        list.resize_with(n, Container::default);
+        for c in list {
+            for t in [&mut c.id, &mut c.name, &mut c.image, &mut c.state] {
+                v.text(t);
+            }
+            opt(v, &mut c.health, |_| {});
+            if let Some(h) = &mut c.health {
+                v.text(h);
+            }
+            let mut restarts = c.restarts.map(u64::from);
+            int_opt(v, &mut restarts);
+            // A decoded count came from a u32.
+            c.restarts = restarts.map(|x| x as u32);
+            opt(v, &mut c.cpu_pct, |_| {});
+            if let Some(x) = &mut c.cpu_pct {
+                v.float(x);
+            }
+            for x in [
+                &mut c.mem_used_bytes,
+                &mut c.mem_limit_bytes,
+                &mut c.net_rx_bps,
+                &mut c.net_tx_bps,
+                &mut c.block_read_bps,
+                &mut c.block_write_bps,
+            ] {
+                int_opt(v, x);
+            }
+        }
+    } else {
+        r.containers = None;
+    }
+    let present = v.flag(r.processes.is_some());
+    if present {
+        let list: &mut Vec<Process> = r.processes.get_or_insert_with(Vec::new);
+        let n = v.len(list.len());
+        list.resize_with(n, Process::default);
+        for p in list {
+            let mut pid = u64::from(p.pid);
+            v.int(&mut pid);
+            p.pid = pid as u32;
+            v.text(&mut p.name);
+            opt(v, &mut p.user, |_| {});
+            if let Some(u) = &mut p.user {
+                v.text(u);
+            }
+            v.float(&mut p.cpu_pct);
+            v.int(&mut p.rss_bytes);
+            opt(v, &mut p.cmdline, |_| {});
+            if let Some(c) = &mut p.cmdline {
+                v.text(c);
+            }
+        }
+    } else {
+        r.processes = None;
+    }
+    let present = v.flag(r.services.is_some());
+    if present {
+        let list: &mut Vec<Service> = r.services.get_or_insert_with(Vec::new);
+        let n = v.len(list.len());
+        list.resize_with(n, Service::default);
+        for s in list {
+            v.text(&mut s.unit);
+            v.text(&mut s.active);
+            v.text(&mut s.sub);
+        }
+    } else {
+        r.services = None;
     }
 }
 
@@ -460,7 +532,75 @@ pub(super) mod tests {
                 .collect(),
             uptime_s: Some(86_400 + ts as u64 / 1000),
             temps: Vec::new(),
+            containers: None,
+            processes: None,
+            services: None,
         }
+    }
+
+    /// Containers, processes and services come back exactly, with their
+    /// absent and present-but-empty parts apart.
+    #[test]
+    fn containers_processes_and_services_round_trip() {
+        let mut reports = Vec::new();
+        for i in 0..6i64 {
+            let mut r = agent_like(i * 5000, 3);
+            r.containers = match i {
+                0 => None,
+                1 => Some(Vec::new()),
+                _ => Some(
+                    (0..i)
+                        .map(|c| Container {
+                            id: format!("{c:064x}"),
+                            name: format!("app-{c}"),
+                            image: "nginx:1.27".into(),
+                            state: if c == 1 { "exited" } else { "running" }.into(),
+                            health: (c == 0).then(|| "unhealthy".into()),
+                            restarts: Some(c as u32),
+                            cpu_pct: (c != 1).then_some(0.1 * c as f64),
+                            mem_used_bytes: Some(1_000 * c as u64),
+                            mem_limit_bytes: Some(u64::MAX),
+                            net_rx_bps: None,
+                            net_tx_bps: Some(7),
+                            block_read_bps: Some(0),
+                            block_write_bps: None,
+                        })
+                        .collect(),
+                ),
+            };
+            r.processes = (i % 2 == 0).then(|| {
+                vec![Process {
+                    pid: u32::MAX - i as u32,
+                    name: "postgres".into(),
+                    user: (i == 2).then(|| "postgres".into()),
+                    cpu_pct: f64::NAN,
+                    rss_bytes: 1 << 40,
+                    cmdline: (i == 4).then(|| "postgres -D /var/lib/pg".into()),
+                }]
+            });
+            r.services = (i > 2).then(|| {
+                vec![Service {
+                    unit: "nginx.service".into(),
+                    active: "failed".into(),
+                    sub: String::new(),
+                }]
+            });
+            reports.push(r);
+        }
+        let back = roundtrip(&reports);
+        // NaN != NaN: compare the bits of the process CPU, the rest with ==.
+        let strip = |r: &Report| {
+            let mut r = r.clone();
+            for p in r.processes.iter_mut().flatten() {
+                p.cpu_pct = f64::from_bits(p.cpu_pct.to_bits());
+                assert!(p.cpu_pct.is_nan());
+                p.cpu_pct = 0.0;
+            }
+            r
+        };
+        let back: Vec<Report> = back.iter().map(strip).collect();
+        let want: Vec<Report> = reports.iter().map(strip).collect();
+        assert_eq!(back, want);
     }
 
     fn roundtrip(reports: &[Report]) -> Vec<Report> {
