@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
-use crate::collect::Filter;
+use crate::collect::{ContainerConfig, Filter};
 use crate::error::AgentError;
 
 /// The shortest collection interval the agent accepts.
@@ -109,6 +109,19 @@ pub struct AgentArgs {
     /// web roots [default: the public roots].
     #[arg(long, env = "STATUSMONITOR_AGENT_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+    /// The Docker Engine API socket to read containers from (Docker, or
+    /// Podman's compatible socket) [default: the first of
+    /// /var/run/docker.sock, /run/podman/podman.sock,
+    /// $XDG_RUNTIME_DIR/podman/podman.sock that exists].
+    #[arg(long, env = "STATUSMONITOR_AGENT_DOCKER_SOCKET")]
+    pub docker_socket: Option<PathBuf>,
+    /// Do not report containers.
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_NO_CONTAINERS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_containers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +194,10 @@ pub struct FileConfig {
     pub timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_socket: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_containers: Option<bool>,
 }
 
 impl FileConfig {
@@ -210,6 +227,7 @@ pub struct Config {
     pub timeout: Duration,
     /// The certificates `--ca-cert` names, read and checked at start.
     pub ca_cert: Option<CaCert>,
+    pub containers: ContainerConfig,
 }
 
 impl Config {
@@ -278,6 +296,10 @@ impl Config {
             }
             (None, None) => None,
         };
+        let containers = ContainerConfig {
+            disabled: args.no_containers || file.no_containers.unwrap_or(false),
+            socket: args.docker_socket.clone().or(file.docker_socket),
+        };
         Ok(Self {
             config_path,
             server,
@@ -288,6 +310,7 @@ impl Config {
             filter,
             timeout,
             ca_cert,
+            containers,
         })
     }
 

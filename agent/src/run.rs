@@ -48,7 +48,10 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         spool_max = config.spool_max,
         "statusmonitor-agent starting"
     );
-    let mut collector = Collector::new(config.filter.clone(), Some(interval_ms));
+    let collector = Collector::new(config.filter.clone(), Some(interval_ms));
+    #[cfg(unix)]
+    let collector = collector.with_containers(&config.containers, config.interval);
+    let mut collector = collector;
     host.offer(collector.host_facts());
 
     let collector_thread = {
@@ -127,7 +130,10 @@ fn collect_loop(
 
 /// `once`: host facts and one report, with rates over a ~1 s second reading.
 pub fn once(config: &Config) -> IngestBatch {
-    let mut collector = Collector::new(config.filter.clone(), None);
+    let collector = Collector::new(config.filter.clone(), None);
+    #[cfg(unix)]
+    let collector = collector.with_containers(&config.containers, Duration::from_secs(1));
+    let mut collector = collector;
     std::thread::sleep(Duration::from_secs(1));
     let report = collector.collect(now_ms());
     IngestBatch {

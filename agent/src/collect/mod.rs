@@ -2,12 +2,16 @@
 //! counter readings, and turns them into a wire [`Report`] on each tick.
 //!
 //! Only what is sent is refreshed (CPU usage and frequency, memory, the disk
-//! list with space and I/O counters, network counters, sensors); there is never
-//! a process scan. Each sub-module owns one part of the report; per-OS details
-//! live in [`platform`].
+//! list with space and I/O counters, network counters, sensors, and the
+//! containers of a local engine). Each sub-module owns one part of the
+//! report; per-OS details live in [`platform`].
 
+#[cfg(unix)]
+pub mod containers;
 mod cpu;
 mod disk;
+#[cfg(unix)]
+pub mod docker;
 mod host;
 mod memory;
 mod net;
@@ -53,6 +57,16 @@ fn allowed(include: &[String], exclude: &[String], name: &str) -> bool {
     (include.is_empty() || include.iter().any(hit)) && !exclude.iter().any(hit)
 }
 
+/// What the agent was told about containers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// Off with `--no-containers`.
+    pub disabled: bool,
+    /// `--docker-socket`: only this one; else the Docker and Podman
+    /// defaults (`containers::default_sockets`).
+    pub socket: Option<std::path::PathBuf>,
+}
+
 /// Owns the sysinfo handles and the state rates need between ticks.
 pub struct Collector {
     interval_ms: Option<u32>,
@@ -61,6 +75,8 @@ pub struct Collector {
     disks: disk::DiskCollector,
     nets: net::NetCollector,
     temps: temp::TempCollector,
+    #[cfg(unix)]
+    containers: Option<containers::ContainerCollector>,
     ticks: u32,
 }
 
@@ -74,10 +90,27 @@ impl Collector {
             disks: disk::DiskCollector::new(filter.clone()),
             nets: net::NetCollector::new(filter),
             temps: temp::TempCollector::new(),
+            #[cfg(unix)]
+            containers: None,
             ticks: 0,
         };
         let _prime = c.collect(0);
         c
+    }
+
+    /// Also reports the containers of the local engine (unless turned
+    /// off), with a first reading taken now as the baseline of their rates.
+    #[cfg(unix)]
+    pub fn with_containers(
+        mut self,
+        config: &containers::ContainerConfig,
+        interval: std::time::Duration,
+    ) -> Self {
+        self.containers = containers::ContainerCollector::new(config, interval);
+        if let Some(c) = &mut self.containers {
+            let _prime = c.collect();
+        }
+        self
     }
 
     /// One report stamped `ts_ms`. Rates cover the real time since the last call.
@@ -95,6 +128,15 @@ impl Collector {
             networks: self.nets.collect(now),
             uptime_s: host::uptime(),
             temps: self.temps.collect(relist),
+            #[cfg(unix)]
+            containers: self
+                .containers
+                .as_mut()
+                .and_then(containers::ContainerCollector::collect),
+            #[cfg(not(unix))]
+            containers: None,
+            processes: None,
+            services: None,
         }
     }
 
