@@ -21,7 +21,7 @@ OSV_VERSION  := 0.9.0
 OSV          := $(TOOLS)/openapi-spec-validator-$(OSV_VERSION)
 SOAK_MINUTES ?= 30
 
-.PHONY: help setup setup-openapi setup-browser setup-ecosystem setup-systemd setup-disktools setup-cross bundle build run test lint e2e check bench soak fuzz setup-fuzz dist clean
+.PHONY: help setup setup-openapi setup-browser setup-ecosystem setup-systemd setup-disktools setup-engine setup-cross bundle build run test lint e2e check bench soak fuzz setup-fuzz dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,7 +73,16 @@ setup-disktools: ## mkfs.ext4, mount and df, which the agent's disk test uses (a
 	@{ command -v mkfs.ext4 && command -v mount && command -v df; } >/dev/null \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs mount coreutils >/dev/null; }
 
-test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-openapi ## Run every test: unit, integration, end-to-end in Chromium
+setup-engine: ## Podman (and runc, for nested containers) and a busybox image built locally, for the agent's real-engine test
+	@{ command -v podman && command -v runc && test -x /bin/busybox; } >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc busybox-static >/dev/null; }
+	@podman image exists localhost/statusmonitor-busybox:latest || { \
+	  d=$$(mktemp -d) && mkdir -p $$d/bin && cp /bin/busybox $$d/bin/ && \
+	  for t in sh sleep true; do ln -s busybox $$d/bin/$$t; done && \
+	  tar -C $$d -cf $$d.tar . && podman import -q $$d.tar localhost/statusmonitor-busybox:latest >/dev/null; \
+	  rm -rf $$d $$d.tar; }
+
+test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-openapi setup-engine ## Run every test: unit, integration, end-to-end in Chromium
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 

@@ -17,5 +17,17 @@ mod delivery;
 // The shipped systemd unit passes `systemd-analyze verify`.
 mod systemd;
 
+// A fake Docker engine on a Unix socket, answering the documented shapes.
+#[cfg(unix)]
+mod fake_engine;
+
+// Containers from a Docker-API engine: figures, deadline, broken engines.
+#[cfg(unix)]
+mod containers;
+
+// A real engine (Podman's Docker-compatible API) when this machine can run one.
+#[cfg(unix)]
+mod engine;
+
 // `--ca-cert`: HTTPS to a server a private CA signed; refused without it.
 mod tls;

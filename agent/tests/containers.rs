@@ -1,0 +1,140 @@
+//! Containers from a Docker-API engine, against the fake engine of
+//! `fake_engine.rs`: figures, restarts and health read right, a slow stats
+//! call left out within the deadline, a broken or missing engine giving no
+//! container list while the host metrics go on.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use agent::collect::containers::ContainerCollector;
+use agent::collect::{Collector, ContainerConfig, Filter};
+
+use crate::fake_engine::{FakeEngine, container};
+
+fn config(socket: PathBuf) -> ContainerConfig {
+    ContainerConfig {
+        disabled: false,
+        socket: Some(socket),
+    }
+}
+
+#[test]
+fn containers_come_with_state_health_restarts_memory_and_rates() {
+    let mut web = container("a1", "web");
+    web.status = "Up 2 hours (unhealthy)".into();
+    web.restarts = 2;
+    let mut job = container("b2", "backup");
+    job.state = "exited".into();
+    job.status = "Exited (0) 3 minutes ago".into();
+    let engine = FakeEngine::start(vec![web, job]);
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
+    let first = c.collect().expect("a list");
+    assert_eq!(first.len(), 2);
+    // Sorted by name; the first reading has no rate yet.
+    assert_eq!(first[0].name, "backup");
+    assert_eq!(first[1].cpu_pct, None);
+    engine.with(|e| {
+        let w = &mut e.containers[0];
+        w.cpu_ns += 300_000_000;
+        w.rx += 50_000;
+        w.read += 4096;
+        e.requests.clear();
+    });
+    // Rates need real time between two readings (at least 200 ms).
+    std::thread::sleep(Duration::from_millis(300));
+    let list = c.collect().expect("a list");
+    let web = list.iter().find(|c| c.name == "web").unwrap();
+    assert_eq!(web.id, format!("{:0<64}", "a1"));
+    assert_eq!(web.image, "nginx:1.27");
+    assert_eq!(web.state, "running");
+    assert_eq!(web.health.as_deref(), Some("unhealthy"));
+    assert_eq!(web.restarts, Some(2));
+    assert_eq!(web.mem_used_bytes, Some(6_537_216 - 1_000_000));
+    assert_eq!(web.mem_limit_bytes, Some(67_108_864));
+    let cpu = web.cpu_pct.expect("a CPU rate on the second reading");
+    // 0.3 s of CPU in a bit more than 0.3 s: up to one core.
+    assert!(cpu > 10.0 && cpu <= 100.0, "{cpu}");
+    assert!(web.net_rx_bps.is_some_and(|r| r > 0 && r <= 166_667));
+    assert_eq!(web.net_tx_bps, Some(0));
+    assert!(web.block_read_bps.is_some_and(|r| r > 0));
+    let job = list.iter().find(|c| c.name == "backup").unwrap();
+    assert_eq!(
+        (job.state.as_str(), job.health.as_deref()),
+        ("exited", None)
+    );
+    assert_eq!(job.cpu_pct, None);
+    let requests = engine.with(|e| e.requests.clone());
+    // No stats for a stopped container, and no inspect when nothing changed.
+    assert!(
+        !requests
+            .iter()
+            .any(|p| p.contains("b2") && p.contains("stats"))
+    );
+    assert!(
+        !requests
+            .iter()
+            .any(|p| p.ends_with("/json") && p.contains("a1"))
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|p| p.contains("stream=false&one-shot=true"))
+    );
+}
+
+#[test]
+fn a_stats_call_that_does_not_answer_in_time_is_left_out() {
+    let slow = container("c3", "zz-slow");
+    let engine = FakeEngine::start(vec![container("a1", "web"), slow.clone()]);
+    engine.with(|e| e.slow = Some((slow.id.clone(), Duration::from_secs(3))));
+    // A 1 s interval: a 400 ms budget for the whole collection.
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(1)).unwrap();
+    let start = Instant::now();
+    let list = c.collect().expect("the list answered");
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(900), "waited {took:?}");
+    let zz = list.iter().find(|c| c.name == "zz-slow").unwrap();
+    assert_eq!(zz.state, "running", "listed, without figures");
+    assert_eq!((zz.mem_used_bytes, zz.cpu_pct), (None, None));
+    let web = list.iter().find(|c| c.name == "web").unwrap();
+    assert!(web.mem_used_bytes.is_some());
+}
+
+#[test]
+fn a_broken_or_missing_engine_gives_no_list_and_the_host_goes_on() {
+    let engine = FakeEngine::start(vec![container("a1", "web")]);
+    engine.with(|e| e.garbage = true);
+    let mut collector = Collector::new(Filter::default(), Some(5_000))
+        .with_containers(&config(engine.socket.clone()), Duration::from_secs(5));
+    let report = collector.collect(1_000);
+    assert_eq!(report.containers, None, "absent, never an empty list");
+    assert!(report.uptime_s.is_some() || cfg!(not(target_os = "linux")));
+    // The engine recovers: containers are back.
+    engine.with(|e| e.garbage = false);
+    let report = collector.collect(6_000);
+    assert_eq!(report.containers.map(|l| l.len()), Some(1));
+
+    let mut gone = Collector::new(Filter::default(), Some(5_000)).with_containers(
+        &config(PathBuf::from("/nonexistent/docker.sock")),
+        Duration::from_secs(5),
+    );
+    assert_eq!(gone.collect(1_000).containers, None);
+    let mut off = Collector::new(Filter::default(), Some(5_000)).with_containers(
+        &ContainerConfig {
+            disabled: true,
+            socket: Some(engine.socket.clone()),
+        },
+        Duration::from_secs(5),
+    );
+    assert_eq!(off.collect(1_000).containers, None);
+}
+
+#[test]
+fn an_empty_engine_is_an_empty_list() {
+    let engine = FakeEngine::start(Vec::new());
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
+    assert_eq!(c.collect(), Some(Vec::new()));
+}
