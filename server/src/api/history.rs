@@ -211,7 +211,7 @@ impl RangeParams {
 }
 
 /// The range of a request, checked against the server's clock and retention.
-fn checked_range(state: &AppState, params: &RangeParams) -> ApiResult<Range> {
+pub(crate) fn checked_range(state: &AppState, params: &RangeParams) -> ApiResult<Range> {
     let engine = state.engine();
     let config = engine.config();
     let retention_ms = Tier::ALL
@@ -222,7 +222,11 @@ fn checked_range(state: &AppState, params: &RangeParams) -> ApiResult<Range> {
     params.check(state.clock.now_ms(), retention_ms)
 }
 
-async fn run_query(state: &AppState, user: u64, req: QueryRequest) -> ApiResult<QueryResult> {
+pub(crate) async fn run_query(
+    state: &AppState,
+    user: u64,
+    req: QueryRequest,
+) -> ApiResult<QueryResult> {
     let permit = state.history.start(user)?;
     let engine = state.engine();
     state
@@ -232,7 +236,12 @@ async fn run_query(state: &AppState, user: u64, req: QueryRequest) -> ApiResult<
         .map_err(stopped)
 }
 
-fn request(agent: u64, metrics: &[&str], range: &Range, max_points: usize) -> QueryRequest {
+pub(crate) fn request(
+    agent: u64,
+    metrics: &[&str],
+    range: &Range,
+    max_points: usize,
+) -> QueryRequest {
     QueryRequest {
         agent,
         metrics: metrics.iter().map(|m| m.to_string()).collect(),
@@ -245,7 +254,7 @@ fn request(agent: u64, metrics: &[&str], range: &Range, max_points: usize) -> Qu
     }
 }
 
-fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String> {
+pub(crate) fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String> {
     key.labels.iter().cloned().collect()
 }
 

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod agents;
 pub mod alerts;
 pub mod auth;
+pub mod containers;
 pub mod health;
 pub mod history;
 pub mod ingest;
@@ -48,6 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(ingest::router())
         .merge(history::router())
+        .merge(containers::router())
         .merge(ws::router())
         .merge(rules::router())
         .merge(alerts::router())

@@ -43,6 +43,7 @@ use crate::state::AppState;
         (name = "agents", description = "Monitored machines and their tokens"),
         (name = "ingest", description = "Reports from agents"),
         (name = "history", description = "Stored metrics over a time range"),
+        (name = "containers", description = "What runs on a machine: containers, top processes, systemd services"),
         (name = "live", description = "Live reports over a WebSocket"),
         (name = "rules", description = "Alert rules"),
         (name = "alerts", description = "Alert history and where alerts are sent"),

@@ -23,6 +23,8 @@ const AGENT_ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/history/{id}/disk", None),
     ("GET", "/api/history/{id}/network", None),
     ("GET", "/api/history/{id}/summary?start=-7d", None),
+    ("GET", "/api/history/{id}/containers?name=web", None),
+    ("GET", "/api/agents/{id}/containers", None),
     ("GET", "/api/ws/{id}", None),
     ("GET", "/api/alerts?agent_id={id}", None),
     ("DELETE", "/api/alerts?agent_id={id}", None),

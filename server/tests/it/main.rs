@@ -17,6 +17,8 @@ mod cli;
 mod common;
 /// Slow, silent, idle and too many unauthenticated connections (the accept loop).
 mod connections;
+/// Containers, processes and services: stored by name, live, history, bounds.
+mod containers;
 mod crash;
 mod data;
 /// A full disk (a tmpfs the test mounts as root): 507, degraded, recovery.

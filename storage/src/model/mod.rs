@@ -7,6 +7,7 @@ pub mod agents;
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod containers;
 pub mod history;
 pub mod live;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub use agents::*;
 pub use alerts::*;
 pub use api::*;
 pub use auth::*;
+pub use containers::*;
 pub use history::*;
 pub use live::*;
 pub use metrics::{

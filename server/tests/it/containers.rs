@@ -1,0 +1,291 @@
+//! What runs on a machine: containers stored as series by name (a
+//! recreated container continues its history), the newest list with its
+//! counts, processes and services live only, and hostile reports refused
+//! whole.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{Session, T0, TestApp, report};
+
+async fn setup() -> (TestApp, Session, u64, String) {
+    let app = TestApp::new();
+    let alice = app.register_and_login("alice").await;
+    let (agent, token) = app.create_agent(&alice, "nas").await;
+    (app, alice, agent, token)
+}
+
+fn container(id: &str, name: &str, state: &str, health: Option<&str>, cpu: f64) -> Value {
+    let mut c = json!({
+        "id": id, "name": name, "image": "nginx:1.27", "state": state, "restarts": 0,
+        "mem_used_bytes": 50_000_000u64, "mem_limit_bytes": 200_000_000u64
+    });
+    if state == "running" {
+        c["cpu_pct"] = json!(cpu);
+        c["net_rx_bps"] = json!(1200);
+    }
+    if let Some(h) = health {
+        c["health"] = json!(h);
+    }
+    c
+}
+
+fn with_running(ts: i64, containers: Vec<Value>) -> Value {
+    let mut r = report(ts, 10.0);
+    r["containers"] = Value::Array(containers);
+    r["processes"] = json!([{ "pid": 42, "name": "postgres", "user": "postgres",
+                              "cpu_pct": 12.5, "rss_bytes": 104857600u64 }]);
+    r["services"] = json!([{ "unit": "a.service", "active": "active", "sub": "running" },
+                           { "unit": "nginx.service", "active": "failed", "sub": "failed" }]);
+    r
+}
+
+async fn ingest(app: &TestApp, token: &str, reports: Vec<Value>) -> crate::common::Reply {
+    app.post(
+        "/api/ingest",
+        json!({ "reports": reports }),
+        &[("x-agent-token", token)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn containers_are_kept_by_name_live_and_in_history() {
+    let (app, alice, agent, token) = setup().await;
+    let reports = vec![
+        with_running(
+            T0 - 10_000,
+            vec![
+                container("aaa1", "web", "running", Some("healthy"), 1.0),
+                container("ddd1", "db", "running", None, 5.0),
+            ],
+        ),
+        // `docker compose up` recreated web: a new id, the same name.
+        with_running(
+            T0 - 5_000,
+            vec![
+                container("aaa2", "web", "running", Some("unhealthy"), 2.0),
+                container("ddd1", "db", "running", None, 6.0),
+            ],
+        ),
+        with_running(
+            T0,
+            vec![
+                container("aaa2", "web", "running", Some("unhealthy"), 3.0),
+                container("ddd1", "db", "exited", None, 0.0),
+            ],
+        ),
+    ];
+    let r = ingest(&app, &token, reports).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let now = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/agents/{agent}/containers"),
+            None,
+        )
+        .await;
+    assert_eq!(now.status, StatusCode::OK, "{}", now.text);
+    assert_eq!(now.body["ts_ms"], json!(T0));
+    assert_eq!(
+        now.body["counts"],
+        json!({ "total": 2, "running": 1, "unhealthy": 1, "stopped": 1 })
+    );
+    assert_eq!(now.body["containers"][1]["name"], "web");
+    assert_eq!(now.body["containers"][1]["id"], "aaa2");
+    assert_eq!(now.body["containers"][1]["health"], "unhealthy");
+    assert_eq!(now.body["processes"][0]["name"], "postgres");
+    assert_eq!(
+        now.body["services"][0]["unit"], "nginx.service",
+        "failed first"
+    );
+    assert_eq!(now.body["failed_services"], 1);
+
+    let range = format!("start={}&stop={}", T0 - 60_000, T0 + 1);
+    let web = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/history/{agent}/containers?name=web&{range}"),
+            None,
+        )
+        .await;
+    assert_eq!(web.status, StatusCode::OK, "{}", web.text);
+    let series = web.body["series"].as_array().unwrap();
+    assert!(series.iter().all(|s| s["labels"]["name"] == "web"));
+    let cpu = series
+        .iter()
+        .find(|s| s["metric"] == "container.cpu_pct")
+        .expect("web's CPU");
+    let values: Vec<f64> = cpu["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [1.0, 2.0, 3.0], "one history across the recreation");
+
+    let all = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/history/{agent}/containers?{range}"),
+            None,
+        )
+        .await;
+    let running: Vec<(String, Vec<f64>)> = all.body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["metric"] == "container.running")
+        .map(|s| {
+            (
+                s["labels"]["name"].as_str().unwrap().to_owned(),
+                s["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p[1].as_f64().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert!(
+        running.contains(&("db".into(), vec![1.0, 1.0, 0.0])),
+        "{running:?}"
+    );
+    assert!(
+        running.contains(&("web".into(), vec![1.0, 1.0, 1.0])),
+        "{running:?}"
+    );
+
+    // Processes and services are not series.
+    let cpu_hist = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/history/{agent}/cpu?{range}"),
+            None,
+        )
+        .await;
+    assert!(!cpu_hist.text.contains("postgres"));
+}
+
+#[tokio::test]
+async fn bad_container_queries_are_400_with_the_parameter() {
+    let (app, alice, agent, _) = setup().await;
+    for (query, param) in [
+        ("name=", "name"),
+        ("name=a%07b", "name"),
+        ("start=yesterday", "start"),
+        ("colour=red", "colour"),
+    ] {
+        let r = app
+            .call_as(
+                &alice,
+                Method::GET,
+                &format!("/api/history/{agent}/containers?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text);
+        assert!(
+            r.body["error"].as_str().unwrap().contains(param),
+            "{}",
+            r.text
+        );
+    }
+    // An agent that reports no containers: none, not zero.
+    let r = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/agents/{agent}/containers"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["containers"], Value::Null);
+    assert_eq!(r.body["ts_ms"], Value::Null);
+}
+
+/// 10,000 containers, an over-long name, a name with control characters:
+/// 422 naming the field, and nothing of the batch stored. (A 1 MB name is
+/// past the 1 MiB body limit: 413 before any parsing.)
+#[tokio::test]
+async fn hostile_reports_are_refused_whole() {
+    let (app, alice, agent, token) = setup().await;
+    let many: Vec<Value> = (0..10_000)
+        .map(|i| json!({ "id": "", "name": format!("c{i}"), "state": "running" }))
+        .collect();
+    let long = container("x", &"n".repeat(300_000), "running", None, 1.0);
+    let control = container("x", "web\u{1b}[31m", "running", None, 1.0);
+    for (containers, field) in [
+        (many, "reports[1].containers"),
+        (vec![long], "reports[1].containers[0].name"),
+        (vec![control], "reports[1].containers[0].name"),
+    ] {
+        let good = with_running(T0 - 5_000, vec![]);
+        let bad = with_running(T0, containers);
+        let r = ingest(&app, &token, vec![good, bad]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert!(
+            r.body["error"].as_str().unwrap().starts_with(field),
+            "{field}: {}",
+            r.body["error"]
+        );
+    }
+    let huge = container("x", &"n".repeat(1 << 20), "running", None, 1.0);
+    let r = ingest(&app, &token, vec![with_running(T0, vec![huge])]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/agents/{agent}/containers"),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["ts_ms"], Value::Null, "nothing stored");
+}
+
+/// The live WebSocket's frames carry containers, processes and services.
+#[tokio::test]
+async fn live_frames_carry_what_runs() {
+    use futures_util::StreamExt;
+    use storage::model::LiveMessage;
+
+    let (app, alice, agent, token) = setup().await;
+    let r = ingest(
+        &app,
+        &token,
+        vec![with_running(
+            T0,
+            vec![container("a", "web", "running", None, 4.0)],
+        )],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let addr = app.serve().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/api/ws/{agent}?token={}",
+        alice.access
+    ))
+    .await
+    .expect("upgrade");
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        .await
+        .expect("a snapshot in time")
+        .unwrap()
+        .unwrap();
+    let text = msg.into_text().unwrap();
+    let LiveMessage::Snapshot { reports, .. } = serde_json::from_str(&text).unwrap() else {
+        panic!("a snapshot first: {text}");
+    };
+    let r = &reports[0];
+    assert_eq!(r.containers.as_ref().unwrap()[0].cpu_pct, Some(4.0));
+    assert_eq!(r.processes.as_ref().unwrap()[0].pid, 42);
+    assert!(r.services.as_ref().unwrap().iter().any(|s| s.is_failed()));
+}
