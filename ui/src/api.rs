@@ -313,16 +313,19 @@ pub async fn summary(id: u64, start: &str) -> Result<SummaryResponse, ApiError> 
 /// The mounts, interfaces and sensors an agent reported lately, by label
 /// kind (`mount`, `iface`, `sensor`), each sorted.
 pub fn labels_of(summary: &SummaryResponse, kind: &str) -> Vec<String> {
-    let metric = match kind {
-        "mount" => "disk.used_bytes",
-        "iface" => "net.rx_bps",
-        _ => "temp.celsius",
+    let (metric, key) = match kind {
+        "mount" => ("disk.used_bytes", kind),
+        "iface" => ("net.rx_bps", kind),
+        "container" => ("container.running", "name"),
+        // Units are not series: the rule names one by hand, or every unit.
+        "unit" => return Vec::new(),
+        _ => ("temp.celsius", kind),
     };
     let mut out: Vec<String> = summary
         .metrics
         .iter()
         .filter(|m| m.metric == metric)
-        .filter_map(|m| m.labels.get(kind).cloned())
+        .filter_map(|m| m.labels.get(key).cloned())
         .collect();
     out.sort();
     out.dedup();

@@ -64,8 +64,97 @@ pub fn values(
             .filter(|t| wanted(&t.sensor))
             .map(|t| (Some(t.sensor.clone()), t.celsius))
             .collect(),
-        AlertMetric::Offline => Vec::new(),
+        AlertMetric::Offline | AlertMetric::ContainerRestarts => Vec::new(),
+        AlertMetric::ContainerDown => {
+            let Some(list) = &report.containers else {
+                return Vec::new();
+            };
+            let mut out: Vec<(Option<String>, f64)> = list
+                .iter()
+                .filter(|c| wanted(&c.name))
+                .map(|c| (Some(c.name.clone()), flag(!c.is_running())))
+                .collect();
+            // A named container missing from a list that was read is not
+            // running either (removed, or never created).
+            if let Some(name) = label
+                && out.is_empty()
+            {
+                out.push((Some(name.to_owned()), 1.0));
+            }
+            out
+        }
+        AlertMetric::ContainerUnhealthy => report
+            .containers
+            .iter()
+            .flatten()
+            .filter(|c| wanted(&c.name))
+            .map(|c| {
+                let unhealthy = c.health.as_deref() == Some("unhealthy");
+                (Some(c.name.clone()), flag(unhealthy))
+            })
+            .collect(),
+        AlertMetric::ContainerCpuPct => report
+            .containers
+            .iter()
+            .flatten()
+            .filter(|c| wanted(&c.name))
+            .filter_map(|c| Some((Some(c.name.clone()), c.cpu_pct?)))
+            .collect(),
+        AlertMetric::ContainerMemoryPct => report
+            .containers
+            .iter()
+            .flatten()
+            .filter(|c| wanted(&c.name))
+            .filter_map(|c| Some((Some(c.name.clone()), c.mem_pct()?)))
+            .collect(),
+        AlertMetric::ServiceFailed => report
+            .services
+            .iter()
+            .flatten()
+            .filter(|s| wanted(&s.unit))
+            .map(|s| (Some(s.unit.clone()), flag(s.active == "failed")))
+            .collect(),
     }
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// Condition rules (a container down or unhealthy, a failed unit) read
+/// 1 for "the condition holds" and 0 for not: held above one half.
+const CONDITION: (Comparison, f64) = (Comparison::Gt, 0.5);
+
+/// Restarts of each container (of `label`, if given) across `window`: the
+/// sum of the increases of its restart count between consecutive reports
+/// of the same container id (a recreated container starts again from 0,
+/// which is no restart).
+fn restarts_in(window: &[Arc<Report>], label: Option<&str>) -> Vec<(Option<String>, f64)> {
+    let Some(latest) = window.last() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in latest.containers.iter().flatten() {
+        if label.is_some_and(|l| l != c.name) {
+            continue;
+        }
+        let mut total = 0u64;
+        let mut prev: Option<(&str, u32)> = None;
+        for r in window {
+            let Some(now) = r.containers.iter().flatten().find(|x| x.name == c.name) else {
+                continue;
+            };
+            let Some(count) = now.restarts else { continue };
+            if let Some((id, before)) = prev
+                && id == now.id
+            {
+                total += u64::from(count.saturating_sub(before));
+            }
+            prev = Some((&now.id, count));
+        }
+        out.push((Some(c.name.clone()), total as f64));
+    }
+    out
 }
 
 /// The value of one label of `metric` in `report`.
@@ -80,12 +169,29 @@ fn value_of(report: &Report, metric: AlertMetric, label: Option<&str>) -> Option
 /// first, ending with the latest). Empty for `offline` rules, and when the
 /// window is empty or the metric missing.
 pub fn observe(rule: &RuleRecord, window: &[Arc<Report>]) -> Vec<Observation> {
-    let (Some(comparison), Some(threshold)) = (rule.comparison, rule.threshold) else {
-        return Vec::new();
+    let (comparison, threshold) = match (rule.comparison, rule.threshold) {
+        (Some(c), Some(t)) => (c, t),
+        _ if rule.metric.is_condition() && rule.metric != AlertMetric::Offline => CONDITION,
+        _ => return Vec::new(),
     };
     let Some(latest) = window.last() else {
         return Vec::new();
     };
+    if rule.metric == AlertMetric::ContainerRestarts {
+        // The window is the rule's duration: the count over it is the value.
+        return restarts_in(window, rule.label.as_deref())
+            .into_iter()
+            .map(|(label, value)| {
+                let breached = comparison.breached(value, threshold);
+                Observation {
+                    label,
+                    value,
+                    breached,
+                    held: breached,
+                }
+            })
+            .collect();
+    }
     let duration_ms = i64::from(rule.duration_s.unwrap_or(0)) * 1000;
     values(latest, rule.metric, rule.label.as_deref())
         .into_iter()
@@ -226,6 +332,75 @@ mod tests {
         let mut w: Vec<_> = (0..=20).map(|i| report(i * 5_000, 95.0)).collect();
         w[15] = report(75_000, 50.0);
         assert!(!observe(&r, &w)[0].held);
+    }
+
+    fn with_containers(ts_ms: i64, list: &[(&str, &str, &str, u32)]) -> Arc<Report> {
+        Arc::new(Report {
+            ts_ms,
+            containers: Some(
+                list.iter()
+                    .map(|(id, name, state, restarts)| storage::model::Container {
+                        id: (*id).into(),
+                        name: (*name).into(),
+                        state: (*state).into(),
+                        restarts: Some(*restarts),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        })
+    }
+
+    /// Restarts are counted per container id across the window: a
+    /// recreation (new id, count back to 0) is no restart.
+    #[test]
+    fn restarts_count_increases_within_one_id() {
+        let mut r = rule(AlertMetric::ContainerRestarts, None, Some(600));
+        r.threshold = Some(2.0);
+        let w = [
+            with_containers(0, &[("a", "web", "running", 5), ("d", "db", "running", 0)]),
+            with_containers(
+                5_000,
+                &[("a", "web", "running", 6), ("d", "db", "running", 0)],
+            ),
+            with_containers(
+                10_000,
+                &[("b", "web", "running", 0), ("d", "db", "running", 1)],
+            ),
+            with_containers(
+                15_000,
+                &[("b", "web", "running", 2), ("d", "db", "running", 1)],
+            ),
+        ];
+        let obs = observe(&r, &w);
+        let web = obs
+            .iter()
+            .find(|o| o.label.as_deref() == Some("web"))
+            .unwrap();
+        assert_eq!(web.value, 3.0, "1 before the recreation, 2 after");
+        assert!(web.held);
+        let db = obs
+            .iter()
+            .find(|o| o.label.as_deref() == Some("db"))
+            .unwrap();
+        assert_eq!(db.value, 1.0);
+        assert!(!db.breached);
+    }
+
+    /// A named container missing from a list that was read is down; an
+    /// agent that reads no containers observes nothing.
+    #[test]
+    fn a_missing_named_container_is_down_and_no_list_is_no_reading() {
+        let mut r = rule(AlertMetric::ContainerDown, Some("web"), None);
+        r.comparison = None;
+        r.threshold = None;
+        let obs = observe(&r, &[with_containers(0, &[("d", "db", "running", 0)])]);
+        assert_eq!(obs.len(), 1);
+        assert!(obs[0].held);
+        assert!(observe(&r, &[report(0, 1.0)]).is_empty());
+        let up = observe(&r, &[with_containers(0, &[("a", "web", "running", 0)])]);
+        assert!(!up[0].breached);
     }
 
     #[test]

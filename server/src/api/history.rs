@@ -85,6 +85,9 @@ const SUMMARY_METRICS: &[&str] = &[
     "net.rx_bps",
     "net.tx_bps",
     "temp.celsius",
+    // The names of the containers seen over the range (the rule form's
+    // choices, the overview's count).
+    "container.running",
 ];
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

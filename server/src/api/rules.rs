@@ -79,12 +79,19 @@ pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
     match metric.threshold_range() {
         None => {
             if rule.comparison.is_some() {
-                return Err(invalid("comparison", "offline rules take no comparison"));
+                return Err(invalid(
+                    "comparison",
+                    format!("{metric} rules take no comparison"),
+                ));
             }
             if rule.threshold.is_some() {
                 return Err(invalid(
                     "threshold",
-                    "offline rules take no threshold; set duration_s for the silence that counts as offline",
+                    if metric == AlertMetric::Offline {
+                        "offline rules take no threshold; set duration_s for the silence that counts as offline".to_string()
+                    } else {
+                        format!("{metric} rules take no threshold: they watch a condition")
+                    },
                 ));
             }
         }
@@ -102,6 +109,12 @@ pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
                 ));
             }
         }
+    }
+    if metric == AlertMetric::ContainerRestarts && rule.duration_s.is_none() {
+        return Err(invalid(
+            "duration_s",
+            "required for container_restarts: the window the restarts are counted in",
+        ));
     }
     if let Some(d) = rule.duration_s {
         let max = if metric == AlertMetric::Offline {
@@ -295,8 +308,8 @@ async fn update(
     }
     if let Some(metric) = req.metric {
         rule.metric = metric;
-        if metric == AlertMetric::Offline {
-            // Switching to offline: the old comparison/threshold no longer apply.
+        if metric.is_condition() {
+            // Switching to a condition: the old comparison/threshold no longer apply.
             rule.comparison = None;
             rule.threshold = None;
         }

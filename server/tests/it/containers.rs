@@ -289,3 +289,162 @@ async fn live_frames_carry_what_runs() {
     assert_eq!(r.processes.as_ref().unwrap()[0].pid, 42);
     assert!(r.services.as_ref().unwrap().iter().any(|s| s.is_failed()));
 }
+
+/// A container stops: its `container_down` rule fires, and resolves when it
+/// runs again; `any container` rules watch each container apart; restarts
+/// in a window, unhealthy, memory of the limit and a failed unit too.
+#[tokio::test]
+async fn container_and_service_rules_fire_and_resolve() {
+    use storage::clock::Clock;
+
+    let (app, alice, agent, token) = setup().await;
+    let rule = |body: Value| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            let r = app
+                .call_as(alice, Method::POST, "/api/rules", Some(body))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            r.body["id"].as_u64().unwrap()
+        }
+    };
+    let down = rule(json!({ "agent_id": agent, "metric": "container_down", "label": "web" })).await;
+    let any_down = rule(json!({ "agent_id": agent, "metric": "container_down" })).await;
+    let unhealthy = rule(json!({ "agent_id": agent, "metric": "container_unhealthy" })).await;
+    let restarts = rule(json!({ "agent_id": agent, "metric": "container_restarts",
+                                "comparison": "gt", "threshold": 2, "duration_s": 600 }))
+    .await;
+    let mem = rule(json!({ "agent_id": agent, "metric": "container_memory_pct",
+                           "comparison": "gt", "threshold": 90 }))
+    .await;
+    let failed = rule(json!({ "agent_id": agent, "metric": "service_failed" })).await;
+
+    let send = |containers: Vec<Value>| {
+        let app = &app;
+        let token = &token;
+        async move {
+            app.clock.advance(5_000);
+            let r = ingest(
+                app,
+                token,
+                vec![with_running(app.clock.now_ms(), containers)],
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            app.state.alerting.settled().await;
+        }
+    };
+    let firing = |id: u64| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            let r = app
+                .call_as(alice, Method::GET, &format!("/api/rules/{id}"), None)
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            let mut labels: Vec<String> = r.body["firing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["label"].as_str().unwrap_or("").to_owned())
+                .collect();
+            labels.sort();
+            labels
+        }
+    };
+    let web = |state: &str, restarts: u32| {
+        let mut c = container("w1", "web", state, None, 1.0);
+        c["restarts"] = json!(restarts);
+        c
+    };
+    let db = |health: &str, used: u64| {
+        let mut c = container("d1", "db", "running", Some(health), 1.0);
+        c["mem_used_bytes"] = json!(used);
+        c
+    };
+
+    send(vec![web("running", 0), db("healthy", 1)]).await;
+    assert!(firing(down).await.is_empty());
+    // The failed unit of every report (nginx.service) fires at once.
+    assert_eq!(firing(failed).await, ["nginx.service"]);
+
+    // web stops; db turns unhealthy and nearly fills its limit.
+    send(vec![web("exited", 0), db("unhealthy", 195_000_000)]).await;
+    assert_eq!(firing(down).await, ["web"]);
+    assert_eq!(firing(any_down).await, ["web"]);
+    assert_eq!(firing(unhealthy).await, ["db"]);
+    assert_eq!(firing(mem).await, ["db"]);
+
+    // web runs again after 3 restarts within the window.
+    send(vec![web("running", 3), db("healthy", 1)]).await;
+    assert!(firing(down).await.is_empty(), "resolved");
+    assert!(firing(any_down).await.is_empty());
+    assert!(firing(unhealthy).await.is_empty());
+    assert!(firing(mem).await.is_empty());
+    assert_eq!(firing(restarts).await, ["web"]);
+
+    let r = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/alerts?agent_id={agent}&order=asc&limit=100"),
+            None,
+        )
+        .await;
+    let events: Vec<(String, String, String)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["metric"].as_str().unwrap().to_owned(),
+                e["label"].as_str().unwrap_or("").to_owned(),
+                e["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("container_down", "web", "firing"),
+        ("container_down", "web", "resolved"),
+        ("container_unhealthy", "db", "firing"),
+        ("container_unhealthy", "db", "resolved"),
+        ("container_restarts", "web", "firing"),
+        ("service_failed", "nginx.service", "firing"),
+    ] {
+        let want = (want.0.to_owned(), want.1.to_owned(), want.2.to_owned());
+        assert!(events.contains(&want), "{want:?} in {events:?}");
+    }
+
+    // Condition rules take no threshold; restarts need their window.
+    for (body, field) in [
+        (
+            json!({ "agent_id": agent, "metric": "container_down", "threshold": 1 }),
+            "threshold",
+        ),
+        (
+            json!({ "agent_id": agent, "metric": "container_down", "comparison": "gt" }),
+            "comparison",
+        ),
+        (
+            json!({ "agent_id": agent, "metric": "container_restarts", "comparison": "gt",
+                 "threshold": 2 }),
+            "duration_s",
+        ),
+        (
+            json!({ "agent_id": agent, "metric": "container_memory_pct", "comparison": "gt",
+                 "threshold": 120 }),
+            "threshold",
+        ),
+    ] {
+        let r = app
+            .call_as(&alice, Method::POST, "/api/rules", Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(
+            r.body["error"].as_str().unwrap().starts_with(field),
+            "{}",
+            r.text
+        );
+    }
+}

@@ -5,7 +5,8 @@
 //! - comparisons are serialized as `"gt"` / `"lt"`; `">"` and `"<"` are
 //!   accepted on input as aliases;
 //! - a rule's `label` is the mount (`disk_pct`), interface (`net_rx_bps`,
-//!   `net_tx_bps`) or sensor (`temperature_c`) it watches. `mount`, `iface`
+//!   `net_tx_bps`), sensor (`temperature_c`), container name (`container_*`)
+//!   or systemd unit (`service_failed`) it watches. `mount`, `iface`
 //!   and `sensor` are accepted as input aliases. When it is absent the rule
 //!   watches every mount / interface / sensor of the agent, each with its own
 //!   state and cooldown;
@@ -61,10 +62,33 @@ pub enum AlertMetric {
     /// No report for longer than the rule's duration.
     #[serde(rename = "offline")]
     Offline,
+    // Appended, never reordered: stored rules and alerts encode the index.
+    /// A container is not running (label: container name; absent: any
+    /// container). No comparison or threshold.
+    #[serde(rename = "container_down")]
+    ContainerDown,
+    /// A container's health check fails (label: container name). No
+    /// comparison or threshold.
+    #[serde(rename = "container_unhealthy")]
+    ContainerUnhealthy,
+    /// Restarts of a container within the rule's duration (the window,
+    /// at most the 15 minutes the live buffer keeps), against the threshold.
+    #[serde(rename = "container_restarts")]
+    ContainerRestarts,
+    /// CPU of a container, % of one core.
+    #[serde(rename = "container_cpu_pct")]
+    ContainerCpuPct,
+    /// Memory of a container, % of its limit.
+    #[serde(rename = "container_memory_pct")]
+    ContainerMemoryPct,
+    /// A systemd unit is in the `failed` state (label: unit; absent: any
+    /// unit). No comparison or threshold.
+    #[serde(rename = "service_failed")]
+    ServiceFailed,
 }
 
 impl AlertMetric {
-    pub const ALL: [AlertMetric; 11] = [
+    pub const ALL: [AlertMetric; 17] = [
         AlertMetric::CpuPct,
         AlertMetric::MemoryPct,
         AlertMetric::SwapPct,
@@ -76,6 +100,12 @@ impl AlertMetric {
         AlertMetric::NetTxBps,
         AlertMetric::TemperatureC,
         AlertMetric::Offline,
+        AlertMetric::ContainerDown,
+        AlertMetric::ContainerUnhealthy,
+        AlertMetric::ContainerRestarts,
+        AlertMetric::ContainerCpuPct,
+        AlertMetric::ContainerMemoryPct,
+        AlertMetric::ServiceFailed,
     ];
 
     /// The name on the wire and in query strings.
@@ -92,6 +122,12 @@ impl AlertMetric {
             AlertMetric::NetTxBps => "net_tx_bps",
             AlertMetric::TemperatureC => "temperature_c",
             AlertMetric::Offline => "offline",
+            AlertMetric::ContainerDown => "container_down",
+            AlertMetric::ContainerUnhealthy => "container_unhealthy",
+            AlertMetric::ContainerRestarts => "container_restarts",
+            AlertMetric::ContainerCpuPct => "container_cpu_pct",
+            AlertMetric::ContainerMemoryPct => "container_memory_pct",
+            AlertMetric::ServiceFailed => "service_failed",
         }
     }
 
@@ -113,6 +149,12 @@ impl AlertMetric {
             AlertMetric::NetTxBps => "network send",
             AlertMetric::TemperatureC => "temperature",
             AlertMetric::Offline => "offline",
+            AlertMetric::ContainerDown => "container not running",
+            AlertMetric::ContainerUnhealthy => "container unhealthy",
+            AlertMetric::ContainerRestarts => "container restarts",
+            AlertMetric::ContainerCpuPct => "container CPU",
+            AlertMetric::ContainerMemoryPct => "container memory",
+            AlertMetric::ServiceFailed => "service failed",
         }
     }
 
@@ -127,7 +169,18 @@ impl AlertMetric {
             AlertMetric::NetRxBps | AlertMetric::NetTxBps => "B/s",
             AlertMetric::TemperatureC => "°C",
             AlertMetric::Offline => "s",
+            AlertMetric::ContainerCpuPct | AlertMetric::ContainerMemoryPct => "%",
+            AlertMetric::ContainerDown
+            | AlertMetric::ContainerUnhealthy
+            | AlertMetric::ContainerRestarts
+            | AlertMetric::ServiceFailed => "",
         }
+    }
+
+    /// Rules of this metric watch a condition (offline, a container not
+    /// running or unhealthy, a failed unit): no comparison, no threshold.
+    pub fn is_condition(self) -> bool {
+        self.threshold_range().is_none()
     }
 
     /// The name of the label this metric is split by (`mount`, `iface`,
@@ -137,6 +190,12 @@ impl AlertMetric {
             AlertMetric::DiskPct => Some("mount"),
             AlertMetric::NetRxBps | AlertMetric::NetTxBps => Some("iface"),
             AlertMetric::TemperatureC => Some("sensor"),
+            AlertMetric::ContainerDown
+            | AlertMetric::ContainerUnhealthy
+            | AlertMetric::ContainerRestarts
+            | AlertMetric::ContainerCpuPct
+            | AlertMetric::ContainerMemoryPct => Some("container"),
+            AlertMetric::ServiceFailed => Some("unit"),
             _ => None,
         }
     }
@@ -151,7 +210,13 @@ impl AlertMetric {
             AlertMetric::Load1m | AlertMetric::Load5m | AlertMetric::Load15m => Some((0.0, 1.0e6)),
             AlertMetric::NetRxBps | AlertMetric::NetTxBps => Some((0.0, 1.0e15)),
             AlertMetric::TemperatureC => Some((-50.0, 150.0)),
-            AlertMetric::Offline => None,
+            AlertMetric::ContainerRestarts => Some((0.0, 1.0e6)),
+            AlertMetric::ContainerCpuPct => Some((0.0, 100_000.0)),
+            AlertMetric::ContainerMemoryPct => Some((0.0, 100.0)),
+            AlertMetric::Offline
+            | AlertMetric::ContainerDown
+            | AlertMetric::ContainerUnhealthy
+            | AlertMetric::ServiceFailed => None,
         }
     }
 }

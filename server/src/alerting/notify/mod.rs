@@ -370,6 +370,42 @@ impl Notifier {
             (AlertState::Resolved, AlertMetric::Offline) => {
                 format!("✅ {agent} is back online")
             }
+            (AlertState::Firing, AlertMetric::ContainerDown) => {
+                format!(
+                    "🔴 {agent}: container {} is not running",
+                    event.label.as_deref().unwrap_or("?")
+                )
+            }
+            (AlertState::Resolved, AlertMetric::ContainerDown) => {
+                format!(
+                    "✅ {agent}: container {} is running again",
+                    event.label.as_deref().unwrap_or("?")
+                )
+            }
+            (AlertState::Firing, AlertMetric::ContainerUnhealthy) => {
+                format!(
+                    "🔴 {agent}: container {} is unhealthy",
+                    event.label.as_deref().unwrap_or("?")
+                )
+            }
+            (AlertState::Resolved, AlertMetric::ContainerUnhealthy) => {
+                format!(
+                    "✅ {agent}: container {} is healthy again",
+                    event.label.as_deref().unwrap_or("?")
+                )
+            }
+            (AlertState::Firing, AlertMetric::ServiceFailed) => {
+                format!(
+                    "🔴 {agent}: {} failed",
+                    event.label.as_deref().unwrap_or("?")
+                )
+            }
+            (AlertState::Resolved, AlertMetric::ServiceFailed) => {
+                format!(
+                    "✅ {agent}: {} is no longer failed",
+                    event.label.as_deref().unwrap_or("?")
+                )
+            }
             (AlertState::Firing, _) => {
                 format!("🔴 {agent}: {what} is {value} ({cmp} {threshold})")
             }
@@ -501,6 +537,11 @@ pub fn format_value(metric: AlertMetric, value: f64) -> String {
         }
         AlertMetric::TemperatureC => format!("{value:.1} °C"),
         AlertMetric::Offline => format!("{value:.0} s"),
+        AlertMetric::ContainerCpuPct | AlertMetric::ContainerMemoryPct => format!("{value:.1}%"),
+        AlertMetric::ContainerRestarts => format!("{value:.0}"),
+        AlertMetric::ContainerDown
+        | AlertMetric::ContainerUnhealthy
+        | AlertMetric::ServiceFailed => if value > 0.5 { "yes" } else { "no" }.to_string(),
     }
 }
 
@@ -514,5 +555,10 @@ mod tests {
         assert_eq!(format_value(AlertMetric::NetRxBps, 1_500_000.0), "1.5 MB/s");
         assert_eq!(format_value(AlertMetric::NetTxBps, 999.0), "999 B/s");
         assert_eq!(format_value(AlertMetric::Offline, 45.2), "45 s");
+        assert_eq!(format_value(AlertMetric::ContainerDown, 1.0), "yes");
+        assert_eq!(
+            format_value(AlertMetric::ContainerMemoryPct, 91.26),
+            "91.3%"
+        );
     }
 }

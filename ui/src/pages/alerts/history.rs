@@ -227,6 +227,9 @@ fn event_row(e: AlertEvent) -> impl IntoView {
             value_text(e.metric, e.value),
             value_text(e.metric, e.threshold)
         )
+    } else if e.metric.is_condition() {
+        // A container down or unhealthy, a failed unit: the state says it.
+        String::new()
     } else {
         format!(
             "{} ({cmp} {})",

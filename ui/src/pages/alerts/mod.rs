@@ -71,6 +71,10 @@ fn value_text(metric: AlertMetric, value: f64) -> String {
         AlertMetric::Offline => format::duration_s(value.max(0.0) as u64),
         AlertMetric::Load1m | AlertMetric::Load5m | AlertMetric::Load15m => format::load(value),
         AlertMetric::TemperatureC => format::celsius(value),
+        AlertMetric::ContainerRestarts => format!("{value:.0}"),
+        AlertMetric::ContainerDown
+        | AlertMetric::ContainerUnhealthy
+        | AlertMetric::ServiceFailed => if value > 0.5 { "yes" } else { "no" }.to_string(),
         _ => format::pct(value),
     }
 }
@@ -90,6 +94,12 @@ fn condition_text(rule: &Rule) -> String {
             Some(d) => format!("silent for {}", short_seconds(d)),
             None => "silent for 3 intervals".to_string(),
         }
+    } else if rule.metric.is_condition() {
+        rule.metric.describe().to_string()
+    } else if rule.metric == AlertMetric::ContainerRestarts {
+        let n = rule.threshold.unwrap_or(0.0);
+        let window = short_seconds(rule.duration_s.unwrap_or(0));
+        return format!("more than {n:.0} restarts in {window}");
     } else {
         let cmp = rule.comparison.map(Comparison::symbol).unwrap_or(">");
         format!(
@@ -130,6 +140,12 @@ fn metric_option(m: AlertMetric) -> &'static str {
         AlertMetric::NetTxBps => "Network send (B/s)",
         AlertMetric::TemperatureC => "Temperature (°C)",
         AlertMetric::Offline => "Offline",
+        AlertMetric::ContainerDown => "Container not running",
+        AlertMetric::ContainerUnhealthy => "Container unhealthy",
+        AlertMetric::ContainerRestarts => "Container restarts",
+        AlertMetric::ContainerCpuPct => "Container CPU (% of a core)",
+        AlertMetric::ContainerMemoryPct => "Container memory (% of limit)",
+        AlertMetric::ServiceFailed => "Service failed",
     }
 }
 

@@ -166,7 +166,9 @@ impl RuleForm {
                 .map(Some)
                 .map_err(|_| (Some(field), format!("{what} is a whole number of seconds.")))
         };
-        let offline = metric == AlertMetric::Offline;
+        // Offline, a container down or unhealthy, a failed unit: a
+        // condition, without comparison or threshold.
+        let offline = metric.is_condition();
         let threshold = if offline {
             None
         } else {

@@ -146,6 +146,8 @@ pub(super) fn RulesCard(
                         {move || match form.metric().label_kind() {
                             Some("mount") => "Mount (empty: every mount)",
                             Some("iface") => "Interface (empty: every interface)",
+                            Some("container") => "Container (empty: every container)",
+                            Some("unit") => "Unit (every unit)",
                             _ => "Sensor (empty: every sensor)",
                         }}
                         // The agent's own mounts, interfaces and sensors (from
@@ -156,6 +158,8 @@ pub(super) fn RulesCard(
                             <option value="">{move || match form.metric().label_kind() {
                                 Some("mount") => "Every mount",
                                 Some("iface") => "Every interface",
+                                Some("container") => "Every container",
+                                Some("unit") => "Every unit",
                                 _ => "Every sensor",
                             }}</option>
                             {move || {
@@ -176,7 +180,7 @@ pub(super) fn RulesCard(
                         </select>
                         {field_problem(form, "label")}
                     </label>
-                    <label class:hidden=move || form.metric() == AlertMetric::Offline>"Condition"
+                    <label class:hidden=move || form.metric().is_condition()>"Condition"
                         <span class="input-pair">
                             <select id="rule-comparison" aria-label="Comparison" prop:value=move || form.comparison.get()
                                 on:change=move |ev| form.comparison.set(event_target_value(&ev))>
@@ -189,7 +193,11 @@ pub(super) fn RulesCard(
                         {field_problem(form, "threshold")}
                     </label>
                     <label>
-                        {move || if form.metric() == AlertMetric::Offline { "Silent for (s; empty: 3 intervals)" } else { "For at least (s; empty: at once)" }}
+                        {move || match form.metric() {
+                            AlertMetric::Offline => "Silent for (s; empty: 3 intervals)",
+                            AlertMetric::ContainerRestarts => "Within (s, at most 900)",
+                            _ => "For at least (s; empty: at once)",
+                        }}
                         <input id="rule-duration" inputmode="numeric" bind:value=form.duration placeholder="—" />
                         {field_problem(form, "duration")}
                     </label>
