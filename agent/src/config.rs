@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
-use crate::collect::{ContainerConfig, Filter};
+use crate::collect::{ContainerConfig, Filter, ProcessConfig, ServiceConfig};
 use crate::error::AgentError;
 
 /// The shortest collection interval the agent accepts.
@@ -122,6 +122,32 @@ pub struct AgentArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub no_containers: bool,
+    /// Do not report the top processes.
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_NO_PROCESSES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_processes: bool,
+    /// Send the top processes' command lines (truncated; they can hold
+    /// secrets, so they are off by default).
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_PROCESS_CMDLINE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub process_cmdline: bool,
+    /// systemd units to report whatever their state (comma list; `nginx`
+    /// means `nginx.service`; `*`: every service). Failed units always are.
+    #[arg(long, env = "STATUSMONITOR_AGENT_SERVICES", value_delimiter = ',')]
+    pub services: Option<Vec<String>>,
+    /// Do not report systemd units.
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_NO_SERVICES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_services: bool,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +224,14 @@ pub struct FileConfig {
     pub docker_socket: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_containers: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_processes: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_cmdline: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_services: Option<bool>,
 }
 
 impl FileConfig {
@@ -228,6 +262,8 @@ pub struct Config {
     /// The certificates `--ca-cert` names, read and checked at start.
     pub ca_cert: Option<CaCert>,
     pub containers: ContainerConfig,
+    pub processes: ProcessConfig,
+    pub services: ServiceConfig,
 }
 
 impl Config {
@@ -300,6 +336,14 @@ impl Config {
             disabled: args.no_containers || file.no_containers.unwrap_or(false),
             socket: args.docker_socket.clone().or(file.docker_socket),
         };
+        let processes = ProcessConfig {
+            disabled: args.no_processes || file.no_processes.unwrap_or(false),
+            cmdline: args.process_cmdline || file.process_cmdline.unwrap_or(false),
+        };
+        let services = ServiceConfig {
+            disabled: args.no_services || file.no_services.unwrap_or(false),
+            watch: args.services.clone().or(file.services).unwrap_or_default(),
+        };
         Ok(Self {
             config_path,
             server,
@@ -311,6 +355,8 @@ impl Config {
             timeout,
             ca_cert,
             containers,
+            processes,
+            services,
         })
     }
 

@@ -48,7 +48,9 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         spool_max = config.spool_max,
         "statusmonitor-agent starting"
     );
-    let collector = Collector::new(config.filter.clone(), Some(interval_ms));
+    let collector = Collector::new(config.filter.clone(), Some(interval_ms))
+        .with_processes(&config.processes)
+        .with_services(&config.services);
     #[cfg(unix)]
     let collector = collector.with_containers(&config.containers, config.interval);
     let mut collector = collector;
@@ -130,7 +132,9 @@ fn collect_loop(
 
 /// `once`: host facts and one report, with rates over a ~1 s second reading.
 pub fn once(config: &Config) -> IngestBatch {
-    let collector = Collector::new(config.filter.clone(), None);
+    let collector = Collector::new(config.filter.clone(), None)
+        .with_processes(&config.processes)
+        .with_services(&config.services);
     #[cfg(unix)]
     let collector = collector.with_containers(&config.containers, Duration::from_secs(1));
     let mut collector = collector;

@@ -16,11 +16,15 @@ mod host;
 mod memory;
 mod net;
 pub mod platform;
+pub mod processes;
 pub mod rate;
+pub mod services;
 mod temp;
 
 use std::time::Instant;
 
+pub use processes::ProcessConfig;
+pub use services::ServiceConfig;
 use storage::model::wire::{HostFacts, Report};
 use sysinfo::System;
 
@@ -77,6 +81,8 @@ pub struct Collector {
     temps: temp::TempCollector,
     #[cfg(unix)]
     containers: Option<containers::ContainerCollector>,
+    processes: Option<processes::ProcessCollector>,
+    services: Option<services::ServiceCollector>,
     ticks: u32,
 }
 
@@ -92,6 +98,8 @@ impl Collector {
             temps: temp::TempCollector::new(),
             #[cfg(unix)]
             containers: None,
+            processes: None,
+            services: None,
             ticks: 0,
         };
         let _prime = c.collect(0);
@@ -135,9 +143,31 @@ impl Collector {
                 .and_then(containers::ContainerCollector::collect),
             #[cfg(not(unix))]
             containers: None,
-            processes: None,
-            services: None,
+            processes: match (&mut self.processes, &mut self.system) {
+                (Some(p), Some(system)) => p.collect(system),
+                _ => None,
+            },
+            services: self
+                .services
+                .as_mut()
+                .and_then(services::ServiceCollector::collect),
         }
+    }
+
+    /// Also reports the top processes (unless turned off), with a first
+    /// reading taken now as the baseline of their CPU %.
+    pub fn with_processes(mut self, config: &ProcessConfig) -> Self {
+        self.processes = processes::ProcessCollector::new(config);
+        if let (Some(p), Some(system)) = (&mut self.processes, &mut self.system) {
+            let _prime = p.collect(system);
+        }
+        self
+    }
+
+    /// Also reports failed and watched systemd units (unless turned off).
+    pub fn with_services(mut self, config: &ServiceConfig) -> Self {
+        self.services = services::ServiceCollector::new(config);
+        self
     }
 
     /// The static facts about this machine.
