@@ -30,8 +30,10 @@ trap cleanup EXIT
 python3 "$here/receiver.py" "$port" >"$tmp/receiver.out" 2>&1 &
 rpid=$!
 sleep 0.5
+# AGENT_ARGS: more options, e.g. `--docker-socket /run/podman/podman.sock`.
+# shellcheck disable=SC2086
 "$bin" run --server "http://127.0.0.1:$port" --token bench-token --interval 5s \
-    --spool-dir "$tmp/spool" --config "$tmp/none.toml" 2>"$tmp/agent.log" &
+    --spool-dir "$tmp/spool" --config "$tmp/none.toml" ${AGENT_ARGS:-} 2>"$tmp/agent.log" &
 apid=$!
 
 ticks() { awk '{print $14 + $15}' "/proc/$apid/stat"; }
@@ -52,7 +54,7 @@ wait "$rpid" 2>/dev/null || true
 rpid=""
 
 echo "binary:   $bin ($(stat -c %s "$bin") bytes)"
-echo "method:   run --interval 5s against bench/receiver.py (200), ${warmup}s warm-up, then ${secs}s measured"
+echo "method:   run --interval 5s ${AGENT_ARGS:-} against bench/receiver.py (200), ${warmup}s warm-up, then ${secs}s measured"
 awk -v c0="$c0" -v c1="$c1" -v hz="$hz" -v t0="$t0" -v t1="$t1" -v tot="$total" 'BEGIN {
     wall = t1 - t0; cpu = (c1 - c0) / hz;
     printf "cpu:      %.2f s over %.1f s wall = %.3f %% of one core (utime+stime, %d ticks at %d Hz)\n", cpu, wall, 100 * cpu / wall, c1 - c0, hz;

@@ -7,6 +7,11 @@
 //!   scale the main workload down for a quick run;
 //! - `STATUSMONITOR_BENCH_HISTORY_DAYS` (365): length of the one-host history
 //!   (1 sample per minute) used for the 7 d and 1 y queries;
+//! - `STATUSMONITOR_BENCH_CONTAINERS` (0): containers per host, each 9
+//!   series labelled by its name (running, restarts, CPU %, memory used and
+//!   limit, network and block I/O rates);
+//! - `STATUSMONITOR_BENCH_ONLY=ingest`: stop after the ingest and disk
+//!   figures (no queries, no year of history);
 //! - `STATUSMONITOR_BENCH_DIR`: where the databases go (default: a temp dir);
 //! - `STATUSMONITOR_BENCH_ONLY=cycle`: only the full retention cycle
 //!   (`STATUSMONITOR_BENCH_CYCLE_OLD_STEP_S`, 300: the report interval of its
@@ -18,7 +23,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use storage::model::{Cpu, Disk, Memory, Network, Report};
+use storage::model::{Container, Cpu, Disk, Memory, Network, Report};
 use storage::tsdb::{Clock, Engine, EngineConfig, ManualClock, QueryRequest, Row};
 
 const STEP: i64 = 5_000;
@@ -75,6 +80,8 @@ struct Host {
     disk_io: [[f64; 2]; 2],
     net: [[f64; 2]; 2],
     uptime: u64,
+    /// Per container: CPU %, memory used, rx, tx, block read, block write.
+    containers: Vec<[f64; 6]>,
 }
 
 impl Host {
@@ -93,6 +100,10 @@ impl Host {
             disk_io: [[0.0; 2]; 2],
             net: [[200_000.0, 50_000.0], [4_000.0, 4_000.0]],
             uptime: 86_400 * (1 + rng.next() % 100),
+            containers: vec![
+                [2.0, 200.0 * 1024.0 * 1024.0, 5_000.0, 2_000.0, 0.0, 0.0];
+                env("STATUSMONITOR_BENCH_CONTAINERS", 0) as usize
+            ],
             rng,
         }
     }
@@ -147,6 +158,20 @@ impl Host {
             }
         }
         self.uptime += 5;
+        for c in &mut self.containers {
+            c[0] = Self::walk(r, c[0], 1.5, 0.0, 200.0);
+            c[1] = Self::walk(r, c[1], 1024.0 * 1024.0, 16.0 * 1024.0 * 1024.0, 1.5 * GIB);
+            for v in &mut c[2..4] {
+                *v = Self::walk(r, *v, 3_000.0, 0.0, 125e6);
+            }
+            for v in &mut c[4..6] {
+                *v = if r.chance(0.8) {
+                    0.0
+                } else {
+                    Self::walk(r, v.max(4096.0), 100_000.0, 0.0, 50e6)
+                };
+            }
+        }
         let page = |v: f64| ((v / 4096.0).round() * 4096.0) as u64;
         Report {
             ts_ms: ts,
@@ -187,7 +212,27 @@ impl Host {
                 .collect(),
             uptime_s: Some(self.uptime),
             temps: Vec::new(),
-            containers: None,
+            containers: (!self.containers.is_empty()).then(|| {
+                self.containers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| Container {
+                        id: format!("{i:064x}"),
+                        name: format!("app-{i}"),
+                        image: "nginx:1.27".into(),
+                        state: "running".into(),
+                        health: None,
+                        restarts: Some(0),
+                        cpu_pct: Some(round_to(c[0], 1)),
+                        mem_used_bytes: Some(page(c[1])),
+                        mem_limit_bytes: Some(2 << 30),
+                        net_rx_bps: Some(c[2].round() as u64),
+                        net_tx_bps: Some(c[3].round() as u64),
+                        block_read_bps: Some(c[4].round() as u64),
+                        block_write_bps: Some(c[5].round() as u64),
+                    })
+                    .collect()
+            }),
             processes: None,
             services: None,
         }
@@ -500,9 +545,12 @@ fn main() {
     };
     println!("# storage engine benchmark");
     println!("block zstd level: {:?}", config().block_zstd_level);
+    let containers = env("STATUSMONITOR_BENCH_CONTAINERS", 0);
+    let per_host = 38 + 9 * containers;
     println!(
-        "workload: {hosts} hosts x 38 series x 5 s x {hours} h; values are bounded random walks \
-         (pct 1 decimal, load 2 decimals, bytes/MHz integers), timestamps on a 5 s grid plus 0-3 ms of timer lateness"
+        "workload: {hosts} hosts x {per_host} series (38 host + 9 x {containers} containers) x 5 s x {hours} h; \
+         values are bounded random walks (pct 1 decimal, load 2 decimals, bytes/MHz integers), \
+         timestamps on a 5 s grid plus 0-3 ms of timer lateness"
     );
 
     // 1. Ingest with one writer thread.
@@ -510,7 +558,7 @@ fn main() {
     let rate1 = one.samples as f64 / one.write_wall.as_secs_f64();
     println!(
         "ingest, 1 writer thread: {:.2} M samples/s ({} samples in {:.1} s of write() wall time; \
-         one report (38 samples) per write() call, durable in the journal (PersistMode::Buffer) on return; \
+         one report ({per_host} samples) per write() call, durable in the journal (PersistMode::Buffer) on return; \
          row generation and maintenance excluded)",
         rate1 / 1e6,
         one.samples,
@@ -540,7 +588,7 @@ fn main() {
         st.head_bytes
     );
     let n = one.samples as f64;
-    let series = (hosts * 38) as f64;
+    let series = (hosts * per_host as u64) as f64;
     let m1_points = series * (hours * 60) as f64;
     let h1_points = series * hours as f64;
     println!(
@@ -576,6 +624,10 @@ fn main() {
         st.meta_bytes,
         st.journal_bytes
     );
+
+    if only == "ingest" {
+        return;
+    }
 
     // 2. Queries on the 24 h workload.
     // Host i of a series of queries: a fixed pseudo-random sequence, so the

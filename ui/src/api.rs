@@ -351,6 +351,21 @@ pub async fn history(
     get_json(&path).await
 }
 
+/// `GET /api/history/{id}/containers?name=` over the range from `start`.
+pub async fn container_history(
+    id: u64,
+    name: &str,
+    start: &str,
+    max_points: u32,
+) -> Result<HistoryResponse, ApiError> {
+    get_json(&format!(
+        "/api/history/{id}/containers?name={}&start={}&max_points={max_points}",
+        encode(name),
+        encode(start)
+    ))
+    .await
+}
+
 /// Percent-encodes a query value (RFC 3339 times carry `:` and `+`), as
 /// `application/x-www-form-urlencoded`, which the server's query parser reads.
 pub fn encode(value: &str) -> String {

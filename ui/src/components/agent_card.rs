@@ -125,6 +125,15 @@ pub fn AgentCard(
                 role="img" aria-label="CPU over the last 15 minutes">
                 <path d=spark vector-effect="non-scaling-stroke" />
             </svg>
+            <p class="muted small agent-card-running">{move || latest.with(|r| {
+                let r = r.as_ref()?;
+                let containers = r.containers.as_deref().map(|l| {
+                    crate::pages::running::counts_text(&storage::model::ContainerCounts::of(l))
+                });
+                let failed = crate::pages::running::failed_text(r);
+                let text: Vec<String> = containers.into_iter().chain(failed).collect();
+                (!text.is_empty()).then(|| text.join(" · "))
+            })}</p>
             <p class="muted tiny spark-caption">
                 {move || match feed.status.get() {
                     LiveStatus::Open if !live_online() => "CPU, last 15 min · no new reports",

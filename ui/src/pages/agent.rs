@@ -100,12 +100,12 @@ impl Range {
 }
 
 const LIVE_WINDOW_MS: i64 = 5 * 60 * 1000;
-const CHART_H: u32 = 200;
+pub(crate) const CHART_H: u32 = 200;
 const BIG_H: u32 = 380;
 
-/// What a chart shows right now.
+/// What a chart shows right now (the containers page draws with it too).
 #[derive(Debug, Clone, PartialEq)]
-enum Plot {
+pub enum Plot {
     Loading,
     Failed(ApiError),
     /// Drawn; for a history range also where the range starts (ms), so the
@@ -129,7 +129,7 @@ fn history_of(id: u64, group: &'static str, range: Memo<Range>) -> History {
 }
 
 /// The reports of the last five minutes (by the agent's own clock).
-fn live_window(reports: &[Report]) -> &[Report] {
+pub(crate) fn live_window(reports: &[Report]) -> &[Report] {
     let Some(newest) = reports.last().map(|r| r.ts_ms) else {
         return reports;
     };
@@ -319,6 +319,7 @@ fn AgentDashboard(id: u64) -> impl IntoView {
                 view! { <ChartCard kind=kind plot=plot on_expand=Callback::new(move |_| expanded.set(Some(kind))) /> }
             }).collect_view()}
         </div>
+        <crate::pages::running::WhatRuns id=id feed=feed range=range />
         </div>
 
         {move || expanded.get().map(|kind| {
@@ -522,7 +523,7 @@ fn ChartCard(kind: ChartKind, plot: Memo<Plot>, on_expand: Callback<()>) -> impl
 
 /// A chart with its loading, error and empty states laid over it.
 #[component]
-fn PlotView(plot: Memo<Plot>, label: &'static str, height: u32) -> impl IntoView {
+pub(crate) fn PlotView(plot: Memo<Plot>, label: &'static str, height: u32) -> impl IntoView {
     let spec = Signal::derive(move || {
         plot.with(|p| match p {
             Plot::Ready(spec, ..) => spec.clone(),

@@ -7,4 +7,5 @@ pub mod alerts;
 pub mod home;
 pub mod login;
 pub mod not_found;
+pub mod running;
 pub mod status;
