@@ -11,36 +11,9 @@
 //! (zero-width non-joiner and joiner), which some scripts and emoji
 //! sequences use: such a name must be written without them.
 
-/// Unicode 16's format characters (Cf), as inclusive ranges.
-const FORMAT: &[(u32, u32)] = &[
-    (0x00AD, 0x00AD),   // soft hyphen
-    (0x0600, 0x0605),   // Arabic number signs
-    (0x061C, 0x061C),   // Arabic letter mark
-    (0x06DD, 0x06DD),   // Arabic end of ayah
-    (0x070F, 0x070F),   // Syriac abbreviation mark
-    (0x0890, 0x0891),   // Arabic pound/piastre mark above
-    (0x08E2, 0x08E2),   // Arabic disputed end of ayah
-    (0x180E, 0x180E),   // Mongolian vowel separator
-    (0x200B, 0x200F),   // zero width space, ZWNJ, ZWJ, LRM, RLM
-    (0x202A, 0x202E),   // LRE, RLE, PDF, LRO, RLO
-    (0x2060, 0x2064),   // word joiner, invisible operators
-    (0x2066, 0x206F),   // LRI, RLI, FSI, PDI, deprecated format characters
-    (0xFEFF, 0xFEFF),   // zero width no-break space (BOM)
-    (0xFFF9, 0xFFFB),   // interlinear annotation
-    (0x110BD, 0x110BD), // Kaithi number sign
-    (0x110CD, 0x110CD), // Kaithi number sign above
-    (0x13430, 0x1343F), // Egyptian hieroglyph format controls
-    (0x1BCA0, 0x1BCA3), // shorthand format controls
-    (0x1D173, 0x1D17A), // musical symbol format controls
-    (0xE0001, 0xE0001), // language tag
-    (0xE0020, 0xE007F), // tag characters
-];
-
-/// Whether `c` may not appear in a name (see the module docs).
-pub fn is_hidden(c: char) -> bool {
-    let c = u32::from(c);
-    c == 0x2028 || c == 0x2029 || FORMAT.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
-}
+/// Whether `c` may not appear in a name (see the module docs); shared
+/// with the agent, which replaces such characters before sending.
+pub use storage::model::hidden::is_hidden;
 
 /// The problem with `text` as a name, if it holds a hidden character:
 /// `contains U+202E, an invisible formatting character …`.

@@ -182,18 +182,26 @@ pub(crate) const MAX_ITEMS: usize = 1024;
 /// Longest name (mount, interface, sensor) the server accepts, in bytes.
 const MAX_LABEL: usize = 255;
 
-/// A name fit for the wire: trimmed, control characters replaced, at most
-/// [`MAX_LABEL`] bytes (cut on a character boundary); `None` if empty.
+/// A name fit for the wire: trimmed, control and invisible formatting
+/// characters (which the server refuses) replaced, at most [`MAX_LABEL`]
+/// bytes (cut on a character boundary); `None` if empty.
 pub(crate) fn label(raw: &str) -> Option<String> {
     let mut out = String::with_capacity(raw.len().min(MAX_LABEL));
     for c in raw.trim().chars() {
-        let c = if c.is_control() { '?' } else { c };
+        let c = if unprintable(c) { '?' } else { c };
         if out.len() + c.len_utf8() > MAX_LABEL {
             break;
         }
         out.push(c);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// A character the server refuses in a name: a control character, or an
+/// invisible one that makes text display as something else (a process can
+/// be named by anyone on the machine: it must not get reports refused).
+pub(crate) fn unprintable(c: char) -> bool {
+    c.is_control() || storage::model::hidden::is_hidden(c)
 }
 
 /// Rounds to `decimals` places: the precision the source really has.
@@ -236,6 +244,8 @@ mod tests {
         assert_eq!(label("  eth0 "), Some("eth0".into()));
         assert_eq!(label("a\tb"), Some("a?b".into()));
         assert_eq!(label("   "), None);
+        assert_eq!(label("evil\u{202E}gpj.exe"), Some("evil?gpj.exe".into()));
+        assert_eq!(label("a\u{200B}b"), Some("a?b".into()));
         let long = "é".repeat(200);
         let l = label(&long).unwrap();
         assert!(l.len() <= 255 && l.chars().all(|c| c == 'é'));

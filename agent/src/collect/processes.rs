@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use storage::model::wire::Process;
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
-use super::{label, round_to};
+use super::{label, round_to, unprintable};
 
 /// Processes per ranking.
 pub const TOP: usize = 10;
@@ -137,7 +137,7 @@ fn cmdline(args: &[std::ffi::OsString]) -> Option<String> {
             out.push(' ');
         }
         for c in a.to_string_lossy().chars() {
-            let c = if c.is_control() { '?' } else { c };
+            let c = if unprintable(c) { '?' } else { c };
             if out.len() + c.len_utf8() > MAX_CMDLINE {
                 return Some(out);
             }

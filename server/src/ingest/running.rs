@@ -68,6 +68,9 @@ pub(super) fn validate(at: At, r: &Report) -> Result<(), ApiError> {
                 if cmd.chars().any(char::is_control) {
                     return Err(invalid(&field("cmdline"), "contains control characters"));
                 }
+                if let Some(problem) = crate::text::hidden_problem(cmd) {
+                    return Err(invalid(&field("cmdline"), &problem));
+                }
             }
             if list[..i].iter().any(|o| o.pid == p.pid) {
                 return Err(invalid(&field("pid"), &format!("{} appears twice", p.pid)));
@@ -302,6 +305,10 @@ mod tests {
             (
                 "reports[1].processes[0].cmdline",
                 Box::new(|r| p(r).cmdline = Some("a\u{7}".into())),
+            ),
+            (
+                "reports[1].processes[0].cmdline",
+                Box::new(|r| p(r).cmdline = Some("ls \u{202E}txt.exe".into())),
             ),
             (
                 "reports[1].processes[1].pid",

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod containers;
+pub mod hidden;
 pub mod history;
 pub mod live;
 pub mod metrics;
