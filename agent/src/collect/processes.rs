@@ -1,6 +1,8 @@
 //! The busiest processes: the top [`TOP`] by CPU and the top [`TOP`] by
-//! resident memory, each process once. One process-table refresh per tick
-//! (CPU time and memory only; no threads, no environment); the command line
+//! resident memory, each process once. One process-table refresh every
+//! [`REFRESH_EVERY`] ticks (CPU time and memory only; no threads, no
+//! environment), CPU % over that span; the reports in between carry the
+//! last list (walking `/proc` costs more than the rest of a tick); the command line
 //! is read only with `--process-cmdline` (it can hold secrets) and cut to
 //! [`MAX_CMDLINE`] bytes; user names come from `/etc/passwd`, re-read now
 //! and then.
@@ -18,6 +20,8 @@ pub const TOP: usize = 10;
 pub const MAX_CMDLINE: usize = 512;
 /// `/etc/passwd` is re-read this often (in ticks).
 const USERS_EVERY: u32 = 60;
+/// The process table is read this often (in ticks): every 15 s at 5 s.
+pub const REFRESH_EVERY: u32 = 3;
 
 /// What the agent was told about processes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +36,7 @@ pub struct ProcessCollector {
     cmdline: bool,
     users: HashMap<u32, String>,
     ticks: u32,
+    last: Option<Vec<Process>>,
 }
 
 impl ProcessCollector {
@@ -40,15 +45,26 @@ impl ProcessCollector {
             cmdline: config.cmdline,
             users: HashMap::new(),
             ticks: 0,
+            last: None,
         })
     }
 
-    /// The top processes since the previous call (CPU % over that time).
+    /// The top processes (CPU % since the previous refresh), read anew
+    /// every [`REFRESH_EVERY`] calls.
     pub fn collect(&mut self, system: &mut System) -> Option<Vec<Process>> {
-        if self.ticks.is_multiple_of(USERS_EVERY) {
+        let tick = self.ticks;
+        self.ticks = self.ticks.wrapping_add(1);
+        if !tick.is_multiple_of(REFRESH_EVERY) {
+            return self.last.clone();
+        }
+        if tick.is_multiple_of(USERS_EVERY) {
             self.users = read_passwd();
         }
-        self.ticks = self.ticks.wrapping_add(1);
+        self.last = self.read(system);
+        self.last.clone()
+    }
+
+    fn read(&mut self, system: &mut System) -> Option<Vec<Process>> {
         let mut kind = ProcessRefreshKind::nothing()
             .with_cpu()
             .with_memory()
