@@ -123,5 +123,6 @@ test('containers, processes and services on the agent page', async () => {
   await modal.locator('.chart-summary', { hasText: 'Container CPU' }).waitFor({ timeout: 15_000 });
   assert.equal(await modal.locator('.plot-overlay').count(), 0, 'history drawn');
   await page.screenshot({ path: join(artifacts, 'containers-chart-1h.png') });
-  assert.deepEqual(page.problems, []);
+  // The logged-out session probe on the login page answers 401; nothing else may fail.
+  assert.deepEqual(page.problems.filter((p) => !/status of 401/.test(p)), []);
 });
