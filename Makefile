@@ -79,7 +79,8 @@ setup-engine: ## Podman (and runc, for nested containers) and a busybox image bu
 	@podman image exists localhost/statusmonitor-busybox:latest || { \
 	  d=$$(mktemp -d) && mkdir -p $$d/bin && cp /bin/busybox $$d/bin/ && \
 	  for t in sh sleep true; do ln -s busybox $$d/bin/$$t; done && \
-	  tar -C $$d -cf $$d.tar . && podman import -q $$d.tar localhost/statusmonitor-busybox:latest >/dev/null; \
+	  tar -C $$d -cf $$d.tar . && podman import -q $$d.tar localhost/statusmonitor-busybox:latest >/dev/null \
+	  || echo "setup-engine: podman cannot import an image here; the real-engine test will say it is skipped"; \
 	  rm -rf $$d $$d.tar; }
 
 test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-openapi setup-engine ## Run every test: unit, integration, end-to-end in Chromium
