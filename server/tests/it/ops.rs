@@ -798,3 +798,46 @@ fn backup_and_restore_from_the_command_line() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// The fixture of format 3: the layout before accounts could be managed
+/// (catalog records of version 1, `session_keys`), with an admin `alice`, a
+/// user `bob`, an agent `nas` of alice's with an hour of reports and a rule.
+const FORMAT_3_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/data-format-3.tar.zst"
+);
+
+/// Writes the format-3 fixture with the code of a format-3 release. Run by
+/// hand on the release that defines the format:
+/// `cargo test -p server --test it make_format_3_fixture -- --ignored`.
+#[tokio::test]
+#[ignore = "writes the fixture; run by hand on the release that defines the format"]
+async fn make_format_3_fixture() {
+    let app = TestApp::with_open_registration();
+    let alice = app.register_and_login("alice").await;
+    let _bob = app.register_and_login("bob").await;
+    let (agent, token) = app.create_agent(&alice, "nas").await;
+    assert_eq!(agent, 1);
+    let start = T0 - 720 * 5_000;
+    let reports = (0..720)
+        .map(|i| report(start + i * 5_000, fixture_cpu(i)))
+        .collect();
+    ingest(&app, &token, reports).await;
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/rules",
+            Some(json!({ "agent_id": agent, "metric": "cpu_pct", "comparison": "gt", "threshold": 90 })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    app.state.flush().unwrap();
+    let TestApp { dir, state, .. } = app;
+    drop(state);
+    assert_eq!(
+        format_file(dir.path()).as_deref(),
+        Some("statusmonitor-data 3\n")
+    );
+    pack_dir(dir.path(), Path::new(FORMAT_3_FIXTURE));
+}
