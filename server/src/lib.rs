@@ -4,6 +4,7 @@
 //! directory.
 
 pub mod accept_encoding;
+pub mod accounts;
 pub mod alerting;
 pub mod api;
 pub mod auth;

@@ -67,6 +67,7 @@ pub fn user_info(user: &UserRecord) -> UserInfo {
         username: user.username.clone(),
         is_admin: user.is_admin,
         created_ms: user.created_ms,
+        must_change_password: user.must_change_password,
     }
 }
 
@@ -162,6 +163,11 @@ async fn login(
             return Err(ApiError::Unauthorized("wrong username or password".into()));
         }
     };
+    if user.disabled {
+        return Err(ApiError::Forbidden(
+            "this account is disabled; ask the administrator".into(),
+        ));
+    }
     let refresh = new_token(REFRESH_TOKEN_PREFIX);
     let hash = hash_token(&refresh);
     let user_agent: String = headers
@@ -177,6 +183,7 @@ async fn login(
     let session = state
         .catalog(move |c| c.create_session(user_id, &hash, key, &user_agent, now, REFRESH_TTL_MS))
         .await?;
+    state.catalog(move |c| c.record_login(user_id, now)).await?;
     tracing::info!(user_id, session_id = session.id, "logged in");
     token_response(&state, &headers, &user, session.id, key, refresh)
 }

@@ -7,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod accounts;
 pub mod admin;
 pub mod agents;
 pub mod alerts;
@@ -46,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(agents::router())
         .merge(admin::router())
+        .merge(accounts::router())
         .merge(ingest::router())
         .merge(history::router())
         .merge(ws::router())

@@ -47,6 +47,16 @@ pub fn catalog_error(e: CatalogError) -> ApiError {
             "registration is closed; ask the administrator to create your account or open registration"
                 .into(),
         ),
+        CatalogError::LastAdmin => ApiError::Conflict(
+            "this is the last enabled admin: make another user admin first".into(),
+        ),
+        CatalogError::InvitationInvalid => ApiError::NotFound(
+            "this invitation link is not valid: it was used already or never existed".into(),
+        ),
+        CatalogError::InvitationExpired => ApiError::Gone(
+            "this invitation link expired (links are valid for 24 hours); ask for a new one"
+                .into(),
+        ),
         other => ApiError::internal(other),
     }
 }

@@ -55,6 +55,10 @@ pub struct UserInfo {
     pub username: String,
     pub is_admin: bool,
     pub created_ms: i64,
+    /// Logged in with a one-time password: until a new password is set
+    /// (`POST /api/users/me/password`), every other request is refused (403).
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 /// `GET /api/auth/registration`: whether the sign-up form should be shown.

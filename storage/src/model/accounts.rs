@@ -1,0 +1,121 @@
+//! Bodies of account management (`/api/admin/users*`, invitations) and of
+//! agent sharing.
+
+use serde::{Deserialize, Serialize};
+
+/// One account as the admin sees it (`GET /api/admin/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ManagedUser {
+    pub id: u64,
+    pub username: String,
+    pub is_admin: bool,
+    /// Cannot log in; the agents keep reporting.
+    pub disabled: bool,
+    /// Logged in with a one-time password and has not chosen one yet.
+    pub must_change_password: bool,
+    pub created_ms: i64,
+    pub last_login_ms: Option<i64>,
+    pub agent_count: u64,
+}
+
+/// How `POST /api/admin/users` gives the new person access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NewUserAccess {
+    /// The account is created now with a one-time password (in the answer,
+    /// once), which must be changed at the first log-in.
+    OneTimePassword,
+    /// An invitation link valid for 24 hours and one use: whoever opens it
+    /// chooses the password and the account is created then.
+    Invitation,
+}
+
+/// `POST /api/admin/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// 3-32 characters of `a-z 0-9 _ . -`; compared case-insensitively.
+    pub username: String,
+    pub access: NewUserAccess,
+}
+
+/// An invitation link (shown once: only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invitation {
+    pub username: String,
+    /// The secret of the link.
+    pub token: String,
+    /// The dashboard path that accepts it: `/invite?token=...`.
+    pub path: String,
+    pub expires_ms: i64,
+}
+
+/// The answer of `POST /api/admin/users` (201): the account and its
+/// one-time password, or the invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedUser {
+    pub user: Option<ManagedUser>,
+    pub one_time_password: Option<String>,
+    pub invitation: Option<Invitation>,
+}
+
+/// A pending invitation in `GET /api/admin/invitations` (the link itself is
+/// not kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingInvitation {
+    pub username: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// `PATCH /api/admin/users/{id}`: each field present is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// Disabling ends every session of the user at once.
+    pub disabled: Option<bool>,
+    /// The last enabled admin keeps the power.
+    pub is_admin: Option<bool>,
+}
+
+/// `DELETE /api/admin/users/{id}`: the account's name typed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeleteUserRequest {
+    pub confirm_username: String,
+}
+
+/// A one-time password (`POST /api/admin/users/{id}/reset-password`),
+/// shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OneTimePassword {
+    pub username: String,
+    pub one_time_password: String,
+}
+
+/// `GET /api/auth/invitation?token=`: who the link is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitationInfo {
+    pub username: String,
+    pub expires_ms: i64,
+}
+
+/// `POST /api/auth/invitation`: accept an invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    pub token: String,
+    /// 10 to 1024 characters.
+    pub password: String,
+}
