@@ -46,6 +46,8 @@ pub enum Command {
     Restore(crate::ops::RestoreArgs),
     /// Verify checksums and structure of a stopped server's data directory.
     Check(crate::ops::CheckArgs),
+    /// List accounts, or reset a password (a way back in), on a running or stopped server.
+    User(crate::accounts::cli::UserArgs),
 }
 
 /// Settings of `statusmonitor serve`. Every one is optional; see [`Config`]

@@ -464,3 +464,106 @@ async fn deleting_an_account_needs_its_name_and_takes_its_agents_and_data() {
     // The name can be used again.
     create_with_password(&app, &alice, "bob").await;
 }
+
+/// `statusmonitor user ...` with `args` on `data`.
+fn user_cmd(args: &[&str], data: &str, cwd: &std::path::Path) -> std::process::Output {
+    let mut all = vec!["user"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--data-dir", data]);
+    crate::cli::run(&all, cwd)
+}
+
+/// The one-time password printed by `user reset-password`.
+fn printed_password(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.split_once("one-time password for alice: "))
+        .map(|(_, p)| p.trim().to_string())
+        .unwrap_or_else(|| panic!("no password in {text:?}"))
+}
+
+fn login_over_http(url: &str, password: &str) -> (u16, Value) {
+    let r = ureq::post(&format!("{url}/api/auth/token"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(json!({ "username": "alice", "password": password }));
+    let mut r = r.unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_user_command_lists_and_resets_on_a_running_and_on_a_stopped_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let (mut server, port) = crate::cli::start(&["--data-dir", data_s], tmp.path());
+    let url = format!("http://127.0.0.1:{port}");
+    ureq::post(&format!("{url}/api/auth/register"))
+        .send_json(json!({ "username": "alice", "password": PASSWORD }))
+        .unwrap();
+    let (status, session) = login_over_http(&url, PASSWORD);
+    assert_eq!(status, 200);
+
+    // Running: through the control socket.
+    let out = user_cmd(&["list"], data_s, tmp.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("ID"), "{text}");
+    let row = text.lines().nth(1).unwrap();
+    assert!(row.contains("alice") && row.contains("yes"), "{row}");
+    let out = user_cmd(&["reset-password", "Alice"], data_s, tmp.path());
+    let otp = printed_password(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 session(s) ended"));
+    // The old session is over, the old password too; the new one must be changed.
+    let r = ureq::get(&format!("{url}/api/users/me"))
+        .header(
+            "authorization",
+            &format!("Bearer {}", session["access_token"].as_str().unwrap()),
+        )
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(login_over_http(&url, PASSWORD).0, 401);
+    let (status, body) = login_over_http(&url, &otp);
+    assert_eq!(status, 200);
+    assert_eq!(body["user"]["must_change_password"], true);
+    // A name that does not exist: one line naming the accounts, exit 1.
+    let out = user_cmd(&["reset-password", "mallory"], data_s, tmp.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no account \"mallory\"") && err.contains("alice"),
+        "{err}"
+    );
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Stopped: the catalog directly.
+    let out = user_cmd(&["reset-password", "alice"], data_s, tmp.path());
+    let otp2 = printed_password(&out);
+    assert_ne!(otp, otp2);
+    let out = user_cmd(&["list"], data_s, tmp.path());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("alice"));
+    let (mut server, port) = crate::cli::start(&["--data-dir", data_s], tmp.path());
+    let url = format!("http://127.0.0.1:{port}");
+    assert_eq!(login_over_http(&url, &otp).0, 401);
+    let (status, body) = login_over_http(&url, &otp2);
+    assert_eq!(status, 200, "{body}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

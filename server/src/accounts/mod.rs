@@ -3,6 +3,8 @@
 //! of accounts, password resets, and what a user who must change their
 //! password may still do.
 
+pub mod cli;
+
 use std::collections::HashMap;
 
 use storage::catalog::{Catalog, CatalogError, UserRecord};
