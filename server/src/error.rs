@@ -24,6 +24,10 @@ pub enum ApiError {
     /// 401: no valid session or token.
     #[error("{0}")]
     Unauthorized(String),
+    /// 401: the password was right; a two-factor code is needed (or was
+    /// wrong). Its own code, so a client knows to ask for one.
+    #[error("{0}")]
+    TwoFactorRequired(String),
     /// 403: authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -71,6 +75,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TwoFactorRequired(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -92,6 +97,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::TwoFactorRequired(_) => "two_factor_required",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",

@@ -4,10 +4,11 @@
 //! password may still do.
 
 pub mod cli;
+pub mod totp;
 
 use std::collections::HashMap;
 
-use storage::catalog::{Catalog, CatalogError, UserRecord};
+use storage::catalog::{Catalog, CatalogError, Restriction, UserRecord};
 use storage::model::ManagedUser;
 
 /// Letters and digits that cannot be mistaken for one another when read
@@ -54,11 +55,29 @@ pub fn managed_user(u: &UserRecord, agent_count: u64) -> ManagedUser {
     }
 }
 
-/// Paths a user who must change their password may still call: who am I,
-/// change the password, log out, the session list.
-pub fn allowed_before_password_change(path: &str) -> bool {
-    matches!(
+/// Whether a user under `restriction` may call `path`: who am I, log out,
+/// and what lifts the restriction (a new password; two-factor enrolment).
+pub fn allowed_while(restriction: Restriction, path: &str) -> bool {
+    if matches!(
         path,
-        "/api/users/me" | "/api/users/me/password" | "/api/auth/logout" | "/api/auth/logout-all"
-    )
+        "/api/users/me" | "/api/auth/logout" | "/api/auth/logout-all"
+    ) {
+        return true;
+    }
+    match restriction {
+        Restriction::ChangePassword => path == "/api/users/me/password",
+        Restriction::EnrolTwoFactor => path.starts_with("/api/users/me/two-factor"),
+    }
+}
+
+/// The refusal for a request outside [`allowed_while`].
+pub fn restricted(restriction: Restriction) -> crate::error::ApiError {
+    crate::error::ApiError::Forbidden(match restriction {
+        Restriction::ChangePassword => "you logged in with a one-time password: choose a new \
+            password first (POST /api/users/me/password)"
+            .into(),
+        Restriction::EnrolTwoFactor => "two-factor log-in is required on this server: set it \
+            up first (Account page, or POST /api/users/me/two-factor)"
+            .into(),
+    })
 }

@@ -389,5 +389,5 @@ async fn accept_invitation(
         .catalog(move |c| c.accept_invitation(&hash, &password_hash, now))
         .await?;
     tracing::info!(user_id = user.id, "invitation accepted: account created");
-    Ok((StatusCode::CREATED, Json(user_info(&user))))
+    Ok((StatusCode::CREATED, Json(user_info(&user, &state.catalog))))
 }

@@ -61,13 +61,17 @@ pub fn normalize_username(name: &str) -> Result<String, ApiError> {
     Ok(name)
 }
 
-pub fn user_info(user: &UserRecord) -> UserInfo {
+/// The API view of `user`; `catalog` knows its two-factor state (memory only).
+pub fn user_info(user: &UserRecord, catalog: &storage::catalog::Catalog) -> UserInfo {
     UserInfo {
         id: user.id,
         username: user.username.clone(),
         is_admin: user.is_admin,
         created_ms: user.created_ms,
         must_change_password: user.must_change_password,
+        two_factor: catalog.has_two_factor(user.id),
+        must_enrol_two_factor: catalog.restriction(user.id)
+            == Some(storage::catalog::Restriction::EnrolTwoFactor),
     }
 }
 
@@ -130,7 +134,7 @@ async fn register(
         .catalog(move |c| c.create_user(&username, &hash, by_config, now))
         .await?;
     tracing::info!(user_id = user.id, admin = user.is_admin, "account created");
-    Ok((StatusCode::CREATED, Json(user_info(&user))))
+    Ok((StatusCode::CREATED, Json(user_info(&user, &state.catalog))))
 }
 
 #[utoipa::path(
@@ -167,6 +171,16 @@ async fn login(
         return Err(ApiError::Forbidden(
             "this account is disabled; ask the administrator".into(),
         ));
+    }
+    if state.catalog.has_two_factor(user.id) {
+        crate::accounts::totp::verify(
+            &state,
+            user.id,
+            &user.username,
+            req.two_factor_code.as_deref(),
+            ip,
+        )
+        .await?;
     }
     let refresh = new_token(REFRESH_TOKEN_PREFIX);
     let hash = hash_token(&refresh);
@@ -211,7 +225,7 @@ fn token_response(
         refresh_token: refresh,
         token_type: "Bearer".into(),
         expires_in: ACCESS_TTL_S,
-        user: user_info(user),
+        user: user_info(user, &state.catalog),
     };
     let mut response = Json(body).into_response();
     let h = response.headers_mut();

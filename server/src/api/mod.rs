@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod quota;
 pub mod recipient;
 pub mod rules;
+pub mod two_factor;
 pub mod users;
 pub mod ws;
 
@@ -48,6 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(agents::router())
         .merge(admin::router())
         .merge(accounts::router())
+        .merge(two_factor::router())
         .merge(ingest::router())
         .merge(history::router())
         .merge(ws::router())

@@ -109,14 +109,10 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let user = AuthUser::from_headers(&parts.method, &parts.headers, state)?;
         crate::serve::ConnectionSlot::mark(&parts.extensions);
-        if state.catalog.must_change_password(user.user_id)
-            && !crate::accounts::allowed_before_password_change(parts.uri.path())
+        if let Some(r) = state.catalog.restriction(user.user_id)
+            && !crate::accounts::allowed_while(r, parts.uri.path())
         {
-            return Err(ApiError::Forbidden(
-                "you logged in with a one-time password: choose a new password first \
-                 (POST /api/users/me/password)"
-                    .into(),
-            ));
+            return Err(crate::accounts::restricted(r));
         }
         Ok(user)
     }

@@ -10,7 +10,7 @@
 //! |   | key per session family, which access tokens must carry)         |
 //! | 4 | format 3 plus user and agent records of version 2 (a user's      |
 //! |   | disabled / must-change-password / last-login, an agent's tags)   |
-//! |   | and the tables `invitations` and `agent_shares`                  |
+//! |   | and the tables `invitations`, `agent_shares` and `user_totp`     |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -109,7 +109,8 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         // keeps working, gives the family a key. A format-2 binary refuses
         // the directory instead of backing it up without the keys.
         2 => Ok(()),
-        // 3 → 4: the catalog creates `invitations` and `agent_shares` when it
+        // 3 → 4: the catalog creates `invitations`, `agent_shares` and
+        // `user_totp` when it
         // opens, and reads version-1 user and agent records as version 2
         // (enabled, no forced password change, never logged in; no tags),
         // rewriting each as version 2 when it next changes. A format-3

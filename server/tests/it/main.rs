@@ -42,3 +42,5 @@ mod ops;
 mod outbound;
 /// A server restart with a real agent: no false offline alarm.
 mod restart;
+/// Two-factor log-in: enrolment, codes at log-in, replay, recovery codes, limits.
+mod two_factor;

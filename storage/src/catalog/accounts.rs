@@ -375,11 +375,19 @@ impl Catalog {
                 .remove(id)
                 .map_err(store("delete alert count"))?;
             super::shares::remove_user_shares(&txn, id)?;
+            txn.open_table(super::USER_TOTP)
+                .map_err(store("open user totp"))?
+                .remove(id)
+                .map_err(store("delete user totp"))?;
             (user, theirs, session_ids)
         };
         txn.commit().map_err(store("commit delete user"))?;
         self.forget_sessions(&session_ids);
         self.restricted_users
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        self.totp_users
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);

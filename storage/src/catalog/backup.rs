@@ -23,7 +23,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 16] = [
+const TABLE_NAMES: [&str; 17] = [
     "counters",
     "users",
     "usernames",
@@ -40,6 +40,7 @@ const TABLE_NAMES: [&str; 16] = [
     "recipients",
     "invitations",
     "agent_shares",
+    "user_totp",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -139,6 +140,7 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, RECIPIENTS)?;
         n += copy_table(&self.txn, &to, INVITATIONS)?;
         n += copy_table(&self.txn, &to, AGENT_SHARES)?;
+        n += copy_table(&self.txn, &to, USER_TOTP)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -270,5 +272,11 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         record::<super::accounts::InvitationRecord>("invitation"),
     );
     check_table(&txn, AGENT_SHARES, &mut out, |_: &u8| Ok(()));
+    check_table(
+        &txn,
+        USER_TOTP,
+        &mut out,
+        record::<super::two_factor::TotpRecord>("two-factor"),
+    );
     Ok(out)
 }

@@ -24,6 +24,7 @@ mod rules;
 mod sessions;
 mod settings;
 mod shares;
+mod two_factor;
 mod users;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ pub use rules::{FiringRecord, RuleRecord, label_key};
 pub use sessions::{RefreshOutcome, SessionRecord};
 pub use settings::ServerSettingsRecord;
 pub use shares::ShareRole;
+pub use two_factor::{AccountPolicyRecord, Restriction, TotpRecord};
 pub use users::{UserRecord, UserRecordV1};
 
 use agents::LiveState;
@@ -97,6 +99,8 @@ const INVITATIONS: TableDefinition<&TokenHash, &[u8]> = TableDefinition::new("in
 /// (agent id, user id) → [`ShareRole`] byte: agents shared with other users
 /// (data format 4).
 const AGENT_SHARES: TableDefinition<(u64, u64), u8> = TableDefinition::new("agent_shares");
+/// user id → [`TotpRecord`]: two-factor log-in (data format 4).
+const USER_TOTP: TableDefinition<u64, &[u8]> = TableDefinition::new("user_totp");
 
 /// The open catalog. Share it behind an `Arc`; all methods take `&self`.
 pub struct Catalog {
@@ -118,6 +122,10 @@ pub struct Catalog {
     /// Users who must change their password first. Mirrors the users'
     /// `must_change_password`; see [`Catalog::must_change_password`].
     restricted_users: RwLock<std::collections::HashSet<u64>>,
+    /// Users with two-factor log-in on; mirrors `user_totp`.
+    totp_users: RwLock<std::collections::HashSet<u64>>,
+    /// The account policy's `require_two_factor`; mirrors the setting.
+    require_two_factor: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -141,6 +149,8 @@ impl Catalog {
             active_tokens: RwLock::new(HashMap::new()),
             token_epoch: AtomicU64::new(0),
             restricted_users: RwLock::new(std::collections::HashSet::new()),
+            totp_users: RwLock::new(std::collections::HashSet::new()),
+            require_two_factor: std::sync::atomic::AtomicBool::new(false),
         };
         let txn = catalog.write()?;
         {
@@ -167,10 +177,12 @@ impl Catalog {
                 .map_err(store("create tables"))?;
             txn.open_table(AGENT_SHARES)
                 .map_err(store("create tables"))?;
+            txn.open_table(USER_TOTP).map_err(store("create tables"))?;
         }
         txn.commit().map_err(store("create tables"))?;
         catalog.load_active_sessions()?;
         catalog.load_restricted_users()?;
+        catalog.load_two_factor()?;
         Ok(catalog)
     }
 

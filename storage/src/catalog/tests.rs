@@ -471,3 +471,48 @@ fn records_never_panic_on_damaged_bytes() {
         }
     }
 }
+
+#[test]
+fn a_totp_step_is_accepted_once_and_recovery_codes_once_each() {
+    let (_dir, c) = open();
+    let alice = c.create_user("alice", "h", false, T0).unwrap();
+    assert!(c.begin_totp(alice.id, &[1; 20], T0).unwrap());
+    assert!(!c.has_two_factor(alice.id), "pending is not on");
+    assert!(
+        !c.use_totp_step(alice.id, 10).unwrap(),
+        "not before confirmation"
+    );
+    assert!(
+        c.confirm_totp(alice.id, 10, vec![[7; 32], [8; 32]])
+            .unwrap()
+    );
+    assert!(c.has_two_factor(alice.id));
+    assert!(
+        !c.begin_totp(alice.id, &[2; 20], T0).unwrap(),
+        "on: not replaced"
+    );
+    assert!(
+        !c.use_totp_step(alice.id, 10).unwrap(),
+        "the confirming step is spent"
+    );
+    assert!(c.use_totp_step(alice.id, 11).unwrap());
+    assert!(!c.use_totp_step(alice.id, 11).unwrap());
+    assert!(!c.use_totp_step(alice.id, 9).unwrap(), "never backwards");
+    assert_eq!(c.use_recovery_code(alice.id, &[7; 32]).unwrap(), Some(1));
+    assert_eq!(c.use_recovery_code(alice.id, &[7; 32]).unwrap(), None);
+    // The policy and the enrolment survive a reopen.
+    c.set_account_policy(AccountPolicyRecord {
+        require_two_factor: true,
+    })
+    .unwrap();
+    let bob = c.create_user("bob", "h", true, T0).unwrap();
+    assert_eq!(c.restriction(bob.id), Some(Restriction::EnrolTwoFactor));
+    assert_eq!(c.restriction(alice.id), None);
+    let path = c.path().to_path_buf();
+    drop(c);
+    let c = Catalog::open(&path).unwrap();
+    assert!(c.has_two_factor(alice.id));
+    assert_eq!(c.restriction(bob.id), Some(Restriction::EnrolTwoFactor));
+    assert!(c.remove_totp(alice.id).unwrap());
+    assert_eq!(c.restriction(alice.id), Some(Restriction::EnrolTwoFactor));
+}

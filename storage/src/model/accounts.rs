@@ -119,3 +119,46 @@ pub struct AcceptInvitationRequest {
     /// 10 to 1024 characters.
     pub password: String,
 }
+
+/// `GET /api/users/me/two-factor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TwoFactorStatus {
+    /// Log-in asks for a code.
+    pub enabled: bool,
+    /// An enrolment waits for its first code.
+    pub pending: bool,
+    pub recovery_codes_left: u32,
+    /// The admin requires two-factor log-in for every account.
+    pub required: bool,
+}
+
+/// `POST /api/users/me/two-factor`: the secret to put in an authenticator
+/// app, as text and as a QR code (an SVG image at `qr_svg_path`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TwoFactorEnrolment {
+    /// Base32, for typing into the app by hand.
+    pub secret: String,
+    /// `otpauth://totp/StatusMonitor:NAME?secret=…&issuer=StatusMonitor`.
+    pub otpauth_url: String,
+    pub qr_svg_path: String,
+}
+
+/// A two-factor code: `POST /api/users/me/two-factor/confirm`,
+/// `DELETE /api/users/me/two-factor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactorCode {
+    /// Six digits from the authenticator app (or, to turn it off, a
+    /// recovery code).
+    pub code: String,
+}
+
+/// The recovery codes, shown once when two-factor log-in is turned on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}

@@ -70,6 +70,7 @@ fn AuthForm(register: bool) -> impl IntoView {
             submit.dispatch(LoginRequest {
                 username: username.get_untracked().trim().to_string(),
                 password: password.get_untracked(),
+                two_factor_code: None,
             });
         }
     };
