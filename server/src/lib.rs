@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod remote_write;
 pub mod security;
 pub mod serve;
+pub mod sharing;
 pub mod state;
 pub mod store;
 pub mod text;

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod quota;
 pub mod recipient;
 pub mod rules;
+pub mod shares;
 pub mod two_factor;
 pub mod users;
 pub mod ws;
@@ -50,6 +51,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(accounts::router())
         .merge(two_factor::router())
+        .merge(shares::router())
         .merge(ingest::router())
         .merge(history::router())
         .merge(ws::router())

@@ -34,6 +34,8 @@ pub enum SecurityEvent {
     AgentTokenRevoked { agent_id: u64 },
     /// An agent was deleted with its data.
     AgentDeleted { owner_id: u64, agent_id: u64 },
+    /// An agent is no longer shared with a user: their sockets on it close.
+    AgentUnshared { agent_id: u64, user_id: u64 },
 }
 
 /// Maps catalog failures to API errors: the domain outcomes to 4xx, the rest

@@ -162,3 +162,42 @@ pub struct TwoFactorCode {
 pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
+
+/// What a user may do with an agent shared with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ShareAccess {
+    /// Sees the agent, its live data, history and alert history.
+    Viewer,
+    /// A viewer who also manages the agent's alert rules.
+    Editor,
+}
+
+/// How an agent someone else owns was shared with the caller
+/// (`AgentInfo::shared`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SharedWithMe {
+    pub owner: String,
+    pub access: ShareAccess,
+}
+
+/// One share of an agent (`GET /api/agents/{id}/shares`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentShare {
+    pub user_id: u64,
+    pub username: String,
+    pub access: ShareAccess,
+}
+
+/// `PUT /api/agents/{id}/shares`: share (or change the access of a share).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ShareAgentRequest {
+    /// Another account's name.
+    pub username: String,
+    pub access: ShareAccess,
+}

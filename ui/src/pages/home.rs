@@ -227,6 +227,8 @@ mod tests {
             interval_ms: None,
             host: None,
             online,
+            tags: Vec::new(),
+            shared: None,
         }
     }
 
