@@ -20,6 +20,7 @@ pub mod quota;
 pub mod recipient;
 pub mod rules;
 pub mod shares;
+pub mod tags;
 pub mod two_factor;
 pub mod users;
 pub mod ws;
@@ -52,6 +53,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(two_factor::router())
         .merge(shares::router())
+        .merge(tags::router())
         .merge(ingest::router())
         .merge(history::router())
         .merge(ws::router())

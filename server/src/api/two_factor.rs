@@ -103,14 +103,14 @@ async fn enrol(State(state): State<AppState>, user: AuthUser) -> ApiResult<Respo
     tag = "users",
     summary = "The QR code of the pending enrolment, as SVG",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The QR code", content_type = "image/svg+xml"), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No enrolment is pending", body = storage::model::ErrorBody))
+    responses((status = 200, description = "The QR code", content_type = "image/svg+xml"), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 409, description = "No enrolment is pending", body = storage::model::ErrorBody))
 )]
 async fn qr_code(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     let id = user.user_id;
     let name = username(&state, id).await?;
     let record = state.catalog(move |c| c.totp(id)).await?;
     let Some(record) = record.filter(|r| !r.confirmed) else {
-        return Err(ApiError::NotFound(
+        return Err(ApiError::Conflict(
             "no two-factor enrolment is pending; start one first".into(),
         ));
     };
@@ -138,7 +138,7 @@ async fn qr_code(State(state): State<AppState>, user: AuthUser) -> ApiResult<Res
     summary = "Turn two-factor log-in on with the first code; answers the recovery codes, once",
     request_body = storage::model::TwoFactorCode,
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = storage::model::RecoveryCodes), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No enrolment is pending", body = storage::model::ErrorBody), (status = 422, description = "Wrong code", body = storage::model::ErrorBody), (status = 429, description = "Too many attempts; see Retry-After", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::RecoveryCodes), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 409, description = "No enrolment is pending", body = storage::model::ErrorBody), (status = 422, description = "Wrong code", body = storage::model::ErrorBody), (status = 429, description = "Too many attempts; see Retry-After", body = storage::model::ErrorBody))
 )]
 async fn confirm(
     State(state): State<AppState>,
@@ -151,7 +151,7 @@ async fn confirm(
     let name = username(&state, id).await?;
     let record = state.catalog(move |c| c.totp(id)).await?;
     let Some(record) = record.filter(|r| !r.confirmed) else {
-        return Err(ApiError::NotFound(
+        return Err(ApiError::Conflict(
             "no two-factor enrolment is pending; start one first".into(),
         ));
     };
@@ -188,7 +188,7 @@ async fn confirm(
     summary = "Turn two-factor log-in off (with a current code or a recovery code)",
     request_body = storage::model::TwoFactorCode,
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "Off"), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, the token is invalid, or a wrong code", body = storage::model::ErrorBody), (status = 404, description = "Two-factor log-in is not on", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody), (status = 429, description = "Too many attempts; see Retry-After", body = storage::model::ErrorBody))
+    responses((status = 204, description = "Off"), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, the token is invalid, or a wrong code", body = storage::model::ErrorBody), (status = 409, description = "Two-factor log-in is not on", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value", body = storage::model::ErrorBody), (status = 429, description = "Too many attempts; see Retry-After", body = storage::model::ErrorBody))
 )]
 async fn turn_off(
     State(state): State<AppState>,
@@ -202,7 +202,7 @@ async fn turn_off(
         return if state.catalog(move |c| c.remove_totp(id)).await? {
             Ok(StatusCode::NO_CONTENT)
         } else {
-            Err(ApiError::NotFound("two-factor log-in is not on".into()))
+            Err(ApiError::Conflict("two-factor log-in is not on".into()))
         };
     }
     let name = username(&state, id).await?;

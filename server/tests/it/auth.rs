@@ -306,7 +306,10 @@ async fn registration_closes_after_the_first_account_unless_enabled() {
     let r = app
         .call_as(&alice, Method::GET, "/api/admin/settings", None)
         .await;
-    assert_eq!(r.body, json!({ "open_registration": false }));
+    assert_eq!(
+        r.body,
+        json!({ "open_registration": false, "require_two_factor": false })
+    );
     let r = app
         .call_as(
             &alice,

@@ -49,6 +49,13 @@ const AGENT_ROUTES: &[(&str, &str, Option<&str>, u16, u16)] = &[
         403,
     ),
     ("DELETE", "/api/agents/{id}/shares/{uid}", None, 403, 403),
+    (
+        "PUT",
+        "/api/agents/{id}/tags",
+        Some(r#"{ "tags": ["mine"] }"#),
+        403,
+        403,
+    ),
     // Last: it deletes the agent if isolation is broken.
     ("DELETE", "/api/agents/{id}", None, 403, 403),
 ];
@@ -262,4 +269,65 @@ async fn a_shared_agent_is_listed_as_shared_and_unsharing_hides_it_again() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = app.call_as(&vera, Method::GET, "/api/agents", None).await;
     assert_eq!(r.body, json!([]));
+}
+
+#[tokio::test]
+async fn agents_carry_tags_their_owner_sets() {
+    let app = TestApp::with_open_registration();
+    let alice = app.register_and_login("alice").await;
+    let vera = app.register_and_login("vera").await;
+    let (agent, _) = app.create_agent(&alice, "nas").await;
+    let path = format!("/api/agents/{agent}/tags");
+    let r = app
+        .call_as(
+            &alice,
+            Method::PUT,
+            &path,
+            Some(json!({ "tags": ["VPS", "home", "vps"] })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["tags"], json!(["home", "vps"]));
+    for bad in [
+        json!({ "tags": ["a b"] }),
+        json!({ "tags": "vps" }),
+        json!({}),
+    ] {
+        let r = app
+            .call_as(&alice, Method::PUT, &path, Some(bad.clone()))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.text
+        );
+    }
+    let r = app.call_as(&alice, Method::GET, "/api/agents", None).await;
+    assert_eq!(
+        r.body[0]["tags"],
+        json!(["home", "vps"]),
+        "unchanged by the bad ones"
+    );
+    let r = app
+        .call_as(&vera, Method::PUT, &path, Some(json!({ "tags": [] })))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    app.call_as(
+        &alice,
+        Method::PUT,
+        &format!("/api/agents/{agent}/shares"),
+        Some(json!({ "username": "vera", "access": "editor" })),
+    )
+    .await;
+    let r = app
+        .call_as(&vera, Method::PUT, &path, Some(json!({ "tags": [] })))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = app.call_as(&vera, Method::GET, "/api/agents", None).await;
+    assert_eq!(
+        r.body[0]["tags"],
+        json!(["home", "vps"]),
+        "the viewer sees them"
+    );
 }

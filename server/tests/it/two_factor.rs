@@ -76,7 +76,7 @@ async fn enrolment_shows_a_qr_code_and_needs_a_right_first_code() {
     let r = app
         .call_as(&alice, Method::GET, "/api/users/me/two-factor/qr.svg", None)
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing pending yet");
+    assert_eq!(r.status, StatusCode::CONFLICT, "nothing pending yet");
     let secret = begin(&app, &alice).await;
     let r = app
         .call_as(&alice, Method::GET, "/api/users/me/two-factor/qr.svg", None)
