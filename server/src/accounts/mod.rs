@@ -4,6 +4,7 @@
 //! password may still do.
 
 pub mod cli;
+pub mod sso;
 pub mod totp;
 
 use std::collections::HashMap;

@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 const USERNAME_MIN: usize = 3;
 const USERNAME_MAX: usize = 32;
 /// `User-Agent` is kept this short in the session list.
-const USER_AGENT_MAX: usize = 200;
+pub(crate) const USER_AGENT_MAX: usize = 200;
 
 /// Lower-cases `name` and checks it: 3-32 characters of `a-z 0-9 _ . -`.
 pub fn normalize_username(name: &str) -> Result<String, ApiError> {
@@ -84,6 +84,7 @@ async fn registration_status(state: &AppState) -> ApiResult<RegistrationStatus> 
     Ok(RegistrationStatus {
         open: count == 0 || by_config || settings.open_registration,
         first_account: count == 0,
+        trusted_header_login: state.config.trusted_auth.is_some(),
     })
 }
 
@@ -203,12 +204,12 @@ async fn login(
 }
 
 /// A session family's secret key: 128 bits from the OS-seeded CSPRNG.
-fn new_session_key() -> u128 {
+pub(crate) fn new_session_key() -> u128 {
     u128::from_le_bytes(random_bytes::<16>())
 }
 
 /// 200 with [`TokenResponse`] and both cookies.
-fn token_response(
+pub(crate) fn token_response(
     state: &AppState,
     headers: &HeaderMap,
     user: &UserRecord,

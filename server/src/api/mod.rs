@@ -20,6 +20,7 @@ pub mod quota;
 pub mod recipient;
 pub mod rules;
 pub mod shares;
+pub mod sso;
 pub mod tags;
 pub mod two_factor;
 pub mod users;
@@ -54,6 +55,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(two_factor::router())
         .merge(shares::router())
         .merge(tags::router())
+        .merge(sso::router())
         .merge(ingest::router())
         .merge(history::router())
         .merge(ws::router())

@@ -42,5 +42,7 @@ mod ops;
 mod outbound;
 /// A server restart with a real agent: no false offline alarm.
 mod restart;
+/// Single sign-on through a trusted reverse proxy's user header.
+mod sso;
 /// Two-factor log-in: enrolment, codes at log-in, replay, recovery codes, limits.
 mod two_factor;

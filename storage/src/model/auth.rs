@@ -79,6 +79,9 @@ pub struct RegistrationStatus {
     pub open: bool,
     /// True while no account exists: the next one becomes the admin.
     pub first_account: bool,
+    /// A reverse proxy may log people in (`POST /api/auth/sso`).
+    #[serde(default)]
+    pub trusted_header_login: bool,
 }
 
 /// `POST /api/users/me/password`.
