@@ -2,9 +2,12 @@
 
 pub mod account;
 pub mod agent;
+pub mod agent_sharing;
 pub mod agents;
 pub mod alerts;
 pub mod home;
 pub mod login;
 pub mod not_found;
 pub mod status;
+pub mod two_factor;
+pub mod users;
