@@ -160,10 +160,10 @@ fn UserRow(
                 <strong>{user.username.clone()}</strong>
                 <span class="muted small">
                     {format!(
-                        "{}{}{} · {} agents · last log-in {}",
+                        "{}{}since {} · {} agents · last log-in {}",
                         if admin { "admin · " } else { "" },
                         if disabled { "disabled · " } else { "" },
-                        format!("since {}", format::datetime(user.created_ms)),
+                        format::datetime(user.created_ms),
                         user.agent_count,
                         user.last_login_ms.map(format::datetime).unwrap_or_else(|| "never".into()),
                     )}
