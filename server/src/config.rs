@@ -46,6 +46,8 @@ pub enum Command {
     Restore(crate::ops::RestoreArgs),
     /// Verify checksums and structure of a stopped server's data directory.
     Check(crate::ops::CheckArgs),
+    /// List accounts, or reset a password (a way back in), on a running or stopped server.
+    User(crate::accounts::cli::UserArgs),
 }
 
 /// Settings of `statusmonitor serve`. Every one is optional; see [`Config`]
@@ -205,6 +207,20 @@ pub struct ServeArgs {
     /// Most alert rules one account may have; the admin is exempt [default: 1000].
     #[arg(long, env = "STATUSMONITOR_MAX_RULES_PER_USER", value_name = "N")]
     pub max_rules_per_user: Option<u64>,
+    /// Single sign-on through a reverse proxy: the request header that names the logged-in user (e.g. Remote-User), honoured only from --trusted-proxies [default: off].
+    #[arg(long, env = "STATUSMONITOR_TRUSTED_AUTH_HEADER", value_name = "HEADER")]
+    pub trusted_auth_header: Option<String>,
+    /// Addresses of the reverse proxies (CIDRs, comma-separated) whose --trusted-auth-header is believed; needed with it.
+    #[arg(
+        long,
+        env = "STATUSMONITOR_TRUSTED_PROXIES",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Create the account of a name the proxy vouches for on first sight (else it must exist).
+    #[arg(long, env = "STATUSMONITOR_TRUSTED_AUTH_CREATE_USERS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub trusted_auth_create_users: Option<bool>,
 }
 
 /// The resolved configuration the server runs with.
@@ -260,6 +276,8 @@ pub struct Config {
     /// Per-account limits; the admin is exempt.
     pub max_agents_per_user: u64,
     pub max_rules_per_user: u64,
+    /// Single sign-on through a reverse proxy (see `crate::accounts::sso`).
+    pub trusted_auth: Option<crate::accounts::sso::TrustedAuth>,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -494,6 +512,17 @@ impl Config {
                 .max_rules_per_user
                 .or(file.max_rules_per_user)
                 .unwrap_or(1_000),
+            trusted_auth: crate::accounts::sso::TrustedAuth::resolve(
+                args.trusted_auth_header.or(file.trusted_auth_header),
+                if args.trusted_proxies.is_empty() {
+                    file.trusted_proxies
+                } else {
+                    args.trusted_proxies
+                },
+                args.trusted_auth_create_users
+                    .or(file.trusted_auth_create_users)
+                    .unwrap_or(false),
+            )?,
         };
         crate::metrics::check_config(&config)?;
         crate::remote_write::check_config(&config)?;

@@ -24,6 +24,10 @@ pub enum ApiError {
     /// 401: no valid session or token.
     #[error("{0}")]
     Unauthorized(String),
+    /// 401: the password was right; a two-factor code is needed (or was
+    /// wrong). Its own code, so a client knows to ask for one.
+    #[error("{0}")]
+    TwoFactorRequired(String),
     /// 403: authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -36,6 +40,9 @@ pub enum ApiError {
     /// 409: conflicts with what exists.
     #[error("{0}")]
     Conflict(String),
+    /// 410: a single-use or time-limited link that is used up or expired.
+    #[error("{0}")]
+    Gone(String),
     /// 413: body over the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -68,11 +75,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TwoFactorRequired(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -88,11 +97,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::TwoFactorRequired(_) => "two_factor_required",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::MisdirectedRequest(_) => "misdirected_request",
+            ApiError::Gone(_) => "gone",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Invalid(_) => "invalid",

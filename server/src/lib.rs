@@ -4,6 +4,7 @@
 //! directory.
 
 pub mod accept_encoding;
+pub mod accounts;
 pub mod alerting;
 pub mod api;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod outbound;
 pub mod remote_write;
 pub mod security;
 pub mod serve;
+pub mod sharing;
 pub mod state;
 pub mod store;
 pub mod text;

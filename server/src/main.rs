@@ -20,6 +20,7 @@ fn main() {
         Some(Command::Backup(args)) => exit_on_error(server::ops::run_backup(&args)),
         Some(Command::Restore(args)) => exit_on_error(server::ops::run_restore(&args)),
         Some(Command::Check(args)) => exit_on_error(server::ops::run_check(&args)),
+        Some(Command::User(args)) => exit_on_error(server::accounts::cli::run_user(&args)),
         None => cli.serve,
     };
     let result = Config::resolve(args).and_then(|config| {

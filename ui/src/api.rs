@@ -717,3 +717,101 @@ mod tests {
         assert_eq!(a.host.unwrap().cores, Some(4));
     }
 }
+
+// Accounts: the admin's Users page, two-factor log-in, sharing and tags.
+pub use storage::model::{
+    AgentShare, CreateUserRequest, CreatedUser, ManagedUser, NewUserAccess, OneTimePassword,
+    RecoveryCodes, ShareAccess, ShareAgentRequest, TwoFactorCode, TwoFactorEnrolment,
+    TwoFactorStatus, UpdateUserRequest,
+};
+
+pub async fn users() -> Result<Vec<ManagedUser>, ApiError> {
+    get_json("/api/admin/users").await
+}
+
+pub async fn create_user(req: &CreateUserRequest) -> Result<CreatedUser, ApiError> {
+    post_json("/api/admin/users", req).await
+}
+
+pub async fn update_user(id: u64, req: &UpdateUserRequest) -> Result<ManagedUser, ApiError> {
+    patch_json(&format!("/api/admin/users/{id}"), req).await
+}
+
+pub async fn reset_password(id: u64) -> Result<OneTimePassword, ApiError> {
+    post_json(&format!("/api/admin/users/{id}/reset-password"), &()).await
+}
+
+pub async fn delete_user(id: u64, confirm_username: String) -> Result<(), ApiError> {
+    send_json::<serde::de::IgnoredAny>(
+        "DELETE",
+        &format!("/api/admin/users/{id}"),
+        &storage::model::DeleteUserRequest { confirm_username },
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn two_factor() -> Result<TwoFactorStatus, ApiError> {
+    get_json("/api/users/me/two-factor").await
+}
+
+pub async fn enrol_two_factor() -> Result<TwoFactorEnrolment, ApiError> {
+    post_json("/api/users/me/two-factor", &()).await
+}
+
+pub async fn confirm_two_factor(code: String) -> Result<RecoveryCodes, ApiError> {
+    post_json("/api/users/me/two-factor/confirm", &TwoFactorCode { code }).await
+}
+
+pub async fn turn_off_two_factor(code: String) -> Result<(), ApiError> {
+    send_json::<serde::de::IgnoredAny>(
+        "DELETE",
+        "/api/users/me/two-factor",
+        &TwoFactorCode { code },
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn shares(id: u64) -> Result<Vec<AgentShare>, ApiError> {
+    get_json(&format!("/api/agents/{id}/shares")).await
+}
+
+pub async fn share(id: u64, req: &ShareAgentRequest) -> Result<Vec<AgentShare>, ApiError> {
+    send_json("PUT", &format!("/api/agents/{id}/shares"), req).await
+}
+
+pub async fn unshare(id: u64, user_id: u64) -> Result<(), ApiError> {
+    delete(&format!("/api/agents/{id}/shares/{user_id}")).await
+}
+
+pub async fn set_tags(id: u64, tags: Vec<String>) -> Result<AgentInfo, ApiError> {
+    send_json("PUT", &format!("/api/agents/{id}/tags"), &Tags { tags }).await
+}
+
+#[derive(Serialize)]
+struct Tags {
+    tags: Vec<String>,
+}
+
+/// Logs in through a trusted reverse proxy (when the server has it on).
+pub async fn sso() -> Result<User, ApiError> {
+    post_json::<TokenResponse>("/api/auth/sso", &())
+        .await
+        .map(|a| a.user)
+}
+
+/// Any method with a JSON body.
+async fn send_json<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: &impl Serialize,
+) -> Result<T, ApiError> {
+    send(
+        method,
+        path,
+        Some(encode_body(body)?),
+        Unauthorized::Redirect,
+    )
+    .await
+}

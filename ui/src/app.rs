@@ -16,6 +16,7 @@ use crate::pages::{
     login::{LoginPage, RegisterPage},
     not_found::NotFound,
     status::StatusPage,
+    users::{InvitePage, UsersPage},
 };
 use crate::session::provide_session;
 
@@ -55,6 +56,10 @@ pub enum Page {
     Alerts,
     Account,
     Status,
+    /// Accounts (admins).
+    Users,
+    /// `/invite?token=`: accept an invitation.
+    Invite,
     NotFound,
 }
 
@@ -73,6 +78,8 @@ impl Page {
             "/alerts" => Page::Alerts,
             "/account" => Page::Account,
             "/status" => Page::Status,
+            "/users" => Page::Users,
+            "/invite" => Page::Invite,
             _ => match path.strip_prefix("/agents/") {
                 Some(id) if !id.contains('/') => Page::Agent(id.parse().ok()),
                 _ => Page::NotFound,
@@ -133,7 +140,10 @@ fn Pages() -> impl IntoView {
         Page::Alerts => EitherOf9::F(view! { <AlertsPage /> }),
         Page::Account => EitherOf9::G(view! { <AccountPage /> }),
         Page::Status => EitherOf9::H(view! { <StatusPage /> }),
-        Page::NotFound => EitherOf9::I(view! { <NotFound /> }),
+        // The ninth slot is shared (EitherOf9 is the largest).
+        Page::Users => EitherOf9::I(leptos::either::EitherOf3::A(view! { <UsersPage /> })),
+        Page::Invite => EitherOf9::I(leptos::either::EitherOf3::B(view! { <InvitePage /> })),
+        Page::NotFound => EitherOf9::I(leptos::either::EitherOf3::C(view! { <NotFound /> })),
     }
 }
 

@@ -52,6 +52,8 @@ pub fn agent_info(r: &AgentRecord, now_ms: i64) -> AgentInfo {
         online: r
             .last_seen_ms
             .is_some_and(|t| now_ms.saturating_sub(t) < interval.saturating_mul(3)),
+        tags: r.tags.clone(),
+        shared: None,
     }
 }
 
@@ -81,7 +83,10 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
     let owner = user.user_id;
     let agents = state.catalog(move |c| c.agents_of(owner)).await?;
     let now = state.clock.now_ms();
-    Ok(Json(agents.iter().map(|a| agent_info(a, now)).collect()))
+    let mut list: Vec<AgentInfo> = agents.iter().map(|a| agent_info(a, now)).collect();
+    // Then the agents others shared with the caller, marked as such.
+    list.extend(crate::api::shares::shared_with_me(&state, owner, now).await?);
+    Ok(Json(list))
 }
 
 #[utoipa::path(
@@ -140,8 +145,15 @@ async fn create(
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = storage::model::AgentInfo), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
 )]
-async fn one(State(state): State<AppState>, owned: OwnedAgent) -> Json<AgentInfo> {
-    Json(agent_info(&owned.agent, state.clock.now_ms()))
+async fn one(
+    State(state): State<AppState>,
+    visible: crate::sharing::VisibleAgent,
+) -> ApiResult<Json<AgentInfo>> {
+    let mut info = agent_info(&visible.agent, state.clock.now_ms());
+    if let crate::sharing::Access::Shared(role) = visible.access {
+        info.shared = Some(crate::api::shares::shared_info(&state, &visible.agent, role).await?);
+    }
+    Ok(Json(info))
 }
 
 #[utoipa::path(

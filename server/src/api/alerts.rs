@@ -12,7 +12,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
-use crate::auth::extract::agent_not_found;
 use crate::error::{ApiError, ApiResult, Json, Query};
 use crate::state::AppState;
 
@@ -44,14 +43,24 @@ fn matches(q: &AlertQuery, e: &AlertRecord) -> bool {
         && q.until.is_none_or(|t| e.ts_ms < t)
 }
 
-/// 404 when the filter names an agent that is not the caller's.
-async fn check_agent(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResult<()> {
+/// Whose history to read: the caller's, or, when the filter names an agent
+/// shared with the caller, its owner's (filtered to that agent). 404 when
+/// the filter names an agent that is neither.
+async fn history_owner(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResult<u64> {
     let Some(agent_id) = q.agent_id else {
-        return Ok(());
+        return Ok(user_id);
     };
-    match state.catalog(move |c| c.agent(agent_id)).await? {
-        Some(a) if a.owner_id == user_id => Ok(()),
-        _ => Err(agent_not_found()),
+    let (agent, _) = crate::sharing::access(state, user_id, agent_id).await?;
+    Ok(agent.owner_id)
+}
+
+/// 404 when the filter names an agent that is not the caller's; 403 when it
+/// is only shared with them (clearing history is the owner's).
+async fn check_agent(state: &AppState, user_id: u64, q: &AlertQuery) -> ApiResult<()> {
+    if history_owner(state, user_id, q).await? == user_id {
+        Ok(())
+    } else {
+        Err(crate::sharing::read_only())
     }
 }
 
@@ -71,8 +80,7 @@ async fn list(
     q: Query<AlertQuery>,
 ) -> ApiResult<Json<AlertPage>> {
     let q = query(q)?;
-    check_agent(&state, user.user_id, &q).await?;
-    let user_id = user.user_id;
+    let user_id = history_owner(&state, user.user_id, &q).await?;
     let mut events: Vec<AlertRecord> = state
         .catalog(move |c| c.alerts_of(user_id))
         .await?

@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 const USERNAME_MIN: usize = 3;
 const USERNAME_MAX: usize = 32;
 /// `User-Agent` is kept this short in the session list.
-const USER_AGENT_MAX: usize = 200;
+pub(crate) const USER_AGENT_MAX: usize = 200;
 
 /// Lower-cases `name` and checks it: 3-32 characters of `a-z 0-9 _ . -`.
 pub fn normalize_username(name: &str) -> Result<String, ApiError> {
@@ -61,12 +61,17 @@ pub fn normalize_username(name: &str) -> Result<String, ApiError> {
     Ok(name)
 }
 
-pub fn user_info(user: &UserRecord) -> UserInfo {
+/// The API view of `user`; `catalog` knows its two-factor state (memory only).
+pub fn user_info(user: &UserRecord, catalog: &storage::catalog::Catalog) -> UserInfo {
     UserInfo {
         id: user.id,
         username: user.username.clone(),
         is_admin: user.is_admin,
         created_ms: user.created_ms,
+        must_change_password: user.must_change_password,
+        two_factor: catalog.has_two_factor(user.id),
+        must_enrol_two_factor: catalog.restriction(user.id)
+            == Some(storage::catalog::Restriction::EnrolTwoFactor),
     }
 }
 
@@ -79,6 +84,7 @@ async fn registration_status(state: &AppState) -> ApiResult<RegistrationStatus> 
     Ok(RegistrationStatus {
         open: count == 0 || by_config || settings.open_registration,
         first_account: count == 0,
+        trusted_header_login: state.config.trusted_auth.is_some(),
     })
 }
 
@@ -129,7 +135,7 @@ async fn register(
         .catalog(move |c| c.create_user(&username, &hash, by_config, now))
         .await?;
     tracing::info!(user_id = user.id, admin = user.is_admin, "account created");
-    Ok((StatusCode::CREATED, Json(user_info(&user))))
+    Ok((StatusCode::CREATED, Json(user_info(&user, &state.catalog))))
 }
 
 #[utoipa::path(
@@ -162,6 +168,21 @@ async fn login(
             return Err(ApiError::Unauthorized("wrong username or password".into()));
         }
     };
+    if user.disabled {
+        return Err(ApiError::Forbidden(
+            "this account is disabled; ask the administrator".into(),
+        ));
+    }
+    if state.catalog.has_two_factor(user.id) {
+        crate::accounts::totp::verify(
+            &state,
+            user.id,
+            &user.username,
+            req.two_factor_code.as_deref(),
+            ip,
+        )
+        .await?;
+    }
     let refresh = new_token(REFRESH_TOKEN_PREFIX);
     let hash = hash_token(&refresh);
     let user_agent: String = headers
@@ -177,17 +198,18 @@ async fn login(
     let session = state
         .catalog(move |c| c.create_session(user_id, &hash, key, &user_agent, now, REFRESH_TTL_MS))
         .await?;
+    state.catalog(move |c| c.record_login(user_id, now)).await?;
     tracing::info!(user_id, session_id = session.id, "logged in");
     token_response(&state, &headers, &user, session.id, key, refresh)
 }
 
 /// A session family's secret key: 128 bits from the OS-seeded CSPRNG.
-fn new_session_key() -> u128 {
+pub(crate) fn new_session_key() -> u128 {
     u128::from_le_bytes(random_bytes::<16>())
 }
 
 /// 200 with [`TokenResponse`] and both cookies.
-fn token_response(
+pub(crate) fn token_response(
     state: &AppState,
     headers: &HeaderMap,
     user: &UserRecord,
@@ -204,7 +226,7 @@ fn token_response(
         refresh_token: refresh,
         token_type: "Bearer".into(),
         expires_in: ACCESS_TTL_S,
-        user: user_info(user),
+        user: user_info(user, &state.catalog),
     };
     let mut response = Json(body).into_response();
     let h = response.headers_mut();

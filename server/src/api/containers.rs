@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::history::{RangeParams, checked_range, labels, request, run_query};
-use crate::auth::extract::OwnedAgent;
+use crate::sharing::VisibleAgent;
 use crate::error::{ApiError, ApiResult, Json, Query};
 use crate::state::AppState;
 
@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn containers_now(
     State(state): State<AppState>,
-    owned: OwnedAgent,
+    owned: VisibleAgent,
 ) -> ApiResult<Json<ContainersResponse>> {
     let id = owned.agent.id;
     let newest = state.ring.latest(id);
@@ -70,7 +70,7 @@ pub struct ContainerParams {
 )]
 async fn container_history(
     State(state): State<AppState>,
-    owned: OwnedAgent,
+    owned: VisibleAgent,
     Query(params): Query<ContainerParams>,
 ) -> ApiResult<Json<HistoryResponse>> {
     let ContainerParams {

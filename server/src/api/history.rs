@@ -23,8 +23,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::history::queries::stopped;
-use crate::auth::extract::OwnedAgent;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::sharing::VisibleAgent;
 use crate::state::AppState;
 
 /// Points per series when the caller does not say.
@@ -273,7 +273,7 @@ pub(crate) fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String
 )]
 async fn history(
     State(state): State<AppState>,
-    owned: OwnedAgent,
+    owned: VisibleAgent,
     Path((_, kind)): Path<(u64, String)>,
     Query(params): Query<RangeParams>,
     headers: HeaderMap,
@@ -400,7 +400,7 @@ fn compress(encoding: Encoding, json: Vec<u8>) -> ApiResult<(Encoding, Vec<u8>)>
 )]
 async fn summary(
     State(state): State<AppState>,
-    owned: OwnedAgent,
+    owned: VisibleAgent,
     Query(params): Query<RangeParams>,
 ) -> ApiResult<Json<SummaryResponse>> {
     let range = checked_range(&state, &params)?;

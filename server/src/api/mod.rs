@@ -7,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod accounts;
 pub mod admin;
 pub mod agents;
 pub mod alerts;
@@ -19,6 +20,10 @@ pub mod openapi;
 pub mod quota;
 pub mod recipient;
 pub mod rules;
+pub mod shares;
+pub mod sso;
+pub mod tags;
+pub mod two_factor;
 pub mod users;
 pub mod ws;
 
@@ -47,6 +52,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(agents::router())
         .merge(admin::router())
+        .merge(accounts::router())
+        .merge(two_factor::router())
+        .merge(shares::router())
+        .merge(tags::router())
+        .merge(sso::router())
         .merge(ingest::router())
         .merge(history::router())
         .merge(containers::router())

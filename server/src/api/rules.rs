@@ -160,18 +160,25 @@ fn rule_view(state: &AppState, rule: RuleRecord) -> Rule {
     }
 }
 
-/// 404 unless agent `agent_id` exists and belongs to `user_id`.
-async fn check_agent(state: &AppState, user_id: u64, agent_id: u64) -> ApiResult<()> {
-    match state.catalog(move |c| c.agent(agent_id)).await? {
-        Some(agent) if agent.owner_id == user_id => Ok(()),
-        _ => Err(agent_not_found()),
-    }
+/// The owner of agent `agent_id` when `user_id` may manage its rules: the
+/// owner, or an editor it is shared with (a rule always belongs to the
+/// agent's owner, whose notification settings it uses). 403 for a viewer,
+/// 404 for anyone else.
+async fn check_agent(state: &AppState, user_id: u64, agent_id: u64) -> ApiResult<u64> {
+    crate::sharing::rules_owner(state, user_id, agent_id).await
 }
 
-/// The caller's rule `id`, or 404.
+/// Rule `id` if the caller owns it or edits its agent, else 404.
 async fn owned_rule(state: &AppState, user_id: u64, id: u64) -> ApiResult<RuleRecord> {
     match state.catalog(move |c| c.rule(id)).await? {
         Some(rule) if rule.owner_id == user_id => Ok(rule),
+        Some(rule)
+            if check_agent(state, user_id, rule.agent_id)
+                .await
+                .is_ok_and(|owner| owner == rule.owner_id) =>
+        {
+            Ok(rule)
+        }
         _ => Err(rule_not_found()),
     }
 }
@@ -197,11 +204,12 @@ async fn list(
     user: AuthUser,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Rule>>> {
-    if let Some(agent_id) = query.agent_id {
-        check_agent(&state, user.user_id, agent_id).await?;
-    }
-    let user_id = user.user_id;
-    let rules = state.catalog(move |c| c.rules_of(user_id)).await?;
+    // The rules of one agent are its owner's (also for an editor).
+    let owner = match query.agent_id {
+        Some(agent_id) => check_agent(&state, user.user_id, agent_id).await?,
+        None => user.user_id,
+    };
+    let rules = state.catalog(move |c| c.rules_of(owner)).await?;
     Ok(Json(
         rules
             .into_iter()
@@ -247,7 +255,7 @@ async fn create(
     Json(req): Json<CreateRuleRequest>,
 ) -> ApiResult<(StatusCode, Json<Rule>)> {
     let now = state.clock.now_ms();
-    let rule = RuleRecord {
+    let mut rule = RuleRecord {
         id: 0,
         owner_id: user.user_id,
         agent_id: req.agent_id,
@@ -264,8 +272,8 @@ async fn create(
         updated_ms: now,
     };
     validate(&rule)?;
-    check_agent(&state, user.user_id, rule.agent_id).await?;
-    let owner = user.user_id;
+    rule.owner_id = check_agent(&state, user.user_id, rule.agent_id).await?;
+    let owner = rule.owner_id;
     let admin = crate::api::quota::is_admin(&state, owner).await?;
     let _creating = state.quota.creating().await;
     if !admin {
@@ -343,8 +351,11 @@ async fn update(
     }
     rule.updated_ms = state.clock.now_ms();
     validate(&rule)?;
-    if rule.agent_id != old.agent_id {
-        check_agent(&state, user.user_id, rule.agent_id).await?;
+    if rule.agent_id != old.agent_id
+        && check_agent(&state, user.user_id, rule.agent_id).await? != old.owner_id
+    {
+        // A rule stays with its owner: it cannot move to someone else's agent.
+        return Err(agent_not_found());
     }
     let alerting = state.alerting.clone();
     let stored = rule.clone();
@@ -374,8 +385,8 @@ async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = id.parse::<u64>().map_err(|_| rule_not_found())?;
+    let user_id = owned_rule(&state, user.user_id, id).await?.owner_id;
     let alerting = state.alerting.clone();
-    let user_id = user.user_id;
     let deleted = tokio::task::spawn_blocking(move || alerting.delete_rule(user_id, id))
         .await
         .map_err(ApiError::internal)?

@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserInfo>> {
     let id = user.user_id;
     match state.catalog(move |c| c.user(id)).await? {
-        Some(record) => Ok(Json(user_info(&record))),
+        Some(record) => Ok(Json(user_info(&record, &state.catalog))),
         None => Err(ApiError::Unauthorized(
             "this account no longer exists".into(),
         )),

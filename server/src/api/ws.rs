@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::extract::{AuthUser, AuthVia, OwnedAgent, check_same_origin};
+use crate::auth::extract::{AuthUser, AuthVia, check_same_origin};
 use crate::error::{ApiResult, Path, Query};
 use crate::state::{AppState, RING_WINDOW_MS};
 
@@ -94,7 +94,8 @@ async fn upgrade(
             user
         }
     };
-    OwnedAgent::load(&state, user, agent_id).await?;
+    // Owner or shared with the caller (live data is read-only).
+    crate::sharing::access(&state, user.user_id, agent_id).await?;
     Ok(match ws {
         // Clients only ever send closes and pings: a small read buffer
         // instead of tungstenite's 128 KiB, allocated and zeroed per socket

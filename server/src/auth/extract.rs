@@ -109,6 +109,11 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let user = AuthUser::from_headers(&parts.method, &parts.headers, state)?;
         crate::serve::ConnectionSlot::mark(&parts.extensions);
+        if let Some(r) = state.catalog.restriction(user.user_id)
+            && !crate::accounts::allowed_while(r, parts.uri.path())
+        {
+            return Err(crate::accounts::restricted(r));
+        }
         Ok(user)
     }
 }
@@ -209,14 +214,15 @@ impl FromRequestParts<AppState> for OwnedAgent {
 }
 
 impl OwnedAgent {
-    /// The ownership check itself, for handlers that authenticate another way
-    /// (the WebSocket's `?token=`): agent `id` if it belongs to `user`, else
-    /// the same 404 as a missing agent.
+    /// The ownership check itself: agent `id` if it belongs to `user`; 403
+    /// when it is only shared with them (see `crate::sharing`); else the
+    /// same 404 as a missing agent.
     pub async fn load(state: &AppState, user: AuthUser, id: u64) -> Result<OwnedAgent, ApiError> {
-        let agent = state.catalog(move |c| c.agent(id)).await?;
-        match agent {
-            Some(agent) if agent.owner_id == user.user_id => Ok(OwnedAgent { user, agent }),
-            _ => Err(agent_not_found()),
+        let (agent, access) = crate::sharing::access(state, user.user_id, id).await?;
+        match access {
+            crate::sharing::Access::Owner => Ok(OwnedAgent { user, agent }),
+            // Shared with the caller: they know it exists, but may not change it.
+            crate::sharing::Access::Shared(_) => Err(crate::sharing::read_only()),
         }
     }
 }

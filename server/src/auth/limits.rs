@@ -9,6 +9,8 @@
 //! | log-in, per client address | 30 | 1 per 10 s |
 //! | registration, per client address | 5 | 1 per 60 s |
 //! | registration, per requested name | 5 | 1 per 60 s |
+//! | two-factor code, per account | 5 | 1 per 30 s |
+//! | two-factor code, per client address | 20 | 1 per 10 s |
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -31,6 +33,8 @@ pub struct Limits {
     login_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     register_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     register_by_name: DefaultKeyedRateLimiter<String>,
+    code_by_account: DefaultKeyedRateLimiter<u64>,
+    code_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     checks: AtomicU64,
 }
 
@@ -48,6 +52,8 @@ impl Default for Limits {
             login_by_ip: RateLimiter::keyed(quota(30, Duration::from_secs(10))),
             register_by_ip: RateLimiter::keyed(quota(5, Duration::from_secs(60))),
             register_by_name: RateLimiter::keyed(quota(5, Duration::from_secs(60))),
+            code_by_account: RateLimiter::keyed(quota(5, Duration::from_secs(30))),
+            code_by_ip: RateLimiter::keyed(quota(20, Duration::from_secs(10))),
             checks: AtomicU64::new(0),
         }
     }
@@ -91,12 +97,31 @@ impl Limits {
         )
     }
 
+    /// One attempt at a two-factor code of account `user_id` from `ip`: a
+    /// six-digit code has a million values, so guessing is held to a few a
+    /// minute per account whatever the address.
+    pub fn check_code(&self, user_id: u64, ip: IpAddr) -> Result<(), ApiError> {
+        self.housekeeping();
+        check(
+            &self.code_by_ip,
+            &ip,
+            "too many two-factor codes from your address",
+        )?;
+        check(
+            &self.code_by_account,
+            &user_id,
+            "too many two-factor codes for this account",
+        )
+    }
+
     fn housekeeping(&self) {
         if self.checks.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == RETAIN_EVERY - 1 {
             self.login_by_account.retain_recent();
             self.login_by_ip.retain_recent();
             self.register_by_ip.retain_recent();
             self.register_by_name.retain_recent();
+            self.code_by_account.retain_recent();
+            self.code_by_ip.retain_recent();
         }
     }
 }
@@ -136,6 +161,29 @@ mod tests {
         limits
             .check_login("bob", ip)
             .expect("other accounts unaffected");
+    }
+
+    #[test]
+    fn two_factor_codes_are_limited_per_account_and_per_address() {
+        let limits = Limits::default();
+        let ip = IpAddr::from([10, 0, 0, 3]);
+        for _ in 0..5 {
+            limits.check_code(1, ip).unwrap();
+        }
+        assert!(matches!(
+            limits.check_code(1, IpAddr::from([10, 0, 0, 4])),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        // Twenty from one address, over many accounts, then no more.
+        for user in 2..17 {
+            limits.check_code(user, ip).unwrap();
+        }
+        match limits.check_code(99, ip) {
+            Err(ApiError::TooManyRequests { message, .. }) => {
+                assert!(message.contains("address"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

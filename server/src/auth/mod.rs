@@ -34,6 +34,8 @@ pub enum SecurityEvent {
     AgentTokenRevoked { agent_id: u64 },
     /// An agent was deleted with its data.
     AgentDeleted { owner_id: u64, agent_id: u64 },
+    /// An agent is no longer shared with a user: their sockets on it close.
+    AgentUnshared { agent_id: u64, user_id: u64 },
 }
 
 /// Maps catalog failures to API errors: the domain outcomes to 4xx, the rest
@@ -45,6 +47,16 @@ pub fn catalog_error(e: CatalogError) -> ApiError {
         }
         CatalogError::RegistrationClosed => ApiError::Forbidden(
             "registration is closed; ask the administrator to create your account or open registration"
+                .into(),
+        ),
+        CatalogError::LastAdmin => ApiError::Conflict(
+            "this is the last enabled admin: make another user admin first".into(),
+        ),
+        CatalogError::InvitationInvalid => ApiError::NotFound(
+            "this invitation link is not valid: it was used already or never existed".into(),
+        ),
+        CatalogError::InvitationExpired => ApiError::Gone(
+            "this invitation link expired (links are valid for 24 hours); ask for a new one"
                 .into(),
         ),
         other => ApiError::internal(other),

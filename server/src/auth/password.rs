@@ -97,6 +97,11 @@ impl Passwords {
             .map_err(ApiError::internal)
     }
 
+    /// [`Passwords::hash`] on the calling thread, for the command line.
+    pub fn hash_blocking(&self, password: &str) -> anyhow::Result<String> {
+        hash_with(&self.argon, &self.memory, password)
+    }
+
     /// Whether `password` matches `hash`; with `None` (no such user) checks
     /// against the dummy hash and answers false, taking the same time.
     pub async fn verify(

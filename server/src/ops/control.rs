@@ -1,11 +1,13 @@
 //! The control socket: `DATA_DIR/control.sock`, mode 0600, through which
-//! `statusmonitor backup` reaches a running server. Whoever may open the
+//! `statusmonitor backup` and `statusmonitor user` reach a running server. Whoever may open the
 //! socket may read the data directory anyway: the file's permission is the
 //! authority, no token needed.
 //!
 //! Protocol: the client sends one line, `backup`. The server answers one
 //! line, `OK <manifest JSON>` followed by the archive until it closes the
-//! connection, or `ERR <message>`.
+//! connection, or `ERR <message>`. Or the line is `user list` or
+//! `user reset-password NAME`, answered by one line, `OK <JSON>` or
+//! `ERR <message>` (see `crate::accounts::cli`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -63,10 +65,19 @@ fn serve_one(state: &AppState, stream: std::os::unix::net::UnixStream) -> anyhow
     let mut line = String::new();
     BufReader::new((&stream).take_line_limit()).read_line(&mut line)?;
     let mut out = std::io::BufWriter::new(&stream);
+    if let Some(request) = line.trim().strip_prefix("user ") {
+        // `statusmonitor user ...`: one line back, `OK <json>` or `ERR ...`.
+        match crate::accounts::cli::serve_control(state, request) {
+            Ok(json) => writeln!(out, "OK {json}")?,
+            Err(e) => writeln!(out, "ERR {}", format!("{e:#}").replace('\n', " "))?,
+        }
+        out.flush()?;
+        return Ok(());
+    }
     if line.trim() != "backup" {
         writeln!(
             out,
-            "ERR unknown request {:?}; the only one is `backup`",
+            "ERR unknown request {:?}; known: `backup`, `user list`, `user reset-password NAME`",
             line.trim()
         )?;
         return Ok(());

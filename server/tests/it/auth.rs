@@ -20,7 +20,10 @@ fn set_cookies(reply: &crate::common::Reply) -> Vec<String> {
 async fn register_login_refresh_logout_round_trip() {
     let app = TestApp::new();
     let r = app.get("/api/auth/registration", &[]).await;
-    assert_eq!(r.body, json!({ "open": true, "first_account": true }));
+    assert_eq!(
+        r.body,
+        json!({ "open": true, "first_account": true, "trusted_header_login": false })
+    );
 
     let r = app.register("Alice").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -299,14 +302,20 @@ async fn registration_closes_after_the_first_account_unless_enabled() {
     let app = TestApp::new();
     let alice = app.register_and_login("alice").await;
     let r = app.get("/api/auth/registration", &[]).await;
-    assert_eq!(r.body, json!({ "open": false, "first_account": false }));
+    assert_eq!(
+        r.body,
+        json!({ "open": false, "first_account": false, "trusted_header_login": false })
+    );
     let r = app.register("bob").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 
     let r = app
         .call_as(&alice, Method::GET, "/api/admin/settings", None)
         .await;
-    assert_eq!(r.body, json!({ "open_registration": false }));
+    assert_eq!(
+        r.body,
+        json!({ "open_registration": false, "require_two_factor": false })
+    );
     let r = app
         .call_as(
             &alice,

@@ -7,6 +7,8 @@
 // Test helpers outside `#[test]` functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::zombie_processes, clippy::type_complexity)]
 
+/// Account management by the admin: list, create, invite, disable, reset, delete.
+mod accounts;
 /// Agents: CRUD, pending/active tokens on the injected clock, restart.
 mod agents;
 /// Alerting: rules, evaluation, offline, history, Telegram/webhook delivery.
@@ -42,3 +44,7 @@ mod ops;
 mod outbound;
 /// A server restart with a real agent: no false offline alarm.
 mod restart;
+/// Single sign-on through a trusted reverse proxy's user header.
+mod sso;
+/// Two-factor log-in: enrolment, codes at log-in, replay, recovery codes, limits.
+mod two_factor;

@@ -798,3 +798,110 @@ fn backup_and_restore_from_the_command_line() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// The fixture of format 3: the layout before accounts could be managed
+/// (catalog records of version 1, `session_keys`), with an admin `alice`, a
+/// user `bob`, an agent `nas` of alice's with an hour of reports and a rule.
+const FORMAT_3_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/data-format-3.tar.zst"
+);
+
+/// Writes the format-3 fixture with the code of a format-3 release. Run by
+/// hand on the release that defines the format:
+/// `cargo test -p server --test it make_format_3_fixture -- --ignored`.
+#[tokio::test]
+#[ignore = "writes the fixture; run by hand on the release that defines the format"]
+async fn make_format_3_fixture() {
+    let app = TestApp::with_open_registration();
+    let alice = app.register_and_login("alice").await;
+    let _bob = app.register_and_login("bob").await;
+    let (agent, token) = app.create_agent(&alice, "nas").await;
+    assert_eq!(agent, 1);
+    let start = T0 - 720 * 5_000;
+    let reports = (0..720)
+        .map(|i| report(start + i * 5_000, fixture_cpu(i)))
+        .collect();
+    ingest(&app, &token, reports).await;
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/rules",
+            Some(json!({ "agent_id": agent, "metric": "cpu_pct", "comparison": "gt", "threshold": 90 })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    app.state.flush().unwrap();
+    let TestApp { dir, state, .. } = app;
+    drop(state);
+    assert_eq!(
+        format_file(dir.path()).as_deref(),
+        Some("statusmonitor-data 3\n")
+    );
+    pack_dir(dir.path(), Path::new(FORMAT_3_FIXTURE));
+}
+
+#[tokio::test]
+async fn the_format_3_fixture_opens_upgrades_and_its_accounts_can_be_managed() {
+    let dir = tempfile::tempdir().unwrap();
+    unpack(Path::new(FORMAT_3_FIXTURE), dir.path());
+    assert_eq!(
+        format_file(dir.path()).as_deref(),
+        Some("statusmonitor-data 3\n")
+    );
+    let mut app = app_on(dir, T0 + 60_000);
+    assert_eq!(
+        format_file(app.dir.path()).as_deref(),
+        Some(format!("statusmonitor-data {DATA_FORMAT_VERSION}\n").as_str()),
+        "upgraded on open"
+    );
+    // Version-1 user records read as enabled accounts that never logged in.
+    let alice = app.login("alice").await;
+    let r = app
+        .call_as(&alice, Method::GET, "/api/admin/users", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let names: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(r.body[0]["agent_count"], 1);
+    assert_eq!(r.body[0]["last_login_ms"], T0 + 60_000);
+    assert_eq!(r.body[1]["last_login_ms"], Value::Null);
+    assert_eq!(r.body[1]["disabled"], false);
+    let bob = app.login("bob").await;
+    // A version-1 agent record reads back whole; its data and rule are there.
+    let r = app
+        .call_as(&alice, Method::GET, "/api/agents/1", None)
+        .await;
+    assert_eq!(r.body["name"], "nas");
+    assert_eq!(r.body["host"]["hostname"], "nas");
+    let raw = cpu(&app, &alice, 1, "start=-2h&tier=5s&max_points=5000").await;
+    assert_eq!(raw.len(), 720);
+    let r = app.call_as(&alice, Method::GET, "/api/rules", None).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{}", r.text);
+    // Disabling rewrites bob as a version-2 record, which survives a restart.
+    let r = app
+        .call_as(
+            &alice,
+            Method::PATCH,
+            &format!("/api/admin/users/{}", bob.user_id),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.restart();
+    assert_eq!(
+        app.login_reply("bob", crate::common::PASSWORD).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let dir = close(app);
+    let dir_lock = server::datadir::DataDir::lock(dir.path()).unwrap();
+    let report = server::ops::check::check_dir(dir_lock.path());
+    assert!(report.is_clean(), "{}", report.render());
+}

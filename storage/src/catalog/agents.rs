@@ -71,7 +71,7 @@ impl From<HostRecord> for HostFacts {
     }
 }
 
-/// An agent as stored.
+/// An agent as stored (record version 2, data format 4: `tags` added).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentRecord {
     pub id: u64,
@@ -87,6 +87,56 @@ pub struct AgentRecord {
     pub last_seen_ms: Option<i64>,
     pub interval_ms: Option<i64>,
     pub host: Option<HostRecord>,
+    /// Lower-case labels (`home`, `vps`), sorted, without duplicates.
+    pub tags: Vec<String>,
+}
+
+/// The layout of record version 1 (data formats 1 to 3), read as an agent
+/// without tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecordV1 {
+    pub id: u64,
+    pub owner_id: u64,
+    pub name: String,
+    pub created_ms: i64,
+    pub token_hash: TokenHash,
+    pub token_created_ms: i64,
+    pub activated_ms: Option<i64>,
+    pub last_seen_ms: Option<i64>,
+    pub interval_ms: Option<i64>,
+    pub host: Option<HostRecord>,
+}
+
+impl From<AgentRecordV1> for AgentRecord {
+    fn from(v: AgentRecordV1) -> AgentRecord {
+        AgentRecord {
+            id: v.id,
+            owner_id: v.owner_id,
+            name: v.name,
+            created_ms: v.created_ms,
+            token_hash: v.token_hash,
+            token_created_ms: v.token_created_ms,
+            activated_ms: v.activated_ms,
+            last_seen_ms: v.last_seen_ms,
+            interval_ms: v.interval_ms,
+            host: v.host,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// Reads an agent record of either version.
+pub fn decode_agent(what: &str, bytes: &[u8]) -> Result<AgentRecord, CatalogError> {
+    match codec::split(what, bytes)? {
+        (codec::VERSION_1, body) => codec::decode_body::<AgentRecordV1>(what, body).map(Into::into),
+        (codec::VERSION_2, body) => codec::decode_body(what, body),
+        (v, _) => Err(codec::unknown_version(what, v)),
+    }
+}
+
+/// Writes an agent record (always the newest version).
+pub fn encode_agent(record: &AgentRecord) -> Result<Vec<u8>, CatalogError> {
+    codec::encode_as(codec::VERSION_2, &what(record.id), record)
 }
 
 /// The state of an agent's current token at some instant.
@@ -174,10 +224,11 @@ impl Catalog {
                 last_seen_ms: None,
                 interval_ms: None,
                 host: None,
+                tags: Vec::new(),
             };
             let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
             agents
-                .insert(id, codec::encode(&what(id), &record)?.as_slice())
+                .insert(id, encode_agent(&record)?.as_slice())
                 .map_err(store("write agent"))?;
             let mut tokens = txn
                 .open_table(AGENT_TOKENS)
@@ -199,7 +250,7 @@ impl Catalog {
         let Some(bytes) = agents.get(id).map_err(store("read agent"))? else {
             return Ok(None);
         };
-        let mut record: AgentRecord = codec::decode(&what(id), bytes.value())?;
+        let mut record: AgentRecord = decode_agent(&what(id), bytes.value())?;
         self.merge_live(&mut record);
         Ok(Some(record))
     }
@@ -211,7 +262,7 @@ impl Catalog {
         let mut out = Vec::new();
         for entry in agents.iter().map_err(store("scan agents"))? {
             let (id, bytes) = entry.map_err(store("scan agents"))?;
-            let mut record: AgentRecord = codec::decode(&what(id.value()), bytes.value())?;
+            let mut record: AgentRecord = decode_agent(&what(id.value()), bytes.value())?;
             if record.owner_id == owner_id {
                 self.merge_live(&mut record);
                 out.push(record);
@@ -241,7 +292,7 @@ impl Catalog {
         let record = {
             let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
             let mut record: AgentRecord = match agents.get(id).map_err(store("read agent"))? {
-                Some(bytes) => codec::decode(&what(id), bytes.value())?,
+                Some(bytes) => decode_agent(&what(id), bytes.value())?,
                 None => return Ok(None),
             };
             if record.owner_id != owner_id {
@@ -252,7 +303,7 @@ impl Catalog {
                 .map_err(store("open agent tokens"))?;
             f(&mut record, &mut tokens)?;
             agents
-                .insert(id, codec::encode(&what(id), &record)?.as_slice())
+                .insert(id, encode_agent(&record)?.as_slice())
                 .map_err(store("write agent"))?;
             record
         };
@@ -345,13 +396,14 @@ impl Catalog {
         let token_hash = {
             let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
             let record: AgentRecord = match agents.get(id).map_err(store("read agent"))? {
-                Some(bytes) => codec::decode(&what(id), bytes.value())?,
+                Some(bytes) => decode_agent(&what(id), bytes.value())?,
                 None => return Ok(false),
             };
             if record.owner_id != owner_id {
                 return Ok(false);
             }
             agents.remove(id).map_err(store("delete agent"))?;
+            super::shares::remove_agent_shares(&txn, id)?;
             let mut tokens = txn
                 .open_table(AGENT_TOKENS)
                 .map_err(store("open agent tokens"))?;
@@ -364,6 +416,25 @@ impl Catalog {
         self.forget_token(&token_hash);
         self.live_mut().remove(&id);
         Ok(true)
+    }
+
+    /// After the deletion of `agent` committed: its token and live state go.
+    pub(super) fn forget_agent(&self, agent: &AgentRecord) {
+        self.forget_token(&agent.token_hash);
+        self.live_mut().remove(&agent.id);
+    }
+
+    /// Replaces the tags of agent `id` of `owner_id`.
+    pub fn set_agent_tags(
+        &self,
+        owner_id: u64,
+        id: u64,
+        tags: Vec<String>,
+    ) -> Result<Option<AgentRecord>, CatalogError> {
+        self.update_owned(owner_id, id, |record, _| {
+            record.tags = tags;
+            Ok(())
+        })
     }
 
     /// Checks an agent token (by its hash) at `now_ms`. A valid pending token
@@ -387,7 +458,7 @@ impl Catalog {
             let Some(bytes) = agents.get(id).map_err(store("read agent"))? else {
                 return Err(AgentAuthError::Unknown);
             };
-            let record: AgentRecord = codec::decode(&what(id), bytes.value())?;
+            let record: AgentRecord = decode_agent(&what(id), bytes.value())?;
             record
         };
         if record.token_hash != *hash {
@@ -470,7 +541,7 @@ impl Catalog {
             let mut agents = txn.open_table(AGENTS).map_err(store("open agents"))?;
             for (id, state) in &dirty {
                 let mut record: AgentRecord = match agents.get(*id).map_err(store("read agent"))? {
-                    Some(bytes) => codec::decode(&what(*id), bytes.value())?,
+                    Some(bytes) => decode_agent(&what(*id), bytes.value())?,
                     None => {
                         gone.push(*id); // deleted meanwhile
                         continue;
@@ -478,7 +549,7 @@ impl Catalog {
                 };
                 apply_live(&mut record, state);
                 agents
-                    .insert(*id, codec::encode(&what(*id), &record)?.as_slice())
+                    .insert(*id, encode_agent(&record)?.as_slice())
                     .map_err(store("write agent"))?;
             }
         }

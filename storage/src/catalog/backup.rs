@@ -13,19 +13,17 @@ use redb::{
     Value, WriteTransaction,
 };
 
-use super::agents::AgentRecord;
 use super::alerts::AlertRecord;
 use super::codec;
 use super::error::store;
 use super::recipients::RecipientRecord;
 use super::rules::{FiringRecord, RuleRecord};
 use super::sessions::{RefreshRecord, SessionRecord};
-use super::users::UserRecord;
 use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 14] = [
+const TABLE_NAMES: [&str; 17] = [
     "counters",
     "users",
     "usernames",
@@ -40,6 +38,9 @@ const TABLE_NAMES: [&str; 14] = [
     "alerts",
     "alert_counts",
     "recipients",
+    "invitations",
+    "agent_shares",
+    "user_totp",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -137,6 +138,9 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, ALERTS)?;
         n += copy_table(&self.txn, &to, ALERT_COUNTS)?;
         n += copy_table(&self.txn, &to, RECIPIENTS)?;
+        n += copy_table(&self.txn, &to, INVITATIONS)?;
+        n += copy_table(&self.txn, &to, AGENT_SHARES)?;
+        n += copy_table(&self.txn, &to, USER_TOTP)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -221,7 +225,9 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
     }
     let ok = |_: &_| Ok(());
     check_table(&txn, COUNTERS, &mut out, ok);
-    check_table(&txn, USERS, &mut out, record::<UserRecord>("user"));
+    check_table(&txn, USERS, &mut out, |bytes: &&[u8]| {
+        super::users::decode_user("user", bytes).map(|_| ())
+    });
     check_table(&txn, USERNAMES, &mut out, ok);
     check_table(&txn, SESSIONS, &mut out, record::<SessionRecord>("session"));
     check_table(&txn, SESSION_KEYS, &mut out, |_: &u128| Ok(()));
@@ -231,7 +237,9 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         &mut out,
         record::<RefreshRecord>("refresh token"),
     );
-    check_table(&txn, AGENTS, &mut out, record::<AgentRecord>("agent"));
+    check_table(&txn, AGENTS, &mut out, |bytes: &&[u8]| {
+        super::agents::decode_agent("agent", bytes).map(|_| ())
+    });
     check_table(&txn, AGENT_TOKENS, &mut out, ok);
     check_table(&txn, SETTINGS, &mut out, |bytes: &&[u8]| {
         match bytes.first() {
@@ -256,6 +264,19 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         RECIPIENTS,
         &mut out,
         record::<RecipientRecord>("recipient"),
+    );
+    check_table(
+        &txn,
+        INVITATIONS,
+        &mut out,
+        record::<super::accounts::InvitationRecord>("invitation"),
+    );
+    check_table(&txn, AGENT_SHARES, &mut out, |_: &u8| Ok(()));
+    check_table(
+        &txn,
+        USER_TOTP,
+        &mut out,
+        record::<super::two_factor::TotpRecord>("two-factor"),
     );
     Ok(out)
 }

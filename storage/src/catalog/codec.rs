@@ -12,8 +12,12 @@ use serde::de::DeserializeOwned;
 
 use super::error::CatalogError;
 
-/// The only record layout so far.
+/// The first record layout, still the layout of most records.
 pub const VERSION_1: u8 = 1;
+/// The second layout of users and agents (data format 4); their version-1
+/// records are read and upgraded by `users::decode_user` and
+/// `agents::decode_agent`.
+pub const VERSION_2: u8 = 2;
 
 /// Upper bound for one decoded record, so damaged length prefixes cannot make
 /// the decoder allocate gigabytes.
@@ -25,7 +29,16 @@ fn config() -> impl bincode::config::Config {
 
 /// `[VERSION_1] ++ bincode(value)`.
 pub fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, CatalogError> {
-    let mut out = vec![VERSION_1];
+    encode_as(VERSION_1, what, value)
+}
+
+/// `[version] ++ bincode(value)`: for records with more than one layout.
+pub fn encode_as<T: Serialize>(
+    version: u8,
+    what: &str,
+    value: &T,
+) -> Result<Vec<u8>, CatalogError> {
+    let mut out = vec![version];
     let body =
         bincode::serde::encode_to_vec(value, config()).map_err(|e| CatalogError::Encode {
             what: what.to_string(),
@@ -37,16 +50,37 @@ pub fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, CatalogErr
 
 /// The inverse of [`encode`]; `what` names the record in the error.
 pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, CatalogError> {
+    let (version, body) = split(what, bytes)?;
+    if version != VERSION_1 {
+        return Err(unknown_version(what, version));
+    }
+    decode_body(what, body)
+}
+
+/// The version byte and the body of a record, for decoders that read
+/// several layouts.
+pub fn split<'a>(what: &str, bytes: &'a [u8]) -> Result<(u8, &'a [u8]), CatalogError> {
+    let (&version, body) = bytes.split_first().ok_or_else(|| CatalogError::Corrupt {
+        what: what.to_string(),
+        reason: "empty record".into(),
+    })?;
+    Ok((version, body))
+}
+
+/// The error for a version byte no decoder knows.
+pub fn unknown_version(what: &str, version: u8) -> CatalogError {
+    CatalogError::Corrupt {
+        what: what.to_string(),
+        reason: format!("unknown record version {version}"),
+    }
+}
+
+/// Decodes a record body (after the version byte), which must be used up.
+pub fn decode_body<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, CatalogError> {
     let corrupt = |reason: String| CatalogError::Corrupt {
         what: what.to_string(),
         reason,
     };
-    let (&version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty record".into()))?;
-    if version != VERSION_1 {
-        return Err(corrupt(format!("unknown record version {version}")));
-    }
     let (value, used) = bincode::serde::decode_from_slice::<T, _>(body, config())
         .map_err(|e| corrupt(e.to_string()))?;
     if used != body.len() {

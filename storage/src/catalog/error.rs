@@ -37,6 +37,15 @@ pub enum CatalogError {
     /// opened it.
     #[error("registration is closed")]
     RegistrationClosed,
+    /// The change would leave no enabled admin.
+    #[error("this is the last admin")]
+    LastAdmin,
+    /// No invitation has this token (never issued, or already used).
+    #[error("unknown or used invitation")]
+    InvitationInvalid,
+    /// The invitation's 24 hours are over.
+    #[error("the invitation expired")]
+    InvitationExpired,
     /// A blocking catalog task panicked or was cancelled.
     #[error("catalog task failed: {0}")]
     Task(String),

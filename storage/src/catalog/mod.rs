@@ -13,6 +13,7 @@
 //! disk by [`Catalog::flush_live`], which the server runs every
 //! [`LAST_SEEN_PERSIST_MS`] and which runs on drop).
 
+mod accounts;
 mod agents;
 mod alerts;
 pub mod backup;
@@ -22,6 +23,8 @@ mod recipients;
 mod rules;
 mod sessions;
 mod settings;
+mod shares;
+mod two_factor;
 mod users;
 
 use std::collections::HashMap;
@@ -31,9 +34,10 @@ use std::sync::{Mutex, PoisonError, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+pub use accounts::{DeletedUser, InvitationRecord};
 pub use agents::{
-    AgentAuth, AgentAuthError, AgentRecord, HostRecord, LAST_SEEN_PERSIST_MS, PENDING_TOKEN_TTL_MS,
-    TokenStatus,
+    AgentAuth, AgentAuthError, AgentRecord, AgentRecordV1, HostRecord, LAST_SEEN_PERSIST_MS,
+    PENDING_TOKEN_TTL_MS, TokenStatus,
 };
 pub use alerts::{AlertRecord, DeliveryRecord};
 pub use error::CatalogError;
@@ -41,7 +45,9 @@ pub use recipients::RecipientRecord;
 pub use rules::{FiringRecord, RuleRecord, label_key};
 pub use sessions::{RefreshOutcome, SessionRecord};
 pub use settings::ServerSettingsRecord;
-pub use users::UserRecord;
+pub use shares::ShareRole;
+pub use two_factor::{AccountPolicyRecord, Restriction, TotpRecord};
+pub use users::{UserRecord, UserRecordV1};
 
 use agents::LiveState;
 use error::store;
@@ -88,6 +94,13 @@ const ALERTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("alerts"
 const ALERT_COUNTS: TableDefinition<u64, u64> = TableDefinition::new("alert_counts");
 /// owner id → [`RecipientRecord`].
 const RECIPIENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("recipients");
+/// SHA-256 of an invitation link's token → [`InvitationRecord`] (data format 4).
+const INVITATIONS: TableDefinition<&TokenHash, &[u8]> = TableDefinition::new("invitations");
+/// (agent id, user id) → [`ShareRole`] byte: agents shared with other users
+/// (data format 4).
+const AGENT_SHARES: TableDefinition<(u64, u64), u8> = TableDefinition::new("agent_shares");
+/// user id → [`TotpRecord`]: two-factor log-in (data format 4).
+const USER_TOTP: TableDefinition<u64, &[u8]> = TableDefinition::new("user_totp");
 
 /// The open catalog. Share it behind an `Arc`; all methods take `&self`.
 pub struct Catalog {
@@ -106,6 +119,13 @@ pub struct Catalog {
     /// Bumped after every token revocation commits, so a check that read the
     /// tables before it cannot cache the revoked token afterwards.
     token_epoch: AtomicU64,
+    /// Users who must change their password first. Mirrors the users'
+    /// `must_change_password`; see [`Catalog::must_change_password`].
+    restricted_users: RwLock<std::collections::HashSet<u64>>,
+    /// Users with two-factor log-in on; mirrors `user_totp`.
+    totp_users: RwLock<std::collections::HashSet<u64>>,
+    /// The account policy's `require_two_factor`; mirrors the setting.
+    require_two_factor: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -128,6 +148,9 @@ impl Catalog {
             live: Mutex::new(HashMap::new()),
             active_tokens: RwLock::new(HashMap::new()),
             token_epoch: AtomicU64::new(0),
+            restricted_users: RwLock::new(std::collections::HashSet::new()),
+            totp_users: RwLock::new(std::collections::HashSet::new()),
+            require_two_factor: std::sync::atomic::AtomicBool::new(false),
         };
         let txn = catalog.write()?;
         {
@@ -150,9 +173,16 @@ impl Catalog {
             txn.open_table(ALERT_COUNTS)
                 .map_err(store("create tables"))?;
             txn.open_table(RECIPIENTS).map_err(store("create tables"))?;
+            txn.open_table(INVITATIONS)
+                .map_err(store("create tables"))?;
+            txn.open_table(AGENT_SHARES)
+                .map_err(store("create tables"))?;
+            txn.open_table(USER_TOTP).map_err(store("create tables"))?;
         }
         txn.commit().map_err(store("create tables"))?;
         catalog.load_active_sessions()?;
+        catalog.load_restricted_users()?;
+        catalog.load_two_factor()?;
         Ok(catalog)
     }
 

@@ -326,6 +326,15 @@ impl Catalog {
         Ok(removed)
     }
 
+    /// After families were removed in a transaction that committed: drops
+    /// them from the in-memory mirror, so their tokens are refused at once.
+    pub(super) fn forget_sessions(&self, ids: &[u64]) {
+        let mut active = self.active_sessions_mut();
+        for id in ids {
+            active.remove(id);
+        }
+    }
+
     /// Revokes every family of `user_id` except `keep`; returns the revoked ids.
     pub fn revoke_user_sessions(
         &self,

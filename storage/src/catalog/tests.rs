@@ -230,7 +230,7 @@ fn corrupt_record_on_disk_is_an_error_not_a_panic() {
 /// with an upgrade path instead of editing these.
 #[test]
 fn version_1_record_layouts_are_frozen() {
-    let user = UserRecord {
+    let user = UserRecordV1 {
         id: 1,
         username: "al".into(),
         password_hash: "h".into(),
@@ -246,7 +246,7 @@ fn version_1_record_layouts_are_frozen() {
         user_agent: "u".into(),
         current_hash: [7; 32],
     };
-    let agent = AgentRecord {
+    let agent = AgentRecordV1 {
         id: 8,
         owner_id: 1,
         name: "n".into(),
@@ -284,16 +284,167 @@ fn version_1_record_layouts_are_frozen() {
         )
         .replace(' ', "")
     );
-    // And they decode back.
+    // And they decode back, as the version-2 records they upgrade to.
     assert_eq!(
-        codec::decode::<AgentRecord>("agent", &codec::encode("agent", &agent).unwrap()).unwrap(),
+        codec::decode::<AgentRecordV1>("agent", &codec::encode("agent", &agent).unwrap()).unwrap(),
         agent
     );
+    let upgraded = agents::decode_agent("agent", &codec::encode("agent", &agent).unwrap()).unwrap();
+    assert_eq!(upgraded.tags, Vec::<String>::new());
+    assert_eq!((upgraded.id, upgraded.name.as_str()), (8, "n"));
+    let upgraded = users::decode_user("user", &codec::encode("user", &user).unwrap()).unwrap();
+    assert_eq!(
+        (
+            upgraded.disabled,
+            upgraded.must_change_password,
+            upgraded.last_login_ms
+        ),
+        (false, false, None)
+    );
+    assert_eq!(
+        (
+            upgraded.username.as_str(),
+            upgraded.is_admin,
+            upgraded.created_ms
+        ),
+        ("al", true, 2)
+    );
+}
+
+/// Version-2 user and agent records: written with byte 2, read back whole.
+#[test]
+fn version_2_user_and_agent_records_round_trip() {
+    let user = UserRecord {
+        id: 1,
+        username: "al".into(),
+        password_hash: "h".into(),
+        is_admin: false,
+        created_ms: 2,
+        disabled: true,
+        must_change_password: true,
+        last_login_ms: Some(3),
+    };
+    let bytes = users::encode_user(&user).unwrap();
+    assert_eq!(bytes[0], codec::VERSION_2);
+    assert_eq!(users::decode_user("user", &bytes).unwrap(), user);
+    let (_dir, c) = open();
+    let a = c.create_agent(1, "nas", &[1; 32], T0).unwrap();
+    let tagged = c
+        .set_agent_tags(1, a.id, vec!["home".into(), "vps".into()])
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.agent(a.id).unwrap().unwrap().tags, tagged.tags);
+    assert!(
+        c.set_agent_tags(2, a.id, vec![]).unwrap().is_none(),
+        "not theirs"
+    );
+    let mut bad = agents::encode_agent(&tagged).unwrap();
+    bad[0] = 3;
+    assert!(matches!(
+        agents::decode_agent("agent", &bad),
+        Err(CatalogError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn the_last_enabled_admin_cannot_be_demoted_disabled_or_deleted() {
+    let (_dir, c) = open();
+    let alice = c.create_user("alice", "h", false, T0).unwrap();
+    let bob = c.create_user_as_admin("bob", "h", true, T0).unwrap();
+    assert!(!bob.is_admin && bob.must_change_password);
+    assert!(c.must_change_password(bob.id));
+    assert!(matches!(
+        c.set_user_admin(alice.id, false),
+        Err(CatalogError::LastAdmin)
+    ));
+    assert!(matches!(
+        c.set_user_disabled(alice.id, true),
+        Err(CatalogError::LastAdmin)
+    ));
+    assert!(matches!(
+        c.delete_user(alice.id),
+        Err(CatalogError::LastAdmin)
+    ));
+    assert!(
+        c.user(alice.id).unwrap().unwrap().is_admin,
+        "nothing changed"
+    );
+    c.set_user_admin(bob.id, true).unwrap().unwrap();
+    c.set_user_admin(alice.id, false).unwrap().unwrap();
+    assert!(matches!(
+        c.set_user_admin(bob.id, false),
+        Err(CatalogError::LastAdmin)
+    ));
+}
+
+#[test]
+fn disabling_ends_sessions_and_deleting_removes_everything_of_the_user() {
+    let (_dir, c) = open();
+    let _alice = c.create_user("alice", "h", false, T0).unwrap();
+    let bob = c.create_user_as_admin("bob", "h", false, T0).unwrap();
+    let s = c
+        .create_session(bob.id, &[5; 32], 9, "ua", T0, 1000)
+        .unwrap();
+    assert!(c.is_session_key_valid(s.id, bob.id, 9));
+    let (_, ended) = c.set_user_disabled(bob.id, true).unwrap().unwrap();
+    assert_eq!(ended, vec![s.id]);
+    assert!(!c.is_session_key_valid(s.id, bob.id, 9), "ended at once");
+    assert!(c.user(bob.id).unwrap().unwrap().disabled);
+    c.set_user_disabled(bob.id, false).unwrap().unwrap();
+
+    let a = c.create_agent(bob.id, "nas", &[6; 32], T0).unwrap();
+    c.authenticate_agent(&[6; 32], T0).unwrap();
+    c.share_agent(a.id, 1, ShareRole::Viewer).unwrap();
+    let gone = c.delete_user(bob.id).unwrap().unwrap();
+    assert_eq!(gone.agent_ids, vec![a.id]);
+    assert!(c.user(bob.id).unwrap().is_none());
+    assert!(c.user_by_name("bob").unwrap().is_none());
+    assert!(c.agent(a.id).unwrap().is_none());
+    assert!(c.cached_agent_auth(&[6; 32]).is_none());
+    assert!(c.shared_with(1).unwrap().is_empty());
+    // The name is free again.
+    c.create_user_as_admin("bob", "h", false, T0).unwrap();
+}
+
+#[test]
+fn an_invitation_is_used_once_and_expires() {
+    let (_dir, c) = open();
+    let alice = c.create_user("alice", "h", false, T0).unwrap();
+    let inv = |name: &str, expires_ms| InvitationRecord {
+        username: name.into(),
+        created_by: alice.id,
+        created_ms: T0,
+        expires_ms,
+    };
+    c.create_invitation(&[1; 32], &inv("carol", T0 + 100))
+        .unwrap();
+    assert!(matches!(
+        c.create_invitation(&[2; 32], &inv("carol", T0 + 100)),
+        Err(CatalogError::UsernameTaken { .. })
+    ));
+    assert!(matches!(
+        c.create_invitation(&[2; 32], &inv("alice", T0 + 100)),
+        Err(CatalogError::UsernameTaken { .. })
+    ));
+    assert!(matches!(
+        c.accept_invitation(&[1; 32], "h2", T0 + 100),
+        Err(CatalogError::InvitationExpired)
+    ));
+    let carol = c.accept_invitation(&[1; 32], "h2", T0 + 99).unwrap();
+    assert_eq!((carol.username.as_str(), carol.is_admin), ("carol", false));
+    assert!(matches!(
+        c.accept_invitation(&[1; 32], "h3", T0 + 1),
+        Err(CatalogError::InvitationInvalid)
+    ));
+    assert!(matches!(
+        c.accept_invitation(&[9; 32], "h3", T0 + 1),
+        Err(CatalogError::InvitationInvalid)
+    ));
 }
 
 #[test]
 fn records_never_panic_on_damaged_bytes() {
-    let agent = AgentRecord {
+    let agent = AgentRecordV1 {
         id: 8,
         owner_id: 1,
         name: "nas".into(),
@@ -310,9 +461,58 @@ fn records_never_panic_on_damaged_bytes() {
         for flip in [0x01u8, 0x80, 0xff] {
             let mut bad = good.clone();
             bad[i] ^= flip;
-            let _ = codec::decode::<AgentRecord>("agent", &bad);
+            let _ = agents::decode_agent("agent", &bad);
             let _ = codec::decode::<SessionRecord>("session", &bad);
-            let _ = codec::decode::<UserRecord>("user", &bad);
+            let _ = users::decode_user("user", &bad);
+            let mut v2 = bad.clone();
+            v2[0] = codec::VERSION_2;
+            let _ = agents::decode_agent("agent", &v2);
+            let _ = users::decode_user("user", &v2);
         }
     }
+}
+
+#[test]
+fn a_totp_step_is_accepted_once_and_recovery_codes_once_each() {
+    let (_dir, c) = open();
+    let alice = c.create_user("alice", "h", false, T0).unwrap();
+    assert!(c.begin_totp(alice.id, &[1; 20], T0).unwrap());
+    assert!(!c.has_two_factor(alice.id), "pending is not on");
+    assert!(
+        !c.use_totp_step(alice.id, 10).unwrap(),
+        "not before confirmation"
+    );
+    assert!(
+        c.confirm_totp(alice.id, 10, vec![[7; 32], [8; 32]])
+            .unwrap()
+    );
+    assert!(c.has_two_factor(alice.id));
+    assert!(
+        !c.begin_totp(alice.id, &[2; 20], T0).unwrap(),
+        "on: not replaced"
+    );
+    assert!(
+        !c.use_totp_step(alice.id, 10).unwrap(),
+        "the confirming step is spent"
+    );
+    assert!(c.use_totp_step(alice.id, 11).unwrap());
+    assert!(!c.use_totp_step(alice.id, 11).unwrap());
+    assert!(!c.use_totp_step(alice.id, 9).unwrap(), "never backwards");
+    assert_eq!(c.use_recovery_code(alice.id, &[7; 32]).unwrap(), Some(1));
+    assert_eq!(c.use_recovery_code(alice.id, &[7; 32]).unwrap(), None);
+    // The policy and the enrolment survive a reopen.
+    c.set_account_policy(AccountPolicyRecord {
+        require_two_factor: true,
+    })
+    .unwrap();
+    let bob = c.create_user("bob", "h", true, T0).unwrap();
+    assert_eq!(c.restriction(bob.id), Some(Restriction::EnrolTwoFactor));
+    assert_eq!(c.restriction(alice.id), None);
+    let path = c.path().to_path_buf();
+    drop(c);
+    let c = Catalog::open(&path).unwrap();
+    assert!(c.has_two_factor(alice.id));
+    assert_eq!(c.restriction(bob.id), Some(Restriction::EnrolTwoFactor));
+    assert!(c.remove_totp(alice.id).unwrap());
+    assert_eq!(c.restriction(alice.id), Some(Restriction::EnrolTwoFactor));
 }

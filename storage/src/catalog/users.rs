@@ -1,4 +1,8 @@
-//! User accounts: name (lower-case, unique), Argon2 PHC hash, admin flag.
+//! User accounts: name (lower-case, unique), Argon2 PHC hash, admin flag,
+//! and (record version 2, data format 4) whether the account is disabled,
+//! must change its password, and when it last logged in. Version-1 records
+//! are read as accounts that are enabled, need no change and never logged in;
+//! they are rewritten as version 2 the next time they change.
 
 use redb::{ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
@@ -7,7 +11,8 @@ use super::error::store;
 use super::settings::read_server_settings;
 use super::{Catalog, CatalogError, USERNAMES, USERS, codec, next_id};
 
-/// A user as stored. `password_hash` is an Argon2 PHC string.
+/// A user as stored (record version 2). `password_hash` is an Argon2 PHC
+/// string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     pub id: u64,
@@ -16,10 +21,55 @@ pub struct UserRecord {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_ms: i64,
+    /// Disabled by an admin: cannot log in; the agents keep reporting.
+    pub disabled: bool,
+    /// Set by a password reset: the account may only change its password
+    /// (and log out) until it does.
+    pub must_change_password: bool,
+    pub last_login_ms: Option<i64>,
 }
 
-fn what(id: u64) -> String {
+/// The layout of record version 1 (data formats 1 to 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecordV1 {
+    pub id: u64,
+    pub username: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_ms: i64,
+}
+
+impl From<UserRecordV1> for UserRecord {
+    fn from(v: UserRecordV1) -> UserRecord {
+        UserRecord {
+            id: v.id,
+            username: v.username,
+            password_hash: v.password_hash,
+            is_admin: v.is_admin,
+            created_ms: v.created_ms,
+            disabled: false,
+            must_change_password: false,
+            last_login_ms: None,
+        }
+    }
+}
+
+pub(super) fn what(id: u64) -> String {
     format!("user {id}")
+}
+
+/// Reads a user record of either version.
+pub fn decode_user(what: &str, bytes: &[u8]) -> Result<UserRecord, CatalogError> {
+    match codec::split(what, bytes)? {
+        (codec::VERSION_1, body) => codec::decode_body::<UserRecordV1>(what, body).map(Into::into),
+        (codec::VERSION_2, body) => codec::decode_body(what, body),
+        (v, _) => Err(codec::unknown_version(what, v)),
+    }
+}
+
+/// Writes a user record (always the newest version).
+pub fn encode_user(record: &UserRecord) -> Result<Vec<u8>, CatalogError> {
+    codec::encode_as(codec::VERSION_2, &what(record.id), record)
 }
 
 impl Catalog {
@@ -66,9 +116,12 @@ impl Catalog {
                 password_hash: password_hash.to_string(),
                 is_admin: count == 0,
                 created_ms: now_ms,
+                disabled: false,
+                must_change_password: false,
+                last_login_ms: None,
             };
             users
-                .insert(id, codec::encode(&what(id), &record)?.as_slice())
+                .insert(id, encode_user(&record)?.as_slice())
                 .map_err(store("write user"))?;
             names
                 .insert(username, id)
@@ -86,7 +139,7 @@ impl Catalog {
         let Some(bytes) = users.get(id).map_err(store("read user"))? else {
             return Ok(None);
         };
-        codec::decode(&what(id), bytes.value()).map(Some)
+        decode_user(&what(id), bytes.value()).map(Some)
     }
 
     /// The user with this (lower-case) name.
@@ -102,21 +155,51 @@ impl Catalog {
         self.user(id)
     }
 
-    /// Replaces the password hash. False when the user does not exist.
+    /// Replaces the password hash (the user chose it: no change is required
+    /// any more). False when the user does not exist.
     pub fn set_password_hash(&self, id: u64, password_hash: &str) -> Result<bool, CatalogError> {
-        let txn = self.write()?;
-        {
-            let mut users = txn.open_table(USERS).map_err(store("open users"))?;
-            let mut record: UserRecord = match users.get(id).map_err(store("read user"))? {
-                Some(bytes) => codec::decode(&what(id), bytes.value())?,
-                None => return Ok(false),
-            };
+        let updated = self.update_user(id, |record| {
             record.password_hash = password_hash.to_string();
+            record.must_change_password = false;
+            Ok(())
+        })?;
+        Ok(updated.is_some())
+    }
+
+    /// Loads user `id` in a write transaction, applies `f`, stores it.
+    /// `None` when there is no such user.
+    pub(super) fn update_user(
+        &self,
+        id: u64,
+        f: impl FnOnce(&mut UserRecord) -> Result<(), CatalogError>,
+    ) -> Result<Option<UserRecord>, CatalogError> {
+        let txn = self.write()?;
+        let record = {
+            let mut users = txn.open_table(USERS).map_err(store("open users"))?;
+            let mut record = match users.get(id).map_err(store("read user"))? {
+                Some(bytes) => decode_user(&what(id), bytes.value())?,
+                None => return Ok(None),
+            };
+            f(&mut record)?;
             users
-                .insert(id, codec::encode(&what(id), &record)?.as_slice())
+                .insert(id, encode_user(&record)?.as_slice())
                 .map_err(store("write user"))?;
-        }
+            record
+        };
         txn.commit().map_err(store("commit user"))?;
-        Ok(true)
+        self.note_user(&record);
+        Ok(Some(record))
+    }
+
+    /// Every user, by id.
+    pub fn users(&self) -> Result<Vec<UserRecord>, CatalogError> {
+        let txn = self.read()?;
+        let users = txn.open_table(USERS).map_err(store("open users"))?;
+        let mut out = Vec::new();
+        for entry in users.iter().map_err(store("scan users"))? {
+            let (id, bytes) = entry.map_err(store("scan users"))?;
+            out.push(decode_user(&what(id.value()), bytes.value())?);
+        }
+        Ok(out)
     }
 }

@@ -52,6 +52,12 @@ pub struct AgentInfo {
     pub host: Option<HostFacts>,
     /// A report arrived within the last three intervals (5 s when unknown).
     pub online: bool,
+    /// Lower-case labels (`home`, `vps`), sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Set when someone else owns the agent and shared it with the caller.
+    #[serde(default)]
+    pub shared: Option<super::accounts::SharedWithMe>,
 }
 
 /// `POST /api/agents` (201) and `POST /api/agents/{id}/regenerate-token`:

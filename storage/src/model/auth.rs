@@ -22,6 +22,10 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// For an account with two-factor log-in: the six-digit code of the
+    /// authenticator app, or one of the recovery codes (each works once).
+    #[serde(default)]
+    pub two_factor_code: Option<String>,
 }
 
 /// `POST /api/auth/refresh` and `/api/auth/logout` from API clients; browsers
@@ -55,6 +59,17 @@ pub struct UserInfo {
     pub username: String,
     pub is_admin: bool,
     pub created_ms: i64,
+    /// Logged in with a one-time password: until a new password is set
+    /// (`POST /api/users/me/password`), every other request is refused (403).
+    #[serde(default)]
+    pub must_change_password: bool,
+    /// Two-factor log-in is on for this account.
+    #[serde(default)]
+    pub two_factor: bool,
+    /// Two-factor log-in is required and not set up yet: until it is
+    /// (`/api/users/me/two-factor`), every other request is refused (403).
+    #[serde(default)]
+    pub must_enrol_two_factor: bool,
 }
 
 /// `GET /api/auth/registration`: whether the sign-up form should be shown.
@@ -64,6 +79,9 @@ pub struct RegistrationStatus {
     pub open: bool,
     /// True while no account exists: the next one becomes the admin.
     pub first_account: bool,
+    /// A reverse proxy may log people in (`POST /api/auth/sso`).
+    #[serde(default)]
+    pub trusted_header_login: bool,
 }
 
 /// `POST /api/users/me/password`.
@@ -97,4 +115,8 @@ pub struct AdminSettings {
     /// Let anyone create an account. Registration is also open when the
     /// operator started the server with `--open-registration`.
     pub open_registration: bool,
+    /// Every account must use two-factor log-in; one without it may only
+    /// set it up after logging in.
+    #[serde(default)]
+    pub require_two_factor: bool,
 }

@@ -3,6 +3,7 @@
 //!
 //! One file per API area so each has one owner.
 
+pub mod accounts;
 pub mod agents;
 pub mod alerts;
 pub mod api;
@@ -16,6 +17,7 @@ pub mod retry;
 pub mod time;
 pub mod wire;
 
+pub use accounts::*;
 pub use agents::*;
 pub use alerts::*;
 pub use api::*;

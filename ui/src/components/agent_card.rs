@@ -116,6 +116,12 @@ pub fn AgentCard(
                 <h2 title=agent.name.clone()><a class="stretched" href=format!("/agents/{id}")>{agent.name.clone()}</a></h2>
                 {move || { let (c, t) = status.get(); view! { <StatusBadge class=c text=t /> } }}
             </header>
+            {(agent.shared.is_some() || !agent.tags.is_empty()).then(|| view! {
+                <p class="muted small agent-card-tags">
+                    {agent.shared.as_ref().map(|s| view! { <span class="badge shared-badge">{format!("shared by {}", s.owner)}</span> " " })}
+                    {agent.tags.join(" · ")}
+                </p>
+            })}
             <p class="muted small agent-card-sub">
                 <span class="ellipsis" title=host_tip>{host}</span>
                 <span class="last-seen">{seen}</span>

@@ -28,6 +28,7 @@ pub fn Header() -> impl IntoView {
                 <A href="/agents">"Agents"</A>
                 <A href="/alerts">"Alerts"</A>
                 <A href="/account">"Account"</A>
+                <AdminLink />
             </nav>
             <div class="topbar-end">
                 <ThemeToggle />
@@ -55,6 +56,16 @@ fn skip_to_main(ev: leptos::ev::MouseEvent) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = ev;
+}
+
+/// "Users", for admins only.
+#[component]
+fn AdminLink() -> impl IntoView {
+    let session = use_session();
+    move || {
+        matches!(session.user.get(), Some(Ok(Some(u))) if u.is_admin)
+            .then(|| view! { <A href="/users" attr:id="nav-users">"Users"</A> })
+    }
 }
 
 #[component]

@@ -36,6 +36,7 @@ pub fn AccountPage() -> impl IntoView {
     });
     Effect::new(move |_| {
         if let Some(Ok(())) = change.value().get() {
+            session.reload();
             current.set(String::new());
             new.set(String::new());
             repeat.set(String::new());
@@ -98,7 +99,11 @@ pub fn AccountPage() -> impl IntoView {
                 </p>
             </div>
         </div>
+        {move || matches!(session.user.get(), Some(Ok(Some(u))) if u.must_change_password).then(|| view! {
+            <p class="card error" role="alert" id="must-change">"You logged in with a one-time password: choose your own password below."</p>
+        })}
         <div class="account-grid">
+            <crate::pages::two_factor::TwoFactorCard />
             <section class="card" aria-labelledby="pw-title">
                 <h2 class="card-title" id="pw-title">"Change password"</h2>
                 <form class="form" method="post" on:submit=on_change>

@@ -257,6 +257,10 @@ fn AgentDashboard(id: u64) -> impl IntoView {
     provide_context(AgentSince(Memo::new(move |_| {
         info.with(|a| a.as_ref().and_then(|a| a.activated_ms))
     })));
+    // Only what the owner's tools depend on, so they are not redrawn (and
+    // their fields not cleared) by every refresh of the agent.
+    let owner_view =
+        Memo::new(move |_| info.with(|a| a.as_ref().map(|a| (a.shared.clone(), a.tags.clone()))));
     let agent_retrying = keep_trying(agent);
     let reconnecting =
         Signal::derive(move || agent_retrying.get() || feed.status.get() == LiveStatus::Retrying);
@@ -290,6 +294,13 @@ fn AgentDashboard(id: u64) -> impl IntoView {
             _ => None,
         }}
 
+        // The owner's tools; someone it is shared with sees a note instead.
+        {move || owner_view.get().map(|(shared, tags)| match shared {
+            None => leptos::either::Either::Left(view! { <crate::pages::agent_sharing::AgentSharing id=id tags=tags /> }),
+            Some(s) => leptos::either::Either::Right(view! {
+                <p class="muted" id="shared-note">{format!("Shared with you by {} ({}).", s.owner, match s.access { api::ShareAccess::Viewer => "view only", api::ShareAccess::Editor => "you may edit its alert rules" })}</p>
+            }),
+        })}
         {move || never_seen().then(|| view! { <WaitingForFirstReport /> })}
         <div class="agent-data" hidden=never_seen>
         <LiveCards latest=latest />

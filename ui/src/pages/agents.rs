@@ -252,6 +252,9 @@ fn AgentRow(
         })
         .unwrap_or_else(|| "no host facts yet".into());
     let host_tip = host.clone();
+    let shared = agent.shared.clone();
+    let shared_note = shared.as_ref().map(|s| format!("shared by {}", s.owner));
+    let tags = agent.tags.join(" · ");
     let is = move |p: Pending| pending.get() == Some(p);
     let name_for_delete = name.clone();
 
@@ -278,6 +281,8 @@ fn AgentRow(
                     <a class="agent-name clip" title=name.clone() href=format!("/agents/{id}")>{name.clone()}</a>
                 }) }}
                 <span class="agent-host muted clip" title=host_tip>{host}</span>
+                {shared_note.map(|n| view! { <span class="badge shared-badge">{n}</span> })}
+                {(!tags.is_empty()).then(|| view! { <span class="muted small agent-tags">{tags}</span> })}
             </div>
             <div class="agent-state">
                 <StatusBadge class=status_class text=status_text />
@@ -313,12 +318,15 @@ fn AgentRow(
                     }),
                     _ => EitherOf3::C(view! {
                         <a class="button secondary small" href=format!("/agents/{id}")>"Dashboard"</a>
+                        // Shared with the caller: look, don't touch.
+                        {shared.is_none().then(|| view! {
                         <button type="button" class="button secondary small action-rename"
                             on:click=move |_| pending.set(Some(Pending::Rename(id)))>"Rename"</button>
                         <button type="button" class="button secondary small action-regenerate"
                             on:click=move |_| pending.set(Some(Pending::Regenerate(id)))>"New token"</button>
                         <button type="button" class="button secondary small action-delete"
                             on:click=move |_| pending.set(Some(Pending::Delete(id)))>"Delete"</button>
+                        })}
                     }),
                 }}
             </div>

@@ -64,6 +64,8 @@ enum Order {
     Status,
     Name,
     LastSeen,
+    /// Grouped by first tag, then by name.
+    Tag,
 }
 
 impl Order {
@@ -71,6 +73,7 @@ impl Order {
         match v {
             "name" => Order::Name,
             "seen" => Order::LastSeen,
+            "tag" => Order::Tag,
             _ => Order::Status,
         }
     }
@@ -89,9 +92,13 @@ fn rank(a: &AgentInfo) -> u8 {
 /// Sorts and filters agents for the overview.
 fn arrange(mut agents: Vec<AgentInfo>, filter: &str, order: Order) -> Vec<AgentInfo> {
     let needle = filter.trim().to_lowercase();
-    if !needle.is_empty() {
+    if let Some(tag) = needle.strip_prefix("tag:") {
+        // `tag:vps`: exactly the agents with that tag.
+        agents.retain(|a| a.tags.iter().any(|t| t == tag.trim()));
+    } else if !needle.is_empty() {
         agents.retain(|a| {
             a.name.to_lowercase().contains(&needle)
+                || a.tags.iter().any(|t| t.contains(&needle))
                 || a.host
                     .as_ref()
                     .is_some_and(|h| h.hostname.to_lowercase().contains(&needle))
@@ -103,6 +110,12 @@ fn arrange(mut agents: Vec<AgentInfo>, filter: &str, order: Order) -> Vec<AgentI
         // Problems first: offline, then an expired token, then waiting for
         // the first report, then online.
         Order::Status => agents.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| by_name(a, b))),
+        // Untagged agents last.
+        Order::Tag => agents.sort_by(|a, b| {
+            (a.tags.is_empty(), a.tags.first())
+                .cmp(&(b.tags.is_empty(), b.tags.first()))
+                .then_with(|| by_name(a, b))
+        }),
         Order::LastSeen => agents.sort_by(|a, b| {
             b.last_seen_ms
                 .cmp(&a.last_seen_ms)
@@ -154,7 +167,7 @@ fn Overview() -> impl IntoView {
             <h1>"Overview"</h1>
             <div class="toolbar" role="search">
                 <label class="visually-hidden" for="overview-filter">"Filter agents"</label>
-                <input id="overview-filter" type="search" placeholder="Filter by name or host"
+                <input id="overview-filter" type="search" placeholder="Filter by name, host, tag (tag:vps)"
                     bind:value=filter />
                 <label class="visually-hidden" for="overview-order">"Order"</label>
                 <select id="overview-order"
@@ -162,6 +175,7 @@ fn Overview() -> impl IntoView {
                     <option value="status">"Problems first"</option>
                     <option value="name">"By name"</option>
                     <option value="seen">"Last seen"</option>
+                    <option value="tag">"By tag"</option>
                 </select>
             </div>
         </div>
@@ -227,6 +241,8 @@ mod tests {
             interval_ms: None,
             host: None,
             online,
+            tags: Vec::new(),
+            shared: None,
         }
     }
 
@@ -247,5 +263,28 @@ mod tests {
             ["web", "nas", "Backup"]
         );
         assert_eq!(names(arrange(list, " NA", Order::Name)), ["nas"]);
+    }
+
+    #[test]
+    fn tags_filter_exactly_with_tag_prefix_and_group_untagged_last() {
+        let mut vps = agent(1, "web", true, None);
+        vps.tags = vec!["vps".into()];
+        let mut home = agent(2, "nas", true, None);
+        home.tags = vec!["home".into(), "vpsish".into()];
+        let bare = agent(3, "Backup", true, None);
+        let list = vec![vps, home, bare];
+        let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(arrange(list.clone(), "tag:vps", Order::Name)),
+            ["web"]
+        );
+        assert_eq!(
+            names(arrange(list.clone(), "vps", Order::Name)),
+            ["nas", "web"]
+        );
+        assert_eq!(
+            names(arrange(list, "", Order::Tag)),
+            ["nas", "web", "Backup"]
+        );
     }
 }

@@ -40,6 +40,9 @@ fn AuthForm(register: bool) -> impl IntoView {
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
     let mismatch = RwSignal::new(false);
+    // Two-factor: the server asked for a code after a right password.
+    let code = RwSignal::new(String::new());
+    let need_code = RwSignal::new(false);
     let submit = Action::new_local(move |c: &LoginRequest| {
         let c = c.clone();
         async move {
@@ -54,9 +57,33 @@ fn AuthForm(register: bool) -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        if let Some(Ok(_)) = submit.value().get() {
+        if let Some(Err(e)) = submit.value().get()
+            && e.status == 401
+            && is_code_request(&e.message)
+        {
+            need_code.set(true);
+        }
+    });
+    // Behind a proxy that logs people in: try that first.
+    let sso = Action::new_local(|_: &()| api::sso());
+    Effect::new(move |_| {
+        if !register && matches!(registration.get(), Some(Ok(r)) if r.trusted_header_login) {
+            sso.dispatch(());
+        }
+    });
+    Effect::new(move |_| {
+        let done = match (submit.value().get(), sso.value().get()) {
+            (Some(Ok(u)), _) | (_, Some(Ok(u))) => {
+                Some(u.must_change_password || u.must_enrol_two_factor)
+            }
+            _ => None,
+        };
+        if let Some(restricted) = done {
             session.reload();
+            // A one-time password or a missing second factor: the Account
+            // page is where that is put right.
             let next = match query.with_untracked(|q| q.get("next")) {
+                _ if restricted => "/account".to_string(),
                 None if register => "/agents".to_string(),
                 n => api::safe_next(n),
             };
@@ -70,6 +97,9 @@ fn AuthForm(register: bool) -> impl IntoView {
             submit.dispatch(LoginRequest {
                 username: username.get_untracked().trim().to_string(),
                 password: password.get_untracked(),
+                two_factor_code: need_code
+                    .get_untracked()
+                    .then(|| code.get_untracked().trim().to_string()),
             });
         }
     };
@@ -121,6 +151,10 @@ fn AuthForm(register: bool) -> impl IntoView {
                 <label for=ids.pass>"Password"</label>
                 <input id=ids.pass name="password" type="password" required bind:value=password
                     autocomplete=if register { "new-password" } else { "current-password" } />
+                {move || need_code.get().then(|| view! {
+                    <label for="login-code">"Two-factor code (or a recovery code)"</label>
+                    <input id="login-code" name="code" autocomplete="one-time-code" required bind:value=code />
+                })}
                 {register.then(|| view! {
                     <label for="reg-confirm">"Repeat the password"</label>
                     <input id="reg-confirm" name="confirm" type="password" autocomplete="new-password" required
@@ -130,6 +164,7 @@ fn AuthForm(register: bool) -> impl IntoView {
                     {move || {
                         let text = match submit.value().get() {
                             _ if mismatch.get() => Some("The passwords differ.".to_string()),
+                            Some(Err(e)) if e.status == 401 && !register && is_code_request(&e.message) => Some(e.message),
                             Some(Err(e)) if e.status == 401 && !register => Some("Wrong username or password.".to_string()),
                             Some(Err(e)) => Some(e.to_string()),
                             _ => None,
@@ -156,4 +191,9 @@ fn AuthForm(register: bool) -> impl IntoView {
             </p>
         </section>
     }
+}
+
+/// Whether a refused log-in asks for a two-factor code.
+fn is_code_request(message: &str) -> bool {
+    message.contains("two-factor") || message.contains("two_factor")
 }

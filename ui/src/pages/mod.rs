@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod agent;
+pub mod agent_sharing;
 pub mod agents;
 pub mod alerts;
 pub mod home;
@@ -9,3 +10,5 @@ pub mod login;
 pub mod not_found;
 pub mod running;
 pub mod status;
+pub mod two_factor;
+pub mod users;

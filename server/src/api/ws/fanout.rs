@@ -52,6 +52,7 @@ const CHUNK: usize = 64;
 
 const AGENT_DELETED: &str = "the agent was deleted";
 const SESSION_ENDED: &str = "the session ended; log in again";
+const UNSHARED: &str = "the agent is no longer shared with you";
 const SERVER_STOPPING: &str = "the server is stopping";
 
 /// A socket to add to an agent's fan-out.
@@ -438,6 +439,9 @@ impl Shard {
         match event {
             Ok(SecurityEvent::AgentDeleted { agent_id, .. }) if agent_id == self.agent_id => {
                 self.remove(|_| true, Some(AGENT_DELETED));
+            }
+            Ok(SecurityEvent::AgentUnshared { agent_id, user_id }) if agent_id == self.agent_id => {
+                self.remove(|w| w.user_id == user_id, Some(UNSHARED));
             }
             Ok(SecurityEvent::SessionRevoked { session_id, .. }) => {
                 self.remove(|w| w.session_id == session_id, Some(SESSION_ENDED));

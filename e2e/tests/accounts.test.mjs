@@ -1,0 +1,174 @@
+// Accounts a household shares, in a real browser against the release binary:
+// the admin invites a second user, shares an agent with them as viewer; the
+// viewer sees it live with no edit buttons; the viewer turns on two-factor
+// log-in with a code computed here (RFC 6238), logs in with a code, then
+// with a recovery code once, and fails with the same recovery code again.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { launchBrowser, newPage, startServer } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery';
+const BOB_PASSWORD = 'bobs own passphrase';
+
+let server;
+let browser;
+let bearer;
+
+async function api(method, path, body, headers = {}) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, json, text };
+}
+
+/** RFC 4648 base32 (no padding) to bytes. */
+function base32(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0; let value = 0; const out = [];
+  for (const c of text.replace(/=+$/, '').toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) { out.push((value >>> (bits - 8)) & 0xff); bits -= 8; }
+  }
+  return Buffer.from(out);
+}
+
+/** The six-digit TOTP (HMAC-SHA1, 30 s) of `secret` at `unixSeconds`. */
+function totp(secret, unixSeconds) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
+  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, '0');
+}
+
+async function hydrated(page, selector) {
+  await page.locator(`${selector}:not([disabled])`).waitFor({ timeout: 15_000 });
+}
+
+async function logIn(page, user, password) {
+  await page.goto(`${server.url}/login`);
+  await hydrated(page, '#login-submit');
+  await page.fill('#login-username', user);
+  await page.fill('#login-password', password);
+  await page.click('#login-submit');
+}
+
+async function logOut(page) {
+  await page.click('#logout');
+  await page.waitForURL(`${server.url}/login`);
+}
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  assert.equal((await api('POST', '/api/auth/register', { username: 'alice', password: PASSWORD })).status, 201);
+  const login = await api('POST', '/api/auth/token', { username: 'alice', password: PASSWORD });
+  bearer = login.json.access_token;
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('invite, share as viewer, two-factor log-in with a code and a recovery code', async () => {
+  // The admin invites bob on the Users page.
+  const alice = await newPage(browser);
+  await logIn(alice, 'alice', PASSWORD);
+  await alice.waitForURL(`${server.url}/`);
+  await alice.locator('#nav-users').click();
+  await hydrated(alice, '#new-user-submit');
+  await alice.fill('#new-user-name', 'bob');
+  await alice.check('#new-user-invite');
+  await alice.click('#new-user-submit');
+  const secret = await alice.locator('#user-secret').textContent();
+  const link = secret.match(/https?:\/\/\S+\/invite\?token=\S+/)[0];
+  assert.ok(link.startsWith(server.url), link);
+
+  // Bob opens the link and chooses his password.
+  const bob = await newPage(browser);
+  await bob.goto(link);
+  await bob.locator('#invite-user', { hasText: 'bob' }).waitFor();
+  await hydrated(bob, '#invite-submit');
+  await bob.fill('#invite-password', BOB_PASSWORD);
+  await bob.click('#invite-submit');
+  await bob.waitForURL(`${server.url}/login`);
+  const again = await bob.evaluate(async (l) => (await fetch(new URL(l).pathname.replace('/invite', '/api/auth/invitation') + new URL(l).search)).status, link);
+  assert.equal(again, 404, 'the link is used up');
+
+  // Alice's agent reports; she shares it with bob as viewer.
+  const created = await api('POST', '/api/agents', { name: 'nas' });
+  const id = created.json.agent.id;
+  const now = Date.now();
+  const report = { ts_ms: now, interval_ms: 5000, cpu: { total_pct: 42, cores_pct: [42] },
+    memory: { total_bytes: 8e9, used_bytes: 4e9, available_bytes: 4e9 } };
+  assert.equal((await api('POST', '/api/ingest', { host: { hostname: 'nas' }, reports: [report] },
+    { 'x-agent-token': created.json.token })).status, 200);
+  await alice.goto(`${server.url}/agents/${id}`);
+  await hydrated(alice, '#share-submit');
+  await alice.fill('#share-user', 'bob');
+  await alice.click('#share-submit');
+  await alice.locator('#share-list', { hasText: 'bob (viewer)' }).waitFor();
+
+  // Bob sees it, marked as shared, live, with no edit buttons.
+  await logIn(bob, 'bob', BOB_PASSWORD);
+  await bob.waitForURL(`${server.url}/`);
+  await bob.locator('.agent-card', { hasText: 'shared by alice' }).waitFor();
+  await bob.goto(`${server.url}/agents`);
+  const row = bob.locator('.agent-row', { hasText: 'nas' });
+  await row.waitFor();
+  await row.locator('a', { hasText: 'Dashboard' }).waitFor();
+  for (const edit of ['.action-rename', '.action-regenerate', '.action-delete']) {
+    assert.equal(await row.locator(edit).count(), 0, `${edit} is not offered to a viewer`);
+  }
+  await bob.goto(`${server.url}/agents/${id}`);
+  await bob.locator('#shared-note', { hasText: 'view only' }).waitFor();
+  assert.equal(await bob.locator('#agent-sharing').count(), 0);
+
+  // Bob turns on two-factor log-in with a code computed here.
+  await bob.goto(`${server.url}/account`);
+  await hydrated(bob, '#tf-start');
+  await bob.click('#tf-start');
+  const key = (await bob.locator('#tf-secret').textContent()).trim();
+  await bob.locator('#tf-qr').waitFor();
+  await bob.fill('#tf-code', totp(key, Date.now() / 1000));
+  await bob.click('#tf-submit');
+  await bob.locator('#tf-recovery li').first().waitFor();
+  const codes = await bob.locator('#tf-recovery li').allTextContents();
+  assert.equal(codes.length, 10);
+  await bob.locator('#tf-status', { hasText: 'On' }).waitFor();
+
+  // Log in again: the code step. The code of the next step (the current one
+  // is spent; the server allows one step of drift).
+  await logOut(bob);
+  await logIn(bob, 'bob', BOB_PASSWORD);
+  await bob.locator('#login-code').waitFor();
+  await bob.fill('#login-code', totp(key, Date.now() / 1000 + 30));
+  await bob.click('#login-submit');
+  await bob.waitForURL(`${server.url}/`);
+
+  // A recovery code works once.
+  await logOut(bob);
+  await logIn(bob, 'bob', BOB_PASSWORD);
+  await bob.locator('#login-code').waitFor();
+  await bob.fill('#login-code', codes[0].trim());
+  await bob.click('#login-submit');
+  await bob.waitForURL(`${server.url}/`);
+  await logOut(bob);
+  await logIn(bob, 'bob', BOB_PASSWORD);
+  await bob.locator('#login-code').waitFor();
+  await bob.fill('#login-code', codes[0].trim());
+  await bob.click('#login-submit');
+  await bob.locator('.form-error .error', { hasText: 'recovery code' }).waitFor();
+  assert.equal(new URL(bob.url()).pathname, '/login');
+  assert.deepEqual(bob.problems.filter((p) => !p.includes('401') && !p.includes('403')), []);
+});
