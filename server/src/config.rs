@@ -205,6 +205,9 @@ pub struct ServeArgs {
     /// Most alert rules one account may have; the admin is exempt [default: 1000].
     #[arg(long, env = "STATUSMONITOR_MAX_RULES_PER_USER", value_name = "N")]
     pub max_rules_per_user: Option<u64>,
+    /// Serve the agent binaries (`statusmonitor-agent-linux-<arch>` files) of this directory at /download/agent/ instead of the ones built into the server [default: the built-in ones].
+    #[arg(long, env = "STATUSMONITOR_AGENT_BINARIES", value_name = "DIR")]
+    pub agent_binaries: Option<PathBuf>,
 }
 
 /// The resolved configuration the server runs with.
@@ -260,6 +263,8 @@ pub struct Config {
     /// Per-account limits; the admin is exempt.
     pub max_agents_per_user: u64,
     pub max_rules_per_user: u64,
+    /// Where `/download/agent/` takes the agents from; `None`: the built-in ones.
+    pub agent_binaries: Option<PathBuf>,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -494,6 +499,7 @@ impl Config {
                 .max_rules_per_user
                 .or(file.max_rules_per_user)
                 .unwrap_or(1_000),
+            agent_binaries: args.agent_binaries.or(file.agent_binaries),
         };
         crate::metrics::check_config(&config)?;
         crate::remote_write::check_config(&config)?;

@@ -28,6 +28,8 @@ mod ecosystem;
 mod hardening;
 /// History queries: bounded ranges, time budget, per-user limit.
 mod history_bounds;
+/// The agent binaries the server serves at /download/agent/.
+mod install;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
 /// Per-account limits, the minimum cooldown, names without bidi/zero-width characters.
