@@ -4,6 +4,7 @@
 //!   `linux-aarch64`, ...) with its SHA-256 in `X-Checksum-Sha256`;
 //! - `GET /download/agent/SHA256SUMS`: every one of them, in `sha256sum`'s
 //!   format;
+//! - `GET /install.sh`: the installer ([`install`]).
 //!
 //! The binaries are the ones `make build` compiled into this server
 //! (`server/build.rs`), or, with `--agent-binaries DIR`, the
@@ -14,6 +15,8 @@
 //! API and its OpenAPI description (docs/api.md lists them); they need no
 //! log-in: an agent binary is no secret, and a machine being installed has
 //! no session.
+
+pub mod install;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -199,6 +202,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/download/agent/SHA256SUMS", get(sums))
         .route("/download/agent/{platform}", get(binary))
+        .route("/install.sh", get(install::script))
 }
 
 async fn sums(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -181,3 +181,429 @@ async fn a_server_without_agents_says_how_to_build_them() {
         assert!(r.text.contains("statusmonitor-agent-linux-"), "{}", r.text);
     }
 }
+
+#[tokio::test]
+async fn the_script_names_the_public_url_or_the_request_s_host() {
+    let app = TestApp::new();
+    let r = app
+        .get(
+            "/install.sh",
+            &[("host", "nas.lan:8420"), ("x-forwarded-proto", "https")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.starts_with("#!/bin/sh\n"));
+    assert!(
+        r.text.contains("SERVER='https://nas.lan:8420'"),
+        "{}",
+        r.text
+    );
+    let r = app.get("/install.sh", &[("host", "a'$(id)")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.code(), "bad_request");
+
+    let app = TestApp::with_args(ServeArgs {
+        public_url: Some("https://monitor.example/".into()),
+        ..Default::default()
+    });
+    let r = app.get("/install.sh", &[("host", "monitor.example")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.text.contains("SERVER='https://monitor.example'"),
+        "{}",
+        r.text
+    );
+}
+
+// ---- the script, run for real ----
+
+#[test]
+fn the_script_passes_shellcheck() {
+    let script = server::download::install::render("http://127.0.0.1:8420");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("install.sh");
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("shellcheck")
+        .args(["--shell=sh", "--severity=style"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("shellcheck is not installed ({e}): run `make setup-shellcheck` (Debian: apt-get install shellcheck)")
+        });
+    assert!(
+        out.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn the_unit_the_script_installs_passes_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("p");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    let bin = prefix.join("bin/statusmonitor-agent");
+    std::fs::copy(agent_binary(), &bin).unwrap();
+    let script = dir.path().join("install.sh");
+    std::fs::write(
+        &script,
+        server::download::install::render("http://127.0.0.1:8420"),
+    )
+    .unwrap();
+    let out = sh(
+        &script,
+        &["--prefix", prefix.to_str().unwrap(), "--print-unit"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let unit = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        format!(
+            "ExecStart={} run --spool-dir /var/lib/statusmonitor-agent/spool",
+            bin.display()
+        ),
+        format!(
+            "EnvironmentFile={}/etc/statusmonitor-agent/agent.env",
+            prefix.display()
+        ),
+        "DynamicUser=yes".to_string(),
+        "ProtectSystem=strict".to_string(),
+    ] {
+        assert!(unit.lines().any(|l| l == line), "missing {line} in\n{unit}");
+    }
+    let path = dir.path().join("statusmonitor-agent.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (make setup-systemd)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
+}
+
+/// A real server on a loopback port, serving `agents_dir`.
+struct Server {
+    child: Child,
+    url: String,
+    bearer: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(agents_dir: &Path) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data.path())
+            .arg("--agent-binaries")
+            .arg(agents_dir)
+            .env("STATUSMONITOR_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(&format!("{url}/api/health")).call().is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let account = json!({ "username": "alice", "password": PASSWORD });
+        ureq::post(&format!("{url}/api/auth/register"))
+            .send_json(&account)
+            .unwrap();
+        let login: Value = ureq::post(&format!("{url}/api/auth/token"))
+            .send_json(&account)
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        Server {
+            child,
+            bearer: format!("Bearer {}", login["access_token"].as_str().unwrap()),
+            url,
+            _data: data,
+        }
+    }
+
+    /// A new agent: (id, token).
+    fn create_agent(&self, name: &str) -> (u64, String) {
+        let created: Value = ureq::post(&format!("{}/api/agents", self.url))
+            .header("authorization", &self.bearer)
+            .send_json(json!({ "name": name }))
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        (
+            created["agent"]["id"].as_u64().unwrap(),
+            created["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    fn agent(&self, id: u64) -> Value {
+        ureq::get(&format!("{}/api/agents/{id}", self.url))
+            .header("authorization", &self.bearer)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+
+    /// `/install.sh` as `curl -fsSL` gets it, saved to `dir/install.sh`.
+    fn script(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("install.sh");
+        let out = Command::new("curl")
+            .args(["-fsSL", &format!("{}/install.sh", self.url), "-o"])
+            .arg(&path)
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "{}", text(&out));
+        path
+    }
+}
+
+fn sh(script: &Path, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run sh")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A directory serving this machine's agent binary.
+fn agents_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        agent_binary(),
+        dir.path()
+            .join(format!("statusmonitor-agent-{}", platform())),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn the_script_installs_an_agent_that_reports_upgrades_it_and_uninstalls_it() {
+    let agents = agents_dir();
+    let server = Server::start(agents.path());
+    let work = tempfile::tempdir().unwrap();
+    let script = server.script(work.path());
+    assert!(
+        std::fs::read_to_string(&script)
+            .unwrap()
+            .contains(&format!("SERVER='{}'", server.url)),
+        "the script names the server it came from"
+    );
+    let prefix = work.path().join("prefix");
+    let p = prefix.to_str().unwrap();
+    let (id, token) = server.create_agent("installed");
+
+    // A token of the wrong form: refused, nothing installed.
+    let out = sh(
+        &script,
+        &["--prefix", p, "--no-systemd", "--token", "smr_0123abcd"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must be an agent token starting with sma_"),
+        "{}",
+        text(&out)
+    );
+    assert!(files_under(&prefix).is_empty());
+
+    // Install.
+    let out = sh(&script, &["--prefix", p, "--no-systemd", "--token", &token]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let bin = prefix.join("bin/statusmonitor-agent");
+    let served = std::fs::read(agent_binary()).unwrap();
+    assert_eq!(
+        sha256_hex(&std::fs::read(&bin).unwrap()),
+        sha256_hex(&served),
+        "the installed binary is the served one"
+    );
+    assert_eq!(
+        std::fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let conf = prefix.join("etc/statusmonitor-agent/agent.env");
+    assert_eq!(
+        std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the config holds the token: root only"
+    );
+    let config = std::fs::read_to_string(&conf).unwrap();
+    assert!(config.contains(&format!("STATUSMONITOR_AGENT_SERVER={}\n", server.url)));
+    assert!(config.contains(&format!("STATUSMONITOR_AGENT_TOKEN={token}\n")));
+    assert!(
+        !stdout.contains(&token),
+        "the token is not printed: {stdout}"
+    );
+
+    // The command the script prints runs the agent, which reports and
+    // activates its token.
+    let run = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Run the agent with:"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no run command in {stdout}"))
+        .trim()
+        .strip_prefix("sh -c '")
+        .and_then(|c| c.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("odd run command in {stdout}"))
+        .to_string();
+    let mut agent = Command::new("sh")
+        .args(["-c", &run])
+        .env("STATUSMONITOR_AGENT_INTERVAL", "1s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let a = server.agent(id);
+        if a["online"] == true && a["token_state"] == "active" {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = agent.kill();
+            panic!("the installed agent did not come online: {a}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+
+    // Re-running upgrades in place and keeps the config: without a token
+    // the file is untouched; with one, only server and token lines change.
+    std::fs::write(&conf, format!("{config}STATUSMONITOR_AGENT_INTERVAL=2s\n")).unwrap();
+    let before = std::fs::read(&conf).unwrap();
+    let out = sh(&script, &["--prefix", p, "--no-systemd"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept the config"));
+    assert_eq!(std::fs::read(&conf).unwrap(), before);
+    let out = sh(&script, &["--prefix", p, "--no-systemd", "--token", &token]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        after.contains("STATUSMONITOR_AGENT_INTERVAL=2s\n"),
+        "{after}"
+    );
+    assert_eq!(
+        after.matches("STATUSMONITOR_AGENT_TOKEN=").count(),
+        1,
+        "{after}"
+    );
+    assert_eq!(
+        sha256_hex(&std::fs::read(&bin).unwrap()),
+        sha256_hex(&served)
+    );
+    // No temporary file left behind.
+    let temporary: Vec<_> = files_under(&prefix)
+        .into_iter()
+        .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(temporary.is_empty(), "{temporary:?}");
+
+    // The agent's spool is there (it ran); --uninstall --purge removes all.
+    assert!(prefix.join("var/lib/statusmonitor-agent/spool").is_dir());
+    let out = sh(&script, &["--prefix", p, "--uninstall", "--purge"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(&prefix)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert!(
+        !prefix.exists() || left == [0],
+        "left behind: {:?}",
+        files_under(&prefix)
+    );
+}
+
+#[test]
+fn the_script_refuses_a_tampered_agent_and_an_unknown_architecture() {
+    let agents = agents_dir();
+    let server = Server::start(agents.path());
+    let work = tempfile::tempdir().unwrap();
+    let script = server.script(work.path());
+    let prefix = work.path().join("prefix");
+    let p = prefix.to_str().unwrap();
+    let (_, token) = server.create_agent("tampered");
+
+    // An architecture the server has no agent for: named, with what it has.
+    let out = sh(
+        &script,
+        &[
+            "--prefix",
+            p,
+            "--no-systemd",
+            "--token",
+            &token,
+            "--arch",
+            "riscv64",
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "unknown architecture linux-riscv64: this server has agents for: {}",
+            platform()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        files_under(&prefix).is_empty(),
+        "{:?}",
+        files_under(&prefix)
+    );
+
+    // The file changes under the running server: its download no longer
+    // matches the checksum the server lists, and the script refuses it.
+    let served = agents
+        .path()
+        .join(format!("statusmonitor-agent-{}", platform()));
+    let mut bytes = std::fs::read(&served).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&served, bytes).unwrap();
+    let out = sh(&script, &["--prefix", p, "--no-systemd", "--token", &token]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("checksum mismatch") && stderr.contains("nothing was installed"),
+        "{stderr}"
+    );
+    assert!(
+        files_under(&prefix).is_empty(),
+        "{:?}",
+        files_under(&prefix)
+    );
+}
