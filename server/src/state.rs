@@ -85,6 +85,8 @@ pub struct Shared {
     pub history: Arc<HistoryQueries>,
     /// The agent binaries `/download/agent/` serves.
     pub agent_binaries: Arc<crate::download::AgentBinaries>,
+    /// The version each agent runs (from its reports; memory only).
+    pub agent_versions: Arc<crate::download::versions::AgentVersions>,
 }
 
 impl Shared {
@@ -167,6 +169,7 @@ impl AppState {
         Ok(AppState(Arc::new(Shared {
             history,
             agent_binaries,
+            agent_versions: Arc::default(),
             metrics: Arc::new(ServerMetrics::default()),
             remote_write: Arc::new(remote_write),
             config: Arc::new(config),

@@ -52,7 +52,15 @@ pub fn agent_info(r: &AgentRecord, now_ms: i64) -> AgentInfo {
         online: r
             .last_seen_ms
             .is_some_and(|t| now_ms.saturating_sub(t) < interval.saturating_mul(3)),
+        // Live state, filled by `with_version`.
+        agent_version: None,
+        outdated: false,
     }
+}
+
+/// [`agent_info`] with the version of the agent program (live state).
+fn with_version(state: &AppState, r: &AgentRecord, now_ms: i64) -> AgentInfo {
+    state.agent_versions.annotate(agent_info(r, now_ms))
 }
 
 fn check_name(name: &str) -> ApiResult<String> {
@@ -81,7 +89,12 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
     let owner = user.user_id;
     let agents = state.catalog(move |c| c.agents_of(owner)).await?;
     let now = state.clock.now_ms();
-    Ok(Json(agents.iter().map(|a| agent_info(a, now)).collect()))
+    Ok(Json(
+        agents
+            .iter()
+            .map(|a| with_version(&state, a, now))
+            .collect(),
+    ))
 }
 
 #[utoipa::path(
@@ -126,6 +139,7 @@ async fn create(
         Json(AgentWithToken {
             agent: agent_info(&agent, now),
             token,
+            public_url: state.config.public_url.clone(),
         }),
     ))
 }
@@ -141,7 +155,7 @@ async fn create(
     responses((status = 200, body = storage::model::AgentInfo), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
 )]
 async fn one(State(state): State<AppState>, owned: OwnedAgent) -> Json<AgentInfo> {
-    Json(agent_info(&owned.agent, state.clock.now_ms()))
+    Json(with_version(&state, &owned.agent, state.clock.now_ms()))
 }
 
 #[utoipa::path(
@@ -166,7 +180,7 @@ async fn rename(
         .catalog(move |c| c.rename_agent(owner, id, &name))
         .await?
         .ok_or_else(agent_not_found)?;
-    Ok(Json(agent_info(&agent, state.clock.now_ms())))
+    Ok(Json(with_version(&state, &agent, state.clock.now_ms())))
 }
 
 #[utoipa::path(
@@ -218,5 +232,6 @@ async fn regenerate(
     Ok(Json(AgentWithToken {
         agent: agent_info(&agent, now),
         token,
+        public_url: state.config.public_url.clone(),
     }))
 }

@@ -17,6 +17,7 @@
 //! no session.
 
 pub mod install;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -213,6 +213,30 @@ async fn the_script_names_the_public_url_or_the_request_s_host() {
         "{}",
         r.text
     );
+    // The token panel's install line names the public URL too.
+    let alice = app.register_and_login("alice").await;
+    let created = app
+        .call_as(
+            &alice,
+            axum::http::Method::POST,
+            "/api/agents",
+            Some(json!({ "name": "nas" })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["public_url"], "https://monitor.example");
+    // Without --public-url the dashboard uses the browser's origin.
+    let app = TestApp::new();
+    let alice = app.register_and_login("alice").await;
+    let created = app
+        .call_as(
+            &alice,
+            axum::http::Method::POST,
+            "/api/agents",
+            Some(json!({ "name": "nas" })),
+        )
+        .await;
+    assert!(created.body.get("public_url").is_none(), "{}", created.text);
 }
 
 // ---- the script, run for real ----
@@ -606,4 +630,63 @@ fn the_script_refuses_a_tampered_agent_and_an_unknown_architecture() {
         "{:?}",
         files_under(&prefix)
     );
+}
+
+// ---- upgrades: which version each agent runs ----
+
+#[tokio::test]
+async fn the_agents_list_marks_an_agent_older_than_the_server() {
+    use axum::http::Method;
+    let app = TestApp::new();
+    let alice = app.register_and_login("alice").await;
+    let (old, old_token) = app.create_agent(&alice, "old").await;
+    let (new, new_token) = app.create_agent(&alice, "new").await;
+    let (silent, _) = app.create_agent(&alice, "silent").await;
+    let batch = json!({ "reports": [crate::common::report(crate::common::T0, 1.0)] });
+    let current = format!("statusmonitor-agent/{}", env!("CARGO_PKG_VERSION"));
+    for (token, user_agent) in [
+        (&old_token, "statusmonitor-agent/0.0.1"),
+        (&new_token, current.as_str()),
+    ] {
+        let r = app
+            .post(
+                "/api/ingest",
+                batch.clone(),
+                &[("x-agent-token", token), ("user-agent", user_agent)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let list = app.call_as(&alice, Method::GET, "/api/agents", None).await;
+    let find = |id: u64| {
+        list.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find(old)["agent_version"], "0.0.1");
+    assert_eq!(find(old)["outdated"], true);
+    assert_eq!(find(new)["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert!(find(new).get("outdated").is_none(), "{}", find(new));
+    assert!(find(silent).get("agent_version").is_none());
+    let one = app
+        .call_as(&alice, Method::GET, &format!("/api/agents/{old}"), None)
+        .await;
+    assert_eq!(one.body["outdated"], true, "{}", one.text);
+    // The upgraded agent's next report clears the mark.
+    let r = app
+        .post(
+            "/api/ingest",
+            json!({ "reports": [crate::common::report(crate::common::T0 + 5_000, 1.0)] }),
+            &[("x-agent-token", &old_token), ("user-agent", &current)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let one = app
+        .call_as(&alice, Method::GET, &format!("/api/agents/{old}"), None)
+        .await;
+    assert!(one.body.get("outdated").is_none(), "{}", one.text);
 }
