@@ -109,6 +109,14 @@ pub struct AgentArgs {
     /// web roots [default: the public roots].
     #[arg(long, env = "STATUSMONITOR_AGENT_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+    /// Replace this binary with the server's build when it has another one
+    /// (SHA-256 checked), then restart [default: false].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_AUTO_UPDATE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub auto_update: bool,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +189,8 @@ pub struct FileConfig {
     pub timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_update: Option<bool>,
 }
 
 impl FileConfig {
@@ -210,6 +220,8 @@ pub struct Config {
     pub timeout: Duration,
     /// The certificates `--ca-cert` names, read and checked at start.
     pub ca_cert: Option<CaCert>,
+    /// Follow the server's build (see [`crate::update`]).
+    pub auto_update: bool,
 }
 
 impl Config {
@@ -288,6 +300,7 @@ impl Config {
             filter,
             timeout,
             ca_cert,
+            auto_update: args.auto_update || file.auto_update.unwrap_or(false),
         })
     }
 

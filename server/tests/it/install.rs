@@ -67,6 +67,32 @@ fn agent_binary() -> &'static Path {
     })
 }
 
+/// [`agent_binary`] without its symbols where binutils' `strip` is there
+/// (11 MB instead of 28: the tests download and hash it a dozen times).
+fn served_agent() -> &'static Path {
+    static STRIPPED: OnceLock<PathBuf> = OnceLock::new();
+    STRIPPED.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let out = dir.join("statusmonitor-agent-stripped");
+        let tmp = dir.join(format!(
+            "statusmonitor-agent-stripped.{}",
+            std::process::id()
+        ));
+        let stripped = Command::new("strip")
+            .arg("-o")
+            .arg(&tmp)
+            .arg(agent_binary())
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::fs::rename(&tmp, &out).is_ok();
+        if stripped {
+            out
+        } else {
+            agent_binary().to_path_buf()
+        }
+    })
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -267,7 +293,7 @@ fn the_unit_the_script_installs_passes_systemd_analyze_verify() {
     let prefix = dir.path().join("p");
     std::fs::create_dir_all(prefix.join("bin")).unwrap();
     let bin = prefix.join("bin/statusmonitor-agent");
-    std::fs::copy(agent_binary(), &bin).unwrap();
+    std::fs::copy(served_agent(), &bin).unwrap();
     let script = dir.path().join("install.sh");
     std::fs::write(
         &script,
@@ -424,7 +450,7 @@ fn text(out: &Output) -> String {
 fn agents_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
-        agent_binary(),
+        served_agent(),
         dir.path()
             .join(format!("statusmonitor-agent-{}", platform())),
     )
@@ -466,7 +492,7 @@ fn the_script_installs_an_agent_that_reports_upgrades_it_and_uninstalls_it() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let bin = prefix.join("bin/statusmonitor-agent");
-    let served = std::fs::read(agent_binary()).unwrap();
+    let served = std::fs::read(served_agent()).unwrap();
     assert_eq!(
         sha256_hex(&std::fs::read(&bin).unwrap()),
         sha256_hex(&served),
@@ -689,4 +715,72 @@ async fn the_agents_list_marks_an_agent_older_than_the_server() {
         .call_as(&alice, Method::GET, &format!("/api/agents/{old}"), None)
         .await;
     assert!(one.body.get("outdated").is_none(), "{}", one.text);
+}
+
+/// `auto_update = true`: the real agent library against the real app on a
+/// loopback port, replacing a copy of the agent that differs from the
+/// server's build.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_update_replaces_the_binary_only_with_a_verified_download() {
+    let agents = agents_dir();
+    let app = TestApp::with_args(ServeArgs {
+        agent_binaries: Some(agents.path().to_path_buf()),
+        ..Default::default()
+    });
+    let addr = app.serve().await;
+    let work = tempfile::tempdir().unwrap();
+    let exe = work.path().join("statusmonitor-agent");
+    // An "older build": the served one with a byte more.
+    let served = std::fs::read(served_agent()).unwrap();
+    let mut older = served.clone();
+    older.push(0);
+    std::fs::write(&exe, &older).unwrap();
+    let args = agent::config::AgentArgs {
+        config: Some(work.path().join("none.toml")),
+        server: Some(format!("http://{addr}")),
+        auto_update: true,
+        ..Default::default()
+    };
+    let config = agent::config::Config::resolve(&args).unwrap();
+    assert!(config.auto_update);
+    let check = {
+        let (config, exe) = (config.clone(), exe.clone());
+        move || {
+            let (config, exe) = (config.clone(), exe.clone());
+            async move {
+                tokio::task::spawn_blocking(move || agent::update::update(&config, &exe))
+                    .await
+                    .unwrap()
+            }
+        }
+    };
+
+    let outcome = check().await.unwrap();
+    assert_eq!(
+        outcome,
+        agent::update::Outcome::Replaced {
+            path: exe.clone(),
+            sha256: sha256_hex(&served)
+        }
+    );
+    assert_eq!(std::fs::read(&exe).unwrap(), served);
+    assert_eq!(
+        std::fs::metadata(&exe).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    assert_eq!(check().await.unwrap(), agent::update::Outcome::Current);
+
+    // A download that does not match the listed SHA-256 (the file changed
+    // under the server) leaves the running binary as it was.
+    std::fs::write(&exe, &older).unwrap();
+    let file = agents
+        .path()
+        .join(format!("statusmonitor-agent-{}", platform()));
+    let mut tampered = served.clone();
+    tampered[100] ^= 0xff;
+    std::fs::write(&file, tampered).unwrap();
+    let e = check().await.unwrap_err();
+    assert!(e.contains("checksum mismatch"), "{e}");
+    assert_eq!(std::fs::read(&exe).unwrap(), older);
+    assert_eq!(files_under(work.path()), [exe], "no temporary file left");
 }
