@@ -192,6 +192,8 @@ test('the dashboard journey', async (t) => {
     const install = await page.evaluate(() => navigator.clipboard.readText());
     assert.equal(install, `curl -fsSL ${server.url}/install.sh | sudo sh -s -- --token ${token}`);
     assert.equal(await page.inputValue('#agent-install'), install);
+    // "Copied ✓" goes back to "Copy" (the button's name says "Copy the …").
+    await page.locator('#copy-install', { hasText: /^Copy$/ }).waitFor();
     const first = await page.textContent('#token-countdown');
     assert.match(first, /^[45]:\d\d$/);
     await page.waitForTimeout(1_200);
