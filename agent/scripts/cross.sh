@@ -71,7 +71,7 @@ agents() {
         local arch=$1 triple=$2 cc=$3 linker=$4
         local out="$dir/statusmonitor-agent-linux-$arch"
         if ! rustup target list --installed 2>/dev/null | grep -qx "$triple" \
-            && ! rustup target add "$triple" >/dev/null 2>&1; then
+            && ! timeout 120 rustup target add "$triple" >/dev/null 2>&1; then
             echo "agents: skipping linux-$arch: \`rustup target add $triple\` failed (no download here?); the server will not carry this agent"
             rm -f "$out"
             continue
