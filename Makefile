@@ -21,7 +21,7 @@ OSV_VERSION  := 0.9.0
 OSV          := $(TOOLS)/openapi-spec-validator-$(OSV_VERSION)
 SOAK_MINUTES ?= 30
 
-.PHONY: help setup setup-openapi setup-browser setup-ecosystem setup-systemd setup-disktools setup-engine setup-cross bundle build run test lint e2e check bench soak fuzz setup-fuzz dist clean
+.PHONY: help setup setup-openapi setup-browser setup-ecosystem setup-systemd setup-disktools setup-engine setup-cross setup-agents setup-shellcheck agents bundle build run test lint e2e check bench soak fuzz setup-fuzz dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,11 +60,25 @@ bundle: setup ## Build the client bundle (wasm + JS) into assets/pkg
 	@find $(PKG) -type d -empty -delete
 	@ls -l $(PKG)/ui.js $(PKG)/ui_bg.wasm | awk '{print "  bundle:", $$5, "bytes", $$9}'
 
-build: bundle ## Release build of the server and the agent
+build: bundle agents ## Release build of the server (with the static agents it serves) and the agent
 	$(CARGO) build --release -p server -p agent
+
+setup-agents: ## C cross compilers (Debian) for the static agents; the Rust targets are added by `make agents`
+	@{ command -v musl-gcc && command -v aarch64-linux-gnu-gcc; } >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null; } \
+	  || echo "setup-agents: cannot install musl-tools and gcc-aarch64-linux-gnu; the server will carry fewer agents"
+	@if rustup target list --installed | grep -qx armv7-unknown-linux-musleabihf && ! command -v arm-linux-gnueabihf-gcc >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-arm-linux-gnueabihf libc6-dev-armhf-cross >/dev/null \
+	  || echo "setup-agents: cannot install gcc-arm-linux-gnueabihf; no armv7 agent"; fi
+
+agents: setup-agents ## Static, stripped Linux agents (x86_64, aarch64, armv7 where the toolchain exists) into target/agents, which the server embeds; never fails
+	CARGO_TARGET_DIR=target AGENTS_DIR=target/agents agent/scripts/cross.sh agents
 
 run: build ## Build everything and start the server (data in ./data, port 8420)
 	exec target/release/statusmonitor --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+setup-shellcheck: ## shellcheck (Debian), which the tests run on the agent installer (/install.sh)
+	@command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
 
 setup-systemd: ## systemd-analyze, which the tests use to verify the unit files
 	@command -v systemd-analyze >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
@@ -83,7 +97,7 @@ setup-engine: ## Podman (and runc, for nested containers) and a busybox image bu
 	  || echo "setup-engine: podman cannot import an image here; the real-engine test will say it is skipped"; \
 	  rm -rf $$d $$d.tar; }
 
-test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-openapi setup-engine ## Run every test: unit, integration, end-to-end in Chromium
+test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-shellcheck setup-openapi setup-engine ## Run every test: unit, integration, end-to-end in Chromium
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 
@@ -127,6 +141,7 @@ dist: build setup-cross ## Release binaries, systemd units and the Dockerfile in
 	cp target/release/statusmonitor target/release/statusmonitor-agent dist/
 	cp packaging/systemd/statusmonitor.service packaging/systemd/statusmonitor-agent.service Dockerfile dist/
 	CARGO_TARGET_DIR=target agent/scripts/cross.sh dist
+	@for f in target/agents/statusmonitor-agent-linux-*; do [ -e "$$f" ] && cp "$$f" dist/; done; true
 	@ls -l dist
 
 clean: ## Remove build output (not ./data)

@@ -148,6 +148,14 @@ pub struct AgentArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub no_services: bool,
+    /// Replace this binary with the server's build when it has another one
+    /// (SHA-256 checked), then restart [default: false].
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_AUTO_UPDATE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub auto_update: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +240,8 @@ pub struct FileConfig {
     pub services: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_services: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_update: Option<bool>,
 }
 
 impl FileConfig {
@@ -264,6 +274,8 @@ pub struct Config {
     pub containers: ContainerConfig,
     pub processes: ProcessConfig,
     pub services: ServiceConfig,
+    /// Follow the server's build (see [`crate::update`]).
+    pub auto_update: bool,
 }
 
 impl Config {
@@ -357,6 +369,7 @@ impl Config {
             containers,
             processes,
             services,
+            auto_update: args.auto_update || file.auto_update.unwrap_or(false),
         })
     }
 

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 /// does not restart the agent in a loop.
 pub const EXIT_CONFIG: i32 = 78;
 
+/// Exit code after `auto_update` replaced the binary (EX_TEMPFAIL): the
+/// unit's `Restart=on-failure` starts the new build.
+pub const EXIT_UPGRADED: i32 = 75;
+
 /// Message printed when the server refuses the token (401/403).
 pub const TOKEN_REJECTED: &str = "the server rejected the agent token: token wrong, expired or revoked: regenerate it in the dashboard";
 
@@ -39,6 +43,10 @@ pub enum AgentError {
     /// The collector thread could not start or died; the agent must restart.
     #[error("the collector thread {0}")]
     Collector(String),
+
+    /// `auto_update` put the server's build at `path`: start it.
+    #[error("upgraded {}: restarting into the new build", path.display())]
+    Upgraded { path: PathBuf },
 }
 
 impl AgentError {

@@ -16,3 +16,4 @@ pub mod service;
 pub mod setup;
 pub mod simulate;
 pub mod spool;
+pub mod update;

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(AgentError::Upgraded { path }) = e.downcast_ref::<AgentError>() {
+                tracing::info!("{e}");
+                return restart_into(path);
+            }
             if let Some(AgentError::TokenRejected { .. }) = e.downcast_ref::<AgentError>() {
                 tracing::error!("{e}");
                 eprintln!("error: {e}");
@@ -26,6 +30,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// After `auto_update`: under systemd (which sets `INVOCATION_ID`), exit so
+/// that `Restart=on-failure` starts the new build; elsewhere run it in this
+/// process's place, with the same arguments.
+fn restart_into(path: &std::path::Path) -> ExitCode {
+    if std::env::var_os("INVOCATION_ID").is_none() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            let e = std::process::Command::new(path)
+                .args(std::env::args_os().skip(1))
+                .exec();
+            eprintln!("error: cannot start the new build {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::from(agent::error::EXIT_UPGRADED as u8)
 }
 
 /// Logs go to stderr (stdout is for `once` and `simulate` output). Level from

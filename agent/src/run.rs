@@ -73,12 +73,52 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         config.timeout,
         config.ca_cert.as_ref(),
     );
+    let upgraded = config
+        .auto_update
+        .then(|| spawn_updater(config.clone(), stop.clone()))
+        .transpose()?;
     let result = send::drain(&spool, &sender, &host, &stop, config.interval);
     stop.store(true, Ordering::Relaxed);
     result?;
+    if let Some(updater) = upgraded
+        && let Ok(Some(path)) = updater.join()
+    {
+        let _ = collector_thread.join();
+        return Err(AgentError::Upgraded { path });
+    }
     collector_thread
         .join()
         .map_err(|_| AgentError::Collector("panicked; restart the agent".into()))
+}
+
+/// `auto_update`: checks at start and every [`crate::update::CHECK_EVERY`];
+/// once the binary is replaced, stops the agent (the spool keeps what is
+/// unsent) and returns its path.
+fn spawn_updater(
+    config: Config,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<Option<std::path::PathBuf>>, AgentError> {
+    let exe = std::env::current_exe().map_err(|e| {
+        AgentError::Config(format!("auto_update: cannot find this executable: {e}"))
+    })?;
+    std::thread::Builder::new()
+        .name("updater".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match crate::update::update(&config, &exe) {
+                    Ok(crate::update::Outcome::Replaced { path, sha256 }) => {
+                        tracing::info!(path = %path.display(), sha256, "auto_update: installed the server's build");
+                        stop.store(true, Ordering::Relaxed);
+                        return Some(path);
+                    }
+                    Ok(outcome) => tracing::debug!(?outcome, "auto_update: nothing to do"),
+                    Err(e) => tracing::warn!("auto_update: {e}"),
+                }
+                send::sleep_unless(&stop, crate::update::CHECK_EVERY);
+            }
+            None
+        })
+        .map_err(|e| AgentError::Collector(format!("cannot start the updater: {e}")))
 }
 
 /// Sets the flag when dropped, also during a panic unwind.

@@ -184,6 +184,16 @@ test('the dashboard journey', async (t) => {
     assert.ok(token.length >= 32, `token looks random: ${token}`);
     command = await page.inputValue('#agent-command');
     assert.equal(command, `statusmonitor-agent --server ${server.url} --token ${token}`);
+    // The one line that installs the agent from this server, copied as a
+    // user would: it names this server and the token.
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    await page.click('#copy-install');
+    await page.locator('#copy-install', { hasText: 'Copied' }).waitFor();
+    const install = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(install, `curl -fsSL ${server.url}/install.sh | sudo sh -s -- --token ${token}`);
+    assert.equal(await page.inputValue('#agent-install'), install);
+    // "Copied ✓" goes back to "Copy" (the button's name says "Copy the …").
+    await page.locator('#copy-install', { hasText: /^Copy$/ }).waitFor();
     const first = await page.textContent('#token-countdown');
     assert.match(first, /^[45]:\d\d$/);
     await page.waitForTimeout(1_200);

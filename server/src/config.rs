@@ -221,6 +221,9 @@ pub struct ServeArgs {
     /// Create the account of a name the proxy vouches for on first sight (else it must exist).
     #[arg(long, env = "STATUSMONITOR_TRUSTED_AUTH_CREATE_USERS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub trusted_auth_create_users: Option<bool>,
+    /// Serve the agent binaries (`statusmonitor-agent-linux-<arch>` files) of this directory at /download/agent/ instead of the ones built into the server [default: the built-in ones].
+    #[arg(long, env = "STATUSMONITOR_AGENT_BINARIES", value_name = "DIR")]
+    pub agent_binaries: Option<PathBuf>,
 }
 
 /// The resolved configuration the server runs with.
@@ -278,6 +281,8 @@ pub struct Config {
     pub max_rules_per_user: u64,
     /// Single sign-on through a reverse proxy (see `crate::accounts::sso`).
     pub trusted_auth: Option<crate::accounts::sso::TrustedAuth>,
+    /// Where `/download/agent/` takes the agents from; `None`: the built-in ones.
+    pub agent_binaries: Option<PathBuf>,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -523,6 +528,7 @@ impl Config {
                     .or(file.trusted_auth_create_users)
                     .unwrap_or(false),
             )?,
+            agent_binaries: args.agent_binaries.or(file.agent_binaries),
         };
         crate::metrics::check_config(&config)?;
         crate::remote_write::check_config(&config)?;

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod datadir;
+pub mod download;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
@@ -90,6 +91,7 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
         .route("/api/", any(api::no_such_endpoint))
         .route("/api/{*rest}", any(api::no_such_endpoint))
         .merge(metrics::router())
+        .merge(download::router())
         .merge(web::router(&state))
         .merge(extra)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -83,6 +83,10 @@ pub struct Shared {
     pub remote_write: Arc<RemoteWrite>,
     /// History queries in flight: per-user limit, time budget, cancellation.
     pub history: Arc<HistoryQueries>,
+    /// The agent binaries `/download/agent/` serves.
+    pub agent_binaries: Arc<crate::download::AgentBinaries>,
+    /// The version each agent runs (from its reports; memory only).
+    pub agent_versions: Arc<crate::download::versions::AgentVersions>,
 }
 
 impl Shared {
@@ -159,8 +163,13 @@ impl AppState {
             config.history_queries_per_user,
             Duration::from_millis(config.history_query_timeout_ms.unsigned_abs()),
         ));
+        let agent_binaries = Arc::new(crate::download::AgentBinaries::load(
+            config.agent_binaries.as_deref(),
+        )?);
         Ok(AppState(Arc::new(Shared {
             history,
+            agent_binaries,
+            agent_versions: Arc::default(),
             metrics: Arc::new(ServerMetrics::default()),
             remote_write: Arc::new(remote_write),
             config: Arc::new(config),

@@ -54,7 +54,15 @@ pub fn agent_info(r: &AgentRecord, now_ms: i64) -> AgentInfo {
             .is_some_and(|t| now_ms.saturating_sub(t) < interval.saturating_mul(3)),
         tags: r.tags.clone(),
         shared: None,
+        // Live state, filled by `with_version`.
+        agent_version: None,
+        outdated: false,
     }
+}
+
+/// [`agent_info`] with the version of the agent program (live state).
+fn with_version(state: &AppState, r: &AgentRecord, now_ms: i64) -> AgentInfo {
+    state.agent_versions.annotate(agent_info(r, now_ms))
 }
 
 fn check_name(name: &str) -> ApiResult<String> {
@@ -83,7 +91,7 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
     let owner = user.user_id;
     let agents = state.catalog(move |c| c.agents_of(owner)).await?;
     let now = state.clock.now_ms();
-    let mut list: Vec<AgentInfo> = agents.iter().map(|a| agent_info(a, now)).collect();
+    let mut list: Vec<AgentInfo> = agents.iter().map(|a| with_version(&state, a, now)).collect();
     // Then the agents others shared with the caller, marked as such.
     list.extend(crate::api::shares::shared_with_me(&state, owner, now).await?);
     Ok(Json(list))
@@ -131,6 +139,7 @@ async fn create(
         Json(AgentWithToken {
             agent: agent_info(&agent, now),
             token,
+            public_url: state.config.public_url.clone(),
         }),
     ))
 }
@@ -149,7 +158,7 @@ async fn one(
     State(state): State<AppState>,
     visible: crate::sharing::VisibleAgent,
 ) -> ApiResult<Json<AgentInfo>> {
-    let mut info = agent_info(&visible.agent, state.clock.now_ms());
+    let mut info = with_version(&state, &visible.agent, state.clock.now_ms());
     if let crate::sharing::Access::Shared(role) = visible.access {
         info.shared = Some(crate::api::shares::shared_info(&state, &visible.agent, role).await?);
     }
@@ -178,7 +187,7 @@ async fn rename(
         .catalog(move |c| c.rename_agent(owner, id, &name))
         .await?
         .ok_or_else(agent_not_found)?;
-    Ok(Json(agent_info(&agent, state.clock.now_ms())))
+    Ok(Json(with_version(&state, &agent, state.clock.now_ms())))
 }
 
 #[utoipa::path(
@@ -230,5 +239,6 @@ async fn regenerate(
     Ok(Json(AgentWithToken {
         agent: agent_info(&agent, now),
         token,
+        public_url: state.config.public_url.clone(),
     }))
 }

@@ -52,6 +52,7 @@ async fn store(state: &AppState, request: Request) -> ApiResult<Json<IngestAck>>
         .get::<crate::serve::ConnectionSlot>()
         .cloned();
     let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
+    let user_agent = request.headers().get(header::USER_AGENT).cloned();
     let length = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -126,5 +127,6 @@ async fn store(state: &AppState, request: Request) -> ApiResult<Json<IngestAck>>
         .map_err(crate::auth::catalog_error)?;
     // Alert rules are evaluated on their own thread; this only queues.
     state.alerting.reports_arrived(agent_id);
+    state.agent_versions.record(agent_id, user_agent.as_ref());
     Ok(Json(IngestAck { accepted }))
 }

@@ -32,6 +32,8 @@ mod ecosystem;
 mod hardening;
 /// History queries: bounded ranges, time budget, per-user limit.
 mod history_bounds;
+/// The agent downloads and `/install.sh`, run for real into a temporary prefix.
+mod install;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
 /// Per-account limits, the minimum cooldown, names without bidi/zero-width characters.

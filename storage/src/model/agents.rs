@@ -58,6 +58,14 @@ pub struct AgentInfo {
     /// Set when someone else owns the agent and shared it with the caller.
     #[serde(default)]
     pub shared: Option<super::accounts::SharedWithMe>,
+    /// The agent program's version, from its reports since the server
+    /// started (`User-Agent: statusmonitor-agent/<version>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    /// `agent_version` is older than the server's: running the install line
+    /// again upgrades it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outdated: bool,
 }
 
 /// `POST /api/agents` (201) and `POST /api/agents/{id}/regenerate-token`:
@@ -67,4 +75,8 @@ pub struct AgentInfo {
 pub struct AgentWithToken {
     pub agent: AgentInfo,
     pub token: String,
+    /// The server's `--public-url`, when it has one: the address the
+    /// dashboard puts in the install command (else the browser's origin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! The one time an agent token is shown: the token, a live countdown to the
-//! end of its 5-minute activation window, copy buttons, and the exact command
-//! to paste on the machine. It cannot be shown again; regenerating makes a new
+//! end of its 5-minute activation window, copy buttons, and the exact
+//! commands to paste on the machine: the one-line install (the server serves
+//! the agent and `/install.sh`), and the agent's own command line. It cannot be shown again; regenerating makes a new
 //! one.
 
 use leptos::either::EitherOf3;
@@ -15,7 +16,18 @@ pub fn agent_command(origin: &str, token: &str) -> String {
     format!("statusmonitor-agent --server {origin} --token {token}")
 }
 
-fn origin() -> String {
+/// The one line that installs the agent from this server and starts it.
+pub fn install_command(server: &str, token: &str) -> String {
+    format!("curl -fsSL {server}/install.sh | sudo sh -s -- --token {token}")
+}
+
+/// Re-running the installer upgrades in place and keeps the config.
+pub fn upgrade_command(server: &str) -> String {
+    format!("curl -fsSL {server}/install.sh | sudo sh")
+}
+
+/// The browser's origin (empty on the server side).
+pub fn origin() -> String {
     #[cfg(feature = "hydrate")]
     {
         web_sys::window()
@@ -34,13 +46,21 @@ pub fn TokenPanel(
     token: String,
     /// End of the activation window (Unix ms), when the server said.
     expires_ms: Option<i64>,
+    /// The server's public URL (`--public-url`); the browser's origin without.
+    server: Option<String>,
     /// True once the agent has reported (its token is active).
     #[prop(into)]
     active: Signal<bool>,
     on_close: Callback<()>,
 ) -> impl IntoView {
     let now = use_now(1000);
-    let command = agent_command(&origin(), &token);
+    let server = server.unwrap_or_else(origin);
+    let command = agent_command(&server, &token);
+    let install = install_command(&server, &token);
+    let install_text = Signal::derive({
+        let install = install.clone();
+        move || install.clone()
+    });
     // Without a server figure, count from when the panel opened.
     let opened = format::now_ms();
     let expires = expires_ms.unwrap_or(opened + 5 * 60 * 1000);
@@ -85,7 +105,15 @@ pub fn TokenPanel(
                 <input id="agent-token" class="mono" readonly value=token.clone() />
                 <CopyButton text=token_text what="token" id="copy-token" />
             </div>
-            <label class="field-label" for="agent-command">"Run this on the machine"</label>
+            <label class="field-label" for="agent-install">"Install it on the machine (Linux, as root)"</label>
+            <div class="copy-row">
+                <input id="agent-install" class="mono" readonly value=install.clone() />
+                <CopyButton text=install_text what="install command" id="copy-install" />
+            </div>
+            <p class="muted small">
+                "Downloads the agent from this server, checks it, and starts it as a service. Run it again later to upgrade."
+            </p>
+            <label class="field-label" for="agent-command">"Or run the agent yourself"</label>
             <div class="copy-row">
                 <input id="agent-command" class="mono" readonly value=command.clone() />
                 <CopyButton text=command_text what="command" id="copy-command" />

@@ -10,7 +10,8 @@ use leptos::prelude::*;
 
 use crate::api::{self, AgentInfo, AgentWithToken, ApiError};
 use crate::components::common::{ErrorNote, StatusBadge, agent_status, use_hydrated, use_now};
-use crate::components::token_panel::TokenPanel;
+use crate::components::copy::CopyButton;
+use crate::components::token_panel::{TokenPanel, origin, upgrade_command};
 use crate::format;
 
 /// What a row is asking the user to confirm.
@@ -147,6 +148,7 @@ pub fn AgentsPage() -> impl IntoView {
             <TokenPanel
                 name=s.agent.name.clone()
                 token=s.token.clone()
+                server=s.public_url.clone()
                 expires_ms=s.agent.token_expires_ms
                 active=shown_active
                 on_close=Callback::new(move |_| shown.set(None))
@@ -172,7 +174,7 @@ pub fn AgentsPage() -> impl IntoView {
                         <ul class="agent-rows">
                             <For
                                 each=move || list.get()
-                                key=|a| (a.id, a.name.clone(), api::state_key(a.token_state), a.online, api::host_key(&a.host))
+                                key=|a| (a.id, a.name.clone(), api::state_key(a.token_state), a.online, api::host_key(&a.host), a.outdated)
                                 let(a)
                             >
                                 <AgentRow
@@ -255,6 +257,19 @@ fn AgentRow(
     let shared = agent.shared.clone();
     let shared_note = shared.as_ref().map(|s| format!("shared by {}", s.owner));
     let tags = agent.tags.join(" · ");
+    // An agent older than the server: the line that upgrades it.
+    let upgrade = agent.outdated.then(|| {
+        let version = agent.agent_version.clone().unwrap_or_default();
+        let command = upgrade_command(&origin());
+        view! {
+            <span class="agent-upgrade small" data-outdated="true">
+                {format!("Agent {version} is older than the server; to upgrade, run on the machine: ")}
+                <code>{command.clone()}</code>
+                " "
+                <CopyButton text=Signal::derive(move || command.clone()) what="upgrade command" />
+            </span>
+        }
+    });
     let is = move |p: Pending| pending.get() == Some(p);
     let name_for_delete = name.clone();
 
@@ -283,6 +298,7 @@ fn AgentRow(
                 <span class="agent-host muted clip" title=host_tip>{host}</span>
                 {shared_note.map(|n| view! { <span class="badge shared-badge">{n}</span> })}
                 {(!tags.is_empty()).then(|| view! { <span class="muted small agent-tags">{tags}</span> })}
+                {upgrade}
             </div>
             <div class="agent-state">
                 <StatusBadge class=status_class text=status_text />

@@ -231,6 +231,8 @@ mod tests {
 
     fn agent(id: u64, name: &str, online: bool, seen: Option<i64>) -> AgentInfo {
         AgentInfo {
+            agent_version: None,
+            outdated: false,
             id,
             name: name.into(),
             created_ms: 0,
