@@ -205,6 +205,13 @@ pub struct ServeArgs {
     /// Most alert rules one account may have; the admin is exempt [default: 1000].
     #[arg(long, env = "STATUSMONITOR_MAX_RULES_PER_USER", value_name = "N")]
     pub max_rules_per_user: Option<u64>,
+    /// Most uptime checks one account may have; the admin is exempt [default: 100].
+    #[arg(long, env = "STATUSMONITOR_MAX_CHECKS_PER_USER", value_name = "N")]
+    pub max_checks_per_user: Option<u64>,
+    /// Uptime checks that may run at the same time; a check whose target
+    /// hangs holds one until its timeout [default: 64].
+    #[arg(long, env = "STATUSMONITOR_CHECK_CONCURRENCY", value_name = "N")]
+    pub check_concurrency: Option<u32>,
 }
 
 /// The resolved configuration the server runs with.
@@ -260,6 +267,9 @@ pub struct Config {
     /// Per-account limits; the admin is exempt.
     pub max_agents_per_user: u64,
     pub max_rules_per_user: u64,
+    pub max_checks_per_user: u64,
+    /// Uptime checks running at once.
+    pub check_concurrency: u32,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -494,6 +504,14 @@ impl Config {
                 .max_rules_per_user
                 .or(file.max_rules_per_user)
                 .unwrap_or(1_000),
+            max_checks_per_user: args
+                .max_checks_per_user
+                .or(file.max_checks_per_user)
+                .unwrap_or(100),
+            check_concurrency: args
+                .check_concurrency
+                .or(file.check_concurrency)
+                .unwrap_or(64),
         };
         crate::metrics::check_config(&config)?;
         crate::remote_write::check_config(&config)?;
@@ -505,6 +523,9 @@ impl Config {
         }
         if config.max_agents_per_user == 0 || config.max_rules_per_user == 0 {
             bail!("max_agents_per_user and max_rules_per_user must be at least 1");
+        }
+        if config.max_checks_per_user == 0 || !(1..=1024).contains(&config.check_concurrency) {
+            bail!("max_checks_per_user must be at least 1 and check_concurrency 1 to 1024");
         }
         if config.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");

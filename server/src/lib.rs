@@ -7,6 +7,7 @@ pub mod accept_encoding;
 pub mod alerting;
 pub mod api;
 pub mod auth;
+pub mod checks;
 pub mod config;
 pub mod datadir;
 pub mod error;

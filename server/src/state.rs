@@ -83,6 +83,8 @@ pub struct Shared {
     pub remote_write: Arc<RemoteWrite>,
     /// History queries in flight: per-user limit, time budget, cancellation.
     pub history: Arc<HistoryQueries>,
+    /// Uptime checks: the scheduler and each check's live state.
+    pub checks: Arc<crate::checks::Checks>,
 }
 
 impl Shared {
@@ -155,12 +157,23 @@ impl AppState {
         let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
             .context("cannot load alert rules")?;
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
+        let checks = Arc::new(
+            crate::checks::Checks::start(
+                catalog.clone(),
+                tsdb.clone(),
+                alerting.notifier().outbound().clone(),
+                clock.clone(),
+                config.check_concurrency as usize,
+            )
+            .context("cannot load uptime checks")?,
+        );
         let history = Arc::new(HistoryQueries::new(
             config.history_queries_per_user,
             Duration::from_millis(config.history_query_timeout_ms.unsigned_abs()),
         ));
         Ok(AppState(Arc::new(Shared {
             history,
+            checks,
             metrics: Arc::new(ServerMetrics::default()),
             remote_write: Arc::new(remote_write),
             config: Arc::new(config),
@@ -271,7 +284,12 @@ impl AppState {
 /// `since_ms` (the last 15 minutes), read back on every core: about 2 µs per
 /// report on two cores, so a few seconds for 10,000 agents at 5 s.
 fn replay_ring(engine: &Engine, ring: &Ring, since_ms: i64) -> anyhow::Result<()> {
-    let agents = engine.agents();
+    // Checks' pseudo-agents have no live view.
+    let agents: Vec<u64> = engine
+        .agents()
+        .into_iter()
+        .filter(|a| !crate::checks::is_check_series(*a))
+        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|scope| {

@@ -46,6 +46,7 @@ use crate::state::AppState;
         (name = "live", description = "Live reports over a WebSocket"),
         (name = "rules", description = "Alert rules"),
         (name = "alerts", description = "Alert history and where alerts are sent"),
+        (name = "checks", description = "Uptime checks run by the server: HTTP(S), TCP, DNS, ping"),
         (name = "meta", description = "This description")
     )
 )]

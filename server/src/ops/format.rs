@@ -8,6 +8,9 @@
 //! | 2 | this layout plus the top-level `FORMAT` file                     |
 //! | 3 | format 2 plus the catalog table `session_keys` (a random 128-bit |
 //! |   | key per session family, which access tokens must carry)         |
+//! | 4 | format 3 plus the catalog tables `checks` and `check_events`     |
+//! |   | (uptime checks and their up/down changes); their results are     |
+//! |   | series of pseudo-agents `2^62 + check id` in `tsdb/`             |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -22,7 +25,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 /// The format this build reads and writes.
-pub const DATA_FORMAT_VERSION: u32 = 3;
+pub const DATA_FORMAT_VERSION: u32 = 4;
 /// Name of the version file in the data directory.
 pub const FORMAT_FILE: &str = "FORMAT";
 const MAGIC: &str = "statusmonitor-data";
@@ -106,6 +109,10 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         // keeps working, gives the family a key. A format-2 binary refuses
         // the directory instead of backing it up without the keys.
         2 => Ok(()),
+        // 3 → 4 adds the catalog tables `checks` and `check_events`, which
+        // the catalog creates when it opens (empty). A format-3 binary
+        // refuses the directory instead of ignoring the checks.
+        3 => Ok(()),
         _ => bail!(
             "data directory {} has format {from}, which this binary cannot upgrade",
             dir.display()

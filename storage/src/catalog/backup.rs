@@ -25,7 +25,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 14] = [
+const TABLE_NAMES: [&str; 16] = [
     "counters",
     "users",
     "usernames",
@@ -40,6 +40,8 @@ const TABLE_NAMES: [&str; 14] = [
     "alerts",
     "alert_counts",
     "recipients",
+    "checks",
+    "check_events",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -137,6 +139,8 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, ALERTS)?;
         n += copy_table(&self.txn, &to, ALERT_COUNTS)?;
         n += copy_table(&self.txn, &to, RECIPIENTS)?;
+        n += copy_table(&self.txn, &to, super::checks::CHECKS)?;
+        n += copy_table(&self.txn, &to, super::checks::CHECK_EVENTS)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -256,6 +260,18 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         RECIPIENTS,
         &mut out,
         record::<RecipientRecord>("recipient"),
+    );
+    check_table(
+        &txn,
+        super::checks::CHECKS,
+        &mut out,
+        record::<super::checks::CheckRecord>("check"),
+    );
+    check_table(
+        &txn,
+        super::checks::CHECK_EVENTS,
+        &mut out,
+        record::<super::checks::CheckEventRecord>("check event"),
     );
     Ok(out)
 }

@@ -16,6 +16,7 @@
 mod agents;
 mod alerts;
 pub mod backup;
+mod checks;
 pub mod codec;
 mod error;
 mod recipients;
@@ -36,6 +37,7 @@ pub use agents::{
     TokenStatus,
 };
 pub use alerts::{AlertRecord, DeliveryRecord};
+pub use checks::{CheckEventRecord, CheckRecord, MAX_EVENTS_PER_CHECK};
 pub use error::CatalogError;
 pub use recipients::RecipientRecord;
 pub use rules::{FiringRecord, RuleRecord, label_key};
@@ -150,6 +152,7 @@ impl Catalog {
             txn.open_table(ALERT_COUNTS)
                 .map_err(store("create tables"))?;
             txn.open_table(RECIPIENTS).map_err(store("create tables"))?;
+            checks::create_tables(&txn)?;
         }
         txn.commit().map_err(store("create tables"))?;
         catalog.load_active_sessions()?;
