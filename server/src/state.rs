@@ -154,8 +154,10 @@ impl AppState {
             clock.clone(),
             config.min_free_bytes,
         ));
-        let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
-            .context("cannot load alert rules")?;
+        let alerting = Arc::new(
+            Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
+                .context("cannot load alert rules")?,
+        );
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
         let checks = Arc::new(
             crate::checks::Checks::start(
@@ -167,6 +169,15 @@ impl AppState {
             )
             .context("cannot load uptime checks")?,
         );
+        {
+            // Check rules are evaluated after every run (on the blocking pool).
+            let alerting = Arc::downgrade(&alerting);
+            checks.on_result(move |observation| {
+                if let Some(alerting) = alerting.upgrade() {
+                    alerting.check_observed(&observation);
+                }
+            });
+        }
         let history = Arc::new(HistoryQueries::new(
             config.history_queries_per_user,
             Duration::from_millis(config.history_query_timeout_ms.unsigned_abs()),
@@ -191,7 +202,7 @@ impl AppState {
             tsdb,
             ring,
             fanout: Fanout::default(),
-            alerting: Arc::new(alerting),
+            alerting,
         })))
     }
 

@@ -64,7 +64,12 @@ pub fn values(
             .filter(|t| wanted(&t.sensor))
             .map(|t| (Some(t.sensor.clone()), t.celsius))
             .collect(),
-        AlertMetric::Offline => Vec::new(),
+        // Not from reports: offline by the evaluator's tick, checks by
+        // `Alerting::check_observed`.
+        AlertMetric::Offline
+        | AlertMetric::CheckDown
+        | AlertMetric::CheckLatencyMs
+        | AlertMetric::CheckCertDays => Vec::new(),
     }
 }
 

@@ -25,8 +25,11 @@
 //! "resolved" and notifies. Times are the server clock; duration windows use
 //! the reports' own timestamps.
 
+mod checks;
 pub mod evaluator;
 pub mod notify;
+
+pub use checks::CheckObservation;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::mpsc::{self, RecvTimeoutError};

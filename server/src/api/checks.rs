@@ -9,10 +9,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use storage::catalog::CheckRecord;
+use storage::catalog::{CheckRecord, RuleRecord};
 use storage::model::{
-    CheckEvent, CheckHistory, CheckInfo, CheckPoint, CheckResult, CheckSpec, CheckState,
-    CheckUptime,
+    AlertMetric, CheckEvent, CheckHistory, CheckInfo, CheckPoint, CheckResult, CheckRuleRequest,
+    CheckSpec, CheckState, CheckUptime, Comparison, DEFAULT_COOLDOWN_S, Rule,
 };
 use storage::tsdb::{Engine, QueryRequest, Tier};
 use utoipa_axum::router::OpenApiRouter;
@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(uptime))
         .routes(routes!(history))
         .routes(routes!(events))
+        .routes(routes!(list_rules, create_rule))
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -293,6 +294,11 @@ async fn remove(
         return Err(check_not_found());
     }
     state.checks.remove(id);
+    let alerting = state.alerting.clone();
+    tokio::task::spawn_blocking(move || alerting.agent_deleted(owner, series_id(id)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(crate::auth::catalog_error)?;
     let engine = state.engine();
     tokio::task::spawn_blocking(move || engine.delete_agent(series_id(id)))
         .await
@@ -460,4 +466,110 @@ async fn events(
         })
         .collect();
     Ok(Json(out))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/checks/{id}/rules",
+    operation_id = "listCheckRules",
+    tag = "checks",
+    summary = "The alert rules of a check",
+    params(("id" = u64, Path, description = "Check id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<storage::model::Rule>), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+)]
+async fn list_rules(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Rule>>> {
+    let owner = user.user_id;
+    let id = owned_check(&state, owner, &id).await?.id;
+    let rules = state.catalog(move |c| c.rules_of(owner)).await?;
+    Ok(Json(
+        rules
+            .into_iter()
+            .filter(|r| r.agent_id == series_id(id))
+            .map(|r| crate::api::rules::rule_view(&state, r))
+            .collect(),
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/checks/{id}/rules",
+    operation_id = "createCheckRule",
+    tag = "checks",
+    summary = "Alert when the check is down, slow, or its certificate expires soon",
+    params(("id" = u64, Path, description = "Check id")),
+    request_body = storage::model::CheckRuleRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = storage::model::Rule), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value or too many rules", body = storage::model::ErrorBody))
+)]
+async fn create_rule(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<CheckRuleRequest>,
+) -> ApiResult<(StatusCode, Json<Rule>)> {
+    let owner = user.user_id;
+    let check = owned_check(&state, owner, &id).await?;
+    if !req.metric.is_check() {
+        return Err(ApiError::Invalid(
+            "metric: check_down, check_latency_ms or check_cert_days".into(),
+        ));
+    }
+    let comparison = match req.metric {
+        AlertMetric::CheckDown => req.comparison,
+        AlertMetric::CheckCertDays => req.comparison.or(Some(Comparison::Lt)),
+        _ => req.comparison.or(Some(Comparison::Gt)),
+    };
+    let now = state.clock.now_ms();
+    let name = match req
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+    {
+        Some(n) if n.chars().count() > 100 || n.chars().any(char::is_control) => {
+            return Err(ApiError::Invalid(
+                "name: at most 100 characters, no control characters".into(),
+            ));
+        }
+        other => other,
+    };
+    let rule = RuleRecord {
+        id: 0,
+        owner_id: owner,
+        agent_id: series_id(check.id),
+        metric: req.metric,
+        label: None,
+        comparison,
+        threshold: req.threshold,
+        duration_s: req.duration_s.filter(|d| *d > 0),
+        cooldown_s: req.cooldown_s.unwrap_or(DEFAULT_COOLDOWN_S),
+        enabled: true,
+        name,
+        description: None,
+        created_ms: now,
+        updated_ms: now,
+    };
+    crate::api::rules::validate(&rule)?;
+    let admin = crate::api::quota::is_admin(&state, owner).await?;
+    let _creating = state.quota.creating().await;
+    if !admin {
+        let count = state.catalog(move |c| c.rules_of(owner)).await?.len();
+        let max = state.config.max_rules_per_user;
+        crate::api::quota::check_room("max_rules_per_user", "alert rules", count, max)?;
+    }
+    let alerting = state.alerting.clone();
+    let check_id = check.id;
+    let rule = tokio::task::spawn_blocking(move || alerting.create_check_rule(&rule, check_id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(crate::auth::catalog_error)?;
+    tracing::info!(rule_id = rule.id, check_id, "check rule created");
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::api::rules::rule_view(&state, rule)),
+    ))
 }

@@ -40,6 +40,7 @@ use storage::tsdb::Row;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
+use crate::alerting::CheckObservation;
 use crate::outbound::{Caller, OutboundGuard};
 use crate::store::Tsdb;
 
@@ -86,21 +87,26 @@ struct Entry {
     due: Instant,
     running: bool,
     status: Status,
+    /// The last runs, oldest first: (time, latency when up).
+    recent: std::collections::VecDeque<(i64, Option<f64>)>,
     cert_read: Option<Instant>,
     cert_days: Option<f64>,
 }
 
-/// A state change to hand to alerting.
+/// A state change.
 #[derive(Debug, Clone)]
-pub struct Transition {
-    pub check: Arc<CheckRecord>,
-    pub state: CheckState,
-    pub ts_ms: i64,
-    pub error: Option<String>,
+struct Transition {
+    state: CheckState,
+    ts_ms: i64,
+    error: Option<String>,
 }
 
-/// What [`Checks::on_transition`] installs.
-type TransitionHook = Box<dyn Fn(Transition) + Send + Sync>;
+/// Runs kept per check for latency rules (their window is at most 15
+/// minutes: 45 runs at the shortest interval).
+const RECENT_KEPT: usize = 64;
+
+/// What [`Checks::on_result`] installs.
+type ResultHook = Arc<dyn Fn(CheckObservation) + Send + Sync>;
 
 struct Inner {
     catalog: Arc<Catalog>,
@@ -111,8 +117,8 @@ struct Inner {
     wake: Arc<Notify>,
     permits: Semaphore,
     lateness_us: Mutex<Vec<u32>>,
-    /// Told about every up/down change (alerting).
-    on_transition: Mutex<Option<TransitionHook>>,
+    /// Told about every run (alerting).
+    on_result: Mutex<Option<ResultHook>>,
 }
 
 /// The scheduler and the live state of every check. Its task stops when
@@ -190,7 +196,7 @@ impl Checks {
             wake: Arc::new(Notify::new()),
             permits: Semaphore::new(concurrency.max(1)),
             lateness_us: Mutex::new(Vec::new()),
-            on_transition: Mutex::new(None),
+            on_result: Mutex::new(None),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(schedule(Arc::downgrade(&inner), inner.wake.clone()));
@@ -198,13 +204,14 @@ impl Checks {
         Ok(Checks { inner })
     }
 
-    /// Calls `f` for every up/down change from now on.
-    pub fn on_transition(&self, f: impl Fn(Transition) + Send + Sync + 'static) {
+    /// Calls `f` after every run from now on, on the blocking pool; the run
+    /// (and `POST /api/checks/{id}/run`) ends when it returns.
+    pub fn on_result(&self, f: impl Fn(CheckObservation) + Send + Sync + 'static) {
         *self
             .inner
-            .on_transition
+            .on_result
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(f));
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(f));
     }
 
     /// A check was created or replaced: it runs soon (within a second) and
@@ -295,6 +302,7 @@ impl Entry {
             due,
             running: false,
             status,
+            recent: Default::default(),
             cert_read: None,
             cert_days: None,
         }
@@ -426,7 +434,7 @@ async fn run(inner: Arc<Inner>, id: u64) -> CheckResult {
     };
     let ts_ms = inner.clock.now_ms();
     // Update the state; note a transition.
-    let (result, transition) = {
+    let (result, transition, observation) = {
         let mut entries = inner.lock();
         let Some(entry) = entries.get_mut(&id) else {
             return failed(ts_ms, "check deleted");
@@ -461,13 +469,28 @@ async fn run(inner: Arc<Inner>, id: u64) -> CheckResult {
             status.state = after;
             status.since_ms = Some(ts_ms);
             Transition {
-                check: entry.record.clone(),
                 state: after,
                 ts_ms,
                 error: probe.error.clone(),
             }
         });
-        (result, transition)
+        let state = status.state;
+        if entry.recent.len() >= RECENT_KEPT {
+            entry.recent.pop_front();
+        }
+        entry
+            .recent
+            .push_back((ts_ms, result.latency_ms.filter(|_| result.ok)));
+        let observation = CheckObservation {
+            check_id: id,
+            name: entry.record.spec.name.clone(),
+            ts_ms,
+            state,
+            recent: entry.recent.iter().copied().collect(),
+            cert_days: entry.cert_days,
+            muted: false,
+        };
+        (result, transition, observation)
     };
     let mut samples = vec![(SeriesKey::new(SERIES_UP), if result.ok { 1.0 } else { 0.0 })];
     if let Some(ms) = result.latency_ms.filter(|_| result.ok) {
@@ -496,14 +519,18 @@ async fn run(inner: Arc<Inner>, id: u64) -> CheckResult {
             tracing::warn!(check_id = id, "cannot store a check's state change");
         }
         tracing::info!(check_id = id, state = ?t.state, "check state changed");
-        if let Some(f) = inner
-            .on_transition
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            f(t);
-        }
+    }
+    let hook = inner
+        .on_result
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(hook) = hook
+        && tokio::task::spawn_blocking(move || hook(observation))
+            .await
+            .is_err()
+    {
+        tracing::warn!(check_id = id, "evaluating a check's alert rules failed");
     }
     result
 }

@@ -8,9 +8,10 @@
 //! | 2 | this layout plus the top-level `FORMAT` file                     |
 //! | 3 | format 2 plus the catalog table `session_keys` (a random 128-bit |
 //! |   | key per session family, which access tokens must carry)         |
-//! | 4 | format 3 plus the catalog tables `checks` and `check_events`     |
-//! |   | (uptime checks and their up/down changes); their results are     |
-//! |   | series of pseudo-agents `2^62 + check id` in `tsdb/`             |
+//! | 4 | format 3 plus the catalog tables `checks`, `check_events` and    |
+//! |   | `rule_checks` (uptime checks, their up/down changes, the check   |
+//! |   | of each check alert rule); check results are series of           |
+//! |   | pseudo-agents `2^62 + check id` in `tsdb/`                       |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -109,7 +110,8 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         // keeps working, gives the family a key. A format-2 binary refuses
         // the directory instead of backing it up without the keys.
         2 => Ok(()),
-        // 3 → 4 adds the catalog tables `checks` and `check_events`, which
+        // 3 → 4 adds the catalog tables `checks`, `check_events` and
+        // `rule_checks`, which
         // the catalog creates when it opens (empty). A format-3 binary
         // refuses the directory instead of ignoring the checks.
         3 => Ok(()),

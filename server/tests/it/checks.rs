@@ -734,3 +734,145 @@ async fn a_format_3_directory_is_upgraded_and_takes_checks() {
         .unwrap();
     assert_eq!(state.catalog.check(record.id).unwrap(), Some(record));
 }
+
+async fn alert_events(app: &TestApp, who: &Session) -> Vec<Value> {
+    let r = app
+        .call_as(who, Method::GET, "/api/alerts?order=asc&limit=1000", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn check_rules_fire_on_down_slow_and_expiring_and_resolve_when_up() {
+    let (app, alice, bob) = app().await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut s = spec("tcp", &addr.to_string());
+    s["name"] = json!("nas ssh");
+    let id = create(&app, &alice, s).await;
+    let rules = format!("/api/checks/{id}/rules");
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &rules,
+            Some(json!({"metric": "check_down"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Slower than 0 ms: any up run breaches.
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &rules,
+            Some(json!({"metric": "check_latency_ms", "threshold": 0})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let latency_rule = r.body["id"].as_u64().unwrap();
+    // Refusals: an agent metric here, a check metric on /api/rules, not mine.
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &rules,
+            Some(json!({"metric": "cpu_pct", "threshold": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let (agent, _) = app.create_agent(&alice, "nas").await;
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/rules",
+            Some(json!({"agent_id": agent, "metric": "check_down"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("metric:"), "{}", r.text);
+    let r = app
+        .call_as(
+            &bob,
+            Method::POST,
+            &rules,
+            Some(json!({"metric": "check_down"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    app.clock.advance(60_000);
+    run(&app, &alice, id).await;
+    let events = alert_events(&app, &alice).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["metric"], "check_latency_ms");
+    assert_eq!(events[0]["state"], "firing");
+    assert_eq!(events[0]["rule_id"], latency_rule);
+
+    drop(listener);
+    app.clock.advance(60_000);
+    run(&app, &alice, id).await;
+    let events = alert_events(&app, &alice).await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["metric"].clone(), last["state"].clone()),
+        (json!("check_down"), json!("firing"))
+    );
+    assert_eq!(last["agent_name"], "nas ssh");
+
+    let _listener = TcpListener::bind(addr).unwrap();
+    app.clock.advance(60_000);
+    run(&app, &alice, id).await;
+    let events = alert_events(&app, &alice).await;
+    let down: Vec<&str> = events
+        .iter()
+        .filter(|e| e["metric"] == "check_down")
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(down, ["firing", "resolved"], "{events:?}");
+
+    // A certificate ten days from expiry and a rule at 14 days.
+    let tls = https_server();
+    let mut h = http(
+        format!("https://127.0.0.1:{}/", tls.port()),
+        json!({"ignore_tls_errors": true}),
+    );
+    h["name"] = json!("web");
+    let web = create(&app, &alice, h).await;
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &format!("/api/checks/{web}/rules"),
+            Some(json!({"metric": "check_cert_days", "threshold": 14})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    run(&app, &alice, web).await;
+    let events = alert_events(&app, &alice).await;
+    let cert = events
+        .iter()
+        .find(|e| e["metric"] == "check_cert_days")
+        .expect("cert alert");
+    assert_eq!(cert["state"], "firing");
+    assert!(
+        (cert["value"].as_f64().unwrap() - 10.0).abs() < 0.01,
+        "{cert}"
+    );
+
+    // Deleting the check deletes its rules and their history.
+    let r = app
+        .call_as(&alice, Method::DELETE, &format!("/api/checks/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let left = app.call_as(&alice, Method::GET, "/api/rules", None).await;
+    assert_eq!(left.body.as_array().unwrap().len(), 1, "{}", left.text);
+    assert!(
+        alert_events(&app, &alice)
+            .await
+            .iter()
+            .all(|e| e["metric"] == "check_cert_days")
+    );
+}

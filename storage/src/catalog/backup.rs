@@ -25,7 +25,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 16] = [
+const TABLE_NAMES: [&str; 17] = [
     "counters",
     "users",
     "usernames",
@@ -42,6 +42,7 @@ const TABLE_NAMES: [&str; 16] = [
     "recipients",
     "checks",
     "check_events",
+    "rule_checks",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -141,6 +142,7 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, RECIPIENTS)?;
         n += copy_table(&self.txn, &to, super::checks::CHECKS)?;
         n += copy_table(&self.txn, &to, super::checks::CHECK_EVENTS)?;
+        n += copy_table(&self.txn, &to, super::checks::RULE_CHECKS)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -273,5 +275,6 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         &mut out,
         record::<super::checks::CheckEventRecord>("check event"),
     );
+    check_table(&txn, super::checks::RULE_CHECKS, &mut out, |_: &u64| Ok(()));
     Ok(out)
 }

@@ -12,13 +12,19 @@ use serde::{Deserialize, Serialize};
 use crate::model::{CheckSpec, CheckState};
 
 use super::error::store;
-use super::{Catalog, CatalogError, codec, next_id};
+use super::rules::RuleRecord;
+use super::{Catalog, CatalogError, RULES, codec, next_id};
 
 /// check id → [`CheckRecord`].
 pub(super) const CHECKS: TableDefinition<u64, &[u8]> = TableDefinition::new("checks");
 /// (check id, time ms, sequence) → [`CheckEventRecord`].
 pub(super) const CHECK_EVENTS: TableDefinition<(u64, i64, u64), &[u8]> =
     TableDefinition::new("check_events");
+
+/// rule id → check id, for alert rules on a check (`check_down`,
+/// `check_latency_ms`, `check_cert_days`). A side table: the rule record's
+/// layout is unchanged (its `agent_id` holds the check's engine id).
+pub(super) const RULE_CHECKS: TableDefinition<u64, u64> = TableDefinition::new("rule_checks");
 
 /// Transitions kept per check.
 pub const MAX_EVENTS_PER_CHECK: usize = 500;
@@ -66,6 +72,8 @@ fn what(id: u64) -> String {
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), CatalogError> {
     txn.open_table(CHECKS).map_err(store("create tables"))?;
     txn.open_table(CHECK_EVENTS)
+        .map_err(store("create tables"))?;
+    txn.open_table(RULE_CHECKS)
         .map_err(store("create tables"))?;
     Ok(())
 }
@@ -203,9 +211,66 @@ impl Catalog {
             for key in keys {
                 events.remove(key).map_err(store("delete check event"))?;
             }
+            let mut rule_checks = txn
+                .open_table(RULE_CHECKS)
+                .map_err(store("open rule checks"))?;
+            let mut rules = Vec::new();
+            for entry in rule_checks.iter().map_err(store("scan rule checks"))? {
+                let (rule, check) = entry.map_err(store("scan rule checks"))?;
+                if check.value() == id {
+                    rules.push(rule.value());
+                }
+            }
+            for rule in rules {
+                rule_checks
+                    .remove(rule)
+                    .map_err(store("delete rule check"))?;
+            }
         }
         txn.commit().map_err(store("commit delete check"))?;
         Ok(true)
+    }
+
+    /// Stores a new alert rule on check `check_id` (`rule.id` is assigned)
+    /// and its entry in the side table, in one transaction.
+    pub fn create_check_rule(
+        &self,
+        rule: &RuleRecord,
+        check_id: u64,
+    ) -> Result<RuleRecord, CatalogError> {
+        let txn = self.write()?;
+        let record = {
+            let id = next_id(&txn, "rule")?;
+            let record = RuleRecord { id, ..rule.clone() };
+            let mut rules = txn.open_table(RULES).map_err(store("open rules"))?;
+            rules
+                .insert(
+                    id,
+                    codec::encode(&format!("rule {id}"), &record)?.as_slice(),
+                )
+                .map_err(store("write rule"))?;
+            let mut rule_checks = txn
+                .open_table(RULE_CHECKS)
+                .map_err(store("open rule checks"))?;
+            rule_checks
+                .insert(id, check_id)
+                .map_err(store("write rule check"))?;
+            record
+        };
+        txn.commit().map_err(store("commit rule"))?;
+        Ok(record)
+    }
+
+    /// The check an alert rule watches, if it is a check rule.
+    pub fn check_of_rule(&self, rule_id: u64) -> Result<Option<u64>, CatalogError> {
+        let txn = self.read()?;
+        let table = txn
+            .open_table(RULE_CHECKS)
+            .map_err(store("open rule checks"))?;
+        Ok(table
+            .get(rule_id)
+            .map_err(store("read rule check"))?
+            .map(|v| v.value()))
     }
 
     /// Appends a transition of check `id`, dropping the oldest beyond

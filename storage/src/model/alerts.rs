@@ -61,10 +61,21 @@ pub enum AlertMetric {
     /// No report for longer than the rule's duration.
     #[serde(rename = "offline")]
     Offline,
+    // Uptime checks (`/api/checks/{id}/rules`); appended, so stored rules
+    // keep their variant index.
+    /// The check is down (after its retries); resolves when it is up.
+    #[serde(rename = "check_down")]
+    CheckDown,
+    /// The check's latency, ms (above the threshold for `duration_s`).
+    #[serde(rename = "check_latency_ms")]
+    CheckLatencyMs,
+    /// Days until the check's HTTPS certificate expires.
+    #[serde(rename = "check_cert_days")]
+    CheckCertDays,
 }
 
 impl AlertMetric {
-    pub const ALL: [AlertMetric; 11] = [
+    pub const ALL: [AlertMetric; 14] = [
         AlertMetric::CpuPct,
         AlertMetric::MemoryPct,
         AlertMetric::SwapPct,
@@ -76,7 +87,18 @@ impl AlertMetric {
         AlertMetric::NetTxBps,
         AlertMetric::TemperatureC,
         AlertMetric::Offline,
+        AlertMetric::CheckDown,
+        AlertMetric::CheckLatencyMs,
+        AlertMetric::CheckCertDays,
     ];
+
+    /// A metric of uptime checks rather than of agents.
+    pub fn is_check(self) -> bool {
+        matches!(
+            self,
+            AlertMetric::CheckDown | AlertMetric::CheckLatencyMs | AlertMetric::CheckCertDays
+        )
+    }
 
     /// The name on the wire and in query strings.
     pub fn as_str(self) -> &'static str {
@@ -92,6 +114,9 @@ impl AlertMetric {
             AlertMetric::NetTxBps => "net_tx_bps",
             AlertMetric::TemperatureC => "temperature_c",
             AlertMetric::Offline => "offline",
+            AlertMetric::CheckDown => "check_down",
+            AlertMetric::CheckLatencyMs => "check_latency_ms",
+            AlertMetric::CheckCertDays => "check_cert_days",
         }
     }
 
@@ -113,6 +138,9 @@ impl AlertMetric {
             AlertMetric::NetTxBps => "network send",
             AlertMetric::TemperatureC => "temperature",
             AlertMetric::Offline => "offline",
+            AlertMetric::CheckDown => "down",
+            AlertMetric::CheckLatencyMs => "latency",
+            AlertMetric::CheckCertDays => "certificate expiry",
         }
     }
 
@@ -127,6 +155,9 @@ impl AlertMetric {
             AlertMetric::NetRxBps | AlertMetric::NetTxBps => "B/s",
             AlertMetric::TemperatureC => "°C",
             AlertMetric::Offline => "s",
+            AlertMetric::CheckDown => "",
+            AlertMetric::CheckLatencyMs => "ms",
+            AlertMetric::CheckCertDays => "days",
         }
     }
 
@@ -151,7 +182,9 @@ impl AlertMetric {
             AlertMetric::Load1m | AlertMetric::Load5m | AlertMetric::Load15m => Some((0.0, 1.0e6)),
             AlertMetric::NetRxBps | AlertMetric::NetTxBps => Some((0.0, 1.0e15)),
             AlertMetric::TemperatureC => Some((-50.0, 150.0)),
-            AlertMetric::Offline => None,
+            AlertMetric::Offline | AlertMetric::CheckDown => None,
+            AlertMetric::CheckLatencyMs => Some((0.0, 600_000.0)),
+            AlertMetric::CheckCertDays => Some((-3_650.0, 3_650.0)),
         }
     }
 }

@@ -247,3 +247,24 @@ pub struct CheckHistory {
     pub interval_ms: i64,
     pub points: Vec<CheckPoint>,
 }
+
+/// `POST /api/checks/{id}/rules`: an alert rule on the check. `check_down`
+/// takes no comparison or threshold; `check_latency_ms` fires when the
+/// latency is `gt` the threshold for `duration_s`; `check_cert_days` when
+/// the days left are `lt` the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CheckRuleRequest {
+    pub metric: super::AlertMetric,
+    #[serde(default)]
+    pub comparison: Option<super::Comparison>,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub duration_s: Option<u32>,
+    #[serde(default)]
+    pub cooldown_s: Option<u32>,
+    #[serde(default)]
+    pub name: Option<String>,
+}

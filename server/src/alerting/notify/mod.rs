@@ -330,6 +330,10 @@ impl Notifier {
     }
 
     fn agent_url(&self, agent_id: u64) -> String {
+        if crate::checks::is_check_series(agent_id) {
+            let check = agent_id - crate::checks::CHECK_SERIES_BASE;
+            return format!("{}/checks/{check}", self.dashboard_url);
+        }
         format!("{}/agents/{agent_id}", self.dashboard_url)
     }
 
@@ -369,6 +373,11 @@ impl Notifier {
             }
             (AlertState::Resolved, AlertMetric::Offline) => {
                 format!("✅ {agent} is back online")
+            }
+            (AlertState::Firing, AlertMetric::CheckDown) => format!("🔴 {agent} is down"),
+            (AlertState::Resolved, AlertMetric::CheckDown) => format!("✅ {agent} is up again"),
+            (AlertState::Firing, AlertMetric::CheckCertDays) => {
+                format!("🔴 {agent}: the certificate expires in {value} ({cmp} {threshold})")
             }
             (AlertState::Firing, _) => {
                 format!("🔴 {agent}: {what} is {value} ({cmp} {threshold})")
@@ -501,6 +510,9 @@ pub fn format_value(metric: AlertMetric, value: f64) -> String {
         }
         AlertMetric::TemperatureC => format!("{value:.1} °C"),
         AlertMetric::Offline => format!("{value:.0} s"),
+        AlertMetric::CheckDown => String::new(),
+        AlertMetric::CheckLatencyMs => format!("{value:.0} ms"),
+        AlertMetric::CheckCertDays => format!("{value:.1} days"),
     }
 }
 

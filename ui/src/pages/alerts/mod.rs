@@ -130,6 +130,9 @@ fn metric_option(m: AlertMetric) -> &'static str {
         AlertMetric::NetTxBps => "Network send (B/s)",
         AlertMetric::TemperatureC => "Temperature (°C)",
         AlertMetric::Offline => "Offline",
+        AlertMetric::CheckDown => "Check down",
+        AlertMetric::CheckLatencyMs => "Check latency (ms)",
+        AlertMetric::CheckCertDays => "Certificate expiry (days)",
     }
 }
 
