@@ -19,6 +19,7 @@ pub mod remote_write;
 pub mod security;
 pub mod serve;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod text;
 pub mod web;
@@ -89,6 +90,7 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
         .route("/api/", any(api::no_such_endpoint))
         .route("/api/{*rest}", any(api::no_such_endpoint))
         .merge(metrics::router())
+        .merge(status::router())
         .merge(web::router(&state))
         .merge(extra)
         .method_not_allowed_fallback(error::method_not_allowed)

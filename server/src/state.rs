@@ -169,6 +169,8 @@ impl AppState {
             )
             .context("cannot load uptime checks")?,
         );
+        crate::status::load_maintenance(&catalog, &alerting)
+            .context("cannot load the status pages' maintenance windows")?;
         {
             // Check rules are evaluated after every run (on the blocking pool).
             let alerting = Arc::downgrade(&alerting);

@@ -11,7 +11,22 @@
 use storage::catalog::{CatalogError, RuleRecord};
 use storage::model::{AlertMetric, CheckState, Comparison};
 
-use super::{Alerting, Pending};
+use std::collections::HashMap;
+use std::sync::PoisonError;
+
+use super::{Alerting, Inner, Pending};
+
+impl Inner {
+    /// No new firing inside a maintenance window: a rule that fires keeps
+    /// firing (and resolves) as usual.
+    pub(super) fn in_maintenance(&self, agent_id: u64, now_ms: i64) -> bool {
+        self.maintenance
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&agent_id)
+            .is_some_and(|w| w.iter().any(|(s, e)| (*s..*e).contains(&now_ms)))
+    }
+}
 
 /// What a check's latest run says, for its rules.
 #[derive(Debug, Clone)]
@@ -24,12 +39,24 @@ pub struct CheckObservation {
     /// Recent runs, oldest first: (time, latency of an up run).
     pub recent: Vec<(i64, Option<f64>)>,
     pub cert_days: Option<f64>,
-    /// In a maintenance window: no rule of the check fires (firing ones
-    /// stay as they are until the window ends).
-    pub muted: bool,
 }
 
 impl Alerting {
+    /// Replaces the maintenance windows (agent or check engine id → windows).
+    pub fn set_maintenance(&self, windows: HashMap<u64, Vec<(i64, i64)>>) {
+        *self
+            .inner
+            .maintenance
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = windows;
+    }
+
+    /// Whether `agent_id` (an agent, or a check's engine id) is in a
+    /// maintenance window at `now_ms`.
+    pub fn in_maintenance(&self, agent_id: u64, now_ms: i64) -> bool {
+        self.inner.in_maintenance(agent_id, now_ms)
+    }
+
     /// Stores a new rule on check `check_id` (its `agent_id` must be the
     /// check's engine id). It is evaluated after the check's next run.
     /// Blocking.
@@ -86,14 +113,6 @@ impl Alerting {
                 }
                 _ => continue,
             };
-            // Maintenance: nothing new fires; what fires keeps firing.
-            let firing = state.firing.contains_key(&(rule.id, String::new()));
-            if obs.muted && !firing {
-                continue;
-            }
-            if obs.muted && breached {
-                continue;
-            }
             match inner.step(
                 &mut state, &rule, None, breached, held, value, threshold, now, &obs.name,
             ) {

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod quota;
 pub mod recipient;
 pub mod rules;
+pub mod status_pages;
 pub mod users;
 pub mod ws;
 
@@ -54,6 +55,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(alerts::router())
         .merge(recipient::router())
         .merge(checks::router())
+        .merge(status_pages::router())
         .merge(crate::ops::api::router())
         .merge(openapi::router())
 }

@@ -47,6 +47,7 @@ use crate::state::AppState;
         (name = "rules", description = "Alert rules"),
         (name = "alerts", description = "Alert history and where alerts are sent"),
         (name = "checks", description = "Uptime checks run by the server: HTTP(S), TCP, DNS, ping"),
+        (name = "status pages", description = "Public status pages (served at /status/{slug})"),
         (name = "meta", description = "This description")
     )
 )]

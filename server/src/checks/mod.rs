@@ -114,6 +114,8 @@ struct Inner {
     guard: Arc<OutboundGuard>,
     clock: Arc<dyn Clock>,
     entries: Mutex<HashMap<u64, Entry>>,
+    /// Where every check's slots are counted from.
+    anchor: Instant,
     wake: Arc<Notify>,
     permits: Semaphore,
     lateness_us: Mutex<Vec<u32>>,
@@ -138,6 +140,20 @@ impl std::fmt::Debug for Checks {
 fn phase(id: u64, interval: Duration) -> Duration {
     let ms = interval.as_millis().max(1) as u64;
     Duration::from_millis(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % ms)
+}
+
+/// The first slot of check `id` after `now`: slots are `anchor + phase +
+/// k * interval`, so each check keeps its own place in the interval
+/// whenever it was created (checks created together do not run together).
+fn next_slot(anchor: Instant, id: u64, interval: Duration, now: Instant) -> Instant {
+    let first = anchor + phase(id, interval);
+    if now < first {
+        return first;
+    }
+    let iv = interval.as_nanos().max(1);
+    let k = (now - first).as_nanos() / iv + 1;
+    let k = u32::try_from(k).unwrap_or(u32::MAX);
+    first + interval.saturating_mul(k)
 }
 
 fn interval_of(spec: &CheckSpec) -> Duration {
@@ -193,6 +209,7 @@ impl Checks {
             guard,
             clock,
             entries: Mutex::new(entries),
+            anchor: now,
             wake: Arc::new(Notify::new()),
             permits: Semaphore::new(concurrency.max(1)),
             lateness_us: Mutex::new(Vec::new()),
@@ -215,7 +232,8 @@ impl Checks {
     }
 
     /// A check was created or replaced: it runs soon (within a second) and
-    /// then on its interval. A replaced check starts over as pending.
+    /// then in its own slot of its interval. A replaced check starts over
+    /// as pending.
     pub fn upsert(&self, record: CheckRecord, caller: Caller) {
         let id = record.id;
         let status = Status {
@@ -351,10 +369,9 @@ async fn schedule(inner: Weak<Inner>, wake: Arc<Notify>) {
                         entry.running = true;
                         due.push((*id, entry.due));
                     }
-                    // Skip missed slots instead of running them in a burst.
-                    while entry.due <= now {
-                        entry.due += interval;
-                    }
+                    // The check's next own slot: missed ones are skipped,
+                    // not run in a burst.
+                    entry.due = next_slot(strong.anchor, *id, interval, now);
                 }
                 next = next.min(entry.due);
             }
@@ -488,7 +505,6 @@ async fn run(inner: Arc<Inner>, id: u64) -> CheckResult {
             state,
             recent: entry.recent.iter().copied().collect(),
             cert_days: entry.cert_days,
-            muted: false,
         };
         (result, transition, observation)
     };
@@ -542,5 +558,29 @@ fn failed(ts_ms: i64, why: &str) -> CheckResult {
         latency_ms: None,
         error: Some(why.into()),
         cert_days: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_keep_their_phase_and_spread_over_the_interval() {
+        let anchor = Instant::now();
+        let iv = Duration::from_secs(60);
+        let now = anchor + Duration::from_secs(1_000);
+        let mut seconds = std::collections::BTreeSet::new();
+        for id in 1..=1_000u64 {
+            let slot = next_slot(anchor, id, iv, now);
+            assert!(slot > now && slot <= now + iv);
+            assert_eq!(
+                (slot - anchor).as_millis() % 60_000,
+                phase(id, iv).as_millis()
+            );
+            seconds.insert((slot - now).as_secs());
+        }
+        // A thousand checks land in (nearly) every second of the minute.
+        assert!(seconds.len() >= 55, "{}", seconds.len());
     }
 }

@@ -10,7 +10,8 @@
 //! |   | key per session family, which access tokens must carry)         |
 //! | 4 | format 3 plus the catalog tables `checks`, `check_events` and    |
 //! |   | `rule_checks` (uptime checks, their up/down changes, the check   |
-//! |   | of each check alert rule); check results are series of           |
+//! |   | of each check alert rule), `status_pages` and `status_slugs`     |
+//! |   | (public status pages); check results are series of               |
 //! |   | pseudo-agents `2^62 + check id` in `tsdb/`                       |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
@@ -111,7 +112,7 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         // the directory instead of backing it up without the keys.
         2 => Ok(()),
         // 3 → 4 adds the catalog tables `checks`, `check_events` and
-        // `rule_checks`, which
+        // `rule_checks`, `status_pages` and `status_slugs`, which
         // the catalog creates when it opens (empty). A format-3 binary
         // refuses the directory instead of ignoring the checks.
         3 => Ok(()),

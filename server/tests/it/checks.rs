@@ -876,3 +876,280 @@ async fn check_rules_fire_on_down_slow_and_expiring_and_resolve_when_up() {
             .all(|e| e["metric"] == "check_cert_days")
     );
 }
+
+/// A status page with a check (target not shown) and an agent: the page,
+/// its JSON and its badges show the chosen names and states only.
+#[tokio::test]
+async fn a_status_page_shows_only_what_was_ticked() {
+    let (app, alice, bob) = app().await;
+    let addr = http_server("127.0.0.1").await;
+    let secret_url = format!("http://{addr}/ok?very-secret-path");
+    let mut s = http(secret_url.clone(), json!({}));
+    s["name"] = json!("internal-name-of-check");
+    let check = create(&app, &alice, s).await;
+    let (agent, token) = app.create_agent(&alice, "internal-agent-name").await;
+    let report = json!({
+        "host": { "hostname": "secret-hostname.lan", "os": "Debian" },
+        "reports": [crate::common::report(T0, 42.0)],
+    });
+    let r = app
+        .post("/api/ingest", report, &[("x-agent-token", &token)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let page = json!({
+        "slug": "home-lab",
+        "title": "Home <lab>",
+        "description": "Our services & more",
+        "sections": [{"title": "Web", "items": [
+            {"kind": "check", "id": check, "label": "Website"},
+            {"kind": "agent", "id": agent, "label": "NAS", "show_metrics": true}
+        ]}]
+    });
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/status-pages",
+            Some(page.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let page_id = r.body["id"].as_u64().unwrap();
+
+    // Taken, unsafe, someone else's items: refused naming the field.
+    let r = app
+        .call_as(&bob, Method::POST, "/api/status-pages", Some(page.clone()))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "bob cannot show alice's check: {}",
+        r.text
+    );
+    assert!(r.text.contains("sections[0].items[0].id"), "{}", r.text);
+    let mut other = page.clone();
+    other["sections"] = json!([]);
+    let r = app
+        .call_as(&bob, Method::POST, "/api/status-pages", Some(other.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.text.contains("slug"), "{}", r.text);
+    for bad in ["Home", "a/b", "-x", "", "x.json", &"a".repeat(49)] {
+        other["slug"] = json!(bad);
+        let r = app
+            .call_as(&bob, Method::POST, "/api/status-pages", Some(other.clone()))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.text
+        );
+        assert!(
+            r.body["error"].as_str().unwrap().starts_with("slug:"),
+            "{}",
+            r.text
+        );
+    }
+    let r = app
+        .call_as(
+            &bob,
+            Method::GET,
+            &format!("/api/status-pages/{page_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let html = app.get("/status/home-lab", &[]).await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert_eq!(html.headers["cache-control"], "public, max-age=5");
+    assert!(
+        html.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    assert!(
+        html.text.contains("Home &lt;lab&gt;") && html.text.contains("Website"),
+        "{}",
+        html.text
+    );
+    assert!(
+        html.text.contains("NAS") && html.text.contains("CPU 42"),
+        "{}",
+        html.text
+    );
+    assert!(!html.text.contains("<script"), "no script");
+    let json_page = app.get("/status/home-lab.json", &[]).await;
+    assert_eq!(json_page.status, StatusCode::OK, "{}", json_page.text);
+    assert_eq!(json_page.body["sections"][0]["items"][0]["state"], "up");
+    let badge = app.get("/status/home-lab/badge/1.svg", &[]).await;
+    assert_eq!(badge.headers["content-type"], "image/svg+xml");
+    assert!(
+        badge.text.contains("Website") && badge.text.contains("up"),
+        "{}",
+        badge.text
+    );
+    assert_eq!(
+        app.get("/status/home-lab/badge/3.svg", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/status/nope", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    for text in [&html.text, &json_page.text, &badge.text] {
+        for secret in [
+            secret_url.as_str(),
+            "very-secret-path",
+            &addr.to_string(),
+            "secret-hostname",
+            "internal-name-of-check",
+            "internal-agent-name",
+            "Debian",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert!(
+            !text.contains(&format!("\"id\":{check}")) && !text.contains("\"id\""),
+            "{text}"
+        );
+    }
+
+    // "Show target" ticked: now the URL is shown (escaped in HTML).
+    let mut shown = page.clone();
+    shown["sections"][0]["items"][0]["show_target"] = json!(true);
+    let r = app
+        .call_as(
+            &alice,
+            Method::PUT,
+            &format!("/api/status-pages/{page_id}"),
+            Some(shown),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let json_page = app.get("/status/home-lab.json", &[]).await;
+    assert_eq!(
+        json_page.body["sections"][0]["items"][0]["target"],
+        secret_url
+    );
+
+    // Incidents with updates, resolved.
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &format!("/api/status-pages/{page_id}/incidents"),
+            Some(json!({"title": "Disk <full>", "message": "Looking into it"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let incident = r.body["incidents"][0]["id"].as_u64().unwrap();
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &format!("/api/status-pages/{page_id}/incidents/{incident}"),
+            Some(json!({"message": "Fixed", "resolved": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let html = app.get("/status/home-lab", &[]).await.text;
+    assert!(
+        html.contains("Disk &lt;full&gt;") && html.contains("Fixed") && html.contains("Resolved"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_private_status_page_needs_its_key_and_is_never_cached() {
+    let (app, alice, _) = app().await;
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/status-pages",
+            Some(json!({"slug": "family", "title": "Family", "private": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let key = r.body["key"].as_str().unwrap().to_string();
+    let id = r.body["id"].as_u64().unwrap();
+    let again = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/status-pages/{id}"),
+            None,
+        )
+        .await;
+    assert!(again.body["key"].is_null() && !again.text.contains(&key));
+    let r = app.get("/status/family", &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.text.contains("name=\"key\"") && !r.text.contains("Family</h1>"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        app.get("/status/family.json?key=wrong", &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = app.get(&format!("/status/family?key={key}"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["cache-control"], "private, no-store");
+    assert!(r.text.contains("Family"));
+}
+
+#[tokio::test]
+async fn maintenance_mutes_a_checks_alerts_and_the_page_says_so() {
+    let (app, alice, _) = app().await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let id = create(&app, &alice, spec("tcp", &addr.to_string())).await;
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &format!("/api/checks/{id}/rules"),
+            Some(json!({"metric": "check_down"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let now = app.clock.now_ms();
+    let page = json!({
+        "slug": "lab", "title": "Lab",
+        "sections": [{"title": "", "items": [{"kind": "check", "id": id}]}],
+        "maintenance": [{"title": "Disk swap", "start_ms": now, "end_ms": now + 120_000}]
+    });
+    let r = app
+        .call_as(&alice, Method::POST, "/api/status-pages", Some(page))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    drop(listener);
+    app.clock.advance(60_000);
+    run(&app, &alice, id).await;
+    assert_eq!(get_check(&app, &alice, id).await["state"], "down");
+    assert!(
+        alert_events(&app, &alice).await.is_empty(),
+        "muted by the window"
+    );
+    let html = app.get("/status/lab", &[]).await.text;
+    assert!(
+        html.contains("Ongoing maintenance: Disk swap")
+            && html.contains("Alerts for these services are paused"),
+        "{html}"
+    );
+    assert!(html.contains(">Maintenance<"), "{html}");
+
+    // After the window the same failure fires.
+    app.clock.advance(120_000);
+    run(&app, &alice, id).await;
+    let events = alert_events(&app, &alice).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["state"], "firing");
+}

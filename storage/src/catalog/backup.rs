@@ -25,7 +25,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 17] = [
+const TABLE_NAMES: [&str; 19] = [
     "counters",
     "users",
     "usernames",
@@ -43,6 +43,8 @@ const TABLE_NAMES: [&str; 17] = [
     "checks",
     "check_events",
     "rule_checks",
+    "status_pages",
+    "status_slugs",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -143,6 +145,8 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, super::checks::CHECKS)?;
         n += copy_table(&self.txn, &to, super::checks::CHECK_EVENTS)?;
         n += copy_table(&self.txn, &to, super::checks::RULE_CHECKS)?;
+        n += copy_table(&self.txn, &to, super::status_pages::STATUS_PAGES)?;
+        n += copy_table(&self.txn, &to, super::status_pages::STATUS_SLUGS)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -276,5 +280,17 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         record::<super::checks::CheckEventRecord>("check event"),
     );
     check_table(&txn, super::checks::RULE_CHECKS, &mut out, |_: &u64| Ok(()));
+    check_table(
+        &txn,
+        super::status_pages::STATUS_PAGES,
+        &mut out,
+        record::<super::status_pages::StatusPageRecord>("status page"),
+    );
+    check_table(
+        &txn,
+        super::status_pages::STATUS_SLUGS,
+        &mut out,
+        |_: &u64| Ok(()),
+    );
     Ok(out)
 }

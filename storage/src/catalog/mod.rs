@@ -23,6 +23,7 @@ mod recipients;
 mod rules;
 mod sessions;
 mod settings;
+mod status_pages;
 mod users;
 
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ pub use recipients::RecipientRecord;
 pub use rules::{FiringRecord, RuleRecord, label_key};
 pub use sessions::{RefreshOutcome, SessionRecord};
 pub use settings::ServerSettingsRecord;
+pub use status_pages::StatusPageRecord;
 pub use users::UserRecord;
 
 use agents::LiveState;
@@ -153,6 +155,7 @@ impl Catalog {
                 .map_err(store("create tables"))?;
             txn.open_table(RECIPIENTS).map_err(store("create tables"))?;
             checks::create_tables(&txn)?;
+            status_pages::create_tables(&txn)?;
         }
         txn.commit().map_err(store("create tables"))?;
         catalog.load_active_sessions()?;

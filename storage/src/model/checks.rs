@@ -268,3 +268,115 @@ pub struct CheckRuleRequest {
     #[serde(default)]
     pub name: Option<String>,
 }
+
+/// What a status page item shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum StatusItemKind {
+    Check,
+    Agent,
+}
+
+/// One line of a status page: a check or an agent of the page's owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StatusItem {
+    pub kind: StatusItemKind,
+    pub id: u64,
+    /// The name shown (default: the check's or agent's name).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Show the check's target (URL, host) on the page.
+    #[serde(default)]
+    pub show_target: bool,
+    /// Agents: show CPU and memory.
+    #[serde(default)]
+    pub show_metrics: bool,
+}
+
+/// A titled group of items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StatusSection {
+    pub title: String,
+    pub items: Vec<StatusItem>,
+}
+
+/// A scheduled maintenance window: the page says so, and the alerts of the
+/// page's items do not fire during it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindow {
+    pub title: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// `POST /api/status-pages`, `PUT /api/status-pages/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StatusPageSpec {
+    /// The page's address: `/status/{slug}`; 1-48 of `a-z 0-9 -`.
+    pub slug: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub sections: Vec<StatusSection>,
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceWindow>,
+    /// Only with the secret link (`?key=`), shown once when made private.
+    #[serde(default)]
+    pub private: bool,
+}
+
+/// One update of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IncidentUpdate {
+    pub ts_ms: i64,
+    pub message: String,
+}
+
+/// An incident shown on a status page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Incident {
+    pub id: u64,
+    pub title: String,
+    pub created_ms: i64,
+    pub resolved_ms: Option<i64>,
+    pub updates: Vec<IncidentUpdate>,
+}
+
+/// `POST /api/status-pages/{id}/incidents` (a new incident: `title`
+/// required) and `POST /api/status-pages/{id}/incidents/{incident}` (an
+/// update).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct IncidentRequest {
+    #[serde(default)]
+    pub title: Option<String>,
+    pub message: String,
+    #[serde(default)]
+    pub resolved: bool,
+}
+
+/// A status page as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusPageInfo {
+    pub id: u64,
+    pub spec: StatusPageSpec,
+    pub incidents: Vec<Incident>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    /// A private page's secret link key, only in the answer that made it.
+    pub key: Option<String>,
+}
