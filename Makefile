@@ -122,6 +122,7 @@ bench: build ## Benchmarks; each prints its figures and method (STATUSMONITOR_BE
 	$(CARGO) bench -p storage --bench tsdb
 	$(CARGO) bench -p server --bench http
 	$(CARGO) bench -p server --bench startup
+	$(CARGO) bench -p server --bench checks
 	agent/bench/footprint.sh target/release/statusmonitor-agent
 
 soak: build ## Soak run, SOAK_MINUTES (30): 1,000 agents, 20 viewers, 5 history clients, random SIGKILLs; checks nothing acked is lost

@@ -224,6 +224,13 @@ pub struct ServeArgs {
     /// Serve the agent binaries (`statusmonitor-agent-linux-<arch>` files) of this directory at /download/agent/ instead of the ones built into the server [default: the built-in ones].
     #[arg(long, env = "STATUSMONITOR_AGENT_BINARIES", value_name = "DIR")]
     pub agent_binaries: Option<PathBuf>,
+    /// Most uptime checks one account may have; the admin is exempt [default: 100].
+    #[arg(long, env = "STATUSMONITOR_MAX_CHECKS_PER_USER", value_name = "N")]
+    pub max_checks_per_user: Option<u64>,
+    /// Uptime checks that may run at the same time; a check whose target
+    /// hangs holds one until its timeout [default: 64].
+    #[arg(long, env = "STATUSMONITOR_CHECK_CONCURRENCY", value_name = "N")]
+    pub check_concurrency: Option<u32>,
 }
 
 /// The resolved configuration the server runs with.
@@ -283,6 +290,9 @@ pub struct Config {
     pub trusted_auth: Option<crate::accounts::sso::TrustedAuth>,
     /// Where `/download/agent/` takes the agents from; `None`: the built-in ones.
     pub agent_binaries: Option<PathBuf>,
+    pub max_checks_per_user: u64,
+    /// Uptime checks running at once.
+    pub check_concurrency: u32,
 }
 
 /// Argon2id parameters (see `docs/security.md`). Existing hashes carry their
@@ -529,6 +539,14 @@ impl Config {
                     .unwrap_or(false),
             )?,
             agent_binaries: args.agent_binaries.or(file.agent_binaries),
+            max_checks_per_user: args
+                .max_checks_per_user
+                .or(file.max_checks_per_user)
+                .unwrap_or(100),
+            check_concurrency: args
+                .check_concurrency
+                .or(file.check_concurrency)
+                .unwrap_or(64),
         };
         crate::metrics::check_config(&config)?;
         crate::remote_write::check_config(&config)?;
@@ -540,6 +558,9 @@ impl Config {
         }
         if config.max_agents_per_user == 0 || config.max_rules_per_user == 0 {
             bail!("max_agents_per_user and max_rules_per_user must be at least 1");
+        }
+        if config.max_checks_per_user == 0 || !(1..=1024).contains(&config.check_concurrency) {
+            bail!("max_checks_per_user must be at least 1 and check_concurrency 1 to 1024");
         }
         if config.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod alerting;
 pub mod api;
 pub mod auth;
+pub mod checks;
 pub mod config;
 pub mod datadir;
 pub mod download;
@@ -21,6 +22,7 @@ pub mod security;
 pub mod serve;
 pub mod sharing;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod text;
 pub mod web;
@@ -92,6 +94,7 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
         .route("/api/{*rest}", any(api::no_such_endpoint))
         .merge(metrics::router())
         .merge(download::router())
+        .merge(status::router())
         .merge(web::router(&state))
         .merge(extra)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -87,6 +87,8 @@ pub struct Shared {
     pub agent_binaries: Arc<crate::download::AgentBinaries>,
     /// The version each agent runs (from its reports; memory only).
     pub agent_versions: Arc<crate::download::versions::AgentVersions>,
+    /// Uptime checks: the scheduler and each check's live state.
+    pub checks: Arc<crate::checks::Checks>,
 }
 
 impl Shared {
@@ -156,9 +158,32 @@ impl AppState {
             clock.clone(),
             config.min_free_bytes,
         ));
-        let alerting = Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
-            .context("cannot load alert rules")?;
+        let alerting = Arc::new(
+            Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
+                .context("cannot load alert rules")?,
+        );
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
+        let checks = Arc::new(
+            crate::checks::Checks::start(
+                catalog.clone(),
+                tsdb.clone(),
+                alerting.notifier().outbound().clone(),
+                clock.clone(),
+                config.check_concurrency as usize,
+            )
+            .context("cannot load uptime checks")?,
+        );
+        crate::status::load_maintenance(&catalog, &alerting)
+            .context("cannot load the status pages' maintenance windows")?;
+        {
+            // Check rules are evaluated after every run (on the blocking pool).
+            let alerting = Arc::downgrade(&alerting);
+            checks.on_result(move |observation| {
+                if let Some(alerting) = alerting.upgrade() {
+                    alerting.check_observed(&observation);
+                }
+            });
+        }
         let history = Arc::new(HistoryQueries::new(
             config.history_queries_per_user,
             Duration::from_millis(config.history_query_timeout_ms.unsigned_abs()),
@@ -170,6 +195,7 @@ impl AppState {
             history,
             agent_binaries,
             agent_versions: Arc::default(),
+            checks,
             metrics: Arc::new(ServerMetrics::default()),
             remote_write: Arc::new(remote_write),
             config: Arc::new(config),
@@ -187,7 +213,7 @@ impl AppState {
             tsdb,
             ring,
             fanout: Fanout::default(),
-            alerting: Arc::new(alerting),
+            alerting,
         })))
     }
 
@@ -280,7 +306,12 @@ impl AppState {
 /// `since_ms` (the last 15 minutes), read back on every core: about 2 µs per
 /// report on two cores, so a few seconds for 10,000 agents at 5 s.
 fn replay_ring(engine: &Engine, ring: &Ring, since_ms: i64) -> anyhow::Result<()> {
-    let agents = engine.agents();
+    // Checks' pseudo-agents have no live view.
+    let agents: Vec<u64> = engine
+        .agents()
+        .into_iter()
+        .filter(|a| !crate::checks::is_check_series(*a))
+        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|scope| {

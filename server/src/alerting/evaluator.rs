@@ -64,7 +64,13 @@ pub fn values(
             .filter(|t| wanted(&t.sensor))
             .map(|t| (Some(t.sensor.clone()), t.celsius))
             .collect(),
-        AlertMetric::Offline | AlertMetric::ContainerRestarts => Vec::new(),
+        // Not from reports: offline by the evaluator's tick, container
+        // restarts over a window, checks by `Alerting::check_observed`.
+        AlertMetric::Offline
+        | AlertMetric::ContainerRestarts
+        | AlertMetric::CheckDown
+        | AlertMetric::CheckLatencyMs
+        | AlertMetric::CheckCertDays => Vec::new(),
         AlertMetric::ContainerDown => {
             let Some(list) = &report.containers else {
                 return Vec::new();

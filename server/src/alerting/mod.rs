@@ -25,8 +25,11 @@
 //! "resolved" and notifies. Times are the server clock; duration windows use
 //! the reports' own timestamps.
 
+mod checks;
 pub mod evaluator;
 pub mod notify;
+
+pub use checks::CheckObservation;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -92,6 +95,10 @@ struct Inner {
     /// The firing labels by rule, republished by the writers of `state`
     /// after each change; what async handlers read.
     firing: tokio::sync::watch::Sender<Arc<FiringByRule>>,
+    /// Maintenance windows (start, end ms) by agent id (a check's: its
+    /// engine id), from status pages: no rule of theirs starts firing
+    /// inside one.
+    maintenance: RwLock<HashMap<u64, Vec<(i64, i64)>>>,
 }
 
 /// A published copy of the firing states: rule id → its labels, sorted.
@@ -213,6 +220,7 @@ impl Alerting {
             keep_events: config.alert_history_limit,
             state: Mutex::new(state),
             firing,
+            maintenance: RwLock::default(),
         });
         let (tx, rx) = mpsc::channel();
         let period =
@@ -602,6 +610,7 @@ impl Inner {
         let key = (rule.id, label_key(label).to_string());
         let current = state.firing.get(&key).copied();
         let (next, event_state) = match current {
+            None if held && self.in_maintenance(rule.agent_id, now) => return Ok(None),
             None if held => (
                 Some(FiringRecord {
                     since_ms: now,

@@ -13,6 +13,7 @@ pub mod agents;
 pub mod alerts;
 pub mod auth;
 pub mod containers;
+pub mod checks;
 pub mod health;
 pub mod history;
 pub mod ingest;
@@ -24,6 +25,7 @@ pub mod shares;
 pub mod sso;
 pub mod tags;
 pub mod two_factor;
+pub mod status_pages;
 pub mod users;
 pub mod ws;
 
@@ -64,6 +66,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(rules::router())
         .merge(alerts::router())
         .merge(recipient::router())
+        .merge(checks::router())
+        .merge(status_pages::router())
         .merge(crate::ops::api::router())
         .merge(openapi::router())
 }

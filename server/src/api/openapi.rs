@@ -47,6 +47,8 @@ use crate::state::AppState;
         (name = "live", description = "Live reports over a WebSocket"),
         (name = "rules", description = "Alert rules"),
         (name = "alerts", description = "Alert history and where alerts are sent"),
+        (name = "checks", description = "Uptime checks run by the server: HTTP(S), TCP, DNS, ping"),
+        (name = "status pages", description = "Public status pages (served at /status/{slug})"),
         (name = "meta", description = "This description")
     )
 )]

@@ -62,6 +62,16 @@ fn optional_text(field: &str, text: Option<String>, max: usize) -> ApiResult<Opt
 /// Checks a whole rule (after defaults and merging a PATCH).
 pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
     let metric = rule.metric;
+    if metric.is_check() != crate::checks::is_check_series(rule.agent_id) {
+        return Err(invalid(
+            "metric",
+            if metric.is_check() {
+                "check metrics are set on a check: POST /api/checks/{id}/rules"
+            } else {
+                "a check's rules watch check_down, check_latency_ms or check_cert_days"
+            },
+        ));
+    }
     if let Some(label) = &rule.label {
         match metric.label_kind() {
             None => {
@@ -140,7 +150,7 @@ pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
 }
 
 /// The API view of `rule` with its current firing labels.
-fn rule_view(state: &AppState, rule: RuleRecord) -> Rule {
+pub(crate) fn rule_view(state: &AppState, rule: RuleRecord) -> Rule {
     Rule {
         firing: state.alerting.firing_of(rule.id),
         id: rule.id,

@@ -9,8 +9,13 @@
 //! | 3 | format 2 plus the catalog table `session_keys` (a random 128-bit |
 //! |   | key per session family, which access tokens must carry)         |
 //! | 4 | format 3 plus user and agent records of version 2 (a user's      |
-//! |   | disabled / must-change-password / last-login, an agent's tags)   |
-//! |   | and the tables `invitations`, `agent_shares` and `user_totp`     |
+//! |   | disabled / must-change-password / last-login, an agent's tags),  |
+//! |   | the tables `invitations`, `agent_shares` and `user_totp`, and    |
+//! |   | the tables `checks`, `check_events` and `rule_checks` (uptime    |
+//! |   | checks, their up/down changes, the check of each check alert     |
+//! |   | rule), `status_pages` and `status_slugs` (public status pages);  |
+//! |   | check results are series of pseudo-agents `2^62 + check id` in   |
+//! |   | `tsdb/`                                                          |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -109,12 +114,13 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         // keeps working, gives the family a key. A format-2 binary refuses
         // the directory instead of backing it up without the keys.
         2 => Ok(()),
-        // 3 → 4: the catalog creates `invitations`, `agent_shares` and
-        // `user_totp` when it
-        // opens, and reads version-1 user and agent records as version 2
-        // (enabled, no forced password change, never logged in; no tags),
-        // rewriting each as version 2 when it next changes. A format-3
-        // binary would read version-2 records as corrupt, hence the bump.
+        // 3 → 4: the catalog creates `invitations`, `agent_shares`,
+        // `user_totp`, `checks`, `check_events`, `rule_checks`,
+        // `status_pages` and `status_slugs` when it opens (empty), and reads
+        // version-1 user and agent records as version 2 (enabled, no forced
+        // password change, never logged in; no tags), rewriting each as
+        // version 2 when it next changes. A format-3 binary would read
+        // version-2 records as corrupt and ignore the checks, hence the bump.
         3 => Ok(()),
         _ => bail!(
             "data directory {} has format {from}, which this binary cannot upgrade",

@@ -563,6 +563,8 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 fn destructive_rank(method: &str, path: &str) -> usize {
     match (method, path) {
         ("delete", "/api/rules/{id}") => 1,
+        ("delete", "/api/checks/{id}") => 1,
+        ("delete", "/api/status-pages/{id}") => 1,
         ("delete", "/api/alerts") => 2,
         ("delete", "/api/agents/{id}") => 3,
         ("delete", "/api/auth/sessions/{id}") => 4,
@@ -630,6 +632,37 @@ async fn openapi_document_matches_the_real_routes() {
         .call_as(&alice, Method::GET, "/api/auth/sessions", None)
         .await;
     let session_id = sessions.body[0]["id"].as_u64().unwrap();
+    let check = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/checks",
+            Some(
+                json!({ "name": "dns", "kind": "dns", "target": "example.com", "enabled": false }),
+            ),
+        )
+        .await;
+    assert_eq!(check.status, StatusCode::CREATED, "{}", check.text);
+    let check_id = check.body["id"].as_u64().unwrap();
+    let page = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/status-pages",
+            Some(json!({ "slug": "lab", "title": "Lab" })),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.text);
+    let page_id = page.body["id"].as_u64().unwrap();
+    let incident = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &format!("/api/status-pages/{page_id}/incidents"),
+            Some(json!({ "title": "Down", "message": "Looking" })),
+        )
+        .await;
+    assert_eq!(incident.status, StatusCode::CREATED, "{}", incident.text);
 
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -674,6 +707,9 @@ async fn openapi_document_matches_the_real_routes() {
         let url = path
             .replace("/agents/{id}", &format!("/agents/{agent}"))
             .replace("/rules/{id}", &format!("/rules/{rule_id}"))
+            .replace("/checks/{id}", &format!("/checks/{check_id}"))
+            .replace("/status-pages/{id}", &format!("/status-pages/{page_id}"))
+            .replace("{incident}", "1")
             .replace("/sessions/{id}", &format!("/sessions/{session_id}"))
             .replace("{agent_id}", &agent.to_string())
             .replace("{kind}", "cpu");

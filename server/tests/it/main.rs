@@ -15,6 +15,8 @@ mod agents;
 mod alerts;
 /// Accounts and sessions: registration, log-in, refresh, logout, limits, CSRF.
 mod auth;
+/// Uptime checks: every kind against local servers, states, uptime, the guard, bad input.
+mod checks;
 mod cli;
 mod common;
 /// Slow, silent, idle and too many unauthenticated connections (the accept loop).

@@ -12,7 +12,7 @@ use crate::common::{Session, T0, TestApp, cpu_points, report};
 
 /// The fixture of format 1: the layout the first release wrote (no top-level
 /// `FORMAT` file; `tsdb/FORMAT` 1; catalog records of version 1).
-const FORMAT_1_FIXTURE: &str = concat!(
+pub(crate) const FORMAT_1_FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/data-format-1.tar.zst"
 );
@@ -102,7 +102,7 @@ async fn make_format_1_fixture() {
 }
 
 /// Unpacks a `.tar.zst` into `dir`.
-fn unpack(archive: &Path, dir: &Path) {
+pub(crate) fn unpack(archive: &Path, dir: &Path) {
     let file = std::fs::File::open(archive).unwrap();
     tar::Archive::new(zstd::Decoder::new(file).unwrap())
         .unpack(dir)

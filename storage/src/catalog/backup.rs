@@ -23,7 +23,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 17] = [
+const TABLE_NAMES: [&str; 22] = [
     "counters",
     "users",
     "usernames",
@@ -41,6 +41,11 @@ const TABLE_NAMES: [&str; 17] = [
     "invitations",
     "agent_shares",
     "user_totp",
+    "checks",
+    "check_events",
+    "rule_checks",
+    "status_pages",
+    "status_slugs",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -141,6 +146,11 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, INVITATIONS)?;
         n += copy_table(&self.txn, &to, AGENT_SHARES)?;
         n += copy_table(&self.txn, &to, USER_TOTP)?;
+        n += copy_table(&self.txn, &to, super::checks::CHECKS)?;
+        n += copy_table(&self.txn, &to, super::checks::CHECK_EVENTS)?;
+        n += copy_table(&self.txn, &to, super::checks::RULE_CHECKS)?;
+        n += copy_table(&self.txn, &to, super::status_pages::STATUS_PAGES)?;
+        n += copy_table(&self.txn, &to, super::status_pages::STATUS_SLUGS)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -277,6 +287,31 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         USER_TOTP,
         &mut out,
         record::<super::two_factor::TotpRecord>("two-factor"),
+    );
+    check_table(
+        &txn,
+        super::checks::CHECKS,
+        &mut out,
+        record::<super::checks::CheckRecord>("check"),
+    );
+    check_table(
+        &txn,
+        super::checks::CHECK_EVENTS,
+        &mut out,
+        record::<super::checks::CheckEventRecord>("check event"),
+    );
+    check_table(&txn, super::checks::RULE_CHECKS, &mut out, |_: &u64| Ok(()));
+    check_table(
+        &txn,
+        super::status_pages::STATUS_PAGES,
+        &mut out,
+        record::<super::status_pages::StatusPageRecord>("status page"),
+    );
+    check_table(
+        &txn,
+        super::status_pages::STATUS_SLUGS,
+        &mut out,
+        |_: &u64| Ok(()),
     );
     Ok(out)
 }

@@ -17,6 +17,7 @@ mod accounts;
 mod agents;
 mod alerts;
 pub mod backup;
+mod checks;
 pub mod codec;
 mod error;
 mod recipients;
@@ -25,6 +26,7 @@ mod sessions;
 mod settings;
 mod shares;
 mod two_factor;
+mod status_pages;
 mod users;
 
 use std::collections::HashMap;
@@ -40,6 +42,7 @@ pub use agents::{
     PENDING_TOKEN_TTL_MS, TokenStatus,
 };
 pub use alerts::{AlertRecord, DeliveryRecord};
+pub use checks::{CheckEventRecord, CheckRecord, MAX_EVENTS_PER_CHECK};
 pub use error::CatalogError;
 pub use recipients::RecipientRecord;
 pub use rules::{FiringRecord, RuleRecord, label_key};
@@ -48,6 +51,7 @@ pub use settings::ServerSettingsRecord;
 pub use shares::ShareRole;
 pub use two_factor::{AccountPolicyRecord, Restriction, TotpRecord};
 pub use users::{UserRecord, UserRecordV1};
+pub use status_pages::StatusPageRecord;
 
 use agents::LiveState;
 use error::store;
@@ -178,6 +182,8 @@ impl Catalog {
             txn.open_table(AGENT_SHARES)
                 .map_err(store("create tables"))?;
             txn.open_table(USER_TOTP).map_err(store("create tables"))?;
+            checks::create_tables(&txn)?;
+            status_pages::create_tables(&txn)?;
         }
         txn.commit().map_err(store("create tables"))?;
         catalog.load_active_sessions()?;

@@ -85,10 +85,21 @@ pub enum AlertMetric {
     /// unit). No comparison or threshold.
     #[serde(rename = "service_failed")]
     ServiceFailed,
+    // Uptime checks (`/api/checks/{id}/rules`); appended, so stored rules
+    // keep their variant index.
+    /// The check is down (after its retries); resolves when it is up.
+    #[serde(rename = "check_down")]
+    CheckDown,
+    /// The check's latency, ms (above the threshold for `duration_s`).
+    #[serde(rename = "check_latency_ms")]
+    CheckLatencyMs,
+    /// Days until the check's HTTPS certificate expires.
+    #[serde(rename = "check_cert_days")]
+    CheckCertDays,
 }
 
 impl AlertMetric {
-    pub const ALL: [AlertMetric; 17] = [
+    pub const ALL: [AlertMetric; 20] = [
         AlertMetric::CpuPct,
         AlertMetric::MemoryPct,
         AlertMetric::SwapPct,
@@ -106,7 +117,18 @@ impl AlertMetric {
         AlertMetric::ContainerCpuPct,
         AlertMetric::ContainerMemoryPct,
         AlertMetric::ServiceFailed,
+        AlertMetric::CheckDown,
+        AlertMetric::CheckLatencyMs,
+        AlertMetric::CheckCertDays,
     ];
+
+    /// A metric of uptime checks rather than of agents.
+    pub fn is_check(self) -> bool {
+        matches!(
+            self,
+            AlertMetric::CheckDown | AlertMetric::CheckLatencyMs | AlertMetric::CheckCertDays
+        )
+    }
 
     /// The name on the wire and in query strings.
     pub fn as_str(self) -> &'static str {
@@ -128,6 +150,9 @@ impl AlertMetric {
             AlertMetric::ContainerCpuPct => "container_cpu_pct",
             AlertMetric::ContainerMemoryPct => "container_memory_pct",
             AlertMetric::ServiceFailed => "service_failed",
+            AlertMetric::CheckDown => "check_down",
+            AlertMetric::CheckLatencyMs => "check_latency_ms",
+            AlertMetric::CheckCertDays => "check_cert_days",
         }
     }
 
@@ -155,6 +180,9 @@ impl AlertMetric {
             AlertMetric::ContainerCpuPct => "container CPU",
             AlertMetric::ContainerMemoryPct => "container memory",
             AlertMetric::ServiceFailed => "service failed",
+            AlertMetric::CheckDown => "down",
+            AlertMetric::CheckLatencyMs => "latency",
+            AlertMetric::CheckCertDays => "certificate expiry",
         }
     }
 
@@ -174,6 +202,9 @@ impl AlertMetric {
             | AlertMetric::ContainerUnhealthy
             | AlertMetric::ContainerRestarts
             | AlertMetric::ServiceFailed => "",
+            AlertMetric::CheckDown => "",
+            AlertMetric::CheckLatencyMs => "ms",
+            AlertMetric::CheckCertDays => "days",
         }
     }
 
@@ -217,6 +248,9 @@ impl AlertMetric {
             | AlertMetric::ContainerDown
             | AlertMetric::ContainerUnhealthy
             | AlertMetric::ServiceFailed => None,
+            AlertMetric::CheckDown => None,
+            AlertMetric::CheckLatencyMs => Some((0.0, 600_000.0)),
+            AlertMetric::CheckCertDays => Some((-3_650.0, 3_650.0)),
         }
     }
 }

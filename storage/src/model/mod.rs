@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod containers;
 pub mod hidden;
+pub mod checks;
 pub mod history;
 pub mod live;
 pub mod metrics;
@@ -23,6 +24,7 @@ pub use alerts::*;
 pub use api::*;
 pub use auth::*;
 pub use containers::*;
+pub use checks::*;
 pub use history::*;
 pub use live::*;
 pub use metrics::{

@@ -330,6 +330,10 @@ impl Notifier {
     }
 
     fn agent_url(&self, agent_id: u64) -> String {
+        if crate::checks::is_check_series(agent_id) {
+            let check = agent_id - crate::checks::CHECK_SERIES_BASE;
+            return format!("{}/checks/{check}", self.dashboard_url);
+        }
         format!("{}/agents/{agent_id}", self.dashboard_url)
     }
 
@@ -405,6 +409,11 @@ impl Notifier {
                     "✅ {agent}: {} is no longer failed",
                     event.label.as_deref().unwrap_or("?")
                 )
+            }
+            (AlertState::Firing, AlertMetric::CheckDown) => format!("🔴 {agent} is down"),
+            (AlertState::Resolved, AlertMetric::CheckDown) => format!("✅ {agent} is up again"),
+            (AlertState::Firing, AlertMetric::CheckCertDays) => {
+                format!("🔴 {agent}: the certificate expires in {value} ({cmp} {threshold})")
             }
             (AlertState::Firing, _) => {
                 format!("🔴 {agent}: {what} is {value} ({cmp} {threshold})")
@@ -542,6 +551,9 @@ pub fn format_value(metric: AlertMetric, value: f64) -> String {
         AlertMetric::ContainerDown
         | AlertMetric::ContainerUnhealthy
         | AlertMetric::ServiceFailed => if value > 0.5 { "yes" } else { "no" }.to_string(),
+        AlertMetric::CheckDown => String::new(),
+        AlertMetric::CheckLatencyMs => format!("{value:.0} ms"),
+        AlertMetric::CheckCertDays => format!("{value:.1} days"),
     }
 }
 

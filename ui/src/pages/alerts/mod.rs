@@ -146,6 +146,9 @@ fn metric_option(m: AlertMetric) -> &'static str {
         AlertMetric::ContainerCpuPct => "Container CPU (% of a core)",
         AlertMetric::ContainerMemoryPct => "Container memory (% of limit)",
         AlertMetric::ServiceFailed => "Service failed",
+        AlertMetric::CheckDown => "Check down",
+        AlertMetric::CheckLatencyMs => "Check latency (ms)",
+        AlertMetric::CheckCertDays => "Certificate expiry (days)",
     }
 }
 

@@ -135,7 +135,7 @@ pub(super) fn RulesCard(
                     <label>"Watch"
                         <select id="rule-metric" prop:value=move || form.metric.get()
                             on:change=move |ev| form.metric.set(event_target_value(&ev))>
-                            {AlertMetric::ALL.into_iter().map(|m| {
+                            {AlertMetric::ALL.into_iter().filter(|m| !m.is_check()).map(|m| {
                                 let selected = form.metric.get_untracked() == m.as_str();
                                 view! { <option value=m.as_str() selected=selected>{metric_option(m)}</option> }
                             }).collect_view()}
