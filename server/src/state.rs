@@ -157,6 +157,7 @@ impl AppState {
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
         let history = Arc::new(HistoryQueries::new(
             config.history_queries_per_user,
+            config.max_history_queries,
             Duration::from_millis(config.history_query_timeout_ms.unsigned_abs()),
         ));
         Ok(AppState(Arc::new(Shared {
