@@ -106,15 +106,7 @@ async fn an_old_start_is_clamped_to_the_data_kept() {
             start_ms <= oldest && start_ms > oldest - interval,
             "{start}: {start_ms}"
         );
-        let count: u64 = r.body["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["metric"] == "cpu.total_pct")
-            .unwrap()["points"]
-            .as_array()
-            .unwrap()
-            .len() as u64;
+        let count = crate::common::cpu_series_points(&r.body);
         assert!(count > 0, "{start}");
     }
 }
