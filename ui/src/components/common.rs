@@ -90,7 +90,13 @@ pub fn api_problem(
     e: &ApiError,
     fields: fn(&str) -> Option<&'static str>,
 ) -> (Option<&'static str>, String) {
-    match e.field().and_then(fields) {
+    // `field: …`, or `field must …` as some refusals read.
+    let first_word = || {
+        matches!(e.status, 400 | 422)
+            .then(|| e.message.split(' ').next())
+            .flatten()
+    };
+    match e.field().or_else(first_word).and_then(fields) {
         Some(f) => (Some(f), e.sentence()),
         None => (None, e.to_string()),
     }

@@ -45,12 +45,13 @@ pub(super) const RATE_UNITS: [(&str, f64); 3] = [
     ("Mbit/s", 125_000.0),
 ];
 
-/// A network threshold in bytes per second as (number, unit) to show: the
-/// largest unit in which it is a whole number, else KiB/s.
+/// A network threshold in bytes per second as (number, unit) to show, as
+/// it was likely typed: the first of MiB/s, Mbit/s in which it is at least 1
+/// with at most two decimals, else KiB/s.
 fn rate_in_unit(bps: f64) -> (f64, &'static str) {
-    [RATE_UNITS[1], RATE_UNITS[2], RATE_UNITS[0]]
+    [RATE_UNITS[1], RATE_UNITS[2]]
         .into_iter()
-        .find(|(_, f)| bps != 0.0 && (bps / f).fract() == 0.0)
+        .find(|(_, f)| bps / f >= 1.0 && (bps / f * 100.0).fract() == 0.0)
         .map_or((bps / 1024.0, "KiB/s"), |(u, f)| (bps / f, u))
 }
 
@@ -263,5 +264,20 @@ pub(super) fn update_of(r: CreateRuleRequest) -> UpdateRuleRequest {
         enabled: r.enabled,
         name: Some(r.name.unwrap_or_default()),
         description: Some(r.description.unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_thresholds_show_in_the_unit_they_were_typed_in() {
+        assert_eq!(rate_in_unit(1.5 * 1_048_576.0), (1.5, "MiB/s"));
+        assert_eq!(rate_in_unit(100.0 * 125_000.0), (100.0, "Mbit/s"));
+        assert_eq!(rate_in_unit(512.0 * 1024.0), (512.0, "KiB/s"));
+        assert_eq!(rate_in_unit(0.0), (0.0, "KiB/s"));
+        assert_eq!(minutes_text(300), "5");
+        assert_eq!(minutes_text(90), "1.5");
     }
 }
