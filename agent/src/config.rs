@@ -53,29 +53,54 @@ pub enum Command {
     Simulate(crate::simulate::SimulateArgs),
 }
 
-/// Options shared by `run`, `once`, `setup` and `install-service`.
-#[derive(Debug, Args, Default, Clone)]
+/// Options shared by `run`, `once`, `setup` and `install-service`. The same
+/// struct reads the TOML file (keys are the field names; an unknown key or a
+/// bad value is an error naming it, so a typo does not silently fall back to
+/// a default), and `setup` writes it back: a new setting is one field here
+/// and one line in [`Config::resolve`].
+#[derive(Debug, Args, Default, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AgentArgs {
     /// TOML config file [default: ~/.config/statusmonitor-agent/agent.toml].
     #[arg(long, env = "STATUSMONITOR_AGENT_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Server base URL, e.g. `https://monitor.example:8420`.
     #[arg(long, env = "STATUSMONITOR_AGENT_SERVER", value_parser = parse_server)]
+    #[serde(
+        deserialize_with = "text::server",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server: Option<String>,
     /// Agent token shown once by the dashboard (sent as `X-Agent-Token`).
     #[arg(long, env = "STATUSMONITOR_AGENT_TOKEN", hide_env_values = true, value_parser = parse_token)]
+    #[serde(
+        deserialize_with = "text::token",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub token: Option<Token>,
     /// Collection interval (`5s`, `1500ms`, `1m`; at least 1 s) [default: 5s].
     #[arg(long, env = "STATUSMONITOR_AGENT_INTERVAL", value_parser = parse_interval)]
+    #[serde(
+        deserialize_with = "text::interval",
+        serialize_with = "text::duration_out",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval: Option<Duration>,
     /// Directory of the on-disk spool [default: `spool` beside the config file].
     #[arg(long, env = "STATUSMONITOR_AGENT_SPOOL_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub spool_dir: Option<PathBuf>,
     /// Most reports the spool keeps; the oldest go first [default: 24 h worth].
     #[arg(long, env = "STATUSMONITOR_AGENT_SPOOL_MAX", value_parser = parse_spool_max)]
+    #[serde(
+        deserialize_with = "text::spool_max",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub spool_max: Option<usize>,
     /// Only these mount points (comma list; `*` at the end matches a prefix).
     #[arg(long, env = "STATUSMONITOR_AGENT_MOUNTS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Vec<String>>,
     /// Never these mount points (comma list; `*` at the end matches a prefix).
     #[arg(
@@ -83,9 +108,11 @@ pub struct AgentArgs {
         env = "STATUSMONITOR_AGENT_EXCLUDE_MOUNTS",
         value_delimiter = ','
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exclude_mounts: Option<Vec<String>>,
     /// Only these network interfaces (comma list; `*` at the end matches a prefix).
     #[arg(long, env = "STATUSMONITOR_AGENT_IFACES", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ifaces: Option<Vec<String>>,
     /// Never these network interfaces (comma list; `*` at the end matches a prefix).
     #[arg(
@@ -93,69 +120,192 @@ pub struct AgentArgs {
         env = "STATUSMONITOR_AGENT_EXCLUDE_IFACES",
         value_delimiter = ','
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exclude_ifaces: Option<Vec<String>>,
     /// Also report loopback interfaces (skipped by default).
     #[arg(
         long,
         env = "STATUSMONITOR_AGENT_INCLUDE_LOOPBACK",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        value_name = "BOOL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub include_loopback: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_loopback: Option<bool>,
     /// Timeout of one HTTP request, connect included [default: 15s].
     #[arg(long, env = "STATUSMONITOR_AGENT_TIMEOUT", value_parser = parse_duration)]
+    #[serde(
+        deserialize_with = "text::duration",
+        serialize_with = "text::duration_out",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout: Option<Duration>,
     /// PEM file with the certificate authority (or the self-signed
     /// certificate) of an `https://` server, trusted instead of the public
     /// web roots [default: the public roots].
     #[arg(long, env = "STATUSMONITOR_AGENT_CA_CERT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
     /// The Docker Engine API socket to read containers from (Docker, or
     /// Podman's compatible socket) [default: the first of
     /// /var/run/docker.sock, /run/podman/podman.sock,
     /// $XDG_RUNTIME_DIR/podman/podman.sock that exists].
     #[arg(long, env = "STATUSMONITOR_AGENT_DOCKER_SOCKET")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_socket: Option<PathBuf>,
     /// Do not report containers.
     #[arg(
         long,
         env = "STATUSMONITOR_AGENT_NO_CONTAINERS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        value_name = "BOOL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub no_containers: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_containers: Option<bool>,
     /// Do not report the top processes.
     #[arg(
         long,
         env = "STATUSMONITOR_AGENT_NO_PROCESSES",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        value_name = "BOOL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub no_processes: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_processes: Option<bool>,
     /// Send the top processes' command lines (truncated; they can hold
     /// secrets, so they are off by default).
     #[arg(
         long,
         env = "STATUSMONITOR_AGENT_PROCESS_CMDLINE",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        value_name = "BOOL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub process_cmdline: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_cmdline: Option<bool>,
     /// systemd units to report whatever their state (comma list; `nginx`
     /// means `nginx.service`; `*`: every service). Failed units always are.
     #[arg(long, env = "STATUSMONITOR_AGENT_SERVICES", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<String>>,
     /// Do not report systemd units.
     #[arg(
         long,
         env = "STATUSMONITOR_AGENT_NO_SERVICES",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        value_name = "BOOL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub no_services: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_services: Option<bool>,
     /// Replace this binary with the server's build when it has another one
     /// (SHA-256 checked), then restart [default: false].
     #[arg(
         long,
         env = "STATUSMONITOR_AGENT_AUTO_UPDATE",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        value_name = "BOOL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub auto_update: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_update: Option<bool>,
+}
+
+impl AgentArgs {
+    /// Reads the TOML file into the settings; a missing file is no settings,
+    /// a broken one an error naming the file and the key.
+    pub fn load(path: &Path) -> Result<Self, AgentError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(AgentError::Config(format!("{}: {e}", path.display()))),
+        };
+        toml::from_str(&text).map_err(|e| {
+            // toml's message spans several lines with a source excerpt; keep
+            // the first, and name the key whose value is wrong.
+            let msg = e.message().trim().to_string();
+            match e.span().and_then(|span| key_at(&text, span.start)) {
+                Some(key) if !msg.contains(&format!("`{key}`")) => {
+                    AgentError::Config(format!("{} `{key}`: {msg}", path.display()))
+                }
+                _ => AgentError::Config(format!("{}: {msg}", path.display())),
+            }
+        })
+    }
+}
+
+/// The key of the `key = value` line that holds byte `at` of `text`.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then(|| key.to_string())
+}
+
+/// The TOML side of the settings that clap checks with a `value_parser`:
+/// the same checks, so a value is refused the same way wherever it is set.
+mod text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use super::Token;
+
+    fn checked<'de, D: Deserializer<'de>, T>(
+        d: D,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).map(Some).map_err(D::Error::custom)
+    }
+
+    pub fn server<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        checked(d, super::parse_server)
+    }
+
+    pub fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Token>, D::Error> {
+        checked(d, super::parse_token)
+    }
+
+    pub fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        checked(d, super::parse_interval)
+    }
+
+    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        checked(d, super::parse_duration)
+    }
+
+    /// A whole number in the file (`spool_max = 1000`).
+    pub fn spool_max<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        let n = u64::deserialize(d)?;
+        super::parse_spool_max(&n.to_string())
+            .map(Some)
+            .map_err(D::Error::custom)
+    }
+
+    /// `1500ms`, or `5s` when whole seconds: what [`super::parse_duration`] reads.
+    pub fn duration_out<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) if d.subsec_millis() == 0 => s.serialize_str(&format!("{}s", d.as_secs())),
+            Some(d) => s.serialize_str(&format!("{}ms", d.as_millis())),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -200,62 +350,6 @@ impl fmt::Display for Token {
     }
 }
 
-/// The TOML file. Same names as the flags, with underscores.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<Token>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spool_dir: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spool_max: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mounts: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exclude_mounts: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ifaces: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exclude_ifaces: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_loopback: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_cert: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub docker_socket: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_containers: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_processes: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process_cmdline: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub services: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_services: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auto_update: Option<bool>,
-}
-
-impl FileConfig {
-    /// Reads the file; a missing file is an empty config, a broken one an error.
-    pub fn load(path: &Path) -> Result<Self, AgentError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| AgentError::Config(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(AgentError::Config(format!("{}: {e}", path.display()))),
-        }
-    }
-}
-
 /// Everything the agent needs, resolved and checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -279,97 +373,72 @@ pub struct Config {
 }
 
 impl Config {
-    /// Merges flags/env (`args`) over the TOML file over defaults.
+    /// Merges flags/env (`args`) over the TOML file over defaults. Every
+    /// value was checked when it was parsed, wherever it came from.
     pub fn resolve(args: &AgentArgs) -> Result<Self, AgentError> {
         let config_path = args.config.clone().unwrap_or_else(default_config_path);
-        let file = FileConfig::load(&config_path)?;
-        Self::merge(args, file, config_path)
+        let file = AgentArgs::load(&config_path)?;
+        Self::merge(args.clone(), file, config_path)
     }
 
-    fn merge(args: &AgentArgs, file: FileConfig, config_path: PathBuf) -> Result<Self, AgentError> {
-        let in_file = |what: &str, e: String| {
-            AgentError::Config(format!("{} `{what}`: {e}", config_path.display()))
-        };
-        let server = match (&args.server, file.server) {
-            (Some(s), _) => Some(s.clone()),
-            (None, Some(s)) => Some(parse_server(&s).map_err(|e| in_file("server", e))?),
+    fn merge(args: AgentArgs, file: AgentArgs, config_path: PathBuf) -> Result<Self, AgentError> {
+        let interval = args.interval.or(file.interval).unwrap_or(DEFAULT_INTERVAL);
+        let ca_cert = match (args.ca_cert, file.ca_cert) {
+            (Some(p), _) => Some(CaCert::load(&p)?),
+            (None, Some(p)) => Some(CaCert::load(&p).map_err(|e| {
+                AgentError::Config(format!("{} `ca_cert`: {e}", config_path.display()))
+            })?),
             (None, None) => None,
         };
-        let token = match (&args.token, file.token) {
-            (Some(t), _) => Some(t.clone()),
-            (None, Some(t)) => Some(parse_token(t.expose()).map_err(|e| in_file("token", e))?),
-            (None, None) => None,
-        };
-        let interval = match (args.interval, file.interval) {
-            (Some(i), _) => i,
-            (None, Some(s)) => parse_interval(&s).map_err(|e| in_file("interval", e))?,
-            (None, None) => DEFAULT_INTERVAL,
-        };
-        let timeout = match (args.timeout, file.timeout) {
-            (Some(t), _) => t,
-            (None, Some(s)) => parse_duration(&s).map_err(|e| in_file("timeout", e))?,
-            (None, None) => DEFAULT_TIMEOUT,
-        };
-        let spool_dir = args
-            .spool_dir
-            .clone()
-            .or(file.spool_dir)
-            .unwrap_or_else(|| default_spool_dir(&config_path));
-        let spool_max = match (args.spool_max, file.spool_max) {
-            (Some(m), _) => m,
-            (None, Some(m)) => {
-                parse_spool_max(&m.to_string()).map_err(|e| in_file("spool_max", e))?
-            }
-            (None, None) => default_spool_max(interval),
-        };
-        let filter = Filter {
-            mounts: args.mounts.clone().or(file.mounts).unwrap_or_default(),
-            exclude_mounts: args
-                .exclude_mounts
-                .clone()
-                .or(file.exclude_mounts)
-                .unwrap_or_default(),
-            ifaces: args.ifaces.clone().or(file.ifaces).unwrap_or_default(),
-            exclude_ifaces: args
-                .exclude_ifaces
-                .clone()
-                .or(file.exclude_ifaces)
-                .unwrap_or_default(),
-            include_loopback: args.include_loopback || file.include_loopback.unwrap_or(false),
-        };
-        let ca_cert = match (&args.ca_cert, file.ca_cert) {
-            (Some(p), _) => Some(CaCert::load(p)?),
-            (None, Some(p)) => {
-                Some(CaCert::load(&p).map_err(|e| in_file("ca_cert", e.to_string()))?)
-            }
-            (None, None) => None,
-        };
+        let flag = |a: Option<bool>, f: Option<bool>| a.or(f).unwrap_or(false);
         let containers = ContainerConfig {
-            disabled: args.no_containers || file.no_containers.unwrap_or(false),
-            socket: args.docker_socket.clone().or(file.docker_socket),
+            disabled: flag(args.no_containers, file.no_containers),
+            socket: args.docker_socket.or(file.docker_socket),
         };
         let processes = ProcessConfig {
-            disabled: args.no_processes || file.no_processes.unwrap_or(false),
-            cmdline: args.process_cmdline || file.process_cmdline.unwrap_or(false),
+            disabled: flag(args.no_processes, file.no_processes),
+            cmdline: flag(args.process_cmdline, file.process_cmdline),
         };
         let services = ServiceConfig {
-            disabled: args.no_services || file.no_services.unwrap_or(false),
-            watch: args.services.clone().or(file.services).unwrap_or_default(),
+            disabled: flag(args.no_services, file.no_services),
+            watch: args.services.or(file.services).unwrap_or_default(),
         };
+        let auto_update = flag(args.auto_update, file.auto_update);
         Ok(Self {
-            config_path,
-            server,
-            token,
+            server: args.server.or(file.server),
+            token: args.token.or(file.token),
             interval,
-            spool_dir,
-            spool_max,
-            filter,
-            timeout,
+            spool_dir: args
+                .spool_dir
+                .or(file.spool_dir)
+                .unwrap_or_else(|| default_spool_dir(&config_path)),
+            spool_max: args
+                .spool_max
+                .or(file.spool_max)
+                .unwrap_or_else(|| default_spool_max(interval)),
+            filter: Filter {
+                mounts: args.mounts.or(file.mounts).unwrap_or_default(),
+                exclude_mounts: args
+                    .exclude_mounts
+                    .or(file.exclude_mounts)
+                    .unwrap_or_default(),
+                ifaces: args.ifaces.or(file.ifaces).unwrap_or_default(),
+                exclude_ifaces: args
+                    .exclude_ifaces
+                    .or(file.exclude_ifaces)
+                    .unwrap_or_default(),
+                include_loopback: args
+                    .include_loopback
+                    .or(file.include_loopback)
+                    .unwrap_or(false),
+            },
+            timeout: args.timeout.or(file.timeout).unwrap_or(DEFAULT_TIMEOUT),
             ca_cert,
             containers,
             processes,
             services,
-            auto_update: args.auto_update || file.auto_update.unwrap_or(false),
+            auto_update,
+            config_path,
         })
     }
 
@@ -561,7 +630,7 @@ mod tests {
 
     #[test]
     fn flags_win_over_file_and_file_over_defaults() {
-        let file: FileConfig = toml::from_str(
+        let file: AgentArgs = toml::from_str(
             r#"server = "http://file:1"
                token = "filetoken"
                interval = "10s"
@@ -572,7 +641,7 @@ mod tests {
             server: Some("http://flag:2".into()),
             ..Default::default()
         };
-        let c = Config::merge(&args, file, PathBuf::from("/etc/sm/agent.toml")).unwrap();
+        let c = Config::merge(args, file, PathBuf::from("/etc/sm/agent.toml")).unwrap();
         assert_eq!(c.server.as_deref(), Some("http://flag:2"));
         assert_eq!(c.token.as_ref().map(Token::expose), Some("filetoken"));
         assert_eq!(c.interval, Duration::from_secs(10));
@@ -581,11 +650,75 @@ mod tests {
         assert_eq!(c.filter.exclude_mounts, vec!["/boot*".to_string()]);
     }
 
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    /// A bad value in the file is one line naming the file and the key,
+    /// checked as the flag's value would be.
     #[test]
-    fn bad_file_values_are_rejected_with_the_file_name() {
-        let file: FileConfig = toml::from_str(r#"interval = "100ms""#).unwrap();
-        let e = Config::merge(&AgentArgs::default(), file, PathBuf::from("x.toml")).unwrap_err();
-        assert!(e.to_string().contains("x.toml"), "{e}");
+    fn bad_file_values_are_rejected_naming_the_file_and_the_key() {
+        for (text, key) in [
+            ("interval = \"100ms\"", "interval"),
+            ("timeout = \"soon\"", "timeout"),
+            ("server = \"monitor.lan\"", "server"),
+            ("token = \"two words\"", "token"),
+            ("spool_max = 0", "spool_max"),
+            ("include_loopback = \"maybe\"", "include_loopback"),
+            ("intervall = \"5s\"", "intervall"),
+        ] {
+            let f = file(text);
+            let e = AgentArgs::load(f.path()).unwrap_err().to_string();
+            assert!(e.contains(&f.path().display().to_string()), "{text}: {e}");
+            assert!(e.contains(key), "{text}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+        let bad = file("interval = \"100ms\"");
+        let args = AgentArgs {
+            config: Some(bad.path().to_path_buf()),
+            ..Default::default()
+        };
+        assert!(Config::resolve(&args).is_err());
+    }
+
+    /// Every key the file takes, read into the same struct as the flags and
+    /// written back by `setup` unchanged.
+    #[test]
+    fn every_key_of_the_file_is_read_and_written_back() {
+        let text = r#"server = "https://monitor.lan:8420"
+token = "t0ken"
+interval = "1500ms"
+spool_dir = "/var/spool/sm"
+spool_max = 1000
+mounts = ["/", "/data*"]
+exclude_mounts = ["/boot*"]
+ifaces = ["eth*"]
+exclude_ifaces = ["docker*"]
+include_loopback = true
+timeout = "30s"
+"#;
+        let args: AgentArgs = toml::from_str(text).unwrap();
+        let c = Config::merge(AgentArgs::default(), args.clone(), PathBuf::from("a.toml")).unwrap();
+        assert_eq!(c.server.as_deref(), Some("https://monitor.lan:8420"));
+        assert_eq!(c.token.as_ref().map(Token::expose), Some("t0ken"));
+        assert_eq!(c.interval, Duration::from_millis(1500));
+        assert_eq!(c.spool_dir, PathBuf::from("/var/spool/sm"));
+        assert_eq!(c.spool_max, 1000);
+        assert_eq!(c.filter.mounts, ["/", "/data*"]);
+        assert_eq!(c.filter.exclude_mounts, ["/boot*"]);
+        assert_eq!(c.filter.ifaces, ["eth*"]);
+        assert_eq!(c.filter.exclude_ifaces, ["docker*"]);
+        assert!(c.filter.include_loopback);
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        let written = toml::to_string(&args).unwrap();
+        let again: AgentArgs = toml::from_str(&written).unwrap();
+        assert_eq!(toml::to_string(&again).unwrap(), written);
+        assert!(written.contains("interval = \"1500ms\""), "{written}");
+        assert!(written.contains("timeout = \"30s\""), "{written}");
+        // Unset settings are left out, not written as defaults.
+        assert_eq!(toml::to_string(&AgentArgs::default()).unwrap(), "");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::config::{Config, FileConfig, Token, parse_server, parse_token};
+use crate::config::{AgentArgs, Config, Token, parse_server, parse_token};
 use crate::send::{Outcome, Sender, http_agent, transport_error};
 
 /// Runs the dialogue on `input`/`output` (stdin/stderr in the binary).
@@ -36,7 +36,7 @@ pub fn setup(
     };
     check_server(&server, &token, config, output)?;
     let path = &config.config_path;
-    let mut file = FileConfig::load(path)?;
+    let mut file = AgentArgs::load(path)?;
     file.server = Some(server);
     file.token = Some(token);
     if let Some(ca) = &config.ca_cert {
@@ -111,7 +111,7 @@ fn check_server(
 }
 
 /// Writes the TOML file, readable by the owner only on Unix.
-pub fn write_config(path: &Path, file: &FileConfig) -> anyhow::Result<()> {
+pub fn write_config(path: &Path, file: &AgentArgs) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

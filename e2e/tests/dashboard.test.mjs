@@ -125,7 +125,19 @@ test('the dashboard journey', async (t) => {
     await page.locator('#register-rules', { hasText: 'becomes its administrator' }).waitFor();
     assert.match(await page.textContent('#register-rules'), /3 to 32 .* at least 10 characters/);
     await shots(page, 'register');
+    // Errors stand next to their field: a mismatch at "repeat", the
+    // server's refusal of a short password at the password.
     await page.fill('#reg-username', USER);
+    await page.fill('#reg-password', PASSWORD);
+    await page.fill('#reg-confirm', 'something else');
+    await page.click('#register-submit');
+    await page.locator('#reg-confirm + #confirm-error', { hasText: 'The passwords differ' }).waitFor();
+    await page.fill('#reg-password', 'short');
+    await page.fill('#reg-confirm', 'short');
+    await page.click('#register-submit');
+    await page.locator('#reg-password + #password-error', { hasText: /10 characters/ }).waitFor();
+    assert.equal(await page.locator('#confirm-error').count(), 0, 'the old message went');
+    assert.doesNotMatch(await page.textContent('#password-error'), /^password:|HTTP/);
     await page.fill('#reg-password', PASSWORD);
     await page.fill('#reg-confirm', PASSWORD);
     await page.click('#register-submit');
@@ -292,6 +304,21 @@ test('the dashboard journey', async (t) => {
     await reset.click();
     await reset.waitFor({ state: 'hidden' });
     assert.ok(Math.abs((await memSpan()) - wholeSpan) < wholeSpan * 0.1, 'reset shows the whole range again');
+    // The keyboard too: the chart takes focus, the arrow keys move the
+    // point, and its live region reads the time and the values.
+    await page.mouse.move(0, 0);
+    await page.focus('[data-chart="CPU"] .chart');
+    await page.keyboard.press('End');
+    await page.locator('[data-chart="CPU"] .chart-tip:not([hidden])', { hasText: '%' }).waitFor();
+    const live = page.locator('[data-chart="CPU"] .chart-live[aria-live="polite"]');
+    await page.waitForFunction(() => /%/.test(document.querySelector('[data-chart="CPU"] .chart-live')?.textContent ?? ''));
+    const atEnd = await live.textContent();
+    for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
+    await page.waitForFunction((before) => {
+      const text = document.querySelector('[data-chart="CPU"] .chart-live').textContent;
+      return /%/.test(text) && text !== before;
+    }, atEnd);
+    await page.keyboard.press('Escape');
     await page.waitForTimeout(1_500);
     await shots(page, 'agent-1h');
     // The range is in the URL: a reload keeps it.
@@ -330,7 +357,7 @@ test('the dashboard journey', async (t) => {
     // A bad URL is refused with the server's reason and nothing is stored.
     await page.fill('#webhook-url', 'ftp://example.com/x');
     await page.click('#save-recipient');
-    const refusal = page.locator('#recipient-result .error-note', { hasText: 'http:// or https://' });
+    const refusal = page.locator('#webhook-url + #recipient-error', { hasText: 'http:// or https://' });
     await refusal.waitFor();
     assert.doesNotMatch(await refusal.textContent(), /webhook_url|HTTP 422/, 'a sentence, not API ids');
     await page.fill('#telegram-chat', '4242');
@@ -443,6 +470,56 @@ test('the dashboard journey', async (t) => {
     await page.locator('#history-empty').waitFor();
   });
 
+  await t.test('overview: problems first counts firing rules', async () => {
+    assert.ok(agentProcess, 'needs the live agent (the live step failed)');
+    // A quiet agent, online, whose name sorts first; and a firing rule on nas.
+    const made = await page.evaluate(async () => {
+      const post = (url, body, headers = {}) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+        .then((r) => r.json());
+      const { agent, token } = await post('/api/agents', { name: 'aaa-quiet' });
+      await post('/api/ingest', { reports: [{ ts_ms: Date.now(), interval_ms: 60000, cpu: { total_pct: 1 } }] }, { 'x-agent-token': token });
+      const nas = (await (await fetch('/api/agents')).json()).find((a) => a.name === 'nas');
+      const rule = await post('/api/rules', { agent_id: nas.id, metric: 'memory_pct', comparison: 'gt', threshold: 1 });
+      return { agent: agent.id, rule: rule.id };
+    });
+    await page.click('nav a[href="/"]');
+    await page.locator('.agent-card[data-status="online"]').nth(1).waitFor({ timeout: 20_000 });
+    assert.equal(await page.inputValue('#overview-order'), 'status');
+    await page.waitForFunction(() => document.querySelector('.agent-card h2')?.textContent === 'nas', null, { timeout: 20_000 });
+    await page.evaluate(async ({ agent, rule }) => {
+      await fetch(`/api/rules/${rule}`, { method: 'DELETE' });
+      await fetch(`/api/agents/${agent}`, { method: 'DELETE' });
+    }, made);
+  });
+
+  await t.test('rule form: network thresholds in a chosen unit, times in minutes', async () => {
+    await page.click('nav a[href="/alerts"]');
+    await hydrated(page, '#new-rule');
+    await page.click('#new-rule');
+    await page.selectOption('#rule-agent', { label: 'nas' });
+    await page.selectOption('#rule-metric', 'net_rx_bps');
+    await page.fill('#rule-threshold', '1.5');
+    await page.selectOption('#rule-rate-unit', 'MiB/s');
+    await page.fill('#rule-duration', '2');
+    await page.fill('#rule-cooldown', '10');
+    await page.fill('#rule-name', 'downloads');
+    await page.click('#save-rule');
+    await page.locator('#rule-form').waitFor({ state: 'hidden' });
+    const stored = await page.evaluate(async () => (await (await fetch('/api/rules')).json()).find((r) => r.name === 'downloads'));
+    assert.equal(stored.threshold, 1.5 * 1048576);
+    assert.equal(stored.duration_s, 120);
+    assert.equal(stored.cooldown_s, 600);
+    // Edit shows back what was typed.
+    const row = page.locator('.rule-row', { hasText: 'downloads' });
+    await row.locator('.action-edit').click();
+    assert.equal(await page.inputValue('#rule-threshold'), '1.5');
+    assert.equal(await page.inputValue('#rule-rate-unit'), 'MiB/s');
+    assert.equal(await page.inputValue('#rule-duration'), '2');
+    assert.equal(await page.inputValue('#rule-cooldown'), '10');
+    await page.keyboard.press('Escape');
+    await page.evaluate(async (id) => fetch(`/api/rules/${id}`, { method: 'DELETE' }), stored.id);
+  });
+
   await t.test('rename', async () => {
     await page.goto(`${server.url}/agents`);
     await hydrated(page, '#create-agent');
@@ -452,6 +529,10 @@ test('the dashboard journey', async (t) => {
     await row.locator('.action-rename').click();
     await row.locator('.rename-input').waitFor();
     assert.equal(await page.evaluate(() => document.activeElement?.id), `rename-${id}`, 'focus moves into the field');
+    // Only spaces: an error next to the field, not silence.
+    await row.locator('.rename-input').fill('   ');
+    await row.locator('.rename-input').press('Enter');
+    await row.locator('form:has(.rename-input) #rename-error', { hasText: 'spaces alone are not a name' }).waitFor();
     await row.locator('.rename-input').fill('nas-1');
     await row.locator('.rename-input').press('Enter');
     await page.locator('.agent-name', { hasText: 'nas-1' }).waitFor();
@@ -476,16 +557,25 @@ test('the dashboard journey', async (t) => {
     await page.fill('#pw-new', 'another long password');
     await page.fill('#pw-repeat', 'another long password');
     await page.click('#pw-submit');
-    await page.locator('#pw-error').waitFor();
+    // Next to the field it is about.
+    await page.locator('#pw-current + #pw-error', { hasText: 'current password is wrong' }).waitFor();
     // A new password equal to the current one is refused, and the old
     // message goes: one message at a time.
     await page.fill('#pw-current', PASSWORD);
     await page.fill('#pw-new', PASSWORD);
     await page.fill('#pw-repeat', PASSWORD);
     await page.click('#pw-submit');
-    await page.locator('#pw-error', { hasText: 'same as the current one' }).waitFor();
-    assert.equal(await page.locator('.form-error .error').count(), 1);
+    await page.locator('#pw-new + #pw-error', { hasText: 'same as the current one' }).waitFor();
+    assert.equal(await page.locator('#pw-error').count(), 1, 'one message at a time');
     await shots(page, 'account');
+  });
+
+  await t.test('server status checks on load and shows the storage figures', async () => {
+    await page.goto(`${server.url}/status`);
+    // No click: the page asks as soon as it runs.
+    await page.locator('#health-store-bytes', { hasText: /5 s .*1 min .*1 h / }).waitFor();
+    assert.match(await page.textContent('#health-series'), /^[1-9]\d*$/);
+    assert.match(await page.textContent('#health-free'), /(B|iB)$/);
   });
 
   await t.test('long names never widen the page, at desktop and phone width', async () => {
@@ -510,6 +600,17 @@ test('the dashboard journey', async (t) => {
         assert.ok(scroll <= inner, `${path} at ${width} px is ${scroll} px wide`);
       }
     }
+    // On a phone the table's rows are blocks: every value keeps its label
+    // and the names their width.
+    await page.setViewportSize({ width: 390, height: 860 });
+    await page.goto(`${server.url}/alerts`);
+    const ruleRow = page.locator('.rule-row', { hasText: 'CPU of the build' });
+    await ruleRow.waitFor();
+    const label = await ruleRow.locator('td[data-label="Condition"]').evaluate((td) => getComputedStyle(td, '::before').content);
+    assert.equal(label, '"Condition:"');
+    const agentCell = await ruleRow.locator('td[data-label="Agent"] .clip').boundingBox();
+    assert.ok(agentCell && agentCell.width > 100, `the agent's name is shown (${agentCell?.width} px)`);
+    await page.setViewportSize({ width: 1280, height: 860 });
     // The full name is one hover away.
     await page.goto(`${server.url}/agents`);
     assert.equal(await page.locator('.agent-name', { hasText: 'build-runner' }).getAttribute('title'), longAgent);

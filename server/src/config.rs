@@ -135,6 +135,9 @@ pub struct ServeArgs {
     /// History queries one user may run at once; more get 429 [default: 4].
     #[arg(long, env = "STATUSMONITOR_HISTORY_QUERIES_PER_USER", value_name = "N")]
     pub history_queries_per_user: Option<usize>,
+    /// History queries the whole server works on at once, on low-priority threads; more wait up to 5 s, then get 503 [default: half the cores, at least 1].
+    #[arg(long, env = "STATUSMONITOR_MAX_HISTORY_QUERIES", value_name = "N")]
+    pub max_history_queries: Option<usize>,
     /// Largest accepted request body, compressed or not, in bytes [default: 1048576].
     #[arg(long, env = "STATUSMONITOR_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -259,6 +262,8 @@ pub struct Config {
     pub history_query_timeout_ms: i64,
     /// History queries one user may run at once.
     pub history_queries_per_user: usize,
+    /// History queries doing work at once, server-wide.
+    pub max_history_queries: usize,
     pub max_body_bytes: usize,
     pub log: String,
     /// Argon2id cost for new password hashes. Not a flag: production always
@@ -475,6 +480,10 @@ impl Config {
                 .history_queries_per_user
                 .or(file.history_queries_per_user)
                 .unwrap_or(4),
+            max_history_queries: args
+                .max_history_queries
+                .or(file.max_history_queries)
+                .unwrap_or_else(crate::api::history::queries::default_max_running),
             max_body_bytes: args
                 .max_body_bytes
                 .or(file.max_body_bytes)
@@ -555,6 +564,9 @@ impl Config {
         }
         if config.history_queries_per_user == 0 {
             bail!("history_queries_per_user must be at least 1");
+        }
+        if config.max_history_queries == 0 {
+            bail!("max_history_queries must be at least 1");
         }
         if config.max_agents_per_user == 0 || config.max_rules_per_user == 0 {
             bail!("max_agents_per_user and max_rules_per_user must be at least 1");

@@ -62,6 +62,10 @@ pub enum ApiError {
     /// 503: a part of the server is not available (shutting down, storage down).
     #[error("{0}")]
     Unavailable(String),
+    /// 503: the server is busy with others' work of this kind; `retry_after_s`
+    /// goes into `Retry-After`.
+    #[error("{message}")]
+    Busy { message: String, retry_after_s: u64 },
     /// 507: the server's disk is (nearly) full; nothing was stored.
     #[error("{0}")]
     InsufficientStorage(String),
@@ -86,7 +90,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -109,6 +113,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::InsufficientStorage(_) => "insufficient_storage",
             ApiError::Internal(_) => "internal",
         }
@@ -139,7 +144,8 @@ impl IntoResponse for ApiError {
             code: self.code().to_string(),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after_s, .. } = self
+        if let ApiError::TooManyRequests { retry_after_s, .. }
+        | ApiError::Busy { retry_after_s, .. } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_s.max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

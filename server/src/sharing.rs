@@ -115,6 +115,14 @@ impl FromRequestParts<AppState> for VisibleAgent {
             .find(|(k, _)| *k == "id" || *k == "agent_id")
             .and_then(|(_, v)| v.parse::<u64>().ok())
             .ok_or_else(agent_not_found)?;
+        VisibleAgent::load(state, user, id).await
+    }
+}
+
+impl VisibleAgent {
+    /// Agent `id` if `user` owns it or it is shared with them; else the
+    /// same 404 as a missing agent.
+    pub async fn load(state: &AppState, user: AuthUser, id: u64) -> Result<VisibleAgent, ApiError> {
         let (agent, access) = access(state, user.user_id, id).await?;
         Ok(VisibleAgent {
             user,

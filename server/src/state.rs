@@ -186,6 +186,7 @@ impl AppState {
         }
         let history = Arc::new(HistoryQueries::new(
             config.history_queries_per_user,
+            config.max_history_queries,
             Duration::from_millis(config.history_query_timeout_ms.unsigned_abs()),
         ));
         let agent_binaries = Arc::new(crate::download::AgentBinaries::load(

@@ -146,7 +146,7 @@ impl Tsdb {
 
     /// Free bytes on the data directory's file system (cached for
     /// [`SPACE_CHECK_EVERY`]); `None` where it cannot be asked.
-    fn free_bytes(&self) -> Option<u64> {
+    pub fn free_bytes(&self) -> Option<u64> {
         let mut space = lock(&self.space);
         if space.at.is_some_and(|at| at.elapsed() < SPACE_CHECK_EVERY) {
             return space.free;

@@ -102,8 +102,9 @@ function nearestWithValue(u, spec, idx) {
   return null;
 }
 
-// The tooltip at the cursor: time and every line's value.
-function tooltipPlugin(spec, fmt) {
+// The tooltip at the cursor: time and every line's value. While the chart
+// has the keyboard's focus, the same text goes to its live region.
+function tooltipPlugin(spec, fmt, el, handle) {
   let tip;
   return {
     hooks: {
@@ -143,6 +144,9 @@ function tooltipPlugin(spec, fmt) {
           const more = document.createElement('div');
           more.textContent = `+${rows.length - shown.length} more`;
           tip.appendChild(more);
+        }
+        if (handle.live && document.activeElement === el) {
+          handle.live.textContent = `${head.textContent}: ${rows.map(([l, v]) => `${l} ${v}`).join(', ')}`;
         }
         tip.hidden = false;
         const w = tip.offsetWidth, h = tip.offsetHeight;
@@ -252,7 +256,7 @@ function options(el, spec, uPlot, handle) {
     cursor: { drag: { x: true, y: false, setScale: true }, focus: { prox: 24 }, sync: { key: 'statusmonitor' } },
     focus: { alpha: 0.4 },
     legend: { live: false },
-    plugins: [tooltipPlugin(spec, fmt)],
+    plugins: [tooltipPlugin(spec, fmt, el, handle)],
     hooks: {
       setScale: [(u, key) => {
         if (key !== 'x') return;
@@ -292,6 +296,29 @@ function resetButton(el) {
   return b;
 }
 
+// Keyboard: the chart takes focus; the arrow keys move the point (Home and
+// End to the ends), Escape hides it. A live region beside the chart (not in
+// it: the chart is an image to assistive tech) reads the tooltip's values.
+function keyboard(el, handle) {
+  el.tabIndex = 0;
+  const live = document.createElement('p');
+  live.className = 'visually-hidden chart-live';
+  live.setAttribute('aria-live', 'polite');
+  el.after(live);
+  handle.live = live;
+  let i = -1;
+  el.addEventListener('keydown', (e) => {
+    const u = handle.u;
+    const n = u.data[0].length;
+    if (e.key === 'Escape') { i = -1; u.setCursor({ left: -10, top: -10 }); return; }
+    const step = { ArrowRight: 1, ArrowLeft: -1, Home: -n, End: n }[e.key];
+    if (step === undefined || n === 0) return;
+    e.preventDefault();
+    i = Math.min(Math.max((i < 0 ? (step > 0 ? -1 : n) : i) + step, 0), n - 1);
+    u.setCursor({ left: u.valToPos(u.data[0][i], 'x'), top: u.over.clientHeight / 2 });
+  });
+}
+
 /** Creates a chart in `el`; returns a handle for the other functions. The
  *  chart is redrawn in the new colours when the system theme flips. */
 export function createChart(uPlot, el, specJson, dataJson) {
@@ -299,6 +326,7 @@ export function createChart(uPlot, el, specJson, dataJson) {
   const handle = { ready: false };
   handle.u = new uPlot(options(el, spec, uPlot, handle), JSON.parse(dataJson), el);
   handle.reset = resetButton(el);
+  keyboard(el, handle);
   handle.ready = true;
   group.add(handle);
   handle.ro = new ResizeObserver(() => {
@@ -340,6 +368,7 @@ function update(handle, dataJson, reset) {
 export function destroyChart(handle) {
   group.delete(handle);
   handle.reset.remove();
+  handle.live.remove();
   handle.mq.removeEventListener('change', handle.onScheme);
   handle.ro.disconnect();
   handle.u.destroy();

@@ -10,9 +10,10 @@ use storage::model::{CONTAINER_METRICS, ContainersResponse, HistoryResponse, His
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::history::{RangeParams, checked_range, labels, request, run_query};
+use crate::api::history::{RangeParams, checked_range, labels, request, run_query, start};
+use crate::auth::extract::AuthUser;
 use crate::sharing::VisibleAgent;
-use crate::error::{ApiError, ApiResult, Json, Query};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::AppState;
 
 /// Longest container name (the wire's label bound).
@@ -70,7 +71,8 @@ pub struct ContainerParams {
 )]
 async fn container_history(
     State(state): State<AppState>,
-    owned: VisibleAgent,
+    user: AuthUser,
+    Path(agent_id): Path<u64>,
     Query(params): Query<ContainerParams>,
 ) -> ApiResult<Json<HistoryResponse>> {
     let ContainerParams {
@@ -98,10 +100,11 @@ async fn container_history(
             tier,
         },
     )?;
-    let agent_id = owned.agent.id;
+    let (permit, visible) = start(&state, user, agent_id).await?;
+    let agent_id = visible.agent.id;
     let mut req = request(agent_id, &CONTAINER_METRICS, &range, range.max_points);
     req.label_filter = name.map(|n| ("name".to_owned(), n));
-    let result = run_query(&state, owned.user.user_id, req).await?;
+    let result = run_query(&state, permit, req).await?;
     Ok(Json(HistoryResponse {
         agent_id,
         tier: result.tier.to_string(),

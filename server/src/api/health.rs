@@ -4,7 +4,7 @@
 //! remote-write backlog.
 
 use axum::extract::State;
-use storage::model::{Health, StorageHealth};
+use storage::model::{Health, StorageBytes, StorageHealth};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let probe = state.clone();
-    let (catalog, engine, lag_ms) = tokio::task::spawn_blocking(move || {
+    let (catalog, engine, stats, free_bytes) = tokio::task::spawn_blocking(move || {
         // One read transaction on the catalog.
         let catalog = match probe.catalog.server_settings() {
             Ok(_) => "ok".to_string(),
@@ -56,12 +56,12 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
             }
             (Ok(()), None) => "ok".to_string(),
         };
-        (catalog, engine, stats.compactor_lag_ms)
+        (catalog, engine, stats, probe.tsdb.free_bytes())
     })
     .await
     .map_err(ApiError::internal)?;
     let data_dir = state.data_dir.path();
-    let compactor_lag_s = u64::try_from(lag_ms / 1000).unwrap_or(0);
+    let compactor_lag_s = u64::try_from(stats.compactor_lag_ms / 1000).unwrap_or(0);
     let storage_status = if !data_dir.is_dir() {
         format!("data directory {} is gone", data_dir.display())
     } else if catalog != "ok" {
@@ -90,6 +90,16 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
             catalog,
             engine,
             compactor_lag_s,
+            bytes: StorageBytes {
+                raw: stats.tier_bytes[0],
+                minute: stats.tier_bytes[1],
+                hour: stats.tier_bytes[2],
+                head: stats.head_bytes,
+                journal: stats.journal_bytes,
+                meta: stats.meta_bytes,
+            },
+            series: u64::try_from(stats.series).unwrap_or(u64::MAX),
+            free_bytes,
         },
         remote_write: state.remote_write.health(),
     }))

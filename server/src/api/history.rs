@@ -22,7 +22,8 @@ use storage::tsdb::{QueryRequest, QueryResult, Tier};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::history::queries::stopped;
+use crate::api::history::queries::QueryPermit;
+use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::sharing::VisibleAgent;
 use crate::state::AppState;
@@ -227,16 +228,30 @@ pub(crate) fn checked_range(state: &AppState, params: &RangeParams) -> ApiResult
 
 pub(crate) async fn run_query(
     state: &AppState,
-    user: u64,
+    permit: QueryPermit,
     req: QueryRequest,
 ) -> ApiResult<QueryResult> {
-    let permit = state.history.start(user)?;
     let engine = state.engine();
+    let queries = state.history.clone();
     state
         .history
         .run(permit, move |budget| engine.query_within(&req, budget))
         .await?
-        .map_err(stopped)
+        .map_err(|e| queries.stopped(e))
+}
+
+/// The caller's slot for one history query, then the agent if they may
+/// see it (theirs, or shared with them).
+/// The per-user limit comes first, before any catalog work, so a user over
+/// it costs the server a map lookup per request.
+pub(crate) async fn start(
+    state: &AppState,
+    user: AuthUser,
+    agent_id: u64,
+) -> ApiResult<(QueryPermit, VisibleAgent)> {
+    let permit = state.history.start(user.user_id)?;
+    let visible = VisibleAgent::load(state, user, agent_id).await?;
+    Ok((permit, visible))
 }
 
 pub(crate) fn request(
@@ -269,12 +284,12 @@ pub(crate) fn labels(key: &storage::model::SeriesKey) -> BTreeMap<String, String
     summary = "Points of one chart: cpu, memory, disk, network or temperature",
     params(("agent_id" = u64, Path, description = "Agent id"), ("kind" = String, Path, description = "cpu, memory, disk, network or temperature"), RangeParams),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = storage::model::HistoryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 429, description = "Too many history queries of this user at once", body = storage::model::ErrorBody), (status = 503, description = "The query ran past its time budget, or the server is stopping", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::HistoryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 429, description = "Too many history queries of this user at once", body = storage::model::ErrorBody), (status = 503, description = "The server is busy with other history queries (with Retry-After), the query ran past its time budget, or the server is stopping", body = storage::model::ErrorBody))
 )]
 async fn history(
     State(state): State<AppState>,
-    owned: VisibleAgent,
-    Path((_, kind)): Path<(u64, String)>,
+    user: AuthUser,
+    Path((agent_id, kind)): Path<(u64, String)>,
     Query(params): Query<RangeParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -284,18 +299,21 @@ async fn history(
         ))
     })?;
     let range = checked_range(&state, &params)?;
+    let (permit, owned) = start(&state, user, agent_id).await?;
     let agent_id = owned.agent.id;
     let req = request(agent_id, metrics, &range, range.max_points);
     let engine = state.engine();
+    let queries = state.history.clone();
     let encoding = pick_encoding(headers.get(header::ACCEPT_ENCODING));
-    let permit = state.history.start(owned.user.user_id)?;
     // Query, JSON encoding and compression in one blocking task: a day of a
     // host's CPU is a few hundred KB of JSON, too much to format and
     // compress on an async worker.
     let (encoding, body) = state
         .history
         .run(permit, move |budget| -> ApiResult<_> {
-            let result = engine.query_within(&req, budget).map_err(stopped)?;
+            let result = engine
+                .query_within(&req, budget)
+                .map_err(|e| queries.stopped(e))?;
             let response = HistoryResponse {
                 agent_id,
                 tier: result.tier.to_string(),
@@ -396,18 +414,20 @@ fn compress(encoding: Encoding, json: Vec<u8>) -> ApiResult<(Encoding, Vec<u8>)>
     summary = "Min, average and max of every dashboard metric over a range",
     params(("agent_id" = u64, Path, description = "Agent id"), RangeParams),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = storage::model::SummaryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 429, description = "Too many history queries of this user at once", body = storage::model::ErrorBody), (status = 503, description = "The query ran past its time budget, or the server is stopping", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::SummaryResponse), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 429, description = "Too many history queries of this user at once", body = storage::model::ErrorBody), (status = 503, description = "The server is busy with other history queries (with Retry-After), the query ran past its time budget, or the server is stopping", body = storage::model::ErrorBody))
 )]
 async fn summary(
     State(state): State<AppState>,
-    owned: VisibleAgent,
+    user: AuthUser,
+    Path(agent_id): Path<u64>,
     Query(params): Query<RangeParams>,
 ) -> ApiResult<Json<SummaryResponse>> {
     let range = checked_range(&state, &params)?;
+    let (permit, owned) = start(&state, user, agent_id).await?;
     let agent_id = owned.agent.id;
     // A handful of buckets per series; folded into one figure each below.
     let req = request(agent_id, SUMMARY_METRICS, &range, 8);
-    let result = run_query(&state, owned.user.user_id, req).await?;
+    let result = run_query(&state, permit, req).await?;
     let metrics = result
         .series
         .iter()

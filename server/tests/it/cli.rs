@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
+use crate::common::{BIN, free_port};
 
 pub(crate) fn run(args: &[&str], cwd: &Path) -> Output {
     Command::new(BIN)
@@ -17,14 +17,6 @@ pub(crate) fn run(args: &[&str], cwd: &Path) -> Output {
         .env("STATUSMONITOR_LOG", "warn")
         .output()
         .expect("run statusmonitor")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts the binary and waits until `/api/health` answers.

@@ -49,8 +49,16 @@ impl TestApp {
 
     /// An app with these settings on a fresh data directory.
     pub fn with_args(args: ServeArgs) -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let clock = Arc::new(ManualClock::new(T0));
+        TestApp::on_dir_with(tempfile::tempdir().expect("temp dir"), args, T0)
+    }
+
+    /// An app on an existing directory, its clock at `now_ms`.
+    pub fn on_dir(dir: tempfile::TempDir, now_ms: i64) -> TestApp {
+        TestApp::on_dir_with(dir, ServeArgs::default(), now_ms)
+    }
+
+    fn on_dir_with(dir: tempfile::TempDir, args: ServeArgs, now_ms: i64) -> TestApp {
+        let clock = Arc::new(ManualClock::new(now_ms));
         let state = TestApp::open_state(dir.path(), args.clone(), clock.clone());
         TestApp {
             dir,
@@ -299,6 +307,19 @@ pub fn report(ts: i64, cpu: f64) -> Value {
     })
 }
 
+/// How many points the `cpu.total_pct` series of a history answer has.
+pub fn cpu_series_points(history: &Value) -> usize {
+    history["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .find(|s| s["metric"] == "cpu.total_pct")
+        .expect("a cpu.total_pct series")["points"]
+        .as_array()
+        .expect("points")
+        .len()
+}
+
 /// The points `[ts, avg, min, max]` of `cpu.total_pct` of `agent` from the
 /// history API (`query` after the `?`).
 pub async fn cpu_points(app: &TestApp, who: &Session, agent: u64, query: &str) -> Vec<Value> {
@@ -318,4 +339,88 @@ pub async fn cpu_points(app: &TestApp, who: &Session, agent: u64, query: &str) -
         .find(|s| s["metric"] == "cpu.total_pct")
         .map(|s| s["points"].as_array().unwrap().clone())
         .unwrap_or_default()
+}
+
+/// The server binary of this build, for tests against the real process.
+pub const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
+
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The wall clock in Unix milliseconds (the real binary's clock).
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
+/// Starts the binary on 127.0.0.1:`port` with `--data-dir data` and
+/// `args`, logging warnings only, and waits until `/api/health` answers.
+pub fn spawn_server(data: &std::path::Path, port: u16, args: &[&str]) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let url = format!("http://127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data.to_str().expect("a UTF-8 path"),
+        ])
+        .args(args)
+        .env("STATUSMONITOR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn statusmonitor");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(&format!("{url}/api/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// An app with open registration and these settings, and two users on it:
+/// alice (the first, so the admin) and bob.
+pub async fn two_users(args: ServeArgs) -> (TestApp, Session, Session) {
+    let app = TestApp::with_args(ServeArgs {
+        open_registration: Some(true),
+        ..args
+    });
+    let alice = app.register_and_login("alice").await;
+    let bob = app.register_and_login("bob").await;
+    (app, alice, bob)
+}
+
+impl TestApp {
+    /// As `who`, a rule "CPU above 50 %" on `agent`; then a report of 99 %
+    /// from the agent's `token`, so it fires; waits for the evaluator.
+    pub async fn fire_cpu_rule(&self, who: &Session, agent: u64, token: &str) {
+        let r = self
+            .call_as(
+                who,
+                Method::POST,
+                "/api/rules",
+                Some(json!({ "agent_id": agent, "metric": "cpu_pct", "comparison": "gt", "threshold": 50 })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = self
+            .post(
+                "/api/ingest",
+                json!({ "reports": [report(storage::clock::Clock::now_ms(&*self.clock), 99.0)] }),
+                &[("x-agent-token", token)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        self.state.alerting.settled().await;
+    }
 }

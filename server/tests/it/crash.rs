@@ -3,45 +3,26 @@
 //! data directory, and every report it had answered 200 for is in history.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
+use crate::common::{free_port, spawn_server};
+
 const STEP_MS: i64 = 5_000;
 const CLIENTS: u64 = 4;
 const PER_CLIENT: u64 = 400;
 
 fn start(data: &Path) -> (Child, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let child = Command::new(BIN)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .env("STATUSMONITOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq::get(&format!("{url}/api/health")).call().is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child, url)
+    let port = free_port();
+    (
+        spawn_server(data, port, &[]),
+        format!("http://127.0.0.1:{port}"),
+    )
 }
 
 fn login(url: &str) -> String {

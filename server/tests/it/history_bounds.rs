@@ -106,15 +106,7 @@ async fn an_old_start_is_clamped_to_the_data_kept() {
             start_ms <= oldest && start_ms > oldest - interval,
             "{start}: {start_ms}"
         );
-        let count: u64 = r.body["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["metric"] == "cpu.total_pct")
-            .unwrap()["points"]
-            .as_array()
-            .unwrap()
-            .len() as u64;
+        let count = crate::common::cpu_series_points(&r.body);
         assert!(count > 0, "{start}");
     }
 }
@@ -171,6 +163,10 @@ async fn queries_beyond_the_per_user_limit_are_429_with_retry_after() {
         assert_eq!(r.code(), "rate_limited");
         assert_eq!(r.headers["retry-after"], "1");
     }
+    // The limit is checked before the agent is looked up: no catalog work
+    // for a user over it.
+    let r = get(&app, &alice, "/api/history/999999/cpu").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
     let r = get(&app, &bob, &format!("/api/history/{bobs}/cpu")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     drop(running);
@@ -179,4 +175,64 @@ async fn queries_beyond_the_per_user_limit_are_429_with_retry_after() {
     // Every request gave its slot back.
     assert_eq!(app.state.history.running_of(alice.user_id), 0);
     assert_eq!(app.state.history.running_of(bob.user_id), 0);
+}
+
+/// A client that sends a slow history request over a real socket and then
+/// closes the connection gets its query cancelled: the engine stops it at
+/// its next block (counted as cancelled) and both its slots, per user and
+/// server-wide, come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_query_cancels_it() {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+
+    let (app, alice, agent) = setup(ServeArgs {
+        history_query_timeout: Some("60s".into()),
+        ..Default::default()
+    })
+    .await;
+    // A day of raw rows: the engine reads for tens of milliseconds.
+    fill(&app, agent, 24);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve::serve(
+        listener,
+        app.router(),
+        app.state.config.connection_limits(),
+        std::future::pending(),
+    ));
+    let queries = app.state.history.clone();
+    // The query must still be running when the connection closes; under a
+    // loaded machine a round may lose that race, so a few rounds are
+    // allowed. Without cancellation no round counts one.
+    for _round in 0..5 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "GET /api/history/{agent}/cpu?start=-24h&tier=5s&max_points=5000 HTTP/1.1\r\n\
+             Host: 127.0.0.1\r\nAuthorization: {}\r\n\r\n",
+            alice.bearer()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        while queries.working() == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the query started"
+            );
+            tokio::task::yield_now().await;
+        }
+        drop(stream);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queries.working() != 0 || queries.running_of(alice.user_id) != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the query stopped and freed its slots"
+            );
+            tokio::task::yield_now().await;
+        }
+        if queries.cancelled() > 0 {
+            break;
+        }
+    }
+    assert_eq!(queries.cancelled(), 1, "the engine stopped the query early");
 }

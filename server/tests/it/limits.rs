@@ -13,15 +13,11 @@ use crate::common::{Reply, Session, TestApp, report};
 
 async fn two_users(tweak: impl FnOnce(&mut ServeArgs)) -> (TestApp, Session, Session) {
     let mut args = ServeArgs {
-        open_registration: Some(true),
         offline_check_interval: Some("1h".into()),
         ..Default::default()
     };
     tweak(&mut args);
-    let app = TestApp::with_args(args);
-    let alice = app.register_and_login("alice").await;
-    let bob = app.register_and_login("bob").await;
-    (app, alice, bob)
+    crate::common::two_users(args).await
 }
 
 async fn new_agent(app: &TestApp, who: &Session, name: &str) -> Reply {

@@ -109,19 +109,6 @@ pub(crate) fn unpack(archive: &Path, dir: &Path) {
         .unwrap();
 }
 
-/// An app on an existing directory.
-fn app_on(dir: tempfile::TempDir, now_ms: i64) -> TestApp {
-    let clock = std::sync::Arc::new(storage::clock::ManualClock::new(now_ms));
-    let args = server::config::ServeArgs::default();
-    let state = TestApp::open_state(dir.path(), args.clone(), clock.clone());
-    TestApp {
-        dir,
-        state,
-        clock,
-        args,
-    }
-}
-
 /// Closes the app's stores and hands back its directory.
 fn close(app: TestApp) -> tempfile::TempDir {
     let TestApp { dir, state, .. } = app;
@@ -139,7 +126,7 @@ async fn the_format_1_fixture_opens_upgrades_and_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     unpack(Path::new(FORMAT_1_FIXTURE), dir.path());
     assert_eq!(format_file(dir.path()), None, "format 1 has no FORMAT file");
-    let app = app_on(dir, T0 + 10 * 60_000);
+    let app = TestApp::on_dir(dir, T0 + 10 * 60_000);
     assert_eq!(
         format_file(app.dir.path()).as_deref(),
         Some(format!("statusmonitor-data {DATA_FORMAT_VERSION}\n").as_str()),
@@ -303,7 +290,7 @@ async fn a_backup_during_sustained_ingest_restores_to_one_point_in_time() {
         server::ops::check::check_dir(restored.path()).is_clean(),
         "a restored backup checks clean"
     );
-    let copy = app_on(restored, T0);
+    let copy = TestApp::on_dir(restored, T0);
     let alice_copy = copy.login("alice").await;
     let start = T0 - 2 * 3_600_000;
     for (k, (id, token, off, _, _)) in agents.iter().enumerate() {
@@ -394,7 +381,7 @@ async fn the_admin_downloads_a_backup_over_http_and_nobody_else_may() {
     std::fs::write(file.path(), &bytes).unwrap();
     let restored = tempfile::tempdir().unwrap();
     server::ops::backup::restore(file.path(), restored.path(), false).unwrap();
-    let copy = app_on(restored, T0);
+    let copy = TestApp::on_dir(restored, T0);
     let alice_copy = copy.login("alice").await;
     assert_eq!(
         cpu(&copy, &alice_copy, agent, "start=-1h&tier=5s").await,
@@ -542,7 +529,7 @@ async fn a_flipped_byte_in_a_block_is_reported_by_check_and_costs_only_its_range
     );
 
     // The server opens and answers; only the damaged hour is missing.
-    let app = app_on(dir, T0 + 10 * 60_000);
+    let app = TestApp::on_dir(dir, T0 + 10 * 60_000);
     let alice = app.login("alice").await;
     let expected: Vec<(i64, f64)> = (0..FIXTURE_REPORTS)
         .map(|i| (start + i * 5_000, fixture_cpu(i)))
@@ -785,15 +772,7 @@ fn backup_and_restore_from_the_command_line() {
         .call()
         .unwrap();
     let h: Value = r.body_mut().read_json().unwrap();
-    let points = h["series"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["metric"] == "cpu.total_pct")
-        .unwrap()["points"]
-        .as_array()
-        .unwrap()
-        .len();
+    let points = crate::common::cpu_series_points(&h);
     assert_eq!(points, 20);
     server.kill().unwrap();
     server.wait().unwrap();

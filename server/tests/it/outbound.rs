@@ -14,7 +14,6 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use server::config::ServeArgs;
 use storage::catalog::RecipientRecord;
-use storage::clock::Clock;
 
 use crate::common::{Reply, Session, TestApp};
 
@@ -67,17 +66,13 @@ impl Receiver {
 /// timeout; `alice` is the admin, `bob` an ordinary user.
 async fn app_with(tweak: impl FnOnce(&mut ServeArgs)) -> (TestApp, Session, Session) {
     let mut args = ServeArgs {
-        open_registration: Some(true),
         notify_retry_delays: Some(String::new()),
         notify_timeout: Some("2s".into()),
         offline_check_interval: Some("1h".into()),
         ..Default::default()
     };
     tweak(&mut args);
-    let app = TestApp::with_args(args);
-    let alice = app.register_and_login("alice").await;
-    let bob = app.register_and_login("bob").await;
-    (app, alice, bob)
+    crate::common::two_users(args).await
 }
 
 async fn set_webhook(app: &TestApp, who: &Session, url: &str) -> Reply {
@@ -204,24 +199,7 @@ async fn the_send_time_check_refuses_what_a_name_resolves_to_and_never_connects(
     // refusal is what the history records.
     store_webhook(&app, &bob, &format!("http://localhost:{port}/hook"));
     let (agent, token) = app.create_agent(&bob, "nas").await;
-    let r = app
-        .call_as(
-            &bob,
-            Method::POST,
-            "/api/rules",
-            Some(json!({ "agent_id": agent, "metric": "cpu_pct", "comparison": "gt", "threshold": 50 })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let r = app
-        .post(
-            "/api/ingest",
-            json!({ "reports": [crate::common::report(app.clock.now_ms(), 99.0)] }),
-            &[("x-agent-token", &token)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    app.state.alerting.settled().await;
+    app.fire_cpu_rule(&bob, agent, &token).await;
     let hook = settled_webhook_delivery(&app, &bob).await;
     assert_eq!(hook["status"], "failed");
     assert_eq!(hook["attempts"], 1);
@@ -259,24 +237,7 @@ async fn delivery_errors_are_a_status_or_a_phrase_never_the_remote_body() {
     assert_eq!(forbidden.hits(), 1);
 
     let (agent, token) = app.create_agent(&alice, "nas").await;
-    let r = app
-        .call_as(
-            &alice,
-            Method::POST,
-            "/api/rules",
-            Some(json!({ "agent_id": agent, "metric": "cpu_pct", "comparison": "gt", "threshold": 50 })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let r = app
-        .post(
-            "/api/ingest",
-            json!({ "reports": [crate::common::report(app.clock.now_ms(), 99.0)] }),
-            &[("x-agent-token", &token)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    app.state.alerting.settled().await;
+    app.fire_cpu_rule(&alice, agent, &token).await;
     let hook = settled_webhook_delivery(&app, &alice).await;
     assert_eq!(hook["error"], "HTTP 403");
     let history = app.call_as(&alice, Method::GET, "/api/alerts", None).await;

@@ -9,43 +9,23 @@
 //! its next try came up to 8 s after the server was back: longer than the
 //! limit, and the rule fired for an agent that had been running all along.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
+use crate::common::{free_port, spawn_server, wall_ms as now_ms};
+
 const PASSWORD: &str = "correct horse battery";
 /// The agent's interval and the offline limit, in seconds.
 const INTERVAL_S: u64 = 1;
 const LIMIT_S: u64 = 4;
 
 fn start(data: &Path, port: u16) -> Child {
-    let url = format!("http://127.0.0.1:{port}");
-    let child = Command::new(BIN)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--offline-check-interval",
-            "200ms",
-        ])
-        .env("STATUSMONITOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq::get(&format!("{url}/api/health")).call().is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+    spawn_server(data, port, &["--offline-check-interval", "200ms"])
 }
 
 /// SIGTERM and wait: a graceful stop, as `systemctl stop` does.
@@ -55,21 +35,6 @@ fn stop(mut server: Child) {
         .status()
         .unwrap();
     server.wait().unwrap();
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 struct Client {

@@ -43,6 +43,48 @@ pub struct StorageHealth {
     /// How far the 1-minute aggregates trail the newest closed hour, seconds.
     #[serde(default)]
     pub compactor_lag_s: u64,
+    /// Disk space of the time-series store, by part.
+    #[serde(default)]
+    pub bytes: StorageBytes,
+    /// Time series stored (all agents).
+    #[serde(default)]
+    pub series: u64,
+    /// Free bytes (for an unprivileged user) on the data directory's file
+    /// system; absent where it cannot be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
+}
+
+/// Bytes on disk of the time-series store: each tier's sealed tables, the
+/// head (rows not sealed yet), the journal and the index (meta).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StorageBytes {
+    /// 5-second samples.
+    pub raw: u64,
+    /// 1-minute aggregates.
+    pub minute: u64,
+    /// 1-hour aggregates.
+    pub hour: u64,
+    pub head: u64,
+    pub journal: u64,
+    pub meta: u64,
+}
+
+impl StorageBytes {
+    /// The whole store.
+    pub fn total(&self) -> u64 {
+        [
+            self.raw,
+            self.minute,
+            self.hour,
+            self.head,
+            self.journal,
+            self.meta,
+        ]
+        .iter()
+        .fold(0u64, |a, b| a.saturating_add(*b))
+    }
 }
 
 /// `GET /api/health`: one remote_write endpoint.

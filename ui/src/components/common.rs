@@ -68,6 +68,40 @@ pub fn ErrorNote(
     }
 }
 
+/// What is wrong with a form: the field it is about (`None`: the form as a
+/// whole) and a sentence. Set on a failed attempt, cleared on the next.
+pub type Problem = RwSignal<Option<(Option<&'static str>, String)>>;
+
+/// `problem`'s sentence when it is about `field`, right under that field.
+pub fn field_error(problem: Problem, field: &'static str, id: &'static str) -> impl IntoView {
+    move || {
+        problem.with(|p| match p {
+            Some((Some(f), text)) if *f == field => Some(
+                view! { <span class="error field-error" role="alert" id=id>{text.clone()}</span> },
+            ),
+            _ => None,
+        })
+    }
+}
+
+/// An API refusal as a form's problem: next to the field it names (mapped
+/// to the form's own by `fields`) in a sentence, else about the whole form.
+pub fn api_problem(
+    e: &ApiError,
+    fields: fn(&str) -> Option<&'static str>,
+) -> (Option<&'static str>, String) {
+    // `field: …`, or `field must …` as some refusals read.
+    let first_word = || {
+        matches!(e.status, 400 | 422)
+            .then(|| e.message.split(' ').next())
+            .flatten()
+    };
+    match e.field().or_else(first_word).and_then(fields) {
+        Some(f) => (Some(f), e.sentence()),
+        None => (None, e.to_string()),
+    }
+}
+
 /// What the status badge of an agent says.
 pub fn agent_status(agent: &AgentInfo) -> (&'static str, &'static str) {
     match (agent.token_state, agent.online) {

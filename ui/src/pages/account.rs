@@ -8,7 +8,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::{self, ChangePasswordRequest};
-use crate::components::common::{ErrorNote, use_hydrated, use_now};
+use crate::components::common::{
+    ErrorNote, Problem, api_problem, field_error, use_hydrated, use_now,
+};
 use crate::format;
 use crate::session::use_session;
 
@@ -23,15 +25,23 @@ pub fn AccountPage() -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let repeat = RwSignal::new(String::new());
-    // One message at a time, cleared on the next attempt.
-    let problem = RwSignal::new(None::<String>);
+    // One message at a time, next to its field; cleared on the next attempt.
+    let problem: Problem = RwSignal::new(None);
     let change = Action::new_local(|c: &ChangePasswordRequest| {
         let c = c.clone();
         async move { api::change_password(&c).await }
     });
     Effect::new(move |_| {
         if let Some(Err(e)) = change.value().get() {
-            problem.set(Some(e.to_string()));
+            problem.set(Some(if e.status == 403 {
+                (Some("current"), "The current password is wrong.".into())
+            } else {
+                api_problem(&e, |f| match f {
+                    "new_password" => Some("new"),
+                    "current_password" => Some("current"),
+                    _ => None,
+                })
+            }));
         }
     });
     Effect::new(move |_| {
@@ -47,13 +57,14 @@ pub fn AccountPage() -> impl IntoView {
         ev.prevent_default();
         change.value().set(None);
         if new.get_untracked() != repeat.get_untracked() {
-            problem.set(Some("The new passwords differ.".into()));
+            problem.set(Some((Some("repeat"), "The new passwords differ.".into())));
             return;
         }
         if new.get_untracked() == current.get_untracked() {
-            problem.set(Some(
+            problem.set(Some((
+                Some("new"),
                 "The new password is the same as the current one; choose a different one.".into(),
-            ));
+            )));
             return;
         }
         problem.set(None);
@@ -109,13 +120,16 @@ pub fn AccountPage() -> impl IntoView {
                 <form class="form" method="post" on:submit=on_change>
                     <label for="pw-current">"Current password"</label>
                     <input id="pw-current" type="password" autocomplete="current-password" required bind:value=current />
+                    {field_error(problem, "current", "pw-error")}
                     <label for="pw-new">"New password (at least 10 characters)"</label>
                     <input id="pw-new" type="password" autocomplete="new-password" minlength="10" required bind:value=new />
+                    {field_error(problem, "new", "pw-error")}
                     <label for="pw-repeat">"Repeat the new password"</label>
                     <input id="pw-repeat" type="password" autocomplete="new-password" minlength="10" required bind:value=repeat />
+                    {field_error(problem, "repeat", "pw-error")}
                     <div class="form-error" aria-live="polite">
                         {move || match (problem.get(), change.value().get()) {
-                            (Some(p), _) => Some(Either::Right(view! { <p class="error" role="alert" id="pw-error">{p}</p> })),
+                            (Some((None, p)), _) => Some(Either::Right(view! { <p class="error" role="alert" id="pw-error">{p}</p> })),
                             (None, Some(Ok(()))) => Some(Either::Left(view! { <p class="ok-text" id="pw-changed">"Password changed."</p> })),
                             _ => None,
                         }}

@@ -474,7 +474,8 @@ fn LiveCards(latest: Memo<Option<Report>>) -> impl IntoView {
                     </div>
                     <div class="card live-card">
                         <h3>"Disks"</h3>
-                        <div class="scroll-list">
+                        // Focusable: a list that scrolls must be reachable by keyboard.
+                        <div class="scroll-list" tabindex="0" role="group" aria-label="Disks">
                             {disks.is_empty().then(|| view! { <p class="muted small">"—"</p> })}
                             {disks.into_iter().map(|d| view! {
                                 <Gauge label=d.mount.clone() pct=d.used_pct()
@@ -485,7 +486,7 @@ fn LiveCards(latest: Memo<Option<Report>>) -> impl IntoView {
                     </div>
                     <div class="card live-card">
                         <h3>"Network"</h3>
-                        <ul class="kv-list scroll-list">
+                        <ul class="kv-list scroll-list" tabindex="0" aria-label="Network interfaces">
                             {nets.is_empty().then(|| view! { <li class="muted small">"—"</li> })}
                             {nets.into_iter().map(|n| view! {
                                 <li><span class="k">{n.iface}</span>
@@ -495,7 +496,7 @@ fn LiveCards(latest: Memo<Option<Report>>) -> impl IntoView {
                     </div>
                     <div class="card live-card">
                         <h3>"Temperatures"</h3>
-                        <ul class="kv-list scroll-list">
+                        <ul class="kv-list scroll-list" tabindex="0" aria-label="Temperatures">
                             {temps.is_empty().then(|| view! { <li class="muted small">"No sensors reported"</li> })}
                             {temps.into_iter().map(|t| view! {
                                 <li><span class="k">{t.sensor}</span><span class="v">{format::celsius(t.celsius)}</span></li>

@@ -50,6 +50,8 @@ pub fn AgentsPage() -> impl IntoView {
     });
     let new_name = RwSignal::new(String::new());
     let row_error = RwSignal::new(None::<(&'static str, ApiError)>);
+    // What is wrong with the name being typed in a row's rename field.
+    let rename_problem = RwSignal::new(None::<String>);
 
     let create = Action::new_local(|name: &String| api::create_agent(name.clone()));
     // One action for every row operation (one instantiation in the bundle).
@@ -76,11 +78,13 @@ pub fn AgentsPage() -> impl IntoView {
     Effect::new(move |_| match row_op.value().get() {
         Some(Ok(token)) => {
             pending.set(None);
+            rename_problem.set(None);
             if token.is_some() {
                 shown.set(token);
             }
             agents.refetch();
         }
+        Some(Err(("Renaming the agent", e))) => rename_problem.set(Some(name_sentence(&e))),
         Some(Err(e)) => row_error.set(Some(e)),
         None => {}
     });
@@ -89,20 +93,13 @@ pub fn AgentsPage() -> impl IntoView {
     let name_problem = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         if let Some(Err(e)) = create.value().get() {
-            name_problem.set(Some(e.to_string()));
+            name_problem.set(Some(name_sentence(&e)));
         }
     });
     let on_create = move |ev: SubmitEvent| {
         ev.prevent_default();
         let name = new_name.get_untracked().trim().to_string();
-        let taken = list.with_untracked(|l| l.iter().any(|a| a.name.eq_ignore_ascii_case(&name)));
-        name_problem.set(if name.is_empty() {
-            Some("A name needs at least one letter or digit; spaces alone are not a name.".into())
-        } else if taken {
-            Some(format!("You already have an agent named “{name}”. Choose another name so the two can be told apart."))
-        } else {
-            None
-        });
+        name_problem.set(name_check(&list.get_untracked(), None, &name));
         if name_problem.get_untracked().is_none() {
             create.dispatch(name);
         }
@@ -182,13 +179,39 @@ pub fn AgentsPage() -> impl IntoView {
                                         let id = a.id;
                                         move || list.with(|l| l.iter().find(|x| x.id == id).and_then(|x| x.last_seen_ms))
                                     })
-                                    agent=a now=now pending=pending row_op=row_op />
+                                    agent=a now=now pending=pending row_op=row_op
+                                    rename_problem=rename_problem agents=list />
                             </For>
                         </ul>
                     }),
                 }}
             </div>
         </section>
+    }
+}
+
+/// What is wrong with `name` for an agent (`renaming`: its id), if anything.
+fn name_check(agents: &[AgentInfo], renaming: Option<u64>, name: &str) -> Option<String> {
+    let taken = agents
+        .iter()
+        .any(|a| Some(a.id) != renaming && a.name.eq_ignore_ascii_case(name));
+    if name.is_empty() {
+        Some("A name needs at least one letter or digit; spaces alone are not a name.".into())
+    } else if taken {
+        Some(format!(
+            "You already have an agent named “{name}”. Choose another name so the two can be told apart."
+        ))
+    } else {
+        None
+    }
+}
+
+/// A refused name in a sentence (without the API's `name:` in front).
+fn name_sentence(e: &ApiError) -> String {
+    if e.field() == Some("name") {
+        e.sentence()
+    } else {
+        e.to_string()
     }
 }
 
@@ -236,6 +259,8 @@ fn AgentRow(
     now: ReadSignal<i64>,
     pending: RwSignal<Option<Pending>>,
     row_op: RowAction,
+    rename_problem: RwSignal<Option<String>>,
+    agents: Memo<Vec<AgentInfo>>,
 ) -> impl IntoView {
     let id = agent.id;
     let (status_class, status_text) = agent_status(&agent);
@@ -284,13 +309,16 @@ fn AgentRow(
                     <form class="inline-form" on:submit=move |ev: SubmitEvent| {
                         ev.prevent_default();
                         let n = edit_name.get_untracked().trim().to_string();
-                        if !n.is_empty() { row_op.dispatch(RowOp::Rename(id, n)); }
+                        rename_problem.set(name_check(&agents.get_untracked(), Some(id), &n));
+                        if rename_problem.get_untracked().is_none() { row_op.dispatch(RowOp::Rename(id, n)); }
                     }>
                         <label class="visually-hidden" for=format!("rename-{id}")>"New name"</label>
-                        <input id=format!("rename-{id}") class="rename-input" maxlength="64" required bind:value=edit_name node_ref=input />
+                        <input id=format!("rename-{id}") class="rename-input" maxlength="64" required bind:value=edit_name node_ref=input
+                            aria-describedby="rename-error" />
                         <button class="button small" type="submit">"Save"</button>
                         <button class="button secondary small" type="button"
-                            on:click=move |_| pending.set(None)>"Cancel"</button>
+                            on:click=move |_| { pending.set(None); rename_problem.set(None); }>"Cancel"</button>
+                        {move || rename_problem.get().map(|p| view! { <span class="error field-error" role="alert" id="rename-error">{p}</span> })}
                     </form>
                 }) } else { Either::Right(view! {
                     <a class="agent-name clip" title=name.clone() href=format!("/agents/{id}")>{name.clone()}</a>

@@ -79,18 +79,25 @@ impl Order {
     }
 }
 
-/// How urgent an agent's state is (0 = look first).
-fn rank(a: &AgentInfo) -> u8 {
+/// How urgent an agent's state is (0 = look first); `firing`: the agents
+/// with a rule firing now.
+fn rank(a: &AgentInfo, firing: &[u64]) -> u8 {
     match crate::components::common::agent_status(a).0 {
         "offline" => 0,
-        "expired" => 1,
-        "pending" => 2,
-        _ => 3,
+        _ if firing.contains(&a.id) => 1,
+        "expired" => 2,
+        "pending" => 3,
+        _ => 4,
     }
 }
 
 /// Sorts and filters agents for the overview.
-fn arrange(mut agents: Vec<AgentInfo>, filter: &str, order: Order) -> Vec<AgentInfo> {
+fn arrange(
+    mut agents: Vec<AgentInfo>,
+    firing: &[u64],
+    filter: &str,
+    order: Order,
+) -> Vec<AgentInfo> {
     let needle = filter.trim().to_lowercase();
     if let Some(tag) = needle.strip_prefix("tag:") {
         // `tag:vps`: exactly the agents with that tag.
@@ -107,9 +114,13 @@ fn arrange(mut agents: Vec<AgentInfo>, filter: &str, order: Order) -> Vec<AgentI
     let by_name = |a: &AgentInfo, b: &AgentInfo| a.name.to_lowercase().cmp(&b.name.to_lowercase());
     match order {
         Order::Name => agents.sort_by(by_name),
-        // Problems first: offline, then an expired token, then waiting for
-        // the first report, then online.
-        Order::Status => agents.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| by_name(a, b))),
+        // Problems first: offline, then a rule firing, then an expired
+        // token, then waiting for the first report, then online.
+        Order::Status => agents.sort_by(|a, b| {
+            rank(a, firing)
+                .cmp(&rank(b, firing))
+                .then_with(|| by_name(a, b))
+        }),
         // Untagged agents last.
         Order::Tag => agents.sort_by(|a, b| {
             (a.tags.is_empty(), a.tags.first())
@@ -136,13 +147,24 @@ enum ListState {
 #[component]
 fn Overview() -> impl IntoView {
     let agents = LocalResource::new(api::agents);
+    let rules = LocalResource::new(api::rules);
     let now = use_now(5000);
     Effect::new(move |prev: Option<i64>| {
         let t = now.get();
         if prev.is_some() {
             agents.refetch();
+            rules.refetch();
         }
         t
+    });
+    // The agents with a rule firing now (kept while the server is away).
+    let firing = Memo::new(move |prev: Option<&Vec<u64>>| match rules.get() {
+        Some(Ok(list)) => list
+            .iter()
+            .filter(|r| !r.firing.is_empty())
+            .map(|r| r.agent_id)
+            .collect(),
+        _ => prev.cloned().unwrap_or_default(),
     });
     let filter = RwSignal::new(String::new());
     let order = RwSignal::new(Order::Status);
@@ -152,7 +174,8 @@ fn Overview() -> impl IntoView {
         Some(Ok(l)) => l,
         _ => prev.cloned().unwrap_or_default(),
     });
-    let shown = Memo::new(move |_| arrange(all.get(), &filter.get(), order.get()));
+    let shown =
+        Memo::new(move |_| firing.with(|f| arrange(all.get(), f, &filter.get(), order.get())));
     let state = Memo::new(move |prev: Option<&ListState>| match agents.get() {
         None => prev.cloned().unwrap_or(ListState::Loading),
         Some(Err(e)) if e.transient() => prev.cloned().unwrap_or(ListState::Loading),
@@ -257,14 +280,24 @@ mod tests {
         ];
         let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
         assert_eq!(
-            names(arrange(list.clone(), "", Order::Status)),
+            names(arrange(list.clone(), &[], "", Order::Status)),
             ["Backup", "web", "nas"]
         );
         assert_eq!(
-            names(arrange(list.clone(), "", Order::LastSeen)),
+            names(arrange(list.clone(), &[], "", Order::LastSeen)),
             ["web", "nas", "Backup"]
         );
-        assert_eq!(names(arrange(list, " NA", Order::Name)), ["nas"]);
+        assert_eq!(
+            names(arrange(list.clone(), &[], " NA", Order::Name)),
+            ["nas"]
+        );
+        // A firing rule comes right after offline, before the quiet ones.
+        let mut more = list;
+        more.push(agent(4, "app", true, Some(2)));
+        assert_eq!(
+            names(arrange(more, &[2], "", Order::Status)),
+            ["Backup", "web", "nas", "app"]
+        );
     }
 
     #[test]
@@ -277,15 +310,15 @@ mod tests {
         let list = vec![vps, home, bare];
         let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
         assert_eq!(
-            names(arrange(list.clone(), "tag:vps", Order::Name)),
+            names(arrange(list.clone(), &[], "tag:vps", Order::Name)),
             ["web"]
         );
         assert_eq!(
-            names(arrange(list.clone(), "vps", Order::Name)),
+            names(arrange(list.clone(), &[], "vps", Order::Name)),
             ["nas", "web"]
         );
         assert_eq!(
-            names(arrange(list, "", Order::Tag)),
+            names(arrange(list, &[], "", Order::Tag)),
             ["nas", "web", "Backup"]
         );
     }

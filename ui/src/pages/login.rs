@@ -9,7 +9,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, LoginRequest, RegisterRequest};
-use crate::components::common::{Title, use_hydrated};
+use crate::components::common::{Problem, Title, api_problem, field_error, use_hydrated};
 use crate::session::use_session;
 
 #[component]
@@ -39,10 +39,11 @@ fn AuthForm(register: bool) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
-    let mismatch = RwSignal::new(false);
     // Two-factor: the server asked for a code after a right password.
     let code = RwSignal::new(String::new());
     let need_code = RwSignal::new(false);
+    // One message at a time, next to its field; cleared on the next attempt.
+    let problem: Problem = RwSignal::new(None);
     let submit = Action::new_local(move |c: &LoginRequest| {
         let c = c.clone();
         async move {
@@ -55,6 +56,20 @@ fn AuthForm(register: bool) -> impl IntoView {
             }
             api::login(&c).await
         }
+    });
+    Effect::new(move |_| match submit.value().get() {
+        Some(Err(e)) if e.status == 401 && !register && is_code_request(&e.message) => {
+            problem.set(Some((None, e.message)))
+        }
+        Some(Err(e)) if e.status == 401 && !register => {
+            problem.set(Some((None, "Wrong username or password.".into())))
+        }
+        Some(Err(e)) => problem.set(Some(api_problem(&e, |f| match f {
+            "username" => Some("username"),
+            "password" => Some("password"),
+            _ => None,
+        }))),
+        _ => {}
     });
     Effect::new(move |_| {
         if let Some(Err(e)) = submit.value().get()
@@ -92,8 +107,9 @@ fn AuthForm(register: bool) -> impl IntoView {
     });
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        mismatch.set(register && password.get_untracked() != confirm.get_untracked());
-        if !mismatch.get_untracked() {
+        let mismatch = register && password.get_untracked() != confirm.get_untracked();
+        problem.set(mismatch.then(|| (Some("confirm"), "The passwords differ.".to_string())));
+        if !mismatch {
             submit.dispatch(LoginRequest {
                 username: username.get_untracked().trim().to_string(),
                 password: password.get_untracked(),
@@ -148,6 +164,7 @@ fn AuthForm(register: bool) -> impl IntoView {
                 <label for=ids.user>"Username"</label>
                 <input id=ids.user name="username" autocomplete="username" required bind:value=username
                     aria-describedby=register.then_some("register-rules") />
+                {field_error(problem, "username", "username-error")}
                 <label for=ids.pass>"Password"</label>
                 <input id=ids.pass name="password" type="password" required bind:value=password
                     autocomplete=if register { "new-password" } else { "current-password" } />
@@ -155,22 +172,18 @@ fn AuthForm(register: bool) -> impl IntoView {
                     <label for="login-code">"Two-factor code (or a recovery code)"</label>
                     <input id="login-code" name="code" autocomplete="one-time-code" required bind:value=code />
                 })}
+                {field_error(problem, "password", "password-error")}
                 {register.then(|| view! {
                     <label for="reg-confirm">"Repeat the password"</label>
                     <input id="reg-confirm" name="confirm" type="password" autocomplete="new-password" required
                         bind:value=confirm />
+                    {field_error(problem, "confirm", "confirm-error")}
                 })}
                 <div class="form-error" aria-live="polite">
-                    {move || {
-                        let text = match submit.value().get() {
-                            _ if mismatch.get() => Some("The passwords differ.".to_string()),
-                            Some(Err(e)) if e.status == 401 && !register && is_code_request(&e.message) => Some(e.message),
-                            Some(Err(e)) if e.status == 401 && !register => Some("Wrong username or password.".to_string()),
-                            Some(Err(e)) => Some(e.to_string()),
-                            _ => None,
-                        };
-                        text.map(|t| view! { <p class="error" role="alert">{t}</p> })
-                    }}
+                    {move || problem.with(|p| match p {
+                        Some((None, text)) => Some(view! { <p class="error" role="alert" id="auth-error">{text.clone()}</p> }),
+                        _ => None,
+                    })}
                 </div>
                 <button class="button" type="submit" id=ids.submit
                     disabled=move || !ready.get() || submit.pending().get()>

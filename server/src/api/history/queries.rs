@@ -1,40 +1,75 @@
 //! What bounds the history queries in flight: a per-user limit on how many
-//! run at once (429 beyond it), a time budget per query (503 after it), and
+//! run at once (429 beyond it), a server-wide limit on how many do work at
+//! once (a query waits a bounded time for one of those slots, then 503 with
+//! `Retry-After`), a time budget per query (503 after it), and
 //! cancellation when the client goes away or the server shuts down.
 //!
-//! A query runs on the blocking pool and checks its [`QueryBudget`] between
-//! blocks; the budget's cancel flags are set by a guard that the handler's
-//! future owns (dropped when the client's connection closes) and by
+//! A query runs on a thread of its own at a lower CPU priority (nice
+//! [`QUERY_NICE`]), so however many clients flood the history routes, at most
+//! `max_running` cores' worth of query work competes with ingest, and it
+//! yields to it. The query checks its [`QueryBudget`] between blocks; the
+//! budget's cancel flags are set by a guard that the handler's future owns
+//! (dropped when the client's connection closes) and by
 //! [`HistoryQueries::shut_down`], so neither a gone client nor a stopping
 //! server waits on a query for more than a block's worth of work.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use storage::tsdb::QueryBudget;
+use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
+
+/// The nice value of the query threads: ingest (nice 0) gets about nine
+/// tenths of a core that both want.
+pub const QUERY_NICE: i32 = 10;
+
+/// The longest a query waits for a server-wide slot before 503 (and at
+/// most half its time budget).
+const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// The history queries of every user.
 #[derive(Debug)]
 pub struct HistoryQueries {
     per_user: usize,
     budget: Duration,
-    /// Queries running per user id. Held only to count, never across I/O.
+    /// Queries doing work at once, server-wide.
+    max_running: usize,
+    slots: Arc<Semaphore>,
+    /// How long a query waits for a slot.
+    wait: Duration,
+    /// Queries running per user id (waiting for a slot included). Held only
+    /// to count, never across I/O.
     running: Mutex<HashMap<u64, usize>>,
     shutdown: Arc<AtomicBool>,
+    /// Queries the engine stopped before their end because nobody waited
+    /// for them any more (client gone, server stopping).
+    cancelled: AtomicU64,
+}
+
+/// The default server-wide limit: half the cores, at least one, so history
+/// work always leaves ingest a core.
+pub fn default_max_running() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 impl HistoryQueries {
-    /// At most `per_user` queries of one user at once, each stopped after `budget`.
-    pub fn new(per_user: usize, budget: Duration) -> HistoryQueries {
+    /// At most `per_user` queries of one user and `max_running` of all
+    /// users at once, each stopped after `budget`.
+    pub fn new(per_user: usize, max_running: usize, budget: Duration) -> HistoryQueries {
+        let max_running = max_running.max(1);
         HistoryQueries {
             per_user,
             budget,
+            max_running,
+            slots: Arc::new(Semaphore::new(max_running)),
+            wait: (budget / 2).min(MAX_WAIT),
             running: Mutex::new(HashMap::new()),
             shutdown: Arc::new(AtomicBool::new(false)),
+            cancelled: AtomicU64::new(0),
         }
     }
 
@@ -43,7 +78,8 @@ impl HistoryQueries {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A slot for one query of `user`, or 429 when they have `per_user` running.
+    /// A slot for one query of `user`, or 429 when they have `per_user`
+    /// running. Takes no I/O: call it before any catalog work.
     pub fn start(self: &Arc<Self>, user: u64) -> ApiResult<QueryPermit> {
         let mut running = self.running();
         let n = running.entry(user).or_insert(0);
@@ -68,32 +104,87 @@ impl HistoryQueries {
         self.running().get(&user).copied().unwrap_or(0)
     }
 
+    /// Queries doing work now, server-wide (on their threads).
+    pub fn working(&self) -> usize {
+        self.max_running
+            .saturating_sub(self.slots.available_permits())
+    }
+
+    /// Queries stopped before their end since the start because nobody
+    /// waited for their answer any more.
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
     /// Stop every query in flight and every later one (graceful shutdown).
     pub fn shut_down(&self) {
         self.shutdown.store(true, Ordering::Relaxed);
     }
 
-    /// Runs `query` on the blocking pool within the time budget, holding
-    /// `permit` until the query has really stopped. If the returned future
-    /// is dropped (the client went away), the query is told to stop.
+    /// Runs `query` within the time budget on a low-priority thread once a
+    /// server-wide slot is free (503 after waiting [`MAX_WAIT`] or half the
+    /// budget, whichever is shorter), holding `permit` until the query has
+    /// really stopped. If the returned future is dropped (the client went
+    /// away), the query is told to stop.
     pub async fn run<T: Send + 'static>(
         &self,
         permit: QueryPermit,
         query: impl FnOnce(&QueryBudget) -> T + Send + 'static,
     ) -> ApiResult<T> {
+        let slot = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            // The semaphore is never closed.
+            Ok(Err(_)) | Err(_) => {
+                return Err(ApiError::Busy {
+                    message: format!(
+                        "the server is busy with other history queries ({} at once); retry in a moment",
+                        self.max_running
+                    ),
+                    retry_after_s: 1,
+                });
+            }
+        };
         let cancel = CancelOnDrop::default();
         let budget = QueryBudget::unlimited()
             .with_time(self.budget)
             .with_cancel(cancel.0.clone())
             .with_cancel(self.shutdown.clone());
-        let answer = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            query(&budget)
-        })
-        .await
-        .map_err(ApiError::internal)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("history-query".into())
+            .spawn(move || {
+                lower_priority();
+                let answer = query(&budget);
+                // Both slots are free before anyone learns the answer.
+                drop(slot);
+                drop(permit);
+                // The receiver is gone when the client left; nothing to do.
+                let _ = tx.send(answer);
+            })
+            .map_err(ApiError::internal)?;
+        let answer = rx
+            .await
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("a history query thread panicked")))?;
         drop(cancel);
         Ok(answer)
+    }
+
+    /// The answer for a query the engine stopped (budget, shutdown, client
+    /// gone), counting the cancelled ones.
+    pub fn stopped(&self, e: storage::Error) -> ApiError {
+        if matches!(e, storage::Error::QueryCancelled) {
+            self.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+        stopped(e)
+    }
+}
+
+/// Lowers the calling thread's CPU priority to [`QUERY_NICE`] (on Linux the
+/// nice value is per thread). A failure only costs the priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(None, QUERY_NICE) {
+        tracing::debug!(error = %e, "cannot lower a history query's priority");
     }
 }
 
@@ -164,7 +255,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_query_whose_client_went_away_stops_and_frees_its_slot() {
-        let queries = Arc::new(HistoryQueries::new(1, Duration::from_secs(600)));
+        let queries = Arc::new(HistoryQueries::new(1, 2, Duration::from_secs(600)));
         let permit = queries.start(7).unwrap();
         assert!(matches!(
             queries.start(7),
@@ -194,7 +285,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shutting_down_stops_the_queries_in_flight() {
-        let queries = Arc::new(HistoryQueries::new(4, Duration::from_secs(600)));
+        let queries = Arc::new(HistoryQueries::new(4, 2, Duration::from_secs(600)));
         let (tx, rx) = mpsc::channel();
         let running = {
             let queries = queries.clone();
@@ -212,9 +303,62 @@ mod tests {
         ));
     }
 
+    /// Beyond the server-wide limit a query waits (half its budget at most
+    /// here), then is refused with 503 `busy`, whoever asks; the one
+    /// running runs on a thread of lower priority.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_beyond_the_server_wide_limit_wait_then_get_busy() {
+        let queries = Arc::new(HistoryQueries::new(4, 1, Duration::from_millis(400)));
+        let (tx, rx) = mpsc::channel();
+        let first = {
+            let queries = queries.clone();
+            let permit = queries.start(1).unwrap();
+            tokio::spawn(async move {
+                queries
+                    .run(permit, move |budget| {
+                        #[cfg(target_os = "linux")]
+                        assert_eq!(
+                            rustix::process::getpriority_process(None).unwrap(),
+                            QUERY_NICE
+                        );
+                        spin(tx)(budget)
+                    })
+                    .await
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while queries.working() != 1 {
+            assert!(Instant::now() < deadline, "the first query never started");
+            tokio::task::yield_now().await;
+        }
+        let permit = queries.start(2).unwrap();
+        let waited = Instant::now();
+        let refused = queries.run(permit, |_| ()).await;
+        assert!(
+            matches!(
+                refused,
+                Err(ApiError::Busy {
+                    retry_after_s: 1,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert!(waited.elapsed() >= Duration::from_millis(200));
+        first.await.unwrap().unwrap();
+        assert!(matches!(
+            rx.recv().unwrap(),
+            storage::Error::QueryTimedOut { .. }
+        ));
+        // The slot is free again.
+        let permit = queries.start(2).unwrap();
+        queries.run(permit, |_| ()).await.unwrap();
+        assert_eq!(queries.working(), 0);
+    }
+
     #[tokio::test]
     async fn a_query_stops_at_its_time_budget() {
-        let queries = Arc::new(HistoryQueries::new(4, Duration::from_millis(20)));
+        let queries = Arc::new(HistoryQueries::new(4, 2, Duration::from_millis(20)));
         let (tx, rx) = mpsc::channel();
         let permit = queries.start(1).unwrap();
         queries.run(permit, spin(tx)).await.unwrap();

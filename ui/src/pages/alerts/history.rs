@@ -260,11 +260,11 @@ fn event_row(e: AlertEvent) -> impl IntoView {
     view! {
         <tr class="event-row" data-state=e.state.as_str()>
             <td class="nowrap">{format::datetime(e.ts_ms)}</td>
-            <td class="name-cell"><span class="clip" title=agent_tip>{e.agent_name}</span></td>
-            <td class="name-cell"><span class="clip" title=what_tip>{what}</span></td>
-            <td><span class=if firing { "badge badge-firing" } else { "badge badge-online" }>{if firing { "Firing" } else { "Resolved" }}</span></td>
-            <td class="nowrap">{value}</td>
-            <td class="small">{delivery}</td>
+            <td class="name-cell" data-label="Agent"><span class="clip" title=agent_tip>{e.agent_name}</span></td>
+            <td class="name-cell" data-label="What"><span class="clip" title=what_tip>{what}</span></td>
+            <td data-label="State"><span class=if firing { "badge badge-firing" } else { "badge badge-online" }>{if firing { "Firing" } else { "Resolved" }}</span></td>
+            <td class="nowrap" data-label="Value">{value}</td>
+            <td class="small" data-label="Delivery">{delivery}</td>
         </tr>
     }
 }

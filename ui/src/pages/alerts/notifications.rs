@@ -5,7 +5,7 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 use crate::api::{self, DeliveryStatus, UpdateRecipientRequest};
-use crate::components::common::{ErrorNote, use_hydrated};
+use crate::components::common::{ErrorNote, Problem, api_problem, field_error, use_hydrated};
 
 #[component]
 pub(super) fn RecipientCard() -> impl IntoView {
@@ -25,15 +25,23 @@ pub(super) fn RecipientCard() -> impl IntoView {
         let change = change.clone();
         async move { api::set_recipient(&change).await }
     });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = save.value().get() {
-            current.refetch();
-        }
+    // A refusal next to its field; cleared on the next attempt.
+    let problem: Problem = RwSignal::new(None);
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(_)) => current.refetch(),
+        Some(Err(e)) => problem.set(Some(api_problem(&e, |f| match f {
+            "telegram_chat_id" => Some("chat"),
+            "webhook_url" => Some("url"),
+            "webhook_secret" => Some("secret"),
+            _ => None,
+        }))),
+        None => {}
     });
     let test = Action::new_local(|_: &()| api::test_recipient());
     let on_save = move |ev: SubmitEvent| {
         ev.prevent_default();
         let secret_text = secret.get_untracked();
+        problem.set(None);
         save.dispatch(UpdateRecipientRequest {
             telegram_chat_id: Some(chat.get_untracked().trim().to_string()),
             webhook_url: Some(url.get_untracked().trim().to_string()),
@@ -55,6 +63,7 @@ pub(super) fn RecipientCard() -> impl IntoView {
                 <div class="form-grid">
                     <label>"Telegram chat id"
                         <input id="telegram-chat" bind:value=chat placeholder="123456789" maxlength="64" />
+                        {field_error(problem, "chat", "recipient-error")}
                         <span class="muted small" id="telegram-note">{move || match loaded() {
                             Some(r) if !r.telegram_configured => "The server has no Telegram bot token: Telegram messages are skipped (see README, Alerts).",
                             Some(_) => "Send /start to the bot, then put your chat id here.",
@@ -63,10 +72,12 @@ pub(super) fn RecipientCard() -> impl IntoView {
                     </label>
                     <label>"Webhook URL"
                         <input id="webhook-url" type="url" bind:value=url placeholder="https://example.com/hook" maxlength="2048" />
+                        {field_error(problem, "url", "recipient-error")}
                     </label>
                     <label>"Webhook secret (HMAC-SHA256 signature)"
                         <input id="webhook-secret" type="password" autocomplete="new-password" bind:value=secret
                             placeholder=move || if loaded().is_some_and(|r| r.webhook_secret_set) { "set · type to replace" } else { "none" } />
+                        {field_error(problem, "secret", "recipient-error")}
                     </label>
                 </div>
                 <div class="form-actions">
@@ -85,10 +96,10 @@ pub(super) fn RecipientCard() -> impl IntoView {
                     })}
                 </div>
                 <div class="form-error" aria-live="polite" id="recipient-result">
-                    {move || match save.value().get() {
-                        Some(Ok(_)) => Some(Either::Left(view! { <p class="ok-text">"Saved."</p> })),
-                        Some(Err(e)) => Some(Either::Right(view! { <ErrorNote what="Saving" error=e /> })),
-                        None => None,
+                    {move || match (save.value().get(), problem.get()) {
+                        (Some(Ok(_)), _) => Some(Either::Left(view! { <p class="ok-text">"Saved."</p> })),
+                        (Some(Err(e)), Some((None, _))) => Some(Either::Right(view! { <ErrorNote what="Saving" error=e /> })),
+                        _ => None,
                     }}
                     {move || match test.value().get() {
                         Some(Ok(r)) => Some(Either::Left(view! {

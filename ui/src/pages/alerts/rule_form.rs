@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use super::metric_option;
 use crate::api::{AlertMetric, ApiError, Comparison, CreateRuleRequest, Rule, UpdateRuleRequest};
+use crate::components::common::{Problem, field_error};
 
 /// One operation on a rule row (one action for all: one instantiation).
 #[derive(Debug, Clone)]
@@ -25,13 +26,38 @@ pub(super) struct RuleForm {
     pub(super) label: RwSignal<String>,
     pub(super) comparison: RwSignal<String>,
     pub(super) threshold: RwSignal<String>,
+    /// The unit a network threshold is typed in (a key of [`RATE_UNITS`]).
+    pub(super) rate_unit: RwSignal<String>,
+    /// Minutes, as typed (the API takes seconds).
     pub(super) duration: RwSignal<String>,
     pub(super) cooldown: RwSignal<String>,
     pub(super) name: RwSignal<String>,
     pub(super) description: RwSignal<String>,
     pub(super) enabled: RwSignal<bool>,
     /// What is wrong, and the field it is about (shown next to that field).
-    pub(super) problem: RwSignal<Option<(Option<&'static str>, String)>>,
+    pub(super) problem: Problem,
+}
+
+/// The units a network threshold can be typed in, and their bytes per second.
+pub(super) const RATE_UNITS: [(&str, f64); 3] = [
+    ("KiB/s", 1024.0),
+    ("MiB/s", 1_048_576.0),
+    ("Mbit/s", 125_000.0),
+];
+
+/// A network threshold in bytes per second as (number, unit) to show, as
+/// it was likely typed: the first of MiB/s, Mbit/s in which it is at least 1
+/// with at most two decimals, else KiB/s.
+fn rate_in_unit(bps: f64) -> (f64, &'static str) {
+    [RATE_UNITS[1], RATE_UNITS[2]]
+        .into_iter()
+        .find(|(_, f)| bps / f >= 1.0 && (bps / f * 100.0).fract() == 0.0)
+        .map_or((bps / 1024.0, "KiB/s"), |(u, f)| (bps / f, u))
+}
+
+/// Seconds as the minutes the form shows: `300` → `5`, `90` → `1.5`.
+fn minutes_text(seconds: u32) -> String {
+    (f64::from(seconds) / 60.0).to_string()
 }
 
 /// The form field an API error names (`threshold: …`), by the form's keys.
@@ -73,14 +99,7 @@ fn capitalised(s: &str) -> String {
 
 /// The error of `field` in the rule form, right under it.
 pub(super) fn field_problem(form: RuleForm, field: &'static str) -> impl IntoView {
-    move || {
-        form.problem.with(|p| match p {
-            Some((Some(f), text)) if *f == field => {
-                Some(view! { <span class="error field-error" role="alert" id="rule-error">{text.clone()}</span> })
-            }
-            _ => None,
-        })
-    }
+    field_error(form.problem, field, "rule-error")
 }
 
 impl RuleForm {
@@ -93,8 +112,9 @@ impl RuleForm {
             label: RwSignal::new(String::new()),
             comparison: RwSignal::new("gt".into()),
             threshold: RwSignal::new("90".into()),
+            rate_unit: RwSignal::new("MiB/s".into()),
             duration: RwSignal::new(String::new()),
-            cooldown: RwSignal::new("300".into()),
+            cooldown: RwSignal::new("5".into()),
             name: RwSignal::new(String::new()),
             description: RwSignal::new(String::new()),
             enabled: RwSignal::new(true),
@@ -126,14 +146,23 @@ impl RuleForm {
             }
             .into(),
         );
-        self.threshold.set(match rule {
-            Some(r) => text(r.threshold),
-            None => "90".into(),
-        });
-        self.duration
-            .set(text(rule.and_then(|r| r.duration_s).map(f64::from)));
+        let (threshold, unit) = match rule {
+            Some(r) if r.metric.unit() == "B/s" => {
+                let (v, unit) = rate_in_unit(r.threshold.unwrap_or(0.0));
+                (v.to_string(), unit)
+            }
+            Some(r) => (text(r.threshold), "MiB/s"),
+            None => ("90".into(), "MiB/s"),
+        };
+        self.threshold.set(threshold);
+        self.rate_unit.set(unit.into());
+        self.duration.set(
+            rule.and_then(|r| r.duration_s)
+                .map(minutes_text)
+                .unwrap_or_default(),
+        );
         self.cooldown
-            .set(rule.map_or(300, |r| r.cooldown_s).to_string());
+            .set(minutes_text(rule.map_or(300, |r| r.cooldown_s)));
         self.name
             .set(rule.and_then(|r| r.name.clone()).unwrap_or_default());
         self.description
@@ -154,17 +183,26 @@ impl RuleForm {
         })?;
         let metric = AlertMetric::parse(&self.metric.get_untracked())
             .ok_or_else(|| (Some("metric"), "Choose what to watch.".to_string()))?;
+        // Minutes as typed (`5`, `1.5`), in whole seconds for the API.
         let seconds = |text: String,
                        what: &str,
                        field: &'static str|
          -> Result<Option<u32>, (Option<&'static str>, String)> {
-            let text = text.trim().to_string();
+            let text = text.trim().replace(',', ".");
             if text.is_empty() {
                 return Ok(None);
             }
-            text.parse::<u32>()
-                .map(Some)
-                .map_err(|_| (Some(field), format!("{what} is a whole number of seconds.")))
+            text.parse::<f64>()
+                .ok()
+                .map(|m| (m * 60.0).round())
+                .filter(|s| (0.0..=f64::from(u32::MAX)).contains(s))
+                .map(|s| Some(s as u32))
+                .ok_or_else(|| {
+                    (
+                        Some(field),
+                        format!("{what} is a number of minutes, like 5 or 0.5."),
+                    )
+                })
         };
         // Offline, a container down or unhealthy, a failed unit: a
         // condition, without comparison or threshold.
@@ -179,7 +217,17 @@ impl RuleForm {
                 .ok()
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| (Some("threshold"), "The threshold is a number.".to_string()))?;
-            Some(value)
+            // Network thresholds are typed in the unit chosen beside them.
+            let per = if metric.unit() == "B/s" {
+                let unit = self.rate_unit.get_untracked();
+                RATE_UNITS
+                    .iter()
+                    .find(|(u, _)| *u == unit)
+                    .map_or(1024.0, |(_, f)| *f)
+            } else {
+                1.0
+            };
+            Some(value * per)
         };
         let label = self.label.get_untracked().trim().to_string();
         let name = self.name.get_untracked().trim().to_string();
@@ -218,5 +266,20 @@ pub(super) fn update_of(r: CreateRuleRequest) -> UpdateRuleRequest {
         enabled: r.enabled,
         name: Some(r.name.unwrap_or_default()),
         description: Some(r.description.unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_thresholds_show_in_the_unit_they_were_typed_in() {
+        assert_eq!(rate_in_unit(1.5 * 1_048_576.0), (1.5, "MiB/s"));
+        assert_eq!(rate_in_unit(100.0 * 125_000.0), (100.0, "Mbit/s"));
+        assert_eq!(rate_in_unit(512.0 * 1024.0), (512.0, "KiB/s"));
+        assert_eq!(rate_in_unit(0.0), (0.0, "KiB/s"));
+        assert_eq!(minutes_text(300), "5");
+        assert_eq!(minutes_text(90), "1.5");
     }
 }

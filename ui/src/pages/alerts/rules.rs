@@ -4,7 +4,9 @@ use leptos::either::{Either, EitherOf3};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
-use super::rule_form::{RuleForm, RuleOp, field_problem, form_field, rule_sentence, update_of};
+use super::rule_form::{
+    RATE_UNITS, RuleForm, RuleOp, field_problem, form_field, rule_sentence, update_of,
+};
 use super::{agent_name, condition_text, metric_option, short_seconds, value_text, what_text};
 use crate::api::{self, AgentInfo, AlertMetric, ApiError, Rule, UpdateRuleRequest};
 use crate::components::common::{ErrorNote, use_hydrated};
@@ -188,21 +190,30 @@ pub(super) fn RulesCard(
                                 <option value="lt">"below"</option>
                             </select>
                             <input id="rule-threshold" inputmode="decimal" aria-label="Threshold" bind:value=form.threshold />
-                            <span class="unit muted">{move || form.metric().unit()}</span>
+                            {move || if form.metric().unit() == "B/s" {
+                                Either::Left(view! {
+                                    <select id="rule-rate-unit" aria-label="Unit" prop:value=move || form.rate_unit.get()
+                                        on:change=move |ev| form.rate_unit.set(event_target_value(&ev))>
+                                        {RATE_UNITS.into_iter().map(|(u, _)| view! { <option value=u selected=form.rate_unit.get_untracked() == u>{u}</option> }).collect_view()}
+                                    </select>
+                                })
+                            } else {
+                                Either::Right(view! { <span class="unit muted">{form.metric().unit()}</span> })
+                            }}
                         </span>
                         {field_problem(form, "threshold")}
                     </label>
                     <label>
                         {move || match form.metric() {
-                            AlertMetric::Offline => "Silent for (s; empty: 3 intervals)",
-                            AlertMetric::ContainerRestarts => "Within (s, at most 900)",
-                            _ => "For at least (s; empty: at once)",
+                            AlertMetric::Offline => "Silent for (min; empty: 3 intervals)",
+                            AlertMetric::ContainerRestarts => "Within (min, at most 15)",
+                            _ => "For at least (min; empty: at once)",
                         }}
-                        <input id="rule-duration" inputmode="numeric" bind:value=form.duration placeholder="—" />
+                        <input id="rule-duration" inputmode="decimal" bind:value=form.duration placeholder="—" />
                         {field_problem(form, "duration")}
                     </label>
-                    <label>"Repeat at most every (s)"
-                        <input id="rule-cooldown" inputmode="numeric" bind:value=form.cooldown />
+                    <label>"Repeat at most every (min)"
+                        <input id="rule-cooldown" inputmode="decimal" bind:value=form.cooldown />
                         {field_problem(form, "cooldown")}
                     </label>
                     <label>"Name (optional)"
@@ -300,10 +311,10 @@ fn rule_row(
     view! {
         <tr class="rule-row" data-rule=id.to_string()>
             <td class="name-cell"><strong class="clip" title=title_tip>{title}</strong><div class="muted small clip" title=what_tip>{what}</div></td>
-            <td class="name-cell"><span class="clip" title=agent_tip>{agent}</span></td>
-            <td class="nowrap">{condition}</td>
-            <td class="nowrap">{cooldown}</td>
-            <td><span class=state_class>{state}</span></td>
+            <td class="name-cell" data-label="Agent"><span class="clip" title=agent_tip>{agent}</span></td>
+            <td class="nowrap" data-label="Condition">{condition}</td>
+            <td class="nowrap" data-label="Repeat">{cooldown}</td>
+            <td data-label="State"><span class=state_class>{state}</span></td>
             <td class="row-actions">
                 {move || if confirm.get() == Some(id) {
                     Either::Left(view! {
