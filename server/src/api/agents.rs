@@ -91,7 +91,10 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
     let owner = user.user_id;
     let agents = state.catalog(move |c| c.agents_of(owner)).await?;
     let now = state.clock.now_ms();
-    let mut list: Vec<AgentInfo> = agents.iter().map(|a| with_version(&state, a, now)).collect();
+    let mut list: Vec<AgentInfo> = agents
+        .iter()
+        .map(|a| with_version(&state, a, now))
+        .collect();
     // Then the agents others shared with the caller, marked as such.
     list.extend(crate::api::shares::shared_with_me(&state, owner, now).await?);
     Ok(Json(list))

@@ -10,10 +10,10 @@ use storage::model::{CONTAINER_METRICS, ContainersResponse, HistoryResponse, His
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::history::{RangeParams, checked_range, labels, request, run_query, start};
+use crate::api::history::{RangeParams, checked_range, labels, request, run_query};
 use crate::auth::extract::AuthUser;
-use crate::sharing::VisibleAgent;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::sharing::VisibleAgent;
 use crate::state::AppState;
 
 /// Longest container name (the wire's label bound).
@@ -100,7 +100,7 @@ async fn container_history(
             tier,
         },
     )?;
-    let (permit, visible) = start(&state, user, agent_id).await?;
+    let (permit, visible) = crate::api::history::start(&state, user, agent_id).await?;
     let agent_id = visible.agent.id;
     let mut req = request(agent_id, &CONTAINER_METRICS, &range, range.max_points);
     req.label_filter = name.map(|n| ("name".to_owned(), n));

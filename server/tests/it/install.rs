@@ -738,7 +738,7 @@ async fn auto_update_replaces_the_binary_only_with_a_verified_download() {
     let args = agent::config::AgentArgs {
         config: Some(work.path().join("none.toml")),
         server: Some(format!("http://{addr}")),
-        auto_update: true,
+        auto_update: Some(true),
         ..Default::default()
     };
     let config = agent::config::Config::resolve(&args).unwrap();

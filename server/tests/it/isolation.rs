@@ -28,7 +28,13 @@ const AGENT_ROUTES: &[(&str, &str, Option<&str>, u16, u16)] = &[
     ("GET", "/api/history/{id}/disk", None, 200, 200),
     ("GET", "/api/history/{id}/network", None, 200, 200),
     ("GET", "/api/history/{id}/summary?start=-7d", None, 200, 200),
-    ("GET", "/api/history/{id}/containers?name=web", None, 200, 200),
+    (
+        "GET",
+        "/api/history/{id}/containers?name=web",
+        None,
+        200,
+        200,
+    ),
     ("GET", "/api/agents/{id}/containers", None, 200, 200),
     // Not a WebSocket handshake: past the access check, refused for that.
     ("GET", "/api/ws/{id}", None, 400, 400),

@@ -829,7 +829,7 @@ async fn the_format_3_fixture_opens_upgrades_and_its_accounts_can_be_managed() {
         format_file(dir.path()).as_deref(),
         Some("statusmonitor-data 3\n")
     );
-    let mut app = app_on(dir, T0 + 60_000);
+    let mut app = TestApp::on_dir(dir, T0 + 60_000);
     assert_eq!(
         format_file(app.dir.path()).as_deref(),
         Some(format!("statusmonitor-data {DATA_FORMAT_VERSION}\n").as_str()),

@@ -25,8 +25,8 @@ mod rules;
 mod sessions;
 mod settings;
 mod shares;
-mod two_factor;
 mod status_pages;
+mod two_factor;
 mod users;
 
 use std::collections::HashMap;
@@ -49,9 +49,9 @@ pub use rules::{FiringRecord, RuleRecord, label_key};
 pub use sessions::{RefreshOutcome, SessionRecord};
 pub use settings::ServerSettingsRecord;
 pub use shares::ShareRole;
+pub use status_pages::StatusPageRecord;
 pub use two_factor::{AccountPolicyRecord, Restriction, TotpRecord};
 pub use users::{UserRecord, UserRecordV1};
-pub use status_pages::StatusPageRecord;
 
 use agents::LiveState;
 use error::store;
