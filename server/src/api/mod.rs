@@ -11,6 +11,7 @@ pub mod admin;
 pub mod agents;
 pub mod alerts;
 pub mod auth;
+pub mod channels;
 pub mod health;
 pub mod history;
 pub mod ingest;
@@ -52,6 +53,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(rules::router())
         .merge(alerts::router())
         .merge(recipient::router())
+        .merge(channels::router())
         .merge(crate::ops::api::router())
         .merge(openapi::router())
 }

@@ -8,6 +8,9 @@
 //! | 2 | this layout plus the top-level `FORMAT` file                     |
 //! | 3 | format 2 plus the catalog table `session_keys` (a random 128-bit |
 //! |   | key per session family, which access tokens must carry)         |
+//! | 4 | format 3 plus the notification tables `channels`,                |
+//! |   | `channel_health`, `rule_notify`, `notify_prefs`, `held_alerts`,  |
+//! |   | `alert_targets`; `recipients` emptied into `channels`            |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -22,7 +25,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 /// The format this build reads and writes.
-pub const DATA_FORMAT_VERSION: u32 = 3;
+pub const DATA_FORMAT_VERSION: u32 = 4;
 /// Name of the version file in the data directory.
 pub const FORMAT_FILE: &str = "FORMAT";
 const MAGIC: &str = "statusmonitor-data";
@@ -106,6 +109,23 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         // keeps working, gives the family a key. A format-2 binary refuses
         // the directory instead of backing it up without the keys.
         2 => Ok(()),
+        // 3 → 4: notification channels. Each user's recipient settings (a
+        // Telegram chat id, a webhook URL and its secret) become default
+        // channels "Telegram" and "Webhook" and the recipient record goes,
+        // in one catalog transaction: an interrupted upgrade redoes it and
+        // finds nothing left to move. The new tables are created on open.
+        3 => {
+            let catalog = storage::catalog::Catalog::open_in(dir)
+                .context("cannot open the catalog to move notification settings")?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let made = catalog
+                .migrate_recipients_to_channels(now_ms)
+                .context("cannot move notification settings into channels")?;
+            tracing::info!(channels = made, "notification settings moved into channels");
+            Ok(())
+        }
         _ => bail!(
             "data directory {} has format {from}, which this binary cannot upgrade",
             dir.display()

@@ -15,6 +15,9 @@ use redb::{
 
 use super::agents::AgentRecord;
 use super::alerts::AlertRecord;
+use super::channels::{
+    self, ChannelHealthRecord, ChannelRecord, DeliveryTargets, NotifyPrefsRecord, RuleNotifyRecord,
+};
 use super::codec;
 use super::error::store;
 use super::recipients::RecipientRecord;
@@ -25,7 +28,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 14] = [
+const TABLE_NAMES: [&str; 20] = [
     "counters",
     "users",
     "usernames",
@@ -40,6 +43,12 @@ const TABLE_NAMES: [&str; 14] = [
     "alerts",
     "alert_counts",
     "recipients",
+    "channels",
+    "channel_health",
+    "rule_notify",
+    "notify_prefs",
+    "held_alerts",
+    "alert_targets",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -137,6 +146,12 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, ALERTS)?;
         n += copy_table(&self.txn, &to, ALERT_COUNTS)?;
         n += copy_table(&self.txn, &to, RECIPIENTS)?;
+        n += copy_table(&self.txn, &to, channels::CHANNELS)?;
+        n += copy_table(&self.txn, &to, channels::CHANNEL_HEALTH)?;
+        n += copy_table(&self.txn, &to, channels::RULE_NOTIFY)?;
+        n += copy_table(&self.txn, &to, channels::NOTIFY_PREFS)?;
+        n += copy_table(&self.txn, &to, channels::HELD_ALERTS)?;
+        n += copy_table(&self.txn, &to, channels::ALERT_TARGETS)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -256,6 +271,42 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         RECIPIENTS,
         &mut out,
         record::<RecipientRecord>("recipient"),
+    );
+    check_table(
+        &txn,
+        channels::CHANNELS,
+        &mut out,
+        record::<ChannelRecord>("channel"),
+    );
+    check_table(
+        &txn,
+        channels::CHANNEL_HEALTH,
+        &mut out,
+        record::<ChannelHealthRecord>("channel health"),
+    );
+    check_table(
+        &txn,
+        channels::RULE_NOTIFY,
+        &mut out,
+        record::<RuleNotifyRecord>("rule channels"),
+    );
+    check_table(
+        &txn,
+        channels::NOTIFY_PREFS,
+        &mut out,
+        record::<NotifyPrefsRecord>("notify settings"),
+    );
+    check_table(
+        &txn,
+        channels::HELD_ALERTS,
+        &mut out,
+        record::<Vec<u64>>("held alert"),
+    );
+    check_table(
+        &txn,
+        channels::ALERT_TARGETS,
+        &mut out,
+        record::<DeliveryTargets>("delivery targets"),
     );
     Ok(out)
 }

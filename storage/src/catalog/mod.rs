@@ -1,6 +1,6 @@
 //! The catalog: users, session families and their refresh tokens, agents,
 //! server settings, alert rules with their firing state, alert history and
-//! notification settings, in one redb file (`DATA_DIR/catalog.redb`).
+//! notification channels and routing, in one redb file (`DATA_DIR/catalog.redb`).
 //!
 //! Every method is synchronous and may block on disk: async callers run them
 //! in `tokio::task::spawn_blocking`. Records are versioned bincode
@@ -16,6 +16,7 @@
 mod agents;
 mod alerts;
 pub mod backup;
+mod channels;
 pub mod codec;
 mod error;
 mod recipients;
@@ -36,6 +37,9 @@ pub use agents::{
     TokenStatus,
 };
 pub use alerts::{AlertRecord, DeliveryRecord};
+pub use channels::{
+    ChannelHealthRecord, ChannelRecord, DeliveryTargets, NotifyPrefsRecord, RuleNotifyRecord,
+};
 pub use error::CatalogError;
 pub use recipients::RecipientRecord;
 pub use rules::{FiringRecord, RuleRecord, label_key};
@@ -150,6 +154,17 @@ impl Catalog {
             txn.open_table(ALERT_COUNTS)
                 .map_err(store("create tables"))?;
             txn.open_table(RECIPIENTS).map_err(store("create tables"))?;
+            for table in [
+                channels::CHANNELS,
+                channels::CHANNEL_HEALTH,
+                channels::RULE_NOTIFY,
+                channels::NOTIFY_PREFS,
+            ] {
+                txn.open_table(table).map_err(store("create tables"))?;
+            }
+            for table in [channels::HELD_ALERTS, channels::ALERT_TARGETS] {
+                txn.open_table(table).map_err(store("create tables"))?;
+            }
         }
         txn.commit().map_err(store("create tables"))?;
         catalog.load_active_sessions()?;

@@ -114,10 +114,7 @@ pub(super) fn RecipientCard() -> impl IntoView {
 }
 
 pub(super) fn channel_name(c: api::Channel) -> &'static str {
-    match c {
-        api::Channel::Telegram => "Telegram",
-        api::Channel::Webhook => "Webhook",
-    }
+    c.title()
 }
 
 pub(super) fn status_name(s: DeliveryStatus) -> &'static str {
