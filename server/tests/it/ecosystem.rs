@@ -562,6 +562,7 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 /// the others still find what they address.
 fn destructive_rank(method: &str, path: &str) -> usize {
     match (method, path) {
+        ("delete", "/api/channels/{id}") => 1,
         ("delete", "/api/rules/{id}") => 1,
         ("delete", "/api/alerts") => 2,
         ("delete", "/api/agents/{id}") => 3,
@@ -630,6 +631,17 @@ async fn openapi_document_matches_the_real_routes() {
         .call_as(&alice, Method::GET, "/api/auth/sessions", None)
         .await;
     let session_id = sessions.body[0]["id"].as_u64().unwrap();
+    let channel = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/channels",
+            Some(json!({ "name": "n", "kind": "ntfy",
+                         "config": { "server_url": "http://127.0.0.1:9", "topic": "t" } })),
+        )
+        .await;
+    assert_eq!(channel.status, StatusCode::CREATED, "{}", channel.text);
+    let channel_id = channel.body["id"].as_u64().unwrap();
 
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -675,6 +687,7 @@ async fn openapi_document_matches_the_real_routes() {
             .replace("/agents/{id}", &format!("/agents/{agent}"))
             .replace("/rules/{id}", &format!("/rules/{rule_id}"))
             .replace("/sessions/{id}", &format!("/sessions/{session_id}"))
+            .replace("/channels/{id}", &format!("/channels/{channel_id}"))
             .replace("{agent_id}", &agent.to_string())
             .replace("{kind}", "cpu");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

@@ -13,6 +13,9 @@ mod agents;
 mod alerts;
 /// Accounts and sessions: registration, log-in, refresh, logout, limits, CSRF.
 mod auth;
+/// Notification channels: every kind against a fake of its service, email
+/// through a real SMTP server, routing, quiet hours, guard, secrets.
+mod channels;
 mod cli;
 mod common;
 /// Slow, silent, idle and too many unauthenticated connections (the accept loop).

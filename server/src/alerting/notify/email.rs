@@ -106,6 +106,21 @@ fn fixed(phrase: &str, transient: bool) -> Failure {
     }
 }
 
+/// A TLS failure during the STARTTLS handshake surfaces as an I/O error
+/// (`InvalidData`, rustls's error inside) of the connection.
+fn tls_in_chain(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// Sends `mail`, trusting `roots` besides the public CAs. Blocking.
 pub fn send(
     guard: &Arc<OutboundGuard>,
@@ -156,7 +171,7 @@ pub fn send(
     transport.build().send(&message).map(|_| ()).map_err(|e| {
         if e.is_timeout() {
             fixed("timeout", true)
-        } else if e.is_tls() {
+        } else if e.is_tls() || tls_in_chain(&e) {
             fixed("TLS error", true)
         } else if let Some(code) = e.status() {
             fixed(&format!("SMTP {code}"), e.is_transient())

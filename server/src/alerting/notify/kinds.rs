@@ -73,7 +73,7 @@ pub fn escape_telegram(text: &str) -> String {
 pub fn escape_discord(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if "\\*_~`|>#[]()<@:-".contains(c) {
+        if "\\*_~`|>#[]()".contains(c) {
             out.push('\\');
         }
         out.push(c);
@@ -327,7 +327,7 @@ mod tests {
     fn markups_are_escaped_per_channel() {
         assert_eq!(escape_telegram("95.0% (> 90)"), "95\\.0% \\(\\> 90\\)");
         assert_eq!(escape_slack("<!channel> & co"), "&lt;!channel&gt; &amp; co");
-        assert_eq!(escape_discord("@everyone *x*"), "\\@everyone \\*x\\*");
+        assert_eq!(escape_discord("[a](b) *x*"), "\\[a\\]\\(b\\) \\*x\\*");
         assert_eq!(escape_html("<b>\"x\""), "&lt;b&gt;&quot;x&quot;");
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(path_segment("!room:example.org"), "%21room%3Aexample.org");
