@@ -398,6 +398,10 @@ impl Catalog {
         Ok(held)
     }
 
+    /// Records the channels of event `event_id` of `owner_id`, and drops
+    /// those of the owner's events the history no longer holds (older than
+    /// its oldest: the history is trimmed from the oldest end), so the table
+    /// stays as long as the history.
     pub fn set_delivery_targets(
         &self,
         owner_id: u64,
@@ -405,6 +409,30 @@ impl Catalog {
         targets: &DeliveryTargets,
     ) -> Result<(), CatalogError> {
         let txn = self.write()?;
+        {
+            let alerts = txn.open_table(ALERTS).map_err(store("open alerts"))?;
+            let oldest = alerts
+                .range((owner_id, 0)..=(owner_id, u64::MAX))
+                .map_err(store("scan alerts"))?
+                .next()
+                .transpose()
+                .map_err(store("scan alerts"))?
+                .map_or(event_id, |(k, _)| k.value().1);
+            let mut table = txn
+                .open_table(ALERT_TARGETS)
+                .map_err(store("open delivery targets"))?;
+            let stale: Vec<u64> = table
+                .range((owner_id, 0)..(owner_id, oldest))
+                .map_err(store("scan delivery targets"))?
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()
+                .map_err(store("scan delivery targets"))?;
+            for id in stale {
+                table
+                    .remove((owner_id, id))
+                    .map_err(store("delete delivery targets"))?;
+            }
+        }
         put(
             &txn,
             ALERT_TARGETS,
@@ -561,5 +589,121 @@ impl Catalog {
         }
         txn.commit().map_err(store("commit channel migration"))?;
         Ok(made)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AlertMetric, AlertState, DeliveryStatus};
+
+    fn event(ts: i64) -> AlertRecord {
+        AlertRecord {
+            id: 0,
+            rule_id: 1,
+            rule_name: None,
+            agent_id: 1,
+            agent_name: "nas".into(),
+            metric: AlertMetric::CpuPct,
+            label: None,
+            state: AlertState::Firing,
+            value: 95.0,
+            threshold: 90.0,
+            comparison: None,
+            ts_ms: ts,
+            deliveries: vec![DeliveryRecord {
+                channel: Channel::Ntfy,
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                error: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn delivery_targets_are_kept_only_as_long_as_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open_in(dir.path()).unwrap();
+        let targets = DeliveryTargets {
+            channels: vec![(5, "ntfy".into())],
+        };
+        let mut ids = Vec::new();
+        for ts in 0..4 {
+            // The history keeps the newest two events of user 7.
+            let stored = catalog
+                .record_transition(1, "", None, Some((7, event(ts))), 2)
+                .unwrap()
+                .unwrap();
+            catalog
+                .set_delivery_targets(7, stored.id, &targets)
+                .unwrap();
+            ids.push(stored.id);
+        }
+        let kept = catalog.delivery_targets(7, &ids).unwrap();
+        assert_eq!(kept.keys().copied().collect::<Vec<_>>(), ids[2..]);
+        // The slot of a delivery is its position.
+        let sent = DeliveryRecord {
+            channel: Channel::Ntfy,
+            status: DeliveryStatus::Sent,
+            attempts: 1,
+            error: None,
+        };
+        assert!(
+            catalog
+                .set_alert_delivery_at(7, ids[3], 0, sent.clone())
+                .unwrap()
+        );
+        assert!(
+            !catalog
+                .set_alert_delivery_at(7, ids[3], 1, sent.clone())
+                .unwrap()
+        );
+        assert!(!catalog.set_alert_delivery_at(7, ids[0], 0, sent).unwrap());
+    }
+
+    #[test]
+    fn channels_belong_to_their_owner_and_health_counts_failures_in_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open_in(dir.path()).unwrap();
+        let c = ChannelRecord {
+            id: 0,
+            owner_id: 7,
+            name: "n".into(),
+            kind: Channel::Ntfy,
+            default: true,
+            fields: BTreeMap::new(),
+            created_ms: 0,
+            updated_ms: 0,
+        };
+        let a = catalog.create_channel(&c, 2).unwrap().unwrap();
+        catalog.create_channel(&c, 2).unwrap().unwrap();
+        assert!(catalog.create_channel(&c, 2).unwrap().is_none(), "limit");
+        assert!(catalog.channel(8, a.id).unwrap().is_none());
+        assert!(!catalog.delete_channel(8, a.id).unwrap());
+        assert!(
+            !catalog
+                .update_channel(&ChannelRecord {
+                    owner_id: 8,
+                    ..a.clone()
+                })
+                .unwrap()
+        );
+        for _ in 0..3 {
+            catalog
+                .record_channel_outcome(a.id, 10, Some("HTTP 500"))
+                .unwrap();
+        }
+        assert!(catalog.channel_health(a.id).unwrap().failing());
+        catalog.record_channel_outcome(a.id, 20, None).unwrap();
+        let h = catalog.channel_health(a.id).unwrap();
+        assert!(!h.failing());
+        assert_eq!(
+            (h.last_ok_ms, h.last_error.as_deref()),
+            (Some(20), Some("HTTP 500"))
+        );
+        assert!(catalog.delete_channel(7, a.id).unwrap());
+        // A delivery finishing after the delete records nothing.
+        catalog.record_channel_outcome(a.id, 30, None).unwrap();
+        assert_eq!(catalog.channel_health(a.id).unwrap(), Default::default());
     }
 }

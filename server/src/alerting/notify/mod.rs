@@ -432,6 +432,10 @@ impl Notifier {
             .filter(|e| ids.contains(&e.id))
             .map(|e| (e.id, e))
             .collect();
+        if events.is_empty() {
+            // Held events deleted meanwhile (with their agent, or cleared).
+            return Ok(());
+        }
         let targets = catalog.delivery_targets(owner_id, &ids)?;
         let mut lines: Vec<String> = events
             .values()
