@@ -95,9 +95,6 @@ pub struct NotifyPrefsRecord {
     /// (start minute of the day, end minute of the day, IANA time zone).
     pub quiet: Option<(u16, u16, String)>,
     pub mute_until_ms: Option<i64>,
-    /// The quiet period (its end, Unix ms) whose held alerts were last
-    /// summarised, so a summary is sent once.
-    pub summarised_until_ms: Option<i64>,
 }
 
 /// The channel of each delivery of an event: (id, name when planned).
