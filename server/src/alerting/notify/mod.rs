@@ -406,7 +406,9 @@ impl Notifier {
             }
         };
         for (owner_id, p) in prefs {
-            if quiet::quiet_end(&p, now_ms).is_some() {
+            // Still quiet, or muted: the summary waits.
+            if quiet::quiet_end(&p, now_ms).is_some() || p.mute_until_ms.is_some_and(|t| t > now_ms)
+            {
                 continue;
             }
             if let Err(e) = self.summarise(&catalog, owner_id, now_ms) {
