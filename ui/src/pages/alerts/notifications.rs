@@ -199,7 +199,7 @@ pub(super) fn NotificationsCard(channels: Channels) -> impl IntoView {
                     <button class="button secondary" type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
                 </div>
             </form>
-            <ul class="plain-list" id="channels">
+            <div id="channels">
                 {move || match channels.get() {
                     None => EitherOf4::A(()),
                     Some(Err(e)) => EitherOf4::B(view! {
@@ -208,7 +208,7 @@ pub(super) fn NotificationsCard(channels: Channels) -> impl IntoView {
                     Some(Ok(list)) if list.is_empty() => EitherOf4::C(view! {
                         <p class="empty" id="channels-empty">"No channels yet: alerts are only kept in the history."</p>
                     }),
-                    Some(Ok(list)) => EitherOf4::D(list.into_iter().map(|c| {
+                    Some(Ok(list)) => EitherOf4::D(view! { <ul class="plain-list">{list.into_iter().map(|c| {
                         let id = c.id;
                         let health = if c.health.failing {
                             ("error", format!("failing: {}", c.health.last_error.clone().unwrap_or_default()))
@@ -242,9 +242,9 @@ pub(super) fn NotificationsCard(channels: Channels) -> impl IntoView {
                                 })}
                             </li>
                         }
-                    }).collect_view()),
+                    }).collect_view()}</ul> }),
                 }}
-            </ul>
+            </div>
             <QuietHoursForm />
             <TelegramTokenForm />
         </section>
@@ -385,5 +385,43 @@ pub(super) fn status_name(s: DeliveryStatus) -> &'static str {
         DeliveryStatus::Failed => "failed",
         DeliveryStatus::Pending => "sending",
         DeliveryStatus::Skipped => "skipped",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_lands_on_its_field_in_words() {
+        let e = ApiError {
+            status: 422,
+            message: "config.topic: letters, digits, - and _ (at most 64)".into(),
+        };
+        assert_eq!(
+            refusal(&e),
+            (
+                Some("topic".into()),
+                "Letters, digits, - and _ (at most 64)".into()
+            )
+        );
+        let e = ApiError {
+            status: 422,
+            message: "name: required".into(),
+        };
+        assert_eq!(refusal(&e).0.as_deref(), Some("name"));
+        let e = ApiError {
+            status: 500,
+            message: "internal error: x".into(),
+        };
+        assert_eq!(refusal(&e).0, None);
+    }
+
+    #[test]
+    fn every_kind_has_a_form() {
+        for k in CHANNEL_KINDS {
+            assert!(fields_of(k).iter().any(|f| f.required), "{}", k.as_str());
+            assert_eq!(api::Channel::parse(k.as_str()), Some(k));
+        }
     }
 }
