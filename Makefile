@@ -19,9 +19,11 @@ FUZZ_SECONDS ?= 120
 # The OpenAPI validator the server's tests run (`openapi_document_passes_a_validator`).
 OSV_VERSION  := 0.9.0
 OSV          := $(TOOLS)/openapi-spec-validator-$(OSV_VERSION)
+SMTPD_VERSION := 1.4.6
+SMTPD        := $(TOOLS)/aiosmtpd-$(SMTPD_VERSION)
 SOAK_MINUTES ?= 30
 
-.PHONY: help setup setup-openapi setup-browser setup-ecosystem setup-systemd setup-disktools setup-engine setup-cross setup-agents setup-shellcheck agents bundle build run test lint e2e check bench soak fuzz setup-fuzz dist clean
+.PHONY: help setup setup-openapi setup-smtp setup-browser setup-ecosystem setup-systemd setup-disktools setup-engine setup-cross setup-agents setup-shellcheck agents bundle build run test lint e2e check bench soak fuzz setup-fuzz dist clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +44,11 @@ setup-openapi: ## openapi-spec-validator (PyPI) in a venv in the tools cache, fo
 	@[ -x "$(OSV)/bin/openapi-spec-validator" ] || { \
 	  echo "installing openapi-spec-validator $(OSV_VERSION) into $(OSV)"; \
 	  python3 -m venv "$(OSV)" && "$(OSV)/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$(OSV_VERSION)"; }
+
+setup-smtp: ## aiosmtpd (PyPI) in a venv in the tools cache: the real SMTP server of the email-channel test
+	@[ -x "$(SMTPD)/bin/python" ] && "$(SMTPD)/bin/python" -c 'import aiosmtpd' 2>/dev/null || { \
+	  echo "installing aiosmtpd $(SMTPD_VERSION) into $(SMTPD)"; \
+	  python3 -m venv "$(SMTPD)" && "$(SMTPD)/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$(SMTPD_VERSION)"; }
 
 setup-ecosystem: ## Install VictoriaMetrics and promtool (Debian packages) for the integration tests
 	@[ -x /usr/bin/victoria-metrics ] && [ -x /usr/bin/promtool ] \
@@ -97,7 +104,7 @@ setup-engine: ## Podman (and runc, for nested containers) and a busybox image bu
 	  || echo "setup-engine: podman cannot import an image here; the real-engine test will say it is skipped"; \
 	  rm -rf $$d $$d.tar; }
 
-test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-shellcheck setup-openapi setup-engine ## Run every test: unit, integration, end-to-end in Chromium
+test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-shellcheck setup-openapi setup-smtp setup-engine ## Run every test: unit, integration, end-to-end in Chromium
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory e2e
 

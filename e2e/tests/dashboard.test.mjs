@@ -347,35 +347,56 @@ test('the dashboard journey', async (t) => {
     assert.deepEqual(other, []);
   });
 
-  await t.test('alerts: notifications and send test', async (t) => {
+  await t.test('alerts: notification channels and send test', async (t) => {
     assert.ok(agentProcess, 'needs the live agent (the live step failed)');
     await page.click('nav a[href="/alerts"]');
     await hydrated(page, '#new-rule');
     await page.locator('#rules-empty').waitFor();
     await page.locator('#history-empty').waitFor();
-    await page.locator('#telegram-note', { hasText: 'chat id' }).waitFor();
-    // A bad URL is refused with the server's reason and nothing is stored.
-    await page.fill('#webhook-url', 'ftp://example.com/x');
-    await page.click('#save-recipient');
-    const refusal = page.locator('#webhook-url + #recipient-error', { hasText: 'http:// or https://' });
+    await page.locator('#channels-empty').waitFor();
+    // A webhook channel: the form is drawn from the kind's fields.
+    await page.click('#new-channel');
+    await page.selectOption('#channel-kind', 'webhook');
+    await page.fill('#channel-name', 'Webhook');
+    // A bad URL is refused next to its field, in words, and nothing is stored.
+    await page.fill('#channel-url', 'ftp://example.com/x');
+    await page.click('#save-channel');
+    const refusal = page.locator('label:has(#channel-url) .field-error', { hasText: 'http:// or https://' });
     await refusal.waitFor();
-    assert.doesNotMatch(await refusal.textContent(), /webhook_url|HTTP 422/, 'a sentence, not API ids');
-    await page.fill('#telegram-chat', '4242');
-    await page.fill('#webhook-url', `${fake.url}/hook`);
-    await page.fill('#webhook-secret', 'e2e secret');
-    await page.click('#save-recipient');
-    await page.locator('#recipient-result .ok-text', { hasText: 'Saved' }).waitFor();
-    await page.locator('#webhook-secret[placeholder^="set"]').waitFor();
+    assert.doesNotMatch(await refusal.textContent(), /config\.url|HTTP 422/, 'a sentence, not API ids');
+    await page.fill('#channel-url', `${fake.url}/hook`);
+    await page.fill('#channel-secret', 'e2e secret');
+    await page.click('#save-channel');
+    await page.locator('#channel-form').waitFor({ state: 'hidden' });
+    // A Telegram channel on the server's bot.
+    await page.click('#new-channel');
+    await page.selectOption('#channel-kind', 'telegram');
+    await page.fill('#channel-name', 'Telegram');
+    await page.fill('#channel-chat_id', '4242');
+    await page.click('#save-channel');
+    await page.locator('#channel-form').waitFor({ state: 'hidden' });
+    await page.locator('#channels .channel-row').nth(1).waitFor();
+    // The secret is write-only: editing shows it as set, never its value.
+    const hook = page.locator('.channel-row', { hasText: 'Webhook' });
+    await hook.locator('.action-edit').click();
+    await page.locator('#channel-secret[placeholder^="set"]').waitFor();
+    assert.equal(await page.inputValue('#channel-secret'), '');
+    await page.click('#channel-form button:has-text("Cancel")');
     const before = fake.hits.length;
-    await page.click('#send-test');
-    await page.locator('#test-results li').nth(1).waitFor();
-    const results = await page.textContent('#test-results');
-    assert.match(results, /Telegram: sent/);
-    assert.match(results, /Webhook: sent/);
+    await hook.locator('.action-test').click();
+    await page.locator('.channel-row', { hasText: 'Webhook' }).locator('.test-result', { hasText: 'Test sent' }).waitFor();
+    const telegram = page.locator('.channel-row', { hasText: 'Telegram' });
+    await telegram.locator('.action-test').click();
+    await page.locator('.channel-row', { hasText: 'Telegram' }).locator('.test-result', { hasText: 'Test sent' }).waitFor();
+    await page.locator('.channel-row', { hasText: 'Webhook' }).locator('text=last sent').waitFor();
     const got = fake.hits.slice(before);
     assert.ok(got.some((h) => h.path === `/bot${BOT_TOKEN}/sendMessage` && h.json?.chat_id == 4242), 'Telegram got the test');
     assert.ok(got.some((h) => h.path === '/hook' && /^sha256=[0-9a-f]{64}$/.test(h.headers['x-statusmonitor-signature'] ?? '')),
       'the webhook got a signed test');
+    // The rule form offers the channels.
+    await page.click('#new-rule');
+    await page.locator('#rule-channels .rule-channel').nth(1).waitFor();
+    await page.keyboard.press('Escape');
   });
 
   await t.test('alerts: a rule fires into the history, resolves when edited', async (t) => {

@@ -90,6 +90,12 @@ pub struct ServeArgs {
     /// Base URL of the Telegram Bot API [default: https://api.telegram.org].
     #[arg(long, env = "STATUSMONITOR_TELEGRAM_API_BASE", value_name = "URL", value_parser = http_url_arg)]
     pub telegram_api_base: Option<String>,
+    /// Base URL of the Pushover API [default: https://api.pushover.net].
+    #[arg(long, env = "STATUSMONITOR_PUSHOVER_API_BASE", value_name = "URL", value_parser = http_url_arg)]
+    pub pushover_api_base: Option<String>,
+    /// PEM file of extra CA certificates trusted for email channels' SMTP servers (a home lab's own mail relay).
+    #[arg(long, env = "STATUSMONITOR_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// URL people open the dashboard at, used in links of notifications [default: http://<host>:<port>].
     #[arg(long, env = "STATUSMONITOR_PUBLIC_URL", value_name = "URL", value_parser = http_url_arg)]
     pub public_url: Option<String>,
@@ -245,6 +251,9 @@ pub struct Config {
     pub jwt_secret: Option<Secret>,
     pub telegram_bot_token: Option<Secret>,
     pub telegram_api_base: String,
+    pub pushover_api_base: String,
+    /// The certificates of `--smtp-ca-file`, each PEM block as read.
+    pub smtp_ca_pem: Vec<Vec<u8>>,
     pub public_url: Option<String>,
     /// Newest alert events kept per user.
     pub alert_history_limit: u64,
@@ -427,6 +436,18 @@ impl Config {
             .unwrap_or_else(|| "https://api.telegram.org".to_string())
             .trim_end_matches('/')
             .to_string(),
+            pushover_api_base: url(
+                "pushover_api_base",
+                args.pushover_api_base,
+                file.pushover_api_base,
+            )?
+            .unwrap_or_else(|| "https://api.pushover.net".to_string())
+            .trim_end_matches('/')
+            .to_string(),
+            smtp_ca_pem: match args.smtp_ca_file.or(file.smtp_ca_file) {
+                Some(path) => pem_blocks(&path)?,
+                None => Vec::new(),
+            },
             public_url: url("public_url", args.public_url, file.public_url)?
                 .map(|u| u.trim_end_matches('/').to_string()),
             alert_history_limit: args
@@ -698,6 +719,23 @@ fn key_at(text: &str, at: usize) -> Option<String> {
     let key = key.trim();
     (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .then(|| key.to_string())
+}
+
+/// The `CERTIFICATE` blocks of the PEM file at `path`; none is an error.
+fn pem_blocks(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("smtp_ca_file: cannot read {}", path.display()))?;
+    const END: &str = "-----END CERTIFICATE-----";
+    let blocks: Vec<Vec<u8>> = text
+        .split_inclusive(END)
+        .filter_map(|b| b.find("-----BEGIN CERTIFICATE-----").map(|i| &b[i..]))
+        .filter(|b| b.ends_with(END))
+        .map(|b| format!("{b}\n").into_bytes())
+        .collect();
+    if blocks.is_empty() {
+        bail!("smtp_ca_file: {} holds no PEM certificate", path.display());
+    }
+    Ok(blocks)
 }
 
 #[cfg(test)]

@@ -208,9 +208,10 @@ pub async fn regenerate_token(id: u64) -> Result<AgentWithToken, ApiError> {
 
 // Alerting (docs/alerts.md).
 pub use storage::model::{
-    AlertEvent, AlertMetric, AlertPage, AlertQuery, AlertSort, AlertState, Channel, Comparison,
-    CreateRuleRequest, Delivery, DeliveryStatus, Recipient, RecipientTestResult, Rule, SortOrder,
-    UpdateRecipientRequest, UpdateRuleRequest,
+    AlertEvent, AlertMetric, AlertPage, AlertQuery, AlertSort, AlertState, CHANNEL_KINDS, Channel,
+    ChannelRequest, ChannelTestResult, Comparison, CreateRuleRequest, Delivery, DeliveryStatus,
+    NotifyChannel, NotifySettings, QuietHours, Rule, RuleNotify, SortOrder, TelegramSettings,
+    UpdateRuleRequest, fields_of,
 };
 
 pub async fn rules() -> Result<Vec<Rule>, ApiError> {
@@ -246,16 +247,55 @@ pub async fn clear_alerts(query: &AlertQuery) -> Result<(), ApiError> {
     delete(&format!("/api/alerts{}", alert_query_string(&filter))).await
 }
 
-pub async fn recipient() -> Result<Recipient, ApiError> {
-    get_json("/api/recipient").await
+pub async fn channels() -> Result<Vec<NotifyChannel>, ApiError> {
+    get_json("/api/channels").await
 }
 
-pub async fn set_recipient(change: &UpdateRecipientRequest) -> Result<Recipient, ApiError> {
-    post_json("/api/recipient", change).await
+pub async fn create_channel(c: &ChannelRequest) -> Result<NotifyChannel, ApiError> {
+    post_json("/api/channels", c).await
 }
 
-pub async fn test_recipient() -> Result<RecipientTestResult, ApiError> {
-    send("POST", "/api/recipient/test", None, Unauthorized::Redirect).await
+pub async fn update_channel(id: u64, c: &ChannelRequest) -> Result<NotifyChannel, ApiError> {
+    patch_json(&format!("/api/channels/{id}"), c).await
+}
+
+pub async fn delete_channel(id: u64) -> Result<(), ApiError> {
+    delete(&format!("/api/channels/{id}")).await
+}
+
+pub async fn test_channel(id: u64) -> Result<ChannelTestResult, ApiError> {
+    send(
+        "POST",
+        &format!("/api/channels/{id}/test"),
+        None,
+        Unauthorized::Redirect,
+    )
+    .await
+}
+
+pub async fn notify_settings() -> Result<NotifySettings, ApiError> {
+    get_json("/api/notify/settings").await
+}
+
+pub async fn set_notify_settings(s: &NotifySettings) -> Result<NotifySettings, ApiError> {
+    put_json("/api/notify/settings", s).await
+}
+
+pub async fn rule_notify(id: u64) -> Result<RuleNotify, ApiError> {
+    get_json(&format!("/api/rules/{id}/notify")).await
+}
+
+pub async fn set_rule_notify(id: u64, r: &RuleNotify) -> Result<RuleNotify, ApiError> {
+    put_json(&format!("/api/rules/{id}/notify"), r).await
+}
+
+/// 403 for everyone but the admin.
+pub async fn telegram_settings() -> Result<TelegramSettings, ApiError> {
+    get_json("/api/admin/telegram").await
+}
+
+pub async fn set_telegram_settings(s: &TelegramSettings) -> Result<TelegramSettings, ApiError> {
+    put_json("/api/admin/telegram", s).await
 }
 
 /// `?agent_id=3&state=firing…` for the set fields of `q` (empty when none).
@@ -410,6 +450,20 @@ pub async fn patch_json<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     send(
         "PATCH",
+        path,
+        Some(encode_body(body)?),
+        Unauthorized::Redirect,
+    )
+    .await
+}
+
+/// PUT `body` as JSON to `path` and decode the JSON answer.
+pub async fn put_json<T: DeserializeOwned>(
+    path: &str,
+    body: &impl Serialize,
+) -> Result<T, ApiError> {
+    send(
+        "PUT",
         path,
         Some(encode_body(body)?),
         Unauthorized::Redirect,

@@ -37,9 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use storage::catalog::{
-    AlertRecord, Catalog, CatalogError, FiringRecord, RecipientRecord, RuleRecord, label_key,
-};
+use storage::catalog::{AlertRecord, Catalog, CatalogError, FiringRecord, RuleRecord, label_key};
 use storage::clock::Clock;
 use storage::model::retry::AGENT_RETRY_MAX_INTERVALS;
 use storage::model::{AlertMetric, AlertState, FiringLabel, MIN_COOLDOWN_S};
@@ -47,7 +45,7 @@ use storage::tsdb::Ring;
 
 use crate::config::Config;
 use evaluator::observe;
-use notify::Notifier;
+use notify::{Notifier, Plan};
 
 /// Offline rules without a duration fire after this many agent intervals.
 pub const OFFLINE_INTERVALS: i64 = 3;
@@ -180,7 +178,9 @@ fn firing_by_rule(state: &EvalState) -> FiringByRule {
 struct Pending {
     owner_id: u64,
     event: AlertRecord,
-    recipient: RecipientRecord,
+    plan: Plan,
+    /// When the (rule, label) started firing.
+    since_ms: i64,
 }
 
 impl Alerting {
@@ -213,7 +213,7 @@ impl Alerting {
         let firing = tokio::sync::watch::Sender::new(Arc::new(firing_by_rule(&state)));
         let inner = Arc::new(Inner {
             started_ms: clock.now_ms(),
-            notifier: Arc::new(Notifier::new(config, &catalog)),
+            notifier: Arc::new(Notifier::new(config, &catalog, clock.clone())),
             catalog,
             ring,
             clock,
@@ -276,7 +276,7 @@ impl Alerting {
         self.inner.notifier.telegram_configured()
     }
 
-    pub fn notifier(&self) -> &Notifier {
+    pub fn notifier(&self) -> &Arc<Notifier> {
         &self.inner.notifier
     }
 
@@ -470,11 +470,14 @@ impl Inner {
         self.publish(&mut state);
         drop(state);
         self.send(pending);
+        // Quiet hours that ended since the last tick: their summaries.
+        self.notifier.flush_summaries(now);
     }
 
     fn send(&self, pending: Vec<Pending>) {
         for p in pending {
-            self.notifier.dispatch(p.owner_id, &p.event, &p.recipient);
+            self.notifier
+                .dispatch(p.owner_id, &p.event, &p.plan, p.since_ms);
         }
     }
 
@@ -636,7 +639,10 @@ impl Inner {
             Some(_) => (None, AlertState::Resolved),
             None => return Ok(None),
         };
-        let recipient = self.catalog.recipient(rule.owner_id)?;
+        let plan = self
+            .notifier
+            .plan(&self.catalog, rule.owner_id, rule.id, now)?;
+        let since_ms = current.map_or(now, |f| f.since_ms);
         let event = AlertRecord {
             id: 0,
             rule_id: rule.id,
@@ -650,7 +656,7 @@ impl Inner {
             threshold,
             comparison: rule.comparison,
             ts_ms: now,
-            deliveries: self.notifier.plan(&recipient),
+            deliveries: plan.deliveries.clone(),
         };
         let stored = self.catalog.record_transition(
             rule.id,
@@ -667,7 +673,8 @@ impl Inner {
         Ok(stored.map(|event| Pending {
             owner_id: rule.owner_id,
             event,
-            recipient,
+            plan,
+            since_ms,
         }))
     }
 }

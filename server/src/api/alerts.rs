@@ -105,12 +105,13 @@ async fn list(
     let total = events.len() as u64;
     let offset = q.offset.unwrap_or(0) as usize;
     let limit = q.limit.unwrap_or(DEFAULT_ALERT_PAGE) as usize;
-    let items = events
+    let mut items: Vec<AlertEvent> = events
         .into_iter()
         .skip(offset)
         .take(limit)
         .map(AlertEvent::from)
         .collect();
+    crate::api::channels::name_deliveries(&state, user_id, &mut items).await?;
     Ok(Json(AlertPage { total, items }))
 }
 

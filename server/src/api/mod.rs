@@ -12,6 +12,7 @@ pub mod admin;
 pub mod agents;
 pub mod alerts;
 pub mod auth;
+pub mod channels;
 pub mod checks;
 pub mod containers;
 pub mod health;
@@ -68,6 +69,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(recipient::router())
         .merge(checks::router())
         .merge(status_pages::router())
+        .merge(channels::router())
         .merge(crate::ops::api::router())
         .merge(openapi::router())
 }

@@ -1,14 +1,25 @@
-//! The caller's notification settings: `GET/POST /api/recipient` and
-//! `POST /api/recipient/test`. The webhook secret is write-only. A webhook
-//! URL passes the [outbound guard](crate::outbound) when it is saved (and
-//! again at every delivery); "Send test" is rate-limited per account.
+//! The caller's notification settings in the shape older clients know:
+//! `GET/POST /api/recipient` and `POST /api/recipient/test`, mapped onto
+//! channels: the Telegram chat id is the caller's first Telegram channel,
+//! the webhook their first webhook channel (created as default channels
+//! named "Telegram" and "Webhook" when set here, deleted when cleared).
+//! The webhook secret is write-only. A webhook URL passes the [outbound
+//! guard](crate::outbound) when it is saved (and again at every delivery);
+//! "Send test" is rate-limited per account. New clients use
+//! `/api/channels` ([`crate::api::channels`]).
+
+use std::collections::BTreeMap;
 
 use axum::extract::State;
-use storage::catalog::RecipientRecord;
-use storage::model::{Delivery, Recipient, RecipientTestResult, UpdateRecipientRequest};
+use storage::catalog::{ChannelRecord, DeliveryRecord};
+use storage::model::{
+    Channel, Delivery, DeliveryStatus, MAX_CHANNELS_PER_USER, Recipient, RecipientTestResult,
+    UpdateRecipientRequest,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::channels::check_chat_id;
 use crate::api::quota::is_admin;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Json};
@@ -21,36 +32,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(test))
 }
 
-const CHAT_ID_MAX: usize = 64;
 const URL_MAX: usize = 2048;
 const SECRET_MAX: usize = 256;
 
-fn view(state: &AppState, r: RecipientRecord) -> Recipient {
-    Recipient {
-        telegram_chat_id: r.telegram_chat_id,
-        webhook_url: r.webhook_url,
-        webhook_secret_set: r.webhook_secret.is_some(),
-        telegram_configured: state.alerting.telegram_configured(),
-    }
+/// The caller's first Telegram and first webhook channel.
+fn legacy(channels: &[ChannelRecord]) -> (Option<&ChannelRecord>, Option<&ChannelRecord>) {
+    (
+        channels.iter().find(|c| c.kind == Channel::Telegram),
+        channels.iter().find(|c| c.kind == Channel::Webhook),
+    )
 }
 
-/// A numeric chat id (negative for groups) or an `@channel` name.
-fn check_chat_id(text: &str) -> ApiResult<()> {
-    let numeric = text
-        .strip_prefix('-')
-        .unwrap_or(text)
-        .chars()
-        .all(|c| c.is_ascii_digit());
-    let channel = text
-        .strip_prefix('@')
-        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    if text.len() > CHAT_ID_MAX || !(numeric || channel) || text == "-" {
-        return Err(ApiError::Invalid(
-            "telegram_chat_id: a number (e.g. 123456789, or -100… for a group) or @channelname"
-                .into(),
-        ));
+fn view(state: &AppState, channels: &[ChannelRecord]) -> Recipient {
+    let (tg, wh) = legacy(channels);
+    Recipient {
+        telegram_chat_id: tg.and_then(|c| c.field("chat_id")).map(str::to_string),
+        webhook_url: wh.and_then(|c| c.field("url")).map(str::to_string),
+        webhook_secret_set: wh.is_some_and(|c| c.field("secret").is_some()),
+        telegram_configured: state.alerting.telegram_configured(),
     }
-    Ok(())
 }
 
 /// The normalised URL to store, or 422 saying why not.
@@ -69,6 +69,36 @@ async fn check_url(state: &AppState, text: &str, caller: Caller) -> ApiResult<St
     }
 }
 
+/// What to do with one legacy channel.
+enum Change {
+    Keep,
+    Delete(u64),
+    Put(ChannelRecord),
+}
+
+fn put(
+    existing: Option<&ChannelRecord>,
+    owner_id: u64,
+    name: &str,
+    kind: Channel,
+    now: i64,
+    set: impl FnOnce(&mut BTreeMap<String, String>),
+) -> Change {
+    let mut c = existing.cloned().unwrap_or(ChannelRecord {
+        id: 0,
+        owner_id,
+        name: name.to_string(),
+        kind,
+        default: true,
+        fields: BTreeMap::new(),
+        created_ms: now,
+        updated_ms: now,
+    });
+    set(&mut c.fields);
+    c.updated_ms = now;
+    Change::Put(c)
+}
+
 #[utoipa::path(
     get,
     path = "/api/recipient",
@@ -80,8 +110,8 @@ async fn check_url(state: &AppState, text: &str, caller: Caller) -> ApiResult<St
 )]
 async fn show(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Recipient>> {
     let user_id = user.user_id;
-    let r = state.catalog(move |c| c.recipient(user_id)).await?;
-    Ok(Json(view(&state, r)))
+    let channels = state.catalog(move |c| c.channels_of(user_id)).await?;
+    Ok(Json(view(&state, &channels)))
 }
 
 #[utoipa::path(
@@ -100,41 +130,81 @@ async fn update(
     Json(req): Json<UpdateRecipientRequest>,
 ) -> ApiResult<Json<Recipient>> {
     let user_id = user.user_id;
-    let mut r = state.catalog(move |c| c.recipient(user_id)).await?;
-    if let Some(chat) = req.telegram_chat_id {
-        let chat = chat.trim();
-        if chat.is_empty() {
-            r.telegram_chat_id = None;
-        } else {
-            check_chat_id(chat)?;
-            r.telegram_chat_id = Some(chat.to_string());
+    let channels = state.catalog(move |c| c.channels_of(user_id)).await?;
+    let (tg, wh) = legacy(&channels);
+    let now = state.clock.now_ms();
+    // Everything is checked before anything is written.
+    let telegram = match req.telegram_chat_id.as_deref().map(str::trim) {
+        None => Change::Keep,
+        Some("") => tg.map_or(Change::Keep, |c| Change::Delete(c.id)),
+        Some(chat) => {
+            check_chat_id("telegram_chat_id", chat)?;
+            put(tg, user_id, "Telegram", Channel::Telegram, now, |f| {
+                f.insert("chat_id".into(), chat.to_string());
+            })
         }
+    };
+    if let Some(secret) = &req.webhook_secret
+        && secret.len() > SECRET_MAX
+    {
+        return Err(ApiError::Invalid(format!(
+            "webhook_secret: at most {SECRET_MAX} bytes"
+        )));
     }
-    if let Some(url) = req.webhook_url {
-        let url = url.trim();
-        if url.is_empty() {
-            r.webhook_url = None;
-        } else {
+    let url = match req.webhook_url.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(url) => {
             let caller = Caller::of(is_admin(&state, user_id).await?);
-            r.webhook_url = Some(check_url(&state, url, caller).await?);
+            Some(Some(check_url(&state, url, caller).await?))
         }
-    }
-    if let Some(secret) = req.webhook_secret {
-        if secret.is_empty() {
-            r.webhook_secret = None;
-        } else if secret.len() > SECRET_MAX {
-            return Err(ApiError::Invalid(format!(
-                "webhook_secret: at most {SECRET_MAX} bytes"
-            )));
-        } else {
-            r.webhook_secret = Some(secret);
+    };
+    let webhook = match (url, &req.webhook_secret) {
+        (Some(None), _) => wh.map_or(Change::Keep, |c| Change::Delete(c.id)),
+        (None, None) => Change::Keep,
+        (None, Some(_)) if wh.is_none() => {
+            return Err(ApiError::Invalid(
+                "webhook_secret: set a webhook_url first".into(),
+            ));
         }
-    }
-    let stored = r.clone();
+        (url, secret) => put(wh, user_id, "Webhook", Channel::Webhook, now, |f| {
+            if let Some(Some(url)) = url {
+                f.insert("url".into(), url);
+            }
+            match secret.as_deref() {
+                Some("") => {
+                    f.remove("secret");
+                }
+                Some(s) => {
+                    f.insert("secret".into(), s.to_string());
+                }
+                None => {}
+            }
+        }),
+    };
     state
-        .catalog(move |c| c.set_recipient(user_id, &stored))
+        .catalog(move |c| {
+            for change in [telegram, webhook] {
+                match change {
+                    Change::Keep => {}
+                    Change::Delete(id) => {
+                        c.delete_channel(user_id, id)?;
+                    }
+                    Change::Put(ch) if ch.id == 0 => {
+                        // The legacy API adds at most two channels; the
+                        // limit applies as for any other.
+                        c.create_channel(&ch, MAX_CHANNELS_PER_USER)?;
+                    }
+                    Change::Put(ch) => {
+                        c.update_channel(&ch)?;
+                    }
+                }
+            }
+            Ok(())
+        })
         .await?;
-    Ok(Json(view(&state, r)))
+    let channels = state.catalog(move |c| c.channels_of(user_id)).await?;
+    Ok(Json(view(&state, &channels)))
 }
 
 #[utoipa::path(
@@ -152,10 +222,24 @@ async fn test(
 ) -> ApiResult<Json<RecipientTestResult>> {
     let user_id = user.user_id;
     state.quota.check_send_test(user_id)?;
-    let r = state.catalog(move |c| c.recipient(user_id)).await?;
+    let channels = state.catalog(move |c| c.channels_of(user_id)).await?;
     let caller = Caller::of(is_admin(&state, user_id).await?);
-    let results = state.alerting.notifier().send_test(&r, caller).await;
-    Ok(Json(RecipientTestResult {
-        results: results.into_iter().map(Delivery::from).collect(),
-    }))
+    let (tg, wh) = legacy(&channels);
+    let mut results = Vec::new();
+    for (kind, channel, missing) in [
+        (Channel::Telegram, tg, "no Telegram chat id set"),
+        (Channel::Webhook, wh, "no webhook URL set"),
+    ] {
+        let r = match channel {
+            Some(c) => state.alerting.notifier().send_test(c, caller).await,
+            None => DeliveryRecord {
+                channel: kind,
+                status: DeliveryStatus::Skipped,
+                attempts: 0,
+                error: Some(missing.into()),
+            },
+        };
+        results.push(Delivery::from(r));
+    }
+    Ok(Json(RecipientTestResult { results }))
 }

@@ -16,6 +16,9 @@
 //! |   | rule), `status_pages` and `status_slugs` (public status pages);  |
 //! |   | check results are series of pseudo-agents `2^62 + check id` in   |
 //! |   | `tsdb/`                                                          |
+//! |   | and the notification tables `channels`, `channel_health`,        |
+//! |   | `rule_notify`, `notify_prefs`, `held_alerts`, `alert_targets`;   |
+//! |   | `recipients` emptied into `channels`                             |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -121,7 +124,23 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         // password change, never logged in; no tags), rewriting each as
         // version 2 when it next changes. A format-3 binary would read
         // version-2 records as corrupt and ignore the checks, hence the bump.
-        3 => Ok(()),
+        // Notification channels: each user's recipient settings (a
+        // Telegram chat id, a webhook URL and its secret) become default
+        // channels "Telegram" and "Webhook" and the recipient record goes,
+        // in one catalog transaction: an interrupted upgrade redoes it and
+        // finds nothing left to move.
+        3 => {
+            let catalog = storage::catalog::Catalog::open_in(dir)
+                .context("cannot open the catalog to move notification settings")?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let made = catalog
+                .migrate_recipients_to_channels(now_ms)
+                .context("cannot move notification settings into channels")?;
+            tracing::info!(channels = made, "notification settings moved into channels");
+            Ok(())
+        }
         _ => bail!(
             "data directory {} has format {from}, which this binary cannot upgrade",
             dir.display()

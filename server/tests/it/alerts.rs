@@ -254,8 +254,20 @@ fn delivery<'a>(event: &'a Value, channel: &str) -> &'a Value {
         .unwrap()
 }
 
+/// The text of a Telegram message with its MarkdownV2 escapes removed.
 fn telegram_text(hit: &Hit) -> String {
-    hit.body["text"].as_str().unwrap().to_string()
+    assert_eq!(hit.body["parse_mode"], "MarkdownV2");
+    let text = hit.body["text"].as_str().unwrap();
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '*' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[tokio::test]
@@ -577,6 +589,16 @@ async fn channels_without_settings_are_skipped() {
         r.body,
         json!({ "webhook_secret_set": false, "telegram_configured": false })
     );
+    // A Telegram channel, but no bot token on the server or the channel.
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/recipient",
+            Some(json!({ "telegram_chat_id": "4242" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     app.state.ring.push(
         agent,
         Arc::new(storage::model::Report {
@@ -598,9 +620,14 @@ async fn channels_without_settings_are_skipped() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let r = app.call_as(&alice, Method::GET, "/api/alerts", None).await;
-    let deliveries = &r.body["items"][0]["deliveries"];
+    let deliveries = r.body["items"][0]["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     assert_eq!(deliveries[0]["status"], "skipped");
-    assert_eq!(deliveries[1]["status"], "skipped");
+    assert_eq!(
+        deliveries[0]["error"],
+        "the server has no Telegram bot token"
+    );
+    assert_eq!(deliveries[0]["channel_name"], "Telegram");
     assert_eq!(telegram.count(), 0);
 }
 

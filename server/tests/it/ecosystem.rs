@@ -562,6 +562,7 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 /// the others still find what they address.
 fn destructive_rank(method: &str, path: &str) -> usize {
     match (method, path) {
+        ("delete", "/api/channels/{id}") => 1,
         ("delete", "/api/rules/{id}") => 1,
         ("delete", "/api/checks/{id}") => 1,
         ("delete", "/api/status-pages/{id}") => 1,
@@ -663,6 +664,17 @@ async fn openapi_document_matches_the_real_routes() {
         )
         .await;
     assert_eq!(incident.status, StatusCode::CREATED, "{}", incident.text);
+    let channel = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/channels",
+            Some(json!({ "name": "n", "kind": "ntfy",
+                         "config": { "server_url": "http://127.0.0.1:9", "topic": "t" } })),
+        )
+        .await;
+    assert_eq!(channel.status, StatusCode::CREATED, "{}", channel.text);
+    let channel_id = channel.body["id"].as_u64().unwrap();
 
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -711,6 +723,7 @@ async fn openapi_document_matches_the_real_routes() {
             .replace("/status-pages/{id}", &format!("/status-pages/{page_id}"))
             .replace("{incident}", "1")
             .replace("/sessions/{id}", &format!("/sessions/{session_id}"))
+            .replace("/channels/{id}", &format!("/channels/{channel_id}"))
             .replace("{agent_id}", &agent.to_string())
             .replace("{kind}", "cpu");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

@@ -15,6 +15,9 @@ mod agents;
 mod alerts;
 /// Accounts and sessions: registration, log-in, refresh, logout, limits, CSRF.
 mod auth;
+/// Notification channels: every kind against a fake of its service, email
+/// through a real SMTP server, routing, quiet hours, guard, secrets.
+mod channels;
 /// Uptime checks: every kind against local servers, states, uptime, the guard, bad input.
 mod checks;
 mod cli;

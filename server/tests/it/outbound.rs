@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use server::config::ServeArgs;
-use storage::catalog::RecipientRecord;
+use storage::catalog::ChannelRecord;
 
 use crate::common::{Reply, Session, TestApp};
 
@@ -102,16 +102,38 @@ async fn send_test(app: &TestApp, who: &Session) -> Value {
 /// Stores a webhook URL the way one saved before the guard existed (or one
 /// whose DNS answer has changed since) would be.
 fn store_webhook(app: &TestApp, who: &Session, url: &str) {
-    app.state
-        .catalog
-        .set_recipient(
-            who.user_id,
-            &RecipientRecord {
-                webhook_url: Some(url.to_string()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let catalog = &app.state.catalog;
+    let fields: std::collections::BTreeMap<String, String> =
+        [("url".to_string(), url.to_string())].into();
+    let existing = catalog
+        .channels_of(who.user_id)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.kind == storage::model::Channel::Webhook);
+    match existing {
+        Some(c) => assert!(
+            catalog
+                .update_channel(&ChannelRecord { fields, ..c })
+                .unwrap()
+        ),
+        None => {
+            catalog
+                .create_channel(
+                    &ChannelRecord {
+                        id: 0,
+                        owner_id: who.user_id,
+                        name: "Webhook".into(),
+                        kind: storage::model::Channel::Webhook,
+                        default: true,
+                        fields,
+                        created_ms: 0,
+                        updated_ms: 0,
+                    },
+                    50,
+                )
+                .unwrap();
+        }
+    }
 }
 
 #[tokio::test]

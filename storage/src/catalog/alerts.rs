@@ -50,6 +50,8 @@ impl From<DeliveryRecord> for Delivery {
             status: d.status,
             attempts: d.attempts,
             error: d.error,
+            channel_id: None,
+            channel_name: None,
         }
     }
 }

@@ -14,6 +14,9 @@ use redb::{
 };
 
 use super::alerts::AlertRecord;
+use super::channels::{
+    self, ChannelHealthRecord, ChannelRecord, DeliveryTargets, NotifyPrefsRecord, RuleNotifyRecord,
+};
 use super::codec;
 use super::error::store;
 use super::recipients::RecipientRecord;
@@ -23,7 +26,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 22] = [
+const TABLE_NAMES: [&str; 28] = [
     "counters",
     "users",
     "usernames",
@@ -46,6 +49,12 @@ const TABLE_NAMES: [&str; 22] = [
     "rule_checks",
     "status_pages",
     "status_slugs",
+    "channels",
+    "channel_health",
+    "rule_notify",
+    "notify_prefs",
+    "held_alerts",
+    "alert_targets",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -151,6 +160,12 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, super::checks::RULE_CHECKS)?;
         n += copy_table(&self.txn, &to, super::status_pages::STATUS_PAGES)?;
         n += copy_table(&self.txn, &to, super::status_pages::STATUS_SLUGS)?;
+        n += copy_table(&self.txn, &to, channels::CHANNELS)?;
+        n += copy_table(&self.txn, &to, channels::CHANNEL_HEALTH)?;
+        n += copy_table(&self.txn, &to, channels::RULE_NOTIFY)?;
+        n += copy_table(&self.txn, &to, channels::NOTIFY_PREFS)?;
+        n += copy_table(&self.txn, &to, channels::HELD_ALERTS)?;
+        n += copy_table(&self.txn, &to, channels::ALERT_TARGETS)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -312,6 +327,42 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         super::status_pages::STATUS_SLUGS,
         &mut out,
         |_: &u64| Ok(()),
+    );
+    check_table(
+        &txn,
+        channels::CHANNELS,
+        &mut out,
+        record::<ChannelRecord>("channel"),
+    );
+    check_table(
+        &txn,
+        channels::CHANNEL_HEALTH,
+        &mut out,
+        record::<ChannelHealthRecord>("channel health"),
+    );
+    check_table(
+        &txn,
+        channels::RULE_NOTIFY,
+        &mut out,
+        record::<RuleNotifyRecord>("rule channels"),
+    );
+    check_table(
+        &txn,
+        channels::NOTIFY_PREFS,
+        &mut out,
+        record::<NotifyPrefsRecord>("notify settings"),
+    );
+    check_table(
+        &txn,
+        channels::HELD_ALERTS,
+        &mut out,
+        record::<Vec<u64>>("held alert"),
+    );
+    check_table(
+        &txn,
+        channels::ALERT_TARGETS,
+        &mut out,
+        record::<DeliveryTargets>("delivery targets"),
     );
     Ok(out)
 }

@@ -1,6 +1,6 @@
 //! The catalog: users, session families and their refresh tokens, agents,
 //! server settings, alert rules with their firing state, alert history and
-//! notification settings, in one redb file (`DATA_DIR/catalog.redb`).
+//! notification channels and routing, in one redb file (`DATA_DIR/catalog.redb`).
 //!
 //! Every method is synchronous and may block on disk: async callers run them
 //! in `tokio::task::spawn_blocking`. Records are versioned bincode
@@ -17,6 +17,7 @@ mod accounts;
 mod agents;
 mod alerts;
 pub mod backup;
+mod channels;
 mod checks;
 pub mod codec;
 mod error;
@@ -42,6 +43,9 @@ pub use agents::{
     PENDING_TOKEN_TTL_MS, TokenStatus,
 };
 pub use alerts::{AlertRecord, DeliveryRecord};
+pub use channels::{
+    ChannelHealthRecord, ChannelRecord, DeliveryTargets, NotifyPrefsRecord, RuleNotifyRecord,
+};
 pub use checks::{CheckEventRecord, CheckRecord, MAX_EVENTS_PER_CHECK};
 pub use error::CatalogError;
 pub use recipients::RecipientRecord;
@@ -184,6 +188,17 @@ impl Catalog {
             txn.open_table(USER_TOTP).map_err(store("create tables"))?;
             checks::create_tables(&txn)?;
             status_pages::create_tables(&txn)?;
+            for table in [
+                channels::CHANNELS,
+                channels::CHANNEL_HEALTH,
+                channels::RULE_NOTIFY,
+                channels::NOTIFY_PREFS,
+            ] {
+                txn.open_table(table).map_err(store("create tables"))?;
+            }
+            for table in [channels::HELD_ALERTS, channels::ALERT_TARGETS] {
+                txn.open_table(table).map_err(store("create tables"))?;
+            }
         }
         txn.commit().map_err(store("create tables"))?;
         catalog.load_active_sessions()?;

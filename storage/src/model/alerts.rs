@@ -416,13 +416,21 @@ impl AlertState {
     }
 }
 
-/// A notification channel.
+/// A notification channel's kind. Stored in records (bincode encodes the
+/// variant index): new kinds are appended, never inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Telegram,
     Webhook,
+    Ntfy,
+    Discord,
+    Slack,
+    Gotify,
+    Pushover,
+    Matrix,
+    Email,
 }
 
 /// The outcome of one channel's delivery.
@@ -449,6 +457,13 @@ pub struct Delivery {
     /// Why the last attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The channel delivered to (answers only; absent for events recorded
+    /// before channels had ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<u64>,
+    /// Its name now, or when it was deleted the last name it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_name: Option<String>,
 }
 
 /// One entry of the alert history.

@@ -25,5 +25,6 @@ pub fn send_message(api_base: &str, token: &str, chat_id: &str, text: &str) -> O
         redact: Some(token.to_string()),
         // The API base is the server's own configuration, not a user's.
         caller: super::Caller::Admin,
+        method: "POST",
     }
 }

@@ -31,6 +31,7 @@ pub fn post(url: &str, secret: Option<&str>, payload: &WebhookPayload) -> Outgoi
         redact: None,
         // Set per delivery from the owner's account.
         caller: super::Caller::User,
+        method: "POST",
     }
 }
 

@@ -247,7 +247,8 @@ fn event_row(e: AlertEvent) -> impl IntoView {
         e.deliveries
             .iter()
             .map(|d| {
-                let mut s = format!("{} {}", channel_name(d.channel), status_name(d.status));
+                let name = d.channel_name.as_deref().unwrap_or(channel_name(d.channel));
+                let mut s = format!("{name} {}", status_name(d.status));
                 if let Some(err) = &d.error {
                     s.push_str(&format!(" ({err})"));
                 }

@@ -1,5 +1,5 @@
 //! Alerts: the rules (table and form for every metric of docs/alerts.md),
-//! where notifications go (Telegram chat, webhook) with "send test", and the
+//! where notifications go (channels with "send test", quiet hours), and the
 //! alert history with filters, sorting and paging.
 //!
 //! Everything loads after hydration (the server renders fixed placeholders).
@@ -17,19 +17,22 @@ use crate::api::{self, AgentInfo, AlertMetric, Comparison, Rule};
 use crate::components::common::{Title, use_now};
 use crate::format;
 
+mod channel_picker;
 mod history;
 mod notifications;
 mod rule_form;
 mod rules;
 
 use history::HistoryCard;
-use notifications::RecipientCard;
+use notifications::NotificationsCard;
 use rules::RulesCard;
 
 #[component]
 pub fn AlertsPage() -> impl IntoView {
     let agents = LocalResource::new(api::agents);
     let rules = LocalResource::new(api::rules);
+    let channels = LocalResource::new(api::channels);
+    provide_context(channels);
     // Bumped after every change of rules or history: the history reloads.
     let changed = RwSignal::new(0u32);
     let now = use_now(10_000);
@@ -51,7 +54,7 @@ pub fn AlertsPage() -> impl IntoView {
             </div>
         </div>
         <RulesCard agents=agent_list agents_failed=Signal::derive(move || agents.get().and_then(|r| r.err())) rules=rules changed=changed />
-        <RecipientCard />
+        <NotificationsCard channels=channels />
         <HistoryCard agents=agent_list changed=changed />
     }
 }

@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 
 use super::metric_option;
-use crate::api::{AlertMetric, ApiError, Comparison, CreateRuleRequest, Rule, UpdateRuleRequest};
+use crate::api::{
+    AlertMetric, ApiError, Comparison, CreateRuleRequest, Rule, RuleNotify, UpdateRuleRequest,
+};
 use crate::components::common::{Problem, field_error};
 
 /// One operation on a rule row (one action for all: one instantiation).
@@ -36,6 +38,11 @@ pub(super) struct RuleForm {
     pub(super) enabled: RwSignal<bool>,
     /// What is wrong, and the field it is about (shown next to that field).
     pub(super) problem: Problem,
+    /// The channels the rule notifies (none ticked: the defaults), its
+    /// urgency, and whether channels it named were deleted.
+    pub(super) channels: RwSignal<Vec<u64>>,
+    pub(super) urgent: RwSignal<bool>,
+    pub(super) channels_gone: RwSignal<bool>,
 }
 
 /// The units a network threshold can be typed in, and their bytes per second.
@@ -119,6 +126,18 @@ impl RuleForm {
             description: RwSignal::new(String::new()),
             enabled: RwSignal::new(true),
             problem: RwSignal::new(None),
+            channels: RwSignal::new(Vec::new()),
+            urgent: RwSignal::new(false),
+            channels_gone: RwSignal::new(false),
+        }
+    }
+
+    /// Where the rule's alerts go, as the form says.
+    pub(super) fn notify(&self) -> RuleNotify {
+        RuleNotify {
+            channels: self.channels.get_untracked(),
+            urgent: self.urgent.get_untracked(),
+            ..Default::default()
         }
     }
 
@@ -169,6 +188,24 @@ impl RuleForm {
             .set(rule.and_then(|r| r.description.clone()).unwrap_or_default());
         self.enabled.set(rule.is_none_or(|r| r.enabled));
         self.problem.set(None);
+        self.channels.set(Vec::new());
+        self.urgent.set(false);
+        self.channels_gone.set(false);
+        if let Some(id) = rule.map(|r| r.id) {
+            let (channels, urgent, gone) = (self.channels, self.urgent, self.channels_gone);
+            leptos::task::spawn_local(async move {
+                if let Ok(n) = crate::api::rule_notify(id).await {
+                    gone.set(!n.missing.is_empty());
+                    channels.set(
+                        n.channels
+                            .into_iter()
+                            .filter(|c| !n.missing.contains(c))
+                            .collect(),
+                    );
+                    urgent.set(n.urgent);
+                }
+            });
+        }
         self.open.set(true);
     }
 

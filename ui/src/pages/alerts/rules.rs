@@ -21,13 +21,18 @@ pub(super) fn RulesCard(
     let ready = use_hydrated();
     let form = RuleForm::new();
     let confirm = RwSignal::new(None::<u64>);
-    let op = Action::new_local(|op: &RuleOp| {
+    let op = Action::new_local(move |op: &RuleOp| {
         let op = op.clone();
+        let notify = form.notify();
         async move {
             match op {
-                RuleOp::Save(None, r) => api::create_rule(&r).await.map(|_| true),
+                RuleOp::Save(None, r) => {
+                    let rule = api::create_rule(&r).await?;
+                    api::set_rule_notify(rule.id, &notify).await.map(|_| true)
+                }
                 RuleOp::Save(Some(id), r) => {
-                    api::update_rule(id, &update_of(*r)).await.map(|_| true)
+                    api::update_rule(id, &update_of(*r)).await?;
+                    api::set_rule_notify(id, &notify).await.map(|_| true)
                 }
                 RuleOp::Enable(id, on) => api::update_rule(
                     id,
@@ -229,6 +234,7 @@ pub(super) fn RulesCard(
                         <input type="checkbox" id="rule-enabled" bind:checked=form.enabled />
                         "Enabled"
                     </label>
+                    <super::channel_picker::ChannelPicker form=form />
                 </div>
                 <div class="form-error" aria-live="polite">
                     {move || form.problem.get().and_then(|(field, p)| field.is_none().then(|| view! { <p class="error" role="alert" id="rule-error">{p}</p> }))}
