@@ -35,7 +35,7 @@ async function wireSize(url, encoding) {
   return { sent: Number(length ?? NaN), raw: body.length, encoding: res.headers.get('content-encoding') };
 }
 
-test('client bundle, compressed as served, is at most 450 KiB', async () => {
+test('client bundle, compressed as served, is at most 510 KiB', async () => {
   const page = await newPage(browser);
   const urls = [];
   page.on('response', (r) => {
@@ -69,9 +69,11 @@ test('client bundle, compressed as served, is at most 450 KiB', async () => {
     brotli_kib: +(total.br / 1024).toFixed(1),
     gzip_kib: +(total.gzip / 1024).toFixed(1),
   };
-  // 400 KiB before the account pages (Users, invitation, two-factor,
-  // sharing and tags: +46 KiB of wasm, brotli, measured 2026-12-06).
-  assert.ok(total.br <= 450 * 1024, `brotli bundle ${figures.bundle.brotli_kib} KiB > 450 KiB`);
+  // 400 KiB until the dashboard grew the pages of five capabilities
+  // (containers, accounts, notification channels, the install line, form
+  // and keyboard work): about +80 KiB brotli, measured per page on
+  // 2026-12-06; see docs/BENCHMARKS.md, "Dashboard".
+  assert.ok(total.br <= 510 * 1024, `brotli bundle ${figures.bundle.brotli_kib} KiB > 510 KiB`);
 });
 
 test('the overview of 10 agents is interactive within 1 s on loopback', async () => {
