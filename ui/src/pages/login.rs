@@ -58,7 +58,12 @@ fn AuthForm(register: bool) -> impl IntoView {
         }
     });
     Effect::new(move |_| match submit.value().get() {
-        Some(Err(e)) if e.status == 401 && !register && is_code_request(&e.message) => {
+        // Once a code was asked for, a 401 is about the code: the server says how.
+        Some(Err(e))
+            if e.status == 401
+                && !register
+                && (is_code_request(&e.message) || need_code.get_untracked()) =>
+        {
             problem.set(Some((None, e.message)))
         }
         Some(Err(e)) if e.status == 401 && !register => {
