@@ -157,7 +157,7 @@ impl Catalog {
                 return Ok(false);
             }
             rules.remove(id).map_err(store("delete rule"))?;
-            clear_states(&txn, id)?;
+            forget_rule(&txn, id)?;
         }
         txn.commit().map_err(store("commit delete rule"))?;
         Ok(true)
@@ -178,7 +178,7 @@ impl Catalog {
             }
             for &id in &deleted {
                 rules.remove(id).map_err(store("delete rule"))?;
-                clear_states(&txn, id)?;
+                forget_rule(&txn, id)?;
             }
         }
         txn.commit().map_err(store("commit delete rules"))?;
@@ -241,6 +241,21 @@ impl Catalog {
         txn.commit().map_err(store("commit rule state"))?;
         Ok(stored)
     }
+}
+
+/// Removes everything kept beside deleted rule `rule_id` inside `txn`: its
+/// states and its rows in the side tables (its channels, its check).
+fn forget_rule(txn: &redb::WriteTransaction, rule_id: u64) -> Result<(), CatalogError> {
+    clear_states(txn, rule_id)?;
+    txn.open_table(super::channels::RULE_NOTIFY)
+        .map_err(store("open rule notify"))?
+        .remove(rule_id)
+        .map_err(store("delete rule notify"))?;
+    txn.open_table(super::checks::RULE_CHECKS)
+        .map_err(store("open rule checks"))?
+        .remove(rule_id)
+        .map_err(store("delete rule check"))?;
+    Ok(())
 }
 
 /// Removes every state of `rule_id` inside `txn`.
@@ -336,9 +351,22 @@ mod tests {
         assert!(c.update_rule(&a, true).unwrap());
         assert_eq!(c.firing_states().unwrap().len(), 1);
 
+        // The side rows of a rule (its channels) go with it, either way.
+        let routed = crate::catalog::RuleNotifyRecord {
+            channels: vec![3],
+            urgent: true,
+        };
+        for id in [a.id, b.id] {
+            c.set_rule_notify(id, &routed).unwrap();
+            assert_eq!(c.rule_notify(id).unwrap(), routed);
+        }
+
         assert_eq!(c.delete_rules_of_agent(8).unwrap(), vec![b.id]);
         assert!(c.firing_states().unwrap().is_empty());
         assert!(c.delete_rule(1, a.id).unwrap());
         assert!(c.all_rules().unwrap().is_empty());
+        for id in [a.id, b.id] {
+            assert_eq!(c.rule_notify(id).unwrap(), Default::default());
+        }
     }
 }
