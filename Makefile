@@ -105,7 +105,10 @@ setup-engine: ## Podman (and runc, for nested containers) and a busybox image bu
 	  rm -rf $$d $$d.tar; }
 
 test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-shellcheck setup-openapi setup-smtp setup-engine ## Run every test: unit, integration, end-to-end in Chromium
-	$(CARGO) test --workspace
+	@# cargo-nextest (on every machine of this kind; .config/nextest.toml): a
+	@# hung test is killed and named; plain `cargo test` where it is missing.
+	@if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --workspace; \
+	  else $(CARGO) test --workspace; fi
 	$(MAKE) --no-print-directory e2e
 
 e2e: build setup-browser ## End-to-end tests in headless Chromium against the release binaries
