@@ -861,6 +861,31 @@ mod lifecycle {
         assert_eq!(engine.stats().series, 2);
     }
 
+    /// A flush that cannot be written (here: the directory is gone, as when
+    /// a disk fails or a data directory is removed under a running server)
+    /// ends a flush or a maintenance pass with an error; it never waits for
+    /// ever, so a shutdown that joins the maintenance thread still ends.
+    #[test]
+    fn a_flush_that_cannot_be_written_fails_instead_of_waiting_for_ever() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0 + 3 * HOUR));
+        let engine = open(dir.path(), &clock);
+        let rows: Vec<_> = (0..100)
+            .map(|i| row(T0 + 2 * HOUR + i * 5000, &[(0, 1.0), (2, 2.0)]))
+            .collect();
+        engine.write(5, &rows).unwrap();
+        std::fs::remove_dir_all(dir.path().join("db").join("keyspaces")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let flushed = engine.flush();
+            let _ = tx.send(flushed);
+        });
+        let flushed = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the flush returned instead of waiting for ever");
+        assert!(flushed.is_err(), "{flushed:?}");
+    }
+
     #[test]
     fn background_maintenance_seals_and_shuts_down() {
         let dir = scratch();

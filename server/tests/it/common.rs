@@ -18,8 +18,10 @@ use tower::ServiceExt;
 pub const T0: i64 = 1_767_225_600_000;
 
 pub struct TestApp {
-    pub dir: tempfile::TempDir,
+    /// Declared before `dir`, so it is dropped first: the stores close (and
+    /// a maintenance pass in flight ends) while their directory still exists.
     pub state: AppState,
+    pub dir: tempfile::TempDir,
     pub clock: Arc<ManualClock>,
     /// The settings the app was started with; `restart` keeps them.
     pub args: ServeArgs,

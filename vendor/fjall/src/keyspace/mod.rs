@@ -712,9 +712,16 @@ impl Keyspace {
     #[doc(hidden)]
     pub fn rotate_memtable_and_wait(&self) -> crate::Result<()> {
         if self.rotate_memtable()? {
-            self.supervisor.flush_manager.wait_for_empty();
-
-            while self.tree.sealed_memtable_count() > 0 {
+            // StatusMonitor patch: a flush that fails (its worker returns the
+            // error and poisons the database: a full disk, a directory gone)
+            // leaves its memtable sealed for ever, so waiting for the flush
+            // queue to empty and the sealed memtables to go would never end
+            // (upstream: two unbounded sleep loops). Stop with `Poisoned`.
+            while self.supervisor.flush_manager.len() > 0 || self.tree.sealed_memtable_count() > 0
+            {
+                if self.is_poisoned.is_poisoned() {
+                    return Err(crate::Error::Poisoned);
+                }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
@@ -792,7 +799,9 @@ impl Keyspace {
     }
 
     fn check_write_halt(&self) {
-        while self.tree.l0_run_count() >= 30 {
+        // StatusMonitor patch: not while the database is poisoned (no
+        // compaction will come; upstream waited for ever).
+        while self.tree.l0_run_count() >= 30 && !self.is_poisoned.is_poisoned() {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -808,7 +817,11 @@ impl Keyspace {
             throttled = true;
         }
 
-        while self.tree.sealed_memtable_count() >= 4 {
+        // StatusMonitor patch: not while the database is poisoned: a failed
+        // flush never frees its sealed memtable, so the writer would sleep
+        // here for ever instead of returning (and the next write failing
+        // with `Poisoned`).
+        while self.tree.sealed_memtable_count() >= 4 && !self.is_poisoned.is_poisoned() {
             log::debug!(
                 "Halting writes because we have 4+ sealed memtables in {:?} queued up",
                 self.name,
