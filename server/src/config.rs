@@ -138,7 +138,7 @@ pub struct ServeArgs {
         value_parser = duration_arg
     )]
     pub history_query_timeout: Option<String>,
-    /// History queries one user may run at once; more get 429 [default: 4].
+    /// History queries one user may run at once; more wait up to 1 s for a slot, then get 429 [default: 4].
     #[arg(long, env = "STATUSMONITOR_HISTORY_QUERIES_PER_USER", value_name = "N")]
     pub history_queries_per_user: Option<usize>,
     /// History queries the whole server works on at once, on low-priority threads; more wait up to 5 s, then get 503 [default: half the cores, at least 1].

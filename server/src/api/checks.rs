@@ -402,7 +402,7 @@ async fn history(
         interval_ms: range.interval_ms,
         max_points: range.max_points,
     };
-    let permit = state.history.start(owner)?;
+    let permit = state.history.admit(owner).await?;
     let result = state
         .history
         .run(permit, move |budget| engine.query_within(&req, budget))

@@ -243,13 +243,13 @@ pub(crate) async fn run_query(
 /// The caller's slot for one history query, then the agent if they may
 /// see it (theirs, or shared with them).
 /// The per-user limit comes first, before any catalog work, so a user over
-/// it costs the server a map lookup per request.
+/// it costs the server a map lookup and a wait per request, no I/O.
 pub(crate) async fn start(
     state: &AppState,
     user: AuthUser,
     agent_id: u64,
 ) -> ApiResult<(QueryPermit, VisibleAgent)> {
-    let permit = state.history.start(user.user_id)?;
+    let permit = state.history.admit(user.user_id).await?;
     let visible = VisibleAgent::load(state, user, agent_id).await?;
     Ok((permit, visible))
 }
