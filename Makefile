@@ -104,7 +104,7 @@ setup-engine: ## Podman (and runc, for nested containers) and a busybox image bu
 	  || echo "setup-engine: podman cannot import an image here; the real-engine test will say it is skipped"; \
 	  rm -rf $$d $$d.tar; }
 
-test: bundle setup-browser setup-ecosystem setup-systemd setup-disktools setup-shellcheck setup-openapi setup-smtp setup-engine ## Run every test: unit, integration, end-to-end in Chromium
+test: bundle agents setup-browser setup-ecosystem setup-systemd setup-disktools setup-shellcheck setup-openapi setup-smtp setup-engine ## Run every test: unit, integration, end-to-end in Chromium
 	@# cargo-nextest (on every machine of this kind; .config/nextest.toml): a
 	@# hung test is killed and named; plain `cargo test` where it is missing.
 	@if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --workspace; \

@@ -4,6 +4,8 @@
 //!   `linux-aarch64`, ...) with its SHA-256 in `X-Checksum-Sha256`;
 //! - `GET /download/agent/SHA256SUMS`: every one of them, in `sha256sum`'s
 //!   format;
+//! - `GET /download/agent/image/{os}-{arch}.tar`: the same agent as a
+//!   container image for `docker load` ([`image`]);
 //! - `GET /install.sh`: the installer ([`install`]).
 //!
 //! The binaries are the ones `make build` compiled into this server
@@ -16,6 +18,7 @@
 //! log-in: an agent binary is no secret, and a machine being installed has
 //! no session.
 
+pub mod image;
 pub mod install;
 pub mod versions;
 
@@ -202,6 +205,7 @@ pub fn valid_platform(p: &str) -> bool {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/download/agent/SHA256SUMS", get(sums))
+        .route("/download/agent/image/{file}", get(container_image))
         .route("/download/agent/{platform}", get(binary))
         .route("/install.sh", get(install::script))
 }
@@ -270,6 +274,75 @@ async fn binary(
     }
     if let Ok(v) = HeaderValue::from_str(&sha256) {
         h.insert(CHECKSUM_HEADER, v);
+    }
+    Ok(response)
+}
+
+/// `linux-x86_64.tar`: the agent of that platform as a container image.
+async fn container_image(
+    State(state): State<AppState>,
+    PathParam(file): PathParam<String>,
+) -> Result<Response, ApiError> {
+    let agents = state.agent_binaries.clone();
+    if agents.binaries.is_empty() {
+        return Err(ApiError::NotFound(agents.none_message()));
+    }
+    // `uname -m` says `armv7l` where the agent's platform is `armv7`.
+    let platform = file
+        .strip_suffix(".tar")
+        .map(|p| {
+            p.strip_suffix('l')
+                .filter(|p| p.ends_with("armv7"))
+                .unwrap_or(p)
+        })
+        .unwrap_or_default()
+        .to_string();
+    let found = agents
+        .find(&platform)
+        .and_then(|b| b.platform.split_once('-'))
+        .filter(|(_, arch)| image::oci_arch(arch).is_some());
+    if found.is_none() {
+        let shown: String = file.chars().take(40).collect();
+        return Err(ApiError::NotFound(format!(
+            "this server has no agent image `{}`; it has: {}",
+            shown.escape_default(),
+            agents
+                .platforms()
+                .iter()
+                .filter(|p| p
+                    .split_once('-')
+                    .is_some_and(|(_, a)| image::oci_arch(a).is_some()))
+                .map(|p| format!("{p}.tar"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    // Reading the binary and packing a few MB: blocking work.
+    let (body, name) = tokio::task::spawn_blocking(move || {
+        let b = agents.find(&platform).expect("found above");
+        let (os, arch) = b.platform.split_once('-').expect("checked above");
+        let bytes: std::borrow::Cow<'_, [u8]> = match &b.source {
+            Source::Embedded(bytes) => std::borrow::Cow::Borrowed(*bytes),
+            Source::File(path) => std::fs::read(path)
+                .map(std::borrow::Cow::Owned)
+                .with_context(|| format!("reading agent binary {}", path.display()))?,
+        };
+        let tag = image::tag(crate::config::VERSION);
+        let archive = image::archive(&bytes, os, arch, &tag)?;
+        Ok::<_, anyhow::Error>((archive, format!("{}-{}.tar", image::NAME, b.platform)))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::Internal)?;
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
 }

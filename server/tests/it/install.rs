@@ -784,3 +784,120 @@ async fn auto_update_replaces_the_binary_only_with_a_verified_download() {
     assert_eq!(std::fs::read(&exe).unwrap(), older);
     assert_eq!(files_under(work.path()), [exe], "no temporary file left");
 }
+
+// ---- the container image, in a real engine ----
+
+/// The static agent `make agents` built for this machine, if it did.
+fn static_agent() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/agents")
+        .join(format!("statusmonitor-agent-{}", platform()));
+    p.is_file().then_some(p)
+}
+
+fn podman(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("podman")
+        .args(args)
+        .output()
+        .map_err(|e| format!("podman: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+/// `/download/agent/image/<platform>.tar` loads into Podman (the same
+/// `docker save` layout Docker loads), and the container it makes, run as
+/// the dashboard's one-liner runs it, reports to the server and comes
+/// online. Skipped, saying why, where there is no static agent (`make
+/// agents`) or no engine that runs a container (`make setup-engine`).
+#[test]
+fn the_agent_image_loads_into_a_real_engine_and_its_agent_comes_online() {
+    let Some(agent) = static_agent() else {
+        eprintln!("SKIPPED: no static agent in target/agents (make agents builds it)");
+        return;
+    };
+    if let Err(e) = podman(&["--version"]) {
+        eprintln!("SKIPPED: podman is not installed ({e}): make setup-engine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        &agent,
+        dir.path()
+            .join(format!("statusmonitor-agent-{}", platform())),
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    let tar = dir.path().join("image.tar");
+    let out = Command::new("curl")
+        .args([
+            "-fsSL",
+            &format!("{}/download/agent/image/{}.tar", server.url, platform()),
+            "-o",
+        ])
+        .arg(&tar)
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "{}", text(&out));
+    let loaded = podman(&["load", "-i", &tar.to_string_lossy()]).expect("podman load");
+    let tag = server::download::image::tag(server::config::VERSION);
+    assert!(
+        loaded.contains(&format!("statusmonitor-agent:{tag}")),
+        "{loaded}"
+    );
+    let _ = podman(&["rmi", "-f", &format!("statusmonitor-agent:{tag}")]);
+
+    let (id, token) = server.create_agent("boxed");
+    // The dashboard's line, as pasted; `docker` is Podman here.
+    let line = ui::components::token_panel::docker_command(&server.url, &token);
+    struct Remove;
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = podman(&["rm", "-f", "-t", "0", "statusmonitor-agent"]);
+            let _ = podman(&["rmi", "-f", "statusmonitor-agent:latest"]);
+            let _ = podman(&["volume", "rm", "-f", "statusmonitor-agent"]);
+        }
+    }
+    drop(Remove);
+    let _cleanup = Remove;
+    let run = |docker: &str| {
+        let out = Command::new("sh")
+            .args(["-c", &format!("{docker}; {line}")])
+            .output()
+            .expect("run sh");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(text(&out))
+        }
+    };
+    // Inside another container crun refuses the default limits and cgroup
+    // layout; runc with the current limits runs (as agent/tests/engine.rs).
+    let started = run("docker() { podman \"$@\"; }").or_else(|first| {
+        let _ = podman(&["rm", "-f", "statusmonitor-agent"]);
+        run(
+            "docker() { if [ \"$1\" = run ]; then shift; podman --runtime runc run \
+             --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \"$@\"; else podman \"$@\"; fi; }",
+        )
+        .map_err(|e| format!("{first}\nthen with runc: {e}"))
+    });
+    if let Err(e) = started {
+        eprintln!("SKIPPED: podman cannot start a container here: {e}");
+        return;
+    }
+    let name = "statusmonitor-agent";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = server.agent(id);
+        if a["online"] == true && a["token_state"] == "active" {
+            break;
+        }
+        if Instant::now() > deadline {
+            let logs = podman(&["logs", name]).unwrap_or_else(|e| e);
+            panic!("the agent in the container did not come online: {a}\n{logs}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,8 +1,9 @@
 //! The one time an agent token is shown: the token, a live countdown to the
 //! end of its 5-minute activation window, copy buttons, and the exact
 //! commands to paste on the machine: the one-line install (the server serves
-//! the agent and `/install.sh`), and the agent's own command line. It cannot be shown again; regenerating makes a new
-//! one.
+//! the agent and `/install.sh`), the same agent as a container (the server
+//! serves its image for `docker load`), and the agent's own command line. It
+//! cannot be shown again; regenerating makes a new one.
 
 use leptos::either::EitherOf3;
 use leptos::prelude::*;
@@ -19,6 +20,19 @@ pub fn agent_command(origin: &str, token: &str) -> String {
 /// The one line that installs the agent from this server and starts it.
 pub fn install_command(server: &str, token: &str) -> String {
     format!("curl -fsSL {server}/install.sh | sudo sh -s -- --token {token}")
+}
+
+/// The one line that loads the agent's image from this server and runs it
+/// with the host's processes, network, name and file systems in view
+/// (README.md, "The agent": in a container).
+pub fn docker_command(server: &str, token: &str) -> String {
+    format!(
+        "curl -fsSL {server}/download/agent/image/linux-$(uname -m).tar | docker load && \
+         docker run -d --name statusmonitor-agent --restart unless-stopped \
+         --pid host --network host --uts host -v /:/host:ro \
+         -v statusmonitor-agent:/etc/statusmonitor-agent \
+         statusmonitor-agent:latest --server {server} --token {token}"
+    )
 }
 
 /// Re-running the installer upgrades in place and keeps the config.
@@ -60,6 +74,11 @@ pub fn TokenPanel(
     let install_text = Signal::derive({
         let install = install.clone();
         move || install.clone()
+    });
+    let docker = docker_command(&server, &token);
+    let docker_text = Signal::derive({
+        let docker = docker.clone();
+        move || docker.clone()
     });
     // Without a server figure, count from when the panel opened.
     let opened = format::now_ms();
@@ -113,6 +132,11 @@ pub fn TokenPanel(
             <p class="muted small">
                 "Downloads the agent from this server, checks it, and starts it as a service. Run it again later to upgrade."
             </p>
+            <label class="field-label" for="agent-docker">"Or run it in a container (Docker or Podman)"</label>
+            <div class="copy-row">
+                <input id="agent-docker" class="mono" readonly value=docker.clone() />
+                <CopyButton text=docker_text what="container command" id="copy-docker" />
+            </div>
             <label class="field-label" for="agent-command">"Or run the agent yourself"</label>
             <div class="copy-row">
                 <input id="agent-command" class="mono" readonly value=command.clone() />
@@ -122,5 +146,23 @@ pub fn TokenPanel(
                 "Add " <code>"--interval 5s"</code> " to change how often it reports."
             </p>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_container_line_loads_the_image_from_this_server_and_passes_the_token() {
+        let line = docker_command("http://nas:8420", "sma_abc");
+        assert!(line.starts_with(
+            "curl -fsSL http://nas:8420/download/agent/image/linux-$(uname -m).tar | docker load && docker run -d "
+        ));
+        assert!(line.contains(" --pid host --network host --uts host -v /:/host:ro "));
+        assert!(
+            line.ends_with(" statusmonitor-agent:latest --server http://nas:8420 --token sma_abc")
+        );
+        assert!(!line.contains("  "), "{line}");
     }
 }
