@@ -204,6 +204,10 @@ test('the dashboard journey', async (t) => {
     const install = await page.evaluate(() => navigator.clipboard.readText());
     assert.equal(install, `curl -fsSL ${server.url}/install.sh | sudo sh -s -- --token ${token}`);
     assert.equal(await page.inputValue('#agent-install'), install);
+    // The container line loads the image from this server and passes the token.
+    const docker = await page.inputValue('#agent-docker');
+    assert.ok(docker.startsWith(`curl -fsSL ${server.url}/download/agent/image/linux-$(uname -m).tar | docker load && docker run -d `), docker);
+    assert.ok(docker.endsWith(` statusmonitor-agent:latest --server ${server.url} --token ${token}`), docker);
     // "Copied ✓" goes back to "Copy" (the button's name says "Copy the …").
     await page.locator('#copy-install', { hasText: /^Copy$/ }).waitFor();
     const first = await page.textContent('#token-countdown');
