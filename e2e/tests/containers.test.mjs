@@ -108,6 +108,19 @@ test('containers, processes and services on the agent page', async () => {
   await page.locator('#processes', { hasText: 'postgres' }).waitFor();
   assert.equal(await page.locator('#services li').first().getAttribute('data-unit'), 'nginx.service');
   await page.screenshot({ path: join(artifacts, 'containers-agent-page.png'), fullPage: true });
+  // Dark, and a phone: the tables fit the width (no sideways scrolling of
+  // the page), in both schemes. The README shows these.
+  for (const scheme of ['dark', 'light']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [size, viewport] of [['phone', { width: 390, height: 844 }], ['desktop', { width: 1280, height: 900 }]]) {
+      await page.setViewportSize(viewport);
+      await page.waitForTimeout(250); // charts resize on a ResizeObserver
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${scheme} ${size}: the page is ${overflow} px wider than the screen`);
+      await page.screenshot({ path: join(artifacts, `containers-${scheme}-${size}.png`), fullPage: size === 'desktop' });
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
 
   // A container's charts, live and over the last hour (history API by name).
   await table.locator('tr[data-container="db"] button').click();
