@@ -83,6 +83,44 @@ fn containers_come_with_state_health_restarts_memory_and_rates() {
     );
 }
 
+/// Containers come and go (`docker run --rm`, compose recreating with new
+/// ids): what the agent remembers of an id is freed a few collections after
+/// it is gone, so churn does not grow the agent's memory.
+#[test]
+fn gone_containers_are_forgotten_after_a_few_collections() {
+    use agent::collect::containers::FORGET_AFTER;
+    let engine = FakeEngine::start(vec![container("a1", "web"), container("b2", "db")]);
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
+    c.collect().expect("a list");
+    assert_eq!(c.remembered(), 2);
+    // db is removed: kept for a few collections (a missed reading keeps
+    // its baseline), then forgotten.
+    engine.with(|e| e.containers.retain(|c| c.name != "db"));
+    for _ in 1..FORGET_AFTER {
+        c.collect().expect("a list");
+        assert_eq!(c.remembered(), 2);
+    }
+    c.collect().expect("a list");
+    assert_eq!(c.remembered(), 1, "db forgotten");
+    // 50 short-lived containers, each for one collection: the memory stays
+    // bounded by the last few collections' containers.
+    for i in 0..50 {
+        engine.with(|e| {
+            e.containers.retain(|c| c.name == "web");
+            e.containers
+                .push(container(&format!("c{i}"), &format!("job-{i}")));
+        });
+        let list = c.collect().expect("a list");
+        assert_eq!(list.len(), 2);
+        assert!(
+            c.remembered() <= 1 + FORGET_AFTER as usize,
+            "{} ids remembered",
+            c.remembered()
+        );
+    }
+}
+
 #[test]
 fn a_stats_call_that_does_not_answer_in_time_is_left_out() {
     let slow = container("c3", "zz-slow");
