@@ -121,6 +121,41 @@ fn gone_containers_are_forgotten_after_a_few_collections() {
     }
 }
 
+/// A container that started seconds ago may have restarted: it is
+/// inspected, once; "Up 8 seconds" later says the same start, "Up 1 second"
+/// a new one.
+#[test]
+fn a_recent_start_is_inspected_once_and_a_new_start_again() {
+    let mut web = container("a1", "web");
+    web.status = "Up 3 seconds".into();
+    let engine = FakeEngine::start(vec![web]);
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
+    let inspects = |engine: &FakeEngine| {
+        engine.with(|e| {
+            let n = e
+                .requests
+                .iter()
+                .filter(|p| p.ends_with("/json") && p.contains("a1"))
+                .count();
+            e.requests.clear();
+            n
+        })
+    };
+    c.collect().expect("a list");
+    assert_eq!(inspects(&engine), 1);
+    engine.with(|e| e.containers[0].status = "Up 8 seconds".into());
+    c.collect().expect("a list");
+    assert_eq!(inspects(&engine), 0, "the start it was inspected after");
+    engine.with(|e| {
+        e.containers[0].status = "Up 1 second".into();
+        e.containers[0].restarts = 1;
+    });
+    let list = c.collect().expect("a list");
+    assert_eq!(inspects(&engine), 1, "a new start");
+    assert_eq!(list[0].restarts, Some(1));
+}
+
 #[test]
 fn a_stats_call_that_does_not_answer_in_time_is_left_out() {
     let slow = container("c3", "zz-slow");

@@ -55,6 +55,8 @@ struct Known {
     state: String,
     restarts: Option<u32>,
     inspected_at: u32,
+    /// When it was last inspected.
+    inspected: Option<Instant>,
     /// The last collection that listed it.
     seen_at: u32,
 }
@@ -136,7 +138,7 @@ impl ContainerCollector {
             let inspect = known.restarts.is_none()
                 || known.state != c.state
                 || c.state == "restarting"
-                || s.started_recently()
+                || (s.started_recently() && !inspected_since_start(known.inspected, s))
                 || tick.wrapping_sub(known.inspected_at) >= INSPECT_EVERY;
             known.state.clone_from(&c.state);
             if inspect {
@@ -146,6 +148,7 @@ impl ContainerCollector {
                     Ok(i) => {
                         known.restarts = i.restart_count;
                         known.inspected_at = tick;
+                        known.inspected = Some(Instant::now());
                     }
                     Err(e) => trouble = Some(e),
                 }
@@ -251,6 +254,17 @@ impl ContainerCollector {
             self.logged.clear();
             tracing::info!(socket = %socket.display(), "containers can be read again");
         }
+    }
+}
+
+/// Whether the last inspect came after the start the status tells of ("Up
+/// 12 seconds"), so its restart count is current: a container that started
+/// a few seconds ago is inspected once, not at every tick of its first
+/// minute. Two seconds of slack for the status's rounding.
+fn inspected_since_start(inspected: Option<Instant>, s: &Summary) -> bool {
+    match (inspected, s.up_seconds()) {
+        (Some(at), Some(up)) => at.elapsed().as_secs() + 2 <= up,
+        _ => false,
     }
 }
 
