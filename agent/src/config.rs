@@ -51,6 +51,9 @@ pub enum Command {
     InstallService(InstallArgs),
     /// Load generator: play one synthetic agent per token against a server.
     Simulate(crate::simulate::SimulateArgs),
+    /// Replace this binary with the server's build when the server has
+    /// another one (SHA-256 checked); exit 0 when it is current already.
+    Update(UpdateArgs),
 }
 
 /// Options shared by `run`, `once`, `setup` and `install-service`. The same
@@ -222,6 +225,15 @@ pub struct AgentArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_update: Option<bool>,
+    /// How often `auto_update` asks the server for another build (at
+    /// least 1s) [default: 6h].
+    #[arg(long, env = "STATUSMONITOR_AGENT_UPDATE_EVERY", value_parser = parse_update_every)]
+    #[serde(
+        deserialize_with = "text::update_every",
+        serialize_with = "text::duration_out",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub update_every: Option<Duration>,
 }
 
 impl AgentArgs {
@@ -290,6 +302,10 @@ mod text {
         checked(d, super::parse_duration)
     }
 
+    pub fn update_every<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        checked(d, super::parse_update_every)
+    }
+
     /// A whole number in the file (`spool_max = 1000`).
     pub fn spool_max<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
         let n = u64::deserialize(d)?;
@@ -306,6 +322,16 @@ mod text {
             None => s.serialize_none(),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Do nothing unless `auto_update` is on: how the systemd unit runs it,
+    /// with full privileges, before each start (`ExecStartPre=-+…`).
+    #[arg(long)]
+    pub if_auto_update: bool,
 }
 
 #[derive(Debug, Args)]
@@ -370,6 +396,8 @@ pub struct Config {
     pub services: ServiceConfig,
     /// Follow the server's build (see [`crate::update`]).
     pub auto_update: bool,
+    /// How often `auto_update` asks the server.
+    pub update_every: Duration,
 }
 
 impl Config {
@@ -438,6 +466,10 @@ impl Config {
             processes,
             services,
             auto_update,
+            update_every: args
+                .update_every
+                .or(file.update_every)
+                .unwrap_or(crate::update::CHECK_EVERY),
             config_path,
         })
     }
@@ -590,6 +622,15 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     }
     if d > Duration::from_secs(3600) {
         return Err(format!("`{s}` is longer than the maximum interval of 1h"));
+    }
+    Ok(d)
+}
+
+/// How often `auto_update` asks: at least 1 s.
+pub fn parse_update_every(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("`{s}` is shorter than 1s"));
     }
     Ok(d)
 }

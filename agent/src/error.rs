@@ -8,8 +8,9 @@ use std::path::PathBuf;
 /// does not restart the agent in a loop.
 pub const EXIT_CONFIG: i32 = 78;
 
-/// Exit code after `auto_update` replaced the binary (EX_TEMPFAIL): the
-/// unit's `Restart=on-failure` starts the new build.
+/// Exit code after `auto_update` replaced the binary, or found another
+/// build for the service to install (EX_TEMPFAIL): the unit's
+/// `Restart=on-failure` starts it again, its pre-start installing the build.
 pub const EXIT_UPGRADED: i32 = 75;
 
 /// Message printed when the server refuses the token (401/403).
@@ -47,6 +48,11 @@ pub enum AgentError {
     /// `auto_update` put the server's build at `path`: start it.
     #[error("upgraded {}: restarting into the new build", path.display())]
     Upgraded { path: PathBuf },
+
+    /// `auto_update` under systemd: the server has another build, which
+    /// the service installs before it starts again.
+    #[error("the server has another build: stopping so that the service installs it")]
+    UpdateOffered,
 }
 
 impl AgentError {

@@ -1,6 +1,7 @@
 //! `statusmonitor-agent`: parses the command line, installs the log
 //! subscriber and hands over to the library. Exit codes: 0 ok, 1 error,
-//! 78 (EX_CONFIG) when the server refuses the token.
+//! 78 (EX_CONFIG) when the server refuses the token, 75 (EX_TEMPFAIL) to be
+//! restarted into another build.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +21,10 @@ fn main() -> ExitCode {
             if let Some(AgentError::Upgraded { path }) = e.downcast_ref::<AgentError>() {
                 tracing::info!("{e}");
                 return restart_into(path);
+            }
+            if let Some(AgentError::UpdateOffered) = e.downcast_ref::<AgentError>() {
+                tracing::info!("{e}");
+                return ExitCode::from(agent::error::EXIT_UPGRADED as u8);
             }
             if let Some(AgentError::TokenRejected { .. }) = e.downcast_ref::<AgentError>() {
                 tracing::error!("{e}");
@@ -93,6 +98,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             agent::service::install(&args, &config)
         }
         Some(Command::Simulate(args)) => agent::simulate::simulate(&args),
+        Some(Command::Update(args)) => agent::update::command(&args),
     }
 }
 

@@ -81,40 +81,76 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
     stop.store(true, Ordering::Relaxed);
     result?;
     if let Some(updater) = upgraded
-        && let Ok(Some(path)) = updater.join()
+        && let Ok(Some(restart)) = updater.join()
     {
         let _ = collector_thread.join();
-        return Err(AgentError::Upgraded { path });
+        return Err(match restart {
+            Restart::Replaced(path) => AgentError::Upgraded { path },
+            Restart::ForTheUnit => AgentError::UpdateOffered,
+        });
     }
     collector_thread
         .join()
         .map_err(|_| AgentError::Collector("panicked; restart the agent".into()))
 }
 
-/// `auto_update`: checks at start and every [`crate::update::CHECK_EVERY`];
-/// once the binary is replaced, stops the agent (the spool keeps what is
-/// unsent) and returns its path.
+/// Why the updater stopped the agent.
+enum Restart {
+    /// The binary at this path is the server's build now: start it.
+    Replaced(std::path::PathBuf),
+    /// The server has another build; the service installs it before it
+    /// starts again (see [`crate::update`]).
+    ForTheUnit,
+}
+
+/// `auto_update`: checks at start and every `update_every`; once there is
+/// something to restart for, stops the agent (the spool keeps what is
+/// unsent). Under systemd (`INVOCATION_ID` set) the unit's pre-start
+/// replaces the binary; elsewhere this thread does.
 fn spawn_updater(
     config: Config,
     stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<Option<std::path::PathBuf>>, AgentError> {
+) -> Result<std::thread::JoinHandle<Option<Restart>>, AgentError> {
+    use crate::update::Offer;
     let exe = std::env::current_exe().map_err(|e| {
         AgentError::Config(format!("auto_update: cannot find this executable: {e}"))
     })?;
+    let under_systemd = std::env::var_os("INVOCATION_ID").is_some();
     std::thread::Builder::new()
         .name("updater".into())
         .spawn(move || {
+            let mut first = true;
             while !stop.load(Ordering::Relaxed) {
-                match crate::update::update(&config, &exe) {
-                    Ok(crate::update::Outcome::Replaced { path, sha256 }) => {
-                        tracing::info!(path = %path.display(), sha256, "auto_update: installed the server's build");
+                match crate::update::check(&config, &exe) {
+                    Ok(Offer::Other { sha256 }) if under_systemd && first => tracing::warn!(
+                        sha256,
+                        "auto_update: the server has another build, which the service's \
+                         pre-start (`update --if-auto-update`) did not install: see its log \
+                         (journalctl -u statusmonitor-agent); tried again at the next check"
+                    ),
+                    Ok(Offer::Other { sha256 }) if under_systemd => {
+                        tracing::info!(sha256, "auto_update: the server has another build: stopping so that the service installs it and starts again");
                         stop.store(true, Ordering::Relaxed);
-                        return Some(path);
+                        return Some(Restart::ForTheUnit);
                     }
-                    Ok(outcome) => tracing::debug!(?outcome, "auto_update: nothing to do"),
+                    Ok(Offer::Other { sha256 }) => match crate::update::install(
+                        &config,
+                        &exe,
+                        &sha256,
+                        crate::update::DOWNLOAD_TIMEOUT,
+                    ) {
+                        Ok(()) => {
+                            tracing::info!(path = %exe.display(), sha256, "auto_update: installed the server's build");
+                            stop.store(true, Ordering::Relaxed);
+                            return Some(Restart::Replaced(exe));
+                        }
+                        Err(e) => tracing::warn!("auto_update: {e}"),
+                    },
+                    Ok(offer) => tracing::debug!(?offer, "auto_update: nothing to do"),
                     Err(e) => tracing::warn!("auto_update: {e}"),
                 }
-                send::sleep_unless(&stop, crate::update::CHECK_EVERY);
+                first = false;
+                send::sleep_unless(&stop, config.update_every);
             }
             None
         })

@@ -25,12 +25,17 @@ pub const UNIT_TEMPLATE: &str = include_str!("../../packaging/systemd/statusmoni
 /// The binary path in [`UNIT_TEMPLATE`].
 const TEMPLATE_BINARY: &str = "/usr/local/bin/statusmonitor-agent";
 
-/// The unit file text.
+/// The unit file text, with `binary` in `ExecStart` and `ExecStartPre`.
 pub fn unit(binary: &Path) -> String {
-    UNIT_TEMPLATE.replace(
-        &format!("ExecStart={TEMPLATE_BINARY} "),
-        &format!("ExecStart={} ", binary.display()),
-    )
+    UNIT_TEMPLATE
+        .replace(
+            &format!("ExecStart={TEMPLATE_BINARY} "),
+            &format!("ExecStart={} ", binary.display()),
+        )
+        .replace(
+            &format!("ExecStartPre=-+{TEMPLATE_BINARY} "),
+            &format!("ExecStartPre=-+{} ", binary.display()),
+        )
 }
 
 /// The environment file: every setting that differs from the defaults.
@@ -70,6 +75,9 @@ pub fn env_file(config: &Config, reveal_token: bool) -> anyhow::Result<String> {
     }
     if let Some(ca) = &config.ca_cert {
         writeln!(s, "STATUSMONITOR_AGENT_CA_CERT={}", ca.path.display())?;
+    }
+    if config.auto_update {
+        writeln!(s, "STATUSMONITOR_AGENT_AUTO_UPDATE=true")?;
     }
     Ok(s)
 }
@@ -145,6 +153,7 @@ mod tests {
             "RestartPreventExitStatus=78",
             "NoNewPrivileges=yes",
             "ExecStart=/usr/local/bin/statusmonitor-agent run --spool-dir /var/lib/statusmonitor-agent/spool",
+            "ExecStartPre=-+/usr/local/bin/statusmonitor-agent update --if-auto-update",
         ] {
             assert!(u.lines().any(|l| l == line), "missing {line}");
         }
@@ -161,6 +170,10 @@ mod tests {
         }
         let u = unit(Path::new("/opt/sm/agent"));
         assert!(u.contains("ExecStart=/opt/sm/agent run --spool-dir"), "{u}");
+        assert!(
+            u.contains("ExecStartPre=-+/opt/sm/agent update --if-auto-update"),
+            "{u}"
+        );
         assert!(!u.contains(TEMPLATE_BINARY));
     }
 }

@@ -1,17 +1,28 @@
-//! `auto_update = true`: the agent replaces itself with the build its server
-//! carries (`GET /download/agent/linux-<arch>`), checked against the
-//! server's `SHA256SUMS` over the same TLS settings as its reports.
+//! Following the server's build: `statusmonitor-agent update` and
+//! `auto_update = true`. The server carries the agent
+//! (`GET /download/agent/linux-<arch>`) and lists its SHA-256 in
+//! `GET /download/agent/SHA256SUMS`, asked over the same TLS settings as
+//! the reports.
 //!
-//! The check runs at start and every [`CHECK_EVERY`]. When the server lists
-//! another SHA-256 for this platform than this executable has, the new build
-//! is downloaded to a temporary file beside the executable, its SHA-256
-//! checked, and only then renamed over it (atomic on one file system); the
-//! agent then stops with [`crate::error::EXIT_UPGRADED`] so systemd starts
-//! the new one (`Restart=on-failure`), or, outside systemd, executes it in
-//! its place. A failed or unverifiable download leaves the old binary, which
-//! keeps running. The shipped hardened unit mounts `/usr/local/bin`
-//! read-only (`ProtectSystem=strict`, a dynamic user): there the agent says
-//! so once per check, and re-running the install line upgrades it.
+//! Replacing: when the server lists another SHA-256 for this platform than
+//! the executable has, the server's build is downloaded to a temporary file
+//! beside the executable, its SHA-256 checked, and only then renamed over it
+//! (atomic on one file system). A failed or unverifiable download leaves the
+//! old binary as it was, and no temporary file.
+//!
+//! Who replaces it:
+//! - Under systemd the running agent cannot: the hardened unit mounts the
+//!   system read-only (`ProtectSystem=strict`) for a dynamic user. The unit
+//!   runs `statusmonitor-agent update --if-auto-update` before each start
+//!   with full privileges (`ExecStartPre=-+…`; `-`: a failure still starts
+//!   the old binary). The running agent only asks the server, every
+//!   [`CHECK_EVERY`] (`--update-every`): when a later check finds another
+//!   build it stops with [`crate::error::EXIT_UPGRADED`], `Restart=` starts
+//!   the unit again, and its pre-start installs the build. The check at
+//!   start only logs a build the pre-start did not install (so a server
+//!   whose download keeps failing costs one restart per check, not a loop).
+//! - Elsewhere the running agent replaces itself and executes the new
+//!   build in its own place, with the same arguments.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,15 +32,18 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 
-/// How often the server is asked for a newer build.
+/// How often the running agent asks the server for another build.
 pub const CHECK_EVERY: Duration = Duration::from_secs(6 * 3600);
+/// The download's bound when the unit runs `update` before a start: the
+/// whole pre-start must end within systemd's start timeout (90 s).
+pub const PRE_START_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest agent binary accepted (a static agent is about 5 MB).
 const MAX_BYTES: u64 = 64 << 20;
 /// Time for the whole download: a slow link may need more than one
 /// report's timeout for a few megabytes.
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// What one check did.
+/// What one update did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The server carries this very build.
@@ -40,6 +54,17 @@ pub enum Outcome {
     Replaced { path: PathBuf, sha256: String },
 }
 
+/// What the server offers, against this executable.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// The server carries this very build.
+    Current,
+    /// The server has no agent for this platform (or none at all).
+    NotOffered,
+    /// The server lists this other SHA-256 for this platform.
+    Other { sha256: String },
+}
+
 /// This platform as the server names it (`linux-x86_64`).
 pub fn platform() -> String {
     format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
@@ -47,6 +72,30 @@ pub fn platform() -> String {
 
 /// Checks the server and replaces `exe` when it has another build.
 pub fn update(config: &Config, exe: &Path) -> Result<Outcome, String> {
+    update_within(config, exe, DOWNLOAD_TIMEOUT)
+}
+
+/// [`update`] with the download bounded by `download_timeout`.
+pub fn update_within(
+    config: &Config,
+    exe: &Path,
+    download_timeout: Duration,
+) -> Result<Outcome, String> {
+    match check(config, exe)? {
+        Offer::Current => Ok(Outcome::Current),
+        Offer::NotOffered => Ok(Outcome::NotOffered),
+        Offer::Other { sha256 } => {
+            install(config, exe, &sha256, download_timeout)?;
+            Ok(Outcome::Replaced {
+                path: exe.to_path_buf(),
+                sha256,
+            })
+        }
+    }
+}
+
+/// Asks the server's `SHA256SUMS` whether it has another build than `exe`.
+pub fn check(config: &Config, exe: &Path) -> Result<Offer, String> {
     let server = config.server.as_deref().ok_or("no server configured")?;
     let http = crate::send::http_agent(config.timeout, config.ca_cert.as_ref());
     let platform = platform();
@@ -57,7 +106,7 @@ pub fn update(config: &Config, exe: &Path) -> Result<Outcome, String> {
         .map_err(|e| format!("{sums_url}: {}", crate::send::transport_error(&e)))?;
     match sums.status().as_u16() {
         200 => {}
-        404 => return Ok(Outcome::NotOffered),
+        404 => return Ok(Offer::NotOffered),
         s => return Err(format!("{sums_url}: the server answered {s}")),
     }
     let sums = sums
@@ -67,28 +116,72 @@ pub fn update(config: &Config, exe: &Path) -> Result<Outcome, String> {
         .read_to_string()
         .map_err(|e| format!("{sums_url}: {e}"))?;
     let Some(expected) = listed_sha256(&sums, &platform) else {
-        return Ok(Outcome::NotOffered);
+        return Ok(Offer::NotOffered);
     };
     let current = sha256_of(exe).map_err(|e| format!("{}: {e}", exe.display()))?;
-    if current == expected {
-        return Ok(Outcome::Current);
-    }
+    Ok(if current == expected {
+        Offer::Current
+    } else {
+        Offer::Other { sha256: expected }
+    })
+}
 
+/// Downloads the server's build to a temporary file beside `exe`, checks
+/// that its SHA-256 is `expected`, and renames it over `exe`. On any error
+/// `exe` is as it was and the temporary file is gone.
+pub fn install(
+    config: &Config,
+    exe: &Path,
+    expected: &str,
+    download_timeout: Duration,
+) -> Result<(), String> {
+    let server = config.server.as_deref().ok_or("no server configured")?;
     let dir = exe.parent().ok_or("the executable has no directory")?;
     let tmp = dir.join(format!(
         ".statusmonitor-agent.update.{}",
         std::process::id()
     ));
-    let download = crate::send::http_agent(DOWNLOAD_TIMEOUT, config.ca_cert.as_ref());
-    let result = download_to(&download, server, &platform, &expected, &tmp)
+    // A file left by a run that died half-way (same pid after a reboot).
+    let _ = std::fs::remove_file(&tmp);
+    let download = crate::send::http_agent(download_timeout, config.ca_cert.as_ref());
+    let result = download_to(&download, server, &platform(), expected, &tmp)
         .and_then(|()| replace(&tmp, exe));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map(|()| Outcome::Replaced {
-        path: exe.to_path_buf(),
-        sha256: expected,
-    })
+    result
+}
+
+/// `statusmonitor-agent update`: replaces this executable with the
+/// server's build, or says it is current. An error (unreachable server,
+/// checksum mismatch, no build for this platform) leaves it as it was.
+pub fn command(args: &crate::config::UpdateArgs) -> anyhow::Result<()> {
+    let config = Config::resolve(&args.agent)?;
+    if args.if_auto_update && !config.auto_update {
+        println!("auto_update is off: not asking the server for another build");
+        return Ok(());
+    }
+    let exe =
+        std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find this executable: {e}"))?;
+    let timeout = if args.if_auto_update {
+        PRE_START_DOWNLOAD_TIMEOUT
+    } else {
+        DOWNLOAD_TIMEOUT
+    };
+    match update_within(&config, &exe, timeout).map_err(|e| anyhow::anyhow!("update: {e}"))? {
+        Outcome::Current => println!("{} is the server's build already", exe.display()),
+        Outcome::NotOffered => anyhow::bail!(
+            "update: the server offers no agent for {} (see its /download/agent/SHA256SUMS)",
+            platform()
+        ),
+        Outcome::Replaced { path, sha256 } => {
+            println!(
+                "replaced {} with the server's build (SHA-256 {sha256})",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The SHA-256 `sums` (sha256sum's format) lists for `platform`'s agent.
@@ -167,13 +260,7 @@ fn download_to(
 }
 
 fn replace(tmp: &Path, exe: &Path) -> Result<(), String> {
-    std::fs::rename(tmp, exe).map_err(|e| {
-        format!(
-            "cannot replace {}: {e} (the hardened service cannot write its own binary: \
-             run the install line again to upgrade)",
-            exe.display()
-        )
-    })
+    std::fs::rename(tmp, exe).map_err(|e| format!("cannot replace {}: {e}", exe.display()))
 }
 
 #[cfg(test)]

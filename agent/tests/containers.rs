@@ -83,6 +83,79 @@ fn containers_come_with_state_health_restarts_memory_and_rates() {
     );
 }
 
+/// Containers come and go (`docker run --rm`, compose recreating with new
+/// ids): what the agent remembers of an id is freed a few collections after
+/// it is gone, so churn does not grow the agent's memory.
+#[test]
+fn gone_containers_are_forgotten_after_a_few_collections() {
+    use agent::collect::containers::FORGET_AFTER;
+    let engine = FakeEngine::start(vec![container("a1", "web"), container("b2", "db")]);
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
+    c.collect().expect("a list");
+    assert_eq!(c.remembered(), 2);
+    // db is removed: kept for a few collections (a missed reading keeps
+    // its baseline), then forgotten.
+    engine.with(|e| e.containers.retain(|c| c.name != "db"));
+    for _ in 1..FORGET_AFTER {
+        c.collect().expect("a list");
+        assert_eq!(c.remembered(), 2);
+    }
+    c.collect().expect("a list");
+    assert_eq!(c.remembered(), 1, "db forgotten");
+    // 50 short-lived containers, each for one collection: the memory stays
+    // bounded by the last few collections' containers.
+    for i in 0..50 {
+        engine.with(|e| {
+            e.containers.retain(|c| c.name == "web");
+            e.containers
+                .push(container(&format!("c{i}"), &format!("job-{i}")));
+        });
+        let list = c.collect().expect("a list");
+        assert_eq!(list.len(), 2);
+        assert!(
+            c.remembered() <= 1 + FORGET_AFTER as usize,
+            "{} ids remembered",
+            c.remembered()
+        );
+    }
+}
+
+/// A container that started seconds ago may have restarted: it is
+/// inspected, once; "Up 8 seconds" later says the same start, "Up 1 second"
+/// a new one.
+#[test]
+fn a_recent_start_is_inspected_once_and_a_new_start_again() {
+    let mut web = container("a1", "web");
+    web.status = "Up 3 seconds".into();
+    let engine = FakeEngine::start(vec![web]);
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
+    let inspects = |engine: &FakeEngine| {
+        engine.with(|e| {
+            let n = e
+                .requests
+                .iter()
+                .filter(|p| p.ends_with("/json") && p.contains("a1"))
+                .count();
+            e.requests.clear();
+            n
+        })
+    };
+    c.collect().expect("a list");
+    assert_eq!(inspects(&engine), 1);
+    engine.with(|e| e.containers[0].status = "Up 8 seconds".into());
+    c.collect().expect("a list");
+    assert_eq!(inspects(&engine), 0, "the start it was inspected after");
+    engine.with(|e| {
+        e.containers[0].status = "Up 1 second".into();
+        e.containers[0].restarts = 1;
+    });
+    let list = c.collect().expect("a list");
+    assert_eq!(inspects(&engine), 1, "a new start");
+    assert_eq!(list[0].restarts, Some(1));
+}
+
 #[test]
 fn a_stats_call_that_does_not_answer_in_time_is_left_out() {
     let slow = container("c3", "zz-slow");

@@ -201,6 +201,8 @@ test('the dashboard journey', async (t) => {
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
     await page.click('#copy-install');
     await page.locator('#copy-install', { hasText: 'Copied' }).waitFor();
+    // Its accessible name says so too, then goes back with the text.
+    await page.getByRole('button', { name: 'Copied the install command', exact: true }).waitFor();
     const install = await page.evaluate(() => navigator.clipboard.readText());
     assert.equal(install, `curl -fsSL ${server.url}/install.sh | sudo sh -s -- --token ${token}`);
     assert.equal(await page.inputValue('#agent-install'), install);
@@ -210,6 +212,7 @@ test('the dashboard journey', async (t) => {
     assert.ok(docker.endsWith(` statusmonitor-agent:latest --server ${server.url} --token ${token}`), docker);
     // "Copied ✓" goes back to "Copy" (the button's name says "Copy the …").
     await page.locator('#copy-install', { hasText: /^Copy$/ }).waitFor();
+    assert.equal(await page.getAttribute('#copy-install', 'aria-label'), 'Copy the install command');
     const first = await page.textContent('#token-countdown');
     assert.match(first, /^[45]:\d\d$/);
     await page.waitForTimeout(1_200);

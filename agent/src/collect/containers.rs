@@ -31,6 +31,12 @@ pub const MAX_CONTAINERS: usize = 500;
 /// Inspect every container at least this often (in ticks), for restart
 /// counts a restart between two ticks did not reveal.
 const INSPECT_EVERY: u32 = 12;
+/// What the agent remembers of a container id (its state, restart count,
+/// rate baselines) is forgotten after this many collections without it:
+/// a stats call that timed out once keeps its baseline, and the ids of
+/// removed containers (`docker run --rm`, compose recreations) free their
+/// memory.
+pub const FORGET_AFTER: u32 = 3;
 
 /// The sockets tried, in order, when none is given.
 pub fn default_sockets() -> Vec<PathBuf> {
@@ -49,6 +55,10 @@ struct Known {
     state: String,
     restarts: Option<u32>,
     inspected_at: u32,
+    /// When it was last inspected.
+    inspected: Option<Instant>,
+    /// The last collection that listed it.
+    seen_at: u32,
 }
 
 pub struct ContainerCollector {
@@ -124,10 +134,11 @@ impl ContainerCollector {
                 ..Container::default()
             };
             let known = self.known.entry(s.id.clone()).or_default();
+            known.seen_at = tick;
             let inspect = known.restarts.is_none()
                 || known.state != c.state
                 || c.state == "restarting"
-                || s.started_recently()
+                || (s.started_recently() && !inspected_since_start(known.inspected, s))
                 || tick.wrapping_sub(known.inspected_at) >= INSPECT_EVERY;
             known.state.clone_from(&c.state);
             if inspect {
@@ -137,6 +148,7 @@ impl ContainerCollector {
                     Ok(i) => {
                         known.restarts = i.restart_count;
                         known.inspected_at = tick;
+                        known.inspected = Some(Instant::now());
                     }
                     Err(e) => trouble = Some(e),
                 }
@@ -152,15 +164,34 @@ impl ContainerCollector {
             }
             out.push(c);
         }
-        self.known.retain(|id, _| list.iter().any(|s| &s.id == id));
-        self.cpu.end_round();
-        self.net.end_round();
-        self.block.end_round();
+        self.end_round(tick);
         match trouble {
             Some(e) => self.failed(Some(&socket), &e),
             None => self.succeeded(&socket),
         }
         Some(out)
+    }
+
+    /// Forgets the ids not listed, nor read, in the last
+    /// [`FORGET_AFTER`] collections.
+    fn end_round(&mut self, tick: u32) {
+        self.known
+            .retain(|_, k| tick.wrapping_sub(k.seen_at) < FORGET_AFTER);
+        let keep = u64::from(FORGET_AFTER - 1);
+        self.cpu.end_round_keeping(keep);
+        self.net.end_round_keeping(keep);
+        self.block.end_round_keeping(keep);
+    }
+
+    /// How many container ids it remembers anything of (state, restart
+    /// count, a rate baseline): bounded by the containers of the last
+    /// [`FORGET_AFTER`] collections.
+    pub fn remembered(&self) -> usize {
+        let mut ids: HashSet<&str> = self.known.keys().map(String::as_str).collect();
+        ids.extend(self.cpu.keys());
+        ids.extend(self.net.keys());
+        ids.extend(self.block.keys());
+        ids.len()
     }
 
     /// Figures of one stats answer read at `at`: memory as is, the rest as
@@ -223,6 +254,17 @@ impl ContainerCollector {
             self.logged.clear();
             tracing::info!(socket = %socket.display(), "containers can be read again");
         }
+    }
+}
+
+/// Whether the last inspect came after the start the status tells of ("Up
+/// 12 seconds"), so its restart count is current: a container that started
+/// a few seconds ago is inspected once, not at every tick of its first
+/// minute. Two seconds of slack for the status's rounding.
+fn inspected_since_start(inspected: Option<Instant>, s: &Summary) -> bool {
+    match (inspected, s.up_seconds()) {
+        (Some(at), Some(up)) => at.elapsed().as_secs() + 2 <= up,
+        _ => false,
     }
 }
 

@@ -29,8 +29,17 @@ pub(super) struct DiskCollector {
     io: Rates<2>,
 }
 
+/// What sysinfo reads of each mount: its I/O counters, and its space only
+/// where this module cannot `statvfs` itself (on Unix it does, after the
+/// filters, rather than sysinfo for every mount: a machine running
+/// containers has dozens of overlay and shm mounts).
 fn refresh_kind() -> DiskRefreshKind {
-    DiskRefreshKind::nothing().with_storage().with_io_usage()
+    let kind = DiskRefreshKind::nothing().with_io_usage();
+    if cfg!(unix) {
+        kind
+    } else {
+        kind.with_storage()
+    }
 }
 
 impl DiskCollector {
@@ -59,6 +68,14 @@ impl DiskCollector {
             };
             let mount = mount.as_str();
             let fs = d.file_system().to_string_lossy();
+            // Before statvfs: a machine running containers has two or
+            // three pseudo mounts (overlay, shm, …) per container.
+            if platform::is_pseudo_fs(&fs, mount)
+                || !self.filter.mount_allowed(mount)
+                || out.contains_key(mount)
+            {
+                continue;
+            }
             let (total, used, available) = match platform::space(mount) {
                 Some(s) if s.total > 0 => (
                     s.total,
@@ -70,11 +87,7 @@ impl DiskCollector {
                     (total, total.saturating_sub(available), available)
                 }
             };
-            if total == 0
-                || platform::is_pseudo_fs(&fs, mount)
-                || !self.filter.mount_allowed(mount)
-                || out.contains_key(mount)
-            {
+            if total == 0 {
                 continue;
             }
             let usage = d.usage();

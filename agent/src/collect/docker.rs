@@ -291,6 +291,17 @@ impl Summary {
         self.status.starts_with("Up ")
             && (self.status.contains("second") || self.status.contains("Second"))
     }
+
+    /// The seconds since it started when the status says them ("Up 12
+    /// seconds", "Up 1 second", "Up Less than a second" = 0).
+    pub fn up_seconds(&self) -> Option<u64> {
+        let rest = self.status.strip_prefix("Up ")?;
+        if rest.starts_with("Less than a second") {
+            return Some(0);
+        }
+        let (n, unit) = rest.split_once(' ')?;
+        unit.starts_with("second").then(|| n.parse().ok()).flatten()
+    }
 }
 
 /// The part of `GET /containers/{id}/json` read.
@@ -485,6 +496,11 @@ mod tests {
         assert!(s("Up 3 seconds").started_recently());
         assert!(s("Up Less than a second").started_recently());
         assert!(!s("Up 2 minutes").started_recently());
+        assert_eq!(s("Up 12 seconds (healthy)").up_seconds(), Some(12));
+        assert_eq!(s("Up 1 second").up_seconds(), Some(1));
+        assert_eq!(s("Up Less than a second").up_seconds(), Some(0));
+        assert_eq!(s("Up About a minute").up_seconds(), None);
+        assert_eq!(s("Exited (0) 3 seconds ago").up_seconds(), None);
         let mut with_object = s("Up 2 hours (healthy)");
         with_object.health = Some(SummaryHealth {
             status: "none".into(),

@@ -43,22 +43,51 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Container root filesystems are skipped unless `--mounts` names them.
     pub fn mount_allowed(&self, mount: &str) -> bool {
-        allowed(&self.mounts, &self.exclude_mounts, mount)
+        (!is_container_mount(mount) || self.mounts.iter().any(|p| hit(p, mount)))
+            && allowed(&self.mounts, &self.exclude_mounts, mount)
     }
 
+    /// Loopback is skipped unless asked for, the host side of container
+    /// links (`veth…`) unless `--ifaces` names them.
     pub fn iface_allowed(&self, iface: &str) -> bool {
         (self.include_loopback || !platform::is_loopback(iface))
+            && (!iface.starts_with("veth") || self.ifaces.iter().any(|p| hit(p, iface)))
             && allowed(&self.ifaces, &self.exclude_ifaces, iface)
     }
 }
 
-fn allowed(include: &[String], exclude: &[String], name: &str) -> bool {
-    let hit = |p: &String| match p.strip_suffix('*') {
+/// A container's root filesystem under Docker's or Podman's storage: one
+/// per running container, all on the disk that holds the storage (which is
+/// reported as itself), and the container's own figures are reported per
+/// container.
+fn is_container_mount(mount: &str) -> bool {
+    const STORAGE: &[&str] = &[
+        "/var/lib/docker/overlay2",
+        "/var/lib/docker/containers",
+        "/var/lib/containers/storage/overlay",
+        "/var/lib/containers/storage/overlay-containers",
+    ];
+    STORAGE.iter().any(|root| {
+        mount == *root
+            || mount
+                .strip_prefix(root)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }) || mount.contains("/.local/share/containers/storage/overlay/")
+}
+
+/// `pattern` matches `name` exactly, or as a prefix when it ends with `*`.
+fn hit(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
         Some(prefix) => name.starts_with(prefix),
-        None => p == name,
-    };
-    (include.is_empty() || include.iter().any(hit)) && !exclude.iter().any(hit)
+        None => pattern == name,
+    }
+}
+
+fn allowed(include: &[String], exclude: &[String], name: &str) -> bool {
+    (include.is_empty() || include.iter().any(|p| hit(p, name)))
+        && !exclude.iter().any(|p| hit(p, name))
 }
 
 /// What the agent was told about containers.
@@ -237,6 +266,38 @@ mod tests {
             ..Default::default()
         };
         assert!(with_lo.iface_allowed("lo"));
+    }
+
+    /// What a container engine makes per container is reported per
+    /// container, not as the host's disks and interfaces, unless named.
+    #[test]
+    fn container_roots_and_links_are_skipped_unless_named() {
+        let all = Filter::default();
+        for mount in [
+            "/var/lib/docker/overlay2/4f1c/merged",
+            "/var/lib/containers/storage/overlay",
+            "/var/lib/containers/storage/overlay/11bb/merged",
+            "/home/ann/.local/share/containers/storage/overlay/11bb/merged",
+        ] {
+            assert!(!all.mount_allowed(mount), "{mount}");
+        }
+        for mount in [
+            "/",
+            "/var/lib/docker",
+            "/var/lib/containers",
+            "/srv/overlay2",
+        ] {
+            assert!(all.mount_allowed(mount), "{mount}");
+        }
+        assert!(!all.iface_allowed("veth1a2b3c4"));
+        assert!(all.iface_allowed("eth0") && all.iface_allowed("docker0"));
+        let named = Filter {
+            mounts: vec!["/var/lib/docker/overlay2/*".into()],
+            ifaces: vec!["veth*".into()],
+            ..Default::default()
+        };
+        assert!(named.mount_allowed("/var/lib/docker/overlay2/4f1c/merged"));
+        assert!(named.iface_allowed("veth1a2b3c4"));
     }
 
     #[test]

@@ -77,9 +77,22 @@ impl<const N: usize> Rates<N> {
 
     /// Ends a round: forgets devices that were not updated since the last call.
     pub fn end_round(&mut self) {
+        self.end_round_keeping(0);
+    }
+
+    /// Ends a round: forgets devices not updated in this round nor in the
+    /// `keep` rounds before it. A baseline kept across a missed reading
+    /// still gives a true rate (over the real time between the two
+    /// readings; a counter that went backwards meanwhile gives none).
+    pub fn end_round_keeping(&mut self, keep: u64) {
         let round = self.round;
-        self.last.retain(|_, l| l.round == round);
+        self.last.retain(|_, l| round.wrapping_sub(l.round) <= keep);
         self.round = self.round.wrapping_add(1);
+    }
+
+    /// The devices with a baseline.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.last.keys().map(String::as_str)
     }
 
     /// How many devices have a baseline.
@@ -147,6 +160,21 @@ mod tests {
         assert_eq!(r.len(), 1);
         // usb0 comes back with a bigger counter: still no rate on its first reading.
         assert_eq!(r.update("usb0", [9_000_000], at(t0, 10_000)), None);
+    }
+
+    #[test]
+    fn a_kept_baseline_spans_missed_rounds_then_is_forgotten() {
+        let t0 = Instant::now();
+        let mut r = Rates::<1>::new();
+        r.update("c1", [0], t0);
+        r.end_round_keeping(2);
+        r.end_round_keeping(2); // c1 missed one round: kept
+        assert_eq!(r.update("c1", [10_000], at(t0, 10_000)), Some([1000]));
+        r.end_round_keeping(2);
+        for _ in 0..3 {
+            r.end_round_keeping(2);
+        }
+        assert!(r.is_empty(), "three rounds unseen: forgotten");
     }
 
     #[test]

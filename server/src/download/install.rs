@@ -65,6 +65,10 @@ pub fn render(server: &str) -> String {
             "ExecStart=${BIN} ",
         )
         .replace(
+            "ExecStartPre=-+/usr/local/bin/statusmonitor-agent ",
+            "ExecStartPre=-+${BIN} ",
+        )
+        .replace(
             "EnvironmentFile=/etc/statusmonitor-agent/agent.env",
             "EnvironmentFile=${CONF}",
         );

@@ -26,7 +26,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_statusmonitor");
 const PASSWORD: &str = "correct horse battery";
 
 /// This machine's platform as the server names it.
-fn platform() -> String {
+pub(crate) fn platform() -> String {
     format!("linux-{}", std::env::consts::ARCH)
 }
 
@@ -69,7 +69,7 @@ fn agent_binary() -> &'static Path {
 
 /// [`agent_binary`] without its symbols where binutils' `strip` is there
 /// (11 MB instead of 28: the tests download and hash it a dozen times).
-fn served_agent() -> &'static Path {
+pub(crate) fn served_agent() -> &'static Path {
     static STRIPPED: OnceLock<PathBuf> = OnceLock::new();
     STRIPPED.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -98,7 +98,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Every file (not directory) under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut dirs = vec![dir.to_path_buf()];
     while let Some(d) = dirs.pop() {
@@ -335,9 +335,9 @@ fn the_unit_the_script_installs_passes_systemd_analyze_verify() {
 }
 
 /// A real server on a loopback port, serving `agents_dir`.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     bearer: String,
     _data: tempfile::TempDir,
 }
@@ -350,7 +350,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(agents_dir: &Path) -> Server {
+    pub(crate) fn start(agents_dir: &Path) -> Server {
         let data = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -392,7 +392,7 @@ impl Server {
     }
 
     /// A new agent: (id, token).
-    fn create_agent(&self, name: &str) -> (u64, String) {
+    pub(crate) fn create_agent(&self, name: &str) -> (u64, String) {
         let created: Value = ureq::post(&format!("{}/api/agents", self.url))
             .header("authorization", &self.bearer)
             .send_json(json!({ "name": name }))
@@ -437,7 +437,7 @@ fn sh(script: &Path, args: &[&str]) -> Output {
         .expect("run sh")
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
         out.status,

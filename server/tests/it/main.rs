@@ -55,3 +55,6 @@ mod restart;
 mod sso;
 /// Two-factor log-in: enrolment, codes at log-in, replay, recovery codes, limits.
 mod two_factor;
+/// `statusmonitor-agent update` and the restart after an `auto_update`,
+/// the real agent binary against the real server.
+mod update;

@@ -1,6 +1,8 @@
 //! A button that copies text to the clipboard and says so. Where the browser
 //! has no clipboard API (plain http on a LAN address is not a secure context)
-//! it says how to copy by hand instead.
+//! it says how to copy by hand instead. Its accessible name says the same as
+//! its text ("Copy the token", then "Copied the token"), so a screen reader
+//! hears what happened.
 
 use leptos::prelude::*;
 
@@ -39,7 +41,11 @@ pub fn CopyButton(
             type="button"
             class="button secondary small copy-button"
             id=(!id.is_empty()).then_some(id)
-            aria-label=format!("Copy the {what}")
+            aria-label=move || match state.get() {
+                Copied::Not => format!("Copy the {what}"),
+                Copied::Yes => format!("Copied the {what}"),
+                Copied::Failed => format!("Could not copy the {what}: select it and copy by hand"),
+            }
             on:click=copy
         >
             {move || match state.get() {
