@@ -5,7 +5,8 @@
 //! value, and a full-precision float no more than Gorilla or raw bytes.
 
 use super::{
-    BLOCK_VERSION, BitWriter, Block, FLAG_ZSTD, GROUP, bit_width, itag, put_varint, tag, zigzag,
+    BLOCK_V1, BLOCK_V2, BitWriter, Block, BlockKind, FLAG_ZSTD, GROUP, bit_width, itag, layout,
+    put_varint, sum_mode, tag, zigzag,
 };
 
 /// Largest decimal scale tried (values with more than 9 decimals are floats).
@@ -261,6 +262,100 @@ pub fn encode_column(vals: &[f64], out: &mut Vec<u8>) {
     out.extend_from_slice(&best);
 }
 
+/// The columns of one aggregate series (min, max, sum, count, last) in the
+/// smallest of the version-2 layouts.
+fn encode_agg_series(cols: &[Vec<f64>], out: &mut Vec<u8>) {
+    let mut floats = vec![layout::FLOATS];
+    let mut col = Vec::new();
+    for c in cols {
+        col.clear();
+        encode_column(c, &mut col);
+        put_varint(&mut floats, col.len() as u64);
+        floats.extend_from_slice(&col);
+    }
+    match encode_agg_offsets(cols) {
+        Some(offsets) if offsets.len() < floats.len() => out.extend_from_slice(&offsets),
+        _ => out.extend_from_slice(&floats),
+    }
+}
+
+/// The [`layout::OFFSETS`] encoding of an aggregate series, when its columns
+/// allow it: min, max, sum and last exact decimals of one scale, counts
+/// whole numbers. Within a bucket `max − min` and `last − min` are no wider
+/// than the bucket's spread, where `max` and `last` alone are as wide as the
+/// values; the sum is kept relative to what min and max predict. All the
+/// arithmetic wraps, and the decoder undoes it with the same wrapping
+/// operations, so the scaled integers come back exactly whatever their size
+/// (they are below 2^53, so `2 × sum` cannot overflow either).
+fn encode_agg_offsets(cols: &[Vec<f64>]) -> Option<Vec<u8>> {
+    let [min, max, sum, count, last] = cols else {
+        return None;
+    };
+    let n = min.len();
+    if n == 0 || [max, sum, count, last].iter().any(|c| c.len() != n) {
+        return None;
+    }
+    let counts = count
+        .iter()
+        .map(|c| {
+            let i = *c as i64;
+            // Bit for bit: refuses -0.0, fractions, NaN and what does not fit.
+            ((i as f64).to_bits() == c.to_bits()).then_some(i)
+        })
+        .collect::<Option<Vec<i64>>>()?;
+    let all: Vec<f64> = [min, max, sum, last]
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .collect();
+    let (scale, ints) = as_decimals(&all)?;
+    let (mins, rest) = ints.split_at(n);
+    let (maxs, rest) = rest.split_at(n);
+    let (sums, lasts) = rest.split_at(n);
+
+    let mut out = vec![layout::OFFSETS, scale];
+    encode_ints(mins, &mut out);
+    let spread: Vec<i64> = maxs
+        .iter()
+        .zip(mins)
+        .map(|(x, m)| x.wrapping_sub(*m))
+        .collect();
+    encode_ints(&spread, &mut out);
+    encode_ints(&counts, &mut out);
+    let last_off: Vec<i64> = lasts
+        .iter()
+        .zip(mins)
+        .map(|(l, m)| l.wrapping_sub(*m))
+        .collect();
+    encode_ints(&last_off, &mut out);
+
+    let over_min: Vec<i64> = (0..n)
+        .map(|i| sums[i].wrapping_sub(counts[i].wrapping_mul(mins[i])))
+        .collect();
+    let over_mid: Vec<i64> = (0..n)
+        .map(|i| {
+            sums[i]
+                .wrapping_mul(2)
+                .wrapping_sub(counts[i].wrapping_mul(mins[i].wrapping_add(maxs[i])))
+        })
+        .collect();
+    let mut best: Vec<u8> = Vec::new();
+    let mut cand = Vec::new();
+    for (mode, vals) in [
+        (sum_mode::PLAIN, sums),
+        (sum_mode::OVER_MIN, &over_min[..]),
+        (sum_mode::OVER_MID, &over_mid[..]),
+    ] {
+        cand.clear();
+        cand.push(mode);
+        encode_ints(vals, &mut cand);
+        if best.is_empty() || cand.len() < best.len() {
+            std::mem::swap(&mut best, &mut cand);
+        }
+    }
+    out.extend_from_slice(&best);
+    Some(out)
+}
+
 /// Encode a block. With `zstd_level`, the body is compressed when that makes
 /// it smaller.
 pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
@@ -289,18 +384,26 @@ pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
             body.extend_from_slice(&bitmap);
         }
         let start = data.len();
-        for c in &s.cols {
-            col.clear();
-            encode_column(c, &mut col);
-            put_varint(&mut data, col.len() as u64);
-            data.extend_from_slice(&col);
+        if block.kind == BlockKind::Agg {
+            encode_agg_series(&s.cols, &mut data);
+        } else {
+            for c in &s.cols {
+                col.clear();
+                encode_column(c, &mut col);
+                put_varint(&mut data, col.len() as u64);
+                data.extend_from_slice(&col);
+            }
         }
         put_varint(&mut body, (data.len() - start) as u64);
     }
     body.extend_from_slice(&data);
 
     let mut out = Vec::with_capacity(body.len() + 8);
-    out.push(BLOCK_VERSION);
+    // Raw blocks did not change in version 2: they keep version 1.
+    out.push(match block.kind {
+        BlockKind::Raw => BLOCK_V1,
+        BlockKind::Agg => BLOCK_V2,
+    });
     let compressed = zstd_level
         .filter(|_| body.len() > 128)
         .and_then(|level| zstd::bulk::compress(&body, level).ok())
