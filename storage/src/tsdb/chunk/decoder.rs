@@ -933,6 +933,50 @@ mod tests {
             prop_assert_eq!(decode_ints(&mut Reader::new(&out), vals.len()).unwrap(), vals);
         }
 
+        /// Choosing by computed size writes exactly what encoding every
+        /// candidate and keeping the smallest wrote.
+        #[test]
+        fn int_columns_are_encoded_as_by_trial(vals in proptest::collection::vec(prop_oneof![
+            any::<i64>(),
+            Just(0i64),
+            (-5i64..5).prop_map(|v| v * 4096),
+            (0i64..300).prop_map(|v| 1_795_564_800_000 + v * 5000),
+            (-1000i64..1000),
+        ], 0..400)) {
+            let mut a = Vec::new();
+            encode_ints(&vals, &mut a);
+            let mut b = Vec::new();
+            super::super::encoder::encode_ints_by_trial(&vals, &mut b);
+            prop_assert_eq!(a, b);
+        }
+
+        /// The same on the shapes real columns have: walks, grids, page
+        /// multiples, idle stretches.
+        #[test]
+        fn walks_are_encoded_as_by_trial(
+            steps in proptest::collection::vec(-300i64..300, 1..700),
+            start in any::<i32>(),
+            factor in prop_oneof![Just(1i64), Just(4096), Just(10)],
+            idle in proptest::collection::vec(any::<bool>(), 700),
+        ) {
+            let mut v = i64::from(start);
+            let vals: Vec<i64> = steps
+                .iter()
+                .zip(&idle)
+                .map(|(d, z)| {
+                    v += d;
+                    if *z { 0 } else { v * factor }
+                })
+                .collect();
+            for vals in [&vals[..], &steps[..]] {
+                let mut a = Vec::new();
+                encode_ints(vals, &mut a);
+                let mut b = Vec::new();
+                super::super::encoder::encode_ints_by_trial(vals, &mut b);
+                prop_assert_eq!(a, b);
+            }
+        }
+
         #[test]
         fn block_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
             let _ = decode_block(&bytes);
