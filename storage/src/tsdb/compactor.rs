@@ -84,30 +84,66 @@ fn exact_sums(mins: &[f64], maxs: &[f64], sums: impl Iterator<Item = f64>) -> Ve
     .collect()
 }
 
-/// Build a raw block from per-series samples.
-fn raw_block(samples: &BTreeMap<u32, BTreeMap<i64, f64>>) -> Block {
-    let ts: Vec<i64> = samples
-        .values()
-        .flat_map(|m| m.keys().copied())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let series = samples
-        .iter()
-        .filter(|(_, m)| !m.is_empty())
-        .map(|(sid, m)| SeriesColumns {
-            sid: *sid,
-            rows: m
-                .keys()
-                .map(|t| ts.binary_search(t).unwrap_or(0) as u32)
-                .collect(),
-            cols: vec![m.values().copied().collect()],
-        })
-        .collect();
-    Block {
-        kind: BlockKind::Raw,
-        ts,
-        series,
+/// The samples of one raw window, per series in time order. Sealing adds
+/// them in time order (the old block's rows, then the head's in key order),
+/// so nearly every sample is a push: a late sample older than what the
+/// series already has is put in its place, and a sample at a time the series
+/// already has replaces it (the later write wins).
+#[derive(Default)]
+struct RawSamples {
+    series: BTreeMap<u32, Vec<(i64, f64)>>,
+}
+
+impl RawSamples {
+    fn insert(&mut self, sid: u32, ts: i64, v: f64) {
+        let s = self.series.entry(sid).or_default();
+        match s.last_mut() {
+            Some(last) if last.0 == ts => last.1 = v,
+            Some(last) if last.0 > ts => match s.binary_search_by_key(&ts, |p| p.0) {
+                Ok(i) => s[i].1 = v,
+                Err(i) => s.insert(i, (ts, v)),
+            },
+            _ => s.push((ts, v)),
+        }
+    }
+
+    /// The raw block of these samples.
+    fn block(self) -> Block {
+        let mut ts: Vec<i64> = self
+            .series
+            .values()
+            .flat_map(|s| s.iter().map(|p| p.0))
+            .collect();
+        ts.sort_unstable();
+        ts.dedup();
+        let series = self
+            .series
+            .into_iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(sid, s)| {
+                // Both in time order: one walk finds every row.
+                let mut row = 0usize;
+                let rows = s
+                    .iter()
+                    .map(|(t, _)| {
+                        while ts.get(row).is_some_and(|x| x < t) {
+                            row += 1;
+                        }
+                        row as u32
+                    })
+                    .collect();
+                SeriesColumns {
+                    sid,
+                    rows,
+                    cols: vec![s.into_iter().map(|p| p.1).collect()],
+                }
+            })
+            .collect();
+        Block {
+            kind: BlockKind::Raw,
+            ts,
+            series,
+        }
     }
 }
 
@@ -212,16 +248,15 @@ impl Engine {
             }
             let ks = self.part_or_create(Tier::Raw5s, w)?;
             let key = block_key(agent.id, w);
-            let mut samples: BTreeMap<u32, BTreeMap<i64, f64>> = BTreeMap::new();
+            let mut samples = RawSamples::default();
             if let Some(old) = ks.get(key).map_err(Error::fjall("read raw block"))? {
                 let block = BlockReader::parse(&old)
                     .and_then(|r| r.to_block())
                     .map_err(|e| Self::corrupt_block(Tier::Raw5s, agent.id, w, e))?;
                 for s in block.series {
-                    let m = samples.entry(s.sid).or_default();
                     for (row, v) in s.rows.iter().zip(&s.cols[0]) {
                         if let Some(t) = block.ts.get(*row as usize) {
-                            m.insert(*t, *v);
+                            samples.insert(s.sid, *t, *v);
                         }
                     }
                 }
@@ -230,11 +265,11 @@ impl Engine {
             for (k, v) in &rows {
                 let (_, ts, _) = head::parse_head_key(k)?;
                 for (sid, val) in head::decode_row(v)? {
-                    samples.entry(sid).or_default().insert(ts, val);
+                    samples.insert(sid, ts, val);
                 }
                 batch.remove(&self.head, k.clone());
             }
-            let bytes = encode_block(&raw_block(&samples), self.config.block_zstd_level);
+            let bytes = encode_block(&samples.block(), self.config.block_zstd_level);
             batch.insert(&ks, key, bytes);
             batch.remove(&self.meta, head_window_key(agent.id, w));
             batch
@@ -433,6 +468,44 @@ impl Engine {
             st.wm[t] = Some(b);
             drop(st);
             self.note_rewritten(tier, window);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Mostly in time order with late and repeated times mixed in, as
+        /// sealing sees them: the block is what a map with the later write
+        /// winning gives.
+        #[test]
+        fn raw_samples_build_the_block_a_map_would(
+            writes in proptest::collection::vec((0u32..4, 0i64..40, -5i64..5), 0..200)
+        ) {
+            let mut samples = RawSamples::default();
+            let mut model: BTreeMap<u32, BTreeMap<i64, f64>> = BTreeMap::new();
+            for (i, (sid, t, v)) in writes.iter().enumerate() {
+                // Drift forward with the write index, so most writes are pushes.
+                let ts = (i as i64 / 4 + t - 20).max(0) * 5000;
+                let v = *v as f64 + i as f64;
+                samples.insert(*sid, ts, v);
+                model.entry(*sid).or_default().insert(ts, v);
+            }
+            let block = samples.block();
+            let ts: Vec<i64> = model.values().flat_map(|m| m.keys().copied()).collect::<BTreeSet<_>>().into_iter().collect();
+            prop_assert_eq!(&block.ts, &ts);
+            prop_assert_eq!(block.series.len(), model.len());
+            for (s, (sid, m)) in block.series.iter().zip(&model) {
+                prop_assert_eq!(s.sid, *sid);
+                let got: Vec<(i64, f64)> = s.rows.iter().map(|r| block.ts[*r as usize]).zip(s.cols[0].iter().copied()).collect();
+                let want: Vec<(i64, f64)> = m.iter().map(|(t, v)| (*t, *v)).collect();
+                prop_assert_eq!(got, want);
+            }
         }
     }
 }

@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use super::encoder::{MAX_SCALE, POW10};
 use super::{
-    BLOCK_VERSION, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS, SeriesColumns, itag, tag, unzigzag,
+    BLOCK_V1, BLOCK_V2, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS, SeriesColumns, itag, layout,
+    sum_mode, tag, unzigzag,
 };
 
 /// Why bytes did not decode.
@@ -338,6 +339,63 @@ pub fn decode_column(data: &[u8], n: usize) -> Result<Vec<f64>> {
     }
 }
 
+/// `k` float columns of `n` values, each `varint len · column`.
+fn float_columns(r: &mut Reader<'_>, k: usize, n: usize) -> Result<Vec<Vec<f64>>> {
+    let mut cols = Vec::with_capacity(k);
+    for _ in 0..k {
+        let len = r.len(r.remaining())?;
+        cols.push(decode_column(r.bytes(len)?, n)?);
+    }
+    Ok(cols)
+}
+
+/// The five columns of an aggregate series in the [`layout::OFFSETS`]
+/// layout (after its layout byte), which must use up `r`.
+fn agg_offsets(r: &mut Reader<'_>, n: usize) -> Result<Vec<Vec<f64>>> {
+    let scale = r.u8()?;
+    if scale > MAX_SCALE {
+        return Err(DecodeError("decimal scale above 9"));
+    }
+    let p = POW10[scale as usize];
+    let mins = decode_ints(r, n)?;
+    let spread = decode_ints(r, n)?;
+    let counts = decode_ints(r, n)?;
+    let last_off = decode_ints(r, n)?;
+    let mode = r.u8()?;
+    let stored = decode_ints(r, n)?;
+    if r.remaining() != 0 {
+        return Err(DecodeError("bytes after an aggregate series"));
+    }
+    let sums: Vec<i64> = match mode {
+        sum_mode::PLAIN => stored,
+        sum_mode::OVER_MIN => (0..n)
+            .map(|i| stored[i].wrapping_add(counts[i].wrapping_mul(mins[i])))
+            .collect(),
+        sum_mode::OVER_MID => (0..n)
+            .map(|i| {
+                let mid =
+                    counts[i].wrapping_mul(mins[i].wrapping_add(mins[i].wrapping_add(spread[i])));
+                stored[i].wrapping_add(mid) / 2
+            })
+            .collect(),
+        _ => return Err(DecodeError("unknown sum mode")),
+    };
+    let dec = |v: i64| v as f64 / p;
+    Ok(vec![
+        mins.iter().map(|m| dec(*m)).collect(),
+        mins.iter()
+            .zip(&spread)
+            .map(|(m, s)| dec(m.wrapping_add(*s)))
+            .collect(),
+        sums.into_iter().map(dec).collect(),
+        counts.iter().map(|c| *c as f64).collect(),
+        mins.iter()
+            .zip(&last_off)
+            .map(|(m, l)| dec(m.wrapping_add(*l)))
+            .collect(),
+    ])
+}
+
 struct Entry {
     sid: u32,
     n_present: usize,
@@ -349,6 +407,7 @@ struct Entry {
 
 /// A parsed block: header, timestamps and index decoded; series decoded on demand.
 pub struct BlockReader<'a> {
+    version: u8,
     kind: BlockKind,
     body: Cow<'a, [u8]>,
     ts: Vec<i64>,
@@ -359,7 +418,8 @@ impl<'a> BlockReader<'a> {
     /// Parse a block's header, timestamp column and index.
     pub fn parse(bytes: &'a [u8]) -> Result<BlockReader<'a>> {
         let mut r = Reader::new(bytes);
-        if r.u8()? != BLOCK_VERSION {
+        let version = r.u8()?;
+        if version != BLOCK_V1 && version != BLOCK_V2 {
             return Err(DecodeError("unknown block version"));
         }
         let flags = r.u8()?;
@@ -431,6 +491,7 @@ impl<'a> BlockReader<'a> {
             e.data_off += data_start;
         }
         Ok(BlockReader {
+            version,
             kind,
             body,
             ts,
@@ -479,16 +540,30 @@ impl<'a> BlockReader<'a> {
             .get(e.data_off..e.data_off + e.data_len)
             .ok_or(DecodeError("series data out of range"))?;
         let mut r = Reader::new(data);
-        let mut cols = Vec::with_capacity(self.kind.columns());
-        for _ in 0..self.kind.columns() {
-            let len = r.len(data.len())?;
-            cols.push(decode_column(r.bytes(len)?, e.n_present)?);
-        }
+        let cols = if self.kind == BlockKind::Agg && self.version >= BLOCK_V2 {
+            match r.u8()? {
+                layout::FLOATS => float_columns(&mut r, self.kind.columns(), e.n_present)?,
+                layout::OFFSETS => agg_offsets(&mut r, e.n_present)?,
+                _ => return Err(DecodeError("unknown aggregate series layout")),
+            }
+        } else {
+            float_columns(&mut r, self.kind.columns(), e.n_present)?
+        };
         Ok(SeriesColumns {
             sid: e.sid,
             rows,
             cols,
         })
+    }
+
+    /// The layout byte of the aggregate series at index position `i` in a
+    /// version-2 block.
+    #[cfg(test)]
+    pub(crate) fn layout_of(&self, i: usize) -> Option<u8> {
+        let e = self.entries.get(i)?;
+        (self.kind == BlockKind::Agg && self.version >= BLOCK_V2)
+            .then(|| self.body.get(e.data_off).copied())
+            .flatten()
     }
 
     /// Position of series `sid` in the index.
@@ -656,8 +731,193 @@ mod tests {
             })
     }
 
+    /// Aggregates of `buckets` (each the samples of one bucket) as the roll-up
+    /// builds them: min, max, sum, count, last; the sum of decimals exact.
+    fn aggregates(buckets: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let col = |f: &dyn Fn(&[f64]) -> f64| buckets.iter().map(|b| f(b)).collect();
+        vec![
+            col(&|b| b.iter().copied().fold(f64::INFINITY, f64::min)),
+            col(&|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+            col(&|b| match super::super::encoder::as_decimals(b) {
+                Some((scale, ints)) => ints.iter().sum::<i64>() as f64 / POW10[scale as usize],
+                None => b.iter().sum(),
+            }),
+            col(&|b| b.len() as f64),
+            col(&|b| b[b.len() - 1]),
+        ]
+    }
+
+    fn agg_block(series: Vec<Vec<Vec<f64>>>) -> Block {
+        let n = series.iter().map(|s| s.len()).max().unwrap_or(0);
+        Block {
+            kind: BlockKind::Agg,
+            ts: (0..n as i64)
+                .map(|i| 1_795_564_800_000 + i * 60_000)
+                .collect(),
+            series: series
+                .iter()
+                .enumerate()
+                .map(|(sid, b)| SeriesColumns {
+                    sid: sid as u32,
+                    rows: (0..b.len() as u32).collect(),
+                    cols: aggregates(b),
+                })
+                .collect(),
+        }
+    }
+
+    /// Decodes bit for bit; returns the layout of each series.
+    fn round_trip_agg(block: &Block) -> Vec<u8> {
+        let bytes = encode_block(block, None);
+        assert_eq!(bytes[0], super::super::BLOCK_V2);
+        assert!(same_bits(block, &decode_block(&bytes).unwrap()));
+        let r = BlockReader::parse(&bytes).unwrap();
+        (0..block.series.len())
+            .map(|i| r.layout_of(i).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn aggregate_edge_cases_round_trip_in_the_offsets_layout() {
+        let big = 9_007_199_254_740_991.0; // 2^53 - 1: the largest exact scaled integer
+        let block = agg_block(vec![
+            // equal min and max, and a constant series
+            vec![vec![42.5; 12]; 30],
+            // negative values, one decimal
+            (0..30)
+                .map(|i| {
+                    (0..12)
+                        .map(|j| -((i * 12 + j) % 97) as f64 / 10.0)
+                        .collect()
+                })
+                .collect(),
+            // a huge range inside one bucket
+            vec![vec![-big, big, 0.0, 1.0]; 3],
+            // a counter: large (4 TB), only increasing
+            (0..30)
+                .map(|i| {
+                    (0..12)
+                        .map(|j| 4.0e12 + (i * 12 + j) as f64 * 1e6)
+                        .collect()
+                })
+                .collect(),
+            // single-sample buckets
+            (0..30).map(|i| vec![i as f64 * 0.25]).collect(),
+        ]);
+        assert_eq!(
+            round_trip_agg(&block),
+            vec![super::super::layout::OFFSETS; 5]
+        );
+    }
+
+    #[test]
+    fn aggregates_that_are_not_decimals_keep_float_columns() {
+        let block = agg_block(vec![
+            vec![vec![0.1, 0.2, 0.30000000000000004]; 10],
+            vec![vec![f64::INFINITY, 1.0]; 10],
+            vec![vec![-0.0, 0.0]; 10],
+            vec![vec![1e300, -1e300]; 10],
+            // a counter whose sums pass 2^53
+            (0..10)
+                .map(|i| (0..12).map(|j| 4.0e15 + (i * 12 + j) as f64).collect())
+                .collect(),
+        ]);
+        assert_eq!(
+            round_trip_agg(&block),
+            vec![super::super::layout::FLOATS; 5]
+        );
+    }
+
+    #[test]
+    fn offsets_layout_shrinks_a_random_walk() {
+        // A minute's aggregates of a 1-decimal percentage walking every 5 s.
+        let mut v = 500i64;
+        let mut x = 7u64;
+        let buckets: Vec<Vec<f64>> = (0..360)
+            .map(|_| {
+                (0..12)
+                    .map(|_| {
+                        x = x
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        v = (v + ((x >> 33) % 121) as i64 - 60).clamp(0, 1000);
+                        v as f64 / 10.0
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut block = agg_block(vec![buckets]);
+        // Sums rounded to the values' scale, as the roll-up stores them.
+        for s in &mut block.series[0].cols[2] {
+            *s = (*s * 10.0).round() / 10.0;
+        }
+        assert_eq!(round_trip_agg(&block), vec![super::super::layout::OFFSETS]);
+        let v2 = encode_block(&block, None).len();
+        let mut v1 = 0;
+        for c in &block.series[0].cols {
+            let mut out = Vec::new();
+            encode_column(c, &mut out);
+            v1 += out.len();
+        }
+        assert!(v2 * 100 < v1 * 92, "v2 {v2} bytes, v1 columns {v1} bytes");
+    }
+
+    #[test]
+    fn truncated_aggregate_blocks_are_errors() {
+        let block = agg_block(vec![
+            (0..40)
+                .map(|i| (0..12).map(|j| ((i * 7 + j * 3) % 50) as f64).collect())
+                .collect(),
+            vec![vec![0.5, 0.25]; 40],
+        ]);
+        let bytes = encode_block(&block, None);
+        for len in 0..bytes.len() {
+            assert!(
+                decode_block(&bytes[..len]).is_err(),
+                "prefix of {len} bytes"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        // A byte past the last series is outside every series' data.
+        assert!(same_bits(&block, &decode_block(&longer).unwrap()));
+    }
+
+    fn arb_decimal_agg_block() -> impl Strategy<Value = Block> {
+        let bucket = (0u32..4, -1_000_000i64..1_000_000, 1usize..20, any::<u64>()).prop_map(
+            |(scale, base, n, seed)| {
+                let p = 10f64.powi(scale as i32);
+                let mut x = seed;
+                (0..n)
+                    .map(|_| {
+                        x = x
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        (base + (x >> 40) as i64 % 5000 - 2500) as f64 / p
+                    })
+                    .collect::<Vec<f64>>()
+            },
+        );
+        proptest::collection::vec(proptest::collection::vec(bucket, 1..40), 1..4)
+            .prop_map(agg_block)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn decimal_aggregate_blocks_round_trip(block in arb_decimal_agg_block()) {
+            let bytes = encode_block(&block, None);
+            prop_assert!(same_bits(&block, &decode_block(&bytes).unwrap()));
+        }
+
+        #[test]
+        fn mutated_aggregate_blocks_never_panic(block in arb_decimal_agg_block(), pos in any::<usize>(), byte in any::<u8>()) {
+            let mut bytes = encode_block(&block, None);
+            let i = pos % bytes.len();
+            bytes[i] = byte;
+            let _ = decode_block(&bytes);
+        }
 
         #[test]
         fn blocks_round_trip(block in arb_block(), z in any::<bool>()) {
@@ -671,6 +931,50 @@ mod tests {
             let mut out = Vec::new();
             encode_ints(&vals, &mut out);
             prop_assert_eq!(decode_ints(&mut Reader::new(&out), vals.len()).unwrap(), vals);
+        }
+
+        /// Choosing by computed size writes exactly what encoding every
+        /// candidate and keeping the smallest wrote.
+        #[test]
+        fn int_columns_are_encoded_as_by_trial(vals in proptest::collection::vec(prop_oneof![
+            any::<i64>(),
+            Just(0i64),
+            (-5i64..5).prop_map(|v| v * 4096),
+            (0i64..300).prop_map(|v| 1_795_564_800_000 + v * 5000),
+            (-1000i64..1000),
+        ], 0..400)) {
+            let mut a = Vec::new();
+            encode_ints(&vals, &mut a);
+            let mut b = Vec::new();
+            super::super::encoder::encode_ints_by_trial(&vals, &mut b);
+            prop_assert_eq!(a, b);
+        }
+
+        /// The same on the shapes real columns have: walks, grids, page
+        /// multiples, idle stretches.
+        #[test]
+        fn walks_are_encoded_as_by_trial(
+            steps in proptest::collection::vec(-300i64..300, 1..700),
+            start in any::<i32>(),
+            factor in prop_oneof![Just(1i64), Just(4096), Just(10)],
+            idle in proptest::collection::vec(any::<bool>(), 700),
+        ) {
+            let mut v = i64::from(start);
+            let vals: Vec<i64> = steps
+                .iter()
+                .zip(&idle)
+                .map(|(d, z)| {
+                    v += d;
+                    if *z { 0 } else { v * factor }
+                })
+                .collect();
+            for vals in [&vals[..], &steps[..]] {
+                let mut a = Vec::new();
+                encode_ints(vals, &mut a);
+                let mut b = Vec::new();
+                super::super::encoder::encode_ints_by_trial(vals, &mut b);
+                prop_assert_eq!(a, b);
+            }
         }
 
         #[test]

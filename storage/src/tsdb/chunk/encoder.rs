@@ -5,7 +5,8 @@
 //! value, and a full-precision float no more than Gorilla or raw bytes.
 
 use super::{
-    BLOCK_VERSION, BitWriter, Block, FLAG_ZSTD, GROUP, bit_width, itag, put_varint, tag, zigzag,
+    BLOCK_V1, BLOCK_V2, BitWriter, Block, BlockKind, FLAG_ZSTD, GROUP, bit_width, itag, layout,
+    put_varint, sum_mode, tag, zigzag,
 };
 
 /// Largest decimal scale tried (values with more than 9 decimals are floats).
@@ -74,9 +75,149 @@ fn encode_dod(vals: &[i64], out: &mut Vec<u8>) {
     pack_groups(&d, out);
 }
 
+/// Bytes of a varint.
+fn varint_len(v: u64) -> usize {
+    (bit_width(v).max(1) as usize).div_ceil(7)
+}
+
+/// Bytes [`pack_groups`] writes for these values.
+fn packed_len(vals: impl Iterator<Item = u64>) -> usize {
+    let (mut len, mut count, mut or) = (0usize, 0usize, 0u64);
+    for v in vals {
+        or |= v;
+        count += 1;
+        if count == GROUP {
+            len += 1 + (count * bit_width(or) as usize).div_ceil(8);
+            (count, or) = (0, 0);
+        }
+    }
+    if count > 0 {
+        len += 1 + (count * bit_width(or) as usize).div_ceil(8);
+    }
+    len
+}
+
+fn dod_len(vals: &[i64]) -> usize {
+    let mut len = 1 + varint_len(zigzag(vals[0]));
+    if vals.len() >= 2 {
+        len += varint_len(zigzag(vals[1].wrapping_sub(vals[0])));
+        len += packed_len(vals.windows(3).map(|w| {
+            let d1 = w[1].wrapping_sub(w[0]);
+            let d2 = w[2].wrapping_sub(w[1]);
+            zigzag(d2.wrapping_sub(d1))
+        }));
+    }
+    len
+}
+
+fn delta_len(vals: &[i64]) -> usize {
+    1 + varint_len(zigzag(vals[0]))
+        + packed_len(vals.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0]))))
+}
+
+fn for_len(vals: &[i64]) -> usize {
+    1 + vals
+        .chunks(GROUP)
+        .map(|g| {
+            let min = g.iter().copied().min().unwrap_or(0);
+            varint_len(zigzag(min)) + packed_len(g.iter().map(|v| v.wrapping_sub(min) as u64))
+        })
+        .sum::<usize>()
+}
+
+/// The integer encodings, as [`encode_ints`] chooses among them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum IntsChoice {
+    Const,
+    Dod,
+    Delta,
+    For,
+    Sparse,
+    Gcd(u64),
+}
+
+/// The encoding [`encode_ints`] writes for `vals` and its length in bytes,
+/// computed without writing it: the candidates' sizes follow from their
+/// group widths alone, so only the winner is ever encoded.
+fn choose_ints(vals: &[i64]) -> (IntsChoice, usize) {
+    let Some(first) = vals.first() else {
+        return (IntsChoice::Const, 2);
+    };
+    if vals.iter().all(|v| v == first) {
+        return (IntsChoice::Const, 1 + varint_len(zigzag(*first)));
+    }
+    // Ties keep the earlier: delta-of-delta, delta, frame of reference.
+    let mut best = (IntsChoice::Dod, dod_len(vals));
+    for cand in [
+        (IntsChoice::Delta, delta_len(vals)),
+        (IntsChoice::For, for_len(vals)),
+    ] {
+        if cand.1 < best.1 {
+            best = cand;
+        }
+    }
+    let zeros = vals.iter().filter(|v| **v == 0).count();
+    if zeros * 4 >= vals.len() {
+        // The non-zero values have no zeros, so the inner column never
+        // takes this branch again.
+        let nonzero: Vec<i64> = vals.iter().copied().filter(|v| *v != 0).collect();
+        let len = 1 + vals.len().div_ceil(8) + choose_ints(&nonzero).1;
+        if len < best.1 {
+            best = (IntsChoice::Sparse, len);
+        }
+    }
+    let g = common_factor(vals);
+    if g > 1 && g <= i64::MAX as u64 {
+        // Exact: every value is a multiple of g (and the quotients have gcd 1,
+        // so the inner column never takes this branch again).
+        let scaled: Vec<i64> = vals.iter().map(|v| v / g as i64).collect();
+        let len = 1 + varint_len(g) + choose_ints(&scaled).1;
+        if len < best.1 {
+            best = (IntsChoice::Gcd(g), len);
+        }
+    }
+    best
+}
+
 /// Encode an integer column (its length is known to the reader) in the
-/// smallest of constant, frame-of-reference, delta and delta-of-delta.
+/// smallest of constant, frame-of-reference, delta, delta-of-delta, sparse
+/// and common factor.
 pub fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
+    let (choice, _) = choose_ints(vals);
+    match choice {
+        IntsChoice::Const => {
+            out.push(itag::CONST);
+            put_varint(out, zigzag(vals.first().copied().unwrap_or(0)));
+        }
+        IntsChoice::Dod => encode_dod(vals, out),
+        IntsChoice::Delta => encode_delta(vals, out),
+        IntsChoice::For => encode_for(vals, out),
+        IntsChoice::Sparse => {
+            let mut bitmap = vec![0u8; vals.len().div_ceil(8)];
+            let mut nonzero = Vec::with_capacity(vals.len());
+            for (i, v) in vals.iter().enumerate() {
+                if *v != 0 {
+                    bitmap[i / 8] |= 1 << (i % 8);
+                    nonzero.push(*v);
+                }
+            }
+            out.push(itag::SPARSE);
+            out.extend_from_slice(&bitmap);
+            encode_ints(&nonzero, out);
+        }
+        IntsChoice::Gcd(g) => {
+            let scaled: Vec<i64> = vals.iter().map(|v| v / g as i64).collect();
+            out.push(itag::GCD);
+            put_varint(out, g);
+            encode_ints(&scaled, out);
+        }
+    }
+}
+
+/// [`encode_ints`] as it was first written: every candidate encoded, the
+/// smallest kept. The tests hold the size-first choice to its bytes.
+#[cfg(test)]
+pub(crate) fn encode_ints_by_trial(vals: &[i64], out: &mut Vec<u8>) {
     let Some(first) = vals.first() else {
         out.push(itag::CONST);
         put_varint(out, 0);
@@ -111,7 +252,7 @@ pub fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
         cand.clear();
         cand.push(itag::SPARSE);
         cand.extend_from_slice(&bitmap);
-        encode_ints(&nonzero, &mut cand);
+        encode_ints_by_trial(&nonzero, &mut cand);
         if cand.len() < best.len() {
             std::mem::swap(&mut best, &mut cand);
         }
@@ -124,12 +265,25 @@ pub fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
         cand.clear();
         cand.push(itag::GCD);
         put_varint(&mut cand, g);
-        encode_ints(&scaled, &mut cand);
+        encode_ints_by_trial(&scaled, &mut cand);
         if cand.len() < best.len() {
             best = cand;
         }
     }
     out.extend_from_slice(&best);
+}
+
+/// The greatest common divisor of the values' magnitudes; it stops at the
+/// first value that brings it to 1 (most columns, after a few values).
+fn common_factor(vals: &[i64]) -> u64 {
+    let mut g = 0u64;
+    for v in vals {
+        g = gcd(g, v.unsigned_abs());
+        if g == 1 {
+            break;
+        }
+    }
+    g
 }
 
 /// Greatest common divisor (binary); gcd(0, x) = x.
@@ -261,6 +415,100 @@ pub fn encode_column(vals: &[f64], out: &mut Vec<u8>) {
     out.extend_from_slice(&best);
 }
 
+/// The columns of one aggregate series (min, max, sum, count, last) in the
+/// smallest of the version-2 layouts.
+fn encode_agg_series(cols: &[Vec<f64>], out: &mut Vec<u8>) {
+    let mut floats = vec![layout::FLOATS];
+    let mut col = Vec::new();
+    for c in cols {
+        col.clear();
+        encode_column(c, &mut col);
+        put_varint(&mut floats, col.len() as u64);
+        floats.extend_from_slice(&col);
+    }
+    match encode_agg_offsets(cols) {
+        Some(offsets) if offsets.len() < floats.len() => out.extend_from_slice(&offsets),
+        _ => out.extend_from_slice(&floats),
+    }
+}
+
+/// The [`layout::OFFSETS`] encoding of an aggregate series, when its columns
+/// allow it: min, max, sum and last exact decimals of one scale, counts
+/// whole numbers. Within a bucket `max − min` and `last − min` are no wider
+/// than the bucket's spread, where `max` and `last` alone are as wide as the
+/// values; the sum is kept relative to what min and max predict. All the
+/// arithmetic wraps, and the decoder undoes it with the same wrapping
+/// operations, so the scaled integers come back exactly whatever their size
+/// (they are below 2^53, so `2 × sum` cannot overflow either).
+fn encode_agg_offsets(cols: &[Vec<f64>]) -> Option<Vec<u8>> {
+    let [min, max, sum, count, last] = cols else {
+        return None;
+    };
+    let n = min.len();
+    if n == 0 || [max, sum, count, last].iter().any(|c| c.len() != n) {
+        return None;
+    }
+    let counts = count
+        .iter()
+        .map(|c| {
+            let i = *c as i64;
+            // Bit for bit: refuses -0.0, fractions, NaN and what does not fit.
+            ((i as f64).to_bits() == c.to_bits()).then_some(i)
+        })
+        .collect::<Option<Vec<i64>>>()?;
+    let all: Vec<f64> = [min, max, sum, last]
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .collect();
+    let (scale, ints) = as_decimals(&all)?;
+    let (mins, rest) = ints.split_at(n);
+    let (maxs, rest) = rest.split_at(n);
+    let (sums, lasts) = rest.split_at(n);
+
+    let mut out = vec![layout::OFFSETS, scale];
+    encode_ints(mins, &mut out);
+    let spread: Vec<i64> = maxs
+        .iter()
+        .zip(mins)
+        .map(|(x, m)| x.wrapping_sub(*m))
+        .collect();
+    encode_ints(&spread, &mut out);
+    encode_ints(&counts, &mut out);
+    let last_off: Vec<i64> = lasts
+        .iter()
+        .zip(mins)
+        .map(|(l, m)| l.wrapping_sub(*m))
+        .collect();
+    encode_ints(&last_off, &mut out);
+
+    let over_min: Vec<i64> = (0..n)
+        .map(|i| sums[i].wrapping_sub(counts[i].wrapping_mul(mins[i])))
+        .collect();
+    let over_mid: Vec<i64> = (0..n)
+        .map(|i| {
+            sums[i]
+                .wrapping_mul(2)
+                .wrapping_sub(counts[i].wrapping_mul(mins[i].wrapping_add(maxs[i])))
+        })
+        .collect();
+    let mut best: Vec<u8> = Vec::new();
+    let mut cand = Vec::new();
+    for (mode, vals) in [
+        (sum_mode::PLAIN, sums),
+        (sum_mode::OVER_MIN, &over_min[..]),
+        (sum_mode::OVER_MID, &over_mid[..]),
+    ] {
+        cand.clear();
+        cand.push(mode);
+        encode_ints(vals, &mut cand);
+        if best.is_empty() || cand.len() < best.len() {
+            std::mem::swap(&mut best, &mut cand);
+        }
+    }
+    out.extend_from_slice(&best);
+    Some(out)
+}
+
 /// Encode a block. With `zstd_level`, the body is compressed when that makes
 /// it smaller.
 pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
@@ -289,18 +537,26 @@ pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
             body.extend_from_slice(&bitmap);
         }
         let start = data.len();
-        for c in &s.cols {
-            col.clear();
-            encode_column(c, &mut col);
-            put_varint(&mut data, col.len() as u64);
-            data.extend_from_slice(&col);
+        if block.kind == BlockKind::Agg {
+            encode_agg_series(&s.cols, &mut data);
+        } else {
+            for c in &s.cols {
+                col.clear();
+                encode_column(c, &mut col);
+                put_varint(&mut data, col.len() as u64);
+                data.extend_from_slice(&col);
+            }
         }
         put_varint(&mut body, (data.len() - start) as u64);
     }
     body.extend_from_slice(&data);
 
     let mut out = Vec::with_capacity(body.len() + 8);
-    out.push(BLOCK_VERSION);
+    // Raw blocks did not change in version 2: they keep version 1.
+    out.push(match block.kind {
+        BlockKind::Raw => BLOCK_V1,
+        BlockKind::Agg => BLOCK_V2,
+    });
     let compressed = zstd_level
         .filter(|_| body.len() > 128)
         .and_then(|level| zstd::bulk::compress(&body, level).ok())

@@ -6,6 +6,14 @@
 //! front lets a reader decode only the series it needs. Columns are encoded
 //! by [`encoder`] and read back by [`decoder`], which never panics on any
 //! input. The byte layout is drawn in `docs/storage-format.md`.
+//!
+//! Blocks carry their own version byte. Version 1 stores an aggregate
+//! series as five independent float columns; version 2 (written for every
+//! aggregate block) starts each aggregate series with a [`layout`] byte, so
+//! that a series whose five columns are decimals of one scale can store
+//! `max` and `last` as offsets from `min` and `sum` relative to them. Raw
+//! blocks did not change and are still written as version 1. Both versions
+//! decode, so a data directory needs no conversion.
 
 pub mod decoder;
 pub mod encoder;
@@ -13,8 +21,11 @@ pub mod encoder;
 pub use decoder::{BlockReader, DecodeError, decode_block, decode_column};
 pub use encoder::{encode_block, encode_column, encode_ints};
 
-/// Version byte at the start of every block.
-pub const BLOCK_VERSION: u8 = 1;
+/// Version byte of blocks whose aggregate series are five float columns
+/// (every raw block is still written with it).
+pub const BLOCK_V1: u8 = 1;
+/// Version byte of aggregate blocks with a layout byte per series.
+pub const BLOCK_V2: u8 = 2;
 /// Flag bit: the block body is one zstd frame.
 pub const FLAG_ZSTD: u8 = 1;
 /// Values per bit-packing group; each group carries its own bit width.
@@ -50,6 +61,29 @@ pub(crate) mod itag {
     /// Mostly zeros (idle disks, quiet interfaces): a bitmap of the non-zero
     /// positions, then an integer column of just the non-zero values.
     pub const SPARSE: u8 = 5;
+}
+
+/// How a version-2 aggregate series stores its five columns (first byte of
+/// its data).
+pub(crate) mod layout {
+    /// Five float columns, each `varint len · float column`, as in version 1.
+    pub const FLOATS: u8 = 0;
+    /// Min, max, sum and last are exact decimals of one scale and count is a
+    /// whole number: `u8 scale`, then integer columns (scaled by
+    /// `10^scale`) of `min`, `max − min`, `count`, `last − min`, then a
+    /// [`super::sum_mode`] byte and the integer column of the sum it names.
+    pub const OFFSETS: u8 = 1;
+}
+
+/// How the sum is stored in the [`layout::OFFSETS`] layout (smallest wins).
+pub(crate) mod sum_mode {
+    /// The sum itself.
+    pub const PLAIN: u8 = 0;
+    /// `sum − count × min` (never negative: every sample is ≥ min).
+    pub const OVER_MIN: u8 = 1;
+    /// `2 × sum − count × (min + max)`: twice the distance of the sum from
+    /// the one the bucket's midpoint would give.
+    pub const OVER_MID: u8 = 2;
 }
 
 /// What a block's series carry.
@@ -196,5 +230,67 @@ mod fixture {
         let bytes = encode_block(&example(), None);
         assert_eq!(hex(&bytes), V1);
         assert_eq!(decoder::decode_block(&bytes).unwrap(), example());
+    }
+
+    /// An aggregate block: one series of one-decimal values, one with a
+    /// negative minimum, a float that is no decimal and a big sum.
+    fn agg_example() -> Block {
+        Block {
+            kind: BlockKind::Agg,
+            ts: vec![1_795_564_800_000, 1_795_564_860_000, 1_795_564_920_000],
+            series: vec![
+                SeriesColumns {
+                    sid: 0,
+                    rows: vec![0, 1, 2],
+                    cols: vec![
+                        vec![12.5, 11.0, 13.1],
+                        vec![14.0, 12.5, 13.1],
+                        vec![160.2, 140.0, 157.2],
+                        vec![12.0, 12.0, 12.0],
+                        vec![13.5, 11.2, 13.1],
+                    ],
+                },
+                SeriesColumns {
+                    sid: 5,
+                    rows: vec![0, 2],
+                    cols: vec![
+                        vec![-0.1, 0.30000000000000004],
+                        vec![2.5e9, 0.30000000000000004],
+                        vec![1.0e10, 3.6000000000000005],
+                        vec![12.0, 12.0],
+                        vec![7.0, 0.30000000000000004],
+                    ],
+                },
+            ],
+        }
+    }
+
+    /// `agg_example()` as the version-1 encoder wrote it (five float
+    /// columns per series): data directories hold blocks like it.
+    const V1_AGG: &str = "010001030b0380a08480c268c0a907000200032f0502055208010103fa011d07480801010398021d062a0901010284190993b10209000000000000002840080101038e022d075411039a9999999999b9bf343333333333d33f1103000000205fa0e241343333333333d33f1103000000205fa00242cecccccccccc0c400900000000000000284011030000000000001c40343333333333d33f";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("fixture is hex"))
+            .collect()
+    }
+
+    #[test]
+    fn aggregate_block_v1_still_decodes() {
+        let bytes = unhex(V1_AGG);
+        assert_eq!(bytes[0], BLOCK_V1);
+        assert_eq!(decoder::decode_block(&bytes).unwrap(), agg_example());
+    }
+
+    #[test]
+    fn aggregate_blocks_are_written_as_v2_and_smaller() {
+        let bytes = encode_block(&agg_example(), None);
+        assert_eq!(bytes[0], BLOCK_V2);
+        assert_eq!(decoder::decode_block(&bytes).unwrap(), agg_example());
+        // The decimal series takes the offsets layout, the other stays floats.
+        let r = decoder::BlockReader::parse(&bytes).unwrap();
+        assert_eq!(r.series(0).unwrap(), agg_example().series[0]);
+        assert!(bytes.len() < unhex(V1_AGG).len(), "{} bytes", bytes.len());
     }
 }
