@@ -73,12 +73,16 @@ pub fn allowed_while(restriction: Restriction, path: &str) -> bool {
 
 /// The refusal for a request outside [`allowed_while`].
 pub fn restricted(restriction: Restriction) -> crate::error::ApiError {
-    crate::error::ApiError::Forbidden(match restriction {
-        Restriction::ChangePassword => "you logged in with a one-time password: choose a new \
-            password first (POST /api/users/me/password)"
-            .into(),
-        Restriction::EnrolTwoFactor => "two-factor log-in is required on this server: set it \
-            up first (Account page, or POST /api/users/me/two-factor)"
-            .into(),
-    })
+    match restriction {
+        Restriction::ChangePassword => crate::error::ApiError::PasswordChangeRequired(
+            "you logged in with a one-time password: choose a new password first \
+             (POST /api/users/me/password)"
+                .into(),
+        ),
+        Restriction::EnrolTwoFactor => crate::error::ApiError::TwoFactorSetupRequired(
+            "two-factor log-in is required on this server: set it up first (Account page, \
+             or POST /api/users/me/two-factor)"
+                .into(),
+        ),
+    }
 }

@@ -51,6 +51,8 @@ mod ops;
 mod outbound;
 /// A server restart with a real agent: no false offline alarm.
 mod restart;
+/// A session that must change its password: refused everywhere, the live socket too.
+mod restricted;
 /// Single sign-on through a trusted reverse proxy's user header.
 mod sso;
 /// Two-factor log-in: enrolment, codes at log-in, replay, recovery codes, limits.
