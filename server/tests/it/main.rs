@@ -55,5 +55,7 @@ mod restart;
 mod restricted;
 /// Single sign-on through a trusted reverse proxy's user header.
 mod sso;
+/// Alert rules that target a tag: every tagged agent, now and later, per-agent state.
+mod tag_rules;
 /// Two-factor log-in: enrolment, codes at log-in, replay, recovery codes, limits.
 mod two_factor;
