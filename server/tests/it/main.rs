@@ -39,6 +39,8 @@ mod hardening;
 mod history_bounds;
 /// The agent downloads and `/install.sh`, run for real into a temporary prefix.
 mod install;
+/// Revoking a pending invitation.
+mod invitations;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
 /// Per-account limits, the minimum cooldown, names without bidi/zero-width characters.
