@@ -39,7 +39,10 @@ pub fn managed_users(catalog: &Catalog) -> Result<Vec<ManagedUser>, CatalogError
     Ok(catalog
         .users()?
         .iter()
-        .map(|u| managed_user(u, counts.get(&u.id).copied().unwrap_or(0)))
+        .map(|u| ManagedUser {
+            two_factor: catalog.has_two_factor(u.id),
+            ..managed_user(u, counts.get(&u.id).copied().unwrap_or(0))
+        })
         .collect())
 }
 
@@ -53,6 +56,7 @@ pub fn managed_user(u: &UserRecord, agent_count: u64) -> ManagedUser {
         created_ms: u.created_ms,
         last_login_ms: u.last_login_ms,
         agent_count,
+        two_factor: false,
     }
 }
 

@@ -223,7 +223,11 @@ async fn update_user(
                 }
             }
             let count = c.agents_of(id)?.len() as u64;
-            Ok(Some((managed_user(&user, count), ended)))
+            let view = ManagedUser {
+                two_factor: c.has_two_factor(id),
+                ..managed_user(&user, count)
+            };
+            Ok(Some((view, ended)))
         })
         .await?
         .ok_or_else(user_not_found)?;
