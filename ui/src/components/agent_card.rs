@@ -11,9 +11,9 @@ use crate::format;
 use crate::live::{KEEP_MS, LiveStatus, use_live};
 
 /// The latest CPU and memory percentages of each card on the page, by
-/// agent id: provided by the overview (as context) so it can sort by them.
+/// agent id (a `BTreeMap`: the bundle has no hash map): provided by the overview (as context) so it can sort by them.
 #[derive(Debug, Clone, Copy)]
-pub struct CardReadings(pub RwSignal<std::collections::HashMap<u64, Reading>>);
+pub struct CardReadings(pub RwSignal<std::collections::BTreeMap<u64, Reading>>);
 
 /// One card's latest CPU and memory, percent (`None`: not collected).
 pub type Reading = (Option<f64>, Option<f64>);

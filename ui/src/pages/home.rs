@@ -3,9 +3,9 @@
 //! state that points a new user at creating an agent.
 
 use crate::components::common::Title;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use leptos::either::{Either, EitherOf3, EitherOf4};
+use leptos::either::{EitherOf3, EitherOf4};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -101,7 +101,7 @@ fn rank(a: &AgentInfo, firing: &[u64]) -> u8 {
 fn arrange(
     mut agents: Vec<AgentInfo>,
     firing: &[u64],
-    readings: &HashMap<u64, Reading>,
+    readings: &BTreeMap<u64, Reading>,
     filter: &str,
     order: Order,
 ) -> Vec<AgentInfo> {
@@ -208,7 +208,7 @@ fn Overview() -> impl IntoView {
     let filter = RwSignal::new(String::new());
     let order = RwSignal::new(Order::Status);
     let grouped = RwSignal::new(false);
-    let readings = CardReadings(RwSignal::new(HashMap::new()));
+    let readings = CardReadings(RwSignal::new(BTreeMap::new()));
     provide_context(readings);
     let reconnecting = keep_trying(agents);
     // The last list the server gave: kept while it is away.
@@ -219,7 +219,7 @@ fn Overview() -> impl IntoView {
     // The live readings only matter to the CPU and memory orders.
     let shown = Memo::new(move |_| {
         let order = order.get();
-        let none = HashMap::new();
+        let none = BTreeMap::new();
         let sort_by_reading = matches!(order, Order::Cpu | Order::Memory);
         firing.with(|f| {
             readings.0.with(|r| {
@@ -228,7 +228,20 @@ fn Overview() -> impl IntoView {
             })
         })
     });
-    let groups = Memo::new(move |_| shown.with(|s| group_by_tag(s)));
+    // Grouped: a group per tag (`Some(tag)`), the untagged as `Some("")`;
+    // else one group of all (`None`: no title).
+    let groups = Memo::new(move |_| {
+        shown.with(|s| {
+            if grouped.get() {
+                group_by_tag(s)
+                    .into_iter()
+                    .map(|(t, l)| (Some(t.unwrap_or_default()), l))
+                    .collect()
+            } else {
+                vec![(None, s.clone())]
+            }
+        })
+    });
     let state = Memo::new(move |prev: Option<&ListState>| match agents.get() {
         None => prev.cloned().unwrap_or(ListState::Loading),
         Some(Err(e)) if e.transient() => prev.cloned().unwrap_or(ListState::Loading),
@@ -282,40 +295,26 @@ fn Overview() -> impl IntoView {
                 </section>
             }),
             ListState::Ready => EitherOf4::D(view! {
-                {move || if grouped.get() {
-                    Either::Left(view! {
-                        <div id="overview-groups">
-                            <For each=move || groups.with(|g| g.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())
-                                key=|t| t.clone() let(tag)>
-                                {
-                                    let title = tag.clone().unwrap_or_else(|| "Untagged".into());
-                                    let label = title.clone();
-                                    let members = move || groups.with(|g| {
-                                        g.iter().find(|(t, _)| *t == tag).map(|(_, l)| l.clone()).unwrap_or_default()
-                                    });
-                                    view! {
-                                        <section class="tag-group" aria-label=label>
-                                            <h2 class="tag-group-title">{title}</h2>
-                                            <div class="card-grid">
-                                                <For each=members key=|a| (a.id, a.name.clone(), api::host_key(&a.host)) let(a)>
-                                                    {card(a)}
-                                                </For>
-                                            </div>
-                                        </section>
-                                    }
-                                }
-                            </For>
-                        </div>
-                    })
-                } else {
-                    Either::Right(view! {
-                        <div class="card-grid" id="overview-cards">
-                            <For each=move || shown.get() key=|a| (a.id, a.name.clone(), api::host_key(&a.host)) let(a)>
-                                {card(a)}
-                            </For>
-                        </div>
-                    })
-                }}
+                // One structure for both: ungrouped is one group without a title.
+                <div id="overview-cards">
+                    <For each=move || groups.with(|g| g.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())
+                        key=|t| t.clone() let(tag)>
+                        {
+                            let title = tag.clone().map(|t| if t.is_empty() { "Untagged".to_string() } else { t });
+                            let members = move || groups.with(|g| {
+                                g.iter().find(|(t, _)| *t == tag).map(|(_, l)| l.clone()).unwrap_or_default()
+                            });
+                            view! {
+                                {title.map(|t| view! { <h2 class="tag-group-title">{t}</h2> })}
+                                <div class="card-grid">
+                                    <For each=members key=|a| (a.id, a.name.clone(), api::host_key(&a.host)) let(a)>
+                                        {card(a)}
+                                    </For>
+                                </div>
+                            }
+                        }
+                    </For>
+                </div>
                 {move || shown.with(|s| s.is_empty()).then(|| view! {
                     <p class="empty">"No agent matches “" {filter.get()} "”."</p>
                 })}
@@ -356,8 +355,8 @@ mod tests {
         }
     }
 
-    fn none() -> HashMap<u64, Reading> {
-        HashMap::new()
+    fn none() -> BTreeMap<u64, Reading> {
+        BTreeMap::new()
     }
 
     #[test]
@@ -439,7 +438,7 @@ mod tests {
             agent(3, "db", true, None),
             agent(4, "app", true, None),
         ];
-        let readings = HashMap::from([
+        let readings = BTreeMap::from([
             (1, (Some(12.0), Some(80.0))),
             (2, (Some(97.5), None)),
             (4, (Some(12.0), Some(20.0))),
