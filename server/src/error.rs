@@ -31,6 +31,15 @@ pub enum ApiError {
     /// 403: authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// 403: the session may do nothing but choose a new password (after a
+    /// one-time password or an admin's reset). Its own code, so a client
+    /// knows to ask for one.
+    #[error("{0}")]
+    PasswordChangeRequired(String),
+    /// 403: two-factor log-in is required on this server and the user has
+    /// not set it up: nothing else until they do.
+    #[error("{0}")]
+    TwoFactorSetupRequired(String),
     /// 404: missing, or someone else's (the two look the same).
     #[error("{0}")]
     NotFound(String),
@@ -80,7 +89,9 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::TwoFactorRequired(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_)
+            | ApiError::PasswordChangeRequired(_)
+            | ApiError::TwoFactorSetupRequired(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -103,6 +114,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::TwoFactorRequired(_) => "two_factor_required",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::PasswordChangeRequired(_) => "password_change_required",
+            ApiError::TwoFactorSetupRequired(_) => "two_factor_setup_required",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",

@@ -805,6 +805,28 @@ pub async fn delete_user(id: u64, confirm_username: String) -> Result<(), ApiErr
     .map(|_| ())
 }
 
+pub async fn admin_settings() -> Result<storage::model::AdminSettings, ApiError> {
+    get_json("/api/admin/settings").await
+}
+
+pub async fn set_admin_settings(
+    s: &storage::model::AdminSettings,
+) -> Result<storage::model::AdminSettings, ApiError> {
+    put_json("/api/admin/settings", s).await
+}
+
+pub async fn invitations() -> Result<Vec<storage::model::PendingInvitation>, ApiError> {
+    get_json("/api/admin/invitations").await
+}
+
+pub async fn revoke_invitation(username: &str) -> Result<(), ApiError> {
+    delete(&format!("/api/admin/invitations/{}", encode(username))).await
+}
+
+pub async fn remove_user_two_factor(id: u64) -> Result<(), ApiError> {
+    delete(&format!("/api/admin/users/{id}/two-factor")).await
+}
+
 pub async fn two_factor() -> Result<TwoFactorStatus, ApiError> {
     get_json("/api/users/me/two-factor").await
 }

@@ -39,7 +39,10 @@ pub fn managed_users(catalog: &Catalog) -> Result<Vec<ManagedUser>, CatalogError
     Ok(catalog
         .users()?
         .iter()
-        .map(|u| managed_user(u, counts.get(&u.id).copied().unwrap_or(0)))
+        .map(|u| ManagedUser {
+            two_factor: catalog.has_two_factor(u.id),
+            ..managed_user(u, counts.get(&u.id).copied().unwrap_or(0))
+        })
         .collect())
 }
 
@@ -53,6 +56,7 @@ pub fn managed_user(u: &UserRecord, agent_count: u64) -> ManagedUser {
         created_ms: u.created_ms,
         last_login_ms: u.last_login_ms,
         agent_count,
+        two_factor: false,
     }
 }
 
@@ -73,12 +77,16 @@ pub fn allowed_while(restriction: Restriction, path: &str) -> bool {
 
 /// The refusal for a request outside [`allowed_while`].
 pub fn restricted(restriction: Restriction) -> crate::error::ApiError {
-    crate::error::ApiError::Forbidden(match restriction {
-        Restriction::ChangePassword => "you logged in with a one-time password: choose a new \
-            password first (POST /api/users/me/password)"
-            .into(),
-        Restriction::EnrolTwoFactor => "two-factor log-in is required on this server: set it \
-            up first (Account page, or POST /api/users/me/two-factor)"
-            .into(),
-    })
+    match restriction {
+        Restriction::ChangePassword => crate::error::ApiError::PasswordChangeRequired(
+            "you logged in with a one-time password: choose a new password first \
+             (POST /api/users/me/password)"
+                .into(),
+        ),
+        Restriction::EnrolTwoFactor => crate::error::ApiError::TwoFactorSetupRequired(
+            "two-factor log-in is required on this server: set it up first (Account page, \
+             or POST /api/users/me/two-factor)"
+                .into(),
+        ),
+    }
 }

@@ -114,7 +114,16 @@ impl Alerting {
                 _ => continue,
             };
             match inner.step(
-                &mut state, &rule, None, breached, held, value, threshold, now, &obs.name,
+                &mut state,
+                &rule,
+                rule.agent_id,
+                None,
+                breached,
+                held,
+                value,
+                threshold,
+                now,
+                &obs.name,
             ) {
                 Ok(p) => pending.extend(p),
                 Err(e) => {

@@ -28,6 +28,7 @@
 mod checks;
 pub mod evaluator;
 pub mod notify;
+mod tags;
 
 pub use checks::CheckObservation;
 
@@ -37,7 +38,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use storage::catalog::{AlertRecord, Catalog, CatalogError, FiringRecord, RuleRecord, label_key};
+use storage::catalog::{
+    AlertRecord, Catalog, CatalogError, FiringRecord, RuleRecord, TAG_RULE_AGENT, label_key,
+};
 use storage::clock::Clock;
 use storage::model::retry::AGENT_RETRY_MAX_INTERVALS;
 use storage::model::{AlertMetric, AlertState, FiringLabel, MIN_COOLDOWN_S};
@@ -97,6 +100,9 @@ struct Inner {
     /// engine id), from status pages: no rule of theirs starts firing
     /// inside one.
     maintenance: RwLock<HashMap<u64, Vec<(i64, i64)>>>,
+    /// A copy of `EvalState::tag_rules` for async readers (the rule view),
+    /// replaced after each change, never held across I/O.
+    rule_tags: RwLock<HashMap<u64, String>>,
 }
 
 /// A published copy of the firing states: rule id → its labels, sorted.
@@ -109,13 +115,26 @@ struct EvalState {
     by_agent: HashMap<u64, BTreeSet<u64>>,
     /// The keys of `by_agent`, shared with ingest.
     watched: Arc<RwLock<HashSet<u64>>>,
+    /// Keyed by (rule, state key): the label (`""` for none), or for a rule
+    /// that targets a tag `"{agent id}:{label}"` (see [`state_key`]).
     firing: HashMap<(u64, String), FiringRecord>,
     /// `firing` changed since it was last published.
     firing_changed: bool,
+    /// The rules that watch a tag: rule id → tag (their `agent_id` is
+    /// [`TAG_RULE_AGENT`]).
+    tag_rules: HashMap<u64, String>,
+    /// The agents each tag rule watches now (its owner's agents carrying
+    /// the tag); kept by `Inner::retarget`.
+    tag_agents: HashMap<u64, BTreeSet<u64>>,
 }
 
 impl EvalState {
     fn insert_rule(&mut self, rule: RuleRecord) {
+        if rule.agent_id == TAG_RULE_AGENT {
+            // Watched through `tag_agents`.
+            self.rules.insert(rule.id, rule);
+            return;
+        }
         self.by_agent
             .entry(rule.agent_id)
             .or_default()
@@ -142,34 +161,80 @@ impl EvalState {
         let before = self.firing.len();
         self.firing.retain(|(rule_id, _), _| *rule_id != id);
         self.firing_changed |= self.firing.len() != before;
+        self.tag_rules.remove(&id);
+        if self.tag_agents.remove(&id).is_some() {
+            self.rewatch();
+        }
         Some(rule)
     }
 
+    /// The enabled rules that watch `agent_id`: its own, and those of the
+    /// tags it carries.
     fn rules_of_agent(&self, agent_id: u64) -> Vec<RuleRecord> {
+        let tagged = self
+            .tag_agents
+            .iter()
+            .filter(|(_, agents)| agents.contains(&agent_id))
+            .map(|(id, _)| id);
         self.by_agent
             .get(&agent_id)
             .into_iter()
             .flatten()
+            .chain(tagged)
             .filter_map(|id| self.rules.get(id))
             .filter(|r| r.enabled)
             .cloned()
             .collect()
     }
+
+    /// Recomputes the agents ingest must queue: those with rules of their
+    /// own and those a tag rule watches.
+    fn rewatch(&self) {
+        let all: HashSet<u64> = self
+            .by_agent
+            .keys()
+            .chain(self.tag_agents.values().flatten())
+            .copied()
+            .collect();
+        *self.watched.write().unwrap_or_else(PoisonError::into_inner) = all;
+    }
+}
+
+/// The key of the state of (`rule`, `agent_id`, `label`) in
+/// `EvalState::firing` and the catalog's rule states: the label, prefixed
+/// with the agent for a rule that targets a tag (one state per agent).
+pub(crate) fn state_key(rule: &RuleRecord, agent_id: u64, label: Option<&str>) -> String {
+    if rule.agent_id == TAG_RULE_AGENT {
+        format!("{agent_id}:{}", label_key(label))
+    } else {
+        label_key(label).to_string()
+    }
+}
+
+/// The agent and the label of a tag rule's state key.
+fn split_tag_key(key: &str) -> Option<(u64, Option<&str>)> {
+    let (agent, label) = key.split_once(':')?;
+    Some((agent.parse().ok()?, (!label.is_empty()).then_some(label)))
 }
 
 /// The firing labels of every rule in `state`, each rule's sorted by label.
 fn firing_by_rule(state: &EvalState) -> FiringByRule {
     let mut out = FiringByRule::new();
-    for ((rule_id, label), f) in &state.firing {
+    for ((rule_id, key), f) in &state.firing {
+        let (agent_id, label) = match state.tag_rules.get(rule_id).and(split_tag_key(key)) {
+            Some((agent, label)) => (Some(agent), label.map(str::to_string)),
+            None => (None, (!key.is_empty()).then(|| key.clone())),
+        };
         out.entry(*rule_id).or_default().push(FiringLabel {
-            label: (!label.is_empty()).then(|| label.clone()),
+            agent_id,
+            label,
             since_ms: f.since_ms,
             last_notified_ms: f.last_notified_ms,
             value: f.value,
         });
     }
     for labels in out.values_mut() {
-        labels.sort_by(|a, b| a.label.cmp(&b.label));
+        labels.sort_by(|a, b| (a.agent_id, &a.label).cmp(&(b.agent_id, &b.label)));
     }
     out
 }
@@ -192,7 +257,10 @@ impl Alerting {
         ring: Arc<Ring>,
         clock: Arc<dyn Clock>,
     ) -> Result<Alerting, CatalogError> {
-        let mut state = EvalState::default();
+        let mut state = EvalState {
+            tag_rules: catalog.rule_tags()?,
+            ..EvalState::default()
+        };
         for rule in catalog.all_rules()? {
             state.insert_rule(rule);
         }
@@ -221,7 +289,17 @@ impl Alerting {
             state: Mutex::new(state),
             firing,
             maintenance: RwLock::default(),
+            rule_tags: RwLock::default(),
         });
+        {
+            let mut state = inner.lock();
+            // A tag rule's agents as they are now; states of agents that
+            // lost the tag while the server was down resolve.
+            let (pending, _) = inner.retarget(&mut state, inner.clock.now_ms())?;
+            inner.publish(&mut state);
+            drop(state);
+            inner.send(pending);
+        }
         let (tx, rx) = mpsc::channel();
         let period =
             Duration::from_millis(u64::try_from(config.offline_check_interval_ms).unwrap_or(5_000));
@@ -334,12 +412,18 @@ impl Alerting {
                 .map(|(k, f)| (k.clone(), *f))
                 .collect()
         };
+        let tag = state.tag_rules.get(&rule.id).cloned();
         state.remove_rule(rule.id);
         state.firing_changed |= !kept.is_empty();
         state.firing.extend(kept);
         state.insert_rule(rule.clone());
         let now = self.inner.clock.now_ms();
-        let pending = self.inner.evaluate_rule(&mut state, rule, now);
+        let mut pending = Vec::new();
+        if let Some(tag) = tag {
+            state.tag_rules.insert(rule.id, tag);
+            pending.extend(self.inner.retarget_logged(&mut state, now));
+        }
+        pending.extend(self.inner.evaluate_rule(&mut state, rule, now));
         self.inner.publish(&mut state);
         drop(state);
         self.inner.send(pending);
@@ -353,6 +437,7 @@ impl Alerting {
             return Ok(false);
         }
         state.remove_rule(id);
+        self.inner.publish_tags(&state);
         self.inner.publish(&mut state);
         Ok(true)
     }
@@ -364,6 +449,8 @@ impl Alerting {
         for id in self.inner.catalog.delete_rules_of_agent(agent_id)? {
             state.remove_rule(id);
         }
+        // Tag rules forget it without a "resolved": its history goes too.
+        self.inner.forget_agent(&mut state, agent_id)?;
         self.inner.publish(&mut state);
         self.inner
             .catalog
@@ -443,11 +530,13 @@ impl Inner {
             // A report just arrived: an offline rule can only resolve, so
             // only a firing one needs its (catalog) check.
             if rule.metric == AlertMetric::Offline
-                && !state.firing.contains_key(&(rule.id, String::new()))
+                && !state
+                    .firing
+                    .contains_key(&(rule.id, state_key(&rule, agent_id, None)))
             {
                 continue;
             }
-            pending.extend(self.evaluate_rule(&mut state, &rule, now));
+            pending.extend(self.evaluate_target(&mut state, &rule, agent_id, now));
         }
         self.publish(&mut state);
         drop(state);
@@ -481,22 +570,43 @@ impl Inner {
         }
     }
 
-    /// Evaluates one rule now and applies the transitions. Errors are logged:
-    /// the next report retries.
+    /// Evaluates one rule now, on each agent it watches, and applies the
+    /// transitions.
     fn evaluate_rule(&self, state: &mut EvalState, rule: &RuleRecord, now: i64) -> Vec<Pending> {
-        match self.try_evaluate_rule(state, rule, now) {
+        if rule.agent_id != TAG_RULE_AGENT {
+            return self.evaluate_target(state, rule, rule.agent_id, now);
+        }
+        let agents = state.tag_agents.get(&rule.id).cloned().unwrap_or_default();
+        let mut pending = Vec::new();
+        for agent_id in agents {
+            pending.extend(self.evaluate_target(state, rule, agent_id, now));
+        }
+        pending
+    }
+
+    /// Evaluates `rule` on `agent_id` now and applies the transitions.
+    /// Errors are logged: the next report retries.
+    fn evaluate_target(
+        &self,
+        state: &mut EvalState,
+        rule: &RuleRecord,
+        agent_id: u64,
+        now: i64,
+    ) -> Vec<Pending> {
+        match self.try_evaluate_target(state, rule, agent_id, now) {
             Ok(pending) => pending,
             Err(e) => {
-                tracing::error!(error = %e, rule_id = rule.id, "cannot evaluate alert rule");
+                tracing::error!(error = %e, rule_id = rule.id, agent_id, "cannot evaluate alert rule");
                 Vec::new()
             }
         }
     }
 
-    fn try_evaluate_rule(
+    fn try_evaluate_target(
         &self,
         state: &mut EvalState,
         rule: &RuleRecord,
+        agent_id: u64,
         now: i64,
     ) -> Result<Vec<Pending>, CatalogError> {
         if !rule.enabled {
@@ -504,7 +614,7 @@ impl Inner {
         }
         let mut pending = Vec::new();
         if rule.metric == AlertMetric::Offline {
-            let Some(agent) = self.catalog.agent(rule.agent_id)? else {
+            let Some(agent) = self.catalog.agent(agent_id)? else {
                 return Ok(pending);
             };
             // Never seen: it cannot go offline yet.
@@ -526,7 +636,9 @@ impl Inner {
             // be waiting out a retry when the server comes back) before it
             // counts as offline. A rule already firing keeps counting from
             // the real last report (no false "resolved").
-            let firing = state.firing.contains_key(&(rule.id, String::new()));
+            let firing = state
+                .firing
+                .contains_key(&(rule.id, state_key(rule, agent_id, None)));
             let breached = if firing || last_seen >= self.started_ms {
                 silent_ms > limit_ms
             } else {
@@ -535,6 +647,7 @@ impl Inner {
             pending.extend(self.step(
                 state,
                 rule,
+                agent_id,
                 None,
                 breached,
                 breached,
@@ -545,12 +658,12 @@ impl Inner {
             )?);
             return Ok(pending);
         }
-        let Some(latest) = self.ring.latest(rule.agent_id) else {
+        let Some(latest) = self.ring.latest(agent_id) else {
             return Ok(pending);
         };
         let since = latest.ts_ms - i64::from(rule.duration_s.unwrap_or(0)) * 1000;
         let window = if rule.duration_s.unwrap_or(0) > 0 {
-            self.ring.snapshot(rule.agent_id, since)
+            self.ring.snapshot(agent_id, since)
         } else {
             vec![latest]
         };
@@ -560,7 +673,7 @@ impl Inner {
         }
         let mut agent_name = None;
         for obs in observations {
-            let key = (rule.id, label_key(obs.label.as_deref()).to_string());
+            let key = (rule.id, state_key(rule, agent_id, obs.label.as_deref()));
             let firing = state.firing.contains_key(&key);
             // Nothing to do: the common case, decided without a catalog read.
             if !firing && !obs.held {
@@ -576,13 +689,14 @@ impl Inner {
             if agent_name.is_none() {
                 agent_name = Some(
                     self.catalog
-                        .agent(rule.agent_id)?
-                        .map_or_else(|| format!("agent {}", rule.agent_id), |a| a.name),
+                        .agent(agent_id)?
+                        .map_or_else(|| format!("agent {agent_id}"), |a| a.name),
                 );
             }
             pending.extend(self.step(
                 state,
                 rule,
+                agent_id,
                 obs.label.as_deref(),
                 obs.breached,
                 obs.held,
@@ -595,13 +709,15 @@ impl Inner {
         Ok(pending)
     }
 
-    /// Applies one observation of (rule, label): fire, renotify after the
-    /// cooldown, resolve, or nothing.
+    /// Applies one observation of (rule, agent, label): fire, renotify
+    /// after the cooldown, resolve, or nothing. `agent_id` is the rule's
+    /// own, or for a rule that targets a tag the agent observed.
     #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
         state: &mut EvalState,
         rule: &RuleRecord,
+        agent_id: u64,
         label: Option<&str>,
         breached: bool,
         held: bool,
@@ -610,10 +726,10 @@ impl Inner {
         now: i64,
         agent_name: &str,
     ) -> Result<Option<Pending>, CatalogError> {
-        let key = (rule.id, label_key(label).to_string());
+        let key = (rule.id, state_key(rule, agent_id, label));
         let current = state.firing.get(&key).copied();
         let (next, event_state) = match current {
-            None if held && self.in_maintenance(rule.agent_id, now) => return Ok(None),
+            None if held && self.in_maintenance(agent_id, now) => return Ok(None),
             None if held => (
                 Some(FiringRecord {
                     since_ms: now,
@@ -647,7 +763,7 @@ impl Inner {
             id: 0,
             rule_id: rule.id,
             rule_name: rule.name.clone(),
-            agent_id: rule.agent_id,
+            agent_id,
             agent_name: agent_name.to_string(),
             metric: rule.metric,
             label: label.map(str::to_string),
@@ -727,6 +843,7 @@ mod tests {
         assert_eq!(
             got,
             [FiringLabel {
+                agent_id: None,
                 label: Some("/data".into()),
                 since_ms: 500,
                 last_notified_ms: 600,

@@ -10,6 +10,9 @@
 //!   session ends; the user must choose a new one at the next log-in.
 //! - `DELETE /admin/users/{id}`: with the name typed again; the account's
 //!   agents and all their data go too.
+//! - `GET    /admin/invitations`: the pending invitations;
+//!   `DELETE /admin/invitations/{username}` revokes one (its link stops
+//!   working, the name is free again).
 //!
 //! The last enabled admin can be neither demoted, disabled nor deleted (409).
 
@@ -39,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_user, delete_user))
         .routes(routes!(reset_password))
         .routes(routes!(list_invitations))
+        .routes(routes!(revoke_invitation))
         .routes(routes!(invitation, accept_invitation))
 }
 
@@ -219,7 +223,11 @@ async fn update_user(
                 }
             }
             let count = c.agents_of(id)?.len() as u64;
-            Ok(Some((managed_user(&user, count), ended)))
+            let view = ManagedUser {
+                two_factor: c.has_two_factor(id),
+                ..managed_user(&user, count)
+            };
+            Ok(Some((view, ended)))
         })
         .await?
         .ok_or_else(user_not_found)?;
@@ -268,6 +276,36 @@ async fn reset_password(
         username: user.username,
         one_time_password: password,
     }))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/admin/invitations/{username}",
+    operation_id = "revokeInvitation",
+    tag = "admin",
+    summary = "Revoke a pending invitation: its link stops working (admin)",
+    params(("username" = String, Path, description = "The invited name")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Revoked"), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 403, description = "Not allowed", body = storage::model::ErrorBody), (status = 404, description = "No pending invitation for that name", body = storage::model::ErrorBody))
+)]
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    let username = username.trim().to_lowercase();
+    let now = state.clock.now_ms();
+    let name = username.clone();
+    if !state
+        .catalog(move |c| c.revoke_invitation(&name, now))
+        .await?
+    {
+        return Err(ApiError::NotFound(
+            "no pending invitation for that name".into(),
+        ));
+    }
+    tracing::info!(by = admin.user_id, "invitation revoked by the admin");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(

@@ -3,13 +3,16 @@
 //! A rule on someone else's agent, or someone else's rule, answers 404 like
 //! a missing one. Invalid values answer 422 with a message that starts with
 //! the field's name. A new, edited or re-enabled rule is evaluated at once.
+//! A rule watches one agent (`agent_id`) or every agent of its owner with a
+//! tag (`target: {"tag": …}`, kept in the catalog's `rule_targets`; its
+//! `agent_id` is 0 and `GET /api/rules?agent_id=` does not list it).
 //! An account has at most `max_rules_per_user` rules (the admin is exempt);
 //! `cooldown_s` is at least a minute (older rules are read with that minimum).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use storage::catalog::RuleRecord;
+use storage::catalog::{RuleRecord, TAG_RULE_AGENT};
 use storage::model::{
     AlertMetric, CreateRuleRequest, DEFAULT_COOLDOWN_S, MAX_RULE_SECONDS, MIN_COOLDOWN_S, Rule,
     UpdateRuleRequest,
@@ -153,6 +156,10 @@ pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
 pub(crate) fn rule_view(state: &AppState, rule: RuleRecord) -> Rule {
     Rule {
         firing: state.alerting.firing_of(rule.id),
+        target: state
+            .alerting
+            .rule_tag(rule.id)
+            .map(|tag| storage::model::RuleTarget { tag }),
         id: rule.id,
         agent_id: rule.agent_id,
         metric: rule.metric,
@@ -167,6 +174,21 @@ pub(crate) fn rule_view(state: &AppState, rule: RuleRecord) -> Rule {
         description: rule.description,
         created_ms: rule.created_ms,
         updated_ms: rule.updated_ms,
+    }
+}
+
+/// The tag of a rule's `target`, normalized like an agent's tags; 422
+/// naming `target.tag` otherwise.
+fn target_tag(tag: &str) -> ApiResult<String> {
+    match crate::api::tags::normalize_tags(&[tag.to_string()]) {
+        Ok(mut tags) if tags.len() == 1 => Ok(tags.remove(0)),
+        _ => Err(invalid(
+            "target.tag",
+            format!(
+                "{tag:?} is not a tag: 1 to {} characters, each a letter, a digit, `-`, `_` or `.`",
+                crate::api::tags::TAG_MAX_CHARS
+            ),
+        )),
     }
 }
 
@@ -265,10 +287,26 @@ async fn create(
     Json(req): Json<CreateRuleRequest>,
 ) -> ApiResult<(StatusCode, Json<Rule>)> {
     let now = state.clock.now_ms();
+    let (agent_id, tag) = match (req.agent_id, req.target) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "target",
+                "give agent_id (one agent) or target (every agent with a tag), not both",
+            ));
+        }
+        (None, None) => {
+            return Err(invalid(
+                "agent_id",
+                "required, or a target: {\"tag\": \"vps\"} for every agent with that tag",
+            ));
+        }
+        (Some(agent_id), None) => (agent_id, None),
+        (None, Some(target)) => (TAG_RULE_AGENT, Some(target_tag(&target.tag)?)),
+    };
     let mut rule = RuleRecord {
         id: 0,
         owner_id: user.user_id,
-        agent_id: req.agent_id,
+        agent_id,
         metric: req.metric,
         label: optional_text("label", req.label, LABEL_MAX)?,
         comparison: req.comparison,
@@ -282,7 +320,9 @@ async fn create(
         updated_ms: now,
     };
     validate(&rule)?;
-    rule.owner_id = check_agent(&state, user.user_id, rule.agent_id).await?;
+    if tag.is_none() {
+        rule.owner_id = check_agent(&state, user.user_id, rule.agent_id).await?;
+    }
     let owner = rule.owner_id;
     let admin = crate::api::quota::is_admin(&state, owner).await?;
     let _creating = state.quota.creating().await;
@@ -292,10 +332,13 @@ async fn create(
         crate::api::quota::check_room("max_rules_per_user", "alert rules", count, max)?;
     }
     let alerting = state.alerting.clone();
-    let rule = tokio::task::spawn_blocking(move || alerting.create_rule(&rule))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(crate::auth::catalog_error)?;
+    let rule = tokio::task::spawn_blocking(move || match tag {
+        Some(tag) => alerting.create_tag_rule(&rule, &tag),
+        None => alerting.create_rule(&rule),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(crate::auth::catalog_error)?;
     Ok((StatusCode::CREATED, Json(rule_view(&state, rule))))
 }
 
@@ -322,6 +365,12 @@ async fn update(
     // Stored before the minimum existed: saved with it from now on.
     rule.cooldown_s = rule.cooldown_s.max(MIN_COOLDOWN_S);
     if let Some(agent_id) = req.agent_id {
+        if old.agent_id == TAG_RULE_AGENT {
+            return Err(invalid(
+                "agent_id",
+                "this rule watches every agent with a tag; delete it and create one for an agent",
+            ));
+        }
         rule.agent_id = agent_id;
     }
     if let Some(metric) = req.metric {

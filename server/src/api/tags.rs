@@ -80,6 +80,11 @@ async fn set_tags(
         .catalog(move |c| c.set_agent_tags(owner, id, tags))
         .await?
         .ok_or_else(agent_not_found)?;
+    // Alert rules that target a tag follow the agents that carry it.
+    let alerting = state.alerting.clone();
+    tokio::task::spawn_blocking(move || alerting.agent_tags_changed(owner))
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(agent_info(&agent, state.clock.now_ms())))
 }
 

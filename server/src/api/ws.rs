@@ -71,7 +71,7 @@ enum Out<'a> {
     summary = "Live reports of one agent over a WebSocket: the ring buffer first, then each new report",
     params(("agent_id" = u64, Path, description = "Agent id"), ("token" = Option<String>, Query, description = "Access token, for clients that cannot set headers")),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 403, description = "The session must first change its password (`password_change_required`) or set up two-factor log-in (`two_factor_setup_required`), or a cross-site handshake", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody))
 )]
 async fn upgrade(
     State(state): State<AppState>,
@@ -82,10 +82,13 @@ async fn upgrade(
     // even from a request that is not a WebSocket handshake.
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    // The path only decides whether a restricted session may pass: it may
+    // not, here (the live data is no route that lifts a restriction).
+    let path = format!("/api/ws/{agent_id}");
     let user = match query.token {
-        Some(token) => AuthUser::from_access_token(&token, AuthVia::Bearer, &state)?,
+        Some(token) => AuthUser::from_access_token(&token, AuthVia::Bearer, &path, &state)?,
         None => {
-            let user = AuthUser::from_headers(&Method::GET, &headers, &state)?;
+            let user = AuthUser::from_headers(&Method::GET, &path, &headers, &state)?;
             // Browsers send cookies on cross-site WebSocket handshakes: a page
             // on another site must not be able to read someone's live data.
             if user.via == AuthVia::Cookie {

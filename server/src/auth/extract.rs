@@ -46,6 +46,7 @@ impl AuthUser {
     /// Checks the request's credentials; see the module docs.
     pub fn from_headers(
         method: &Method,
+        path: &str,
         headers: &HeaderMap,
         state: &AppState,
     ) -> Result<AuthUser, ApiError> {
@@ -64,7 +65,7 @@ impl AuthUser {
                 None => return Err(unauthorized("not logged in")),
             },
         };
-        let user = AuthUser::from_access_token(&token, via, state)?;
+        let user = AuthUser::from_access_token(&token, via, path, state)?;
         if via == AuthVia::Cookie && is_state_changing(method) {
             check_same_origin(headers, state)?;
         }
@@ -72,12 +73,18 @@ impl AuthUser {
     }
 
     /// Checks one access token (signature, expiry, live session family) that
-    /// came by `via`. For callers that get the token elsewhere, such as the
-    /// WebSocket's `?token=` (which should also call [`check_same_origin`]
-    /// when it authenticates by cookie).
+    /// came by `via` for a request to `path`. For callers that get the token
+    /// elsewhere, such as the WebSocket's `?token=` (which should also call
+    /// [`check_same_origin`] when it authenticates by cookie).
+    ///
+    /// A user who must first change their password (or set up two-factor
+    /// log-in) is refused here for every `path` but the few that lift the
+    /// restriction (`crate::accounts::allowed_while`): every way of
+    /// authenticating a request goes through this one check.
     pub fn from_access_token(
         token: &str,
         via: AuthVia,
+        path: &str,
         state: &AppState,
     ) -> Result<AuthUser, ApiError> {
         let claims = state
@@ -95,6 +102,11 @@ impl AuthUser {
         if !live {
             return Err(unauthorized("this session has ended; log in again"));
         }
+        if let Some(r) = state.catalog.restriction(claims.sub)
+            && !crate::accounts::allowed_while(r, path)
+        {
+            return Err(crate::accounts::restricted(r));
+        }
         Ok(AuthUser {
             user_id: claims.sub,
             session_id: claims.sid,
@@ -107,14 +119,16 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let user = AuthUser::from_headers(&parts.method, &parts.headers, state)?;
-        crate::serve::ConnectionSlot::mark(&parts.extensions);
-        if let Some(r) = state.catalog.restriction(user.user_id)
-            && !crate::accounts::allowed_while(r, parts.uri.path())
-        {
-            return Err(crate::accounts::restricted(r));
+        let user = AuthUser::from_headers(&parts.method, parts.uri.path(), &parts.headers, state);
+        // A restricted session is still a real one: its connection no
+        // longer counts as anonymous.
+        if matches!(
+            user,
+            Ok(_) | Err(ApiError::PasswordChangeRequired(_) | ApiError::TwoFactorSetupRequired(_))
+        ) {
+            crate::serve::ConnectionSlot::mark(&parts.extensions);
         }
-        Ok(user)
+        user
     }
 }
 

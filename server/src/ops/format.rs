@@ -18,7 +18,8 @@
 //! |   | `tsdb/`                                                          |
 //! |   | and the notification tables `channels`, `channel_health`,        |
 //! |   | `rule_notify`, `notify_prefs`, `held_alerts`, `alert_targets`;   |
-//! |   | `recipients` emptied into `channels`                             |
+//! |   | `recipients` emptied into `channels`; `rule_targets` (the tag   |
+//! |   | an alert rule watches instead of one agent)                     |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -119,7 +120,8 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         2 => Ok(()),
         // 3 → 4: the catalog creates `invitations`, `agent_shares`,
         // `user_totp`, `checks`, `check_events`, `rule_checks`,
-        // `status_pages` and `status_slugs` when it opens (empty), and reads
+        // `status_pages`, `status_slugs` and `rule_targets` when it opens
+        // (empty), and reads
         // version-1 user and agent records as version 2 (enabled, no forced
         // password change, never logged in; no tags), rewriting each as
         // version 2 when it next changes. A format-3 binary would read

@@ -675,6 +675,20 @@ async fn openapi_document_matches_the_real_routes() {
         .await;
     assert_eq!(channel.status, StatusCode::CREATED, "{}", channel.text);
     let channel_id = channel.body["id"].as_u64().unwrap();
+    let invitation = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/admin/users",
+            Some(json!({ "username": "invitee", "access": "invitation" })),
+        )
+        .await;
+    assert_eq!(
+        invitation.status,
+        StatusCode::CREATED,
+        "{}",
+        invitation.text
+    );
 
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -725,6 +739,7 @@ async fn openapi_document_matches_the_real_routes() {
             .replace("/sessions/{id}", &format!("/sessions/{session_id}"))
             .replace("/channels/{id}", &format!("/channels/{channel_id}"))
             .replace("{agent_id}", &agent.to_string())
+            .replace("{username}", "invitee")
             .replace("{kind}", "cpu");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let body = matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));

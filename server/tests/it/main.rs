@@ -39,6 +39,8 @@ mod hardening;
 mod history_bounds;
 /// The agent downloads and `/install.sh`, run for real into a temporary prefix.
 mod install;
+/// Revoking a pending invitation.
+mod invitations;
 /// Per-user isolation of every route that takes an agent id (table-driven).
 mod isolation;
 /// Per-account limits, the minimum cooldown, names without bidi/zero-width characters.
@@ -51,8 +53,12 @@ mod ops;
 mod outbound;
 /// A server restart with a real agent: no false offline alarm.
 mod restart;
+/// A session that must change its password: refused everywhere, the live socket too.
+mod restricted;
 /// Single sign-on through a trusted reverse proxy's user header.
 mod sso;
+/// Alert rules that target a tag: every tagged agent, now and later, per-agent state.
+mod tag_rules;
 /// Two-factor log-in: enrolment, codes at log-in, replay, recovery codes, limits.
 mod two_factor;
 /// `statusmonitor-agent update` and the restart after an `auto_update`,

@@ -293,6 +293,20 @@ async fn the_admin_requires_two_factor_for_everyone_and_removes_a_users() {
     let (secret, _) = enable(&app, &bob).await;
     let r = app.call_as(&bob, Method::GET, "/api/agents", None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The admin's list says who has it (for the Users page's button).
+    let two_factor_of = |list: &serde_json::Value, name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap()["two_factor"]
+            .clone()
+    };
+    let list = app
+        .call_as(&alice, Method::GET, "/api/admin/users", None)
+        .await
+        .body;
+    assert_eq!(two_factor_of(&list, "bob"), true);
 
     // Bob lost his phone: the admin removes his two-factor log-in.
     let r = app
@@ -307,6 +321,11 @@ async fn the_admin_requires_two_factor_for_everyone_and_removes_a_users() {
     let path = format!("/api/admin/users/{}/two-factor", bob.user_id);
     let r = app.call_as(&alice, Method::DELETE, &path, None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let list = app
+        .call_as(&alice, Method::GET, "/api/admin/users", None)
+        .await
+        .body;
+    assert_eq!(two_factor_of(&list, "bob"), false);
     let r = app.call_as(&alice, Method::DELETE, &path, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = app

@@ -473,6 +473,33 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Revokes every invitation for `username` (expired ones too): the link
+    /// no longer works and the name is free again. False when there was no
+    /// pending (unexpired) one.
+    pub fn revoke_invitation(&self, username: &str, now_ms: i64) -> Result<bool, CatalogError> {
+        let txn = self.write()?;
+        let mut pending = false;
+        {
+            let mut table = txn
+                .open_table(INVITATIONS)
+                .map_err(store("open invitations"))?;
+            let mut hashes: Vec<TokenHash> = Vec::new();
+            for entry in table.iter().map_err(store("scan invitations"))? {
+                let (hash, bytes) = entry.map_err(store("scan invitations"))?;
+                let inv: InvitationRecord = codec::decode("invitation", bytes.value())?;
+                if inv.username == username {
+                    pending |= inv.expires_ms > now_ms;
+                    hashes.push(*hash.value());
+                }
+            }
+            for hash in hashes {
+                table.remove(&hash).map_err(store("delete invitation"))?;
+            }
+        }
+        txn.commit().map_err(store("commit invitations"))?;
+        Ok(pending)
+    }
+
     /// Uses invitation `hash` once: creates its account with
     /// `password_hash` and removes the invitation, in one transaction.
     pub fn accept_invitation(

@@ -26,7 +26,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 28] = [
+const TABLE_NAMES: [&str; 29] = [
     "counters",
     "users",
     "usernames",
@@ -55,6 +55,7 @@ const TABLE_NAMES: [&str; 28] = [
     "notify_prefs",
     "held_alerts",
     "alert_targets",
+    "rule_targets",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -166,6 +167,7 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, channels::NOTIFY_PREFS)?;
         n += copy_table(&self.txn, &to, channels::HELD_ALERTS)?;
         n += copy_table(&self.txn, &to, channels::ALERT_TARGETS)?;
+        n += copy_table(&self.txn, &to, super::rule_targets::RULE_TARGETS)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -363,6 +365,12 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         channels::ALERT_TARGETS,
         &mut out,
         record::<DeliveryTargets>("delivery targets"),
+    );
+    check_table(
+        &txn,
+        super::rule_targets::RULE_TARGETS,
+        &mut out,
+        |_: &&str| Ok(()),
     );
     Ok(out)
 }

@@ -22,6 +22,7 @@ mod checks;
 pub mod codec;
 mod error;
 mod recipients;
+mod rule_targets;
 mod rules;
 mod sessions;
 mod settings;
@@ -49,6 +50,7 @@ pub use channels::{
 pub use checks::{CheckEventRecord, CheckRecord, MAX_EVENTS_PER_CHECK};
 pub use error::CatalogError;
 pub use recipients::RecipientRecord;
+pub use rule_targets::TAG_RULE_AGENT;
 pub use rules::{FiringRecord, RuleRecord, label_key};
 pub use sessions::{RefreshOutcome, SessionRecord};
 pub use settings::ServerSettingsRecord;
@@ -186,6 +188,8 @@ impl Catalog {
             txn.open_table(AGENT_SHARES)
                 .map_err(store("create tables"))?;
             txn.open_table(USER_TOTP).map_err(store("create tables"))?;
+            txn.open_table(rule_targets::RULE_TARGETS)
+                .map_err(store("create tables"))?;
             checks::create_tables(&txn)?;
             status_pages::create_tables(&txn)?;
             for table in [

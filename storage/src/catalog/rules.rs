@@ -244,7 +244,8 @@ impl Catalog {
 }
 
 /// Removes everything kept beside deleted rule `rule_id` inside `txn`: its
-/// states and its rows in the side tables (its channels, its check).
+/// states and its rows in the side tables (its channels, its check, its
+/// tag).
 fn forget_rule(txn: &redb::WriteTransaction, rule_id: u64) -> Result<(), CatalogError> {
     clear_states(txn, rule_id)?;
     txn.open_table(super::channels::RULE_NOTIFY)
@@ -255,6 +256,7 @@ fn forget_rule(txn: &redb::WriteTransaction, rule_id: u64) -> Result<(), Catalog
         .map_err(store("open rule checks"))?
         .remove(rule_id)
         .map_err(store("delete rule check"))?;
+    super::rule_targets::forget_target(txn, rule_id)?;
     Ok(())
 }
 

@@ -17,6 +17,9 @@ pub struct ManagedUser {
     pub created_ms: i64,
     pub last_login_ms: Option<i64>,
     pub agent_count: u64,
+    /// Two-factor log-in is on.
+    #[serde(default)]
+    pub two_factor: bool,
 }
 
 /// How `POST /api/admin/users` gives the new person access.

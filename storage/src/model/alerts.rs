@@ -287,12 +287,26 @@ impl Comparison {
     }
 }
 
+/// What a rule watches instead of one agent: every agent of the rule's
+/// owner carrying `tag`, now and later, each with its own state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RuleTarget {
+    /// An agent tag (`vps`): 1-32 characters of `a-z 0-9 - _ .`.
+    pub tag: String,
+}
+
 /// One alert rule as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rule {
     pub id: u64,
+    /// The agent watched; 0 when the rule has a `target` tag instead.
     pub agent_id: u64,
+    /// Set when the rule watches every agent carrying a tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<RuleTarget>,
     pub metric: AlertMetric,
     /// Mount / interface / sensor; `None`: each of them separately.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -325,6 +339,10 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FiringLabel {
+    /// The agent, for a rule that targets a tag (each agent has its own
+    /// state); absent for a rule on one agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<u64>,
     /// Mount / interface / sensor, `None` for whole-machine metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -338,7 +356,12 @@ pub struct FiringLabel {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRuleRequest {
-    pub agent_id: u64,
+    /// The agent to watch; give this or `target`, not both.
+    #[serde(default)]
+    pub agent_id: Option<u64>,
+    /// Every agent carrying a tag instead of one agent: `{"tag": "vps"}`.
+    #[serde(default)]
+    pub target: Option<RuleTarget>,
     pub metric: AlertMetric,
     #[serde(default, alias = "mount", alias = "iface", alias = "sensor")]
     pub label: Option<String>,

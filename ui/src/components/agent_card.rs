@@ -10,6 +10,14 @@ use crate::components::common::{Gauge, StatusBadge, agent_status};
 use crate::format;
 use crate::live::{KEEP_MS, LiveStatus, use_live};
 
+/// The latest CPU and memory percentages of each card on the page, by
+/// agent id (a `BTreeMap`: the bundle has no hash map): provided by the overview (as context) so it can sort by them.
+#[derive(Debug, Clone, Copy)]
+pub struct CardReadings(pub RwSignal<std::collections::BTreeMap<u64, Reading>>);
+
+/// One card's latest CPU and memory, percent (`None`: not collected).
+pub type Reading = (Option<f64>, Option<f64>);
+
 const SPARK_W: f64 = 300.0;
 const SPARK_H: f64 = 48.0;
 
@@ -23,6 +31,22 @@ pub fn AgentCard(
     let id = agent.id;
     let feed = use_live(id);
     let latest = Memo::new(move |_| feed.reports.with(|r| r.last().cloned()));
+    if let Some(CardReadings(readings)) = use_context::<CardReadings>() {
+        Effect::new(move |_| {
+            let reading: Reading = latest.with(|r| {
+                let r = r.as_ref();
+                (
+                    r.and_then(|r| r.cpu.as_ref()).map(|c| c.total_pct),
+                    r.and_then(|r| r.memory.as_ref()).and_then(|m| m.used_pct()),
+                )
+            });
+            if readings.with_untracked(|m| m.get(&id) != Some(&reading)) {
+                readings.update(|m| {
+                    m.insert(id, reading);
+                });
+            }
+        });
+    }
     // A report newer than the last list poll means online right now.
     let live_online = move || {
         online.get()

@@ -3,12 +3,14 @@
 //! state that points a new user at creating an agent.
 
 use crate::components::common::Title;
+use std::collections::BTreeMap;
+
 use leptos::either::{EitherOf3, EitherOf4};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::api::{self, AgentInfo, ApiError};
-use crate::components::agent_card::AgentCard;
+use crate::components::agent_card::{AgentCard, CardReadings, Reading};
 use crate::components::common::{ErrorNote, use_now};
 use crate::recover::{Reconnecting, keep_trying};
 use crate::session::use_session;
@@ -64,8 +66,10 @@ enum Order {
     Status,
     Name,
     LastSeen,
-    /// Grouped by first tag, then by name.
-    Tag,
+    /// Busiest CPU first (from the cards' live data), then by name.
+    Cpu,
+    /// Fullest memory first, then by name.
+    Memory,
 }
 
 impl Order {
@@ -73,7 +77,8 @@ impl Order {
         match v {
             "name" => Order::Name,
             "seen" => Order::LastSeen,
-            "tag" => Order::Tag,
+            "cpu" => Order::Cpu,
+            "memory" => Order::Memory,
             _ => Order::Status,
         }
     }
@@ -91,10 +96,12 @@ fn rank(a: &AgentInfo, firing: &[u64]) -> u8 {
     }
 }
 
-/// Sorts and filters agents for the overview.
+/// Sorts and filters agents for the overview; `readings`: the cards' latest
+/// CPU and memory by agent id.
 fn arrange(
     mut agents: Vec<AgentInfo>,
     firing: &[u64],
+    readings: &BTreeMap<u64, Reading>,
     filter: &str,
     order: Order,
 ) -> Vec<AgentInfo> {
@@ -121,12 +128,19 @@ fn arrange(
                 .cmp(&rank(b, firing))
                 .then_with(|| by_name(a, b))
         }),
-        // Untagged agents last.
-        Order::Tag => agents.sort_by(|a, b| {
-            (a.tags.is_empty(), a.tags.first())
-                .cmp(&(b.tags.is_empty(), b.tags.first()))
-                .then_with(|| by_name(a, b))
-        }),
+        // Highest first; agents with no reading (yet) last.
+        Order::Cpu | Order::Memory => {
+            let value = |a: &AgentInfo| {
+                let r = readings.get(&a.id).copied().unwrap_or_default();
+                if order == Order::Cpu { r.0 } else { r.1 }
+            };
+            agents.sort_by(|a, b| match (value(a), value(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| by_name(a, b)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => by_name(a, b),
+            });
+        }
         Order::LastSeen => agents.sort_by(|a, b| {
             b.last_seen_ms
                 .cmp(&a.last_seen_ms)
@@ -134,6 +148,31 @@ fn arrange(
         }),
     }
     agents
+}
+
+/// The overview grouped by tag: one group per tag in alphabetical order,
+/// each with its agents in the order given (an agent with several tags is
+/// in each of their groups), then the untagged ones (`None`), if any.
+fn group_by_tag(agents: &[AgentInfo]) -> Vec<(Option<String>, Vec<AgentInfo>)> {
+    let mut tags: Vec<&String> = agents.iter().flat_map(|a| &a.tags).collect();
+    tags.sort();
+    tags.dedup();
+    let mut groups: Vec<(Option<String>, Vec<AgentInfo>)> = tags
+        .into_iter()
+        .map(|t| {
+            let members = agents.iter().filter(|a| a.tags.contains(t)).cloned();
+            (Some(t.clone()), members.collect())
+        })
+        .collect();
+    let untagged: Vec<AgentInfo> = agents
+        .iter()
+        .filter(|a| a.tags.is_empty())
+        .cloned()
+        .collect();
+    if !untagged.is_empty() {
+        groups.push((None, untagged));
+    }
+    groups
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,21 +200,48 @@ fn Overview() -> impl IntoView {
     let firing = Memo::new(move |prev: Option<&Vec<u64>>| match rules.get() {
         Some(Ok(list)) => list
             .iter()
-            .filter(|r| !r.firing.is_empty())
-            .map(|r| r.agent_id)
+            // A rule on a tag names the agent of each firing label.
+            .flat_map(|r| r.firing.iter().map(|f| f.agent_id.unwrap_or(r.agent_id)))
             .collect(),
         _ => prev.cloned().unwrap_or_default(),
     });
     let filter = RwSignal::new(String::new());
     let order = RwSignal::new(Order::Status);
+    let grouped = RwSignal::new(false);
+    let readings = CardReadings(RwSignal::new(BTreeMap::new()));
+    provide_context(readings);
     let reconnecting = keep_trying(agents);
     // The last list the server gave: kept while it is away.
     let all = Memo::new(move |prev: Option<&Vec<AgentInfo>>| match agents.get() {
         Some(Ok(l)) => l,
         _ => prev.cloned().unwrap_or_default(),
     });
-    let shown =
-        Memo::new(move |_| firing.with(|f| arrange(all.get(), f, &filter.get(), order.get())));
+    // The live readings only matter to the CPU and memory orders.
+    let shown = Memo::new(move |_| {
+        let order = order.get();
+        let none = BTreeMap::new();
+        let sort_by_reading = matches!(order, Order::Cpu | Order::Memory);
+        firing.with(|f| {
+            readings.0.with(|r| {
+                let r = if sort_by_reading { r } else { &none };
+                arrange(all.get(), f, r, &filter.get(), order)
+            })
+        })
+    });
+    // Grouped: a group per tag (`Some(tag)`), the untagged as `Some("")`;
+    // else one group of all (`None`: no title).
+    let groups = Memo::new(move |_| {
+        shown.with(|s| {
+            if grouped.get() {
+                group_by_tag(s)
+                    .into_iter()
+                    .map(|(t, l)| (Some(t.unwrap_or_default()), l))
+                    .collect()
+            } else {
+                vec![(None, s.clone())]
+            }
+        })
+    });
     let state = Memo::new(move |prev: Option<&ListState>| match agents.get() {
         None => prev.cloned().unwrap_or(ListState::Loading),
         Some(Err(e)) if e.transient() => prev.cloned().unwrap_or(ListState::Loading),
@@ -184,6 +250,17 @@ fn Overview() -> impl IntoView {
         Some(Ok(_)) => ListState::Ready,
     });
     let lookup = move |id: u64| all.with(|l| l.iter().find(|a| a.id == id).cloned());
+    let card = move |a: AgentInfo| {
+        let id = a.id;
+        view! {
+            <AgentCard
+                agent=a
+                last_seen=Signal::derive(move || lookup(id).and_then(|a| a.last_seen_ms))
+                online=Signal::derive(move || lookup(id).is_some_and(|a| a.online))
+                now=now
+            />
+        }
+    };
 
     view! {
         <div class="page-head">
@@ -198,8 +275,10 @@ fn Overview() -> impl IntoView {
                     <option value="status">"Problems first"</option>
                     <option value="name">"By name"</option>
                     <option value="seen">"Last seen"</option>
-                    <option value="tag">"By tag"</option>
+                    <option value="cpu">"By CPU"</option>
+                    <option value="memory">"By memory"</option>
                 </select>
+                <label><input type="checkbox" id="overview-group" bind:checked=grouped />" Group by tag"</label>
             </div>
         </div>
         <Reconnecting when=reconnecting />
@@ -216,17 +295,22 @@ fn Overview() -> impl IntoView {
                 </section>
             }),
             ListState::Ready => EitherOf4::D(view! {
-                <div class="card-grid" id="overview-cards">
-                    <For each=move || shown.get() key=|a| (a.id, a.name.clone(), api::host_key(&a.host)) let(a)>
+                // One structure for both: ungrouped is one group without a title.
+                <div id="overview-cards">
+                    <For each=move || groups.with(|g| g.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())
+                        key=|t| t.clone() let(tag)>
                         {
-                            let id = a.id;
+                            let title = tag.clone().map(|t| if t.is_empty() { "Untagged".to_string() } else { t });
+                            let members = move || groups.with(|g| {
+                                g.iter().find(|(t, _)| *t == tag).map(|(_, l)| l.clone()).unwrap_or_default()
+                            });
                             view! {
-                                <AgentCard
-                                    agent=a
-                                    last_seen=Signal::derive(move || lookup(id).and_then(|a| a.last_seen_ms))
-                                    online=Signal::derive(move || lookup(id).is_some_and(|a| a.online))
-                                    now=now
-                                />
+                                {title.map(|t| view! { <h2 class="tag-group-title">{t}</h2> })}
+                                <div class="card-grid">
+                                    <For each=members key=|a| (a.id, a.name.clone(), api::host_key(&a.host)) let(a)>
+                                        {card(a)}
+                                    </For>
+                                </div>
                             }
                         }
                     </For>
@@ -271,6 +355,10 @@ mod tests {
         }
     }
 
+    fn none() -> BTreeMap<u64, Reading> {
+        BTreeMap::new()
+    }
+
     #[test]
     fn problems_first_then_by_name_and_filtered() {
         let list = vec![
@@ -280,22 +368,22 @@ mod tests {
         ];
         let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
         assert_eq!(
-            names(arrange(list.clone(), &[], "", Order::Status)),
+            names(arrange(list.clone(), &[], &none(), "", Order::Status)),
             ["Backup", "web", "nas"]
         );
         assert_eq!(
-            names(arrange(list.clone(), &[], "", Order::LastSeen)),
+            names(arrange(list.clone(), &[], &none(), "", Order::LastSeen)),
             ["web", "nas", "Backup"]
         );
         assert_eq!(
-            names(arrange(list.clone(), &[], " NA", Order::Name)),
+            names(arrange(list.clone(), &[], &none(), " NA", Order::Name)),
             ["nas"]
         );
         // A firing rule comes right after offline, before the quiet ones.
         let mut more = list;
         more.push(agent(4, "app", true, Some(2)));
         assert_eq!(
-            names(arrange(more, &[2], "", Order::Status)),
+            names(arrange(more, &[2], &none(), "", Order::Status)),
             ["Backup", "web", "nas", "app"]
         );
     }
@@ -310,16 +398,63 @@ mod tests {
         let list = vec![vps, home, bare];
         let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
         assert_eq!(
-            names(arrange(list.clone(), &[], "tag:vps", Order::Name)),
+            names(arrange(list.clone(), &[], &none(), "tag:vps", Order::Name)),
             ["web"]
         );
         assert_eq!(
-            names(arrange(list.clone(), &[], "vps", Order::Name)),
+            names(arrange(list.clone(), &[], &none(), "vps", Order::Name)),
             ["nas", "web"]
         );
+        // Grouped: a group per tag, alphabetically, an agent in each of
+        // its tags' groups, the untagged last; within a group the order given.
+        let sorted = arrange(list, &[], &none(), "", Order::Name);
+        let groups: Vec<(Option<String>, Vec<String>)> = group_by_tag(&sorted)
+            .into_iter()
+            .map(|(t, l)| (t, names(l)))
+            .collect();
+        let g = |t: Option<&str>, n: &[&str]| {
+            (
+                t.map(str::to_string),
+                n.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
         assert_eq!(
-            names(arrange(list, &[], "", Order::Tag)),
-            ["nas", "web", "Backup"]
+            groups,
+            [
+                g(Some("home"), &["nas"]),
+                g(Some("vps"), &["web"]),
+                g(Some("vpsish"), &["nas"]),
+                g(None, &["Backup"]),
+            ]
         );
+        assert!(group_by_tag(&[]).is_empty());
+    }
+
+    #[test]
+    fn cpu_and_memory_orders_put_the_busiest_first_and_the_unknown_last() {
+        let list = vec![
+            agent(1, "web", true, None),
+            agent(2, "nas", true, None),
+            agent(3, "db", true, None),
+            agent(4, "app", true, None),
+        ];
+        let readings = BTreeMap::from([
+            (1, (Some(12.0), Some(80.0))),
+            (2, (Some(97.5), None)),
+            (4, (Some(12.0), Some(20.0))),
+        ]);
+        let names = |l: Vec<AgentInfo>| l.into_iter().map(|a| a.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(arrange(list.clone(), &[], &readings, "", Order::Cpu)),
+            ["nas", "app", "web", "db"],
+            "ties by name, no reading last"
+        );
+        assert_eq!(
+            names(arrange(list, &[], &readings, "", Order::Memory)),
+            ["web", "app", "db", "nas"]
+        );
+        assert_eq!(Order::from_value("cpu"), Order::Cpu);
+        assert_eq!(Order::from_value("memory"), Order::Memory);
+        assert_eq!(Order::from_value("bogus"), Order::Status);
     }
 }

@@ -1,6 +1,8 @@
 //! Users (admins only): every account with its last log-in and agents;
 //! create one with a one-time password or an invitation link; disable,
-//! reset the password, make admin, delete with the name typed again.
+//! reset the password, make admin, remove a lost two-factor log-in, delete
+//! with the name typed again; the pending invitations (revoke one); require
+//! two-factor log-in for everyone.
 
 use leptos::either::Either;
 use leptos::ev::SubmitEvent;
@@ -18,12 +20,16 @@ enum Op {
     Update(u64, UpdateUserRequest),
     Reset(u64),
     Delete(u64, String),
+    RemoveTwoFactor(u64),
+    Revoke(String),
 }
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let ready = use_hydrated();
     let users = LocalResource::new(api::users);
+    let invitations = LocalResource::new(api::invitations);
+    let settings = LocalResource::new(api::admin_settings);
     let name = RwSignal::new(String::new());
     let invite = RwSignal::new(false);
     let create = Action::new_local(move |req: &CreateUserRequest| {
@@ -37,6 +43,7 @@ pub fn UsersPage() -> impl IntoView {
             shown.set(Some(created_text(&c)));
             name.set(String::new());
             users.refetch();
+            invitations.refetch();
         }
     });
     let op = Action::new_local(move |op: &Op| {
@@ -51,6 +58,8 @@ pub fn UsersPage() -> impl IntoView {
                     ))
                 }),
                 Op::Delete(id, confirm) => api::delete_user(id, confirm).await.map(|_| None),
+                Op::RemoveTwoFactor(id) => api::remove_user_two_factor(id).await.map(|_| None),
+                Op::Revoke(name) => api::revoke_invitation(&name).await.map(|_| None),
             }
         }
     });
@@ -60,8 +69,24 @@ pub fn UsersPage() -> impl IntoView {
                 shown.set(text);
             }
             users.refetch();
+            invitations.refetch();
         }
     });
+    // Require two-factor log-in: the other setting is sent back unchanged.
+    let require = Action::new_local(move |on: &bool| {
+        let on = *on;
+        async move {
+            let mut s = api::admin_settings().await?;
+            s.require_two_factor = on;
+            api::set_admin_settings(&s).await
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = require.value().get() {
+            settings.refetch();
+        }
+    });
+    let required = move || matches!(settings.get(), Some(Ok(s)) if s.require_two_factor);
     let on_create = move |ev: SubmitEvent| {
         ev.prevent_default();
         create.dispatch(CreateUserRequest {
@@ -98,6 +123,48 @@ pub fn UsersPage() -> impl IntoView {
             Some(Err(e)) => Some(view! { <ErrorNote what="Changing the user" error=e /> }),
             _ => None,
         }}
+        <section class="card" aria-labelledby="invitations-title">
+            <h2 class="card-title" id="invitations-title">"Pending invitations"</h2>
+            {move || match invitations.get() {
+                None => None,
+                Some(Err(e)) => Some(Either::Left(view! { <ErrorNote what="Loading the invitations" error=e /> })),
+                Some(Ok(list)) if list.is_empty() => Some(Either::Right(Either::Left(view! {
+                    <p class="empty">"None."</p>
+                }))),
+                Some(Ok(list)) => Some(Either::Right(Either::Right(view! {
+                    <ul class="agent-rows" id="invitation-list">
+                        {list.into_iter().map(|i| {
+                            let who = i.username.clone();
+                            let key = i.username.clone();
+                            view! {
+                                <li class="agent-row" data-invitation=key>
+                                    <div class="agent-main">
+                                        <strong>{i.username}</strong>
+                                        <span class="muted small">{format!("expires {}", format::datetime(i.expires_ms))}</span>
+                                    </div>
+                                    <div class="agent-actions">
+                                        <button type="button" class="button secondary small action-revoke"
+                                            on:click=move |_| { op.dispatch(Op::Revoke(who.clone())); }>"Revoke"</button>
+                                    </div>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }))),
+            }}
+        </section>
+        <section class="card" aria-labelledby="policy-title">
+            <h2 class="card-title" id="policy-title">"Two-factor log-in"</h2>
+            <label><input type="checkbox" id="require-two-factor"
+                prop:checked=required
+                disabled=move || !ready.get() || require.pending().get() || settings.get().is_none()
+                on:change=move |ev| { require.dispatch(event_target_checked(&ev)); } />
+                " Require two-factor log-in for everyone (each account sets it up at its next log-in)"</label>
+            {move || match require.value().get() {
+                Some(Err(e)) => Some(view! { <ErrorNote what="Changing the setting" error=e /> }),
+                _ => None,
+            }}
+        </section>
         <section class="card" aria-labelledby="users-title">
             <h2 class="card-title" id="users-title">"Accounts"</h2>
             {move || match users.get() {
@@ -150,7 +217,7 @@ fn UserRow(
     let deleting = RwSignal::new(false);
     let typed = RwSignal::new(String::new());
     let name = user.username.clone();
-    let (disabled, admin) = (user.disabled, user.is_admin);
+    let (disabled, admin, two_factor) = (user.disabled, user.is_admin, user.two_factor);
     let update = move |req: UpdateUserRequest| {
         op.dispatch(Op::Update(id, req));
     };
@@ -160,9 +227,10 @@ fn UserRow(
                 <strong>{user.username.clone()}</strong>
                 <span class="muted small">
                     {format!(
-                        "{}{}since {} · {} agents · last log-in {}",
+                        "{}{}{}since {} · {} agents · last log-in {}",
                         if admin { "admin · " } else { "" },
                         if disabled { "disabled · " } else { "" },
+                        if two_factor { "two-factor · " } else { "" },
                         format::datetime(user.created_ms),
                         user.agent_count,
                         user.last_login_ms.map(format::datetime).unwrap_or_else(|| "never".into()),
@@ -190,6 +258,10 @@ fn UserRow(
                             {if admin { "Remove admin" } else { "Make admin" }}</button>
                         <button type="button" class="button secondary small action-reset"
                             on:click=move |_| { op.dispatch(Op::Reset(id)); }>"Reset password"</button>
+                        {two_factor.then(|| view! {
+                            <button type="button" class="button secondary small action-remove-2fa"
+                                on:click=move |_| { op.dispatch(Op::RemoveTwoFactor(id)); }>"Remove two-factor"</button>
+                        })}
                         <button type="button" class="button secondary small action-delete"
                             on:click=move |_| deleting.set(true)>"Delete"</button>
                     })

@@ -163,6 +163,7 @@ mod tests {
         Rule {
             id: 1,
             agent_id: 1,
+            target: None,
             metric,
             label: None,
             comparison: Some(Comparison::Gt),

@@ -270,7 +270,8 @@ impl RuleForm {
         let name = self.name.get_untracked().trim().to_string();
         let description = self.description.get_untracked().trim().to_string();
         Ok(CreateRuleRequest {
-            agent_id,
+            agent_id: Some(agent_id),
+            target: None,
             metric,
             label: (metric.label_kind().is_some() && !label.is_empty()).then_some(label),
             comparison: (!offline).then(|| {
@@ -293,7 +294,7 @@ impl RuleForm {
 /// An edit sends every field; empty ones clear (docs/alerts.md).
 pub(super) fn update_of(r: CreateRuleRequest) -> UpdateRuleRequest {
     UpdateRuleRequest {
-        agent_id: Some(r.agent_id),
+        agent_id: r.agent_id,
         metric: Some(r.metric),
         label: Some(r.label.unwrap_or_default()),
         comparison: r.comparison,

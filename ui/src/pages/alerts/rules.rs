@@ -298,9 +298,16 @@ fn rule_row(
         let labels: Vec<String> = r
             .firing
             .iter()
-            .map(|f| match &f.label {
-                Some(l) => format!("{l}: {}", value_text(r.metric, f.value)),
-                None => value_text(r.metric, f.value),
+            .map(|f| {
+                let text = match &f.label {
+                    Some(l) => format!("{l}: {}", value_text(r.metric, f.value)),
+                    None => value_text(r.metric, f.value),
+                };
+                // A rule on a tag fires per agent.
+                match f.agent_id {
+                    Some(a) => format!("{} {text}", agent_name(agents, a)),
+                    None => text,
+                }
             })
             .collect();
         (
@@ -311,7 +318,12 @@ fn rule_row(
     let enabled = r.enabled;
     let cooldown = short_seconds(r.cooldown_s);
     let condition = condition_text(&r);
-    let agent = agent_name(agents, r.agent_id);
+    let tagged = r.target.as_ref().map(|t| t.tag.clone());
+    let agent = match &tagged {
+        Some(tag) => format!("every agent tagged {tag}"),
+        None => agent_name(agents, r.agent_id),
+    };
+    let editable = tagged.is_none();
     let (title_tip, what_tip, agent_tip) = (title.clone(), what.clone(), agent.clone());
     let rule = StoredValue::new(r);
     view! {
@@ -334,8 +346,12 @@ fn rule_row(
                     })
                 } else {
                     Either::Right(view! {
-                        <button type="button" class="button secondary small action-edit"
-                            on:click=move |_| rule.with_value(|r| form.fill(Some(r), None))>"Edit"</button>
+                        // The form edits rules on one agent; a tag rule is
+                        // changed through the API (or deleted and made again).
+                        {editable.then(|| view! {
+                            <button type="button" class="button secondary small action-edit"
+                                on:click=move |_| rule.with_value(|r| form.fill(Some(r), None))>"Edit"</button>
+                        })}
                         <button type="button" class="button secondary small action-toggle"
                             disabled=move || op.pending().get()
                             on:click=move |_| { op.dispatch(RuleOp::Enable(id, !enabled)); }>
