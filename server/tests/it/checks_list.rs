@@ -72,7 +72,12 @@ async fn the_list_carries_each_checks_daily_bars_when_asked() {
         assert!(days[..89].iter().all(Value::is_null), "{}", list.text);
         // The same values as the check's own uptime answer.
         let own = app
-            .call_as(&alice, Method::GET, &format!("/api/checks/{id}/uptime"), None)
+            .call_as(
+                &alice,
+                Method::GET,
+                &format!("/api/checks/{id}/uptime"),
+                None,
+            )
             .await;
         assert_eq!(own.body["days"], json!(days));
     }
@@ -92,7 +97,12 @@ async fn the_list_carries_each_checks_daily_bars_when_asked() {
     // More than the bars that exist, none, or not a number: refused by name.
     for bad in ["0", "91", "100000", "-1", "x"] {
         let r = app
-            .call_as(&alice, Method::GET, &format!("/api/checks?days={bad}"), None)
+            .call_as(
+                &alice,
+                Method::GET,
+                &format!("/api/checks?days={bad}"),
+                None,
+            )
             .await;
         assert!(
             matches!(r.status.as_u16(), 400 | 422),
@@ -100,7 +110,11 @@ async fn the_list_carries_each_checks_daily_bars_when_asked() {
             r.status,
             r.text
         );
-        assert!(r.body["error"].as_str().unwrap().contains("days"), "days={bad}: {}", r.text);
+        assert!(
+            r.body["error"].as_str().unwrap().contains("days"),
+            "days={bad}: {}",
+            r.text
+        );
     }
     let r = app
         .call_as(&alice, Method::GET, "/api/checks?bars=90", None)
