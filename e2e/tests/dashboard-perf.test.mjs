@@ -35,7 +35,7 @@ async function wireSize(url, encoding) {
   return { sent: Number(length ?? NaN), raw: body.length, encoding: res.headers.get('content-encoding') };
 }
 
-test('client bundle, compressed as served, is at most 510 KiB', async () => {
+test('client bundle, compressed as served, is at most 575 KiB', async () => {
   const page = await newPage(browser);
   const urls = [];
   page.on('response', (r) => {
@@ -72,8 +72,10 @@ test('client bundle, compressed as served, is at most 510 KiB', async () => {
   // 400 KiB until the dashboard grew the pages of five capabilities
   // (containers, accounts, notification channels, the install line, form
   // and keyboard work): about +80 KiB brotli, measured per page on
-  // 2026-12-06; see docs/BENCHMARKS.md, "Dashboard".
-  assert.ok(total.br <= 510 * 1024, `brotli bundle ${figures.bundle.brotli_kib} KiB > 510 KiB`);
+  // 2026-12-06; see docs/BENCHMARKS.md, "Dashboard". 510 KiB until the
+  // uptime checks' pages (the Checks page with its form and status pages,
+  // a check's page): 586,402 B (572.7 KiB) measured on 2026-12-06, +68.9 KiB.
+  assert.ok(total.br <= 575 * 1024, `brotli bundle ${figures.bundle.brotli_kib} KiB > 575 KiB`);
 });
 
 test('the overview of 10 agents is interactive within 1 s on loopback', async () => {
