@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { assertAccessible } from './a11y.mjs';
 import { artifacts, launchBrowser, newPage, startServer } from './harness.mjs';
 
 const USER = 'dana';
@@ -67,6 +68,7 @@ test('create a check through the form, see it come up, open its page, show it on
   await page.fill('#check-interval', '5');
   await page.click('#save-check');
   assert.match(await errorOf('check-interval').textContent(), /20 to 3600/);
+  await assertAccessible(page, 'the check form with a field error');
   await page.fill('#check-interval', '20');
   await page.fill('#check-timeout', '30000');
   await page.click('#save-check');
@@ -97,6 +99,7 @@ test('create a check through the form, see it come up, open its page, show it on
   assert.match(await days.nth(89).getAttribute('class'), /\bok\b/);
   assert.match(await days.nth(0).getAttribute('class'), /\bnone\b/);
   await page.screenshot({ path: join(artifacts, 'checks-list.png'), fullPage: true });
+  await assertAccessible(page, 'the Checks page');
 
   // Editing shows what was saved.
   await row.locator('button', { hasText: 'Edit' }).click();
@@ -124,6 +127,7 @@ test('create a check through the form, see it come up, open its page, show it on
   await page.locator('#run-check:not([disabled])').waitFor();
   assert.match(await page.textContent('#check-last'), /up in \d+ ms/);
   await page.screenshot({ path: join(artifacts, 'checks-page.png'), fullPage: true });
+  await assertAccessible(page, "a check's page");
 
   // A status page made in the dashboard: the check ticked, an incident
   // opened and resolved; the public page (no login) shows them.
@@ -137,6 +141,7 @@ test('create a check through the form, see it come up, open its page, show it on
   await spForm.locator('.sp-item[data-item="Router UI"] .sp-tick').check();
   await page.click('#save-status-page');
   await spForm.locator('label:has(#sp-slug) .field-error').waitFor({ timeout: 10_000 });
+  await assertAccessible(page, 'the status page form');
   await page.fill('#sp-slug', 'our-services');
   await page.click('#save-status-page');
   await spForm.waitFor({ state: 'hidden', timeout: 10_000 });
