@@ -110,7 +110,7 @@ test('create a check through the form, see it come up, open its page, show it on
   // Its page: the latency chart, the range in the URL, the events.
   await row.locator('a.check-link').click();
   await page.waitForURL(/\/checks\/\d+$/);
-  assert.equal(await page.textContent('#check-name'), 'Router UI');
+  await page.locator('#check-name', { hasText: 'Router UI' }).waitFor({ timeout: 15_000 });
   await page.locator('#check-state [data-status="online"]').waitFor();
   const chart = page.locator('[data-chart="Latency"]');
   await chart.locator('.plot canvas, .plot .uplot').first().waitFor({ timeout: 15_000 });
@@ -118,13 +118,19 @@ test('create a check through the form, see it come up, open its page, show it on
   await page.locator('#check-events tr[data-event="Up"]').waitFor();
   assert.match(await page.locator('#check-events tr[data-event="Up"] .event-lasted').textContent(), /so far/);
   assert.equal(await page.locator('#check-uptime .uptime-strip .day').count(), 90);
+  // The week's answer is in before the reload (a reload would cut it off).
+  const week = page.waitForResponse((r) => r.url().includes('/history?start=-7d'));
   await page.click('#range-picker [data-range="7d"]');
   await page.waitForURL(/\?range=7d$/);
+  assert.equal((await week).status(), 200);
   await page.reload();
   await page.locator('#range-picker [data-range="7d"][aria-pressed="true"]').waitFor({ timeout: 15_000 });
   await chart.locator('.chart-summary', { hasText: 'Latency' }).waitFor({ timeout: 15_000 });
+  // What the run asks again (check, uptime, events, history) is in before leaving.
+  const again = ['/uptime', '/events', '/history?', /\/api\/checks\/\d+$/].map((part) => page.waitForResponse((r) =>
+    r.request().method() === 'GET' && (typeof part === 'string' ? r.url().includes(part) : part.test(r.url()))));
   await page.click('#run-check');
-  await page.locator('#run-check:not([disabled])').waitFor();
+  await Promise.all(again);
   assert.match(await page.textContent('#check-last'), /up in \d+ ms/);
   await page.screenshot({ path: join(artifacts, 'checks-page.png'), fullPage: true });
   await assertAccessible(page, "a check's page");
