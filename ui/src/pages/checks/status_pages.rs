@@ -298,7 +298,7 @@ fn page_row<F: Fn(Option<&StatusPageInfo>) + Copy + Send + Sync + 'static>(
             <div class="card-head">
                 <div>
                     <h3 class="section-title"><a href=link.clone() class="sp-link">{p.spec.title.clone()}</a></h3>
-                    <p class="muted small">{link.clone()} " · " {format!("{items} items")}
+                    <p class="muted small">{link.clone()} " · " {format!("{items} item{}", if items == 1 { "" } else { "s" })}
                         {p.spec.private.then_some(" · private")}</p>
                 </div>
                 <div class="row-actions">
