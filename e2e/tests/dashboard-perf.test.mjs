@@ -35,7 +35,7 @@ async function wireSize(url, encoding) {
   return { sent: Number(length ?? NaN), raw: body.length, encoding: res.headers.get('content-encoding') };
 }
 
-test('client bundle, compressed as served, is at most 510 KiB', async () => {
+test('client bundle, compressed as served, is at most 595 KiB', async () => {
   const page = await newPage(browser);
   const urls = [];
   page.on('response', (r) => {
@@ -72,12 +72,13 @@ test('client bundle, compressed as served, is at most 510 KiB', async () => {
   // 400 KiB until the dashboard grew the pages of five capabilities
   // (containers, accounts, notification channels, the install line, form
   // and keyboard work): about +80 KiB brotli, measured per page on
-  // 2026-12-06; see docs/BENCHMARKS.md, "Dashboard". 522 KiB with the
-  // overview's tag groups and CPU/memory order, tag alert rules in the rules
-  // list and the Users page's invitations and two-factor controls: +15.8 KiB
-  // (ui.js + ui_bg.wasm at brotli quality 11, 478.9 -> 494.7 KiB, measured
-  // 2026-12-06 against 5aa1594).
-  assert.ok(total.br <= 522 * 1024, `brotli bundle ${figures.bundle.brotli_kib} KiB > 522 KiB`);
+  // 2026-12-06; see docs/BENCHMARKS.md, "Dashboard". 510 KiB until two
+  // more pages of capabilities: the uptime checks (the Checks page with its
+  // form and status-page card, a check's page: +68.9 KiB) and the accounts'
+  // overview groups and orders, tag rules and the Users page's controls
+  // (+15.8 KiB), measured per branch on 2026-12-06 with brotli quality 11.
+  // The next step is splitting the wasm by page, not another raise.
+  assert.ok(total.br <= 595 * 1024, `brotli bundle ${figures.bundle.brotli_kib} KiB > 595 KiB`);
 });
 
 test('the overview of 10 agents is interactive within 1 s on loopback', async () => {

@@ -53,6 +53,7 @@ function formatter(unit, tick) {
     case 'pct': return (v) => (tick ? String(parseFloat(v.toFixed(1))) : v.toFixed(1)) + ' %';
     case 'bytes': return (v) => scaled(v, BYTES, tick);
     case 'rate': return (v) => scaled(v, RATES, tick);
+    case 'ms': return (v) => (v >= 1000 ? (v / 1000).toFixed(tick ? 1 : 2) + ' s' : v.toFixed(tick && v >= 10 ? 0 : 1) + ' ms');
     case 'mhz': return (v) => (v >= 1000 ? (v / 1000).toFixed(tick ? 1 : 2) + ' GHz' : v.toFixed(0) + ' MHz');
     default: return (v) => String(v);
   }

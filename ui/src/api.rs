@@ -230,6 +230,93 @@ pub async fn delete_rule(id: u64) -> Result<(), ApiError> {
     delete(&format!("/api/rules/{id}")).await
 }
 
+// Uptime checks (docs/checks.md).
+pub use storage::model::{
+    CheckEvent, CheckHistory, CheckInfo, CheckResult, CheckSpec, CheckUptime,
+};
+
+/// The checks with their last `days` daily bars.
+pub async fn checks(days: u32) -> Result<Vec<CheckInfo>, ApiError> {
+    get_json(&format!("/api/checks?days={days}")).await
+}
+
+pub async fn check(id: u64) -> Result<CheckInfo, ApiError> {
+    get_json(&format!("/api/checks/{id}")).await
+}
+
+pub async fn create_check(spec: &CheckSpec) -> Result<CheckInfo, ApiError> {
+    post_json("/api/checks", spec).await
+}
+
+pub async fn update_check(id: u64, spec: &CheckSpec) -> Result<CheckInfo, ApiError> {
+    put_json(&format!("/api/checks/{id}"), spec).await
+}
+
+pub async fn delete_check(id: u64) -> Result<(), ApiError> {
+    delete(&format!("/api/checks/{id}")).await
+}
+
+pub async fn run_check(id: u64) -> Result<CheckResult, ApiError> {
+    send(
+        "POST",
+        &format!("/api/checks/{id}/run"),
+        None,
+        Unauthorized::Redirect,
+    )
+    .await
+}
+
+pub async fn check_uptime(id: u64) -> Result<CheckUptime, ApiError> {
+    get_json(&format!("/api/checks/{id}/uptime")).await
+}
+
+pub async fn check_events(id: u64) -> Result<Vec<CheckEvent>, ApiError> {
+    get_json(&format!("/api/checks/{id}/events")).await
+}
+
+/// `GET /api/checks/{id}/history` from `start` (like `-24h`) to now.
+pub async fn check_history(id: u64, start: &str) -> Result<CheckHistory, ApiError> {
+    get_json(&format!(
+        "/api/checks/{id}/history?start={}&max_points=600",
+        encode(start)
+    ))
+    .await
+}
+
+// Status pages (docs/checks.md).
+pub use storage::model::{IncidentRequest, StatusPageInfo, StatusPageSpec};
+
+pub async fn status_pages() -> Result<Vec<StatusPageInfo>, ApiError> {
+    get_json("/api/status-pages").await
+}
+
+pub async fn create_status_page(spec: &StatusPageSpec) -> Result<StatusPageInfo, ApiError> {
+    post_json("/api/status-pages", spec).await
+}
+
+pub async fn update_status_page(
+    id: u64,
+    spec: &StatusPageSpec,
+) -> Result<StatusPageInfo, ApiError> {
+    put_json(&format!("/api/status-pages/{id}"), spec).await
+}
+
+pub async fn delete_status_page(id: u64) -> Result<(), ApiError> {
+    delete(&format!("/api/status-pages/{id}")).await
+}
+
+/// A new incident (`incident: None`, with a title) or an update of one.
+pub async fn post_incident(
+    id: u64,
+    incident: Option<u64>,
+    req: &IncidentRequest,
+) -> Result<StatusPageInfo, ApiError> {
+    match incident {
+        Some(i) => post_json(&format!("/api/status-pages/{id}/incidents/{i}"), req).await,
+        None => post_json(&format!("/api/status-pages/{id}/incidents"), req).await,
+    }
+}
+
 /// `GET /api/alerts` with the filter, sort and page of `query`.
 pub async fn alerts(query: &AlertQuery) -> Result<AlertPage, ApiError> {
     get_json(&format!("/api/alerts{}", alert_query_string(query))).await

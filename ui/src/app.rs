@@ -1,6 +1,6 @@
 //! The HTML shell, the router and the layout every page shares.
 
-use leptos::either::EitherOf9;
+use leptos::either::{EitherOf5, EitherOf9};
 use leptos::prelude::*;
 use leptos_router::components::Router;
 use leptos_router::hooks::use_location;
@@ -12,6 +12,7 @@ use crate::pages::{
     agent::AgentPage,
     agents::AgentsPage,
     alerts::AlertsPage,
+    checks::{ChecksPage, detail::CheckPage},
     home::HomePage,
     login::{LoginPage, RegisterPage},
     not_found::NotFound,
@@ -54,6 +55,10 @@ pub enum Page {
     /// `/agents/{id}`; `None` when the id is not a number.
     Agent(Option<u64>),
     Alerts,
+    /// Uptime checks.
+    Checks,
+    /// `/checks/{id}`; `None` when the id is not a number.
+    Check(Option<u64>),
     Account,
     Status,
     /// Accounts (admins).
@@ -76,12 +81,14 @@ impl Page {
             "/register" => Page::Register,
             "/agents" => Page::Agents,
             "/alerts" => Page::Alerts,
+            "/checks" => Page::Checks,
             "/account" => Page::Account,
             "/status" => Page::Status,
             "/users" => Page::Users,
             "/invite" => Page::Invite,
-            _ => match path.strip_prefix("/agents/") {
-                Some(id) if !id.contains('/') => Page::Agent(id.parse().ok()),
+            _ => match (path.strip_prefix("/agents/"), path.strip_prefix("/checks/")) {
+                (Some(id), _) if !id.contains('/') => Page::Agent(id.parse().ok()),
+                (_, Some(id)) if !id.contains('/') => Page::Check(id.parse().ok()),
                 _ => Page::NotFound,
             },
         }
@@ -141,9 +148,11 @@ fn Pages() -> impl IntoView {
         Page::Account => EitherOf9::G(view! { <AccountPage /> }),
         Page::Status => EitherOf9::H(view! { <StatusPage /> }),
         // The ninth slot is shared (EitherOf9 is the largest).
-        Page::Users => EitherOf9::I(leptos::either::EitherOf3::A(view! { <UsersPage /> })),
-        Page::Invite => EitherOf9::I(leptos::either::EitherOf3::B(view! { <InvitePage /> })),
-        Page::NotFound => EitherOf9::I(leptos::either::EitherOf3::C(view! { <NotFound /> })),
+        Page::Users => EitherOf9::I(EitherOf5::A(view! { <UsersPage /> })),
+        Page::Invite => EitherOf9::I(EitherOf5::B(view! { <InvitePage /> })),
+        Page::NotFound => EitherOf9::I(EitherOf5::C(view! { <NotFound /> })),
+        Page::Checks => EitherOf9::I(EitherOf5::D(view! { <ChecksPage /> })),
+        Page::Check(id) => EitherOf9::I(EitherOf5::E(view! { <CheckPage id=id /> })),
     }
 }
 
@@ -159,6 +168,10 @@ mod tests {
         assert_eq!(Page::of("/agents/x"), Page::Agent(None));
         assert_eq!(Page::of("/agents/1/2"), Page::NotFound);
         assert_eq!(Page::of("/alerts"), Page::Alerts);
+        assert_eq!(Page::of("/checks"), Page::Checks);
+        assert_eq!(Page::of("/checks/7"), Page::Check(Some(7)));
+        assert_eq!(Page::of("/checks/x"), Page::Check(None));
+        assert_eq!(Page::of("/checks/7/8"), Page::NotFound);
         assert_eq!(Page::of("/nope"), Page::NotFound);
     }
 }

@@ -16,6 +16,8 @@ pub enum Unit {
     Bytes,
     Rate,
     Mhz,
+    /// Milliseconds (check latency).
+    Ms,
 }
 
 /// One drawn series of a chart.
@@ -157,6 +159,7 @@ impl Unit {
             Unit::Bytes => crate::format::bytes(v),
             Unit::Rate => crate::format::rate(v),
             Unit::Mhz => crate::format::mhz(v),
+            Unit::Ms => format!("{v:.0} ms"),
         }
     }
 }

@@ -126,13 +126,19 @@ pub fn daily_uptime(
 /// The API view of `record` with its live state and uptime (blocking reads
 /// of the engine happen in the caller's blocking task).
 async fn info(state: &AppState, record: CheckRecord) -> ApiResult<CheckInfo> {
-    infos(state, vec![record])
+    infos(state, vec![record], None)
         .await?
         .pop()
         .ok_or_else(check_not_found)
 }
 
-async fn infos(state: &AppState, records: Vec<CheckRecord>) -> ApiResult<Vec<CheckInfo>> {
+/// `records` as the API shows them; with `days`, each with its last
+/// `days` daily bars (at most [`UPTIME_DAYS`], checked by the caller).
+async fn infos(
+    state: &AppState,
+    records: Vec<CheckRecord>,
+    days: Option<i64>,
+) -> ApiResult<Vec<CheckInfo>> {
     let engine = state.engine();
     let now = state.clock.now_ms();
     let ids: Vec<u64> = records.iter().map(|r| r.id).collect();
@@ -142,6 +148,7 @@ async fn infos(state: &AppState, records: Vec<CheckRecord>) -> ApiResult<Vec<Che
                 (
                     uptime_pct(&engine, id, now - DAY_MS, now + 1),
                     uptime_pct(&engine, id, now - 30 * DAY_MS, now + 1),
+                    days.map(|d| daily_uptime(&engine, id, now, d).1),
                 )
             })
             .collect::<Vec<_>>()
@@ -151,7 +158,7 @@ async fn infos(state: &AppState, records: Vec<CheckRecord>) -> ApiResult<Vec<Che
     Ok(records
         .into_iter()
         .zip(uptimes)
-        .map(|(r, (uptime_24h, uptime_30d))| {
+        .map(|(r, (uptime_24h, uptime_30d, days))| {
             let status = state.checks.status(r.id);
             let (st, since, failures, last) = match status {
                 Some(s) => (s.state, s.since_ms, s.failures, s.last),
@@ -168,9 +175,16 @@ async fn infos(state: &AppState, records: Vec<CheckRecord>) -> ApiResult<Vec<Che
                 last,
                 uptime_24h,
                 uptime_30d,
+                days,
             }
         })
         .collect())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    days: Option<u32>,
 }
 
 #[utoipa::path(
@@ -178,14 +192,27 @@ async fn infos(state: &AppState, records: Vec<CheckRecord>) -> ApiResult<Vec<Che
     path = "/api/checks",
     operation_id = "listChecks",
     tag = "checks",
-    summary = "Your uptime checks with their state and uptime",
+    summary = "Your uptime checks with their state and uptime (and, with days, their daily bars)",
+    params(("days" = Option<u32>, Query, description = "Add each check's percent up per UTC day for the last 1 to 90 days")),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = Vec<storage::model::CheckInfo>), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody))
+    responses((status = 200, body = Vec<storage::model::CheckInfo>), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 422, description = "days is not 1 to 90", body = storage::model::ErrorBody))
 )]
-async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Vec<CheckInfo>>> {
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<CheckInfo>>> {
+    let days = match query.days.map(i64::from) {
+        Some(d) if !(1..=UPTIME_DAYS).contains(&d) => {
+            return Err(ApiError::Invalid(format!(
+                "days: 1 to {UPTIME_DAYS} (the daily bars that are kept)"
+            )));
+        }
+        other => other,
+    };
     let owner = user.user_id;
     let records = state.catalog(move |c| c.checks_of(owner)).await?;
-    Ok(Json(infos(&state, records).await?))
+    Ok(Json(infos(&state, records, days).await?))
 }
 
 #[utoipa::path(

@@ -20,6 +20,8 @@ mod auth;
 mod channels;
 /// Uptime checks: every kind against local servers, states, uptime, the guard, bad input.
 mod checks;
+/// The list of checks with their daily bars (`?days=`), bounded and refused by name.
+mod checks_list;
 mod cli;
 mod common;
 /// Slow, silent, idle and too many unauthenticated connections (the accept loop).

@@ -197,6 +197,11 @@ pub struct CheckInfo {
     /// Percent of runs up over the last 24 hours / 30 days (`null`: no runs).
     pub uptime_24h: Option<f64>,
     pub uptime_30d: Option<f64>,
+    /// Only in `GET /api/checks?days=N`: percent up per UTC day for the
+    /// last N days (at most 90), oldest first, today last; `null` for a day
+    /// without runs (the values of `/api/checks/{id}/uptime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<Option<f64>>>,
 }
 
 /// `GET /api/checks/{id}/uptime`.

@@ -26,6 +26,7 @@ pub fn Header() -> impl IntoView {
             <nav aria-label="Main">
                 <A href="/">"Overview"</A>
                 <A href="/agents">"Agents"</A>
+                <A href="/checks">"Checks"</A>
                 <A href="/alerts">"Alerts"</A>
                 <A href="/account">"Account"</A>
                 <AdminLink />

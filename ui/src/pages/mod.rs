@@ -5,6 +5,7 @@ pub mod agent;
 pub mod agent_sharing;
 pub mod agents;
 pub mod alerts;
+pub mod checks;
 pub mod home;
 pub mod login;
 pub mod not_found;

@@ -1,0 +1,165 @@
+// A public status page in Chromium with JavaScript disabled, against the real
+// server binary: checks of a local HTTP server the test starts on 127.0.0.1
+// (one answering 200, one 500), an agent that reported, and an incident, all
+// made through the JSON API. The page is read in light, dark and phone
+// viewports: the items with their state and 90 uptime bars are there, the
+// colours follow the reader's preference, nothing is wider than a phone, and
+// the HTML holds no hostname, internal name or check URL that was not ticked
+// ("show target" is ticked on one check, so the search can find a URL).
+// Screenshots go to e2e/artifacts/status-page-*.png.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { artifacts, launchBrowser, startServer } from './harness.mjs';
+
+const USER = 'sam';
+const PASSWORD = 'correct horse battery';
+const HOSTNAME = 'secret-host-e2e.lan';
+
+let server;
+let browser;
+let target;
+
+async function api(method, path, body, headers = {}) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, json, text };
+}
+
+before(async () => {
+  // The services the checks probe: 200 on /ok and /hidden, 500 on /fail.
+  target = createServer((req, res) => {
+    const ok = req.url.startsWith('/ok') || req.url.startsWith('/hidden');
+    res.writeHead(ok ? 200 : 500, { 'content-type': 'text/plain' });
+    res.end(ok ? 'fine' : 'broken');
+  });
+  await new Promise((ok) => target.listen(0, '127.0.0.1', ok));
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await new Promise((ok) => (target ? target.close(ok) : ok()));
+});
+
+test('a status page works without JavaScript in light, dark and on a phone, and leaks nothing unticked', async () => {
+  const base = `http://127.0.0.1:${target.address().port}`;
+  // The first account is the admin: its checks may target loopback.
+  assert.equal((await api('POST', '/api/auth/register', { username: USER, password: PASSWORD })).status, 201);
+  const login = await api('POST', '/api/auth/token', { username: USER, password: PASSWORD });
+  const bearer = { authorization: `Bearer ${login.json.access_token}` };
+
+  const check = async (name, path) => {
+    const r = await api('POST', '/api/checks', { name, kind: 'http', target: `${base}${path}`, interval_s: 60 }, bearer);
+    assert.equal(r.status, 201, r.text);
+    // Run it now (the scheduler's first run may be up to a minute away).
+    const run = await api('POST', `/api/checks/${r.json.id}/run`, undefined, bearer);
+    assert.equal(run.status, 200, run.text);
+    return r.json.id;
+  };
+  const web = await check('internal-web-check', '/ok?token=web-secret-path');
+  const api500 = await check('internal-api-check', '/fail?token=api-secret-path');
+  const shown = await check('shown-check', '/ok?shown-target-path');
+  const unticked = await check('internal-unticked-check', '/hidden?unticked-secret-path');
+
+  const created = await api('POST', '/api/agents', { name: 'internal-agent-name' }, bearer);
+  assert.equal(created.status, 201, created.text);
+  const { agent, token } = created.json;
+  const report = { ts_ms: Date.now(), interval_ms: 5000, cpu: { total_pct: 37 }, memory: { total_bytes: 8e9, used_bytes: 2e9 } };
+  const sent = await api('POST', '/api/ingest', { host: { hostname: HOSTNAME, os: 'Debian 12' }, reports: [report] },
+    { 'x-agent-token': token });
+  assert.equal(sent.status, 200, sent.text);
+
+  const longLabel = 'Reverse-proxy-for-the-family-photo-library-and-the-media-server';
+  const page = await api('POST', '/api/status-pages', {
+    slug: 'home-lab',
+    title: 'Home lab',
+    description: 'Services of the house',
+    sections: [
+      { title: 'Web', items: [
+        { kind: 'check', id: web, label: 'Website' },
+        { kind: 'check', id: api500, label: 'Photo API' },
+        { kind: 'check', id: shown, label: longLabel, show_target: true },
+      ] },
+      { title: 'Machines', items: [{ kind: 'agent', id: agent.id, label: 'NAS', show_metrics: true }] },
+    ],
+  }, bearer);
+  assert.equal(page.status, 201, page.text);
+  const incident = await api('POST', `/api/status-pages/${page.json.id}/incidents`,
+    { title: 'Photo API errors', message: 'We are looking into it.' }, bearer);
+  assert.equal(incident.status, 201, incident.text);
+
+  // What the server sends: nothing that was not ticked.
+  const html = await (await fetch(`${server.url}/status/home-lab`)).text();
+  const json = await (await fetch(`${server.url}/status/home-lab.json`)).text();
+  for (const [what, body] of [['HTML', html], ['JSON', json]]) {
+    for (const secret of [HOSTNAME, 'internal-agent-name', 'internal-web-check', 'internal-api-check',
+      'internal-unticked-check', 'web-secret-path', 'api-secret-path', 'unticked-secret-path', token]) {
+      assert.ok(!body.includes(secret), `${what} shows ${secret}`);
+    }
+    assert.ok(body.includes('shown-target-path'), `${what} shows the ticked target (the search can find one)`);
+  }
+  // No item carries an id (an incident's own number is no secret).
+  const items = JSON.parse(json).sections.flatMap((s) => s.items);
+  assert.equal(items.length, 4);
+  for (const item of items) assert.deepEqual(Object.keys(item).filter((k) => /id|host/.test(k)), [], JSON.stringify(item));
+  assert.ok(!html.includes('<script'), 'no script');
+  void unticked;
+
+  const views = [
+    { name: 'light', options: { colorScheme: 'light', viewport: { width: 1280, height: 900 } }, bg: 'rgb(246, 248, 250)' },
+    { name: 'dark', options: { colorScheme: 'dark', viewport: { width: 1280, height: 900 } }, bg: 'rgb(13, 17, 23)' },
+    { name: 'phone', options: { colorScheme: 'light', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, bg: 'rgb(246, 248, 250)' },
+  ];
+  for (const view of views) {
+    const context = await browser.newContext({ ...view.options, javaScriptEnabled: false });
+    const tab = await context.newPage();
+    const res = await tab.goto(`${server.url}/status/home-lab`);
+    assert.equal(res.status(), 200, view.name);
+    assert.equal(await tab.locator('h1').textContent(), 'Home lab');
+    const rows = tab.locator('section.group li');
+    assert.equal(await rows.count(), 4, view.name);
+    const row = (label) => tab.locator('section.group li', { has: tab.locator('.name', { hasText: label }) });
+    assert.equal(await row('Website').locator('.state').textContent(), 'Operational', view.name);
+    assert.equal(await row('Photo API').locator('.state').textContent(), 'Down', view.name);
+    assert.equal(await row('NAS').locator('.state').textContent(), 'Operational', view.name);
+    assert.match(await row('NAS').locator('.facts').textContent(), /CPU 37 %/);
+    assert.equal(await tab.locator('.overall').textContent(), 'Some systems are down');
+    // 90 daily bars per check, today's coloured by today's runs.
+    for (const [label, today] of [['Website', 'ok'], ['Photo API', 'bad'], [longLabel, 'ok']]) {
+      const bars = row(label).locator('.bars .bar');
+      assert.equal(await bars.count(), 90, `${view.name} ${label}`);
+      assert.match(await bars.nth(89).getAttribute('class'), new RegExp(`\\b${today}\\b`), `${view.name} ${label}`);
+      const box = await bars.nth(89).boundingBox();
+      assert.ok(box && box.width >= 1 && box.height >= 10, `${view.name} ${label}: a visible bar ${JSON.stringify(box)}`);
+    }
+    assert.match(await tab.locator('.incidents').textContent(), /Photo API errors.*We are looking into it\./s);
+    // Styled by the one style sheet, in the reader's colours (the page is
+    // read by the DevTools protocol: the page itself runs no script).
+    const look = await tab.evaluate(() => ({
+      bg: getComputedStyle(document.body).backgroundColor,
+      scrollWidth: document.documentElement.scrollWidth,
+      width: window.innerWidth,
+      scripts: document.scripts.length,
+    }));
+    assert.equal(look.bg, view.bg, view.name);
+    assert.equal(look.scripts, 0);
+    assert.ok(look.scrollWidth <= look.width, `${view.name}: ${look.scrollWidth}px wide in a ${look.width}px viewport`);
+    // No element sticks out to the right either (overflow hidden would hide it from scrollWidth).
+    const widest = await tab.evaluate(() => Math.max(...[...document.querySelectorAll('body *')]
+      .map((e) => e.getBoundingClientRect().right)));
+    assert.ok(widest <= look.width + 0.5, `${view.name}: an element reaches ${widest}px`);
+    await tab.screenshot({ path: join(artifacts, `status-page-${view.name}.png`), fullPage: true });
+    await context.close();
+  }
+});
