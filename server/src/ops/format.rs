@@ -19,7 +19,8 @@
 //! |   | and the notification tables `channels`, `channel_health`,        |
 //! |   | `rule_notify`, `notify_prefs`, `held_alerts`, `alert_targets`;   |
 //! |   | `recipients` emptied into `channels`; `rule_targets` (the tag   |
-//! |   | an alert rule watches instead of one agent)                     |
+//! |   | an alert rule watches instead of one agent); aggregate blocks   |
+//! |   | of version 2 in `tsdb/` (storage-format.md)                     |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
