@@ -117,6 +117,7 @@ test('containers, processes and services on the agent page', async () => {
       await page.waitForTimeout(250); // charts resize on a ResizeObserver
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `${scheme} ${size}: the page is ${overflow} px wider than the screen`);
+      if (size === 'phone') await page.locator('#containers').scrollIntoViewIfNeeded();
       await page.screenshot({ path: join(artifacts, `containers-${scheme}-${size}.png`), fullPage: size === 'desktop' });
     }
   }

@@ -108,10 +108,10 @@ pub fn WhatRuns(id: u64, feed: LiveFeed, range: Memo<Range>) -> impl IntoView {
                     <td><button type="button" class="link-button" on:click=move |_| open.set(Some(name.clone()))>{c.name.clone()}</button>
                         <div class="muted tiny ellipsis">{c.image.clone()}</div></td>
                     <td><span class=format!("badge badge-{state}")><span class="dot" aria-hidden="true"></span>{c.state.clone()}</span> {health}</td>
-                    <td>{c.cpu_pct.map(format::pct).unwrap_or_else(|| "—".into())}</td>
-                    <td>{mem}</td>
-                    <td class="small">{net}</td>
-                    <td>{c.restarts.map(|r| r.to_string()).unwrap_or_else(|| "—".into())}</td>
+                    <td data-label="CPU">{c.cpu_pct.map(format::pct).unwrap_or_else(|| "—".into())}</td>
+                    <td data-label="Memory">{mem}</td>
+                    <td class="small" data-label="Network">{net}</td>
+                    <td data-label="Restarts">{c.restarts.map(|r| r.to_string()).unwrap_or_else(|| "—".into())}</td>
                 </tr>
             }
         }).collect_view();
@@ -137,9 +137,9 @@ pub fn WhatRuns(id: u64, feed: LiveFeed, range: Memo<Range>) -> impl IntoView {
                 <div class="table-wrap"><table class="table">
                     <thead><tr><th>"Process"</th><th>"PID"</th><th>"User"</th><th>"CPU"</th><th>"Memory"</th></tr></thead>
                     <tbody>{list.into_iter().map(|p| view! {
-                        <tr><td>{p.name}<div class="muted tiny ellipsis">{p.cmdline}</div></td><td>{p.pid}</td>
-                            <td>{p.user.unwrap_or_default()}</td><td>{format::pct(p.cpu_pct)}</td>
-                            <td>{format::bytes(p.rss_bytes as f64)}</td></tr>
+                        <tr><td>{p.name}<div class="muted tiny ellipsis">{p.cmdline}</div></td><td data-label="PID">{p.pid}</td>
+                            <td data-label="User">{p.user.unwrap_or_default()}</td><td data-label="CPU">{format::pct(p.cpu_pct)}</td>
+                            <td data-label="Memory">{format::bytes(p.rss_bytes as f64)}</td></tr>
                     }).collect_view()}</tbody>
                 </table></div>
             </section>
