@@ -130,6 +130,12 @@ export async function newPage(browser, options = {}) {
   page.problems = [];
   page.on('console', (m) => { if (m.type() === 'error') page.problems.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => page.problems.push(`pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => page.problems.push(`requestfailed: ${r.url()}`));
+  // A request the browser cancelled (net::ERR_ABORTED: the page navigated
+  // away or reloaded while it was in flight, or the app aborted it) is not a
+  // failure of the server; every other failed request is.
+  page.on('requestfailed', (r) => {
+    const why = r.failure()?.errorText ?? '';
+    if (why !== 'net::ERR_ABORTED') page.problems.push(`requestfailed: ${r.url()} (${why})`);
+  });
   return page;
 }

@@ -62,6 +62,17 @@ struct Binary {
 }
 
 impl Binary {
+    /// The binary's bytes: borrowed when embedded, read when a file (blocking).
+    fn bytes(&self) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+        Ok(match &self.source {
+            Source::Embedded(bytes) => std::borrow::Cow::Borrowed(*bytes),
+            Source::File(path) => std::borrow::Cow::Owned(
+                std::fs::read(path)
+                    .with_context(|| format!("reading agent binary {}", path.display()))?,
+            ),
+        })
+    }
+
     fn sha256(&self) -> &str {
         self.sha256.get_or_init(|| match &self.source {
             Source::Embedded(bytes) => hex::encode(Sha256::digest(bytes)),
@@ -251,31 +262,33 @@ async fn binary(
     // Reading a file (and the first hash of an embedded binary) blocks.
     let (body, sha256, name) = tokio::task::spawn_blocking(move || {
         let b = agents.find(&platform).expect("found above");
-        let body = match &b.source {
-            Source::Embedded(bytes) => axum::body::Body::from(*bytes),
-            Source::File(path) => std::fs::read(path)
-                .map(axum::body::Body::from)
-                .with_context(|| format!("reading agent binary {}", path.display()))?,
-        };
-        Ok::<_, anyhow::Error>((body, b.sha256().to_string(), file_name(&b.platform)))
+        Ok::<_, anyhow::Error>((b.bytes()?, b.sha256().to_string(), file_name(&b.platform)))
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::Internal)?;
-    let mut response = body.into_response();
+    let mut response = attachment(body, "application/octet-stream", &name);
+    if let Ok(v) = HeaderValue::from_str(&sha256) {
+        response.headers_mut().insert(CHECKSUM_HEADER, v);
+    }
+    Ok(response)
+}
+
+/// `body` as a download named `name`, never cached (a rebuilt server
+/// serves other bytes under the same name).
+fn attachment(
+    body: impl Into<axum::body::Body>,
+    content_type: &'static str,
+    name: &str,
+) -> Response {
+    let mut response = body.into().into_response();
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&sha256) {
-        h.insert(CHECKSUM_HEADER, v);
-    }
-    Ok(response)
+    response
 }
 
 /// `linux-x86_64.tar`: the agent of that platform as a container image.
@@ -321,30 +334,14 @@ async fn container_image(
     let (body, name) = tokio::task::spawn_blocking(move || {
         let b = agents.find(&platform).expect("found above");
         let (os, arch) = b.platform.split_once('-').expect("checked above");
-        let bytes: std::borrow::Cow<'_, [u8]> = match &b.source {
-            Source::Embedded(bytes) => std::borrow::Cow::Borrowed(*bytes),
-            Source::File(path) => std::fs::read(path)
-                .map(std::borrow::Cow::Owned)
-                .with_context(|| format!("reading agent binary {}", path.display()))?,
-        };
         let tag = image::tag(crate::config::VERSION);
-        let archive = image::archive(&bytes, os, arch, &tag)?;
+        let archive = image::archive(&b.bytes()?, os, arch, &tag)?;
         Ok::<_, anyhow::Error>((archive, format!("{}-{}.tar", image::NAME, b.platform)))
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::Internal)?;
-    let mut response = body.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-tar"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
+    Ok(attachment(body, "application/x-tar", &name))
 }
 
 /// The header that carries a download's SHA-256 (lower-case hex).
