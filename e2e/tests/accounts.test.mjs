@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { launchBrowser, newPage, startServer } from './harness.mjs';
+import { callApi, launchBrowser, newPage, startServer } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery';
 const BOB_PASSWORD = 'bobs own passphrase';
@@ -16,17 +16,8 @@ let server;
 let browser;
 let bearer;
 
-async function api(method, path, body, headers = {}) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
+const api = (method, path, body, headers = {}) =>
+  callApi(server.url, method, path, body, { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...headers });
 
 /** RFC 4648 base32 (no padding) to bytes. */
 function base32(text) {

@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { artifacts, launchBrowser, newPage, startServer } from './harness.mjs';
+import { artifacts, callApi, launchBrowser, newPage, startServer } from './harness.mjs';
 
 const USER = 'carol';
 const PASSWORD = 'correct horse battery';
@@ -17,17 +17,7 @@ const PASSWORD = 'correct horse battery';
 let server;
 let browser;
 
-async function api(method, path, body, headers = {}) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
+const api = (method, path, body, headers) => callApi(server.url, method, path, body, headers);
 
 function report(ts, i) {
   const c = (id, name, state, health, cpu, restarts) => ({

@@ -75,6 +75,20 @@ export async function startServer(extraArgs = [], env = {}) {
   return server;
 }
 
+/** A JSON request to `url` + `path`: `{ status, json, text }` (`json` is
+ *  null when the answer is not JSON). */
+export async function callApi(url, method, path, body, headers = {}) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, json, text };
+}
+
 export async function launchBrowser() {
   mkdirSync(artifacts, { recursive: true });
   // playwright gives each launch a fresh temporary profile of its own.

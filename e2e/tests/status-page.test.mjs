@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { artifacts, launchBrowser, startServer } from './harness.mjs';
+import { artifacts, callApi, launchBrowser, startServer } from './harness.mjs';
 
 const USER = 'sam';
 const PASSWORD = 'correct horse battery';
@@ -22,17 +22,7 @@ let server;
 let browser;
 let target;
 
-async function api(method, path, body, headers = {}) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
+const api = (method, path, body, headers) => callApi(server.url, method, path, body, headers);
 
 before(async () => {
   // The services the checks probe: 200 on /ok and /hidden, 500 on /fail.
