@@ -46,9 +46,11 @@ impl ApiError {
             return None;
         }
         let (field, _) = self.message.split_once(": ")?;
+        // A name (`threshold`) or a path into the body (`target.tag`,
+        // `sections[0].items[1].label`).
         field
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.[]".contains(&b))
             .then_some(field)
             .filter(|f| !f.is_empty())
     }
@@ -761,6 +763,12 @@ mod tests {
             message: "threshold: cpu_pct takes a threshold between 0 and 100".into(),
         };
         assert_eq!(e.field(), Some("threshold"));
+        let path = ApiError {
+            status: 422,
+            message: "sections[0].items[1].label: at most 64 characters".into(),
+        };
+        assert_eq!(path.field(), Some("sections[0].items[1].label"));
+        assert_eq!(path.sentence(), "At most 64 characters.");
         assert_eq!(
             e.to_string(),
             "Cpu_pct takes a threshold between 0 and 100."

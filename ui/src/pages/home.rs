@@ -73,6 +73,8 @@ enum Order {
 }
 
 impl Order {
+    /// The order a `value` (of the menu, and of `?order=` in the address)
+    /// names; anything else is the default, problems first.
     fn from_value(v: &str) -> Self {
         match v {
             "name" => Order::Name,
@@ -81,6 +83,36 @@ impl Order {
             "memory" => Order::Memory,
             _ => Order::Status,
         }
+    }
+
+    fn value(self) -> &'static str {
+        match self {
+            Order::Status => "status",
+            Order::Name => "name",
+            Order::LastSeen => "seen",
+            Order::Cpu => "cpu",
+            Order::Memory => "memory",
+        }
+    }
+}
+
+/// The overview's address for a filter, an order and grouping: only what
+/// differs from the defaults, so a plain overview stays `/`.
+fn overview_url(filter: &str, order: Order, grouped: bool) -> String {
+    let mut query = Vec::new();
+    if order != Order::Status {
+        query.push(format!("order={}", order.value()));
+    }
+    if !filter.trim().is_empty() {
+        query.push(format!("q={}", api::encode(filter.trim())));
+    }
+    if grouped {
+        query.push("group=1".to_string());
+    }
+    if query.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{}", query.join("&"))
     }
 }
 
@@ -205,9 +237,35 @@ fn Overview() -> impl IntoView {
             .collect(),
         _ => prev.cloned().unwrap_or_default(),
     });
-    let filter = RwSignal::new(String::new());
-    let order = RwSignal::new(Order::Status);
-    let grouped = RwSignal::new(false);
+    // Filter, order and grouping start from the address and are kept in it
+    // (replacing the entry: no history step per keystroke), so a reload or
+    // a shared link shows the same overview. Unknown values: the defaults.
+    let query = leptos_router::hooks::use_query_map();
+    let navigate = leptos_router::hooks::use_navigate();
+    let (filter, order, grouped) = query.with_untracked(|q| {
+        (
+            RwSignal::new(q.get("q").unwrap_or_default()),
+            RwSignal::new(Order::from_value(&q.get("order").unwrap_or_default())),
+            RwSignal::new(q.get("group").as_deref() == Some("1")),
+        )
+    });
+    Effect::new(move |prev: Option<String>| {
+        let url = overview_url(&filter.get(), order.get(), grouped.get());
+        // Not on the first run: the address is where the values came from
+        // (a bad value there is left for the reader to see corrected once
+        // something changes).
+        if prev.as_ref().is_some_and(|p| *p != url) {
+            navigate(
+                &url,
+                leptos_router::NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+        url
+    });
     let readings = CardReadings(RwSignal::new(BTreeMap::new()));
     provide_context(readings);
     let reconnecting = keep_trying(agents);
@@ -270,7 +328,7 @@ fn Overview() -> impl IntoView {
                 <input id="overview-filter" type="search" placeholder="Filter by name, host, tag (tag:vps)"
                     bind:value=filter />
                 <label class="visually-hidden" for="overview-order">"Order"</label>
-                <select id="overview-order"
+                <select id="overview-order" prop:value=move || order.get().value()
                     on:change=move |ev| order.set(Order::from_value(&event_target_value(&ev)))>
                     <option value="status">"Problems first"</option>
                     <option value="name">"By name"</option>
@@ -456,5 +514,24 @@ mod tests {
         assert_eq!(Order::from_value("cpu"), Order::Cpu);
         assert_eq!(Order::from_value("memory"), Order::Memory);
         assert_eq!(Order::from_value("bogus"), Order::Status);
+    }
+
+    #[test]
+    fn the_address_keeps_only_what_differs_from_the_defaults() {
+        assert_eq!(overview_url("", Order::Status, false), "/");
+        assert_eq!(overview_url("  ", Order::Status, false), "/");
+        assert_eq!(
+            overview_url("tag:vps", Order::Cpu, true),
+            "/?order=cpu&q=tag%3Avps&group=1"
+        );
+        for o in [
+            Order::Status,
+            Order::Name,
+            Order::LastSeen,
+            Order::Cpu,
+            Order::Memory,
+        ] {
+            assert_eq!(Order::from_value(o.value()), o);
+        }
     }
 }

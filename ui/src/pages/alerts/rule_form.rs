@@ -5,9 +5,11 @@ use leptos::prelude::*;
 
 use super::metric_option;
 use crate::api::{
-    AlertMetric, ApiError, Comparison, CreateRuleRequest, Rule, RuleNotify, UpdateRuleRequest,
+    AgentInfo, AlertMetric, ApiError, Comparison, CreateRuleRequest, Rule, RuleNotify,
+    UpdateRuleRequest,
 };
 use crate::components::common::{Problem, field_error};
+use storage::model::RuleTarget;
 
 /// One operation on a rule row (one action for all: one instantiation).
 #[derive(Debug, Clone)]
@@ -23,7 +25,12 @@ pub(super) struct RuleForm {
     /// `Some(id)` while editing that rule, `None` for a new one.
     pub(super) editing: RwSignal<Option<u64>>,
     pub(super) open: RwSignal<bool>,
+    /// What the rule watches: an agent id, `tag:vps` (every agent tagged
+    /// `vps`), or [`OTHER_TAG`] (the tag typed in `tag`).
     pub(super) agent: RwSignal<String>,
+    pub(super) tag: RwSignal<String>,
+    /// Editing a rule on a tag: its target cannot change (the API keeps it).
+    pub(super) tag_rule: RwSignal<bool>,
     pub(super) metric: RwSignal<String>,
     pub(super) label: RwSignal<String>,
     pub(super) comparison: RwSignal<String>,
@@ -43,6 +50,22 @@ pub(super) struct RuleForm {
     pub(super) channels: RwSignal<Vec<u64>>,
     pub(super) urgent: RwSignal<bool>,
     pub(super) channels_gone: RwSignal<bool>,
+}
+
+/// The "Agent" choice whose tag is typed rather than picked.
+pub(super) const OTHER_TAG: &str = "tag:";
+
+/// The tags of the caller's own agents (a tag rule watches only those),
+/// sorted, each once.
+pub(super) fn own_tags(agents: &[AgentInfo]) -> Vec<String> {
+    let mut tags: Vec<String> = agents
+        .iter()
+        .filter(|a| a.shared.is_none())
+        .flat_map(|a| a.tags.iter().cloned())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
 }
 
 /// The units a network threshold can be typed in, and their bytes per second.
@@ -71,6 +94,7 @@ fn minutes_text(seconds: u32) -> String {
 pub(super) fn form_field(api_field: &str) -> Option<&'static str> {
     Some(match api_field {
         "agent_id" => "agent",
+        "target" | "target.tag" => "tag",
         "metric" => "metric",
         "label" | "mount" | "iface" | "sensor" => "label",
         "comparison" | "threshold" => "threshold",
@@ -115,6 +139,8 @@ impl RuleForm {
             editing: RwSignal::new(None),
             open: RwSignal::new(false),
             agent: RwSignal::new(String::new()),
+            tag: RwSignal::new(String::new()),
+            tag_rule: RwSignal::new(false),
             metric: RwSignal::new("cpu_pct".into()),
             label: RwSignal::new(String::new()),
             comparison: RwSignal::new("gt".into()),
@@ -148,12 +174,17 @@ impl RuleForm {
     pub(super) fn fill(&self, rule: Option<&Rule>, first_agent: Option<u64>) {
         let text = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         self.editing.set(rule.map(|r| r.id));
-        self.agent.set(
-            rule.map(|r| r.agent_id)
+        let tag = rule.and_then(|r| r.target.as_ref()).map(|t| t.tag.clone());
+        self.tag_rule.set(tag.is_some());
+        self.tag.set(String::new());
+        self.agent.set(match &tag {
+            Some(tag) => format!("tag:{tag}"),
+            None => rule
+                .map(|r| r.agent_id)
                 .or(first_agent)
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
-        );
+        });
         self.metric
             .set(rule.map_or("cpu_pct", |r| r.metric.as_str()).into());
         self.label
@@ -212,12 +243,29 @@ impl RuleForm {
     /// The request the fields describe, or what is wrong with them (and
     /// with which field).
     pub(super) fn request(&self) -> Result<CreateRuleRequest, (Option<&'static str>, String)> {
-        let agent_id = self.agent.get_untracked().parse::<u64>().map_err(|_| {
+        let choice = self.agent.get_untracked();
+        let (agent_id, target) = if choice == OTHER_TAG {
+            let tag = self.tag.get_untracked().trim().to_string();
+            if tag.is_empty() {
+                return Err((Some("tag"), "Type the tag, like vps.".to_string()));
+            }
+            (None, Some(RuleTarget { tag }))
+        } else if let Some(tag) = choice.strip_prefix("tag:") {
             (
-                Some("agent"),
-                "Choose an agent (create one on the Agents page first).".to_string(),
+                None,
+                Some(RuleTarget {
+                    tag: tag.to_string(),
+                }),
             )
-        })?;
+        } else {
+            let id = choice.parse::<u64>().map_err(|_| {
+                (
+                    Some("agent"),
+                    "Choose an agent (create one on the Agents page first).".to_string(),
+                )
+            })?;
+            (Some(id), None)
+        };
         let metric = AlertMetric::parse(&self.metric.get_untracked())
             .ok_or_else(|| (Some("metric"), "Choose what to watch.".to_string()))?;
         // Minutes as typed (`5`, `1.5`), in whole seconds for the API.
@@ -270,8 +318,8 @@ impl RuleForm {
         let name = self.name.get_untracked().trim().to_string();
         let description = self.description.get_untracked().trim().to_string();
         Ok(CreateRuleRequest {
-            agent_id: Some(agent_id),
-            target: None,
+            agent_id,
+            target,
             metric,
             label: (metric.label_kind().is_some() && !label.is_empty()).then_some(label),
             comparison: (!offline).then(|| {
@@ -291,7 +339,8 @@ impl RuleForm {
     }
 }
 
-/// An edit sends every field; empty ones clear (docs/alerts.md).
+/// An edit sends every field; empty ones clear (docs/alerts.md). A tag
+/// rule's target is not sent: it cannot change.
 pub(super) fn update_of(r: CreateRuleRequest) -> UpdateRuleRequest {
     UpdateRuleRequest {
         agent_id: r.agent_id,
@@ -319,5 +368,26 @@ mod tests {
         assert_eq!(rate_in_unit(0.0), (0.0, "KiB/s"));
         assert_eq!(minutes_text(300), "5");
         assert_eq!(minutes_text(90), "1.5");
+    }
+
+    #[test]
+    fn a_rule_on_a_tag_targets_the_tag_picked_or_typed_and_names_the_tag_field() {
+        let form = RuleForm::new();
+        form.metric.set("offline".into());
+        form.agent.set("tag:vps".into());
+        let r = form.request().expect("a picked tag is a request");
+        assert_eq!(
+            (r.agent_id, r.target.map(|t| t.tag)),
+            (None, Some("vps".into()))
+        );
+        form.agent.set(OTHER_TAG.into());
+        assert_eq!(form.request().err().and_then(|e| e.0), Some("tag"));
+        form.tag.set(" k8s-node ".into());
+        let r = form.request().expect("a typed tag is a request");
+        assert_eq!(r.target.map(|t| t.tag), Some("k8s-node".into()));
+        form.agent.set("7".into());
+        let r = form.request().expect("an agent is a request");
+        assert_eq!((r.agent_id, r.target), (Some(7), None));
+        assert_eq!(form_field("target.tag"), Some("tag"));
     }
 }

@@ -5,7 +5,8 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 use super::rule_form::{
-    RATE_UNITS, RuleForm, RuleOp, field_problem, form_field, rule_sentence, update_of,
+    OTHER_TAG, RATE_UNITS, RuleForm, RuleOp, field_problem, form_field, own_tags, rule_sentence,
+    update_of,
 };
 use super::{agent_name, condition_text, metric_option, short_seconds, value_text, what_text};
 use crate::api::{self, AgentInfo, AlertMetric, ApiError, Rule, UpdateRuleRequest};
@@ -60,8 +61,12 @@ pub(super) fn RulesCard(
         }
         Some(Err(e)) => {
             if form.open.get_untracked() {
-                form.problem
-                    .set(Some((e.field().and_then(form_field), rule_sentence(&e))));
+                // A refusal of the tag typed or picked lands by the tag.
+                let field = e.field().and_then(form_field).map(|f| match f {
+                    "tag" if form.agent.get_untracked() != OTHER_TAG => "agent",
+                    f => f,
+                });
+                form.problem.set(Some((field, rule_sentence(&e))));
             } else {
                 failed.set(Some(e));
             }
@@ -128,7 +133,10 @@ pub(super) fn RulesCard(
                 <h3 class="section-title">{move || if form.editing.get().is_some() { "Edit rule" } else { "New rule" }}</h3>
                 <div class="form-grid">
                     <label>"Agent"
+                        // One agent, or every agent of yours with a tag (now
+                        // and later): a known tag or one typed.
                         <select id="rule-agent" node_ref=first_field prop:value=move || form.agent.get()
+                            disabled=move || form.tag_rule.get()
                             on:change=move |ev| form.agent.set(event_target_value(&ev))>
                             <option value="">"Choose an agent…"</option>
                             {move || agents.get().into_iter().map(|a| {
@@ -136,8 +144,30 @@ pub(super) fn RulesCard(
                                 let selected = form.agent.get_untracked() == id;
                                 view! { <option value=id selected=selected>{a.name}</option> }
                             }).collect_view()}
+                            // An agent rule being edited stays on an agent.
+                            {move || (form.editing.get().is_none() || form.tag_rule.get()).then(|| {
+                                let current = form.agent.get_untracked();
+                                let mut tags = agents.with(|a| own_tags(a));
+                                if let Some(t) = current.strip_prefix("tag:").filter(|t| !t.is_empty() && !tags.iter().any(|x| x == t)) {
+                                    tags.push(t.to_string());
+                                }
+                                view! {
+                                    <optgroup label="Every agent tagged">
+                                        {tags.into_iter().map(|t| {
+                                            let value = format!("tag:{t}");
+                                            let selected = current == value;
+                                            view! { <option value=value selected=selected>{t}</option> }
+                                        }).collect_view()}
+                                        <option value=OTHER_TAG selected=current == OTHER_TAG>"Another tag…"</option>
+                                    </optgroup>
+                                }
+                            })}
                         </select>
                         {field_problem(form, "agent")}
+                    </label>
+                    <label class:hidden=move || form.agent.get() != OTHER_TAG>"Tag (every agent of yours with it, now and later)"
+                        <input id="rule-tag" maxlength="32" bind:value=form.tag placeholder="vps" />
+                        {field_problem(form, "tag")}
                     </label>
                     <label>"Watch"
                         <select id="rule-metric" prop:value=move || form.metric.get()
@@ -318,12 +348,10 @@ fn rule_row(
     let enabled = r.enabled;
     let cooldown = short_seconds(r.cooldown_s);
     let condition = condition_text(&r);
-    let tagged = r.target.as_ref().map(|t| t.tag.clone());
-    let agent = match &tagged {
+    let agent = match r.target.as_ref().map(|t| &t.tag) {
         Some(tag) => format!("every agent tagged {tag}"),
         None => agent_name(agents, r.agent_id),
     };
-    let editable = tagged.is_none();
     let (title_tip, what_tip, agent_tip) = (title.clone(), what.clone(), agent.clone());
     let rule = StoredValue::new(r);
     view! {
@@ -346,12 +374,8 @@ fn rule_row(
                     })
                 } else {
                     Either::Right(view! {
-                        // The form edits rules on one agent; a tag rule is
-                        // changed through the API (or deleted and made again).
-                        {editable.then(|| view! {
-                            <button type="button" class="button secondary small action-edit"
-                                on:click=move |_| rule.with_value(|r| form.fill(Some(r), None))>"Edit"</button>
-                        })}
+                        <button type="button" class="button secondary small action-edit"
+                            on:click=move |_| rule.with_value(|r| form.fill(Some(r), None))>"Edit"</button>
                         <button type="button" class="button secondary small action-toggle"
                             disabled=move || op.pending().get()
                             on:click=move |_| { op.dispatch(RuleOp::Enable(id, !enabled)); }>
