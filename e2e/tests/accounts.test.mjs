@@ -3,6 +3,10 @@
 // viewer sees it live with no edit buttons; the viewer turns on two-factor
 // log-in with a code computed here (RFC 6238), logs in with a code, then
 // with a recovery code once, and fails with the same recovery code again.
+// Then the admin's controls: a rule on a tag made in the rule form, an
+// invitation listed and revoked (its link refused), a user's two-factor
+// log-in removed, and two-factor log-in required for everyone (refused
+// until the admin has it; a user without it can then only set it up).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -163,5 +167,73 @@ test('invite, share as viewer, two-factor log-in with a code and a recovery code
   await bob.click('#login-submit');
   await bob.locator('.form-error .error', { hasText: 'recovery code' }).waitFor();
   assert.equal(new URL(bob.url()).pathname, '/login');
+
+  // A rule on a tag, made in the rule form: a bad tag is refused next to
+  // it, a tag of alice's agents is offered, and the rule lists with it.
+  assert.equal((await api('PUT', `/api/agents/${id}/tags`, { tags: ['vps'] })).status, 200);
+  await alice.goto(`${server.url}/alerts`);
+  await hydrated(alice, '#new-rule');
+  await alice.click('#new-rule');
+  await alice.selectOption('#rule-metric', 'offline');
+  await alice.selectOption('#rule-agent', { label: 'Another tag…' });
+  await alice.fill('#rule-tag', 'not a tag!');
+  await alice.click('#save-rule');
+  await alice.locator('label:has(#rule-tag) .field-error', { hasText: 'tag' }).waitFor();
+  await alice.selectOption('#rule-agent', 'tag:vps');
+  await alice.click('#save-rule');
+  await alice.locator('#rules .rule-row', { hasText: 'every agent tagged vps' }).waitFor();
+  const rules = (await api('GET', '/api/rules')).json;
+  assert.deepEqual(rules.map((r) => r.target?.tag), ['vps']);
+
+  // An invitation waits in the list until it is revoked; its link is then refused.
+  await alice.goto(`${server.url}/users`);
+  await hydrated(alice, '#new-user-submit');
+  await alice.fill('#new-user-name', 'carol');
+  await alice.check('#new-user-invite');
+  await alice.click('#new-user-submit');
+  const carolText = await alice.locator('#user-secret', { hasText: 'carol' }).textContent();
+  const carolLink = carolText.match(/https?:\/\/\S+\/invite\?token=\S+/)[0];
+  assert.equal((await api('GET', `/api/auth/invitation${new URL(carolLink).search}`)).status, 200);
+  const pending = alice.locator('#invitation-list [data-invitation="carol"]');
+  await pending.locator('.action-revoke').click();
+  await pending.waitFor({ state: 'detached' });
+  assert.equal((await api('GET', `/api/auth/invitation${new URL(carolLink).search}`)).status, 404);
+  const carol = await newPage(browser);
+  await carol.goto(carolLink);
+  await carol.locator('.error-note, [role="alert"]').first().waitFor();
+  assert.equal(await carol.locator('#invite-user').count(), 0, 'the revoked link names no account');
+  await carol.close();
+
+  // Bob lost his phone: alice removes his two-factor log-in.
+  const bobRow = alice.locator('#user-list [data-user="bob"]');
+  assert.match(await bobRow.locator('.agent-main').textContent(), /two-factor/);
+  await bobRow.locator('.action-remove-2fa').click();
+  await bobRow.locator('.action-remove-2fa').waitFor({ state: 'detached' });
+  assert.doesNotMatch(await bobRow.locator('.agent-main').textContent(), /two-factor/);
+
+  // Requiring two-factor log-in for everyone needs the admin's own first:
+  // refused, the box stays off; with hers on (set up here through the API),
+  // it takes.
+  await alice.check('#require-two-factor');
+  await alice.locator('.error-note', { hasText: 'two-factor' }).waitFor();
+  await alice.locator('#require-two-factor:not(:checked):not([disabled])').waitFor();
+  const enrol = await api('POST', '/api/users/me/two-factor');
+  assert.equal(enrol.status, 200, enrol.text);
+  const confirmed = await api('POST', '/api/users/me/two-factor/confirm', { code: totp(enrol.json.secret, Date.now() / 1000) });
+  assert.equal(confirmed.status, 200, confirmed.text);
+  await alice.check('#require-two-factor');
+  await alice.locator('#require-two-factor:checked:not([disabled])').waitFor();
+  assert.equal((await api('GET', '/api/admin/settings')).json.require_two_factor, true);
+
+  // Bob, now without two-factor log-in, can only set it up: the log-in
+  // lands on his Account page, which says so, and his agents are refused.
+  await logIn(bob, 'bob', BOB_PASSWORD);
+  await bob.waitForURL(`${server.url}/account`);
+  await bob.locator('#tf-status', { hasText: 'requires it' }).waitFor();
+  const bobToken = (await callApi(server.url, 'POST', '/api/auth/token', { username: 'bob', password: BOB_PASSWORD })).json.access_token;
+  const refused = await callApi(server.url, 'GET', '/api/agents', undefined, { authorization: `Bearer ${bobToken}` });
+  assert.equal(refused.status, 403, refused.text);
+  assert.equal(refused.json.code, 'two_factor_setup_required');
   assert.deepEqual(bob.problems.filter((p) => !p.includes('401') && !p.includes('403')), []);
+  assert.deepEqual(alice.problems.filter((p) => !/status of (409|422)/.test(p)), []);
 });

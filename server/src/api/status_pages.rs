@@ -4,7 +4,8 @@
 //! Someone else's page is a 404. A slug that is taken is a 409, one that is
 //! not URL-safe a 422 (`slug: ...`). A private page's secret key is made by
 //! the server and shown once, in the answer that made the page private;
-//! only its SHA-256 is kept. Saving a page reloads the maintenance windows
+//! only its SHA-256 is kept; `POST /api/status-pages/{id}/key` replaces it
+//! (the old link stops working). Saving a page reloads the maintenance windows
 //! that mute its items' alerts.
 
 use axum::extract::State;
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(one, replace, remove))
         .routes(routes!(open_incident))
         .routes(routes!(update_incident))
+        .routes(routes!(new_key))
 }
 
 /// Most status pages per account (the admin too).
@@ -351,4 +353,32 @@ async fn update_incident(
     }
     let page = save(&state, page).await?;
     Ok(Json(info(page, None)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/status-pages/{id}/key",
+    operation_id = "newStatusPageKey",
+    tag = "status pages",
+    summary = "Replace a private page's secret key (the old link stops working; the new key is in this answer only)",
+    params(("id" = u64, Path, description = "Status page id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = storage::model::StatusPageInfo), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 422, description = "The page is public", body = storage::model::ErrorBody))
+)]
+async fn new_key(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StatusPageInfo>> {
+    let mut page = owned_page(&state, user.user_id, &id).await?;
+    if page.key_hash.is_none() {
+        return Err(ApiError::Invalid(
+            "private: the page is public; make it private to give it a key".into(),
+        ));
+    }
+    let key = new_token("sp_");
+    page.key_hash = Some(hash_token(&key));
+    page.updated_ms = state.clock.now_ms();
+    let page = save(&state, page).await?;
+    Ok(Json(info(page, Some(key))))
 }

@@ -51,6 +51,8 @@ mod limits;
 mod live;
 /// Backup, restore, check, format upgrades, service files.
 mod ops;
+/// A private status page's secret key replaced: the old link refused.
+mod status_keys;
 /// The outbound guard: webhook targets at save and send time, error phrases.
 mod outbound;
 /// A server restart with a real agent: no false offline alarm.
