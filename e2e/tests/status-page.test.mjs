@@ -6,13 +6,18 @@
 // colours follow the reader's preference, nothing is wider than a phone, and
 // the HTML holds no hostname, internal name or check URL that was not ticked
 // ("show target" is ticked on one check, so the search can find a URL).
+// Then a page laid out in the dashboard (two sections, an item moved
+// between them, labels, CPU and memory, a maintenance window in progress) is
+// what the page shows without JavaScript; made private, the public address
+// asks for its key (typed as a password it opens the page), the secret link
+// shown once opens it, and a new link replaces the old one.
 // Screenshots go to e2e/artifacts/status-page-*.png.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { artifacts, callApi, launchBrowser, startServer } from './harness.mjs';
+import { artifacts, callApi, launchBrowser, newPage, startServer } from './harness.mjs';
 
 const USER = 'sam';
 const PASSWORD = 'correct horse battery';
@@ -152,4 +157,110 @@ test('a status page works without JavaScript in light, dark and on a phone, and 
     await tab.screenshot({ path: join(artifacts, `status-page-${view.name}.png`), fullPage: true });
     await context.close();
   }
+});
+
+/** `ms` as a `datetime-local` value in this machine's (and the browser's) time zone. */
+function localInput(ms) {
+  const d = new Date(ms);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+// Uses the account, checks and agent the test above made.
+test('a page laid out in the dashboard: sections, labels, maintenance, then private with its link', async () => {
+  const page = await newPage(browser, { viewport: { width: 1280, height: 900 } });
+  await page.goto(`${server.url}/login`);
+  await page.locator('#login-submit:not([disabled])').waitFor({ timeout: 15_000 });
+  await page.fill('#login-username', USER);
+  await page.fill('#login-password', PASSWORD);
+  await page.click('#login-submit');
+  await page.waitForURL(`${server.url}/`);
+  await page.goto(`${server.url}/checks`);
+  await page.locator('#new-status-page:not([disabled])').waitFor({ timeout: 15_000 });
+  await page.click('#new-status-page');
+  const form = page.locator('#status-page-form');
+  await page.fill('#sp-slug', 'laid-out');
+  await page.fill('#sp-title', 'Laid out');
+  for (const item of ['internal-web-check', 'shown-check', 'internal-agent-name']) {
+    await form.locator(`.sp-item[data-item="${item}"] .sp-tick`).check();
+  }
+  await page.click('#sp-add-section');
+  const sections = form.locator('.sp-section');
+  await sections.nth(0).locator('.sp-section-title').fill('Websites');
+  await sections.nth(1).locator('.sp-section-title').fill('Machines');
+  // The agent, last of the first section, moves down into the second; the
+  // second check moves above the first.
+  const agentItem = 'internal-agent-name (agent)';
+  await sections.nth(0).locator(`.sp-entry[data-item="${agentItem}"] .sp-down`).click();
+  await sections.nth(1).locator(`.sp-entry[data-item="${agentItem}"]`).waitFor();
+  await sections.nth(0).locator('.sp-entry[data-item="shown-check"] .sp-up').click();
+  assert.deepEqual(await sections.nth(0).locator('.sp-entry').evaluateAll((l) => l.map((e) => e.dataset.item)),
+    ['shown-check', 'internal-web-check']);
+  assert.equal(await sections.nth(1).locator('.sp-section-title').inputValue(), 'Machines', 'titles survive a move');
+  const agentEntry = sections.nth(1).locator(`.sp-entry[data-item="${agentItem}"]`);
+  await agentEntry.locator('.sp-label').fill('Home server');
+  await agentEntry.locator('.sp-metrics').check();
+
+  // A window without a start is refused by its fields; one from ten minutes
+  // ago to an hour from now is listed as in progress.
+  await page.fill('#sp-window-title', 'Disk swap');
+  await page.click('#sp-window-add');
+  await form.locator('#sp-maintenance .field-error', { hasText: 'starts' }).waitFor();
+  const now = Date.now();
+  await page.fill('#sp-window-start', localInput(now - 10 * 60_000));
+  await page.fill('#sp-window-end', localInput(now + 60 * 60_000));
+  await page.click('#sp-window-add');
+  await form.locator('.sp-window[data-window="Disk swap"]', { hasText: 'in progress' }).waitFor();
+
+  // A label the server refuses (a hidden direction mark) lands on the sections.
+  const first = sections.nth(0).locator('.sp-entry').first();
+  await first.locator('.sp-label').fill('Blog\u202e');
+  await page.click('#save-status-page');
+  await form.locator('#sp-sections .field-error').waitFor({ timeout: 10_000 });
+  await first.locator('.sp-label').fill('Blog');
+  await page.click('#save-status-page');
+  const row = page.locator('.sp-row[data-page="laid-out"]');
+  await row.locator('.sp-in-maintenance').waitFor({ timeout: 10_000 });
+  assert.match(await row.textContent(), /3 items in 2 sections · 1 maintenance window/);
+
+  // Without JavaScript, on a phone: the sections in order and the notice.
+  const reader = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 360, height: 740 }, isMobile: true });
+  const tab = await reader.newPage();
+  assert.equal((await tab.goto(`${server.url}/status/laid-out`)).status(), 200);
+  assert.deepEqual(await tab.locator('section.group h2').allTextContents(), ['Websites', 'Machines']);
+  assert.deepEqual(await tab.locator('section.group').nth(0).locator('.name').allTextContents(), ['Blog', 'internal-web-check']);
+  assert.deepEqual(await tab.locator('section.group').nth(1).locator('.name').allTextContents(), ['Home server']);
+  assert.match(await tab.locator('section.group').nth(1).locator('.facts').textContent(), /CPU 37 %/);
+  assert.match(await tab.locator('.notice h2').textContent(), /Ongoing maintenance: Disk swap/);
+  assert.equal(await tab.locator('.overall').textContent(), 'Scheduled maintenance in progress');
+  assert.equal(await tab.locator('section.group .state', { hasText: 'Maintenance' }).count(), 3);
+  const wide = await tab.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(wide[0] <= wide[1], `${wide[0]}px wide in a ${wide[1]}px viewport`);
+  await tab.screenshot({ path: join(artifacts, 'status-page-sections-phone.png'), fullPage: true });
+
+  // Private: the secret link is shown once.
+  await row.locator('.sp-edit').click();
+  await page.locator('#sp-private').check();
+  await page.click('#save-status-page');
+  const secretText = await page.locator('#sp-secret', { hasText: 'laid-out' }).textContent();
+  const link = secretText.match(/https?:\/\/\S+\/status\/laid-out\?key=\S+/)[0];
+  const key = new URL(link).searchParams.get('key');
+  await row.filter({ hasText: 'private' }).waitFor();
+  // The public address asks for the key; typed in as a password, it opens the page.
+  assert.equal((await tab.goto(`${server.url}/status/laid-out`)).status(), 401);
+  assert.equal(await tab.locator('section.group').count(), 0);
+  await tab.fill('input[name="key"]', key);
+  await tab.click('button[type="submit"]');
+  await tab.locator('h1', { hasText: 'Laid out' }).waitFor();
+  assert.equal(await tab.locator('section.group').count(), 2);
+  // The link itself opens it; a new link replaces it.
+  assert.equal((await tab.goto(link)).status(), 200);
+  await row.locator('.sp-new-key').click();
+  const newText = await page.locator('#sp-secret', { hasText: 'laid-out' }).filter({ hasNotText: key }).textContent();
+  const newLink = newText.match(/https?:\/\/\S+\/status\/laid-out\?key=\S+/)[0];
+  assert.notEqual(newLink, link);
+  assert.equal((await tab.goto(link)).status(), 403, 'the old link is refused');
+  assert.equal((await tab.goto(newLink)).status(), 200);
+  await reader.close();
+  assert.deepEqual(page.problems.filter((p) => !/status of 422/.test(p)), []);
 });

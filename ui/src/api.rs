@@ -303,6 +303,11 @@ pub async fn update_status_page(
     put_json(&format!("/api/status-pages/{id}"), spec).await
 }
 
+/// A new secret key for a private page (in this answer only).
+pub async fn new_status_page_key(id: u64) -> Result<StatusPageInfo, ApiError> {
+    post_json(&format!("/api/status-pages/{id}/key"), &()).await
+}
+
 pub async fn delete_status_page(id: u64) -> Result<(), ApiError> {
     delete(&format!("/api/status-pages/{id}")).await
 }

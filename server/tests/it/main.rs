@@ -51,8 +51,6 @@ mod limits;
 mod live;
 /// Backup, restore, check, format upgrades, service files.
 mod ops;
-/// A private status page's secret key replaced: the old link refused.
-mod status_keys;
 /// The outbound guard: webhook targets at save and send time, error phrases.
 mod outbound;
 /// A server restart with a real agent: no false offline alarm.
@@ -61,6 +59,8 @@ mod restart;
 mod restricted;
 /// Single sign-on through a trusted reverse proxy's user header.
 mod sso;
+/// A private status page's secret key replaced: the old link refused.
+mod status_keys;
 /// Alert rules that target a tag: every tagged agent, now and later, per-agent state.
 mod tag_rules;
 /// Two-factor log-in: enrolment, codes at log-in, replay, recovery codes, limits.

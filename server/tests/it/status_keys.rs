@@ -45,7 +45,9 @@ async fn a_new_key_opens_a_private_page_and_the_old_one_no_longer_does() {
     let r = app.get(&format!("/status/family?key={new}"), &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text.contains("Family</h1>"), "{}", r.text);
-    let r = app.get(&format!("/status/family.json?key={old}"), &[]).await;
+    let r = app
+        .get(&format!("/status/family.json?key={old}"), &[])
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "the old key: {}", r.text);
 
     // Public again: nothing to replace, and the page needs no key.

@@ -199,7 +199,8 @@ fn created_text(c: &CreatedUser) -> String {
     }
 }
 
-fn web_origin() -> String {
+/// The dashboard's own origin (`https://monitor.example`), for links to copy.
+pub(crate) fn web_origin() -> String {
     #[cfg(feature = "hydrate")]
     {
         web_sys::window()

@@ -6,6 +6,7 @@
 
 pub mod detail;
 mod form;
+mod status_page_editor;
 mod status_pages;
 
 use crate::components::common::Title;

@@ -1,17 +1,16 @@
 //! Status pages on the Checks page: the list with their public links, a
-//! form that creates or edits one (address, title, description, and which
-//! checks and agents it shows, with "show target" per check), delete with
-//! confirmation, and incidents (open one, post an update, resolve).
-//! Sections, labels, maintenance windows and private pages are kept as
-//! saved and managed through the API (docs/checks.md).
+//! form that creates or edits one (address, title, description, which
+//! checks and agents it shows with "show target" per check, its sections,
+//! labels and maintenance windows ([`super::status_page_editor`]), private
+//! with its secret link shown once or replaced), delete with confirmation,
+//! and incidents (open one, post an update, resolve).
 
 use leptos::either::{Either, EitherOf3};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use storage::model::{
-    AgentInfo, IncidentRequest, StatusItem, StatusItemKind, StatusPageInfo, StatusPageSpec,
-    StatusSection,
-};
+use storage::model::{AgentInfo, IncidentRequest, StatusItemKind, StatusPageInfo, StatusPageSpec};
+
+use super::status_page_editor::{MaintenanceEditor, SectionsEditor, has_item, toggle_item};
 
 use crate::api::{self, ApiError};
 use crate::components::common::{ErrorNote, Problem, api_problem, field_error};
@@ -22,6 +21,7 @@ use crate::format;
 enum PageOp {
     Save(Option<u64>, Box<StatusPageSpec>),
     Delete(u64),
+    NewKey(u64),
     Incident(u64, Option<u64>, IncidentRequest),
 }
 
@@ -32,56 +32,35 @@ fn form_field(api_field: &str) -> Option<&'static str> {
         "slug" => "slug",
         "title" => "title",
         "description" => "description",
-        f if f.starts_with("sections") => "items",
+        "private" => "private",
+        f if f.starts_with("maintenance") => "maintenance",
+        f if f.starts_with("sections") && (f.ends_with(".id") || f == "sections") => "items",
+        f if f.starts_with("sections") => "sections",
         _ => return None,
     })
 }
 
-/// `spec`'s items as `(kind, id)` with the page's ticked set: what stays,
-/// in its section and with its label; what is newly ticked goes to the first
-/// section ("Services" if there is none).
-fn with_items(
-    mut spec: StatusPageSpec,
-    ticked: &[(StatusItemKind, u64)],
-    shown: &[u64],
-) -> StatusPageSpec {
-    for section in &mut spec.sections {
-        section.items.retain(|i| ticked.contains(&(i.kind, i.id)));
+/// A page with nothing on it yet.
+fn blank() -> StatusPageSpec {
+    StatusPageSpec {
+        slug: String::new(),
+        title: String::new(),
+        description: None,
+        sections: Vec::new(),
+        maintenance: Vec::new(),
+        private: false,
     }
-    let kept: Vec<(StatusItemKind, u64)> = spec
-        .sections
-        .iter()
-        .flat_map(|s| s.items.iter().map(|i| (i.kind, i.id)))
-        .collect();
-    let new: Vec<StatusItem> = ticked
-        .iter()
-        .filter(|t| !kept.contains(t))
-        .map(|&(kind, id)| StatusItem {
-            kind,
-            id,
-            label: None,
-            show_target: false,
-            show_metrics: false,
-        })
-        .collect();
-    if !new.is_empty() {
-        if spec.sections.is_empty() {
-            spec.sections.push(StatusSection {
-                title: "Services".into(),
-                items: Vec::new(),
-            });
-        }
-        if let Some(first) = spec.sections.first_mut() {
-            first.items.extend(new);
-        }
-    }
-    for item in spec.sections.iter_mut().flat_map(|s| s.items.iter_mut()) {
-        if item.kind == StatusItemKind::Check {
-            item.show_target = shown.contains(&item.id);
-        }
-    }
-    spec.sections.retain(|s| !s.items.is_empty());
-    spec
+}
+
+/// The secret link of a private page, to show once.
+fn secret_text(info: &StatusPageInfo) -> Option<String> {
+    info.key.as_ref().map(|key| {
+        format!(
+            "Secret link of /status/{slug} (shown only now): {}/status/{slug}?key={key} — or type the key {key} in the page's form, as its password.",
+            crate::pages::users::web_origin(),
+            slug = info.spec.slug,
+        )
+    })
 }
 
 #[component]
@@ -97,29 +76,32 @@ pub fn StatusPages(
     let slug = RwSignal::new(String::new());
     let title = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
-    let ticked = RwSignal::new(Vec::<(StatusItemKind, u64)>::new());
-    let shown = RwSignal::new(Vec::<u64>::new());
-    let base = RwSignal::new(None::<StatusPageSpec>);
+    // Items, sections, labels, maintenance and "private", as edited.
+    let draft = RwSignal::new(blank());
     let problem: Problem = RwSignal::new(None);
+    // A private page's secret link, shown once.
+    let secret = RwSignal::new(None::<String>);
     let confirm = RwSignal::new(None::<u64>);
     let failed = RwSignal::new(None::<ApiError>);
     let op = Action::new_local(|op: &PageOp| {
         let op = op.clone();
         async move {
             match op {
-                PageOp::Save(None, spec) => api::create_status_page(&spec).await.map(|_| ()),
-                PageOp::Save(Some(id), spec) => {
-                    api::update_status_page(id, &spec).await.map(|_| ())
-                }
-                PageOp::Delete(id) => api::delete_status_page(id).await,
+                PageOp::Save(None, spec) => api::create_status_page(&spec).await.map(Some),
+                PageOp::Save(Some(id), spec) => api::update_status_page(id, &spec).await.map(Some),
+                PageOp::Delete(id) => api::delete_status_page(id).await.map(|_| None),
+                PageOp::NewKey(id) => api::new_status_page_key(id).await.map(Some),
                 PageOp::Incident(id, incident, req) => {
-                    api::post_incident(id, incident, &req).await.map(|_| ())
+                    api::post_incident(id, incident, &req).await.map(|_| None)
                 }
             }
         }
     });
     Effect::new(move |_| match op.value().get() {
-        Some(Ok(())) => {
+        Some(Ok(info)) => {
+            if let Some(text) = info.as_ref().and_then(secret_text) {
+                secret.set(Some(text));
+            }
             editing.set(None);
             confirm.set(None);
             pages.refetch();
@@ -139,33 +121,15 @@ pub fn StatusPages(
                 .and_then(|s| s.description.clone())
                 .unwrap_or_default(),
         );
-        let items: Vec<&StatusItem> = spec
-            .iter()
-            .flat_map(|s| s.sections.iter().flat_map(|x| &x.items))
-            .collect();
-        ticked.set(items.iter().map(|i| (i.kind, i.id)).collect());
-        shown.set(
-            items
-                .iter()
-                .filter(|i| i.show_target)
-                .map(|i| i.id)
-                .collect(),
-        );
-        base.set(spec);
+        draft.set(spec.unwrap_or_else(blank));
         problem.set(None);
+        secret.set(None);
         editing.set(Some(page.map(|p| p.id)));
     };
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let spec = base.get_untracked().unwrap_or(StatusPageSpec {
-            slug: String::new(),
-            title: String::new(),
-            description: None,
-            sections: Vec::new(),
-            maintenance: Vec::new(),
-            private: false,
-        });
-        let mut spec = with_items(spec, &ticked.get_untracked(), &shown.get_untracked());
+        let mut spec = draft.get_untracked();
+        spec.sections.retain(|s| !s.items.is_empty());
         spec.slug = slug.get_untracked().trim().to_string();
         spec.title = title.get_untracked().trim().to_string();
         let d = description.get_untracked().trim().to_string();
@@ -187,14 +151,39 @@ pub fn StatusPages(
             Box::new(spec),
         ));
     };
-    let toggle = move |list: RwSignal<Vec<(StatusItemKind, u64)>>, item: (StatusItemKind, u64)| {
-        list.update(|l| match l.iter().position(|x| *x == item) {
-            Some(i) => {
-                l.remove(i);
-            }
-            None => l.push(item),
-        });
+    let ticked = move |item: (StatusItemKind, u64)| draft.with(|d| has_item(d, item));
+    let toggle = move |item: (StatusItemKind, u64)| draft.update(|d| toggle_item(d, item));
+    let target_shown = move |check: u64| {
+        draft.with(|d| {
+            d.sections
+                .iter()
+                .flat_map(|s| &s.items)
+                .any(|i| i.kind == StatusItemKind::Check && i.id == check && i.show_target)
+        })
     };
+    let show_target = move |check: u64, on: bool| {
+        draft.update(|d| {
+            for i in d.sections.iter_mut().flat_map(|s| s.items.iter_mut()) {
+                if i.kind == StatusItemKind::Check && i.id == check {
+                    i.show_target = on;
+                }
+            }
+        })
+    };
+    let names = Signal::derive(move || {
+        let mut n: Vec<((StatusItemKind, u64), String)> = checks
+            .get()
+            .into_iter()
+            .map(|(id, name)| ((StatusItemKind::Check, id), name))
+            .collect();
+        n.extend(
+            agent_list
+                .get()
+                .into_iter()
+                .map(|a| ((StatusItemKind::Agent, a.id), format!("{} (agent)", a.name))),
+        );
+        n
+    });
 
     view! {
         <section class="card" aria-labelledby="status-pages-title" id="status-pages">
@@ -204,6 +193,7 @@ pub fn StatusPages(
                     on:click=move |_| open(None)>"New status page"</button>
             </div>
             <p class="muted small">"A public page at /status/… with the checks and agents you tick, their uptime and your incidents. It shows no address, host name or URL unless you tick “show target”."</p>
+            {move || secret.get().map(|t| view! { <p class="card secret" id="sp-secret" role="status">{t}</p> })}
             {move || failed.get().map(|e| view! {
                 <ErrorNote what="Changing the status page" error=e retry=Callback::new(move |_| failed.set(None)) />
             })}
@@ -228,14 +218,12 @@ pub fn StatusPages(
                             view! {
                                 <div class="sp-item" data-item=name.clone()>
                                     <label class="check"><input type="checkbox" class="sp-tick"
-                                        prop:checked=move || ticked.with(|t| t.contains(&item))
-                                        on:change=move |_| toggle(ticked, item) />{name.clone()}</label>
+                                        prop:checked=move || ticked(item)
+                                        on:change=move |_| toggle(item) />{name.clone()}</label>
                                     <label class="check muted small"><input type="checkbox" class="sp-show-target"
-                                        prop:checked=move || shown.with(|s| s.contains(&check))
-                                        on:change=move |_| shown.update(|s| match s.iter().position(|x| *x == check) {
-                                            Some(i) => { s.remove(i); }
-                                            None => s.push(check),
-                                        }) />"show target"</label>
+                                        prop:checked=move || target_shown(check)
+                                        disabled=move || !ticked(item)
+                                        on:change=move |ev| show_target(check, event_target_checked(&ev)) />"show target"</label>
                                 </div>
                             }
                         }).collect_view()}
@@ -244,13 +232,21 @@ pub fn StatusPages(
                             view! {
                                 <div class="sp-item" data-item=a.name.clone()>
                                     <label class="check"><input type="checkbox" class="sp-tick"
-                                        prop:checked=move || ticked.with(|t| t.contains(&item))
-                                        on:change=move |_| toggle(ticked, item) />{format!("{} (agent)", a.name)}</label>
+                                        prop:checked=move || ticked(item)
+                                        on:change=move |_| toggle(item) />{format!("{} (agent)", a.name)}</label>
                                 </div>
                             }
                         }).collect_view()}
                         {field_error(problem, "items", "sp-error")}
                     </fieldset>
+                    <SectionsEditor draft=draft names=names problem=problem />
+                    <MaintenanceEditor draft=draft problem=problem />
+                    <label class="check wide">
+                        <input type="checkbox" id="sp-private" prop:checked=move || draft.with(|d| d.private)
+                            on:change=move |ev| { let on = event_target_checked(&ev); draft.update(|d| d.private = on); } />
+                        "Private: only with its secret link, or its key typed as a password (the link is shown once, when you save)"
+                    </label>
+                    {field_error(problem, "private", "sp-error")}
                 </div>
                 <div class="form-error" aria-live="polite">
                     {move || problem.get().and_then(|(field, p)| field.is_none().then(|| view! { <p class="error" role="alert" id="sp-error">{p}</p> }))}
@@ -279,11 +275,20 @@ fn page_row<F: Fn(Option<&StatusPageInfo>) + Copy + Send + Sync + 'static>(
     p: StatusPageInfo,
     open: F,
     confirm: RwSignal<Option<u64>>,
-    op: Action<PageOp, Result<(), ApiError>>,
+    op: Action<PageOp, Result<Option<StatusPageInfo>, ApiError>>,
 ) -> impl IntoView + use<F> {
     let id = p.id;
+    let private = p.spec.private;
     let link = format!("/status/{}", p.spec.slug);
     let items: usize = p.spec.sections.iter().map(|s| s.items.len()).sum();
+    let sections = p.spec.sections.len();
+    let now = format::now_ms();
+    let windows = p.spec.maintenance.iter().filter(|w| w.end_ms > now).count();
+    let in_maintenance = p
+        .spec
+        .maintenance
+        .iter()
+        .any(|w| w.start_ms <= now && now < w.end_ms);
     let incident_title = RwSignal::new(String::new());
     let incident_text = RwSignal::new(String::new());
     let open_incidents: Vec<(u64, String)> = p
@@ -298,8 +303,10 @@ fn page_row<F: Fn(Option<&StatusPageInfo>) + Copy + Send + Sync + 'static>(
             <div class="card-head">
                 <div>
                     <h3 class="section-title"><a href=link.clone() class="sp-link">{p.spec.title.clone()}</a></h3>
-                    <p class="muted small">{link.clone()} " · " {format!("{items} item{}", if items == 1 { "" } else { "s" })}
-                        {p.spec.private.then_some(" · private")}</p>
+                    <p class="muted small">{link.clone()} " · " {format!("{items} item{} in {sections} section{}", if items == 1 { "" } else { "s" }, if sections == 1 { "" } else { "s" })}
+                        {(windows > 0).then(|| format!(" · {windows} maintenance window{}", if windows == 1 { "" } else { "s" }))}
+                        {in_maintenance.then(|| view! { " " <span class="badge badge-pending sp-in-maintenance">"maintenance now"</span> })}
+                        {private.then_some(" · private")}</p>
                 </div>
                 <div class="row-actions">
                     {move || if confirm.get() == Some(id) {
@@ -313,6 +320,10 @@ fn page_row<F: Fn(Option<&StatusPageInfo>) + Copy + Send + Sync + 'static>(
                         let edit = edit.clone();
                         Either::Right(view! {
                             <button type="button" class="button secondary small sp-edit" on:click=move |_| open(Some(&edit))>"Edit"</button>
+                            {private.then(|| view! {
+                                <button type="button" class="button secondary small sp-new-key"
+                                    on:click=move |_| { op.dispatch(PageOp::NewKey(id)); }>"New secret link"</button>
+                            })}
                             <button type="button" class="button secondary small" on:click=move |_| confirm.set(Some(id))>"Delete"</button>
                         })
                     }}
@@ -368,52 +379,15 @@ fn page_row<F: Fn(Option<&StatusPageInfo>) + Copy + Send + Sync + 'static>(
 mod tests {
     use super::*;
 
-    fn item(kind: StatusItemKind, id: u64, label: Option<&str>) -> StatusItem {
-        StatusItem {
-            kind,
-            id,
-            label: label.map(str::to_string),
-            show_target: false,
-            show_metrics: kind == StatusItemKind::Agent,
-        }
-    }
-
     #[test]
-    fn ticking_keeps_sections_and_labels_and_adds_new_items_to_the_first() {
-        use StatusItemKind::{Agent, Check};
-        let spec = StatusPageSpec {
-            slug: "home".into(),
-            title: "Home".into(),
-            description: None,
-            sections: vec![
-                StatusSection {
-                    title: "Web".into(),
-                    items: vec![item(Check, 1, Some("Site")), item(Check, 2, None)],
-                },
-                StatusSection {
-                    title: "Boxes".into(),
-                    items: vec![item(Agent, 7, Some("NAS"))],
-                },
-            ],
-            maintenance: Vec::new(),
-            private: false,
-        };
-        let out = with_items(spec.clone(), &[(Check, 1), (Agent, 7), (Check, 3)], &[3]);
-        assert_eq!(out.sections.len(), 2);
-        let web: Vec<(u64, Option<&str>, bool)> = out.sections[0]
-            .items
-            .iter()
-            .map(|i| (i.id, i.label.as_deref(), i.show_target))
-            .collect();
-        assert_eq!(web, [(1, Some("Site"), false), (3, None, true)]);
-        assert_eq!(out.sections[1].items, [item(Agent, 7, Some("NAS"))]);
-        // Nothing ticked: no empty sections; a new page gets "Services".
-        assert!(with_items(spec.clone(), &[], &[]).sections.is_empty());
-        let fresh = StatusPageSpec {
-            sections: Vec::new(),
-            ..spec
-        };
-        let out = with_items(fresh, &[(Agent, 7)], &[]);
-        assert_eq!(out.sections[0].title, "Services");
+    fn refusals_land_on_their_part_of_the_form() {
+        assert_eq!(form_field("sections[0].items[2].id:"), Some("items"));
+        assert_eq!(form_field("sections"), Some("items"));
+        assert_eq!(form_field("sections[1].title"), Some("sections"));
+        assert_eq!(form_field("sections[0].items[0].label"), Some("sections"));
+        assert_eq!(form_field("maintenance[0].end_ms"), Some("maintenance"));
+        assert_eq!(form_field("private"), Some("private"));
+        assert_eq!(form_field("slug"), Some("slug"));
+        assert_eq!(form_field("status_pages"), None);
     }
 }
