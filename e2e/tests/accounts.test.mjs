@@ -185,6 +185,24 @@ test('invite, share as viewer, two-factor log-in with a code and a recovery code
   const rules = (await api('GET', '/api/rules')).json;
   assert.deepEqual(rules.map((r) => r.target?.tag), ['vps']);
 
+  // The overview keeps its filter, order and grouping in the address: a
+  // reload shows the same; an unknown order falls back to the default.
+  await alice.goto(`${server.url}/`);
+  await alice.locator('.agent-card').first().waitFor({ timeout: 15_000 });
+  await alice.selectOption('#overview-order', 'name');
+  await alice.check('#overview-group');
+  await alice.fill('#overview-filter', 'tag:vps');
+  await alice.waitForURL(`${server.url}/?order=name&q=tag%3Avps&group=1`);
+  await alice.reload();
+  await alice.locator('.tag-group-title', { hasText: 'vps' }).waitFor({ timeout: 15_000 });
+  assert.equal(await alice.inputValue('#overview-order'), 'name');
+  assert.equal(await alice.inputValue('#overview-filter'), 'tag:vps');
+  assert.ok(await alice.isChecked('#overview-group'));
+  await alice.goto(`${server.url}/?order=bogus&group=maybe`);
+  await alice.locator('.agent-card').first().waitFor({ timeout: 15_000 });
+  assert.equal(await alice.inputValue('#overview-order'), 'status');
+  assert.ok(!(await alice.isChecked('#overview-group')));
+
   // An invitation waits in the list until it is revoked; its link is then refused.
   await alice.goto(`${server.url}/users`);
   await hydrated(alice, '#new-user-submit');
@@ -214,14 +232,14 @@ test('invite, share as viewer, two-factor log-in with a code and a recovery code
   // Requiring two-factor log-in for everyone needs the admin's own first:
   // refused, the box stays off; with hers on (set up here through the API),
   // it takes.
-  await alice.check('#require-two-factor');
+  await alice.click('#require-two-factor');
   await alice.locator('.error-note', { hasText: 'two-factor' }).waitFor();
   await alice.locator('#require-two-factor:not(:checked):not([disabled])').waitFor();
   const enrol = await api('POST', '/api/users/me/two-factor');
   assert.equal(enrol.status, 200, enrol.text);
   const confirmed = await api('POST', '/api/users/me/two-factor/confirm', { code: totp(enrol.json.secret, Date.now() / 1000) });
   assert.equal(confirmed.status, 200, confirmed.text);
-  await alice.check('#require-two-factor');
+  await alice.click('#require-two-factor');
   await alice.locator('#require-two-factor:checked:not([disabled])').waitFor();
   assert.equal((await api('GET', '/api/admin/settings')).json.require_two_factor, true);
 

@@ -330,11 +330,17 @@ fn Overview() -> impl IntoView {
                 <label class="visually-hidden" for="overview-order">"Order"</label>
                 <select id="overview-order" prop:value=move || order.get().value()
                     on:change=move |ev| order.set(Order::from_value(&event_target_value(&ev)))>
-                    <option value="status">"Problems first"</option>
-                    <option value="name">"By name"</option>
-                    <option value="seen">"Last seen"</option>
-                    <option value="cpu">"By CPU"</option>
-                    <option value="memory">"By memory"</option>
+                    // `selected` too: the order from the address shows before
+                    // the menu's value is set.
+                    {[
+                        (Order::Status, "Problems first"),
+                        (Order::Name, "By name"),
+                        (Order::LastSeen, "Last seen"),
+                        (Order::Cpu, "By CPU"),
+                        (Order::Memory, "By memory"),
+                    ].into_iter().map(|(o, label)| view! {
+                        <option value=o.value() selected=order.get_untracked() == o>{label}</option>
+                    }).collect_view()}
                 </select>
                 <label><input type="checkbox" id="overview-group" bind:checked=grouped />" Group by tag"</label>
             </div>
