@@ -246,21 +246,26 @@ test('a page laid out in the dashboard: sections, labels, maintenance, then priv
   const link = secretText.match(/https?:\/\/\S+\/status\/laid-out\?key=\S+/)[0];
   const key = new URL(link).searchParams.get('key');
   await row.filter({ hasText: 'private' }).waitFor();
-  // The public address asks for the key; typed in as a password, it opens the page.
-  assert.equal((await tab.goto(`${server.url}/status/laid-out`)).status(), 401);
-  assert.equal(await tab.locator('section.group').count(), 0);
-  await tab.fill('input[name="key"]', key);
-  await tab.click('button[type="submit"]');
-  await tab.locator('h1', { hasText: 'Laid out' }).waitFor();
-  assert.equal(await tab.locator('section.group').count(), 2);
+  // The public address asks for the key; typed in as a password, it opens
+  // the page. (A new reader: the first may keep the public page 5 s.)
+  await reader.close();
+  const privateReader = await browser.newContext({ javaScriptEnabled: false });
+  const tab2 = await privateReader.newPage();
+  assert.equal((await tab2.goto(`${server.url}/status/laid-out`)).status(), 401);
+  assert.equal(await tab2.locator('section.group').count(), 0);
+  await tab2.fill('input[name="key"]', key);
+  await tab2.click('button[type="submit"]');
+  await tab2.locator('h1', { hasText: 'Laid out' }).waitFor();
+  assert.equal(await tab2.locator('section.group').count(), 2);
   // The link itself opens it; a new link replaces it.
-  assert.equal((await tab.goto(link)).status(), 200);
+  assert.equal((await tab2.goto(link)).status(), 200);
   await row.locator('.sp-new-key').click();
   const newText = await page.locator('#sp-secret', { hasText: 'laid-out' }).filter({ hasNotText: key }).textContent();
   const newLink = newText.match(/https?:\/\/\S+\/status\/laid-out\?key=\S+/)[0];
   assert.notEqual(newLink, link);
-  assert.equal((await tab.goto(link)).status(), 403, 'the old link is refused');
-  assert.equal((await tab.goto(newLink)).status(), 200);
-  await reader.close();
-  assert.deepEqual(page.problems.filter((p) => !/status of 422/.test(p)), []);
+  assert.equal((await tab2.goto(link)).status(), 403, 'the old link is refused');
+  assert.equal((await tab2.goto(newLink)).status(), 200);
+  await privateReader.close();
+  // 401: the session check before logging in; 422: the refused label.
+  assert.deepEqual(page.problems.filter((p) => !/status of (401|422)/.test(p)), []);
 });
