@@ -212,6 +212,17 @@ test('a page laid out in the dashboard: sections, labels, maintenance, then priv
   await page.click('#sp-window-add');
   await form.locator('.sp-window[data-window="Disk swap"]', { hasText: 'in progress' }).waitFor();
 
+  // The form, sections and windows open, fits a phone in both schemes.
+  for (const scheme of ['dark', 'light']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.setViewportSize({ width: 360, height: 740 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${scheme} phone: the page is ${overflow} px wider than the screen`);
+    await form.locator('#sp-sections').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(artifacts, `status-page-editor-${scheme}-phone.png`) });
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+
   // A label the server refuses (a hidden direction mark) lands on the sections.
   const first = sections.nth(0).locator('.sp-entry').first();
   await first.locator('.sp-label').fill('Blog\u202e');
