@@ -276,7 +276,14 @@ pub(crate) fn paced_as(
                 let bodies = Bodies::new(t as u64);
                 let mut i = 0usize;
                 loop {
-                    let due = start + Duration::from_secs_f64(per_thread * i as f64);
+                    // Thread t is t/threads of a step behind thread 0, so
+                    // the requests arrive one at a time, evenly spread, as
+                    // from agents that are not synchronised (until
+                    // 2026-12-06 every thread sent at the same instants:
+                    // bursts of 8 that the server took in one wake-up and
+                    // one group commit, half the CPU of a spread load).
+                    let due = start
+                        + Duration::from_secs_f64(per_thread * (i as f64 + t as f64 / threads as f64));
                     if due.duration_since(start).as_secs_f64() >= secs {
                         break;
                     }
