@@ -157,7 +157,10 @@ fn main() {
         let settle = server.settle(Duration::from_secs(if quick { 30 } else { 60 }));
         // Both encodings: the bench's own identity bodies (the figure's
         // history) and what the agent really sends, one gzip report per POST.
-        for (gzipped, what) in [(false, "identity bodies"), (true, "gzip bodies, as the agent sends them")] {
+        for (gzipped, what) in [
+            (false, "identity bodies"),
+            (true, "gzip bodies, as the agent sends them"),
+        ] {
             let cpu0 = server.cpu_seconds();
             let threads0 = thread_cpu(server.child.id());
             let t = Instant::now();

@@ -44,7 +44,11 @@ fn parts(data: &Path, samples: f64) -> String {
     let mut entries: Vec<std::path::PathBuf> = Vec::new();
     for top in std::fs::read_dir(data).into_iter().flatten().flatten() {
         if top.file_name() == "tsdb" {
-            for e in std::fs::read_dir(top.path()).into_iter().flatten().flatten() {
+            for e in std::fs::read_dir(top.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 entries.push(e.path());
             }
         } else {
@@ -64,7 +68,11 @@ fn parts(data: &Path, samples: f64) -> String {
         if apparent == 0 && blocks == 0 {
             continue;
         }
-        let name = path.strip_prefix(data).unwrap_or(&path).display().to_string();
+        let name = path
+            .strip_prefix(data)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         out.push_str(&format!(
             "\n    {name}: {:.1} MB ({:.3} bytes/sample; apparent {:.1} MB)",
             blocks as f64 / 1e6,
@@ -195,7 +203,11 @@ pub(crate) fn run(quick: bool) {
     let listen = server.url.trim_start_matches("http://").to_string();
     let t = Instant::now();
     server.child = spawn_server(&listen, &data, &[]);
-    wait_healthy(&server.url, Duration::from_secs(60), Duration::from_millis(5));
+    wait_healthy(
+        &server.url,
+        Duration::from_secs(60),
+        Duration::from_millis(5),
+    );
     let restart = t.elapsed().as_secs_f64();
     let journal = health(&server.url)["storage"]["bytes"]["journal"].clone();
     println!(

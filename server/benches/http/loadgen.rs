@@ -283,7 +283,9 @@ pub(crate) fn paced_as(
                     // bursts of 8 that the server took in one wake-up and
                     // one group commit, half the CPU of a spread load).
                     let due = start
-                        + Duration::from_secs_f64(per_thread * (i as f64 + t as f64 / threads as f64));
+                        + Duration::from_secs_f64(
+                            per_thread * (i as f64 + t as f64 / threads as f64),
+                        );
                     if due.duration_since(start).as_secs_f64() >= secs {
                         break;
                     }
