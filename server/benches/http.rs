@@ -23,7 +23,11 @@
 //! - server RSS with 10,000 agents whose rings hold their full 15 minutes
 //!   (the steady state of the live ring buffer), under the paced load;
 //! - ingest latency p99 idle and while 10 clients hammer the worst legal
-//!   history query (`history_hammer`, `STATUSMONITOR_BENCH_ONLY=history-hammer`).
+//!   history query (`history_hammer`, `STATUSMONITOR_BENCH_ONLY=history-hammer`);
+//! - only when named in `STATUSMONITOR_BENCH_ONLY`: `paced-agent`, the paced
+//!   10,000 agents played by the agent's own simulator (gzip, three runs),
+//!   and `footprint`, the whole data directory and peak RSS after 20 h of
+//!   100 hosts through the API, maintenance and a graceful stop.
 //!
 //! The pieces live in `benches/http/`: `server` (the server under test and a
 //! logged-in API client), `loadgen` (reports and the ingest clients),
