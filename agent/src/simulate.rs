@@ -71,10 +71,32 @@ impl Rng {
 const CORES: usize = 8;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// One synthetic machine.
+/// One synthetic agent: a machine and its connection.
 struct FakeAgent {
     sender: Sender,
     host: Option<HostFacts>,
+    machine: Machine,
+    due: Instant,
+}
+
+impl FakeAgent {
+    fn new(n: usize, sender: Sender, due: Instant) -> Self {
+        Self {
+            sender,
+            host: Some(Machine::facts(n)),
+            machine: Machine::new(n),
+            due,
+        }
+    }
+
+    fn report(&mut self, interval_ms: u32) -> Report {
+        self.machine.report(now_ms(), interval_ms)
+    }
+}
+
+/// One synthetic machine's metrics (bounded random walks): what `simulate`
+/// sends, and what benchmarks that backfill history use as values.
+pub struct Machine {
     rng: Rng,
     cores: [f64; CORES],
     mhz: [f64; CORES],
@@ -85,24 +107,27 @@ struct FakeAgent {
     net: [f64; 4],
     temp: f64,
     uptime_s: u64,
-    due: Instant,
 }
 
-impl FakeAgent {
-    fn new(n: usize, sender: Sender, due: Instant) -> Self {
+impl Machine {
+    /// Machine number `n`'s host facts (`sim-00042`).
+    pub fn facts(n: usize) -> HostFacts {
+        HostFacts {
+            hostname: format!("sim-{n:05}"),
+            os: Some("Debian GNU/Linux 12".into()),
+            kernel: Some("6.1.0-sim".into()),
+            arch: Some("x86_64".into()),
+            cpu_model: Some("Simulated 8-core CPU".into()),
+            cores: Some(CORES as u32),
+        }
+    }
+
+    /// Machine number `n` (its walks are seeded by `n`).
+    pub fn new(n: usize) -> Self {
         let mut rng =
             Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
         let base = 5.0 + (rng.next() % 50) as f64;
         Self {
-            sender,
-            host: Some(HostFacts {
-                hostname: format!("sim-{n:05}"),
-                os: Some("Debian GNU/Linux 12".into()),
-                kernel: Some("6.1.0-sim".into()),
-                arch: Some("x86_64".into()),
-                cpu_model: Some("Simulated 8-core CPU".into()),
-                cores: Some(CORES as u32),
-            }),
             rng,
             cores: [base; CORES],
             mhz: [2400.0; CORES],
@@ -113,11 +138,11 @@ impl FakeAgent {
             net: [120_000.0, 60_000.0, 2_000.0, 1_000.0],
             temp: 45.0,
             uptime_s: 86_400 + n as u64 * 60,
-            due,
         }
     }
 
-    fn report(&mut self, interval_ms: u32) -> Report {
+    /// The next report (one step of every walk), stamped `ts_ms`.
+    pub fn report(&mut self, ts_ms: i64, interval_ms: u32) -> Report {
         let r = &mut self.rng;
         for c in &mut self.cores {
             *c = r.walk(*c, 6.0, 0.0, 100.0);
@@ -138,7 +163,7 @@ impl FakeAgent {
         let pct = |v: f64| (v * 10.0).round() / 10.0;
         let total = self.cores.iter().sum::<f64>() / CORES as f64;
         Report {
-            ts_ms: now_ms(),
+            ts_ms,
             interval_ms: Some(interval_ms),
             cpu: Some(Cpu {
                 total_pct: pct(total),

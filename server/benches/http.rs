@@ -23,7 +23,11 @@
 //! - server RSS with 10,000 agents whose rings hold their full 15 minutes
 //!   (the steady state of the live ring buffer), under the paced load;
 //! - ingest latency p99 idle and while 10 clients hammer the worst legal
-//!   history query (`history_hammer`, `STATUSMONITOR_BENCH_ONLY=history-hammer`).
+//!   history query (`history_hammer`, `STATUSMONITOR_BENCH_ONLY=history-hammer`);
+//! - only when named in `STATUSMONITOR_BENCH_ONLY`: `paced-agent`, the paced
+//!   10,000 agents played by the agent's own simulator (gzip, three runs),
+//!   and `footprint`, the whole data directory and peak RSS after 20 h of
+//!   100 hosts through the API, maintenance and a graceful stop.
 //!
 //! The pieces live in `benches/http/`: `server` (the server under test and a
 //! logged-in API client), `loadgen` (reports and the ingest clients),
@@ -155,28 +159,48 @@ fn main() {
         // flushes and compactions of them finish first, or the figure is
         // theirs (see the ring part).
         let settle = server.settle(Duration::from_secs(if quick { 30 } else { 60 }));
-        let cpu0 = server.cpu_seconds();
-        let threads0 = thread_cpu(server.child.id());
-        let t = Instant::now();
-        let sent = paced(
-            &server.url,
-            &agents[..n_paced],
-            Duration::from_secs(5),
-            paced_secs,
-            8,
-        );
-        let elapsed = t.elapsed().as_secs_f64();
-        let cpu = (server.cpu_seconds() - cpu0) / elapsed * 100.0;
-        let threads = thread_report(&threads0, &thread_cpu(server.child.id()), elapsed, sent);
-        let (rss, hwm) = server.memory_mib();
+        // Both encodings: the bench's own identity bodies (the figure's
+        // history) and what the agent really sends, one gzip report per POST.
+        for (gzipped, what) in [
+            (false, "identity bodies"),
+            (true, "gzip bodies, as the agent sends them"),
+        ] {
+            let cpu0 = server.cpu_seconds();
+            let threads0 = thread_cpu(server.child.id());
+            let t = Instant::now();
+            let sent = paced_as(
+                &server.url,
+                &agents[..n_paced],
+                Duration::from_secs(5),
+                paced_secs,
+                8,
+                gzipped,
+            );
+            let elapsed = t.elapsed().as_secs_f64();
+            let cpu = (server.cpu_seconds() - cpu0) / elapsed * 100.0;
+            let threads = thread_report(&threads0, &thread_cpu(server.child.id()), elapsed, sent);
+            let (rss, hwm) = server.memory_mib();
+            println!(
+                "\n{n_paced} agents at 5 s, {what}: server CPU {cpu:.1} % of one core ({:.0} µs per report), RSS {rss:.1} MiB (peak {hwm:.1} MiB), {sent} reports in {elapsed:.0}s [{}]{threads}",
+                cpu / 100.0 * elapsed / sent.max(1) as f64 * 1e6,
+                load()
+            );
+        }
         println!(
-            "\n{n_paced} agents at 5 s: server CPU {cpu:.1} % of one core ({:.0} µs per report), RSS {rss:.1} MiB (peak {hwm:.1} MiB), {sent} reports in {elapsed:.0}s [{}]{threads}",
-            cpu / 100.0 * elapsed / sent.max(1) as f64 * 1e6,
-            load()
+            "  method: {settle:.0}s after the agents' creation and the closed loops until the server's background work was done (a second under 5 % of a core), then an open loop, each agent one report per 5 s (2,000 reports/s) spread evenly over 8 threads, first with identity bodies, then gzip (flate2 `fast`, as the agent); server utime+stime from /proc/PID/stat over each run, by thread from /proc/PID/task; VmRSS at its end, VmHWM = peak of the whole benchmark so far\n"
         );
-        println!(
-            "  method: {settle:.0}s after the agents' creation and the closed loops until the server's background work was done (a second under 5 % of a core), then an open loop, each agent one report per 5 s (2,000 reports/s) spread evenly over 8 threads; server utime+stime from /proc/PID/stat over the run, by thread from /proc/PID/task; VmRSS at its end, VmHWM = peak of the whole benchmark so far\n"
-        );
+    }
+
+    // STATUSMONITOR_BENCH_ONLY=paced-agent: 10,000 agents played by the
+    // agent's own simulator (`statusmonitor-agent simulate`), gzip bodies.
+    if only.is_some() && run("paced-agent") {
+        paced_agent::run(quick);
+    }
+
+    // STATUSMONITOR_BENCH_ONLY=footprint: the whole data directory after
+    // 20 h of 100 hosts through the API, maintenance and a graceful stop.
+    if only.is_some() && run("footprint") {
+        footprint::run(quick);
     }
 
     // --- ring buffer at steady state -------------------------------------------
@@ -310,3 +334,11 @@ mod stamped_ws;
 /// against the same ingest idle. Self-contained: its own server and data.
 #[path = "http/history_hammer.rs"]
 mod history_hammer;
+
+/// The paced 10,000-agent cost with the agent's own simulator as the load.
+#[path = "http/paced_agent.rs"]
+mod paced_agent;
+
+/// The whole data directory and peak RSS after 20 h of 100 hosts.
+#[path = "http/footprint.rs"]
+mod footprint;

@@ -22,6 +22,7 @@
 //!   Reads go on throughout: a poisoned fjall still reads.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,34 @@ pub struct Tsdb {
     status: Mutex<Status>,
     /// One reopen at a time.
     reopening: Mutex<()>,
+    /// Writers holding a [`Writing`], and the top bit ([`STOPPING`]) once a
+    /// graceful stop has begun ([`Tsdb::flush`]), after which none is admitted.
+    writers: Arc<AtomicUsize>,
+}
+
+/// Set in [`Tsdb::writers`] by a graceful stop.
+const STOPPING: usize = 1 << (usize::BITS - 1);
+
+/// The engine for one write (ingest, a check result): a graceful stop waits
+/// for every one held to be dropped before it flushes, and admits none after,
+/// so nothing reaches the journal after its last flush.
+pub struct Writing {
+    engine: Arc<Engine>,
+    writers: Arc<AtomicUsize>,
+}
+
+impl std::ops::Deref for Writing {
+    type Target = Arc<Engine>;
+
+    fn deref(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.writers.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Tsdb {
@@ -132,6 +161,7 @@ impl Tsdb {
                 last_reopen: None,
             }),
             reopening: Mutex::new(()),
+            writers: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -142,6 +172,18 @@ impl Tsdb {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .expect("an engine is in place outside `reopen`, which holds the write lock")
+    }
+
+    /// The engine for one write, or `None` once a graceful stop has begun.
+    pub fn for_writing(&self) -> Option<Writing> {
+        if self.writers.fetch_add(1, Ordering::AcqRel) & STOPPING != 0 {
+            self.writers.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Writing {
+            engine: self.engine(),
+            writers: self.writers.clone(),
+        })
     }
 
     /// Free bytes on the data directory's file system (cached for
@@ -214,9 +256,11 @@ impl Tsdb {
     /// The engine to write a batch of reports to, or why not now: 507 while
     /// the disk is (nearly) full, 503 while the engine is being reopened. A
     /// failed engine is reopened here once there is space again.
-    pub async fn for_ingest(self: &Arc<Self>) -> Result<Arc<Engine>, ApiError> {
+    pub async fn for_ingest(self: &Arc<Self>) -> Result<Writing, ApiError> {
+        let stopping =
+            || ApiError::Unavailable("the server is stopping; retry in a few seconds".into());
         match self.refresh() {
-            DiskState::Ok => Ok(self.engine()),
+            DiskState::Ok => self.for_writing().ok_or_else(stopping),
             DiskState::LowSpace { free } => {
                 Err(ApiError::InsufficientStorage(self.low_space_message(free)))
             }
@@ -234,7 +278,7 @@ impl Tsdb {
                             "{reason}; {why}; retry in a few seconds"
                         )),
                     })?;
-                Ok(self.engine())
+                self.for_writing().ok_or_else(stopping)
             }
         }
     }
@@ -335,10 +379,21 @@ impl Tsdb {
         Ok(())
     }
 
-    /// Flushes the engine for a graceful stop. A failed one cannot be
-    /// flushed, and need not be: every acknowledged batch is in its journal,
-    /// replayed at the next start.
+    /// Flushes the engine for a graceful stop, so the next start replays
+    /// nothing: no write is admitted from here on, the writes in flight end
+    /// first (at most [`REOPEN_WAIT`]), and the maintenance thread stops after
+    /// its current pass, so nothing reaches the journal after the flush. A
+    /// failed engine cannot be flushed, and need not be: every acknowledged
+    /// batch is in its journal, replayed at the next start.
     pub fn flush(&self) -> Result<(), storage::Error> {
+        self.writers.fetch_or(STOPPING, Ordering::AcqRel);
+        let deadline = Instant::now() + REOPEN_WAIT;
+        while self.writers.load(Ordering::Acquire) & !STOPPING != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Some(background) = lock(&self.background).take() {
+            background.shutdown();
+        }
         if let DiskState::WriteFailed { .. } = lock(&self.status).state {
             tracing::warn!(
                 "the time-series store is not flushed: it stopped after a failed write; what \

@@ -1081,9 +1081,30 @@ mod footprint {
             ..config()
         };
         let engine = Engine::open(dir.path(), config, clock.clone()).unwrap();
+        // Whether the journal is back within its budget before `limit`.
+        let settles = |limit: Duration| {
+            let deadline = Instant::now() + limit;
+            loop {
+                if engine.stats().journal_bytes <= budget {
+                    return true;
+                }
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
         let mut peak = 0;
         let mut written = 0u64;
         let rows = rows(T0, T0 + 20 * HOUR);
+        // 24 bursts, one agent's 20 h each. fjall flushes in the background
+        // and writers do not wait for it, so how far one burst runs ahead of
+        // the budget depends on how much CPU the flush gets (3.2x was seen
+        // with seven builds on two cores when the 24 bursts ran back to
+        // back). So after each burst the test waits for the flushes to catch
+        // up (a barrier, not a sleep): the journal must come back within its
+        // budget every time, which it never does without the budget (the
+        // memtables here are far larger than everything written).
         for agent in 0..24u64 {
             for chunk in rows.chunks(60) {
                 engine.write(agent, chunk).unwrap();
@@ -1091,25 +1112,18 @@ mod footprint {
             }
             // At least a 24-byte key and 3 × 9 bytes of samples per row.
             written += rows.len() as u64 * (24 + 27);
+            assert!(
+                settles(Duration::from_secs(60)),
+                "journal still at {} bytes 60 s after burst {agent}, budget {budget}",
+                engine.stats().journal_bytes
+            );
         }
         assert!(written > 8 * budget, "the test writes only {written} bytes");
-        // fjall flushes in the background and writers do not wait for it, so
-        // under a burst on a busy machine the journal runs ahead of its
-        // budget for a while (3.2x was seen with seven builds on two cores);
-        // without the budget it would hold everything written (> 8x).
+        // One burst (20 h of one agent: about half the budget in the
+        // journal) on top of a journal within its budget.
         assert!(
-            peak <= 4 * budget,
+            peak <= 2 * budget,
             "journal peaked at {peak} bytes for a {budget}-byte budget"
-        );
-        // Once the flushes catch up, it is back within the budget.
-        let settled = (0..200).any(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            engine.stats().journal_bytes <= budget
-        });
-        assert!(
-            settled,
-            "journal still at {} bytes 10 s after the burst, budget {budget}",
-            engine.stats().journal_bytes
         );
     }
 

@@ -515,10 +515,11 @@ async fn run(inner: Arc<Inner>, id: u64) -> CheckResult {
     if let Some(days) = cert.flatten() {
         samples.push((SeriesKey::new(SERIES_CERT_DAYS), days));
     }
-    let engine = inner.tsdb.engine();
-    if let Err(e) = engine
-        .write_grouped(series_id(id), vec![Row::new(ts_ms, samples)])
-        .await
+    // None once the server is stopping: the result is not stored.
+    if let Some(engine) = inner.tsdb.for_writing()
+        && let Err(e) = engine
+            .write_grouped(series_id(id), vec![Row::new(ts_ms, samples)])
+            .await
     {
         tracing::warn!(check_id = id, error = %e, "cannot store a check result");
     }

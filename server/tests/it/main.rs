@@ -57,6 +57,8 @@ mod outbound;
 mod restart;
 /// A session that must change its password: refused everywhere, the live socket too.
 mod restricted;
+/// A graceful stop during ingest leaves nothing in the journal.
+mod shutdown;
 /// Single sign-on through a trusted reverse proxy's user header.
 mod sso;
 /// A private status page's secret key replaced: the old link refused.
