@@ -89,23 +89,29 @@ impl<'a> Reader<'a> {
         s
     }
 
+    /// The bytes not read yet, without consuming them.
+    pub fn peek_rest(&self) -> &'a [u8] {
+        &self.data[self.pos.min(self.data.len())..]
+    }
+
+    /// Consume `n` bytes (at most what is left).
+    pub fn skip(&mut self, n: usize) -> Result<()> {
+        self.bytes(n).map(|_| ())
+    }
+
     pub fn remaining(&self) -> usize {
         self.data.len().saturating_sub(self.pos)
     }
 }
 
 /// LSB-first bit reader.
-pub(crate) struct BitReader<'a> {
+struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
-impl<'a> BitReader<'a> {
-    pub(crate) fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    pub(crate) fn read(&mut self, n: u32) -> Result<u64> {
+impl BitReader<'_> {
+    fn read(&mut self, n: u32) -> Result<u64> {
         if n == 0 {
             return Ok(0);
         }
@@ -436,17 +442,15 @@ fn agg_residuals(r: &mut Reader<'_>, n: usize) -> Result<Vec<Vec<f64>>> {
     if r.remaining() != 0 {
         return Err(DecodeError("bytes after an aggregate series"));
     }
-    let (mut mins, mut maxs, mut lasts) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let mut mins = below;
+    let mut maxs = above;
+    let mut lasts = moves;
     let mut prev = anchor;
     for i in 0..n {
-        let last = prev.wrapping_add(moves[i]);
-        mins.push(prev.min(last).wrapping_sub(below[i]));
-        maxs.push(prev.max(last).wrapping_add(above[i]));
-        lasts.push(last);
+        let last = prev.wrapping_add(lasts[i]);
+        mins[i] = prev.min(last).wrapping_sub(mins[i]);
+        maxs[i] = prev.max(last).wrapping_add(maxs[i]);
+        lasts[i] = last;
         prev = last;
     }
     let sums = sums_from(mode, stored, &mins, &maxs, &counts)?;

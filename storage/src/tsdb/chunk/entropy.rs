@@ -231,7 +231,7 @@ pub(crate) fn decode_entropy(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
         ));
     }
     let freq = normalize(&counts, total).ok_or(DecodeError("entropy column model invalid"))?;
-    let mut cum = vec![0u32; k + 1];
+    let mut cum = [0u32; 66];
     for i in 0..k {
         cum[i + 1] = cum[i] + freq[i];
     }
@@ -240,14 +240,22 @@ pub(crate) fn decode_entropy(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
     if stream.len() < 4 {
         return Err(DecodeError("truncated rANS stream"));
     }
-    let mut slot_sym = vec![0u8; M as usize];
+    let mut slot_sym = [0u8; M as usize];
     for i in 0..k {
         slot_sym[cum[i] as usize..cum[i + 1] as usize].fill(i as u8);
     }
     let mut x = u32::from_le_bytes([stream[0], stream[1], stream[2], stream[3]]);
     let mut pos = 4;
-    let mut syms = Vec::with_capacity(n);
-    let mut mantissa_bits = 0usize;
+    // The mantissas follow the stream; they are read in the same loop (the
+    // rANS state is a serial chain, the bit reads can overlap it), and
+    // their length is known once every bit length is.
+    let mut bits = Bits {
+        data: r.peek_rest(),
+        pos: 0,
+        acc: 0,
+        n: 0,
+    };
+    let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let slot = x & (M - 1);
         let i = usize::from(slot_sym[slot as usize]);
@@ -259,31 +267,86 @@ pub(crate) fn decode_entropy(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
             pos += 1;
             x = (x << 8) | u32::from(b);
         }
-        let s = lo + i as u8;
-        mantissa_bits += usize::from(s.saturating_sub(1));
-        syms.push(s);
-    }
-    if x != RANS_L || pos != stream.len() {
-        return Err(DecodeError("rANS stream does not end where it began"));
-    }
-    let bytes = r.bytes(mantissa_bits.div_ceil(8))?;
-    let mut bits = super::decoder::BitReader::new(bytes);
-    let mut out = Vec::with_capacity(n);
-    for s in syms {
-        let u = match s {
-            0 => 0,
-            1 => 1,
-            s => {
-                let top = 1u64 << (s - 1);
-                top | bits.read(u32::from(s) - 1)?
-            }
+        let s = u32::from(lo) + i as u32;
+        let u = if s < 2 {
+            u64::from(s)
+        } else {
+            (1u64 << (s - 1)) | bits.read(s - 1)?
         };
         out.push(match m {
             mode::ZIGZAG => unzigzag(u),
             _ => base.wrapping_add(u as i64),
         });
     }
+    if x != RANS_L || pos != stream.len() {
+        return Err(DecodeError("rANS stream does not end where it began"));
+    }
+    r.skip(bits.used())?;
     Ok(out)
+}
+
+/// LSB-first bit reader over the mantissas, refilled a byte at a time, so
+/// that the bytes it consumed are exactly those holding the bits it read.
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    acc: u64,
+    n: u32,
+}
+
+impl Bits<'_> {
+    #[inline(always)]
+    fn read(&mut self, w: u32) -> Result<u64> {
+        if w > 56 {
+            return self.read_wide(w);
+        }
+        if self.n < w {
+            self.refill(w)?;
+        }
+        let v = self.acc & ((1u64 << w) - 1);
+        self.acc >>= w;
+        self.n -= w;
+        Ok(v)
+    }
+
+    /// 57 to 64 bits: two reads.
+    #[cold]
+    fn read_wide(&mut self, w: u32) -> Result<u64> {
+        let lo = self.read(32)?;
+        Ok(lo | (self.read(w - 32)? << 32))
+    }
+
+    /// Load bytes until at least `w` (≤ 56) bits are held.
+    #[inline]
+    fn refill(&mut self, w: u32) -> Result<()> {
+        if let Some(b) = self.data.get(self.pos..self.pos + 8) {
+            // Whole bytes up to 56 bits held, in one load.
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            let take = (63 - self.n) / 8;
+            let word = u64::from_le_bytes(a) & ((1u64 << (8 * take)) - 1);
+            self.acc |= word << self.n;
+            self.n += 8 * take;
+            self.pos += take as usize;
+            return Ok(());
+        }
+        while self.n < w {
+            let b = *self
+                .data
+                .get(self.pos)
+                .ok_or(DecodeError("truncated entropy column mantissas"))?;
+            self.pos += 1;
+            self.acc |= u64::from(b) << self.n;
+            self.n += 8;
+        }
+        Ok(())
+    }
+
+    /// Bytes that hold the bits read so far (bytes loaded ahead are not
+    /// counted).
+    fn used(&self) -> usize {
+        self.pos - (self.n / 8) as usize
+    }
 }
 
 #[cfg(test)]
