@@ -514,7 +514,7 @@ mod crash {
         };
         let agent = first.0;
         let q = req(agent, first.1, last.1 + 1, Some(Tier::Raw5s));
-        let res = engine.query(&q).unwrap();
+        let res = engine.query(&q).expect("query of the acknowledged range");
         let cpu = res
             .series
             .iter()
