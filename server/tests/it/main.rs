@@ -34,6 +34,8 @@ mod data;
 mod disk;
 /// `/metrics` with promtool, remote write into a real VictoriaMetrics, OpenAPI.
 mod ecosystem;
+/// Data format 5: a format-4 directory's aggregate blocks upgraded in place.
+mod format5;
 /// Browser headers, the Host check, panics, 405s, malformed input on every
 /// route, the OpenAPI document through a validator.
 mod hardening;

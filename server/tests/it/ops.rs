@@ -24,7 +24,7 @@ fn fixture_cpu(i: i64) -> f64 {
     ((i * 7) % 1000) as f64 / 10.0
 }
 
-async fn ingest(app: &TestApp, token: &str, reports: Vec<Value>) {
+pub(crate) async fn ingest(app: &TestApp, token: &str, reports: Vec<Value>) {
     let r = app
         .post(
             "/api/ingest",
@@ -45,7 +45,7 @@ async fn cpu(app: &TestApp, who: &Session, agent: u64, query: &str) -> Vec<(i64,
 }
 
 /// Packs every file of `dir` (but the lock) into a `.tar.zst` at `out`.
-fn pack_dir(dir: &Path, out: &Path) {
+pub(crate) fn pack_dir(dir: &Path, out: &Path) {
     let file = std::fs::File::create(out).unwrap();
     let zst = zstd::Encoder::new(file, 19).unwrap();
     let mut tar = tar::Builder::new(zst);
@@ -110,14 +110,14 @@ pub(crate) fn unpack(archive: &Path, dir: &Path) {
 }
 
 /// Closes the app's stores and hands back its directory.
-fn close(app: TestApp) -> tempfile::TempDir {
+pub(crate) fn close(app: TestApp) -> tempfile::TempDir {
     let TestApp { dir, state, .. } = app;
     state.flush().unwrap();
     drop(state);
     dir
 }
 
-fn format_file(dir: &Path) -> Option<String> {
+pub(crate) fn format_file(dir: &Path) -> Option<String> {
     std::fs::read_to_string(dir.join("FORMAT")).ok()
 }
 

@@ -198,6 +198,7 @@ impl Engine {
         for ks in targets.into_values() {
             ks.rotate_memtable_and_wait()
                 .map_err(Error::fjall("flush before compaction"))?;
+            super::crashpoint::reached("compact");
             ks.major_compact()
                 .map_err(Error::fjall("compact superseded entries"))?;
             report.compacted_keyspaces += 1;
@@ -275,6 +276,7 @@ impl Engine {
             batch
                 .commit()
                 .map_err(Error::fjall("commit sealed window"))?;
+            super::crashpoint::reached("seal");
             st.head_windows.remove(&w);
             report.sealed_windows += 1;
         }
@@ -465,6 +467,7 @@ impl Engine {
             batch.insert(&self.meta, watermark_key(agent.id, t as u8), ts_bytes(b));
             let mut st = agent.lock();
             batch.commit().map_err(Error::fjall("commit aggregates"))?;
+            super::crashpoint::reached("rollup");
             st.wm[t] = Some(b);
             drop(st);
             self.note_rewritten(tier, window);

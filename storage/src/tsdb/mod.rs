@@ -24,6 +24,7 @@ pub mod backup;
 pub mod chunk;
 pub mod clock;
 mod compactor;
+mod crashpoint;
 mod format;
 mod group;
 pub mod head;
@@ -55,6 +56,7 @@ pub use ring::{Live, Ring};
 pub use tier::Tier;
 
 pub use background::BackgroundHandle;
+pub use crashpoint::CRASH_AT_ENV;
 use format::check_format;
 pub use format::{FORMAT_FILE, FORMAT_VERSION};
 pub use write::Row;
@@ -374,7 +376,9 @@ impl Engine {
         for ks in all {
             ks.rotate_memtable_and_wait()
                 .map_err(Error::fjall("flush memtable"))?;
+            crashpoint::reached("flush");
         }
+        crashpoint::reached("journal");
         // Seal the active journal and delete every journal whose data is
         // now in tables (all of them, unless a write came in meanwhile).
         self.db

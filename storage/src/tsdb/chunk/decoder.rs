@@ -6,8 +6,8 @@ use std::borrow::Cow;
 
 use super::encoder::{MAX_SCALE, POW10};
 use super::{
-    BLOCK_V1, BLOCK_V2, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS, SeriesColumns, itag, layout,
-    sum_mode, tag, unzigzag,
+    BLOCK_V1, BLOCK_V2, BLOCK_V3, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS, SeriesColumns,
+    itag, layout, sum_mode, tag, unzigzag,
 };
 
 /// Why bytes did not decode.
@@ -87,6 +87,16 @@ impl<'a> Reader<'a> {
         let s = &self.data[self.pos.min(self.data.len())..];
         self.pos = self.data.len();
         s
+    }
+
+    /// The bytes not read yet, without consuming them.
+    pub fn peek_rest(&self) -> &'a [u8] {
+        &self.data[self.pos.min(self.data.len())..]
+    }
+
+    /// Consume `n` bytes (at most what is left).
+    pub fn skip(&mut self, n: usize) -> Result<()> {
+        self.bytes(n).map(|_| ())
     }
 
     pub fn remaining(&self) -> usize {
@@ -262,6 +272,7 @@ fn decode_ints_at(r: &mut Reader<'_>, n: usize, depth: u8) -> Result<Vec<i64>> {
                 }
             }
         }
+        itag::ENTROPY => return super::entropy::decode_entropy(r, n),
         _ => return Err(DecodeError("unknown integer column tag")),
     }
     Ok(out)
@@ -366,33 +377,90 @@ fn agg_offsets(r: &mut Reader<'_>, n: usize) -> Result<Vec<Vec<f64>>> {
     if r.remaining() != 0 {
         return Err(DecodeError("bytes after an aggregate series"));
     }
-    let sums: Vec<i64> = match mode {
-        sum_mode::PLAIN => stored,
-        sum_mode::OVER_MIN => (0..n)
-            .map(|i| stored[i].wrapping_add(counts[i].wrapping_mul(mins[i])))
-            .collect(),
-        sum_mode::OVER_MID => (0..n)
-            .map(|i| {
-                let mid =
-                    counts[i].wrapping_mul(mins[i].wrapping_add(mins[i].wrapping_add(spread[i])));
-                stored[i].wrapping_add(mid) / 2
-            })
-            .collect(),
-        _ => return Err(DecodeError("unknown sum mode")),
-    };
+    let maxs: Vec<i64> = mins
+        .iter()
+        .zip(&spread)
+        .map(|(m, s)| m.wrapping_add(*s))
+        .collect();
+    let sums = sums_from(mode, stored, &mins, &maxs, &counts)?;
     let dec = |v: i64| v as f64 / p;
     Ok(vec![
         mins.iter().map(|m| dec(*m)).collect(),
-        mins.iter()
-            .zip(&spread)
-            .map(|(m, s)| dec(m.wrapping_add(*s)))
-            .collect(),
+        maxs.into_iter().map(dec).collect(),
         sums.into_iter().map(dec).collect(),
         counts.iter().map(|c| *c as f64).collect(),
         mins.iter()
             .zip(&last_off)
             .map(|(m, l)| dec(m.wrapping_add(*l)))
             .collect(),
+    ])
+}
+
+/// The sum as [`agg_offsets`] and [`agg_residuals`] store it: `stored` in
+/// `mode`, undone with the wrapping operations the encoder used.
+fn sums_from(
+    mode: u8,
+    stored: Vec<i64>,
+    mins: &[i64],
+    maxs: &[i64],
+    counts: &[i64],
+) -> Result<Vec<i64>> {
+    let n = stored.len();
+    Ok(match mode {
+        sum_mode::PLAIN => stored,
+        sum_mode::OVER_MIN => (0..n)
+            .map(|i| stored[i].wrapping_add(counts[i].wrapping_mul(mins[i])))
+            .collect(),
+        sum_mode::OVER_MID => (0..n)
+            .map(|i| {
+                let mid = counts[i].wrapping_mul(mins[i].wrapping_add(maxs[i]));
+                stored[i].wrapping_add(mid) / 2
+            })
+            .collect(),
+        sum_mode::HALF_MID => (0..n)
+            .map(|i| stored[i].wrapping_add(sum_mode::half_mid(counts[i], mins[i], maxs[i])))
+            .collect(),
+        _ => return Err(DecodeError("unknown sum mode")),
+    })
+}
+
+/// The five columns of an aggregate series in the [`layout::RESIDUALS`]
+/// layout (after its layout byte), which must use up `r`.
+fn agg_residuals(r: &mut Reader<'_>, n: usize) -> Result<Vec<Vec<f64>>> {
+    let scale = r.u8()?;
+    if scale > MAX_SCALE {
+        return Err(DecodeError("decimal scale above 9"));
+    }
+    let p = POW10[scale as usize];
+    let anchor = unzigzag(r.varint()?);
+    let moves = decode_ints(r, n)?;
+    let below = decode_ints(r, n)?;
+    let above = decode_ints(r, n)?;
+    let counts = decode_ints(r, n)?;
+    let mode = r.u8()?;
+    let stored = decode_ints(r, n)?;
+    if r.remaining() != 0 {
+        return Err(DecodeError("bytes after an aggregate series"));
+    }
+    let mut mins = below;
+    let mut maxs = above;
+    let mut lasts = moves;
+    let mut prev = anchor;
+    for i in 0..n {
+        let last = prev.wrapping_add(lasts[i]);
+        mins[i] = prev.min(last).wrapping_sub(mins[i]);
+        maxs[i] = prev.max(last).wrapping_add(maxs[i]);
+        lasts[i] = last;
+        prev = last;
+    }
+    let sums = sums_from(mode, stored, &mins, &maxs, &counts)?;
+    let dec = |v: &i64| *v as f64 / p;
+    Ok(vec![
+        mins.iter().map(dec).collect(),
+        maxs.iter().map(dec).collect(),
+        sums.iter().map(dec).collect(),
+        counts.iter().map(|c| *c as f64).collect(),
+        lasts.iter().map(dec).collect(),
     ])
 }
 
@@ -419,7 +487,7 @@ impl<'a> BlockReader<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<BlockReader<'a>> {
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != BLOCK_V1 && version != BLOCK_V2 {
+        if !(BLOCK_V1..=BLOCK_V3).contains(&version) {
             return Err(DecodeError("unknown block version"));
         }
         let flags = r.u8()?;
@@ -544,6 +612,9 @@ impl<'a> BlockReader<'a> {
             match r.u8()? {
                 layout::FLOATS => float_columns(&mut r, self.kind.columns(), e.n_present)?,
                 layout::OFFSETS => agg_offsets(&mut r, e.n_present)?,
+                layout::RESIDUALS if self.version >= BLOCK_V3 => {
+                    agg_residuals(&mut r, e.n_present)?
+                }
                 _ => return Err(DecodeError("unknown aggregate series layout")),
             }
         } else {
@@ -769,7 +840,7 @@ mod tests {
     /// Decodes bit for bit; returns the layout of each series.
     fn round_trip_agg(block: &Block) -> Vec<u8> {
         let bytes = encode_block(block, None);
-        assert_eq!(bytes[0], super::super::BLOCK_V2);
+        assert_eq!(bytes[0], super::super::BLOCK_V3);
         assert!(same_bits(block, &decode_block(&bytes).unwrap()));
         let r = BlockReader::parse(&bytes).unwrap();
         (0..block.series.len())
@@ -804,9 +875,11 @@ mod tests {
             // single-sample buckets
             (0..30).map(|i| vec![i as f64 * 0.25]).collect(),
         ]);
-        assert_eq!(
-            round_trip_agg(&block),
-            vec![super::super::layout::OFFSETS; 5]
+        // One of the integer layouts (whichever is smaller), never floats.
+        assert!(
+            round_trip_agg(&block)
+                .iter()
+                .all(|l| *l != super::super::layout::FLOATS)
         );
     }
 
@@ -851,7 +924,10 @@ mod tests {
         for s in &mut block.series[0].cols[2] {
             *s = (*s * 10.0).round() / 10.0;
         }
-        assert_eq!(round_trip_agg(&block), vec![super::super::layout::OFFSETS]);
+        assert_eq!(
+            round_trip_agg(&block),
+            vec![super::super::layout::RESIDUALS]
+        );
         let v2 = encode_block(&block, None).len();
         let mut v1 = 0;
         for c in &block.series[0].cols {

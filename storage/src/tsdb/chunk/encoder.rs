@@ -5,7 +5,7 @@
 //! value, and a full-precision float no more than Gorilla or raw bytes.
 
 use super::{
-    BLOCK_V1, BLOCK_V2, BitWriter, Block, BlockKind, FLAG_ZSTD, GROUP, bit_width, itag, layout,
+    BLOCK_V1, BLOCK_V3, BitWriter, Block, BlockKind, FLAG_ZSTD, GROUP, bit_width, itag, layout,
     put_varint, sum_mode, tag, zigzag,
 };
 
@@ -415,32 +415,75 @@ pub fn encode_column(vals: &[f64], out: &mut Vec<u8>) {
     out.extend_from_slice(&best);
 }
 
+/// An integer column of a version-3 aggregate block: the smaller of
+/// [`encode_ints`] and the entropy-coded column (of the values, or of their
+/// quotients by a common factor).
+pub(crate) fn encode_ints_v3(vals: &[i64], out: &mut Vec<u8>) {
+    let mut best = Vec::new();
+    encode_ints(vals, &mut best);
+    // A column of a few values or of a few bytes cannot gain from a model.
+    if vals.len() >= 8 && best.len() > 8 {
+        let mut cand = Vec::new();
+        if super::entropy::encode_entropy_below(vals, best.len(), &mut cand)
+            && cand.len() < best.len()
+        {
+            best = cand;
+        }
+        let g = common_factor(vals);
+        if g > 1 && g <= i64::MAX as u64 {
+            let scaled: Vec<i64> = vals.iter().map(|v| v / g as i64).collect();
+            let mut cand = vec![itag::GCD];
+            put_varint(&mut cand, g);
+            if super::entropy::encode_entropy_below(&scaled, best.len(), &mut cand)
+                && cand.len() < best.len()
+            {
+                best = cand;
+            }
+        }
+    }
+    out.extend_from_slice(&best);
+}
+
 /// The columns of one aggregate series (min, max, sum, count, last) in the
-/// smallest of the version-2 layouts.
+/// smallest of the version-3 layouts.
 fn encode_agg_series(cols: &[Vec<f64>], out: &mut Vec<u8>) {
-    let mut floats = vec![layout::FLOATS];
+    let mut best = vec![layout::FLOATS];
     let mut col = Vec::new();
     for c in cols {
         col.clear();
         encode_column(c, &mut col);
-        put_varint(&mut floats, col.len() as u64);
-        floats.extend_from_slice(&col);
+        put_varint(&mut best, col.len() as u64);
+        best.extend_from_slice(&col);
     }
-    match encode_agg_offsets(cols) {
-        Some(offsets) if offsets.len() < floats.len() => out.extend_from_slice(&offsets),
-        _ => out.extend_from_slice(&floats),
+    if let Some(ints) = agg_ints(cols) {
+        // Both integer layouts end with the same sum column.
+        let mut sum = Vec::new();
+        encode_agg_sum(&ints, &mut sum);
+        for cand in [
+            encode_agg_offsets(&ints, &sum),
+            encode_agg_residuals(&ints, &sum),
+        ] {
+            if cand.len() < best.len() {
+                best = cand;
+            }
+        }
     }
+    out.extend_from_slice(&best);
 }
 
-/// The [`layout::OFFSETS`] encoding of an aggregate series, when its columns
-/// allow it: min, max, sum and last exact decimals of one scale, counts
-/// whole numbers. Within a bucket `max − min` and `last − min` are no wider
-/// than the bucket's spread, where `max` and `last` alone are as wide as the
-/// values; the sum is kept relative to what min and max predict. All the
-/// arithmetic wraps, and the decoder undoes it with the same wrapping
-/// operations, so the scaled integers come back exactly whatever their size
-/// (they are below 2^53, so `2 × sum` cannot overflow either).
-fn encode_agg_offsets(cols: &[Vec<f64>]) -> Option<Vec<u8>> {
+/// An aggregate series as scaled integers.
+struct AggInts {
+    scale: u8,
+    mins: Vec<i64>,
+    maxs: Vec<i64>,
+    sums: Vec<i64>,
+    counts: Vec<i64>,
+    lasts: Vec<i64>,
+}
+
+/// The columns as integers when the integer layouts apply: min, max, sum
+/// and last exact decimals of one scale, counts whole numbers.
+fn agg_ints(cols: &[Vec<f64>]) -> Option<AggInts> {
     let [min, max, sum, count, last] = cols else {
         return None;
     };
@@ -461,26 +504,21 @@ fn encode_agg_offsets(cols: &[Vec<f64>]) -> Option<Vec<u8>> {
         .flat_map(|c| c.iter().copied())
         .collect();
     let (scale, ints) = as_decimals(&all)?;
-    let (mins, rest) = ints.split_at(n);
-    let (maxs, rest) = rest.split_at(n);
-    let (sums, lasts) = rest.split_at(n);
+    let mut chunks = ints.chunks_exact(n).map(<[i64]>::to_vec);
+    Some(AggInts {
+        scale,
+        mins: chunks.next()?,
+        maxs: chunks.next()?,
+        sums: chunks.next()?,
+        lasts: chunks.next()?,
+        counts,
+    })
+}
 
-    let mut out = vec![layout::OFFSETS, scale];
-    encode_ints(mins, &mut out);
-    let spread: Vec<i64> = maxs
-        .iter()
-        .zip(mins)
-        .map(|(x, m)| x.wrapping_sub(*m))
-        .collect();
-    encode_ints(&spread, &mut out);
-    encode_ints(&counts, &mut out);
-    let last_off: Vec<i64> = lasts
-        .iter()
-        .zip(mins)
-        .map(|(l, m)| l.wrapping_sub(*m))
-        .collect();
-    encode_ints(&last_off, &mut out);
-
+/// The sum in the smallest of its modes: `u8 mode` · integer column.
+fn encode_agg_sum(a: &AggInts, out: &mut Vec<u8>) {
+    let n = a.mins.len();
+    let (mins, maxs, sums, counts) = (&a.mins, &a.maxs, &a.sums, &a.counts);
     let over_min: Vec<i64> = (0..n)
         .map(|i| sums[i].wrapping_sub(counts[i].wrapping_mul(mins[i])))
         .collect();
@@ -491,22 +529,82 @@ fn encode_agg_offsets(cols: &[Vec<f64>]) -> Option<Vec<u8>> {
                 .wrapping_sub(counts[i].wrapping_mul(mins[i].wrapping_add(maxs[i])))
         })
         .collect();
+    let half_mid: Vec<i64> = (0..n)
+        .map(|i| sums[i].wrapping_sub(sum_mode::half_mid(counts[i], mins[i], maxs[i])))
+        .collect();
     let mut best: Vec<u8> = Vec::new();
     let mut cand = Vec::new();
     for (mode, vals) in [
-        (sum_mode::PLAIN, sums),
+        (sum_mode::PLAIN, &sums[..]),
         (sum_mode::OVER_MIN, &over_min[..]),
         (sum_mode::OVER_MID, &over_mid[..]),
+        (sum_mode::HALF_MID, &half_mid[..]),
     ] {
         cand.clear();
         cand.push(mode);
-        encode_ints(vals, &mut cand);
+        encode_ints_v3(vals, &mut cand);
         if best.is_empty() || cand.len() < best.len() {
             std::mem::swap(&mut best, &mut cand);
         }
     }
     out.extend_from_slice(&best);
-    Some(out)
+}
+
+/// The [`layout::OFFSETS`] encoding of an aggregate series. Within a bucket
+/// `max − min` and `last − min` are no wider than the bucket's spread,
+/// where `max` and `last` alone are as wide as the values; the sum is kept
+/// relative to what min and max predict. All the arithmetic wraps, and the
+/// decoder undoes it with the same wrapping operations, so the scaled
+/// integers come back exactly whatever their size (they are below 2^53, so
+/// `2 × sum` cannot overflow either).
+fn encode_agg_offsets(a: &AggInts, sum: &[u8]) -> Vec<u8> {
+    let mut out = vec![layout::OFFSETS, a.scale];
+    encode_ints_v3(&a.mins, &mut out);
+    let spread: Vec<i64> = a
+        .maxs
+        .iter()
+        .zip(&a.mins)
+        .map(|(x, m)| x.wrapping_sub(*m))
+        .collect();
+    encode_ints_v3(&spread, &mut out);
+    encode_ints_v3(&a.counts, &mut out);
+    let last_off: Vec<i64> = a
+        .lasts
+        .iter()
+        .zip(&a.mins)
+        .map(|(l, m)| l.wrapping_sub(*m))
+        .collect();
+    encode_ints_v3(&last_off, &mut out);
+    out.extend_from_slice(sum);
+    out
+}
+
+/// The [`layout::RESIDUALS`] encoding: each bucket relative to the previous
+/// bucket's last value (the first to an anchor, its own min).
+fn encode_agg_residuals(a: &AggInts, sum: &[u8]) -> Vec<u8> {
+    let n = a.mins.len();
+    let mut out = vec![layout::RESIDUALS, a.scale];
+    let anchor = a.mins[0];
+    put_varint(&mut out, zigzag(anchor));
+    let (mut moves, mut below, mut above) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut prev = anchor;
+    for i in 0..n {
+        let last = a.lasts[i];
+        moves.push(last.wrapping_sub(prev));
+        below.push(prev.min(last).wrapping_sub(a.mins[i]));
+        above.push(a.maxs[i].wrapping_sub(prev.max(last)));
+        prev = last;
+    }
+    encode_ints_v3(&moves, &mut out);
+    encode_ints_v3(&below, &mut out);
+    encode_ints_v3(&above, &mut out);
+    encode_ints_v3(&a.counts, &mut out);
+    out.extend_from_slice(sum);
+    out
 }
 
 /// Encode a block. With `zstd_level`, the body is compressed when that makes
@@ -552,10 +650,10 @@ pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
     body.extend_from_slice(&data);
 
     let mut out = Vec::with_capacity(body.len() + 8);
-    // Raw blocks did not change in version 2: they keep version 1.
+    // Raw blocks did not change since version 1: they keep it.
     out.push(match block.kind {
         BlockKind::Raw => BLOCK_V1,
-        BlockKind::Agg => BLOCK_V2,
+        BlockKind::Agg => BLOCK_V3,
     });
     let compressed = zstd_level
         .filter(|_| body.len() > 128)

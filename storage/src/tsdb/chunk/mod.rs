@@ -17,6 +17,7 @@
 
 pub mod decoder;
 pub mod encoder;
+mod entropy;
 
 pub use decoder::{BlockReader, DecodeError, decode_block, decode_column};
 pub use encoder::{encode_block, encode_column, encode_ints};
@@ -26,6 +27,10 @@ pub use encoder::{encode_block, encode_column, encode_ints};
 pub const BLOCK_V1: u8 = 1;
 /// Version byte of aggregate blocks with a layout byte per series.
 pub const BLOCK_V2: u8 = 2;
+/// Version byte of aggregate blocks that may use the [`layout::RESIDUALS`]
+/// layout and entropy-coded integer columns ([`itag::ENTROPY`]) (data
+/// format 5).
+pub const BLOCK_V3: u8 = 3;
 /// Flag bit: the block body is one zstd frame.
 pub const FLAG_ZSTD: u8 = 1;
 /// Values per bit-packing group; each group carries its own bit width.
@@ -61,6 +66,10 @@ pub(crate) mod itag {
     /// Mostly zeros (idle disks, quiet interfaces): a bitmap of the non-zero
     /// positions, then an integer column of just the non-zero values.
     pub const SPARSE: u8 = 5;
+    /// Bit lengths rANS-coded with the column's own histogram, then the
+    /// bits below each value's leading one (aggregate blocks of version 3;
+    /// see `entropy.rs`).
+    pub const ENTROPY: u8 = 6;
 }
 
 /// How a version-2 aggregate series stores its five columns (first byte of
@@ -73,6 +82,13 @@ pub(crate) mod layout {
     /// `10^scale`) of `min`, `max − min`, `count`, `last − min`, then a
     /// [`super::sum_mode`] byte and the integer column of the sum it names.
     pub const OFFSETS: u8 = 1;
+    /// Version 3: like [`OFFSETS`] a decimal scale, then each bucket
+    /// relative to the previous bucket's `last` (`prev`; the first one's is
+    /// a zig-zag varint anchor): `last − prev`, `min(prev, last) − min`,
+    /// `max − max(prev, last)`, `count`, then a [`super::sum_mode`] byte and
+    /// the sum column it names. A random walk's minute moves by its net
+    /// step and strays from its two ends by less than its whole spread.
+    pub const RESIDUALS: u8 = 2;
 }
 
 /// How the sum is stored in the [`layout::OFFSETS`] layout (smallest wins).
@@ -84,6 +100,15 @@ pub(crate) mod sum_mode {
     /// `2 × sum − count × (min + max)`: twice the distance of the sum from
     /// the one the bucket's midpoint would give.
     pub const OVER_MID: u8 = 2;
+    /// `sum − (count × (min + max)) >> 1` (arithmetic shift, wrapping): the
+    /// distance from the midpoint's sum without the factor 2 of
+    /// [`OVER_MID`] (version 3).
+    pub const HALF_MID: u8 = 3;
+
+    /// What [`HALF_MID`] subtracts.
+    pub(crate) fn half_mid(count: i64, min: i64, max: i64) -> i64 {
+        count.wrapping_mul(min.wrapping_add(max)) >> 1
+    }
 }
 
 /// What a block's series carry.
@@ -283,14 +308,40 @@ mod fixture {
         assert_eq!(decoder::decode_block(&bytes).unwrap(), agg_example());
     }
 
+    /// `agg_example()` as the version-2 encoder wrote it (data format 4:
+    /// the decimal series in the offsets layout, the other five float
+    /// columns): data directories of format 4 hold blocks like it.
+    const V2_AGG: &str = "020001030b0380a08480c268c0a907000200031805020553010103fa011d07480503001e00180214043f0203305708800011039a9999999999b9bf343333333333d33f1103000000205fa0e241343333333333d33f1103000000205fa00242cecccccccccc0c400900000000000000284011030000000000001c40343333333333d33f";
+
     #[test]
-    fn aggregate_blocks_are_written_as_v2_and_smaller() {
-        let bytes = encode_block(&agg_example(), None);
+    fn aggregate_block_v2_still_decodes() {
+        let bytes = unhex(V2_AGG);
         assert_eq!(bytes[0], BLOCK_V2);
         assert_eq!(decoder::decode_block(&bytes).unwrap(), agg_example());
-        // The decimal series takes the offsets layout, the other stays floats.
+        let r = decoder::BlockReader::parse(&bytes).unwrap();
+        assert_eq!(r.layout_of(0), Some(layout::OFFSETS));
+        assert_eq!(r.layout_of(1), Some(layout::FLOATS));
+    }
+
+    /// A layout or an entropy-coded column in a block that claims an older
+    /// version is refused, not guessed at.
+    #[test]
+    fn version_3_contents_need_a_version_3_block() {
+        let mut bytes = encode_block(&agg_example(), None);
+        assert_eq!(bytes[0], BLOCK_V3);
+        assert_eq!(decoder::decode_block(&bytes).unwrap(), agg_example());
+        bytes[0] = 4;
+        assert!(decoder::decode_block(&bytes).is_err(), "unknown version");
+    }
+
+    #[test]
+    fn aggregate_blocks_are_written_as_v3_and_smaller() {
+        let bytes = encode_block(&agg_example(), None);
+        assert_eq!(bytes[0], BLOCK_V3);
+        assert_eq!(decoder::decode_block(&bytes).unwrap(), agg_example());
         let r = decoder::BlockReader::parse(&bytes).unwrap();
         assert_eq!(r.series(0).unwrap(), agg_example().series[0]);
+        assert!(bytes.len() <= unhex(V2_AGG).len(), "{} bytes", bytes.len());
         assert!(bytes.len() < unhex(V1_AGG).len(), "{} bytes", bytes.len());
     }
 }
