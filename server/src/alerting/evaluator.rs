@@ -163,6 +163,51 @@ fn restarts_in(window: &[Arc<Report>], label: Option<&str>) -> Vec<(Option<Strin
     out
 }
 
+/// Reports in a row whose container list (or unit list) was read without a
+/// label before that label's firing state resolves as gone: 3 reports, 15 s
+/// at the default interval. One list without it is not enough: `docker
+/// compose up` removes a container before it creates its successor of the
+/// same name, and a list can be read between the two.
+pub const GONE_AFTER_REPORTS: usize = 3;
+
+/// Whether `label` of a per-container rule (a container name) or of a
+/// `service_failed` rule (a unit) is gone from `window` (the agent's
+/// reports, oldest first): absent from each of the latest
+/// [`GONE_AFTER_REPORTS`] lists that were read. Reports that carry no list
+/// (not collected) neither count nor interrupt. Always false for other
+/// metrics.
+pub fn gone(metric: AlertMetric, window: &[Arc<Report>], label: &str) -> bool {
+    let listed = |r: &Report| -> Option<bool> {
+        match metric {
+            AlertMetric::ContainerDown
+            | AlertMetric::ContainerUnhealthy
+            | AlertMetric::ContainerRestarts
+            | AlertMetric::ContainerCpuPct
+            | AlertMetric::ContainerMemoryPct => {
+                Some(r.containers.as_ref()?.iter().any(|c| c.name == label))
+            }
+            // Only failed units and the units the agent watches are
+            // listed: a unit absent from a list is not failed.
+            AlertMetric::ServiceFailed => {
+                Some(r.services.as_ref()?.iter().any(|s| s.unit == label))
+            }
+            _ => None,
+        }
+    };
+    let mut absent = 0;
+    for r in window.iter().rev() {
+        match listed(r) {
+            Some(true) => return false,
+            Some(false) => absent += 1,
+            None => {}
+        }
+        if absent >= GONE_AFTER_REPORTS {
+            return true;
+        }
+    }
+    false
+}
+
 /// The value of one label of `metric` in `report`.
 fn value_of(report: &Report, metric: AlertMetric, label: Option<&str>) -> Option<f64> {
     values(report, metric, label)

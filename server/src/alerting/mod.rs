@@ -668,7 +668,8 @@ impl Inner {
             vec![latest]
         };
         let observations = observe(rule, &window);
-        if observations.is_empty() {
+        let gone = self.gone_labels(state, rule, agent_id, &observations);
+        if observations.is_empty() && gone.is_empty() {
             return Ok(pending);
         }
         let mut agent_name = None;
@@ -706,7 +707,73 @@ impl Inner {
                 agent_name.as_deref().unwrap_or(""),
             )?);
         }
+        // Containers removed (and units no longer listed) while firing:
+        // resolved, with no reading (0).
+        for label in gone {
+            if agent_name.is_none() {
+                agent_name = Some(
+                    self.catalog
+                        .agent(agent_id)?
+                        .map_or_else(|| format!("agent {agent_id}"), |a| a.name),
+                );
+            }
+            pending.extend(self.step(
+                state,
+                rule,
+                agent_id,
+                Some(&label),
+                false,
+                false,
+                0.0,
+                rule.threshold.unwrap_or(0.0),
+                now,
+                agent_name.as_deref().unwrap_or(""),
+            )?);
+        }
         Ok(pending)
+    }
+
+    /// The firing labels of `rule` on `agent_id` that `observations` no
+    /// longer carry and whose container (or unit) is gone from the agent's
+    /// lists ([`evaluator::gone`]): a removed container's state would
+    /// otherwise stay firing for ever. A named `container_down` rule always
+    /// observes its container (absent reads as down), so it keeps firing
+    /// until the container runs again or the rule changes.
+    fn gone_labels(
+        &self,
+        state: &EvalState,
+        rule: &RuleRecord,
+        agent_id: u64,
+        observations: &[evaluator::Observation],
+    ) -> Vec<String> {
+        let tag_rule = rule.agent_id == TAG_RULE_AGENT;
+        let unobserved: Vec<String> = state
+            .firing
+            .keys()
+            .filter(|(id, _)| *id == rule.id)
+            .filter_map(|(_, key)| {
+                let label = if tag_rule {
+                    match split_tag_key(key)? {
+                        (agent, Some(label)) if agent == agent_id => label,
+                        _ => return None,
+                    }
+                } else {
+                    (!key.is_empty()).then_some(key.as_str())?
+                };
+                let observed = observations
+                    .iter()
+                    .any(|o| o.label.as_deref() == Some(label));
+                (!observed).then(|| label.to_owned())
+            })
+            .collect();
+        if unobserved.is_empty() {
+            return unobserved;
+        }
+        let window = self.ring.snapshot(agent_id, i64::MIN);
+        unobserved
+            .into_iter()
+            .filter(|label| evaluator::gone(rule.metric, &window, label))
+            .collect()
     }
 
     /// Applies one observation of (rule, agent, label): fire, renotify
