@@ -151,6 +151,7 @@ impl AppState {
             ring_replay_ms = (opening.elapsed() - engine_opened).as_millis() as u64,
             "stores opened"
         );
+        let alert_engine = engine.clone();
         let tsdb = Arc::new(Tsdb::new(
             engine,
             data_dir.path(),
@@ -159,7 +160,13 @@ impl AppState {
             config.min_free_bytes,
         ));
         let alerting = Arc::new(
-            Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
+            Alerting::start(
+                &config,
+                catalog.clone(),
+                ring.clone(),
+                Some(alert_engine),
+                clock.clone(),
+            )
                 .context("cannot load alert rules")?,
         );
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;

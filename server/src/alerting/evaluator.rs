@@ -208,6 +208,27 @@ pub fn gone(metric: AlertMetric, window: &[Arc<Report>], label: &str) -> bool {
     false
 }
 
+/// Restarts counted from the stored restart count of one container name
+/// (`container.restarts{name}`, 1 m buckets oldest first), for windows
+/// longer than the ring keeps. The count only grows while a container id
+/// lives and starts again from 0 when the name is recreated: each bucket
+/// adds what the count gained since the previous bucket's last value, or,
+/// when it fell below that (recreated), what it gained within the bucket.
+/// The first bucket adds what it gained within itself. Exact unless a
+/// recreation and restarts of the old container share one minute.
+pub fn restarts_in_points(points: &[storage::tsdb::Point]) -> f64 {
+    let mut total = 0.0;
+    let mut prev: Option<f64> = None;
+    for p in points {
+        total += match prev {
+            Some(before) if p.min >= before => p.last - before,
+            _ => (p.last - p.min).max(0.0),
+        };
+        prev = Some(p.last);
+    }
+    total
+}
+
 /// The value of one label of `metric` in `report`.
 fn value_of(report: &Report, metric: AlertMetric, label: Option<&str>) -> Option<f64> {
     values(report, metric, label)
@@ -330,6 +351,26 @@ mod tests {
             created_ms: 0,
             updated_ms: 0,
         }
+    }
+
+    /// Restarts from stored 1 m buckets: increases within one container,
+    /// nothing for a recreation (the count starts again from 0).
+    #[test]
+    fn restarts_from_stored_buckets() {
+        let p = |min: f64, last: f64| storage::tsdb::Point {
+            ts_ms: 0,
+            min,
+            max: last.max(min),
+            sum: 0.0,
+            count: 12,
+            last,
+        };
+        assert_eq!(restarts_in_points(&[]), 0.0);
+        // 5 → 5 → 7 (two restarts) → 7 → recreated at 0 → 1 (one restart).
+        let buckets = [p(5.0, 5.0), p(5.0, 5.0), p(5.0, 7.0), p(7.0, 7.0), p(0.0, 0.0), p(0.0, 1.0)];
+        assert_eq!(restarts_in_points(&buckets), 3.0);
+        // Restarts within the first bucket count.
+        assert_eq!(restarts_in_points(&[p(2.0, 4.0), p(4.0, 4.0)]), 2.0);
     }
 
     #[test]

@@ -594,3 +594,84 @@ async fn firing_rules_of_a_removed_container_resolve_after_three_lists() {
     send(Some(vec![keep(), container("o2", "old", "exited", None, 0.0)]), false).await;
     assert_eq!(firing(any_down).await, ["old"]);
 }
+
+/// `container_restarts` over windows longer than the live ring (15 min):
+/// the restarts of the last hour are read from the stored restart counts,
+/// so a rule made 40 minutes after three restarts still sees them, while a
+/// 15-minute window does not; windows up to 24 h are accepted.
+#[tokio::test]
+async fn restart_windows_longer_than_the_ring_read_stored_counts() {
+    use storage::clock::Clock;
+
+    let (app, _, agent, token) = setup().await;
+    // A report a minute for 40 minutes: web restarts at minutes 5, 10, 12,
+    // db is recreated (new id, count back to 0) at minute 20.
+    for minute in 0..=40i64 {
+        app.clock.advance(60_000);
+        let restarts = match minute {
+            0..5 => 0,
+            5..10 => 1,
+            10..12 => 2,
+            _ => 3,
+        };
+        let mut web = container("w1", "web", "running", None, 1.0);
+        web["restarts"] = json!(restarts);
+        let mut db = container(if minute < 20 { "d1" } else { "d2" }, "db", "running", None, 1.0);
+        db["restarts"] = json!(if minute < 20 { 4 } else { 0 });
+        let r = ingest(&app, &token, vec![with_running(app.clock.now_ms(), vec![web, db])]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    app.state.alerting.settled().await;
+    // A session idle for 40 minutes has expired.
+    let alice = app.login("alice").await;
+
+    let rule = |duration_s: u32| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            let r = app
+                .call_as(
+                    alice,
+                    Method::POST,
+                    "/api/rules",
+                    Some(json!({ "agent_id": agent, "metric": "container_restarts",
+                                 "comparison": "gt", "threshold": 2, "duration_s": duration_s })),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            // Created rules are evaluated at once.
+            let mut labels: Vec<(String, f64)> = r.body["firing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    (
+                        f["label"].as_str().unwrap().to_owned(),
+                        f["value"].as_f64().unwrap(),
+                    )
+                })
+                .collect();
+            labels.sort_by(|a, b| a.0.cmp(&b.0));
+            labels
+        }
+    };
+    assert_eq!(rule(3_600).await, [("web".to_owned(), 3.0)]);
+    assert_eq!(rule(86_400).await, [("web".to_owned(), 3.0)]);
+    assert!(rule(900).await.is_empty(), "no restart in the last 15 minutes");
+
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/rules",
+            Some(json!({ "agent_id": agent, "metric": "container_restarts",
+                         "comparison": "gt", "threshold": 2, "duration_s": 86_401 })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(
+        r.body["error"].as_str().unwrap().starts_with("duration_s"),
+        "{}",
+        r.text
+    );
+}
