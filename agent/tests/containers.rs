@@ -286,7 +286,10 @@ fn podman_gives_every_containers_stats_in_one_call() {
     let web = list.iter().find(|c| c.name == "web").unwrap();
     assert_eq!(web.mem_used_bytes, Some(6_537_216 - 1_000_000));
     assert_eq!(web.mem_limit_bytes, Some(67_108_864));
-    assert!(web.cpu_pct.is_some_and(|p| p > 10.0 && p <= 100.0), "{web:?}");
+    assert!(
+        web.cpu_pct.is_some_and(|p| p > 10.0 && p <= 100.0),
+        "{web:?}"
+    );
     assert!(web.net_rx_bps.is_some_and(|r| r > 0));
     assert_eq!(web.block_read_bps, Some(0));
     let job = list.iter().find(|c| c.name == "job").unwrap();
@@ -297,13 +300,19 @@ fn podman_gives_every_containers_stats_in_one_call() {
     engine.with(|e| e.podman_stats_skip = vec![db]);
     let list = c.collect().expect("a list");
     assert_eq!(stats_calls(&engine), (1, 1));
-    assert!(list.iter().all(|c| c.state != "running" || c.mem_used_bytes.is_some()));
+    assert!(
+        list.iter()
+            .all(|c| c.state != "running" || c.mem_used_bytes.is_some())
+    );
 
     // The bulk call fails: one call per running container, nothing left out.
     engine.with(|e| e.podman_stats_fail = true);
     let list = c.collect().expect("a list");
     assert_eq!(stats_calls(&engine), (1, 2));
-    assert!(list.iter().all(|c| c.state != "running" || c.mem_used_bytes.is_some()));
+    assert!(
+        list.iter()
+            .all(|c| c.state != "running" || c.mem_used_bytes.is_some())
+    );
     // ...and for the next minute without trying it again.
     c.collect().expect("a list");
     assert_eq!(stats_calls(&engine), (0, 2));

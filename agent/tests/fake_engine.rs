@@ -156,9 +156,7 @@ fn route(path: &str, e: &Engine) -> Vec<u8> {
             return by_length(404, r#"{"message":"page not found"}"#);
         }
         if e.podman_stats_fail {
-            return chunked(
-                r#"{"Error":{"Err":"container state improper"},"Stats":null}"#,
-            );
+            return chunked(r#"{"Error":{"Err":"container state improper"},"Stats":null}"#);
         }
         let stats: Vec<String> = e
             .containers
@@ -166,7 +164,10 @@ fn route(path: &str, e: &Engine) -> Vec<u8> {
             .filter(|c| c.state == "running" && !e.podman_stats_skip.contains(&c.id))
             .map(podman_stat)
             .collect();
-        return chunked(&format!(r#"{{"Error":null,"Stats":[{}]}}"#, stats.join(",")));
+        return chunked(&format!(
+            r#"{{"Error":null,"Stats":[{}]}}"#,
+            stats.join(",")
+        ));
     }
     if path.starts_with("/containers/json") {
         let list: Vec<String> = e.containers.iter().map(summary).collect();

@@ -167,7 +167,7 @@ impl AppState {
                 Some(alert_engine),
                 clock.clone(),
             )
-                .context("cannot load alert rules")?,
+            .context("cannot load alert rules")?,
         );
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
         let checks = Arc::new(

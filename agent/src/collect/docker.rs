@@ -160,7 +160,9 @@ impl<'a> Connection<'a> {
                 self.stream.insert(s)
             }
         };
-        stream.set_write_timeout(Some(left()?)).map_err(Exchange::io)?;
+        stream
+            .set_write_timeout(Some(left()?))
+            .map_err(Exchange::io)?;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: statusmonitor-agent\r\n\
              Accept: application/json\r\n\r\n"
@@ -174,7 +176,9 @@ impl<'a> Connection<'a> {
         self.raw.clear();
         let mut buf = [0u8; 16 << 10];
         let end = loop {
-            stream.set_read_timeout(Some(left()?)).map_err(Exchange::io)?;
+            stream
+                .set_read_timeout(Some(left()?))
+                .map_err(Exchange::io)?;
             let n = match stream.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -256,10 +260,14 @@ fn complete(raw: &[u8]) -> Option<End> {
 
 /// The value of header `name` (lower case) in an answer's `head`.
 fn header<'h>(head: &'h [u8], name: &str) -> Option<&'h str> {
-    std::str::from_utf8(head).ok()?.split("\r\n").skip(1).find_map(|line| {
-        let (n, v) = line.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
+    std::str::from_utf8(head)
+        .ok()?
+        .split("\r\n")
+        .skip(1)
+        .find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
 }
 
 /// An HTTP/1.1 answer without `Connection: close`.

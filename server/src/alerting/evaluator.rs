@@ -367,7 +367,14 @@ mod tests {
         };
         assert_eq!(restarts_in_points(&[]), 0.0);
         // 5 → 5 → 7 (two restarts) → 7 → recreated at 0 → 1 (one restart).
-        let buckets = [p(5.0, 5.0), p(5.0, 5.0), p(5.0, 7.0), p(7.0, 7.0), p(0.0, 0.0), p(0.0, 1.0)];
+        let buckets = [
+            p(5.0, 5.0),
+            p(5.0, 5.0),
+            p(5.0, 7.0),
+            p(7.0, 7.0),
+            p(0.0, 0.0),
+            p(0.0, 1.0),
+        ];
         assert_eq!(restarts_in_points(&buckets), 3.0);
         // Restarts within the first bucket count.
         assert_eq!(restarts_in_points(&[p(2.0, 4.0), p(4.0, 4.0)]), 2.0);

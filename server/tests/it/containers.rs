@@ -475,10 +475,8 @@ async fn firing_rules_of_a_removed_container_resolve_after_three_lists() {
     let named_down =
         rule(json!({ "agent_id": agent, "metric": "container_down", "label": "old" })).await;
     let any_down = rule(json!({ "agent_id": agent, "metric": "container_down" })).await;
-    let unhealthy = rule(
-        json!({ "agent_id": agent, "metric": "container_unhealthy", "label": "sick" }),
-    )
-    .await;
+    let unhealthy =
+        rule(json!({ "agent_id": agent, "metric": "container_unhealthy", "label": "sick" })).await;
     let cpu = rule(json!({ "agent_id": agent, "metric": "container_cpu_pct",
                            "comparison": "gt", "threshold": 50 }))
     .await;
@@ -556,7 +554,11 @@ async fn firing_rules_of_a_removed_container_resolve_after_three_lists() {
     assert!(firing(unhealthy).await.is_empty());
     assert!(firing(cpu).await.is_empty());
     assert!(firing(failed).await.is_empty());
-    assert_eq!(firing(named_down).await, ["old"], "a named container missing is down");
+    assert_eq!(
+        firing(named_down).await,
+        ["old"],
+        "a named container missing is down"
+    );
 
     let r = app
         .call_as(
@@ -591,7 +593,11 @@ async fn firing_rules_of_a_removed_container_resolve_after_three_lists() {
     );
 
     // The same name back and stopped again fires again.
-    send(Some(vec![keep(), container("o2", "old", "exited", None, 0.0)]), false).await;
+    send(
+        Some(vec![keep(), container("o2", "old", "exited", None, 0.0)]),
+        false,
+    )
+    .await;
     assert_eq!(firing(any_down).await, ["old"]);
 }
 
@@ -616,9 +622,20 @@ async fn restart_windows_longer_than_the_ring_read_stored_counts() {
         };
         let mut web = container("w1", "web", "running", None, 1.0);
         web["restarts"] = json!(restarts);
-        let mut db = container(if minute < 20 { "d1" } else { "d2" }, "db", "running", None, 1.0);
+        let mut db = container(
+            if minute < 20 { "d1" } else { "d2" },
+            "db",
+            "running",
+            None,
+            1.0,
+        );
         db["restarts"] = json!(if minute < 20 { 4 } else { 0 });
-        let r = ingest(&app, &token, vec![with_running(app.clock.now_ms(), vec![web, db])]).await;
+        let r = ingest(
+            &app,
+            &token,
+            vec![with_running(app.clock.now_ms(), vec![web, db])],
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
     app.state.alerting.settled().await;
@@ -657,7 +674,10 @@ async fn restart_windows_longer_than_the_ring_read_stored_counts() {
     };
     assert_eq!(rule(3_600).await, [("web".to_owned(), 3.0)]);
     assert_eq!(rule(86_400).await, [("web".to_owned(), 3.0)]);
-    assert!(rule(900).await.is_empty(), "no restart in the last 15 minutes");
+    assert!(
+        rule(900).await.is_empty(),
+        "no restart in the last 15 minutes"
+    );
 
     let r = app
         .call_as(

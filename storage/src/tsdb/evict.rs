@@ -128,7 +128,11 @@ impl Engine {
 
     /// Fills the placeholder slots of `keys` (a query's copy of `agent`'s
     /// ids) with their keys from `meta`.
-    pub(crate) fn fill_evicted(&self, agent: u64, keys: &mut [Arc<SeriesKey>]) -> Result<(), Error> {
+    pub(crate) fn fill_evicted(
+        &self,
+        agent: u64,
+        keys: &mut [Arc<SeriesKey>],
+    ) -> Result<(), Error> {
         let mut found = Vec::new();
         self.each_evicted(agent, keys, |sid, key| {
             found.push((sid, key));

@@ -10,9 +10,7 @@ use fjall::{Database, KeyspaceCreateOptions};
 
 use super::series::meta;
 use super::tier::{HOUR, floor_to};
-use super::{
-    Clock, Engine, EngineConfig, Error, Tier, check_format, head, series, shapes,
-};
+use super::{Clock, Engine, EngineConfig, Error, Tier, check_format, head, series, shapes};
 
 impl Engine {
     /// Open (or create) the engine in `dir` (`DATA_DIR/tsdb`).
