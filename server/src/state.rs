@@ -151,7 +151,6 @@ impl AppState {
             ring_replay_ms = (opening.elapsed() - engine_opened).as_millis() as u64,
             "stores opened"
         );
-        let alert_engine = engine.clone();
         let tsdb = Arc::new(Tsdb::new(
             engine,
             data_dir.path(),
@@ -164,7 +163,7 @@ impl AppState {
                 &config,
                 catalog.clone(),
                 ring.clone(),
-                Some(alert_engine),
+                Some(tsdb.clone()),
                 clock.clone(),
             )
             .context("cannot load alert rules")?,

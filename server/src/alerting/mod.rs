@@ -90,8 +90,10 @@ struct Inner {
     catalog: Arc<Catalog>,
     ring: Arc<Ring>,
     /// Where `container_restarts` windows longer than the ring are read
-    /// (`None` in unit tests without an engine: the ring only).
-    engine: Option<Arc<Engine>>,
+    /// (`None` in unit tests without an engine: the ring only). The store,
+    /// not its engine: an engine is held only while it is read, so the
+    /// store can reopen it after a full disk.
+    engine: Option<Arc<crate::store::Tsdb>>,
     clock: Arc<dyn Clock>,
     keep_events: u64,
     notifier: Arc<Notifier>,
@@ -311,7 +313,7 @@ impl Alerting {
         config: &Config,
         catalog: Arc<Catalog>,
         ring: Arc<Ring>,
-        engine: Option<Arc<Engine>>,
+        engine: Option<Arc<crate::store::Tsdb>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Alerting, CatalogError> {
         let mut state = EvalState {
@@ -730,8 +732,8 @@ impl Inner {
         let observations = match &self.engine {
             // The ring does not reach back to the window's start: counts
             // from the stored restart counts.
-            Some(engine) if long_restarts => {
-                restarts_from_engine(engine, rule, agent_id, &latest, since)
+            Some(store) if long_restarts => {
+                restarts_from_engine(&store.engine(), rule, agent_id, &latest, since)
             }
             _ => observe(rule, &window),
         };
