@@ -211,3 +211,109 @@ fn an_empty_engine_is_an_empty_list() {
         ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
     assert_eq!(c.collect(), Some(Vec::new()));
 }
+
+/// A collection's calls (the list, an inspect, a stats call per running
+/// container) share one kept-alive connection; a slow answer left out
+/// drops that connection, and the calls after it open one new one.
+#[test]
+fn one_connection_serves_a_whole_collection() {
+    let names = ["a1", "b2", "c3", "d4", "e5"];
+    let engine = FakeEngine::start(
+        names
+            .iter()
+            .map(|id| container(id, &format!("web-{id}")))
+            .collect(),
+    );
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
+    engine.with(|e| e.connections = 0);
+    let list = c.collect().expect("a list");
+    assert_eq!(list.len(), 5);
+    assert!(list.iter().all(|c| c.mem_used_bytes.is_some()));
+    let (connections, requests) = engine.with(|e| (e.connections, e.requests.len()));
+    assert_eq!(requests, 1 + 5 + 5, "the list, an inspect and stats each");
+    assert_eq!((connections, c.connections()), (1, 1));
+
+    // An engine that closes idle kept connections (after 4 answers
+    // here): the call that finds its connection closed is made again on a
+    // new one, and nothing is left out.
+    engine.with(|e| {
+        e.answers_per_connection = Some(4);
+        e.connections = 0;
+        e.requests.clear();
+    });
+    let list = c.collect().expect("a list");
+    assert!(list.iter().all(|c| c.mem_used_bytes.is_some()));
+    let (connections, requests) = engine.with(|e| (e.connections, e.requests.len()));
+    // The list and 5 stats calls (nothing to inspect): 4 + 2.
+    assert_eq!((requests, connections, c.connections()), (6, 2, 2));
+}
+
+/// Podman (its answers carry `Libpod-Api-Version`): one stats call for
+/// every running container instead of one each, with the same figures; a
+/// container missing from it gets its own call, and a failed bulk call
+/// falls back to one call per container.
+#[test]
+fn podman_gives_every_containers_stats_in_one_call() {
+    let mut job = container("c3", "job");
+    job.state = "exited".into();
+    job.status = "Exited (0) 3 minutes ago".into();
+    let engine = FakeEngine::start(vec![container("a1", "web"), container("b2", "db"), job]);
+    engine.with(|e| e.podman = true);
+    let mut c =
+        ContainerCollector::new(&config(engine.socket.clone()), Duration::from_secs(5)).unwrap();
+    c.collect().expect("a list");
+    let stats_calls = |engine: &FakeEngine| {
+        engine.with(|e| {
+            let bulk = e.requests.iter().filter(|p| p.contains("/libpod/")).count();
+            let each = e
+                .requests
+                .iter()
+                .filter(|p| p.contains("/stats") && !p.contains("/libpod/"))
+                .count();
+            e.requests.clear();
+            (bulk, each)
+        })
+    };
+    assert_eq!(stats_calls(&engine), (1, 0));
+    engine.with(|e| {
+        e.containers[0].cpu_ns += 300_000_000;
+        e.containers[0].rx += 50_000;
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let list = c.collect().expect("a list");
+    assert_eq!(stats_calls(&engine), (1, 0));
+    let web = list.iter().find(|c| c.name == "web").unwrap();
+    assert_eq!(web.mem_used_bytes, Some(6_537_216 - 1_000_000));
+    assert_eq!(web.mem_limit_bytes, Some(67_108_864));
+    assert!(
+        web.cpu_pct.is_some_and(|p| p > 10.0 && p <= 100.0),
+        "{web:?}"
+    );
+    assert!(web.net_rx_bps.is_some_and(|r| r > 0));
+    assert_eq!(web.block_read_bps, Some(0));
+    let job = list.iter().find(|c| c.name == "job").unwrap();
+    assert_eq!(job.mem_used_bytes, None, "stopped: no stats");
+
+    // db started after the bulk answer was made: its own call.
+    let db = format!("{:0<64}", "b2");
+    engine.with(|e| e.podman_stats_skip = vec![db]);
+    let list = c.collect().expect("a list");
+    assert_eq!(stats_calls(&engine), (1, 1));
+    assert!(
+        list.iter()
+            .all(|c| c.state != "running" || c.mem_used_bytes.is_some())
+    );
+
+    // The bulk call fails: one call per running container, nothing left out.
+    engine.with(|e| e.podman_stats_fail = true);
+    let list = c.collect().expect("a list");
+    assert_eq!(stats_calls(&engine), (1, 2));
+    assert!(
+        list.iter()
+            .all(|c| c.state != "running" || c.mem_used_bytes.is_some())
+    );
+    // ...and for the next minute without trying it again.
+    c.collect().expect("a list");
+    assert_eq!(stats_calls(&engine), (0, 2));
+}

@@ -31,6 +31,18 @@ pub struct Engine {
     /// Every answer is this text instead of HTTP.
     pub garbage: bool,
     pub requests: Vec<String>,
+    /// Connections accepted.
+    pub connections: usize,
+    /// Each connection is closed after this many answers (an engine's
+    /// idle timeout, seen from the client).
+    pub answers_per_connection: Option<usize>,
+    /// Answer as Podman does: a `Libpod-Api-Version` header on every
+    /// answer, and its all-containers stats call.
+    pub podman: bool,
+    /// Podman's all-containers stats call answers with its `Error`.
+    pub podman_stats_fail: bool,
+    /// Ids left out of Podman's all-containers stats (started since).
+    pub podman_stats_skip: Vec<String>,
 }
 
 pub struct FakeEngine {
@@ -81,38 +93,82 @@ pub fn container(id: &str, name: &str) -> FakeContainer {
     }
 }
 
+/// Answers requests on `conn` one after the other (HTTP/1.1 keep-alive, as
+/// Go's server does) until the client closes it or asks `Connection: close`.
 fn serve(mut conn: UnixStream, engine: &Mutex<Engine>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-        match conn.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
-    let (answer, delay) = {
+    let limit = {
         let mut e = engine.lock().unwrap();
-        e.requests.push(path.clone());
-        if e.garbage {
-            let _ = conn.write_all(b"this is not HTTP at all\r\n\r\n{");
+        e.connections += 1;
+        e.answers_per_connection.unwrap_or(usize::MAX)
+    };
+    for _ in 0..limit {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+            match conn.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+        let (answer, delay) = {
+            let mut e = engine.lock().unwrap();
+            e.requests.push(path.clone());
+            if e.garbage {
+                let _ = conn.write_all(b"this is not HTTP at all\r\n\r\n{");
+                return;
+            }
+            let delay = e
+                .slow
+                .as_ref()
+                .filter(|(id, _)| path.contains(id.as_str()) && path.contains("/stats"))
+                .map(|(_, d)| *d);
+            let mut answer = route(&path, &e);
+            if e.podman {
+                answer = podman_head(answer);
+            }
+            (answer, delay)
+        };
+        if let Some(d) = delay {
+            std::thread::sleep(d);
+        }
+        if conn.write_all(&answer).is_err()
+            || head.to_ascii_lowercase().contains("connection: close")
+        {
             return;
         }
-        let delay = e
-            .slow
-            .as_ref()
-            .filter(|(id, _)| path.contains(id.as_str()) && path.contains("/stats"))
-            .map(|(_, d)| *d);
-        (route(&path, &e), delay)
-    };
-    if let Some(d) = delay {
-        std::thread::sleep(d);
     }
-    let _ = conn.write_all(&answer);
+}
+
+/// Podman's header after the status line.
+fn podman_head(answer: Vec<u8>) -> Vec<u8> {
+    let at = answer.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    let mut out = answer[..at].to_vec();
+    out.extend_from_slice(b"Libpod-Api-Version: 4.3.1\r\n");
+    out.extend_from_slice(&answer[at..]);
+    out
 }
 
 fn route(path: &str, e: &Engine) -> Vec<u8> {
+    if path.starts_with("/v4.0.0/libpod/containers/stats") {
+        if !e.podman {
+            return by_length(404, r#"{"message":"page not found"}"#);
+        }
+        if e.podman_stats_fail {
+            return chunked(r#"{"Error":{"Err":"container state improper"},"Stats":null}"#);
+        }
+        let stats: Vec<String> = e
+            .containers
+            .iter()
+            .filter(|c| c.state == "running" && !e.podman_stats_skip.contains(&c.id))
+            .map(podman_stat)
+            .collect();
+        return chunked(&format!(
+            r#"{{"Error":null,"Stats":[{}]}}"#,
+            stats.join(",")
+        ));
+    }
     if path.starts_with("/containers/json") {
         let list: Vec<String> = e.containers.iter().map(summary).collect();
         return by_length(200, &format!("[{}]", list.join(",")));
@@ -199,6 +255,23 @@ fn stats(c: &FakeContainer) -> String {
         "precpu_stats":{{"cpu_usage":{{"total_usage":0,"usage_in_kernelmode":0,"usage_in_usermode":0}},"throttling_data":{{"periods":0,"throttled_periods":0,"throttled_time":0}}}},
         "memory_stats":{{"usage":6537216,"stats":{{"active_anon":98304,"anon":5000000,"file":1000000,"inactive_file":1000000,"active_file":0}},"limit":67108864}},
         "networks":{{"eth0":{{"rx_bytes":{rx},"rx_packets":36,"rx_errors":0,"rx_dropped":0,"tx_bytes":648,"tx_packets":8,"tx_errors":0,"tx_dropped":0}}}}}}"#,
+        id = c.id,
+        name = c.name,
+        cpu = c.cpu_ns,
+        rx = c.rx,
+        read = c.read
+    )
+}
+
+/// One entry of Podman's `GET /libpod/containers/stats?stream=false`
+/// (`ContainerStats`), as Podman 4.3 answers it; memory as its compatible
+/// stats call gives it on cgroup v2 with the inactive file pages left out.
+fn podman_stat(c: &FakeContainer) -> String {
+    format!(
+        r#"{{"AvgCPU":0.03,"ContainerID":"{id}","Name":"{name}","PerCPU":[1,2],"CPU":0.03,
+        "CPUNano":{cpu},"CPUSystemNano":12000000,"SystemNano":1796596519944722088,
+        "MemUsage":5537216,"MemLimit":67108864,"MemPerc":8.25,"NetInput":{rx},"NetOutput":648,
+        "BlockInput":{read},"BlockOutput":0,"PIDs":5,"UpTime":25043617,"Duration":25043617}}"#,
         id = c.id,
         name = c.name,
         cpu = c.cpu_ns,

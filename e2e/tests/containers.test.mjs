@@ -127,6 +127,25 @@ test('containers, processes and services on the agent page', async () => {
   await modal.locator('.chart-summary', { hasText: 'Container CPU' }).waitFor({ timeout: 15_000 });
   assert.equal(await modal.locator('.plot-overlay').count(), 0, 'history drawn');
   await page.screenshot({ path: join(artifacts, 'containers-chart-1h.png') });
+  // The rule form offers the containers and units running now (free text
+  // allowed): a "unit failed" rule for one unit.
+  await page.goto(`${server.url}/alerts`);
+  await page.click('#new-rule');
+  await page.locator('#rule-form').waitFor();
+  await page.selectOption('#rule-agent', { label: 'docker-host' });
+  await page.selectOption('#rule-metric', 'container_down');
+  const offered = () => page.locator('#rule-label-options option').evaluateAll((os) => os.map((o) => o.value));
+  await page.waitForFunction(() => document.querySelectorAll('#rule-label-options option').length >= 3);
+  assert.deepEqual(await offered(), ['backup', 'db', 'web']);
+  await page.selectOption('#rule-metric', 'service_failed');
+  await page.waitForFunction(() => document.querySelectorAll('#rule-label-options option').length === 2);
+  assert.deepEqual(await offered(), ['cron.service', 'nginx.service']);
+  await page.fill('#rule-label', 'nginx.service');
+  await page.click('#save-rule');
+  await page.locator('#rule-form').waitFor({ state: 'hidden' });
+  const rules = await api('GET', '/api/rules', undefined, bearer);
+  assert.deepEqual(rules.json.map((r) => [r.metric, r.label]), [['service_failed', 'nginx.service']]);
+
   // The logged-out session probe on the login page answers 401; nothing else may fail.
   assert.deepEqual(page.problems.filter((p) => !/status of 401/.test(p)), []);
 });

@@ -159,8 +159,14 @@ impl AppState {
             config.min_free_bytes,
         ));
         let alerting = Arc::new(
-            Alerting::start(&config, catalog.clone(), ring.clone(), clock.clone())
-                .context("cannot load alert rules")?,
+            Alerting::start(
+                &config,
+                catalog.clone(),
+                ring.clone(),
+                Some(tsdb.clone()),
+                clock.clone(),
+            )
+            .context("cannot load alert rules")?,
         );
         let remote_write = RemoteWrite::start(&config, data_dir.path(), catalog.clone())?;
         let checks = Arc::new(

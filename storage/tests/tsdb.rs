@@ -1308,3 +1308,145 @@ mod footprint {
         );
     }
 }
+
+/// Series churn (containers removed, renamed, recreated under new names)
+/// does not grow memory: a series with no sample for longer than raw
+/// retention leaves memory at the next maintenance, its history stays
+/// queryable from the aggregate tiers, and when its name comes back it
+/// continues under the same series id.
+mod churn {
+    use std::sync::Arc;
+
+    use storage::model::SeriesKey;
+    use storage::tsdb::{Clock, ManualClock, Row, Tier};
+
+    use super::common::*;
+
+    fn cpu(name: &str) -> SeriesKey {
+        SeriesKey::with_labels("container.cpu_pct", [("container", name)])
+    }
+
+    fn mem(name: &str) -> SeriesKey {
+        SeriesKey::with_labels("container.mem_used_bytes", [("container", name)])
+    }
+
+    fn host_and(ts: i64, names: &[&str]) -> Row {
+        let mut samples = vec![(SeriesKey::new("cpu.total_pct"), 5.0)];
+        for n in names {
+            samples.push((cpu(n), 1.0));
+            samples.push((mem(n), 1000.0));
+        }
+        Row::new(ts, samples)
+    }
+
+    #[test]
+    fn a_series_gone_longer_than_raw_retention_leaves_memory_and_comes_back() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0));
+        let engine = open(dir.path(), &clock);
+        let step = 10 * MIN;
+        // Two hours with the container `old`, then a day and more without.
+        for ts in (T0..T0 + 2 * HOUR).step_by(step as usize) {
+            clock.set(ts);
+            engine.write(1, &[host_and(ts, &["old"])]).unwrap();
+        }
+        clock.set(T0 + 3 * HOUR);
+        engine.run_maintenance().unwrap();
+        assert_eq!(
+            (engine.stats().series, engine.stats().evicted_series),
+            (3, 0)
+        );
+        let day_later = T0 + 2 * HOUR + DAY;
+        for ts in (T0 + 2 * HOUR..day_later).step_by(step as usize) {
+            clock.set(ts);
+            engine.write(1, &[host_and(ts, &[])]).unwrap();
+        }
+        // Less than raw retention since its last sample: kept.
+        clock.set(day_later - HOUR);
+        assert_eq!(engine.run_maintenance().unwrap().evicted_series, 0);
+        assert_eq!(engine.stats().evicted_series, 0);
+        // Past it: both of its series leave memory, the host's stays.
+        clock.set(day_later + HOUR);
+        engine.write(1, &[host_and(clock.now_ms(), &[])]).unwrap();
+        let rep = engine.run_maintenance().unwrap();
+        assert_eq!(rep.evicted_series, 2, "{rep:?}");
+        assert_eq!(
+            (engine.stats().series, engine.stats().evicted_series),
+            (3, 2)
+        );
+
+        // Its history is still there, from the 1 m tier.
+        let history = |engine: &storage::tsdb::Engine| {
+            let mut q = req(1, T0, clock.now_ms() + MIN, Some(Tier::Min1));
+            q.metrics = vec!["container.cpu_pct".into()];
+            let res = engine.query(&q).unwrap();
+            res.series
+                .into_iter()
+                .map(|s| {
+                    let times: Vec<i64> = s.points.iter().map(|p| p.ts_ms).collect();
+                    (s.key, times)
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = history(&engine);
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].0, cpu("old"));
+        assert_eq!(before[0].1.len(), 12, "one 1 m point per 10 min sample");
+        // A query within raw retention does not need it.
+        let mut recent = req(1, clock.now_ms() - HOUR, clock.now_ms() + MIN, None);
+        recent.metrics = vec!["container.cpu_pct".into()];
+        assert!(engine.query(&recent).unwrap().series.is_empty());
+
+        // The name comes back (`docker compose up`): same series ids (a
+        // new id would make 5), history continued, nothing left evicted.
+        let back = clock.now_ms() + 5_000;
+        clock.set(back);
+        engine.write(1, &[host_and(back, &["old"])]).unwrap();
+        assert_eq!(
+            (engine.stats().series, engine.stats().evicted_series),
+            (3, 0)
+        );
+        let after = history(&engine);
+        assert_eq!(after.len(), 1, "one series, not a second one: {after:?}");
+        assert_eq!(after[0].1.len(), 13);
+        assert_eq!(after[0].1.last(), Some(&(back - back % MIN)));
+
+        // And after a restart, the same ids.
+        drop(engine);
+        let engine = open(dir.path(), &clock);
+        assert_eq!(
+            (engine.stats().series, engine.stats().evicted_series),
+            (3, 0)
+        );
+        assert_eq!(history(&engine)[0].1.len(), 13);
+    }
+
+    /// The group-commit path revives evicted series as `write` does.
+    #[tokio::test]
+    async fn grouped_writes_revive_evicted_series() {
+        let dir = scratch();
+        let clock = Arc::new(ManualClock::new(T0));
+        let engine = Arc::new(open(dir.path(), &clock));
+        engine.write(1, &[host_and(T0, &["a", "b"])]).unwrap();
+        clock.set(T0 + 2 * DAY);
+        engine
+            .write_grouped(1, vec![host_and(T0 + 2 * DAY, &["b"])])
+            .await
+            .unwrap();
+        clock.set(T0 + 2 * DAY + 2 * HOUR);
+        engine
+            .write_grouped(1, vec![host_and(clock.now_ms(), &[])])
+            .await
+            .unwrap();
+        // Written within retention: b; only a is evicted.
+        assert_eq!(engine.run_maintenance().unwrap().evicted_series, 2);
+        engine
+            .write_grouped(1, vec![host_and(clock.now_ms() + 5_000, &["a", "b"])])
+            .await
+            .unwrap();
+        assert_eq!(
+            (engine.stats().series, engine.stats().evicted_series),
+            (5, 0)
+        );
+    }
+}

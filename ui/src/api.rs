@@ -485,6 +485,34 @@ pub async fn history(
     get_json(&path).await
 }
 
+/// `GET /api/agents/{id}/containers`: what runs on the machine now (its
+/// newest report's containers, processes and units).
+pub async fn running(id: u64) -> Result<storage::model::ContainersResponse, ApiError> {
+    get_json(&format!("/api/agents/{id}/containers")).await
+}
+
+/// The container names or units (`kind`) of `now`, sorted.
+pub fn running_labels(now: &storage::model::ContainersResponse, kind: &str) -> Vec<String> {
+    let mut out: Vec<String> = match kind {
+        "container" => now
+            .containers
+            .iter()
+            .flatten()
+            .map(|c| c.name.clone())
+            .collect(),
+        "unit" => now
+            .services
+            .iter()
+            .flatten()
+            .map(|s| s.unit.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// `GET /api/history/{id}/containers?name=` over the range from `start`.
 pub async fn container_history(
     id: u64,

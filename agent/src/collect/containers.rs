@@ -1,8 +1,10 @@
 //! Containers of the local Docker-API engine (Docker, or Podman's
 //! compatible socket), one [`Container`] each per report.
 //!
-//! Each tick: one list (`/containers/json?all=true`), then per running
-//! container one stats call, and an inspect call only when the restart count
+//! Each tick, on one kept-alive connection: one list
+//! (`/containers/json?all=true`), then per running
+//! container one stats call (Podman: one call for all of them), and an
+//! inspect call only when the restart count
 //! may have changed (a new container, a changed state, "Up N seconds", or
 //! once a minute). The whole collection has a deadline ([`docker::budget`]):
 //! a call that does not answer in time leaves its figures out of this report
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use storage::model::wire::Container;
 
 pub use super::ContainerConfig;
-use super::docker::{self, Failure, Stats, Summary};
+use super::docker::{self, Failure, Reading, Stats, Summary};
 use super::rate::Rates;
 use super::{label, round_to};
 
@@ -71,6 +73,11 @@ pub struct ContainerCollector {
     ticks: u32,
     /// Failure kinds logged since the last clean collection.
     logged: HashSet<&'static str>,
+    /// Connections the last collection opened to the engine.
+    connections: u32,
+    /// Collections to go before Podman's all-containers stats call is
+    /// tried again after it failed (0: use it).
+    bulk_off: u32,
 }
 
 impl ContainerCollector {
@@ -92,6 +99,8 @@ impl ContainerCollector {
             known: HashMap::new(),
             ticks: 0,
             logged: HashSet::new(),
+            connections: 0,
+            bulk_off: 0,
         })
     }
 
@@ -104,7 +113,10 @@ impl ContainerCollector {
             return None;
         };
         let deadline = Instant::now() + self.budget;
-        let list = docker::get(&socket, "/containers/json?all=true", deadline)
+        // One kept-alive connection for the list and every call after it.
+        let mut engine = docker::Connection::new(&socket);
+        let list = engine
+            .get("/containers/json?all=true", deadline)
             .and_then(|body| docker::json::<Vec<Summary>>(&body));
         let mut list = match list {
             Ok(list) => list,
@@ -116,6 +128,32 @@ impl ContainerCollector {
         list.sort_by(|a, b| a.name().cmp(b.name()));
         list.truncate(MAX_CONTAINERS);
         let mut trouble = None;
+        // Podman answers every running container's stats in one call; the
+        // Docker API needs one per container.
+        self.bulk_off = self.bulk_off.saturating_sub(1);
+        let mut bulk: Option<(HashMap<String, Reading>, Instant)> = None;
+        if engine.libpod && self.bulk_off == 0 && list.iter().any(|s| s.state == "running") {
+            match engine
+                .get(docker::PODMAN_STATS, deadline)
+                .and_then(|b| docker::json::<docker::PodmanStats>(&b))
+            {
+                Ok(docker::PodmanStats {
+                    error: None,
+                    stats: Some(stats),
+                }) => {
+                    let at = Instant::now();
+                    let readings = stats
+                        .iter()
+                        .map(|s| (s.container_id.clone(), s.reading()))
+                        .collect();
+                    bulk = Some((readings, at));
+                }
+                // An error of the whole call, or an older Podman without
+                // it: one call per container, and the bulk call again in
+                // a minute.
+                _ => self.bulk_off = INSPECT_EVERY,
+            }
+        }
         let mut out = Vec::with_capacity(list.len());
         let mut seen = HashSet::with_capacity(list.len());
         for s in &list {
@@ -142,7 +180,8 @@ impl ContainerCollector {
                 || tick.wrapping_sub(known.inspected_at) >= INSPECT_EVERY;
             known.state.clone_from(&c.state);
             if inspect {
-                match docker::get(&socket, &format!("/containers/{}/json", s.id), deadline)
+                match engine
+                    .get(&format!("/containers/{}/json", s.id), deadline)
                     .and_then(|b| docker::json::<docker::Inspect>(&b))
                 {
                     Ok(i) => {
@@ -155,15 +194,29 @@ impl ContainerCollector {
             }
             c.restarts = known.restarts;
             if c.is_running() {
-                let path = format!("/containers/{}/stats?stream=false&one-shot=true", s.id);
-                match docker::get(&socket, &path, deadline).and_then(|b| docker::json::<Stats>(&b))
-                {
-                    Ok(stats) => self.apply_stats(&mut c, &s.id, &stats, Instant::now()),
+                let from_bulk = bulk
+                    .as_mut()
+                    .and_then(|(readings, at)| Some((readings.remove(&s.id)?, *at)));
+                let reading = match from_bulk {
+                    Some(r) => Ok(r),
+                    // Not in the bulk answer (started since), or no bulk call.
+                    None => {
+                        let path = format!("/containers/{}/stats?stream=false&one-shot=true", s.id);
+                        engine
+                            .get(&path, deadline)
+                            .and_then(|b| docker::json::<Stats>(&b))
+                            .map(|stats| (stats.reading(), Instant::now()))
+                    }
+                };
+                match reading {
+                    Ok((reading, at)) => self.apply_stats(&mut c, &s.id, &reading, at),
                     Err(e) => trouble = Some(e),
                 }
             }
             out.push(c);
         }
+        self.connections = engine.opened;
+        drop(engine);
         self.end_round(tick);
         match trouble {
             Some(e) => self.failed(Some(&socket), &e),
@@ -183,6 +236,12 @@ impl ContainerCollector {
         self.block.end_round_keeping(keep);
     }
 
+    /// Connections the last collection opened to the engine: one, unless
+    /// the engine closed a kept one.
+    pub fn connections(&self) -> u32 {
+        self.connections
+    }
+
     /// How many container ids it remembers anything of (state, restart
     /// count, a rate baseline): bounded by the containers of the last
     /// [`FORGET_AFTER`] collections.
@@ -196,22 +255,22 @@ impl ContainerCollector {
 
     /// Figures of one stats answer read at `at`: memory as is, the rest as
     /// rates against this container id's previous reading.
-    fn apply_stats(&mut self, c: &mut Container, id: &str, stats: &Stats, at: Instant) {
-        c.mem_used_bytes = stats.mem_used();
-        c.mem_limit_bytes = stats.mem_limit();
-        if let Some(ns) = stats.cpu_ns()
+    fn apply_stats(&mut self, c: &mut Container, id: &str, stats: &Reading, at: Instant) {
+        c.mem_used_bytes = stats.mem_used;
+        c.mem_limit_bytes = stats.mem_limit;
+        if let Some(ns) = stats.cpu_ns
             && let Some([ns_per_s]) = self.cpu.update(id, [ns], at)
         {
             // ns of CPU per second of wall time: 1e9 is one core, 100 %.
             c.cpu_pct = Some(round_to(ns_per_s as f64 / 1e7, 1));
         }
-        if let Some(counters) = stats.net()
+        if let Some(counters) = stats.net
             && let Some([rx, tx]) = self.net.update(id, counters, at)
         {
             c.net_rx_bps = Some(rx);
             c.net_tx_bps = Some(tx);
         }
-        if let Some(counters) = stats.block()
+        if let Some(counters) = stats.block
             && let Some([read, write]) = self.block.update(id, counters, at)
         {
             c.block_read_bps = Some(read);
@@ -318,7 +377,7 @@ mod tests {
 
     fn tick(c: &mut ContainerCollector, id: &str, s: &Stats, at: Instant) -> Container {
         let mut out = Container::default();
-        c.apply_stats(&mut out, id, s, at);
+        c.apply_stats(&mut out, id, &s.reading(), at);
         c.cpu.end_round();
         c.net.end_round();
         c.block.end_round();

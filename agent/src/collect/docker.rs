@@ -81,61 +81,204 @@ fn io_failure(e: std::io::Error) -> Failure {
     }
 }
 
-/// `GET path` on the socket, the body of a 200 answer, all before `deadline`.
+/// `GET path` on its own connection, the body of a 200 answer, all before
+/// `deadline`.
 pub fn get(socket: &Path, path: &str, deadline: Instant) -> Result<Vec<u8>, Failure> {
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or(Failure::Timeout)
-    };
-    left()?;
-    let mut stream = UnixStream::connect(socket).map_err(io_failure)?;
-    stream
-        .set_write_timeout(Some(left()?))
-        .map_err(io_failure)?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: statusmonitor-agent\r\n\
-         Accept: application/json\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).map_err(io_failure)?;
-    let mut raw = Vec::with_capacity(16 << 10);
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        stream.set_read_timeout(Some(left()?)).map_err(io_failure)?;
-        let n = match stream.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_failure(e)),
-        };
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if raw.len() > MAX_BODY + (64 << 10) {
-            return Err(Failure::Garbage(format!("more than {MAX_BODY} bytes")));
-        }
-        // A complete answer ends the read early even if the engine keeps
-        // the connection open despite `Connection: close`.
-        if complete(&raw) {
-            break;
-        }
-    }
-    parse_response(&raw)
+    Connection::new(socket).get(path, deadline)
 }
 
-/// Whether `raw` holds a whole answer (head and body by its framing).
-fn complete(raw: &[u8]) -> bool {
-    let Some(head_end) = find(raw, b"\r\n\r\n") else {
-        return false;
-    };
+/// One connection to the engine, kept alive across the calls of a
+/// collection (HTTP/1.1 keep-alive, one request at a time): a list and 30
+/// stats calls are one `connect` instead of 31. It is opened on first use,
+/// opened again when the engine closed it between two calls, and dropped
+/// after an answer that was cut short or late (its rest could arrive later
+/// and be taken for the next answer).
+pub struct Connection<'a> {
+    socket: &'a Path,
+    stream: Option<UnixStream>,
+    /// Read buffer, reused by every call.
+    raw: Vec<u8>,
+    /// Connections opened, for tests and the benchmark's account.
+    pub opened: u32,
+    /// The engine is Podman: its answers carry `Libpod-Api-Version`.
+    pub libpod: bool,
+}
+
+impl<'a> Connection<'a> {
+    pub fn new(socket: &'a Path) -> Self {
+        Connection {
+            socket,
+            stream: None,
+            raw: Vec::new(),
+            opened: 0,
+            libpod: false,
+        }
+    }
+
+    /// `GET path`, the body of a 200 answer, all before `deadline`.
+    pub fn get(&mut self, path: &str, deadline: Instant) -> Result<Vec<u8>, Failure> {
+        let reused = self.stream.is_some();
+        match self.exchange(path, deadline) {
+            // The engine closed the kept connection (an idle timeout)
+            // before answering: once more on a new one.
+            Err(Exchange::ClosedBeforeAnswer) if reused => {
+                self.stream = None;
+                self.exchange(path, deadline).map_err(Exchange::failure)
+            }
+            other => other.map_err(Exchange::failure),
+        }
+    }
+
+    fn exchange(&mut self, path: &str, deadline: Instant) -> Result<Vec<u8>, Exchange> {
+        let result = self.try_exchange(path, deadline);
+        if !matches!(result, Ok((_, true))) {
+            self.stream = None;
+        }
+        result.map(|(body, _)| body)?
+    }
+
+    /// The answer's body (or its failure status) and whether the
+    /// connection can carry the next request.
+    #[allow(clippy::type_complexity)]
+    fn try_exchange(
+        &mut self,
+        path: &str,
+        deadline: Instant,
+    ) -> Result<(Result<Vec<u8>, Exchange>, bool), Exchange> {
+        let left = || {
+            deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or(Exchange::Failed(Failure::Timeout))
+        };
+        left()?;
+        let stream = match &mut self.stream {
+            Some(s) => s,
+            None => {
+                let s = UnixStream::connect(self.socket).map_err(Exchange::io)?;
+                self.opened += 1;
+                self.stream.insert(s)
+            }
+        };
+        stream
+            .set_write_timeout(Some(left()?))
+            .map_err(Exchange::io)?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: statusmonitor-agent\r\n\
+             Accept: application/json\r\n\r\n"
+        );
+        if let Err(e) = stream.write_all(request.as_bytes()) {
+            return Err(match e.kind() {
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => Exchange::ClosedBeforeAnswer,
+                _ => Exchange::io(e),
+            });
+        }
+        self.raw.clear();
+        let mut buf = [0u8; 16 << 10];
+        let end = loop {
+            stream
+                .set_read_timeout(Some(left()?))
+                .map_err(Exchange::io)?;
+            let n = match stream.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset && self.raw.is_empty() => {
+                    return Err(Exchange::ClosedBeforeAnswer);
+                }
+                Err(e) => return Err(Exchange::io(e)),
+            };
+            if n == 0 {
+                if self.raw.is_empty() {
+                    return Err(Exchange::ClosedBeforeAnswer);
+                }
+                break End::Closed;
+            }
+            self.raw.extend_from_slice(&buf[..n]);
+            if self.raw.len() > MAX_BODY + (64 << 10) {
+                return Err(Exchange::Failed(Failure::Garbage(format!(
+                    "more than {MAX_BODY} bytes"
+                ))));
+            }
+            // A complete answer ends the read; the connection stays.
+            if let Some(end) = complete(&self.raw) {
+                break end;
+            }
+        };
+        let keep = matches!(end, End::Complete { keep_alive: true });
+        if let Some(head_end) = find(&self.raw, b"\r\n\r\n") {
+            self.libpod = header(&self.raw[..head_end], "libpod-api-version").is_some();
+        }
+        Ok((parse_response(&self.raw).map_err(Exchange::Failed), keep))
+    }
+}
+
+/// How one exchange on a connection went wrong.
+enum Exchange {
+    /// The connection was closed before any byte of an answer: if it was
+    /// a kept one, the engine closed it while idle.
+    ClosedBeforeAnswer,
+    Failed(Failure),
+}
+
+impl Exchange {
+    fn io(e: std::io::Error) -> Self {
+        Exchange::Failed(io_failure(e))
+    }
+
+    fn failure(self) -> Failure {
+        match self {
+            Exchange::ClosedBeforeAnswer => Failure::Io("the engine closed the connection".into()),
+            Exchange::Failed(f) => f,
+        }
+    }
+}
+
+/// Where the read of an answer stopped.
+enum End {
+    /// The whole answer by its framing; `keep_alive` unless it said
+    /// `Connection: close` (or is HTTP/1.0).
+    Complete { keep_alive: bool },
+    /// The engine closed the connection.
+    Closed,
+}
+
+/// Whether `raw` holds a whole answer (head and body by its framing), and
+/// then whether its connection can carry another request.
+fn complete(raw: &[u8]) -> Option<End> {
+    let head_end = find(raw, b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..head_end]);
     let body = &raw[head_end + 4..];
-    match framing(&head) {
+    let whole = match framing(&head) {
         Framing::Length(n) => body.len() >= n,
         Framing::Chunked => dechunk(body).is_ok(),
         Framing::Close => false,
-    }
+    };
+    whole.then(|| End::Complete {
+        keep_alive: keep_alive(&head),
+    })
+}
+
+/// The value of header `name` (lower case) in an answer's `head`.
+fn header<'h>(head: &'h [u8], name: &str) -> Option<&'h str> {
+    std::str::from_utf8(head)
+        .ok()?
+        .split("\r\n")
+        .skip(1)
+        .find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+}
+
+/// An HTTP/1.1 answer without `Connection: close`.
+fn keep_alive(head: &str) -> bool {
+    head.starts_with("HTTP/1.1")
+        && !head.split("\r\n").skip(1).any(|line| {
+            line.split_once(':').is_some_and(|(name, value)| {
+                name.eq_ignore_ascii_case("connection")
+                    && value.trim().eq_ignore_ascii_case("close")
+            })
+        })
 }
 
 enum Framing {
@@ -345,7 +488,19 @@ pub struct MemoryStats {
     #[serde(default)]
     pub limit: Option<u64>,
     #[serde(default)]
-    pub stats: Option<HashMap<String, u64>>,
+    pub stats: Option<MemoryDetail>,
+}
+
+/// The two entries of `memory_stats.stats` read (of 30 to 40): the rest
+/// are skipped by the parser, not collected into a map.
+#[derive(Debug, Default, Deserialize)]
+pub struct MemoryDetail {
+    /// cgroup v2.
+    #[serde(default)]
+    pub inactive_file: Option<u64>,
+    /// cgroup v1.
+    #[serde(default)]
+    pub total_inactive_file: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -370,7 +525,81 @@ pub struct BlkioEntry {
     pub value: u64,
 }
 
+/// What the agent takes from one container's stats, whichever endpoint
+/// gave them: memory as is, counters that become rates.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    pub mem_used: Option<u64>,
+    pub mem_limit: Option<u64>,
+    /// Nanoseconds of CPU time since the container started.
+    pub cpu_ns: Option<u64>,
+    /// Bytes received and sent.
+    pub net: Option<[u64; 2]>,
+    /// Bytes read and written on block devices.
+    pub block: Option<[u64; 2]>,
+}
+
+/// Podman's own `GET /v4.0.0/libpod/containers/stats?stream=false`: the
+/// stats of every running container in one answer (the Docker API has no
+/// such call: one per container). Fields as in Podman's
+/// `ContainerStats` (libpod `define/containerstate.go`); the rest skipped.
+#[derive(Debug, Deserialize)]
+pub struct PodmanStats {
+    /// An error of the whole call (`null` when it worked).
+    #[serde(rename = "Error", default)]
+    pub error: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "Stats", default)]
+    pub stats: Option<Vec<PodmanStat>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PodmanStat {
+    #[serde(rename = "ContainerID")]
+    pub container_id: String,
+    #[serde(rename = "CPUNano", default)]
+    pub cpu_nano: Option<u64>,
+    #[serde(default)]
+    pub mem_usage: Option<u64>,
+    #[serde(default)]
+    pub mem_limit: Option<u64>,
+    #[serde(default)]
+    pub net_input: Option<u64>,
+    #[serde(default)]
+    pub net_output: Option<u64>,
+    #[serde(default)]
+    pub block_input: Option<u64>,
+    #[serde(default)]
+    pub block_output: Option<u64>,
+}
+
+/// The path of Podman's all-containers stats call.
+pub const PODMAN_STATS: &str = "/v4.0.0/libpod/containers/stats?stream=false";
+
+impl PodmanStat {
+    pub fn reading(&self) -> Reading {
+        let pair = |a: Option<u64>, b: Option<u64>| Some([a?, b?]);
+        Reading {
+            mem_used: self.mem_usage,
+            mem_limit: self.mem_limit.filter(|l| *l > 0),
+            cpu_ns: self.cpu_nano,
+            net: pair(self.net_input, self.net_output),
+            block: pair(self.block_input, self.block_output),
+        }
+    }
+}
+
 impl Stats {
+    pub fn reading(&self) -> Reading {
+        Reading {
+            mem_used: self.mem_used(),
+            mem_limit: self.mem_limit(),
+            cpu_ns: self.cpu_ns(),
+            net: self.net(),
+            block: self.block(),
+        }
+    }
+
     /// Memory in use as `docker stats` shows it: usage less the inactive
     /// page cache (`inactive_file` on cgroup v2, `total_inactive_file` on
     /// v1).
@@ -380,11 +609,7 @@ impl Stats {
         let cache = m
             .stats
             .as_ref()
-            .and_then(|s| {
-                s.get("inactive_file")
-                    .or_else(|| s.get("total_inactive_file"))
-            })
-            .copied()
+            .and_then(|s| s.inactive_file.or(s.total_inactive_file))
             .filter(|c| *c < usage)
             .unwrap_or(0);
         Some(usage - cache)
@@ -441,15 +666,23 @@ mod tests {
     fn answers_framed_by_length_chunks_or_close() {
         let by_length = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]";
         assert_eq!(parse_response(by_length).unwrap(), b"[]");
-        assert!(complete(by_length));
+        assert!(matches!(
+            complete(by_length),
+            Some(End::Complete { keep_alive: true })
+        ));
         let chunked =
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2;x=y\r\n2]\r\n0\r\n\r\n";
         assert_eq!(parse_response(chunked).unwrap(), b"[1,2]");
-        assert!(complete(chunked));
-        assert!(!complete(&chunked[..chunked.len() - 7]));
+        assert!(complete(chunked).is_some());
+        assert!(complete(&chunked[..chunked.len() - 7]).is_none());
+        let closing = b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 2\r\n\r\n{}";
+        assert!(matches!(
+            complete(closing),
+            Some(End::Complete { keep_alive: false })
+        ));
         let close = b"HTTP/1.0 200 OK\r\n\r\n{}";
         assert_eq!(parse_response(close).unwrap(), b"{}");
-        assert!(!complete(close));
+        assert!(complete(close).is_none());
     }
 
     #[test]
@@ -506,6 +739,38 @@ mod tests {
             status: "none".into(),
         });
         assert_eq!(with_object.health(), None);
+    }
+
+    /// Podman 4.3.1's all-containers stats answer, as captured from
+    /// `podman system service` (one entry shown).
+    #[test]
+    fn podman_stats_give_the_same_reading() {
+        let answer: PodmanStats = json(
+            br#"{"Error":null,"Stats":[{"AvgCPU":0.03035145580763065,
+                "ContainerID":"756c970dcfd2fb29426cddf070dde8c372c99622248109df7cc9a0ee17a391ec",
+                "Name":"sm-bench-30","PerCPU":[9656868,15386749],"CPU":0.03035145580763065,
+                "CPUNano":25043617,"CPUSystemNano":12000000,"SystemNano":1796596519944722088,
+                "MemUsage":249856,"MemLimit":25276182528,"MemPerc":0.0009885037019463638,
+                "NetInput":796,"NetOutput":7712,"BlockInput":0,"BlockOutput":4096,"PIDs":1,
+                "UpTime":25043617,"Duration":25043617}]}"#,
+        )
+        .unwrap();
+        assert!(answer.error.is_none());
+        let stats = answer.stats.unwrap();
+        assert_eq!(stats[0].container_id.len(), 64);
+        assert_eq!(
+            stats[0].reading(),
+            Reading {
+                mem_used: Some(249_856),
+                mem_limit: Some(25_276_182_528),
+                cpu_ns: Some(25_043_617),
+                net: Some([796, 7712]),
+                block: Some([0, 4096]),
+            }
+        );
+        let failed: PodmanStats =
+            json(br#"{"Error":{"Err":"no such container"},"Stats":null}"#).unwrap();
+        assert!(failed.error.is_some() && failed.stats.is_none());
     }
 
     /// The documented cgroup v1 and v2 shapes give `docker stats`'s figures.

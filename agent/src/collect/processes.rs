@@ -65,7 +65,11 @@ impl ProcessCollector {
     }
 
     fn read(&mut self, system: &mut System) -> Option<Vec<Process>> {
+        // Without tasks: sysinfo would otherwise list `/proc/PID/task` of
+        // every process and read each thread's `status` (more than half of
+        // the walk's file opens), only for the threads this leaves out.
         let mut kind = ProcessRefreshKind::nothing()
+            .without_tasks()
             .with_cpu()
             .with_memory()
             .with_user(UpdateKind::OnlyIfNotSet);

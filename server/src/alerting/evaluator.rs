@@ -163,6 +163,72 @@ fn restarts_in(window: &[Arc<Report>], label: Option<&str>) -> Vec<(Option<Strin
     out
 }
 
+/// Reports in a row whose container list (or unit list) was read without a
+/// label before that label's firing state resolves as gone: 3 reports, 15 s
+/// at the default interval. One list without it is not enough: `docker
+/// compose up` removes a container before it creates its successor of the
+/// same name, and a list can be read between the two.
+pub const GONE_AFTER_REPORTS: usize = 3;
+
+/// Whether `label` of a per-container rule (a container name) or of a
+/// `service_failed` rule (a unit) is gone from `window` (the agent's
+/// reports, oldest first): absent from each of the latest
+/// [`GONE_AFTER_REPORTS`] lists that were read. Reports that carry no list
+/// (not collected) neither count nor interrupt. Always false for other
+/// metrics.
+pub fn gone(metric: AlertMetric, window: &[Arc<Report>], label: &str) -> bool {
+    let listed = |r: &Report| -> Option<bool> {
+        match metric {
+            AlertMetric::ContainerDown
+            | AlertMetric::ContainerUnhealthy
+            | AlertMetric::ContainerRestarts
+            | AlertMetric::ContainerCpuPct
+            | AlertMetric::ContainerMemoryPct => {
+                Some(r.containers.as_ref()?.iter().any(|c| c.name == label))
+            }
+            // Only failed units and the units the agent watches are
+            // listed: a unit absent from a list is not failed.
+            AlertMetric::ServiceFailed => {
+                Some(r.services.as_ref()?.iter().any(|s| s.unit == label))
+            }
+            _ => None,
+        }
+    };
+    let mut absent = 0;
+    for r in window.iter().rev() {
+        match listed(r) {
+            Some(true) => return false,
+            Some(false) => absent += 1,
+            None => {}
+        }
+        if absent >= GONE_AFTER_REPORTS {
+            return true;
+        }
+    }
+    false
+}
+
+/// Restarts counted from the stored restart count of one container name
+/// (`container.restarts{name}`, 1 m buckets oldest first), for windows
+/// longer than the ring keeps. The count only grows while a container id
+/// lives and starts again from 0 when the name is recreated: each bucket
+/// adds what the count gained since the previous bucket's last value, or,
+/// when it fell below that (recreated), what it gained within the bucket.
+/// The first bucket adds what it gained within itself. Exact unless a
+/// recreation and restarts of the old container share one minute.
+pub fn restarts_in_points(points: &[storage::tsdb::Point]) -> f64 {
+    let mut total = 0.0;
+    let mut prev: Option<f64> = None;
+    for p in points {
+        total += match prev {
+            Some(before) if p.min >= before => p.last - before,
+            _ => (p.last - p.min).max(0.0),
+        };
+        prev = Some(p.last);
+    }
+    total
+}
+
 /// The value of one label of `metric` in `report`.
 fn value_of(report: &Report, metric: AlertMetric, label: Option<&str>) -> Option<f64> {
     values(report, metric, label)
@@ -285,6 +351,33 @@ mod tests {
             created_ms: 0,
             updated_ms: 0,
         }
+    }
+
+    /// Restarts from stored 1 m buckets: increases within one container,
+    /// nothing for a recreation (the count starts again from 0).
+    #[test]
+    fn restarts_from_stored_buckets() {
+        let p = |min: f64, last: f64| storage::tsdb::Point {
+            ts_ms: 0,
+            min,
+            max: last.max(min),
+            sum: 0.0,
+            count: 12,
+            last,
+        };
+        assert_eq!(restarts_in_points(&[]), 0.0);
+        // 5 → 5 → 7 (two restarts) → 7 → recreated at 0 → 1 (one restart).
+        let buckets = [
+            p(5.0, 5.0),
+            p(5.0, 5.0),
+            p(5.0, 7.0),
+            p(7.0, 7.0),
+            p(0.0, 0.0),
+            p(0.0, 1.0),
+        ];
+        assert_eq!(restarts_in_points(&buckets), 3.0);
+        // Restarts within the first bucket count.
+        assert_eq!(restarts_in_points(&[p(2.0, 4.0), p(4.0, 4.0)]), 2.0);
     }
 
     #[test]

@@ -44,7 +44,7 @@ use storage::catalog::{
 use storage::clock::Clock;
 use storage::model::retry::AGENT_RETRY_MAX_INTERVALS;
 use storage::model::{AlertMetric, AlertState, FiringLabel, MIN_COOLDOWN_S};
-use storage::tsdb::Ring;
+use storage::tsdb::{Engine, QueryRequest, Ring, Tier};
 
 use crate::config::Config;
 use evaluator::observe;
@@ -89,6 +89,11 @@ struct Inner {
     started_ms: i64,
     catalog: Arc<Catalog>,
     ring: Arc<Ring>,
+    /// Where `container_restarts` windows longer than the ring are read
+    /// (`None` in unit tests without an engine: the ring only). The store,
+    /// not its engine: an engine is held only while it is read, so the
+    /// store can reopen it after a full disk.
+    engine: Option<Arc<crate::store::Tsdb>>,
     clock: Arc<dyn Clock>,
     keep_events: u64,
     notifier: Arc<Notifier>,
@@ -211,6 +216,59 @@ pub(crate) fn state_key(rule: &RuleRecord, agent_id: u64, label: Option<&str>) -
     }
 }
 
+/// `container_restarts` of `rule` over `[since, latest]` from the engine's
+/// stored restart counts (1 m tier), for each container of the latest
+/// report (of its label, if named). A failed query is logged and observes
+/// nothing: the next report tries again.
+fn restarts_from_engine(
+    engine: &Engine,
+    rule: &RuleRecord,
+    agent_id: u64,
+    latest: &storage::model::Report,
+    since: i64,
+) -> Vec<evaluator::Observation> {
+    let (Some(comparison), Some(threshold)) = (rule.comparison, rule.threshold) else {
+        return Vec::new();
+    };
+    let req = QueryRequest {
+        agent: agent_id,
+        metrics: vec!["container.restarts".to_owned()],
+        label_filter: rule.label.clone().map(|l| ("name".to_owned(), l)),
+        start_ms: since,
+        stop_ms: latest.ts_ms + 1,
+        tier: Some(Tier::Min1),
+        interval_ms: None,
+        max_points: 0,
+    };
+    let result = match engine.query(&req) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, rule_id = rule.id, agent_id, "cannot read restart counts");
+            return Vec::new();
+        }
+    };
+    latest
+        .containers
+        .iter()
+        .flatten()
+        .filter(|c| rule.label.as_deref().is_none_or(|l| l == c.name))
+        .map(|c| {
+            let value = result
+                .series
+                .iter()
+                .find(|s| s.key.label("name") == Some(c.name.as_str()))
+                .map_or(0.0, |s| evaluator::restarts_in_points(&s.points));
+            let breached = comparison.breached(value, threshold);
+            evaluator::Observation {
+                label: Some(c.name.clone()),
+                value,
+                breached,
+                held: breached,
+            }
+        })
+        .collect()
+}
+
 /// The agent and the label of a tag rule's state key.
 fn split_tag_key(key: &str) -> Option<(u64, Option<&str>)> {
     let (agent, label) = key.split_once(':')?;
@@ -255,6 +313,7 @@ impl Alerting {
         config: &Config,
         catalog: Arc<Catalog>,
         ring: Arc<Ring>,
+        engine: Option<Arc<crate::store::Tsdb>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Alerting, CatalogError> {
         let mut state = EvalState {
@@ -284,6 +343,7 @@ impl Alerting {
             notifier: Arc::new(Notifier::new(config, &catalog, clock.clone())),
             catalog,
             ring,
+            engine,
             clock,
             keep_events: config.alert_history_limit,
             state: Mutex::new(state),
@@ -665,10 +725,20 @@ impl Inner {
         let window = if rule.duration_s.unwrap_or(0) > 0 {
             self.ring.snapshot(agent_id, since)
         } else {
-            vec![latest]
+            vec![latest.clone()]
         };
-        let observations = observe(rule, &window);
-        if observations.is_empty() {
+        let long_restarts = rule.metric == AlertMetric::ContainerRestarts
+            && window.first().is_some_and(|oldest| oldest.ts_ms > since);
+        let observations = match &self.engine {
+            // The ring does not reach back to the window's start: counts
+            // from the stored restart counts.
+            Some(store) if long_restarts => {
+                restarts_from_engine(&store.engine(), rule, agent_id, &latest, since)
+            }
+            _ => observe(rule, &window),
+        };
+        let gone = self.gone_labels(state, rule, agent_id, &observations);
+        if observations.is_empty() && gone.is_empty() {
             return Ok(pending);
         }
         let mut agent_name = None;
@@ -706,7 +776,73 @@ impl Inner {
                 agent_name.as_deref().unwrap_or(""),
             )?);
         }
+        // Containers removed (and units no longer listed) while firing:
+        // resolved, with no reading (0).
+        for label in gone {
+            if agent_name.is_none() {
+                agent_name = Some(
+                    self.catalog
+                        .agent(agent_id)?
+                        .map_or_else(|| format!("agent {agent_id}"), |a| a.name),
+                );
+            }
+            pending.extend(self.step(
+                state,
+                rule,
+                agent_id,
+                Some(&label),
+                false,
+                false,
+                0.0,
+                rule.threshold.unwrap_or(0.0),
+                now,
+                agent_name.as_deref().unwrap_or(""),
+            )?);
+        }
         Ok(pending)
+    }
+
+    /// The firing labels of `rule` on `agent_id` that `observations` no
+    /// longer carry and whose container (or unit) is gone from the agent's
+    /// lists ([`evaluator::gone`]): a removed container's state would
+    /// otherwise stay firing for ever. A named `container_down` rule always
+    /// observes its container (absent reads as down), so it keeps firing
+    /// until the container runs again or the rule changes.
+    fn gone_labels(
+        &self,
+        state: &EvalState,
+        rule: &RuleRecord,
+        agent_id: u64,
+        observations: &[evaluator::Observation],
+    ) -> Vec<String> {
+        let tag_rule = rule.agent_id == TAG_RULE_AGENT;
+        let unobserved: Vec<String> = state
+            .firing
+            .keys()
+            .filter(|(id, _)| *id == rule.id)
+            .filter_map(|(_, key)| {
+                let label = if tag_rule {
+                    match split_tag_key(key)? {
+                        (agent, Some(label)) if agent == agent_id => label,
+                        _ => return None,
+                    }
+                } else {
+                    (!key.is_empty()).then_some(key.as_str())?
+                };
+                let observed = observations
+                    .iter()
+                    .any(|o| o.label.as_deref() == Some(label));
+                (!observed).then(|| label.to_owned())
+            })
+            .collect();
+        if unobserved.is_empty() {
+            return unobserved;
+        }
+        let window = self.ring.snapshot(agent_id, i64::MIN);
+        unobserved
+            .into_iter()
+            .filter(|label| evaluator::gone(rule.metric, &window, label))
+            .collect()
     }
 
     /// Applies one observation of (rule, agent, label): fire, renotify
@@ -813,6 +949,7 @@ mod tests {
             &config,
             catalog,
             Arc::new(Ring::new(900_000)),
+            None,
             Arc::new(ManualClock::new(1_000)),
         )
         .unwrap();

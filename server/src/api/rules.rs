@@ -132,6 +132,9 @@ pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
     if let Some(d) = rule.duration_s {
         let max = if metric == AlertMetric::Offline {
             MAX_RULE_SECONDS
+        } else if metric == AlertMetric::ContainerRestarts {
+            // Windows past the ring's are read from the stored counts.
+            MAX_RESTART_WINDOW_S
         } else {
             // The window is read from the ring buffer, which keeps 15 minutes.
             u32::try_from(RING_WINDOW_MS / 1000).unwrap_or(900)
@@ -151,6 +154,9 @@ pub fn validate(rule: &RuleRecord) -> ApiResult<()> {
     }
     Ok(())
 }
+
+/// The longest `container_restarts` window: 24 hours.
+pub const MAX_RESTART_WINDOW_S: u32 = 86_400;
 
 /// The API view of `rule` with its current firing labels.
 pub(crate) fn rule_view(state: &AppState, rule: RuleRecord) -> Rule {

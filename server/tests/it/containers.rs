@@ -448,3 +448,250 @@ async fn container_and_service_rules_fire_and_resolve() {
         );
     }
 }
+
+/// A container removed while its rules fire: after
+/// `GONE_AFTER_REPORTS` (3) container lists without it, the `any
+/// container` rules and the rules naming it resolve, instead of firing for
+/// ever; reports that read no list do not count; a named `container_down`
+/// rule keeps firing (its container missing is what it watches). A failed
+/// unit that leaves the list (reset, or restarted and not watched) resolves
+/// the same way.
+#[tokio::test]
+async fn firing_rules_of_a_removed_container_resolve_after_three_lists() {
+    use storage::clock::Clock;
+
+    let (app, alice, agent, token) = setup().await;
+    let rule = |body: Value| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            let r = app
+                .call_as(alice, Method::POST, "/api/rules", Some(body))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            r.body["id"].as_u64().unwrap()
+        }
+    };
+    let named_down =
+        rule(json!({ "agent_id": agent, "metric": "container_down", "label": "old" })).await;
+    let any_down = rule(json!({ "agent_id": agent, "metric": "container_down" })).await;
+    let unhealthy =
+        rule(json!({ "agent_id": agent, "metric": "container_unhealthy", "label": "sick" })).await;
+    let cpu = rule(json!({ "agent_id": agent, "metric": "container_cpu_pct",
+                           "comparison": "gt", "threshold": 50 }))
+    .await;
+    let failed = rule(json!({ "agent_id": agent, "metric": "service_failed" })).await;
+
+    // `containers: None` is a report whose lists (containers and units)
+    // were not read.
+    let send = |containers: Option<Vec<Value>>, failed_unit: bool| {
+        let app = &app;
+        let token = &token;
+        async move {
+            app.clock.advance(5_000);
+            let mut r = report(app.clock.now_ms(), 10.0);
+            if let Some(list) = containers {
+                r["containers"] = Value::Array(list);
+                r["services"] = if failed_unit {
+                    json!([{ "unit": "backup.service", "active": "failed", "sub": "failed" }])
+                } else {
+                    json!([])
+                };
+            }
+            let r = ingest(app, token, vec![r]).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            app.state.alerting.settled().await;
+        }
+    };
+    let firing = |id: u64| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            let r = app
+                .call_as(alice, Method::GET, &format!("/api/rules/{id}"), None)
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            let mut labels: Vec<String> = r.body["firing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["label"].as_str().unwrap_or("").to_owned())
+                .collect();
+            labels.sort();
+            labels
+        }
+    };
+    let keep = || container("k1", "keep", "running", None, 1.0);
+    let all = || {
+        vec![
+            keep(),
+            container("o1", "old", "exited", None, 0.0),
+            container("s1", "sick", "running", Some("unhealthy"), 1.0),
+            container("h1", "hot", "running", None, 95.0),
+        ]
+    };
+
+    send(Some(all()), true).await;
+    assert_eq!(firing(named_down).await, ["old"]);
+    assert_eq!(firing(any_down).await, ["old"]);
+    assert_eq!(firing(unhealthy).await, ["sick"]);
+    assert_eq!(firing(cpu).await, ["hot"]);
+    assert_eq!(firing(failed).await, ["backup.service"]);
+
+    // Removed (`docker rm`), and the unit reset: two lists without them
+    // and one report that read no list are not enough.
+    send(Some(vec![keep()]), false).await;
+    send(None, false).await;
+    send(Some(vec![keep()]), false).await;
+    assert_eq!(firing(any_down).await, ["old"]);
+    assert_eq!(firing(unhealthy).await, ["sick"]);
+    assert_eq!(firing(cpu).await, ["hot"]);
+    assert_eq!(firing(failed).await, ["backup.service"]);
+
+    // The third list without them: resolved.
+    send(Some(vec![keep()]), false).await;
+    assert!(firing(any_down).await.is_empty());
+    assert!(firing(unhealthy).await.is_empty());
+    assert!(firing(cpu).await.is_empty());
+    assert!(firing(failed).await.is_empty());
+    assert_eq!(
+        firing(named_down).await,
+        ["old"],
+        "a named container missing is down"
+    );
+
+    let r = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/alerts?agent_id={agent}&order=asc&limit=100"),
+            None,
+        )
+        .await;
+    let resolved: Vec<(String, String)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["state"] == "resolved")
+        .map(|e| {
+            (
+                e["metric"].as_str().unwrap().to_owned(),
+                e["label"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let mut resolved = resolved;
+    resolved.sort();
+    assert_eq!(
+        resolved,
+        [
+            ("container_cpu_pct".to_owned(), "hot".to_owned()),
+            ("container_down".to_owned(), "old".to_owned()),
+            ("container_unhealthy".to_owned(), "sick".to_owned()),
+            ("service_failed".to_owned(), "backup.service".to_owned()),
+        ]
+    );
+
+    // The same name back and stopped again fires again.
+    send(
+        Some(vec![keep(), container("o2", "old", "exited", None, 0.0)]),
+        false,
+    )
+    .await;
+    assert_eq!(firing(any_down).await, ["old"]);
+}
+
+/// `container_restarts` over windows longer than the live ring (15 min):
+/// the restarts of the last hour are read from the stored restart counts,
+/// so a rule made 40 minutes after three restarts still sees them, while a
+/// 15-minute window does not; windows up to 24 h are accepted.
+#[tokio::test]
+async fn restart_windows_longer_than_the_ring_read_stored_counts() {
+    use storage::clock::Clock;
+
+    let (app, _, agent, token) = setup().await;
+    // A report a minute for 40 minutes: web restarts at minutes 5, 10, 12,
+    // db is recreated (new id, count back to 0) at minute 20.
+    for minute in 0..=40i64 {
+        app.clock.advance(60_000);
+        let restarts = match minute {
+            0..5 => 0,
+            5..10 => 1,
+            10..12 => 2,
+            _ => 3,
+        };
+        let mut web = container("w1", "web", "running", None, 1.0);
+        web["restarts"] = json!(restarts);
+        let mut db = container(
+            if minute < 20 { "d1" } else { "d2" },
+            "db",
+            "running",
+            None,
+            1.0,
+        );
+        db["restarts"] = json!(if minute < 20 { 4 } else { 0 });
+        let r = ingest(
+            &app,
+            &token,
+            vec![with_running(app.clock.now_ms(), vec![web, db])],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    app.state.alerting.settled().await;
+    // A session idle for 40 minutes has expired.
+    let alice = app.login("alice").await;
+
+    let rule = |duration_s: u32| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            let r = app
+                .call_as(
+                    alice,
+                    Method::POST,
+                    "/api/rules",
+                    Some(json!({ "agent_id": agent, "metric": "container_restarts",
+                                 "comparison": "gt", "threshold": 2, "duration_s": duration_s })),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            // Created rules are evaluated at once.
+            let mut labels: Vec<(String, f64)> = r.body["firing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    (
+                        f["label"].as_str().unwrap().to_owned(),
+                        f["value"].as_f64().unwrap(),
+                    )
+                })
+                .collect();
+            labels.sort_by(|a, b| a.0.cmp(&b.0));
+            labels
+        }
+    };
+    assert_eq!(rule(3_600).await, [("web".to_owned(), 3.0)]);
+    assert_eq!(rule(86_400).await, [("web".to_owned(), 3.0)]);
+    assert!(
+        rule(900).await.is_empty(),
+        "no restart in the last 15 minutes"
+    );
+
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/rules",
+            Some(json!({ "agent_id": agent, "metric": "container_restarts",
+                         "comparison": "gt", "threshold": 2, "duration_s": 86_401 })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(
+        r.body["error"].as_str().unwrap().starts_with("duration_s"),
+        "{}",
+        r.text
+    );
+}

@@ -93,7 +93,9 @@ impl Engine {
         let mut refused = Vec::new();
         for ((agent, jobs), guard) in by_agent.into_iter().zip(guards.iter_mut()) {
             let rows = jobs.iter().flat_map(|j| j.rows.iter());
-            let result = self.stage(agent, guard, rows, oldest, &mut ops);
+            let result = self
+                .revive(agent, guard, rows.clone())
+                .and_then(|()| self.stage(agent, guard, rows, oldest, &mut ops));
             match result {
                 Ok(s) => staged.push((guard, s, jobs)),
                 Err(e) => refused.push((e, jobs)),

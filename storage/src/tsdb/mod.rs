@@ -25,6 +25,7 @@ pub mod chunk;
 pub mod clock;
 mod compactor;
 mod crashpoint;
+mod evict;
 mod format;
 mod group;
 pub mod head;
@@ -179,6 +180,8 @@ pub struct MaintenanceReport {
     /// Keyspaces rewritten whole (major compaction) to drop what the pass
     /// superseded: the head's sealed rows, older versions of aggregate blocks.
     pub compacted_keyspaces: usize,
+    /// Series evicted from memory (no sample for longer than raw retention).
+    pub evicted_series: usize,
 }
 
 /// Sizes and progress, for `/api/health` and the benchmark.
@@ -194,6 +197,9 @@ pub struct EngineStats {
     pub partitions: usize,
     pub agents: usize,
     pub series: usize,
+    /// Of `series`, those evicted from memory after no sample for longer
+    /// than raw retention (their history stays on disk).
+    pub evicted_series: usize,
     /// How far the 1 m compactor trails the newest closed hour, worst agent (ms).
     pub compactor_lag_ms: i64,
     /// Hours waiting to be recomputed after late data.
@@ -217,8 +223,20 @@ pub(crate) struct Shape {
 #[derive(Default)]
 pub(crate) struct AgentState {
     /// Series id by key; the keys are shared with `keys` (one copy each).
+    /// Series with no sample for longer than raw retention are left out
+    /// (evicted, see [`evict`]): their slot in `keys` holds the empty
+    /// placeholder key, and their key is read again from `meta` when a
+    /// write brings it back or a query reaches back to their time.
     series: FastMap<Arc<SeriesKey>, u32>,
     keys: Vec<Arc<SeriesKey>>,
+    /// Per series id: the hour (ms / [`HOUR`]) of its newest sample written
+    /// since the engine opened, or the hour it opened. Kept per report
+    /// shape and hour, not per sample (see [`write::Staged`]).
+    seen: Vec<u32>,
+    /// The ids and hour last marked in `seen`.
+    marked: Option<(Arc<[u32]>, u32)>,
+    /// Series ids evicted from memory.
+    evicted: usize,
     /// The key array of the agent's last row, with its series ids.
     shape: Option<Shape>,
     /// Per tier code: aggregates of that tier are complete before this (Min1, Hour1).
@@ -417,6 +435,7 @@ impl Engine {
             }
             s.agents += 1;
             s.series += st.keys.len();
+            s.evicted_series += st.evicted;
             s.dirty_hours += st.dirty.len();
             if let Some(wm) = st.wm[Tier::Min1.code() as usize] {
                 s.compactor_lag_ms = s.compactor_lag_ms.max(closed - wm);

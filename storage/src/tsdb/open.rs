@@ -10,9 +10,7 @@ use fjall::{Database, KeyspaceCreateOptions};
 
 use super::series::meta;
 use super::tier::{HOUR, floor_to};
-use super::{
-    Clock, Engine, EngineConfig, Error, SeriesKey, Tier, check_format, head, series, shapes,
-};
+use super::{Clock, Engine, EngineConfig, Error, Tier, check_format, head, series, shapes};
 
 impl Engine {
     /// Open (or create) the engine in `dir` (`DATA_DIR/tsdb`).
@@ -90,7 +88,7 @@ impl Engine {
                     let key = series::decode_series_key(&v)?;
                     if st.keys.len() <= sid as usize {
                         st.keys
-                            .resize(sid as usize + 1, Arc::new(SeriesKey::new("")));
+                            .resize(sid as usize + 1, super::evict::PLACEHOLDER.clone());
                     }
                     let key = Arc::new(key);
                     st.keys[sid as usize] = key.clone();
@@ -126,6 +124,14 @@ impl Engine {
                 }
                 _ => return Err(bad("unknown key prefix")),
             }
+        }
+        // No newer sample is known than the open: every series counts as
+        // seen now, and is evicted if nothing writes it for raw retention.
+        let opened = super::evict::hour_of(self.clock.now_ms());
+        for a in self.all_agents() {
+            let mut st = a.lock();
+            let n = st.keys.len();
+            st.seen = vec![opened; n];
         }
         let mut max_seq = 0u64;
         if indexed {

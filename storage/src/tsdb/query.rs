@@ -181,6 +181,8 @@ pub(crate) type SeriesMap = BTreeMap<u32, Vec<Point>>;
 /// What a query needs of an agent's state, copied out of its lock.
 pub(crate) struct AgentView {
     pub keys: Vec<Arc<SeriesKey>>,
+    /// Some slots of `keys` are placeholders of evicted series.
+    pub evicted: bool,
     pub wm: [Option<i64>; 3],
     pub dirty: BTreeSet<(u8, i64)>,
     /// Raw windows with rows in the head. Other windows skip the head
@@ -286,6 +288,7 @@ impl Engine {
         }
         Some(AgentView {
             keys: st.keys.clone(),
+            evicted: st.evicted > 0,
             wm: st.wm,
             dirty: st.dirty.keys().copied().collect(),
             head_windows: st.head_windows.clone(),
@@ -739,15 +742,21 @@ impl Engine {
             stop_ms: stop,
             series: Vec::new(),
         };
-        let Some(view) = self.view(req.agent) else {
+        let Some(mut view) = self.view(req.agent) else {
             return Ok(result);
         };
+        // Series evicted from memory have no sample within raw retention:
+        // only a query reaching further back needs their keys.
+        if view.evicted && start < self.oldest_writable() {
+            self.fill_evicted(req.agent, &mut view.keys)?;
+        }
         let mut selected: Vec<(u32, &Arc<SeriesKey>)> = view
             .keys
             .iter()
             .enumerate()
             .filter(|(_, k)| {
-                (req.metrics.is_empty() || req.metrics.iter().any(|m| *m == k.metric))
+                !super::evict::is_placeholder(k)
+                    && (req.metrics.is_empty() || req.metrics.iter().any(|m| *m == k.metric))
                     && req
                         .label_filter
                         .as_ref()
@@ -1063,6 +1072,7 @@ mod tests {
                 .collect();
             let view = AgentView {
                 keys: Vec::new(),
+                evicted: false,
                 wm: [None, wm, wm],
                 dirty,
                 head_windows: BTreeSet::new(),

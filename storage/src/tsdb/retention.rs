@@ -33,6 +33,7 @@ impl Engine {
                 report.dropped_partitions += 1;
             }
         }
+        self.evict_quiet_series(now, report);
         self.purge_deleted(now, report)
     }
 

@@ -69,6 +69,14 @@ impl Shapes {
         }
     }
 
+    /// Drops the shapes no agent's last row uses any more (held only
+    /// here): a shape names every container of its report, so containers
+    /// that come and go would otherwise keep old shapes, and their keys,
+    /// until the cache is full. Called by maintenance.
+    pub(crate) fn prune(&self) {
+        self.lock().retain(|_, k| Arc::strong_count(k) > 1);
+    }
+
     fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<[SeriesKey]>, foldhash::fast::RandomState>>

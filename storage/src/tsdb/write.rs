@@ -54,6 +54,10 @@ pub(crate) struct Staged {
     dirty: BTreeMap<(u8, i64), u64>,
     next_gen: u64,
     init_wm: Option<i64>,
+    /// The series ids of each run of rows with one key array, with the
+    /// newest hour they wrote: marked in `AgentState::seen` (once per
+    /// array and hour, not per sample).
+    marks: Vec<(Arc<[u32]>, u32)>,
 }
 
 impl Staged {
@@ -63,6 +67,24 @@ impl Staged {
             let key = Arc::new(key);
             st.series.insert(key.clone(), sid);
             st.keys.push(key);
+            st.seen.push(0);
+        }
+        for (sids, hour) in self.marks {
+            let top = match &st.marked {
+                Some((m, h)) if Arc::ptr_eq(m, &sids) => {
+                    if hour <= *h {
+                        continue;
+                    }
+                    hour.max(*h)
+                }
+                _ => hour,
+            };
+            for &sid in sids.iter() {
+                if let Some(seen) = st.seen.get_mut(sid as usize) {
+                    *seen = (*seen).max(hour);
+                }
+            }
+            st.marked = Some((sids, top));
         }
         if self.shape.is_some() {
             st.shape = self.shape;
@@ -102,6 +124,7 @@ impl Engine {
         let a = self.agent(agent);
         let mut st = a.lock();
         let mut ops = Vec::new();
+        self.revive(agent, &mut st, rows)?;
         let staged = self.stage(agent, &st, rows, oldest, &mut ops)?;
         let mut batch = self.db.batch().durability(Some(self.persist_mode()));
         self.fill_batch(&mut batch, ops);
@@ -151,6 +174,7 @@ impl Engine {
         let mut samples = Vec::with_capacity(64);
         let mut first_hour: Option<i64> = None;
         let mut shape: Option<Shape> = None;
+        let mut marks: Vec<(Arc<[u32]>, u32)> = Vec::new();
 
         for row in rows {
             if row.keys.len() != row.values.len() {
@@ -202,6 +226,11 @@ impl Engine {
                     sids
                 }
             };
+            let hour = super::evict::hour_of(row.ts_ms);
+            match marks.last_mut() {
+                Some((m, h)) if Arc::ptr_eq(m, &sids) => *h = (*h).max(hour),
+                _ => marks.push((sids.clone(), hour)),
+            }
             samples.clear();
             samples.extend(sids.iter().copied().zip(row.values.iter().copied()));
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -257,6 +286,7 @@ impl Engine {
             dirty,
             next_gen,
             init_wm,
+            marks,
         })
     }
 

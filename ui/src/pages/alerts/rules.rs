@@ -86,6 +86,17 @@ pub(super) fn RulesCard(
         }
     });
     let seen = Memo::new(move |_| seen.get().flatten());
+    // What runs on it now: its containers and systemd units, offered for
+    // the rules that name one (typing another is allowed).
+    let running = LocalResource::new(move || {
+        let agent = form.agent.get().parse::<u64>().ok();
+        async move {
+            match agent {
+                Some(id) => api::running(id).await.ok(),
+                None => None,
+            }
+        }
+    });
     // Keyboard users land in the form when it opens (new rule or "Edit"),
     // and back on "New rule" when it closes (saved, cancelled, Escape).
     let first_field = NodeRef::<leptos::html::Select>::new();
@@ -184,37 +195,63 @@ pub(super) fn RulesCard(
                             Some("mount") => "Mount (empty: every mount)",
                             Some("iface") => "Interface (empty: every interface)",
                             Some("container") => "Container (empty: every container)",
-                            Some("unit") => "Unit (every unit)",
+                            Some("unit") => "Unit (empty: every unit)",
                             _ => "Sensor (empty: every sensor)",
                         }}
-                        // The agent's own mounts, interfaces and sensors (from
-                        // its latest reports), not free text: a typo would
-                        // save a rule that can never fire.
-                        <select id="rule-label" prop:value=move || form.label.get()
-                            on:change=move |ev| form.label.set(event_target_value(&ev))>
-                            <option value="">{move || match form.metric().label_kind() {
-                                Some("mount") => "Every mount",
-                                Some("iface") => "Every interface",
-                                Some("container") => "Every container",
-                                Some("unit") => "Every unit",
-                                _ => "Every sensor",
-                            }}</option>
-                            {move || {
-                                let kind = form.metric().label_kind().unwrap_or("mount");
-                                let mut known = seen.with(|s| match s {
-                                    Some(Ok(s)) => api::labels_of(s, kind),
-                                    _ => Vec::new(),
-                                });
-                                let current = form.label.get_untracked();
-                                if !current.is_empty() && !known.contains(&current) {
-                                    known.push(current.clone());
-                                }
-                                known.into_iter().map(|l| {
-                                    let selected = l == current;
-                                    view! { <option value=l.clone() selected=selected>{l.clone()}</option> }
-                                }).collect_view()
-                            }}
-                        </select>
+                        {move || match form.metric().label_kind() {
+                            // Containers and units: free text (a rule may
+                            // name a container not created yet), with the
+                            // ones running now offered.
+                            Some(kind @ ("container" | "unit")) => Either::Left(view! {
+                                <input id="rule-label" list="rule-label-options" autocomplete="off"
+                                    placeholder=if kind == "unit" { "Every unit" } else { "Every container" }
+                                    bind:value=form.label />
+                                <datalist id="rule-label-options">
+                                    {move || {
+                                        let mut offered = running
+                                            .get()
+                                            .flatten()
+                                            .map(|now| api::running_labels(&now, kind))
+                                            .unwrap_or_default();
+                                        // Containers of the last hour too.
+                                        seen.with(|s| if let Some(Ok(s)) = s {
+                                            offered.extend(api::labels_of(s, kind));
+                                        });
+                                        offered.sort();
+                                        offered.dedup();
+                                        offered.into_iter().map(|l| view! { <option value=l></option> }).collect_view()
+                                    }}
+                                </datalist>
+                            }),
+                            // The agent's own mounts, interfaces and sensors
+                            // (from its latest reports), not free text: a typo
+                            // would save a rule that can never fire.
+                            kind => Either::Right(view! {
+                                <select id="rule-label" prop:value=move || form.label.get()
+                                    on:change=move |ev| form.label.set(event_target_value(&ev))>
+                                    <option value="">{match kind {
+                                        Some("mount") => "Every mount",
+                                        Some("iface") => "Every interface",
+                                        _ => "Every sensor",
+                                    }}</option>
+                                    {move || {
+                                        let kind = kind.unwrap_or("mount");
+                                        let mut known = seen.with(|s| match s {
+                                            Some(Ok(s)) => api::labels_of(s, kind),
+                                            _ => Vec::new(),
+                                        });
+                                        let current = form.label.get_untracked();
+                                        if !current.is_empty() && !known.contains(&current) {
+                                            known.push(current.clone());
+                                        }
+                                        known.into_iter().map(|l| {
+                                            let selected = l == current;
+                                            view! { <option value=l.clone() selected=selected>{l.clone()}</option> }
+                                        }).collect_view()
+                                    }}
+                                </select>
+                            }),
+                        }}
                         {field_problem(form, "label")}
                     </label>
                     <label class:hidden=move || form.metric().is_condition()>"Condition"
