@@ -21,6 +21,8 @@
 //! |   | `recipients` emptied into `channels`; `rule_targets` (the tag   |
 //! |   | an alert rule watches instead of one agent); aggregate blocks   |
 //! |   | of version 2 in `tsdb/` (storage-format.md)                     |
+//! | 5 | format 4 plus the catalog table `check_runners` (the agent that  |
+//! |   | runs an uptime check instead of the server)                      |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -35,7 +37,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 /// The format this build reads and writes.
-pub const DATA_FORMAT_VERSION: u32 = 4;
+pub const DATA_FORMAT_VERSION: u32 = 5;
 /// Name of the version file in the data directory.
 pub const FORMAT_FILE: &str = "FORMAT";
 const MAGIC: &str = "statusmonitor-data";
@@ -144,6 +146,10 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
             tracing::info!(channels = made, "notification settings moved into channels");
             Ok(())
         }
+        // 4 → 5: the catalog creates `check_runners` when it opens (empty:
+        // every check runs on the server, as before). A format-4 binary
+        // would run agent-run checks from the server, hence the bump.
+        4 => Ok(()),
         _ => bail!(
             "data directory {} has format {from}, which this binary cannot upgrade",
             dir.display()
