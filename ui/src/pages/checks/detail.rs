@@ -124,6 +124,10 @@ fn CheckDashboard(id: u64) -> impl IntoView {
                             <StatusBadge class=class text=word />
                             {c.state_since_ms.map(|t| view! { <span class="muted small">"since " {format::datetime(t)}</span> })}
                             <span class="muted small clip">{c.spec.target.clone()}</span>
+                            <span class="muted small" id="check-runner">{match c.runner {
+                                None => Either::Left("Runs from the server"),
+                                Some(a) => Either::Right(view! { "Runs from " <a href=format!("/agents/{a}")>"its agent"</a> }),
+                            }}</span>
                         </div>
                         <p class="muted small" id="check-last">{match last {
                             Some(r) => format!("Last run {}: {}{}", format::ago(now.get(), r.ts_ms),
@@ -139,6 +143,7 @@ fn CheckDashboard(id: u64) -> impl IntoView {
                 })}
             </div>
             <button type="button" class="button secondary small" id="run-check"
+                hidden=move || info.with(|c| c.as_ref().is_some_and(|c| c.runner.is_some()))
                 disabled=move || run.pending().get() on:click=move |_| { run.dispatch(()); }>
                 {move || if run.pending().get() { "Running…" } else { "Run now" }}
             </button>
