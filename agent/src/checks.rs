@@ -562,7 +562,10 @@ mod tests {
     #[test]
     fn results_are_spliced_into_a_batch_body() {
         let r = result(7, false, Some(1.5), Some("HTTP 500".into()));
-        let body = splice_results(br#"{"reports":[{"ts_ms":1}]}"#.to_vec(), &[r.clone()]);
+        let body = splice_results(
+            br#"{"reports":[{"ts_ms":1}]}"#.to_vec(),
+            std::slice::from_ref(&r),
+        );
         let batch: storage::model::wire::IngestBatch = serde_json::from_slice(&body).unwrap();
         assert_eq!(batch.check_results, vec![r]);
         assert_eq!(batch.reports.len(), 1);
@@ -579,6 +582,181 @@ mod tests {
         assert_eq!(first[0].check_id, 5);
         link.put_back(first);
         assert_eq!(link.take()[0].check_id, 5);
+    }
+
+    /// A tiny HTTP server on 127.0.0.1: `/ok` (200, a keyword), `/500`,
+    /// `/moved` (302 to `/ok`), `/checks` (the list `list` holds), and
+    /// `/hang` (read, never answered).
+    fn server(list: String) -> std::net::SocketAddr {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let list = list.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut first = String::new();
+                    reader.read_line(&mut first).unwrap();
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                        line.clear();
+                    }
+                    let path = first.split(' ').nth(1).unwrap_or("").to_string();
+                    let (status, extra, body) = match path.as_str() {
+                        "/ok" => ("200 OK", "", "<h1>all good</h1>".to_string()),
+                        "/500" => ("500 Internal Server Error", "", "all good".into()),
+                        "/moved" => ("302 Found", "location: /ok\r\n", String::new()),
+                        "/checks" => ("200 OK", "", list),
+                        _ => {
+                            std::thread::sleep(Duration::from_secs(10));
+                            return;
+                        }
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        addr
+    }
+
+    fn http_spec(url: String, options: serde_json::Value) -> CheckSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "t", "kind": "http", "target": url, "interval_s": 20,
+            "timeout_ms": 800, "http": options,
+        }))
+        .unwrap()
+    }
+
+    fn run_http(spec: &CheckSpec) -> AgentCheckResult {
+        probe(1, spec, Some(&http_client(spec)))
+    }
+
+    #[test]
+    fn http_checks_judge_status_keyword_and_redirects_like_the_servers() {
+        let addr = server(String::new());
+        let url = |p: &str| format!("http://{addr}{p}");
+        let ok = run_http(&http_spec(
+            url("/ok"),
+            serde_json::json!({ "keyword": "all good" }),
+        ));
+        assert!(ok.ok && ok.error.is_none(), "{ok:?}");
+        assert!(ok.latency_ms.is_some());
+        let r = run_http(&http_spec(
+            url("/ok"),
+            serde_json::json!({ "keyword": "all good", "keyword_absent": true }),
+        ));
+        assert_eq!(r.error.as_deref(), Some("keyword found"));
+        let r = run_http(&http_spec(
+            url("/ok"),
+            serde_json::json!({ "keyword": "nope" }),
+        ));
+        assert_eq!(r.error.as_deref(), Some("keyword not found"));
+        let r = run_http(&http_spec(url("/500"), serde_json::json!({})));
+        assert_eq!(r.error.as_deref(), Some("HTTP 500"), "no body text");
+        let r = run_http(&http_spec(
+            url("/moved"),
+            serde_json::json!({ "follow_redirects": false, "status_max": 299 }),
+        ));
+        assert_eq!(r.error.as_deref(), Some("HTTP 302"));
+        let r = run_http(&http_spec(
+            url("/moved"),
+            serde_json::json!({ "keyword": "all good" }),
+        ));
+        assert!(r.ok, "{r:?}");
+        let started = Instant::now();
+        let r = run_http(&http_spec(url("/hang"), serde_json::json!({})));
+        assert_eq!(r.error.as_deref(), Some("timeout"));
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_hanging_check_delays_no_other_and_ends_as_a_timeout() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = port.local_addr().unwrap();
+        // The list server is also the hanging target.
+        let list = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let addr = server_with(list.clone());
+        let checks = serde_json::json!({ "version": "v1", "checks": [
+            { "id": 1, "spec": { "name": "hangs", "kind": "http", "target": format!("http://{addr}/hang"), "interval_s": 20, "timeout_ms": 300 } },
+            { "id": 2, "spec": { "name": "port", "kind": "tcp", "target": open.to_string(), "interval_s": 20, "timeout_ms": 1000 } },
+        ]});
+        *list.lock().unwrap() = checks.to_string();
+        let link = Arc::new(Link::default());
+        link.acked(r#"{"accepted":1,"checks_version":"v1"}"#);
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let (link, stop) = (link.clone(), stop.clone());
+            let token = crate::config::parse_token("sma_test").unwrap();
+            let client = crate::send::http_agent(Duration::from_secs(5), None);
+            std::thread::spawn(move || {
+                run_loop(
+                    &client,
+                    &format!("http://{addr}/checks"),
+                    &token,
+                    &link,
+                    &stop,
+                )
+            })
+        };
+        let started = Instant::now();
+        let mut got: Vec<AgentCheckResult> = Vec::new();
+        while got.iter().filter(|r| r.check_id == 1).count() == 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "{got:?}");
+            got.extend(link.take());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap();
+        let port_result = got
+            .iter()
+            .position(|r| r.check_id == 2)
+            .expect("the port check ran");
+        let hang_result = got.iter().position(|r| r.check_id == 1).unwrap();
+        assert!(
+            port_result < hang_result,
+            "the open port was not held up: {got:?}"
+        );
+        assert!(got[port_result].ok);
+        assert_eq!(got[hang_result].error.as_deref(), Some("timeout"));
+    }
+
+    /// [`server`] whose list can be set after it started.
+    fn server_with(list: Arc<Mutex<String>>) -> std::net::SocketAddr {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let list = list.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut first = String::new();
+                    reader.read_line(&mut first).unwrap();
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                        line.clear();
+                    }
+                    if first.contains("/checks") {
+                        let body = list.lock().unwrap().clone();
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    } else {
+                        std::thread::sleep(Duration::from_secs(10));
+                    }
+                });
+            }
+        });
+        addr
     }
 
     #[test]

@@ -77,12 +77,12 @@ fn split_request(body: serde_json::Value) -> ApiResult<(CheckSpec, Option<u64>)>
             ApiError::Invalid("runner: an agent id, or null for the server".into())
         })?),
     };
-    let spec =
-        serde_json::from_value::<CheckSpec>(serde_json::Value::Object(map)).map_err(|e| {
-            ApiError::Invalid(format!(
-                "Failed to deserialize the JSON body into the target type: {e}"
-            ))
-        })?;
+    // Through axum's JSON reader, so refusals read as for any other body
+    // (`kind: unknown variant …`).
+    let bytes = serde_json::to_vec(&map).map_err(ApiError::internal)?;
+    let spec = axum::Json::<CheckSpec>::from_bytes(&bytes)
+        .map_err(|e| ApiError::Invalid(e.body_text()))?
+        .0;
     Ok((spec, runner))
 }
 

@@ -325,7 +325,11 @@ mod tests {
             form.retries.set("11".into());
             assert_eq!(form.request().unwrap_err().0, Some("retries"));
             form.retries.set("2".into());
-            let spec = form.request().expect("a valid form");
+            let request = form.request().expect("a valid form");
+            assert_eq!(request.runner, None, "the server by default");
+            form.runner.set("7".into());
+            assert_eq!(form.request().expect("a valid form").runner, Some(7));
+            let spec = request.spec;
             assert_eq!(
                 (spec.interval_s, spec.timeout_ms, spec.retries),
                 (60, 5000, 2)
