@@ -152,7 +152,11 @@ pub fn spawn(
     let (server, token) = config.endpoint()?;
     let url = format!("{server}/api/agent/checks");
     let token = token.clone();
-    let client = crate::send::http_agent(config.timeout, config.ca_cert.as_ref());
+    // A short timeout: while the list is fetched no check starts.
+    let client = crate::send::http_agent(
+        config.timeout.min(Duration::from_secs(5)),
+        config.ca_cert.as_ref(),
+    );
     std::thread::Builder::new()
         .name("checks".into())
         .spawn(move || run_loop(&client, &url, &token, &link, &stop))
@@ -162,6 +166,17 @@ pub fn spawn(
 fn phase(id: u64, interval: Duration) -> Duration {
     let ms = interval.as_millis().max(1) as u64;
     Duration::from_millis(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % ms)
+}
+
+/// The first slot of check `id` after `now`: `anchor + phase + k *
+/// interval`, so checks keep their own places in the interval.
+fn next_slot(anchor: Instant, id: u64, interval: Duration, now: Instant) -> Instant {
+    let first = anchor + phase(id, interval);
+    if now < first {
+        return first;
+    }
+    let k = (now - first).as_nanos() / interval.as_nanos().max(1) + 1;
+    first + interval.saturating_mul(u32::try_from(k).unwrap_or(u32::MAX))
 }
 
 fn interval_of(spec: &CheckSpec) -> Duration {
@@ -178,6 +193,8 @@ fn run_loop(client: &ureq::Agent, url: &str, token: &Token, link: &Link, stop: &
     let mut failed_fetch: Option<Instant> = None;
     let (tx, rx) = mpsc::channel::<(u64, u64, AgentCheckResult)>();
     let mut running = 0usize;
+    // Where every check's slots are counted from.
+    let anchor = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let announced = link.announced();
         if announced.is_some()
@@ -213,9 +230,7 @@ fn run_loop(client: &ureq::Agent, url: &str, token: &Token, link: &Link, stop: &
         for (id, slot) in &mut slots {
             if slot.due <= now && slot.started.is_none() && running < MAX_RUNNING {
                 let interval = interval_of(&slot.check.spec);
-                slot.due += interval
-                    * (1 + (now - slot.due).as_millis() as u32
-                        / interval.as_millis().max(1) as u32);
+                slot.due = next_slot(anchor, *id, interval, now);
                 slot.run += 1;
                 slot.started = Some(now);
                 running += 1;
@@ -269,7 +284,9 @@ fn replace(slots: &mut HashMap<u64, Slot>, checks: Vec<AgentCheck>) {
             }
             _ => {
                 let client = (check.spec.kind == CheckKind::Http).then(|| http_client(&check.spec));
-                let due = now + phase(id, interval_of(&check.spec)).min(Duration::from_secs(2));
+                // The first run soon (spread over 2 s), later ones in the
+                // check's own slot of its interval.
+                let due = now + phase(id, Duration::from_secs(2));
                 kept.insert(
                     id,
                     Slot {
@@ -679,12 +696,14 @@ mod tests {
     fn a_hanging_check_delays_no_other_and_ends_as_a_timeout() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let open = port.local_addr().unwrap();
-        // The list server is also the hanging target.
+        // The list server is also the hanging target. The hanging check
+        // (id 1) starts first (its phase is 485 ms, the port's 1,839 ms)
+        // and ends 2 s later: the port's result comes in between.
         let list = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let addr = server_with(list.clone());
         let checks = serde_json::json!({ "version": "v1", "checks": [
-            { "id": 1, "spec": { "name": "hangs", "kind": "http", "target": format!("http://{addr}/hang"), "interval_s": 20, "timeout_ms": 300 } },
-            { "id": 2, "spec": { "name": "port", "kind": "tcp", "target": open.to_string(), "interval_s": 20, "timeout_ms": 1000 } },
+            { "id": 1, "spec": { "name": "hangs", "kind": "http", "target": format!("http://{addr}/hang"), "interval_s": 20, "timeout_ms": 2000 } },
+            { "id": 3, "spec": { "name": "port", "kind": "tcp", "target": open.to_string(), "interval_s": 20, "timeout_ms": 1000 } },
         ]});
         *list.lock().unwrap() = checks.to_string();
         let link = Arc::new(Link::default());
@@ -715,7 +734,7 @@ mod tests {
         runner.join().unwrap();
         let port_result = got
             .iter()
-            .position(|r| r.check_id == 2)
+            .position(|r| r.check_id == 3)
             .expect("the port check ran");
         let hang_result = got.iter().position(|r| r.check_id == 1).unwrap();
         assert!(
@@ -757,6 +776,24 @@ mod tests {
             }
         });
         addr
+    }
+
+    #[test]
+    fn checks_keep_their_own_slot_spread_over_the_interval() {
+        let anchor = Instant::now();
+        let iv = Duration::from_secs(60);
+        let now = anchor + Duration::from_secs(1_000);
+        let mut seconds = std::collections::BTreeSet::new();
+        for id in 1..=100u64 {
+            let slot = next_slot(anchor, id, iv, now);
+            assert!(slot > now && slot <= now + iv);
+            assert_eq!(
+                (slot - anchor).as_millis() % 60_000,
+                phase(id, iv).as_millis()
+            );
+            seconds.insert((slot - now).as_secs());
+        }
+        assert!(seconds.len() >= 40, "{}", seconds.len());
     }
 
     #[test]

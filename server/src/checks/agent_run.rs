@@ -69,7 +69,10 @@ impl Checks {
         );
         entry.runner = runner;
         entry.heard_ms = self.inner.clock.now_ms();
-        self.inner.lock().insert(id, entry);
+        let mut entries = self.inner.lock();
+        entries.insert(id, entry);
+        self.inner.lists_changed();
+        drop(entries);
         self.inner.wake.notify_one();
     }
 
@@ -80,6 +83,9 @@ impl Checks {
 
     /// The enabled checks agent `agent_id` runs, by id, and their version.
     pub fn agent_list(&self, agent_id: u64) -> AgentCheckList {
+        // The version first: a change between the two makes the agent
+        // fetch again, never keep an old list under a new version.
+        let version = self.agent_version(agent_id);
         let entries = self.inner.lock();
         let mut checks: Vec<AgentCheck> = entries
             .values()
@@ -92,18 +98,25 @@ impl Checks {
         drop(entries);
         checks.sort_by_key(|c| c.id);
         checks.truncate(MAX_AGENT_CHECKS);
-        AgentCheckList {
-            version: self.agent_version(agent_id),
-            checks,
-        }
+        AgentCheckList { version, checks }
     }
 
     /// The version of agent `agent_id`'s list: it changes when one of its
-    /// checks is added, changed, removed, enabled or disabled.
+    /// checks is added, changed, removed, enabled or disabled. Asked with
+    /// every report, so kept until the next change.
     pub fn agent_version(&self, agent_id: u64) -> String {
-        let mut ids: Vec<(u64, i64)> = self
+        // The entries stay locked until the version is kept (see
+        // `Inner::lists_changed`).
+        let entries = self.inner.lock();
+        let mut versions = self
             .inner
+            .list_versions
             .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(version) = versions.get(&agent_id) {
+            return version.clone();
+        }
+        let mut ids: Vec<(u64, i64)> = entries
             .values()
             .filter(|e| e.runner == Some(agent_id) && e.record.spec.enabled)
             .map(|e| (e.record.id, e.record.updated_ms))
@@ -111,7 +124,9 @@ impl Checks {
         ids.sort_unstable();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         ids.hash(&mut h);
-        format!("{:016x}", h.finish())
+        let version = format!("{:016x}", h.finish());
+        versions.insert(agent_id, version.clone());
+        version
     }
 
     /// Agent `agent_id` was deleted: its checks run on the server from now
@@ -125,6 +140,7 @@ impl Checks {
                 entry.due = now + phase(entry.record.id, Duration::from_secs(1));
             }
         }
+        self.inner.lists_changed();
         drop(entries);
         self.inner.wake.notify_one();
     }

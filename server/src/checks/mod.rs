@@ -127,6 +127,9 @@ struct Inner {
     lateness_us: Mutex<Vec<u32>>,
     /// Told about every run (alerting).
     on_result: Mutex<Option<ResultHook>>,
+    /// The versions of agents' check lists asked since the last change
+    /// (see [`agent_run`]); emptied by every change.
+    list_versions: Mutex<HashMap<u64, String>>,
 }
 
 /// The scheduler and the live state of every check. Its task stops when
@@ -224,6 +227,7 @@ impl Checks {
             permits: Semaphore::new(concurrency.max(1)),
             lateness_us: Mutex::new(Vec::new()),
             on_result: Mutex::new(None),
+            list_versions: Mutex::new(HashMap::new()),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(schedule(Arc::downgrade(&inner), inner.wake.clone()));
@@ -258,13 +262,18 @@ impl Checks {
         };
         let due = Instant::now() + phase(id, Duration::from_secs(1));
         let entry = Entry::new(&self.inner.guard, Arc::new(record), caller, due, status);
-        self.inner.lock().insert(id, entry);
+        let mut entries = self.inner.lock();
+        entries.insert(id, entry);
+        self.inner.lists_changed();
+        drop(entries);
         self.inner.wake.notify_one();
     }
 
     /// A check was deleted.
     pub fn remove(&self, id: u64) {
-        self.inner.lock().remove(&id);
+        let mut entries = self.inner.lock();
+        entries.remove(&id);
+        self.inner.lists_changed();
     }
 
     /// The live state of check `id`.
@@ -348,6 +357,17 @@ impl Inner {
         // Every update under the lock is a field assignment: a panic cannot
         // leave an entry half-written.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets the agents' list versions (a check was added, changed or
+    /// removed, or moved between runners). Called with the entries locked,
+    /// as [`Checks::agent_version`] fills them, so no version computed
+    /// before a change is kept after it.
+    fn lists_changed(&self) {
+        self.list_versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     fn note_lateness(&self, late: Duration) {
