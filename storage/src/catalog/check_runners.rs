@@ -125,3 +125,90 @@ impl Catalog {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::model::{CheckKind, CheckSpec};
+
+    const T0: i64 = 1_767_225_600_000;
+
+    fn spec() -> CheckSpec {
+        CheckSpec {
+            name: "router".into(),
+            kind: CheckKind::Tcp,
+            target: "192.168.1.1:80".into(),
+            interval_s: 60,
+            timeout_ms: 1_000,
+            retries: 0,
+            enabled: true,
+            http: None,
+            dns_expected: None,
+        }
+    }
+
+    fn saved(s: CheckSaved) -> CheckRecord {
+        match s {
+            CheckSaved::Saved(r) => r,
+            other => panic!("not saved: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_the_owners_agent_runs_a_bounded_number_and_deletes_clean_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open_in(dir.path()).unwrap();
+        let mine = c.create_agent(1, "nas", &[9; 32], T0).unwrap().id;
+        let theirs = c.create_agent(2, "pc", &[8; 32], T0).unwrap().id;
+
+        // Someone else's or an unknown agent: nothing is stored.
+        for agent in [theirs, 999] {
+            assert_eq!(
+                c.create_check_on(1, &spec(), T0, None, Some(agent))
+                    .unwrap(),
+                CheckSaved::NoSuchAgent
+            );
+        }
+        assert!(c.checks_of(1).unwrap().is_empty(), "nothing half-saved");
+
+        let mut ids = Vec::new();
+        for _ in 0..MAX_AGENT_CHECKS {
+            ids.push(saved(c.create_check_on(1, &spec(), T0, None, Some(mine)).unwrap()).id);
+        }
+        assert_eq!(
+            c.create_check_on(1, &spec(), T0, None, Some(mine)).unwrap(),
+            CheckSaved::AgentFull
+        );
+        assert_eq!(c.checks_of(1).unwrap().len(), MAX_AGENT_CHECKS);
+        // Re-saving a check the agent runs already is no new one.
+        saved(
+            c.update_check_on(1, ids[0], &spec(), T0, Some(mine))
+                .unwrap(),
+        );
+        // To the server and back.
+        saved(c.update_check_on(1, ids[0], &spec(), T0, None).unwrap());
+        assert_eq!(c.check_runner(ids[0]).unwrap(), None);
+        saved(
+            c.update_check_on(1, ids[0], &spec(), T0, Some(mine))
+                .unwrap(),
+        );
+        assert_eq!(c.check_runner(ids[0]).unwrap(), Some(mine));
+        assert_eq!(
+            c.update_check_on(2, ids[0], &spec(), T0, None).unwrap(),
+            CheckSaved::NotFound
+        );
+
+        assert!(c.delete_check(1, ids[0]).unwrap());
+        assert_eq!(c.check_runner(ids[0]).unwrap(), None);
+        assert_eq!(c.check_runners().unwrap().len(), MAX_AGENT_CHECKS - 1);
+        assert!(c.delete_agent(1, mine).unwrap());
+        assert!(c.check_runners().unwrap().is_empty());
+        assert_eq!(
+            c.checks_of(1).unwrap().len(),
+            MAX_AGENT_CHECKS - 1,
+            "the checks stay"
+        );
+    }
+}
