@@ -254,9 +254,12 @@ fn run_loop(client: &ureq::Agent, url: &str, token: &Token, link: &Link, stop: &
             }
             next = next.min(slot.due);
         }
-        // Wait for an answer or the next due time.
-        let wait = next.saturating_duration_since(Instant::now());
-        let mut answer = rx.recv_timeout(wait.min(Duration::from_millis(500))).ok();
+        // Wait for an answer or the next due time (a little at least: a
+        // check that is due while all runs are taken waits for an answer).
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(20), Duration::from_millis(500));
+        let mut answer = rx.recv_timeout(wait).ok();
         while let Some((id, run, r)) = answer {
             running = running.saturating_sub(1);
             if let Some(slot) = slots.get_mut(&id)

@@ -142,11 +142,13 @@ fn CheckDashboard(id: u64) -> impl IntoView {
                     }
                 })}
             </div>
-            <button type="button" class="button secondary small" id="run-check"
-                hidden=move || info.with(|c| c.as_ref().is_some_and(|c| c.runner.is_some()))
-                disabled=move || run.pending().get() on:click=move |_| { run.dispatch(()); }>
-                {move || if run.pending().get() { "Running…" } else { "Run now" }}
-            </button>
+            // Not for a check an agent runs: the server does not run it.
+            {move || info.with(|c| c.as_ref().is_none_or(|c| c.runner.is_none())).then(|| view! {
+                <button type="button" class="button secondary small" id="run-check"
+                    disabled=move || run.pending().get() on:click=move |_| { run.dispatch(()); }>
+                    {move || if run.pending().get() { "Running…" } else { "Run now" }}
+                </button>
+            })}
         </header>
         {move || match check.get() {
             Some(Err(e)) if !e.transient() => Some(view! {
