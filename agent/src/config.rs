@@ -212,6 +212,18 @@ pub struct AgentArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_services: Option<bool>,
+    /// Do not run the uptime checks the server assigns to this agent.
+    #[arg(
+        long,
+        env = "STATUSMONITOR_AGENT_NO_CHECKS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_checks: Option<bool>,
     /// Replace this binary with the server's build when it has another one
     /// (SHA-256 checked), then restart [default: false].
     #[arg(
@@ -394,6 +406,8 @@ pub struct Config {
     pub containers: ContainerConfig,
     pub processes: ProcessConfig,
     pub services: ServiceConfig,
+    /// Do not run the checks the server assigns (see [`crate::checks`]).
+    pub no_checks: bool,
     /// Follow the server's build (see [`crate::update`]).
     pub auto_update: bool,
     /// How often `auto_update` asks the server.
@@ -432,6 +446,7 @@ impl Config {
             watch: args.services.or(file.services).unwrap_or_default(),
         };
         let auto_update = flag(args.auto_update, file.auto_update);
+        let no_checks = flag(args.no_checks, file.no_checks);
         Ok(Self {
             server: args.server.or(file.server),
             token: args.token.or(file.token),
@@ -465,6 +480,7 @@ impl Config {
             containers,
             processes,
             services,
+            no_checks,
             auto_update,
             update_every: args
                 .update_every

@@ -6,7 +6,11 @@
 //! sender thread ([`send`]) drains the spool oldest first in batches. Every
 //! report goes through the spool, so a crash loses at most the report being
 //! taken.
+//!
+//! A third thread ([`checks`]) runs the uptime checks the server assigned to
+//! this agent; their results ride in the sender's next request.
 
+pub mod checks;
 pub mod collect;
 pub mod config;
 pub mod error;

@@ -73,12 +73,28 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
         config.timeout,
         config.ca_cert.as_ref(),
     );
+    // The checks the server assigns: their own thread, results through `link`.
+    let link = (!config.no_checks).then(|| Arc::new(crate::checks::Link::default()));
+    let checks_thread = link
+        .as_ref()
+        .map(|link| crate::checks::spawn(config, link.clone(), stop.clone()))
+        .transpose()?;
     let upgraded = config
         .auto_update
         .then(|| spawn_updater(config.clone(), stop.clone()))
         .transpose()?;
-    let result = send::drain(&spool, &sender, &host, &stop, config.interval);
+    let result = send::drain(
+        &spool,
+        &sender,
+        &host,
+        link.as_deref(),
+        &stop,
+        config.interval,
+    );
     stop.store(true, Ordering::Relaxed);
+    if let Some(t) = checks_thread {
+        let _ = t.join();
+    }
     result?;
     if let Some(updater) = upgraded
         && let Ok(Some(restart)) = updater.join()
@@ -219,6 +235,7 @@ pub fn once(config: &Config) -> IngestBatch {
     IngestBatch {
         host: Some(collector.host_facts()),
         reports: vec![report],
+        check_results: Vec::new(),
     }
 }
 

@@ -86,13 +86,19 @@ impl Sender {
 
     /// POSTs one JSON body (compressed here).
     pub fn post(&self, json: &[u8]) -> Outcome {
+        self.post_answered(json).0
+    }
+
+    /// [`Sender::post`] and, when accepted, the server's answer.
+    pub fn post_answered(&self, json: &[u8]) -> (Outcome, String) {
         let body = match gzip(json) {
             Ok(b) => b,
             Err(e) => {
-                return Outcome::Retry {
+                let retry = Outcome::Retry {
                     reason: format!("compressing the batch: {e}"),
                     after: None,
                 };
+                return (retry, String::new());
             }
         };
         let result = self
@@ -118,12 +124,15 @@ impl Sender {
                     .limit(64 * 1024)
                     .read_to_string()
                     .unwrap_or_default();
-                classify(status, &text, retry_after)
+                (classify(status, &text, retry_after), text)
             }
-            Err(e) => Outcome::Retry {
-                reason: transport_error(&e),
-                after: None,
-            },
+            Err(e) => (
+                Outcome::Retry {
+                    reason: transport_error(&e),
+                    after: None,
+                },
+                String::new(),
+            ),
         }
     }
 }
@@ -261,6 +270,7 @@ pub fn drain(
     spool: &SharedSpool,
     sender: &Sender,
     host: &HostSlot,
+    checks: Option<&crate::checks::Link>,
     stop: &AtomicBool,
     interval: Duration,
 ) -> Result<(), AgentError> {
@@ -286,7 +296,23 @@ pub fn drain(
         }
         let facts = host.pending();
         let body = batch_body(facts.as_ref(), &batch.records);
-        match sender.post(&body) {
+        let results = checks.map(|c| c.take()).unwrap_or_default();
+        let body = crate::checks::splice_results(body, &results);
+        let (outcome, answer) = sender.post_answered(&body);
+        if let Some(link) = checks {
+            match &outcome {
+                Outcome::Accepted => link.acked(&answer),
+                // A server that refuses the results would refuse every
+                // batch carrying them: they go, the reports are sent again.
+                Outcome::Refused { status, error } if !results.is_empty() => {
+                    tracing::warn!(status, %error, results = results.len(), "server refused check results: dropped");
+                    continue;
+                }
+                Outcome::Refused { .. } => {}
+                _ => link.put_back(results),
+            }
+        }
+        match outcome {
             Outcome::Accepted => {
                 spool.lock().ack(batch.end)?;
                 if let Some(f) = facts {

@@ -292,6 +292,8 @@ impl AppState {
             .map_err(ApiError::internal)?
             .map_err(storage_error)?;
         self.ring.remove(agent_id);
+        // Its checks fall back to the server (the catalog dropped their runner).
+        self.checks.agent_deleted(agent_id);
         self.announce(SecurityEvent::AgentDeleted { owner_id, agent_id });
         Ok(())
     }

@@ -234,7 +234,7 @@ pub async fn delete_rule(id: u64) -> Result<(), ApiError> {
 
 // Uptime checks (docs/checks.md).
 pub use storage::model::{
-    CheckEvent, CheckHistory, CheckInfo, CheckResult, CheckSpec, CheckUptime,
+    CheckEvent, CheckHistory, CheckInfo, CheckRequest, CheckResult, CheckSpec, CheckUptime,
 };
 
 /// The checks with their last `days` daily bars.
@@ -246,12 +246,12 @@ pub async fn check(id: u64) -> Result<CheckInfo, ApiError> {
     get_json(&format!("/api/checks/{id}")).await
 }
 
-pub async fn create_check(spec: &CheckSpec) -> Result<CheckInfo, ApiError> {
-    post_json("/api/checks", spec).await
+pub async fn create_check(check: &CheckRequest) -> Result<CheckInfo, ApiError> {
+    post_json("/api/checks", check).await
 }
 
-pub async fn update_check(id: u64, spec: &CheckSpec) -> Result<CheckInfo, ApiError> {
-    put_json(&format!("/api/checks/{id}"), spec).await
+pub async fn update_check(id: u64, check: &CheckRequest) -> Result<CheckInfo, ApiError> {
+    put_json(&format!("/api/checks/{id}"), check).await
 }
 
 pub async fn delete_check(id: u64) -> Result<(), ApiError> {

@@ -6,10 +6,16 @@
 //! caller is a 422 that says why (see `crate::checks::validate`). An account
 //! has at most `max_checks_per_user` checks (the admin is exempt). Header
 //! values are never sent back. Results carry fixed phrases, never a body.
+//!
+//! `runner` in the body picks where a check runs: the server (absent or
+//! `null`) or one of the caller's agents (another user's or an unknown
+//! agent is a 404 `runner: no such agent`, like an agent a rule names; an
+//! agent with `MAX_AGENT_CHECKS` checks a 422). See
+//! `crate::checks::agent_run`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use storage::catalog::{CheckRecord, RuleRecord};
+use storage::catalog::{CheckRecord, CheckSaved, RuleRecord};
 use storage::model::{
     AlertMetric, CheckEvent, CheckHistory, CheckInfo, CheckPoint, CheckResult, CheckRuleRequest,
     CheckSpec, CheckState, CheckUptime, Comparison, DEFAULT_COOLDOWN_S, Rule,
@@ -21,7 +27,7 @@ use utoipa_axum::routes;
 use crate::api::history::RangeParams;
 use crate::api::history::queries::stopped;
 use crate::auth::AuthUser;
-use crate::checks::validate::check_spec;
+use crate::checks::validate::check_spec_on;
 use crate::checks::{SERIES_LATENCY, SERIES_UP, series_id};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::outbound::Caller;
@@ -56,6 +62,46 @@ async fn owned_check(state: &AppState, owner: u64, id: &str) -> ApiResult<CheckR
         .await?
         .filter(|c| c.owner_id == owner)
         .ok_or_else(check_not_found)
+}
+
+/// A create or replace body: `runner` and the rest as a [`CheckSpec`]
+/// (whose unknown fields are still refused), as [`storage::model::CheckRequest`]
+/// describes it.
+fn split_request(body: serde_json::Value) -> ApiResult<(CheckSpec, Option<u64>)> {
+    let serde_json::Value::Object(mut map) = body else {
+        return Err(ApiError::Invalid("the body must be a JSON object".into()));
+    };
+    let runner = match map.remove("runner") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ApiError::Invalid("runner: an agent id, or null for the server".into())
+        })?),
+    };
+    // Through axum's JSON reader, so refusals read as for any other body
+    // (`kind: unknown variant …`).
+    let bytes = serde_json::to_vec(&map).map_err(ApiError::internal)?;
+    let spec = axum::Json::<CheckSpec>::from_bytes(&bytes)
+        .map_err(|e| ApiError::Invalid(e.body_text()))?
+        .0;
+    Ok((spec, runner))
+}
+
+/// What a refused save answers.
+fn not_saved(state: &AppState, saved: CheckSaved) -> ApiError {
+    match saved {
+        CheckSaved::LimitReached => {
+            let max = state.config.max_checks_per_user;
+            crate::api::quota::check_room("max_checks_per_user", "checks", usize::MAX, max)
+                .err()
+                .unwrap_or_else(|| ApiError::Invalid("max_checks_per_user: limit reached".into()))
+        }
+        CheckSaved::NoSuchAgent => ApiError::NotFound("runner: no such agent".into()),
+        CheckSaved::AgentFull => ApiError::Invalid(format!(
+            "runner: the agent runs {} checks already (the most one agent runs)",
+            storage::model::MAX_AGENT_CHECKS
+        )),
+        CheckSaved::NotFound | CheckSaved::Saved(_) => check_not_found(),
+    }
 }
 
 /// `spec` as shown: header values blanked.
@@ -169,6 +215,7 @@ async fn infos(
                 created_ms: r.created_ms,
                 updated_ms: r.updated_ms,
                 spec: shown(&r.spec),
+                runner: state.checks.runner(r.id),
                 state: st,
                 state_since_ms: since,
                 failures,
@@ -221,32 +268,36 @@ async fn list(
     operation_id = "createCheck",
     tag = "checks",
     summary = "Create an uptime check",
-    request_body = storage::model::CheckSpec,
+    request_body = storage::model::CheckRequest,
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 201, body = storage::model::CheckInfo), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value, a target the outbound guard refuses, or too many checks", body = storage::model::ErrorBody))
+    responses((status = 201, body = storage::model::CheckInfo), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "runner: no such agent (or not yours)", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value, a target the outbound guard refuses, or too many checks", body = storage::model::ErrorBody))
 )]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(spec): Json<CheckSpec>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<(StatusCode, Json<CheckInfo>)> {
+    let (spec, runner) = split_request(body)?;
     let owner = user.user_id;
     let admin = crate::api::quota::is_admin(&state, owner).await?;
     let caller = Caller::of(admin);
-    let spec = check_spec(&state.outbound, spec, caller, None).await?;
+    let spec = check_spec_on(&state.outbound, spec, caller, None, runner.is_some()).await?;
     let max = (!admin).then_some(state.config.max_checks_per_user);
     let now = state.clock.now_ms();
-    let record = state
-        .catalog(move |c| c.create_check(owner, &spec, now, max))
+    let record = match state
+        .catalog(move |c| c.create_check_on(owner, &spec, now, max, runner))
         .await?
-        .ok_or_else(|| {
-            let max = state.config.max_checks_per_user;
-            crate::api::quota::check_room("max_checks_per_user", "checks", usize::MAX, max)
-                .err()
-                .unwrap_or_else(|| ApiError::Invalid("max_checks_per_user: limit reached".into()))
-        })?;
-    tracing::info!(check_id = record.id, owner_id = owner, "check created");
-    state.checks.upsert(record.clone(), caller);
+    {
+        CheckSaved::Saved(record) => record,
+        other => return Err(not_saved(&state, other)),
+    };
+    tracing::info!(
+        check_id = record.id,
+        owner_id = owner,
+        runner,
+        "check created"
+    );
+    state.checks.upsert_on(record.clone(), caller, runner);
     Ok((StatusCode::CREATED, Json(info(&state, record).await?)))
 }
 
@@ -276,27 +327,38 @@ async fn one(
     tag = "checks",
     summary = "Replace an uptime check (a header with value null keeps its stored value)",
     params(("id" = u64, Path, description = "Check id")),
-    request_body = storage::model::CheckSpec,
+    request_body = storage::model::CheckRequest,
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = storage::model::CheckInfo), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value or a target the outbound guard refuses", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::CheckInfo), (status = 400, description = "Malformed request", body = storage::model::ErrorBody), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such check or runner agent (or not yours)", body = storage::model::ErrorBody), (status = 422, description = "Invalid field value or a target the outbound guard refuses", body = storage::model::ErrorBody))
 )]
 async fn replace(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-    Json(spec): Json<CheckSpec>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<Json<CheckInfo>> {
     let owner = user.user_id;
     let old = owned_check(&state, owner, &id).await?;
+    let (spec, runner) = split_request(body)?;
     let caller = Caller::of(crate::api::quota::is_admin(&state, owner).await?);
-    let spec = check_spec(&state.outbound, spec, caller, Some(&old.spec)).await?;
+    let spec = check_spec_on(
+        &state.outbound,
+        spec,
+        caller,
+        Some(&old.spec),
+        runner.is_some(),
+    )
+    .await?;
     let now = state.clock.now_ms();
     let id = old.id;
-    let record = state
-        .catalog(move |c| c.update_check(owner, id, &spec, now))
+    let record = match state
+        .catalog(move |c| c.update_check_on(owner, id, &spec, now, runner))
         .await?
-        .ok_or_else(check_not_found)?;
-    state.checks.upsert(record.clone(), caller);
+    {
+        CheckSaved::Saved(record) => record,
+        other => return Err(not_saved(&state, other)),
+    };
+    state.checks.upsert_on(record.clone(), caller, runner);
     Ok(Json(info(&state, record).await?))
 }
 
@@ -343,7 +405,7 @@ async fn remove(
     summary = "Run a check now; the result is recorded like a scheduled run",
     params(("id" = u64, Path, description = "Check id")),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = storage::model::CheckResult), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 409, description = "The check is running already", body = storage::model::ErrorBody))
+    responses((status = 200, body = storage::model::CheckResult), (status = 401, description = "Not logged in, or the token is invalid", body = storage::model::ErrorBody), (status = 404, description = "No such resource (or not yours)", body = storage::model::ErrorBody), (status = 409, description = "The check is running already, or an agent runs it", body = storage::model::ErrorBody))
 )]
 async fn run_now(
     State(state): State<AppState>,
@@ -351,6 +413,11 @@ async fn run_now(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CheckResult>> {
     let id = owned_check(&state, user.user_id, &id).await?.id;
+    if let Some(agent) = state.checks.runner(id) {
+        return Err(ApiError::Conflict(format!(
+            "agent {agent} runs this check: its next result comes with the agent's reports"
+        )));
+    }
     state
         .checks
         .run_now(id)

@@ -97,13 +97,23 @@ async fn store(state: &AppState, request: Request) -> ApiResult<Json<IngestAck>>
     };
     let now_ms = state.clock.now_ms();
     validate_batch(&batch, now_ms, state.config.raw_retention_ms)?;
+    let agent_id = auth.agent_id;
+    state.checks.check_agent_results(
+        agent_id,
+        &batch.check_results,
+        now_ms,
+        state.config.raw_retention_ms,
+    )?;
 
-    let IngestBatch { host, mut reports } = batch;
+    let IngestBatch {
+        host,
+        mut reports,
+        check_results,
+    } = batch;
     reports.sort_by_key(|r| r.ts_ms);
     // 507 while the disk is (nearly) full, before anything is written.
     let engine = state.tsdb.for_ingest().await?;
     let rows: Vec<Row> = reports.iter().map(|r| engine.report_row(r)).collect();
-    let agent_id = auth.agent_id;
     // Group commit: concurrent requests share one journal write; this
     // resolves once the batch holding these rows is durable.
     let written = engine.write_grouped(agent_id, rows).await;
@@ -128,5 +138,16 @@ async fn store(state: &AppState, request: Request) -> ApiResult<Json<IngestAck>>
     // Alert rules are evaluated on their own thread; this only queues.
     state.alerting.reports_arrived(agent_id);
     state.agent_versions.record(agent_id, user_agent.as_ref());
-    Ok(Json(IngestAck { accepted }))
+    // Checks the agent runs: stored like the server's runs, once the
+    // reports are durable.
+    if !check_results.is_empty() {
+        state
+            .checks
+            .record_agent_results(agent_id, check_results)
+            .await;
+    }
+    Ok(Json(IngestAck {
+        accepted,
+        checks_version: Some(state.checks.agent_version(agent_id)),
+    }))
 }

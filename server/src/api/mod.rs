@@ -9,6 +9,7 @@ use crate::state::AppState;
 
 pub mod accounts;
 pub mod admin;
+pub mod agent_checks;
 pub mod agents;
 pub mod alerts;
 pub mod auth;
@@ -68,6 +69,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(alerts::router())
         .merge(recipient::router())
         .merge(checks::router())
+        .merge(agent_checks::router())
         .merge(status_pages::router())
         .merge(channels::router())
         .merge(crate::ops::api::router())

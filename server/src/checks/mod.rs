@@ -24,6 +24,7 @@
 //!   catalog; at start the last one gives the state back (a check that was
 //!   down is still down, with no second event).
 
+pub mod agent_run;
 pub mod cert;
 pub mod ping;
 pub mod probe;
@@ -91,6 +92,11 @@ struct Entry {
     recent: std::collections::VecDeque<(i64, Option<f64>)>,
     cert_read: Option<Instant>,
     cert_days: Option<f64>,
+    /// The agent that runs the check; `None`: the server.
+    runner: Option<u64>,
+    /// Agent-run checks: when a result last came (or the check was
+    /// assigned), server clock ms.
+    heard_ms: i64,
 }
 
 /// A state change.
@@ -121,6 +127,9 @@ struct Inner {
     lateness_us: Mutex<Vec<u32>>,
     /// Told about every run (alerting).
     on_result: Mutex<Option<ResultHook>>,
+    /// The versions of agents' check lists asked since the last change
+    /// (see [`agent_run`]); emptied by every change.
+    list_versions: Mutex<HashMap<u64, String>>,
 }
 
 /// The scheduler and the live state of every check. Its task stops when
@@ -171,6 +180,8 @@ impl Checks {
         concurrency: usize,
     ) -> Result<Checks, CatalogError> {
         let now = Instant::now();
+        let now_ms = clock.now_ms();
+        let runners = catalog.check_runners()?;
         let mut entries = HashMap::new();
         for record in catalog.all_checks()? {
             let caller = Caller::of(catalog.user(record.owner_id)?.is_some_and(|u| u.is_admin));
@@ -200,7 +211,9 @@ impl Checks {
                 },
             };
             let due = now + phase(record.id, interval_of(&record.spec));
-            let entry = Entry::new(&guard, Arc::new(record), caller, due, status);
+            let mut entry = Entry::new(&guard, Arc::new(record), caller, due, status);
+            entry.runner = runners.get(&entry.record.id).copied();
+            entry.heard_ms = now_ms;
             entries.insert(entry.record.id, entry);
         }
         let inner = Arc::new(Inner {
@@ -214,6 +227,7 @@ impl Checks {
             permits: Semaphore::new(concurrency.max(1)),
             lateness_us: Mutex::new(Vec::new()),
             on_result: Mutex::new(None),
+            list_versions: Mutex::new(HashMap::new()),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(schedule(Arc::downgrade(&inner), inner.wake.clone()));
@@ -248,18 +262,27 @@ impl Checks {
         };
         let due = Instant::now() + phase(id, Duration::from_secs(1));
         let entry = Entry::new(&self.inner.guard, Arc::new(record), caller, due, status);
-        self.inner.lock().insert(id, entry);
+        let mut entries = self.inner.lock();
+        entries.insert(id, entry);
+        self.inner.lists_changed();
+        drop(entries);
         self.inner.wake.notify_one();
     }
 
     /// A check was deleted.
     pub fn remove(&self, id: u64) {
-        self.inner.lock().remove(&id);
+        let mut entries = self.inner.lock();
+        entries.remove(&id);
+        self.inner.lists_changed();
     }
 
     /// The live state of check `id`.
     pub fn status(&self, id: u64) -> Option<Status> {
-        self.inner.lock().get(&id).map(|e| e.status.clone())
+        let now_ms = self.inner.clock.now_ms();
+        self.inner
+            .lock()
+            .get(&id)
+            .map(|e| agent_run::shown_state(e, now_ms))
     }
 
     /// The latest certificate reading of check `id`.
@@ -273,7 +296,7 @@ impl Checks {
         {
             let mut entries = self.inner.lock();
             let entry = entries.get_mut(&id)?;
-            if entry.running {
+            if entry.running || entry.runner.is_some() {
                 return None;
             }
             entry.running = true;
@@ -323,6 +346,8 @@ impl Entry {
             recent: Default::default(),
             cert_read: None,
             cert_days: None,
+            runner: None,
+            heard_ms: 0,
         }
     }
 }
@@ -332,6 +357,17 @@ impl Inner {
         // Every update under the lock is a field assignment: a panic cannot
         // leave an entry half-written.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets the agents' list versions (a check was added, changed or
+    /// removed, or moved between runners). Called with the entries locked,
+    /// as [`Checks::agent_version`] fills them, so no version computed
+    /// before a change is kept after it.
+    fn lists_changed(&self) {
+        self.list_versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     fn note_lateness(&self, late: Duration) {
@@ -360,7 +396,7 @@ async fn schedule(inner: Weak<Inner>, wake: Arc<Notify>) {
         {
             let mut entries = strong.lock();
             for (id, entry) in entries.iter_mut() {
-                if !entry.record.spec.enabled {
+                if !entry.record.spec.enabled || entry.runner.is_some() {
                     continue;
                 }
                 if entry.due <= now {
@@ -450,13 +486,28 @@ async fn run(inner: Arc<Inner>, id: u64) -> CheckResult {
         ),
     };
     let ts_ms = inner.clock.now_ms();
+    if let Some(entry) = inner.lock().get_mut(&id) {
+        entry.running = false;
+    }
+    record_run(inner.clone(), id, probe, cert, ts_ms).await
+}
+
+/// Records one run of check `id` (the server's or an agent's) that ended
+/// at `ts_ms`: its state, series, state change and alert evaluation.
+/// `cert`: `Some` when the certificate was read.
+async fn record_run(
+    inner: Arc<Inner>,
+    id: u64,
+    probe: probe::Probe,
+    cert: Option<Option<f64>>,
+    ts_ms: i64,
+) -> CheckResult {
     // Update the state; note a transition.
     let (result, transition, observation) = {
         let mut entries = inner.lock();
         let Some(entry) = entries.get_mut(&id) else {
             return failed(ts_ms, "check deleted");
         };
-        entry.running = false;
         if let Some(days) = cert {
             entry.cert_read = Some(Instant::now());
             entry.cert_days = days;

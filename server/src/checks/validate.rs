@@ -121,6 +121,21 @@ pub async fn check_spec(
     caller: Caller,
     old: Option<&CheckSpec>,
 ) -> ApiResult<CheckSpec> {
+    check_spec_on(guard, spec, caller, old, false).await
+}
+
+/// [`check_spec`] for a check an agent runs (`on_agent`): the target is
+/// only checked for its form. The agent connects from a machine its owner
+/// controls and the server never does, so the outbound guard's address
+/// table does not apply and names are not resolved here (they may exist
+/// only on the agent's network).
+pub async fn check_spec_on(
+    guard: &OutboundGuard,
+    spec: CheckSpec,
+    caller: Caller,
+    old: Option<&CheckSpec>,
+    on_agent: bool,
+) -> ApiResult<CheckSpec> {
     let mut spec = spec;
     spec.name = check_name(&spec.name)?;
     if !(MIN_CHECK_INTERVAL_S..=MAX_CHECK_INTERVAL_S).contains(&spec.interval_s) {
@@ -157,6 +172,20 @@ pub async fn check_spec(
         return Err(invalid("dns_expected", "only for checks of kind dns"));
     }
     match spec.kind {
+        CheckKind::Http if on_agent => {
+            let url = url::Url::parse(spec.target.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .ok_or_else(|| {
+                    invalid(
+                        "target",
+                        "an absolute http:// or https:// URL, e.g. https://example.com/health",
+                    )
+                })?;
+            spec.target = url.to_string();
+            let old_http = old.and_then(|o| o.http.as_ref());
+            spec.http = Some(check_http(spec.http.take().unwrap_or_default(), old_http)?);
+        }
         CheckKind::Http => {
             let url = guard
                 .check_url(&spec.target, caller)
@@ -179,9 +208,11 @@ pub async fn check_spec(
                     "host:port, e.g. nas.example.com:22 or [2001:db8::1]:443",
                 )
             })?;
-            check_host(guard, &host, port, caller)
-                .await
-                .map_err(|r| invalid("target", r))?;
+            if !on_agent {
+                check_host(guard, &host, port, caller)
+                    .await
+                    .map_err(|r| invalid("target", r))?;
+            }
             spec.target = match host {
                 Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
                 other => format!("{}:{port}", other.as_text()),
@@ -190,9 +221,11 @@ pub async fn check_spec(
         CheckKind::Ping => {
             let host = parse_host(&spec.target)
                 .ok_or_else(|| invalid("target", "a host name or an IP address"))?;
-            check_host(guard, &host, 0, caller)
-                .await
-                .map_err(|r| invalid("target", r))?;
+            if !on_agent {
+                check_host(guard, &host, 0, caller)
+                    .await
+                    .map_err(|r| invalid("target", r))?;
+            }
             spec.target = host.as_text();
         }
         CheckKind::Dns => {

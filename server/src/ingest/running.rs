@@ -165,6 +165,7 @@ mod tests {
         let batch = IngestBatch {
             host: None,
             reports: vec![running(), r],
+            check_results: Vec::new(),
         };
         validate_batch(&batch, NOW, DAY).map_err(|e| match e {
             ApiError::Invalid(m) => m,

@@ -309,6 +309,7 @@ pub(super) mod tests {
         let batch = IngestBatch {
             host: None,
             reports: vec![report(), r],
+            check_results: Vec::new(),
         };
         validate_batch(&batch, NOW, DAY).map_err(|e| match e {
             ApiError::Invalid(m) => m,
@@ -413,6 +414,7 @@ pub(super) mod tests {
                 ..Default::default()
             }),
             reports: vec![report()],
+            check_results: Vec::new(),
         };
         let err = validate_batch(&batch, NOW, DAY).unwrap_err().to_string();
         assert!(err.starts_with("host.hostname"), "{err}");
@@ -432,6 +434,7 @@ pub(super) mod tests {
         let flood = IngestBatch {
             host: None,
             reports: vec![report(); MAX_REPORTS_PER_BATCH + 1],
+            check_results: Vec::new(),
         };
         assert!(validate_batch(&flood, NOW, DAY).is_err());
     }

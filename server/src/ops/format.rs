@@ -21,9 +21,11 @@
 //! |   | `recipients` emptied into `channels`; `rule_targets` (the tag   |
 //! |   | an alert rule watches instead of one agent); aggregate blocks   |
 //! |   | of version 2 in `tsdb/` (storage-format.md)                     |
-//! | 5 | format 4 plus aggregate blocks of version 3 in `tsdb/` (a       |
-//! |   | residuals layout and entropy-coded integer columns;             |
-//! |   | storage-format.md); versions 1 and 2 still read                 |
+//! | 5 | format 4 plus the catalog table `check_runners` (the agent that  |
+//! |   | runs an uptime check instead of the server), and aggregate      |
+//! |   | blocks of version 3 in `tsdb/` (a residuals layout and          |
+//! |   | entropy-coded integer columns; storage-format.md); versions 1   |
+//! |   | and 2 still read                                                |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -147,11 +149,13 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
             tracing::info!(channels = made, "notification settings moved into channels");
             Ok(())
         }
-        // 4 → 5 (tsdb aggregate blocks of version 3): nothing to convert.
-        // Blocks of versions 1 and 2 are read as they are and written as
-        // version 3 when the roll-up next rewrites them; the bump makes a
-        // format-4 binary refuse the directory instead of failing on the
-        // first version-3 block it reads.
+        // 4 → 5: nothing to convert. The catalog creates `check_runners`
+        // when it opens (empty: every check runs on the server, as before),
+        // and tsdb aggregate blocks of versions 1 and 2 are read as they are
+        // and written as version 3 when the roll-up next rewrites them. The
+        // bump makes a format-4 binary refuse the directory instead of
+        // running agent-run checks from the server or failing on the first
+        // version-3 block it reads.
         4 => Ok(()),
         _ => bail!(
             "data directory {} has format {from}, which this binary cannot upgrade",

@@ -9,6 +9,8 @@
 
 /// Account management by the admin: list, create, invite, disable, reset, delete.
 mod accounts;
+/// Checks run by an agent: assignment, the agent's list, results in reports, the real agent.
+mod agent_checks;
 /// Agents: CRUD, pending/active tokens on the injected clock, restart.
 mod agents;
 /// Alerting: rules, evaluation, offline, history, Telegram/webhook delivery.

@@ -902,3 +902,108 @@ async fn the_format_3_fixture_opens_upgrades_and_its_accounts_can_be_managed() {
     let report = server::ops::check::check_dir(dir_lock.path());
     assert!(report.is_clean(), "{}", report.render());
 }
+
+/// The fixture of format 4: an account with an agent, its reports, a rule,
+/// and an uptime check with an alert rule (made before agent-run checks).
+const FORMAT_4_CHECKS_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/data-format-4-checks.tar.zst"
+);
+
+/// Writes the format-4 fixture with the code of a format-4 release. Run by
+/// hand on the release that defines the format:
+/// `cargo test -p server --test it make_format_4_checks_fixture -- --ignored`.
+#[tokio::test]
+#[ignore = "writes the fixture; run by hand on the release that defines the format"]
+async fn make_format_4_checks_fixture() {
+    let app = TestApp::new();
+    let alice = app.register_and_login("alice").await;
+    let (agent, token) = app.create_agent(&alice, "nas").await;
+    assert_eq!(agent, 1);
+    let start = T0 - 720 * 5_000;
+    let reports = (0..720)
+        .map(|i| report(start + i * 5_000, fixture_cpu(i)))
+        .collect();
+    ingest(&app, &token, reports).await;
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            "/api/checks",
+            Some(json!({ "name": "router", "kind": "tcp", "target": "192.0.2.1:80" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let check = r.body["id"].as_u64().unwrap();
+    let r = app
+        .call_as(
+            &alice,
+            Method::POST,
+            &format!("/api/checks/{check}/rules"),
+            Some(json!({ "metric": "check_down" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    app.state.flush().unwrap();
+    let TestApp { dir, state, .. } = app;
+    drop(state);
+    assert_eq!(
+        format_file(dir.path()).as_deref(),
+        Some("statusmonitor-data 4\n")
+    );
+    pack_dir(dir.path(), Path::new(FORMAT_4_CHECKS_FIXTURE));
+}
+
+#[tokio::test]
+async fn the_format_4_fixture_opens_upgrades_and_its_check_can_move_to_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    unpack(Path::new(FORMAT_4_CHECKS_FIXTURE), dir.path());
+    assert_eq!(
+        format_file(dir.path()).as_deref(),
+        Some("statusmonitor-data 4\n")
+    );
+    let mut app = TestApp::on_dir(dir, T0 + 60_000);
+    assert_eq!(
+        format_file(app.dir.path()).as_deref(),
+        Some(format!("statusmonitor-data {DATA_FORMAT_VERSION}\n").as_str()),
+        "upgraded on open"
+    );
+    let alice = app.login("alice").await;
+    let raw = cpu(&app, &alice, 1, "start=-2h&tier=5s&max_points=5000").await;
+    assert_eq!(raw.len(), 720);
+    let r = app.call_as(&alice, Method::GET, "/api/checks", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let check = &r.body[0];
+    assert_eq!(check["spec"]["name"], "router");
+    assert_eq!(
+        check["runner"],
+        Value::Null,
+        "format-4 checks run on the server"
+    );
+    let id = check["id"].as_u64().unwrap();
+    let r = app
+        .call_as(
+            &alice,
+            Method::GET,
+            &format!("/api/checks/{id}/rules"),
+            None,
+        )
+        .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{}", r.text);
+    // The new table takes an assignment, which survives a restart.
+    let r = app
+        .call_as(
+            &alice,
+            Method::PUT,
+            &format!("/api/checks/{id}"),
+            Some(json!({ "name": "router", "kind": "tcp", "target": "192.0.2.1:80", "runner": 1 })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.restart();
+    let alice = app.login("alice").await;
+    let r = app
+        .call_as(&alice, Method::GET, &format!("/api/checks/{id}"), None)
+        .await;
+    assert_eq!(r.body["runner"], 1, "{}", r.text);
+}

@@ -352,6 +352,7 @@ impl Catalog {
             for a in &theirs {
                 agents.remove(a.id).map_err(store("delete agent"))?;
                 super::shares::remove_agent_shares(&txn, a.id)?;
+                super::check_runners::remove_agent(&txn, a.id)?;
                 tokens
                     .remove(&a.token_hash)
                     .map_err(store("remove agent token"))?;

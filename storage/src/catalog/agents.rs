@@ -404,6 +404,7 @@ impl Catalog {
             }
             agents.remove(id).map_err(store("delete agent"))?;
             super::shares::remove_agent_shares(&txn, id)?;
+            super::check_runners::remove_agent(&txn, id)?;
             let mut tokens = txn
                 .open_table(AGENT_TOKENS)
                 .map_err(store("open agent tokens"))?;

@@ -26,7 +26,7 @@ use super::*;
 
 /// Every table of the catalog; a table not listed here makes a copy or a
 /// check fail rather than be left out silently.
-const TABLE_NAMES: [&str; 29] = [
+const TABLE_NAMES: [&str; 30] = [
     "counters",
     "users",
     "usernames",
@@ -56,6 +56,7 @@ const TABLE_NAMES: [&str; 29] = [
     "held_alerts",
     "alert_targets",
     "rule_targets",
+    "check_runners",
 ];
 
 /// A point-in-time view of the whole catalog.
@@ -168,6 +169,7 @@ impl CatalogSnapshot {
         n += copy_table(&self.txn, &to, channels::HELD_ALERTS)?;
         n += copy_table(&self.txn, &to, channels::ALERT_TARGETS)?;
         n += copy_table(&self.txn, &to, super::rule_targets::RULE_TARGETS)?;
+        n += copy_table(&self.txn, &to, super::check_runners::CHECK_RUNNERS)?;
         to.commit().map_err(store("commit backup"))?;
         Ok(n)
     }
@@ -318,6 +320,12 @@ pub fn check_file(path: &Path) -> Result<CatalogCheck, CatalogError> {
         record::<super::checks::CheckEventRecord>("check event"),
     );
     check_table(&txn, super::checks::RULE_CHECKS, &mut out, |_: &u64| Ok(()));
+    check_table(
+        &txn,
+        super::check_runners::CHECK_RUNNERS,
+        &mut out,
+        |_: &u64| Ok(()),
+    );
     check_table(
         &txn,
         super::status_pages::STATUS_PAGES,

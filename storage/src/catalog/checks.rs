@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{CheckSpec, CheckState};
 
+use super::check_runners::{self, CheckSaved};
 use super::error::store;
 use super::rules::RuleRecord;
 use super::{Catalog, CatalogError, RULES, codec, next_id};
@@ -89,6 +90,24 @@ impl Catalog {
         now_ms: i64,
         max: Option<u64>,
     ) -> Result<Option<CheckRecord>, CatalogError> {
+        Ok(
+            match self.create_check_on(owner_id, spec, now_ms, max, None)? {
+                CheckSaved::Saved(record) => Some(record),
+                _ => None,
+            },
+        )
+    }
+
+    /// [`Catalog::create_check`] run by agent `runner` (`None`: the
+    /// server), the check and its runner in one transaction.
+    pub fn create_check_on(
+        &self,
+        owner_id: u64,
+        spec: &CheckSpec,
+        now_ms: i64,
+        max: Option<u64>,
+        runner: Option<u64>,
+    ) -> Result<CheckSaved, CatalogError> {
         let txn = self.write()?;
         let record = {
             let mut checks = txn.open_table(CHECKS).map_err(store("open checks"))?;
@@ -100,7 +119,7 @@ impl Catalog {
                     count += u64::from(r.owner_id == owner_id);
                 }
                 if count >= max {
-                    return Ok(None);
+                    return Ok(CheckSaved::LimitReached);
                 }
             }
             let id = next_id(&txn, "check")?;
@@ -114,10 +133,13 @@ impl Catalog {
             checks
                 .insert(id, codec::encode(&what(id), &record)?.as_slice())
                 .map_err(store("write check"))?;
+            if let Some(refused) = check_runners::assign(&txn, owner_id, id, runner)? {
+                return Ok(refused);
+            }
             record
         };
         txn.commit().map_err(store("commit check"))?;
-        Ok(Some(record))
+        Ok(CheckSaved::Saved(record))
     }
 
     /// The check with this id, whoever owns it. Ownership is the caller's check.
@@ -166,15 +188,33 @@ impl Catalog {
         spec: &CheckSpec,
         now_ms: i64,
     ) -> Result<Option<CheckRecord>, CatalogError> {
+        Ok(
+            match self.update_check_on(owner_id, id, spec, now_ms, None)? {
+                CheckSaved::Saved(record) => Some(record),
+                _ => None,
+            },
+        )
+    }
+
+    /// [`Catalog::update_check`] that also sets where the check runs
+    /// (`None`: the server), in one transaction.
+    pub fn update_check_on(
+        &self,
+        owner_id: u64,
+        id: u64,
+        spec: &CheckSpec,
+        now_ms: i64,
+        runner: Option<u64>,
+    ) -> Result<CheckSaved, CatalogError> {
         let txn = self.write()?;
         let record = {
             let mut checks = txn.open_table(CHECKS).map_err(store("open checks"))?;
             let old: CheckRecord = match checks.get(id).map_err(store("read check"))? {
                 Some(bytes) => codec::decode(&what(id), bytes.value())?,
-                None => return Ok(None),
+                None => return Ok(CheckSaved::NotFound),
             };
             if old.owner_id != owner_id {
-                return Ok(None);
+                return Ok(CheckSaved::NotFound);
             }
             let record = CheckRecord {
                 spec: spec.clone(),
@@ -184,10 +224,13 @@ impl Catalog {
             checks
                 .insert(id, codec::encode(&what(id), &record)?.as_slice())
                 .map_err(store("write check"))?;
+            if let Some(refused) = check_runners::assign(&txn, owner_id, id, runner)? {
+                return Ok(refused);
+            }
             record
         };
         txn.commit().map_err(store("commit check"))?;
-        Ok(Some(record))
+        Ok(CheckSaved::Saved(record))
     }
 
     /// Deletes check `id` of `owner_id` with its events. False when it is
@@ -226,6 +269,7 @@ impl Catalog {
                     .remove(rule)
                     .map_err(store("delete rule check"))?;
             }
+            check_runners::assign(&txn, owner_id, id, None)?;
         }
         txn.commit().map_err(store("commit delete check"))?;
         Ok(true)

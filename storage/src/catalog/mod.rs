@@ -18,6 +18,7 @@ mod agents;
 mod alerts;
 pub mod backup;
 mod channels;
+mod check_runners;
 mod checks;
 pub mod codec;
 mod error;
@@ -47,6 +48,7 @@ pub use alerts::{AlertRecord, DeliveryRecord};
 pub use channels::{
     ChannelHealthRecord, ChannelRecord, DeliveryTargets, NotifyPrefsRecord, RuleNotifyRecord,
 };
+pub use check_runners::CheckSaved;
 pub use checks::{CheckEventRecord, CheckRecord, MAX_EVENTS_PER_CHECK};
 pub use error::CatalogError;
 pub use recipients::RecipientRecord;
@@ -191,6 +193,7 @@ impl Catalog {
             txn.open_table(rule_targets::RULE_TARGETS)
                 .map_err(store("create tables"))?;
             checks::create_tables(&txn)?;
+            check_runners::create_tables(&txn)?;
             status_pages::create_tables(&txn)?;
             for table in [
                 channels::CHANNELS,

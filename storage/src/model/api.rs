@@ -104,9 +104,13 @@ pub struct RemoteWriteHealth {
 }
 
 /// `POST /api/ingest` (200): the batch is durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestAck {
     /// Reports stored from this request.
     pub accepted: usize,
+    /// The version of the agent's check list (`GET /api/agent/checks`):
+    /// the agent fetches the list when it changes. Older agents ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks_version: Option<String>,
 }

@@ -147,6 +147,21 @@ pub struct CheckSpec {
     pub dns_expected: Option<String>,
 }
 
+/// `POST /api/checks`, `PUT /api/checks/{id}`: the fields of a
+/// [`CheckSpec`] and `runner`, where the check runs. (The server reads
+/// `runner` out of the object and the rest as a `CheckSpec`, so unknown
+/// fields are still refused.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckRequest {
+    #[serde(flatten)]
+    pub spec: CheckSpec,
+    /// The id of one of your agents that runs the check instead of the
+    /// server; absent or `null`: the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runner: Option<u64>,
+}
+
 /// The state of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -187,6 +202,11 @@ pub struct CheckInfo {
     pub updated_ms: i64,
     /// What was saved; header values are `null`.
     pub spec: CheckSpec,
+    /// The agent that runs the check; `null`: the server.
+    #[serde(default)]
+    pub runner: Option<u64>,
+    /// `pending` also while the agent that runs the check sends no results
+    /// (offline): its state is unknown then, not down.
     pub state: CheckState,
     /// Since when the check is in `state` (unknown after a restart until
     /// the state changes: the time of the first run then).

@@ -4,6 +4,7 @@
 //! One file per API area so each has one owner.
 
 pub mod accounts;
+pub mod agent_checks;
 pub mod agents;
 pub mod alerts;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod time;
 pub mod wire;
 
 pub use accounts::*;
+pub use agent_checks::*;
 pub use agents::*;
 pub use alerts::*;
 pub use api::*;

@@ -17,6 +17,10 @@ pub struct IngestBatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostFacts>,
     pub reports: Vec<Report>,
+    /// Results of the checks the server assigned to this agent (absent
+    /// from older agents; an older server ignores it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_results: Vec<super::AgentCheckResult>,
 }
 
 /// Static facts about the machine, sent on start and when they change.

@@ -124,6 +124,10 @@ fn CheckDashboard(id: u64) -> impl IntoView {
                             <StatusBadge class=class text=word />
                             {c.state_since_ms.map(|t| view! { <span class="muted small">"since " {format::datetime(t)}</span> })}
                             <span class="muted small clip">{c.spec.target.clone()}</span>
+                            <span class="muted small" id="check-runner">{match c.runner {
+                                None => Either::Left("Runs from the server"),
+                                Some(a) => Either::Right(view! { "Runs from " <a href=format!("/agents/{a}")>"its agent"</a> }),
+                            }}</span>
                         </div>
                         <p class="muted small" id="check-last">{match last {
                             Some(r) => format!("Last run {}: {}{}", format::ago(now.get(), r.ts_ms),
@@ -138,10 +142,13 @@ fn CheckDashboard(id: u64) -> impl IntoView {
                     }
                 })}
             </div>
-            <button type="button" class="button secondary small" id="run-check"
-                disabled=move || run.pending().get() on:click=move |_| { run.dispatch(()); }>
-                {move || if run.pending().get() { "Running…" } else { "Run now" }}
-            </button>
+            // Not for a check an agent runs: the server does not run it.
+            {move || info.with(|c| c.as_ref().is_none_or(|c| c.runner.is_none())).then(|| view! {
+                <button type="button" class="button secondary small" id="run-check"
+                    disabled=move || run.pending().get() on:click=move |_| { run.dispatch(()); }>
+                    {move || if run.pending().get() { "Running…" } else { "Run now" }}
+                </button>
+            })}
         </header>
         {move || match check.get() {
             Some(Err(e)) if !e.transient() => Some(view! {

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use storage::model::{
-    CheckHeader, CheckInfo, CheckKind, CheckSpec, DEFAULT_CHECK_INTERVAL_S,
+    CheckHeader, CheckInfo, CheckKind, CheckRequest, CheckSpec, DEFAULT_CHECK_INTERVAL_S,
     DEFAULT_CHECK_TIMEOUT_MS, HttpCheckOptions, MAX_CHECK_INTERVAL_S, MAX_CHECK_RETRIES,
     MAX_CHECK_TIMEOUT_MS, MIN_CHECK_INTERVAL_S, MIN_CHECK_TIMEOUT_MS,
 };
@@ -42,6 +42,8 @@ pub(super) struct CheckForm {
     /// value is never sent back) and keeps its value when left so.
     pub(super) headers: RwSignal<String>,
     pub(super) dns_expected: RwSignal<String>,
+    /// Where it runs: empty for the server, else an agent id.
+    pub(super) runner: RwSignal<String>,
     pub(super) problem: Problem,
 }
 
@@ -56,6 +58,7 @@ pub(super) fn form_field(api_field: &str) -> Option<&'static str> {
         "timeout_ms" => "timeout",
         "retries" => "retries",
         "dns_expected" => "dns_expected",
+        "runner" => "runner",
         "http.method" => "method",
         "http.status_min" | "http.status_max" => "status",
         "http.keyword" | "http.keyword_absent" => "keyword",
@@ -119,6 +122,7 @@ impl CheckForm {
             ignore_tls: RwSignal::new(false),
             headers: s(""),
             dns_expected: s(""),
+            runner: s(""),
             problem: RwSignal::new(None),
         }
     }
@@ -178,12 +182,18 @@ impl CheckForm {
             spec.and_then(|s| s.dns_expected.clone())
                 .unwrap_or_default(),
         );
+        self.runner.set(
+            check
+                .and_then(|c| c.runner)
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        );
         self.problem.set(None);
         self.open.set(true);
     }
 
     /// The request the form describes, or the first field that is wrong.
-    pub(super) fn request(&self) -> Result<CheckSpec, (Option<&'static str>, String)> {
+    pub(super) fn request(&self) -> Result<CheckRequest, (Option<&'static str>, String)> {
         let name = self.name.get_untracked().trim().to_string();
         if name.is_empty() {
             return Err((Some("name"), "A check needs a name.".into()));
@@ -260,7 +270,7 @@ impl CheckForm {
             None
         };
         let expected = self.dns_expected.get_untracked().trim().to_string();
-        Ok(CheckSpec {
+        let spec = CheckSpec {
             name,
             kind,
             target,
@@ -270,6 +280,10 @@ impl CheckForm {
             enabled: self.enabled.get_untracked(),
             http,
             dns_expected: (kind == CheckKind::Dns && !expected.is_empty()).then_some(expected),
+        };
+        Ok(CheckRequest {
+            spec,
+            runner: self.runner.get_untracked().parse().ok(),
         })
     }
 }
@@ -311,7 +325,11 @@ mod tests {
             form.retries.set("11".into());
             assert_eq!(form.request().unwrap_err().0, Some("retries"));
             form.retries.set("2".into());
-            let spec = form.request().expect("a valid form");
+            let request = form.request().expect("a valid form");
+            assert_eq!(request.runner, None, "the server by default");
+            form.runner.set("7".into());
+            assert_eq!(form.request().expect("a valid form").runner, Some(7));
+            let spec = request.spec;
             assert_eq!(
                 (spec.interval_s, spec.timeout_ms, spec.retries),
                 (60, 5000, 2)

@@ -2,7 +2,8 @@
 //! 30 d and the 90 daily bars (`GET /api/checks?days=90`), asked again
 //! every 5 seconds; the form that creates and edits a check (fields by
 //! kind: HTTP, TCP, DNS, ping), refusing bad values by field; delete with
-//! confirmation. One check's page is [`detail`].
+//! confirmation. A check runs from the server or one of the user's agents
+//! ("Run from"). One check's page is [`detail`].
 
 pub mod detail;
 mod form;
@@ -13,7 +14,7 @@ use crate::components::common::Title;
 use leptos::either::{Either, EitherOf3};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use storage::model::{CheckInfo, CheckKind, CheckSpec, CheckState};
+use storage::model::{CheckInfo, CheckKind, CheckRequest, CheckState};
 
 use crate::api::{self, ApiError};
 use crate::components::common::{ErrorNote, StatusBadge, use_hydrated, use_now};
@@ -75,13 +76,27 @@ pub(crate) fn UptimeStrip(days: Vec<Option<f64>>) -> impl IntoView {
 /// One operation on a check (one action for all: one instantiation).
 #[derive(Debug, Clone)]
 enum CheckOp {
-    Save(Option<u64>, Box<CheckSpec>),
+    Save(Option<u64>, Box<CheckRequest>),
     Delete(u64),
 }
 
 #[component]
 pub fn ChecksPage() -> impl IntoView {
     let checks = LocalResource::new(|| api::checks(STRIP_DAYS));
+    // The user's own agents, which may run a check ("Run from").
+    let agents = LocalResource::new(api::agents);
+    let own_agents = Memo::new(move |_| {
+        agents
+            .get()
+            .and_then(Result::ok)
+            .map(|l| {
+                l.into_iter()
+                    .filter(|a| a.shared.is_none())
+                    .map(|a| (a.id, a.name))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    });
     let ready = use_hydrated();
     let now = use_now(5_000);
     let form = CheckForm::new();
@@ -231,6 +246,16 @@ pub fn ChecksPage() -> impl IntoView {
                         <input id="check-dns-expected" bind:value=form.dns_expected placeholder="192.168.1.10" />
                         {field_problem(form, "dns_expected")}
                     </label>
+                    <label>"Run from"
+                        <select id="check-runner" prop:value=move || form.runner.get()
+                            on:change=move |ev| form.runner.set(event_target_value(&ev))>
+                            <option value="">"The server"</option>
+                            {move || own_agents.get().into_iter().map(|(id, name)| view! {
+                                <option value=id.to_string()>{format!("Agent {name}")}</option>
+                            }).collect_view()}
+                        </select>
+                        {field_problem(form, "runner")}
+                    </label>
                     <label class="check">
                         <input type="checkbox" id="check-enabled" bind:checked=form.enabled />
                         "Enabled"
@@ -263,7 +288,7 @@ pub fn ChecksPage() -> impl IntoView {
                                     <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                                 </tr></thead>
                                 <tbody>
-                                    {list.into_iter().map(|c| check_row(c, form, confirm, op)).collect_view()}
+                                    {list.into_iter().map(|c| check_row(c, form, confirm, op, own_agents)).collect_view()}
                                 </tbody>
                             </table>
                         })
@@ -283,6 +308,7 @@ fn check_row(
     form: CheckForm,
     confirm: RwSignal<Option<u64>>,
     op: Action<CheckOp, Result<bool, ApiError>>,
+    agents: Memo<Vec<(u64, String)>>,
 ) -> impl IntoView + use<> {
     let id = c.id;
     let (class, word) = state_badge(c.state);
@@ -294,7 +320,12 @@ fn check_row(
         .unwrap_or_else(|| "—".into());
     let error = c.last.as_ref().and_then(|r| r.error.clone());
     let days = c.days.clone().unwrap_or_default();
-    let what = format!("{} · {}", kind_word(c.spec.kind), c.spec.target);
+    let what = format!(
+        "{} · {} · {}",
+        kind_word(c.spec.kind),
+        c.spec.target,
+        runner_text(c.runner, &agents.get_untracked())
+    );
     let edit = c.clone();
     view! {
         <tr data-check=c.spec.name.clone()>
@@ -327,6 +358,17 @@ fn check_row(
                 }}
             </td>
         </tr>
+    }
+}
+
+/// Where a check runs, in words: `from the server`, `from agent nas`.
+pub(crate) fn runner_text(runner: Option<u64>, agents: &[(u64, String)]) -> String {
+    match runner {
+        None => "from the server".into(),
+        Some(id) => match agents.iter().find(|(a, _)| *a == id) {
+            Some((_, name)) => format!("from agent {name}"),
+            None => format!("from agent #{id}"),
+        },
     }
 }
 
