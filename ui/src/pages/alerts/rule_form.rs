@@ -372,22 +372,27 @@ mod tests {
 
     #[test]
     fn a_rule_on_a_tag_targets_the_tag_picked_or_typed_and_names_the_tag_field() {
-        let form = RuleForm::new();
-        form.metric.set("offline".into());
-        form.agent.set("tag:vps".into());
-        let r = form.request().expect("a picked tag is a request");
-        assert_eq!(
-            (r.agent_id, r.target.map(|t| t.tag)),
-            (None, Some("vps".into()))
-        );
-        form.agent.set(OTHER_TAG.into());
-        assert_eq!(form.request().err().and_then(|e| e.0), Some("tag"));
-        form.tag.set(" k8s-node ".into());
-        let r = form.request().expect("a typed tag is a request");
-        assert_eq!(r.target.map(|t| t.tag), Some("k8s-node".into()));
-        form.agent.set("7".into());
-        let r = form.request().expect("an agent is a request");
-        assert_eq!((r.agent_id, r.target), (Some(7), None));
-        assert_eq!(form_field("target.tag"), Some("tag"));
+        // Signals need an owner when the workspace's features turn on
+        // leptos' sandboxed arenas (the server's build does).
+        let owner = Owner::new();
+        owner.with(|| {
+            let form = RuleForm::new();
+            form.metric.set("offline".into());
+            form.agent.set("tag:vps".into());
+            let r = form.request().expect("a picked tag is a request");
+            assert_eq!(
+                (r.agent_id, r.target.map(|t| t.tag)),
+                (None, Some("vps".into()))
+            );
+            form.agent.set(OTHER_TAG.into());
+            assert_eq!(form.request().err().and_then(|e| e.0), Some("tag"));
+            form.tag.set(" k8s-node ".into());
+            let r = form.request().expect("a typed tag is a request");
+            assert_eq!(r.target.map(|t| t.tag), Some("k8s-node".into()));
+            form.agent.set("7".into());
+            let r = form.request().expect("an agent is a request");
+            assert_eq!((r.agent_id, r.target), (Some(7), None));
+            assert_eq!(form_field("target.tag"), Some("tag"));
+        });
     }
 }
