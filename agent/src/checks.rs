@@ -27,6 +27,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use storage::model::checks::schedule::{next_slot, phase};
 use storage::model::{
     AgentCheck, AgentCheckList, AgentCheckResult, CheckKind, CheckSpec, MAX_AGENT_CHECKS,
     MAX_CHECK_RESULTS,
@@ -163,30 +164,6 @@ pub fn spawn(
         .map_err(|e| AgentError::Collector(format!("cannot start the checks thread: {e}")))
 }
 
-fn phase(id: u64, interval: Duration) -> Duration {
-    let ms = interval.as_millis().max(1) as u64;
-    Duration::from_millis(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % ms)
-}
-
-/// The first slot of check `id` after `now`: `anchor + phase + k *
-/// interval`, so checks keep their own places in the interval.
-fn next_slot(anchor: Instant, id: u64, interval: Duration, now: Instant) -> Instant {
-    let first = anchor + phase(id, interval);
-    if now < first {
-        return first;
-    }
-    let k = (now - first).as_nanos() / interval.as_nanos().max(1) + 1;
-    first + interval.saturating_mul(u32::try_from(k).unwrap_or(u32::MAX))
-}
-
-fn interval_of(spec: &CheckSpec) -> Duration {
-    Duration::from_secs(u64::from(spec.interval_s.max(1)))
-}
-
-fn timeout_of(spec: &CheckSpec) -> Duration {
-    Duration::from_millis(u64::from(spec.timeout_ms.max(1)))
-}
-
 fn run_loop(client: &ureq::Agent, url: &str, token: &Token, link: &Link, stop: &AtomicBool) {
     let mut held: Option<String> = None;
     let mut slots: HashMap<u64, Slot> = HashMap::new();
@@ -218,7 +195,7 @@ fn run_loop(client: &ureq::Agent, url: &str, token: &Token, link: &Link, stop: &
         // Runs past their deadline: a timeout, and the slot is free again.
         for (id, slot) in &mut slots {
             if let Some(started) = slot.started
-                && now.duration_since(started) > timeout_of(&slot.check.spec) + RUN_SLACK
+                && now.duration_since(started) > slot.check.spec.timeout() + RUN_SLACK
             {
                 slot.started = None;
                 slot.run += 1;
@@ -229,7 +206,7 @@ fn run_loop(client: &ureq::Agent, url: &str, token: &Token, link: &Link, stop: &
         let mut next = now + Duration::from_secs(1);
         for (id, slot) in &mut slots {
             if slot.due <= now && slot.started.is_none() && running < MAX_RUNNING {
-                let interval = interval_of(&slot.check.spec);
+                let interval = slot.check.spec.interval();
                 slot.due = next_slot(anchor, *id, interval, now);
                 slot.run += 1;
                 slot.started = Some(now);
@@ -342,7 +319,7 @@ fn result(
 
 /// One run of `spec`, blocking.
 pub fn probe(id: u64, spec: &CheckSpec, http: Option<&ureq::Agent>) -> AgentCheckResult {
-    let timeout = timeout_of(spec);
+    let timeout = spec.timeout();
     let started = Instant::now();
     let outcome = match spec.kind {
         CheckKind::Http => match http {
@@ -365,7 +342,7 @@ pub fn probe(id: u64, spec: &CheckSpec, http: Option<&ureq::Agent>) -> AgentChec
 pub fn http_client(spec: &CheckSpec) -> ureq::Agent {
     let http = spec.http.clone().unwrap_or_default();
     ureq::Agent::config_builder()
-        .timeout_global(Some(timeout_of(spec)))
+        .timeout_global(Some(spec.timeout()))
         .http_status_as_error(false)
         .max_redirects(if http.follow_redirects { 10 } else { 0 })
         .user_agent(concat!("StatusMonitor-check/", env!("CARGO_PKG_VERSION")))
@@ -779,24 +756,6 @@ mod tests {
             }
         });
         addr
-    }
-
-    #[test]
-    fn checks_keep_their_own_slot_spread_over_the_interval() {
-        let anchor = Instant::now();
-        let iv = Duration::from_secs(60);
-        let now = anchor + Duration::from_secs(1_000);
-        let mut seconds = std::collections::BTreeSet::new();
-        for id in 1..=100u64 {
-            let slot = next_slot(anchor, id, iv, now);
-            assert!(slot > now && slot <= now + iv);
-            assert_eq!(
-                (slot - anchor).as_millis() % 60_000,
-                phase(id, iv).as_millis()
-            );
-            seconds.insert((slot - now).as_secs());
-        }
-        assert!(seconds.len() >= 40, "{}", seconds.len());
     }
 
     #[test]

@@ -36,7 +36,8 @@ use std::time::Duration;
 
 use storage::catalog::{Catalog, CatalogError, CheckEventRecord, CheckRecord};
 use storage::clock::Clock;
-use storage::model::{CheckKind, CheckResult, CheckSpec, CheckState, SeriesKey};
+use storage::model::checks::schedule::{next_slot, phase};
+use storage::model::{CheckKind, CheckResult, CheckState, SeriesKey};
 use storage::tsdb::Row;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -144,31 +145,6 @@ impl std::fmt::Debug for Checks {
     }
 }
 
-/// The phase of check `id` within an interval: spread by a multiplicative
-/// hash, so consecutive ids land far apart.
-fn phase(id: u64, interval: Duration) -> Duration {
-    let ms = interval.as_millis().max(1) as u64;
-    Duration::from_millis(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % ms)
-}
-
-/// The first slot of check `id` after `now`: slots are `anchor + phase +
-/// k * interval`, so each check keeps its own place in the interval
-/// whenever it was created (checks created together do not run together).
-fn next_slot(anchor: Instant, id: u64, interval: Duration, now: Instant) -> Instant {
-    let first = anchor + phase(id, interval);
-    if now < first {
-        return first;
-    }
-    let iv = interval.as_nanos().max(1);
-    let k = (now - first).as_nanos() / iv + 1;
-    let k = u32::try_from(k).unwrap_or(u32::MAX);
-    first + interval.saturating_mul(k)
-}
-
-fn interval_of(spec: &CheckSpec) -> Duration {
-    Duration::from_secs(u64::from(spec.interval_s.max(1)))
-}
-
 impl Checks {
     /// Loads every check (blocking catalog reads) and, inside a tokio
     /// runtime, starts the scheduler.
@@ -210,7 +186,7 @@ impl Checks {
                     last: None,
                 },
             };
-            let due = now + phase(record.id, interval_of(&record.spec));
+            let due = now + phase(record.id, record.spec.interval());
             let mut entry = Entry::new(&guard, Arc::new(record), caller, due, status);
             entry.runner = runners.get(&entry.record.id).copied();
             entry.heard_ms = now_ms;
@@ -400,7 +376,7 @@ async fn schedule(inner: Weak<Inner>, wake: Arc<Notify>) {
                     continue;
                 }
                 if entry.due <= now {
-                    let interval = interval_of(&entry.record.spec);
+                    let interval = entry.record.spec.interval();
                     if !entry.running {
                         entry.running = true;
                         due.push((*id, entry.due));
@@ -610,29 +586,5 @@ fn failed(ts_ms: i64, why: &str) -> CheckResult {
         latency_ms: None,
         error: Some(why.into()),
         cert_days: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_keep_their_phase_and_spread_over_the_interval() {
-        let anchor = Instant::now();
-        let iv = Duration::from_secs(60);
-        let now = anchor + Duration::from_secs(1_000);
-        let mut seconds = std::collections::BTreeSet::new();
-        for id in 1..=1_000u64 {
-            let slot = next_slot(anchor, id, iv, now);
-            assert!(slot > now && slot <= now + iv);
-            assert_eq!(
-                (slot - anchor).as_millis() % 60_000,
-                phase(id, iv).as_millis()
-            );
-            seconds.insert((slot - now).as_secs());
-        }
-        // A thousand checks land in (nearly) every second of the minute.
-        assert!(seconds.len() >= 55, "{}", seconds.len());
     }
 }

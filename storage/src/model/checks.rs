@@ -9,6 +9,7 @@
 //! keeps the value stored under that name.
 
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Shortest interval between two runs of a check, seconds.
 pub const MIN_CHECK_INTERVAL_S: u32 = 20;
@@ -404,4 +405,72 @@ pub struct StatusPageInfo {
     pub updated_ms: i64,
     /// A private page's secret link key, only in the answer that made it.
     pub key: Option<String>,
+}
+
+impl CheckSpec {
+    /// Time between two runs.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(u64::from(self.interval_s.max(1)))
+    }
+
+    /// How long one run may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.timeout_ms.max(1)))
+    }
+}
+
+/// When a check runs within its interval, the same for the server's
+/// scheduler and an agent's, so a check keeps its place wherever it runs.
+pub mod schedule {
+    use std::ops::{Add, Sub};
+    use std::time::Duration;
+
+    /// The phase of check `id` within an interval: spread by a
+    /// multiplicative hash, so consecutive ids land far apart.
+    pub fn phase(id: u64, interval: Duration) -> Duration {
+        let ms = interval.as_millis().max(1) as u64;
+        Duration::from_millis(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % ms)
+    }
+
+    /// The first slot of check `id` after `now`. Slots are
+    /// `anchor + phase + k * interval`, so each check keeps its own place in
+    /// the interval whenever it was created (checks created together do not
+    /// run together). `I` is an instant: `std`'s on the agent, tokio's on
+    /// the server.
+    pub fn next_slot<I>(anchor: I, id: u64, interval: Duration, now: I) -> I
+    where
+        I: Copy + Ord + Add<Duration, Output = I> + Sub<Output = Duration>,
+    {
+        let first = anchor + phase(id, interval);
+        if now < first {
+            return first;
+        }
+        let k = (now - first).as_nanos() / interval.as_nanos().max(1) + 1;
+        first + interval.saturating_mul(u32::try_from(k).unwrap_or(u32::MAX))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::time::Instant;
+
+        #[test]
+        fn slots_keep_their_phase_and_spread_over_the_interval() {
+            let anchor = Instant::now();
+            let iv = Duration::from_secs(60);
+            let now = anchor + Duration::from_secs(1_000);
+            let mut seconds = std::collections::BTreeSet::new();
+            for id in 1..=1_000u64 {
+                let slot = next_slot(anchor, id, iv, now);
+                assert!(slot > now && slot <= now + iv);
+                assert_eq!(
+                    (slot - anchor).as_millis() % 60_000,
+                    phase(id, iv).as_millis()
+                );
+                seconds.insert((slot - now).as_secs());
+            }
+            // A thousand checks land in (nearly) every second of the minute.
+            assert!(seconds.len() >= 55, "{}", seconds.len());
+        }
+    }
 }
