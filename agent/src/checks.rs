@@ -584,7 +584,7 @@ mod tests {
     /// A tiny HTTP server on 127.0.0.1: `/ok` (200, a keyword), `/500`,
     /// `/moved` (302 to `/ok`), `/checks` (the list `list` holds), and
     /// `/hang` (read, never answered).
-    fn server(list: String) -> std::net::SocketAddr {
+    fn server(list: Arc<Mutex<String>>) -> std::net::SocketAddr {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -605,7 +605,7 @@ mod tests {
                         "/ok" => ("200 OK", "", "<h1>all good</h1>".to_string()),
                         "/500" => ("500 Internal Server Error", "", "all good".into()),
                         "/moved" => ("302 Found", "location: /ok\r\n", String::new()),
-                        "/checks" => ("200 OK", "", list),
+                        "/checks" => ("200 OK", "", list.lock().unwrap().clone()),
                         _ => {
                             std::thread::sleep(Duration::from_secs(10));
                             return;
@@ -636,7 +636,7 @@ mod tests {
 
     #[test]
     fn http_checks_judge_status_keyword_and_redirects_like_the_servers() {
-        let addr = server(String::new());
+        let addr = server(Arc::default());
         let url = |p: &str| format!("http://{addr}{p}");
         let ok = run_http(&http_spec(
             url("/ok"),
@@ -680,7 +680,7 @@ mod tests {
         // (id 1) starts first (its phase is 485 ms, the port's 1,839 ms)
         // and ends 2 s later: the port's result comes in between.
         let list = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let addr = server_with(list.clone());
+        let addr = server(list.clone());
         let checks = serde_json::json!({ "version": "v1", "checks": [
             { "id": 1, "spec": { "name": "hangs", "kind": "http", "target": format!("http://{addr}/hang"), "interval_s": 20, "timeout_ms": 2000 } },
             { "id": 3, "spec": { "name": "port", "kind": "tcp", "target": open.to_string(), "interval_s": 20, "timeout_ms": 1000 } },
@@ -723,39 +723,6 @@ mod tests {
         );
         assert!(got[port_result].ok);
         assert_eq!(got[hang_result].error.as_deref(), Some("timeout"));
-    }
-
-    /// [`server`] whose list can be set after it started.
-    fn server_with(list: Arc<Mutex<String>>) -> std::net::SocketAddr {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let list = list.clone();
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut first = String::new();
-                    reader.read_line(&mut first).unwrap();
-                    let mut line = String::new();
-                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                        line.clear();
-                    }
-                    if first.contains("/checks") {
-                        let body = list.lock().unwrap().clone();
-                        let _ = write!(
-                            stream,
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    } else {
-                        std::thread::sleep(Duration::from_secs(10));
-                    }
-                });
-            }
-        });
-        addr
     }
 
     #[test]
