@@ -39,12 +39,16 @@ use axum::routing::any;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, VERSION};
 use crate::datadir::DataDir;
 use crate::state::AppState;
+
+/// Smallest answer body the server compresses.
+pub const MIN_COMPRESSED_BYTES: u16 = 1024;
 
 /// The whole HTTP app for `state`.
 pub fn app(state: AppState) -> Router {
@@ -70,7 +74,18 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             tracing::info_span!("request", method = %req.method(), path)
         }))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CompressionLayer::new())
+        // Answers under 1 KiB go out as they are: gzip would save a few
+        // hundred bytes at most, and setting up a deflate stream (about
+        // 256 KiB of zeroed state) cost each ingest answer more than
+        // anything else in its handler (docs/BENCHMARKS.md, "Paced").
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(MIN_COMPRESSED_BYTES)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -455,3 +455,38 @@ async fn the_bundle_is_compressed_as_accept_encoding_prefers() {
         );
     }
 }
+
+#[tokio::test]
+async fn small_answers_are_not_compressed_and_large_ones_are() {
+    let (app, _alice, _agent, token) = setup().await;
+    // An agent asks for gzip on every request; its ingest answer is a few
+    // dozen bytes, which gzip cannot shrink, so it goes out as it is.
+    let body = serde_json::to_vec(&json!({ "reports": [report(T0, 1.0)] })).unwrap();
+    let response = app
+        .router()
+        .oneshot(
+            Request::post("/api/ingest")
+                .header("content-type", "application/json")
+                .header("x-agent-token", &token)
+                .header("accept-encoding", "gzip")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let r = Reply::read(response).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.len() < server::MIN_COMPRESSED_BYTES as usize);
+    assert_eq!(r.headers.get("content-encoding"), None, "{}", r.text);
+    // The API description is tens of kilobytes: compressed.
+    let r = app
+        .get("/api/openapi.json", &[("accept-encoding", "gzip")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.headers
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+}
