@@ -1147,6 +1147,45 @@ mod footprint {
         }
     }
 
+    /// The vendored fjall's journal eviction (docs/fjall-patch.md): a
+    /// journal that waited for a keyspace whose entries a compaction then
+    /// dropped is deleted once that keyspace's memtables are empty.
+    #[test]
+    fn a_journal_is_deleted_after_its_keyspace_was_compacted_to_nothing() {
+        use fjall::{Database, KeyspaceCreateOptions};
+        let dir = scratch();
+        let db = Database::builder(dir.path().join("db")).open().unwrap();
+        let head = db.keyspace("head", KeyspaceCreateOptions::default).unwrap();
+        let other = db
+            .keyspace("other", KeyspaceCreateOptions::default)
+            .unwrap();
+        head.insert("row", "value").unwrap();
+        other.insert("id", "1").unwrap();
+        // Sealed, naming both keyspaces; neither is flushed yet.
+        db.rotate_journal().unwrap();
+        assert!(db.journal_disk_space().unwrap() > 0);
+        // The head's row is deleted and flushed, then compacted away with
+        // its tombstone: the head has no table left.
+        head.remove("row").unwrap();
+        head.rotate_memtable_and_wait().unwrap();
+        head.major_compact().unwrap();
+        assert_eq!(head.disk_space(), 0);
+        // The other keyspace flushes: nothing the journals hold is only in
+        // memory any more.
+        other.rotate_memtable_and_wait().unwrap();
+        db.rotate_journal().unwrap();
+        assert_eq!(db.journal_disk_space().unwrap(), 0);
+        drop((head, other, db));
+        let db = Database::builder(dir.path().join("db")).open().unwrap();
+        assert_eq!(db.journal_batches_replayed(), 0);
+        let head = db.keyspace("head", KeyspaceCreateOptions::default).unwrap();
+        let other = db
+            .keyspace("other", KeyspaceCreateOptions::default)
+            .unwrap();
+        assert!(head.get("row").unwrap().is_none());
+        assert_eq!(other.get("id").unwrap().as_deref(), Some(&b"1"[..]));
+    }
+
     #[test]
     fn the_journal_stays_within_its_budget() {
         let dir = scratch();

@@ -128,12 +128,21 @@ impl JournalManager {
                     .is_deleted
                     .load(std::sync::atomic::Ordering::Acquire)
                 {
-                    let Some(keyspace_seqno) = item.keyspace.tree.get_highest_persisted_seqno()
-                    else {
-                        return Ok(());
+                    // StatusMonitor patch: a keyspace whose memtables are
+                    // empty has everything it received in tables, even when
+                    // a compaction dropped every entry at or above the
+                    // watermark (tombstones meeting their rows at the last
+                    // level) and left its tables below it, or none at all:
+                    // upstream kept such a journal until the keyspace's next
+                    // flush, which may never come. The journal writer lock
+                    // is held from a batch's journal write to its memtable
+                    // inserts, so a sealed journal's entries are all in
+                    // memtables or tables.
+                    let flushed = match item.keyspace.tree.get_highest_persisted_seqno() {
+                        Some(keyspace_seqno) if keyspace_seqno >= item.lsn => true,
+                        _ => item.keyspace.tree.get_highest_memtable_seqno().is_none(),
                     };
-
-                    if keyspace_seqno < item.lsn {
+                    if !flushed {
                         log::trace!(
                             "Keyspace {:?} not flushed enough to evict journal",
                             item.keyspace.name,
