@@ -23,13 +23,12 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use storage::model::{Container, Cpu, Disk, Memory, Network, Report};
+use storage::model::synthetic::{Machine, Rng};
 use storage::tsdb::{Clock, Engine, EngineConfig, ManualClock, QueryRequest, Row};
 
 const STEP: i64 = 5_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// 2026-11-25T00:00:00Z: the end of the simulated day.
 const END: i64 = 1_795_564_800_000;
 
@@ -40,203 +39,9 @@ fn env(name: &str, default: i64) -> i64 {
         .unwrap_or(default)
 }
 
-/// splitmix64: a small deterministic PRNG.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn sym(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-}
-
-fn round_to(v: f64, decimals: i32) -> f64 {
-    let p = 10f64.powi(decimals);
-    (v * p).round() / p
-}
-
-/// One host: bounded random walks at the precision a collector really has
-/// (percentages with 1 decimal, load with 2, bytes and MHz as integers).
-struct Host {
-    rng: Rng,
-    cpu: f64,
-    cores: [f64; 8],
-    mhz: [f64; 8],
-    load: [f64; 3],
-    mem_used: f64,
-    mem_cache: f64,
-    swap_used: f64,
-    disk_used: [f64; 2],
-    disk_io: [[f64; 2]; 2],
-    net: [[f64; 2]; 2],
-    uptime: u64,
-    /// Per container: CPU %, memory used, rx, tx, block read, block write.
-    containers: Vec<[f64; 6]>,
-}
-
-impl Host {
-    fn new(seed: u64) -> Host {
-        let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xDEAD_BEEF);
-        let base = 5.0 + rng.sym().abs() * 40.0;
-        Host {
-            cpu: base,
-            cores: [base; 8],
-            mhz: [2400.0; 8],
-            load: [1.0; 3],
-            mem_used: 6.0 * GIB,
-            mem_cache: 4.0 * GIB,
-            swap_used: 128.0 * 1024.0 * 1024.0,
-            disk_used: [120.0 * GIB, 900.0 * GIB],
-            disk_io: [[0.0; 2]; 2],
-            net: [[200_000.0, 50_000.0], [4_000.0, 4_000.0]],
-            uptime: 86_400 * (1 + rng.next() % 100),
-            containers: vec![
-                [2.0, 200.0 * 1024.0 * 1024.0, 5_000.0, 2_000.0, 0.0, 0.0];
-                env("STATUSMONITOR_BENCH_CONTAINERS", 0) as usize
-            ],
-            rng,
-        }
-    }
-
-    fn walk(rng: &mut Rng, v: f64, step: f64, lo: f64, hi: f64) -> f64 {
-        (v + rng.sym() * step).clamp(lo, hi)
-    }
-
-    fn report(&mut self, ts: i64) -> Report {
-        let r = &mut self.rng;
-        self.cpu = Self::walk(r, self.cpu, 3.0, 0.0, 100.0);
-        for c in &mut self.cores {
-            *c = Self::walk(r, *c, 6.0, 0.0, 100.0);
-        }
-        for m in &mut self.mhz {
-            *m = Self::walk(r, *m, 150.0, 800.0, 4500.0);
-        }
-        self.load[0] = Self::walk(r, self.load[0], 0.15, 0.0, 16.0);
-        self.load[1] += (self.load[0] - self.load[1]) / 60.0;
-        self.load[2] += (self.load[0] - self.load[2]) / 180.0;
-        self.mem_used = Self::walk(
-            r,
-            self.mem_used,
-            8.0 * 1024.0 * 1024.0,
-            2.0 * GIB,
-            12.0 * GIB,
-        );
-        self.mem_cache = Self::walk(
-            r,
-            self.mem_cache,
-            2.0 * 1024.0 * 1024.0,
-            1.0 * GIB,
-            3.5 * GIB,
-        );
-        if r.chance(0.01) {
-            self.swap_used = Self::walk(r, self.swap_used, 4.0 * 1024.0 * 1024.0, 0.0, 2.0 * GIB);
-        }
-        for d in 0..2 {
-            for k in 0..2 {
-                // Bursty: idle most of the time, then a walk.
-                self.disk_io[d][k] = if r.chance(0.6) {
-                    0.0
-                } else {
-                    Self::walk(r, self.disk_io[d][k].max(50_000.0), 2_000_000.0, 0.0, 200e6)
-                };
-            }
-            self.disk_used[d] += self.disk_io[d][1] * 5.0 * 0.01;
-        }
-        for n in &mut self.net {
-            for v in n.iter_mut() {
-                *v = Self::walk(r, *v, 30_000.0, 0.0, 125e6);
-            }
-        }
-        self.uptime += 5;
-        for c in &mut self.containers {
-            c[0] = Self::walk(r, c[0], 1.5, 0.0, 200.0);
-            c[1] = Self::walk(r, c[1], 1024.0 * 1024.0, 16.0 * 1024.0 * 1024.0, 1.5 * GIB);
-            for v in &mut c[2..4] {
-                *v = Self::walk(r, *v, 3_000.0, 0.0, 125e6);
-            }
-            for v in &mut c[4..6] {
-                *v = if r.chance(0.8) {
-                    0.0
-                } else {
-                    Self::walk(r, v.max(4096.0), 100_000.0, 0.0, 50e6)
-                };
-            }
-        }
-        let page = |v: f64| ((v / 4096.0).round() * 4096.0) as u64;
-        Report {
-            ts_ms: ts,
-            interval_ms: Some(5000),
-            cpu: Some(Cpu {
-                total_pct: round_to(self.cpu, 1),
-                cores_pct: self.cores.iter().map(|c| round_to(*c, 1)).collect(),
-                cores_mhz: self.mhz.iter().map(|m| m.round() as u64).collect(),
-            }),
-            load: Some(self.load.map(|l| round_to(l, 2))),
-            memory: Some(Memory {
-                total_bytes: 16 << 30,
-                used_bytes: page(self.mem_used),
-                available_bytes: Some((16 << 30) - page(self.mem_used) - page(self.mem_cache)),
-                swap_total_bytes: Some(2 << 30),
-                swap_used_bytes: Some(page(self.swap_used)),
-            }),
-            disks: ["/", "/data"]
-                .iter()
-                .enumerate()
-                .map(|(d, m)| Disk {
-                    mount: (*m).into(),
-                    total_bytes: [250u64 << 30, 4000u64 << 30][d],
-                    used_bytes: page(self.disk_used[d]),
-                    available_bytes: None,
-                    read_bps: Some(self.disk_io[d][0].round() as u64),
-                    write_bps: Some(self.disk_io[d][1].round() as u64),
-                })
-                .collect(),
-            networks: ["eth0", "wlan0"]
-                .iter()
-                .enumerate()
-                .map(|(i, n)| Network {
-                    iface: (*n).into(),
-                    rx_bps: self.net[i][0].round() as u64,
-                    tx_bps: self.net[i][1].round() as u64,
-                })
-                .collect(),
-            uptime_s: Some(self.uptime),
-            temps: Vec::new(),
-            containers: (!self.containers.is_empty()).then(|| {
-                self.containers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| Container {
-                        id: format!("{i:064x}"),
-                        name: format!("app-{i}"),
-                        image: "nginx:1.27".into(),
-                        state: "running".into(),
-                        health: None,
-                        restarts: Some(0),
-                        cpu_pct: Some(round_to(c[0], 1)),
-                        mem_used_bytes: Some(page(c[1])),
-                        mem_limit_bytes: Some(2 << 30),
-                        net_rx_bps: Some(c[2].round() as u64),
-                        net_tx_bps: Some(c[3].round() as u64),
-                        block_read_bps: Some(c[4].round() as u64),
-                        block_write_bps: Some(c[5].round() as u64),
-                    })
-                    .collect()
-            }),
-            processes: None,
-            services: None,
-        }
-    }
+/// Containers per host (`STATUSMONITOR_BENCH_CONTAINERS`).
+fn containers_per_host() -> usize {
+    env("STATUSMONITOR_BENCH_CONTAINERS", 0) as usize
 }
 
 fn config() -> EngineConfig {
@@ -306,7 +111,10 @@ fn ingest(dir: &std::path::Path, hosts: u64, hours: i64, threads: u64) -> Ingest
         let barrier = barrier.clone();
         workers.push(std::thread::spawn(move || {
             let my: Vec<u64> = (0..hosts).filter(|h| h % threads == t).collect();
-            let mut sims: Vec<Host> = my.iter().map(|h| Host::new(*h)).collect();
+            let mut sims: Vec<Machine> = my
+                .iter()
+                .map(|h| Machine::new(*h, containers_per_host()))
+                .collect();
             let mut jitter = Rng(t + 99);
             let mut samples = 0u64;
             for b in 0..batches {
@@ -316,7 +124,7 @@ fn ingest(dir: &std::path::Path, hosts: u64, hours: i64, threads: u64) -> Ingest
                     for (i, h) in my.iter().enumerate() {
                         // Timers fire at or a little after their deadline.
                         let ts = ts + (jitter.sym().abs() * 4.0) as i64;
-                        let rep = sims[i].report(ts);
+                        let rep = sims[i].report(ts, STEP as u32);
                         rows.push((*h, engine.report_row(&rep)));
                     }
                 }
@@ -418,7 +226,9 @@ fn retention_cycle(hosts: u64) {
     let days = env("STATUSMONITOR_BENCH_CYCLE_DAYS", 365);
     let clock = Arc::new(ManualClock::new(END - days * DAY));
     let engine = Engine::open(&dir, config(), clock.clone()).expect("open cycle");
-    let mut sims: Vec<Host> = (0..hosts).map(|h| Host::new(h + 1000)).collect();
+    let mut sims: Vec<Machine> = (0..hosts)
+        .map(|h| Machine::new(h + 1000, containers_per_host()))
+        .collect();
     let mut jitter = Rng(7);
     let t0 = Instant::now();
     let mut samples = 0u64;
@@ -433,7 +243,7 @@ fn retention_cycle(hosts: u64) {
                 let rows: Vec<Row> = (0..HOUR / step)
                     .map(|i| {
                         let ts = h0 + i * step + (jitter.sym().abs() * 4.0) as i64;
-                        engine.report_row(&sim.report(ts))
+                        engine.report_row(&sim.report(ts, STEP as u32))
                     })
                     .collect();
                 samples += rows.iter().map(|r| r.values.len() as u64).sum::<u64>();
@@ -678,14 +488,14 @@ fn main() {
     let hist_dir = hist_root.path().join("history");
     let hclock = Arc::new(ManualClock::new(END - history_days * DAY));
     let hengine = Engine::open(&hist_dir, config(), hclock.clone()).expect("open history");
-    let mut host = Host::new(4242);
+    let mut host = Machine::new(4242, containers_per_host());
     let t0 = Instant::now();
     for _ in 0..history_days {
         let day0 = Clock::now_ms(&*hclock);
         let rows: Vec<Row> = (0..1440)
             .map(|m| {
                 let ts = day0 + m * 60_000;
-                hengine.report_row(&host.report(ts))
+                hengine.report_row(&host.report(ts, STEP as u32))
             })
             .collect();
         hclock.advance(DAY);

@@ -1,6 +1,7 @@
 //! The whole data directory a user backs up, measured from outside: 100
-//! hosts × 20 h of 5 s reports (the agent simulator's machines: 8 cores, 2
-//! mounts, 2 interfaces, a temperature) ingested through the API, 120
+//! hosts × 20 h of 5 s reports (the synthetic machines of
+//! `storage::model::synthetic`, which `simulate` plays and the storage
+//! benchmark stores: 38 series each) ingested through the API, 120
 //! reports per request on 4 keep-alive connections, then 200 s for the
 //! server's maintenance (sealing, roll-ups), then a graceful stop (SIGTERM).
 //! Printed: the directory while running and after the stop, per part, in
@@ -127,13 +128,13 @@ pub(crate) fn run(quick: bool) {
             let url = server.url.clone();
             std::thread::spawn(move || {
                 let agent = ureq::Agent::new_with_defaults();
-                let mut machines: Vec<agent::simulate::Machine> = mine
+                let mut machines: Vec<storage::model::synthetic::Machine> = mine
                     .iter()
-                    .map(|(i, _)| agent::simulate::Machine::new(*i))
+                    .map(|(i, _)| storage::model::synthetic::Machine::new(*i as u64, 0))
                     .collect();
                 let mut facts: Vec<Option<_>> = mine
                     .iter()
-                    .map(|(i, _)| Some(agent::simulate::Machine::facts(*i)))
+                    .map(|(i, _)| Some(storage::model::synthetic::Machine::facts(*i as u64)))
                     .collect();
                 let mut ts = start;
                 // Time-interleaved, as agents catching up together would send:
@@ -216,7 +217,7 @@ pub(crate) fn run(quick: bool) {
         load()
     );
     println!(
-        "  method: a fresh server with its defaults; {hosts} agents created, then from {CONNECTIONS} threads (one keep-alive connection each, identity JSON) every host's next {PER_REQUEST} reports per POST (the agent simulator's machines: bounded random walks), time-interleaved over the hosts, {hours} h ending now; samples = series x reports per host; sizes are allocated blocks (du) of every file; peak RSS = VmHWM; then {}s idle, SIGTERM, wait for exit\n",
+        "  method: a fresh server with its defaults; {hosts} agents created, then from {CONNECTIONS} threads (one keep-alive connection each, identity JSON) every host's next {PER_REQUEST} reports per POST (the synthetic machines of `storage::model::synthetic`), time-interleaved over the hosts, {hours} h ending now; samples = series x reports per host; sizes are allocated blocks (du) of every file; peak RSS = VmHWM; then {}s idle, SIGTERM, wait for exit\n",
         maintenance.as_secs()
     );
 }

@@ -17,6 +17,7 @@ pub mod history;
 pub mod live;
 pub mod metrics;
 pub mod retry;
+pub mod synthetic;
 pub mod time;
 pub mod wire;
 
