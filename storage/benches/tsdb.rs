@@ -442,7 +442,7 @@ fn main() {
     // 2. Queries on the 24 h workload.
     // Host i of a series of queries: a fixed pseudo-random sequence, so the
     // warm-up touches the hosts the timed runs read.
-    let pick = |i: usize| Rng(i as u64 % 100).next() % hosts;
+    let pick = |i: usize| Rng(i as u64 % 100).next_u64() % hosts;
     let q = |name: &str, r: (f64, f64, usize)| {
         println!(
             "query {name}: p50 {:.3} ms, p99 {:.3} ms ({} points returned; Engine::query wall time after a warm-up, 300 runs, random host)",

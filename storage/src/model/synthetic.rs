@@ -20,7 +20,7 @@ pub const CORES: usize = 8;
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -30,11 +30,11 @@ impl Rng {
 
     /// Uniform in [-1, 1).
     pub fn sym(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
     }
 
     fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 
     /// One bounded random-walk step from `v`.
@@ -101,7 +101,7 @@ impl Machine {
             disk_used: [120.0 * GIB, 900.0 * GIB],
             disk_io: [[0.0; 2]; 2],
             net: [[200_000.0, 50_000.0], [4_000.0, 4_000.0]],
-            uptime_s: 86_400 * (1 + rng.next() % 100),
+            uptime_s: 86_400 * (1 + rng.next_u64() % 100),
             containers: vec![[2.0, 200.0 * MIB, 5_000.0, 2_000.0, 0.0, 0.0]; containers],
             rng,
         }
