@@ -1187,6 +1187,52 @@ mod footprint {
     }
 
     #[test]
+    fn open_windows_sealed_at_a_stop_leave_no_head_and_take_later_rows() {
+        let dir = scratch();
+        // 40 minutes into an hour: its window is open.
+        let clock = Arc::new(ManualClock::new(T0 + HOUR + 40 * MIN));
+        let engine = Engine::open(dir.path(), config(), clock.clone()).unwrap();
+        engine.write(1, &rows(T0, T0 + HOUR + 40 * MIN)).unwrap();
+        // What the regular pass leaves: the open window's rows in the head.
+        engine.run_maintenance().unwrap();
+        assert!(engine.stats().head_bytes > 0);
+        let report = engine
+            .seal_open_windows(Instant::now() + Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(report.sealed_windows, 1, "{report:?}");
+        assert_eq!(engine.stats().head_bytes, 0);
+        engine.flush().unwrap();
+        drop(engine);
+        // After the restart the window fills up and closes; its next seal
+        // merges the block with the new rows.
+        let engine = Engine::open(dir.path(), config(), clock.clone()).unwrap();
+        engine
+            .write(1, &rows(T0 + HOUR + 40 * MIN, T0 + 2 * HOUR))
+            .unwrap();
+        let all = |engine: &Engine| {
+            let res = engine
+                .query(&req(1, T0, T0 + 2 * HOUR, Some(Tier::Raw5s)))
+                .unwrap();
+            assert_eq!(res.series.len(), 3);
+            for s in &res.series {
+                assert_eq!(s.points.len(), 1_440);
+                assert!(
+                    s.points
+                        .windows(2)
+                        .all(|p| p[1].ts_ms - p[0].ts_ms == 5_000)
+                );
+            }
+            res
+        };
+        let before = all(&engine);
+        clock.set(T0 + 3 * HOUR);
+        let report = engine.run_maintenance().unwrap();
+        assert_eq!(report.sealed_windows, 1, "{report:?}");
+        assert_eq!(engine.stats().head_bytes, 0);
+        assert_eq!(all(&engine).series, before.series);
+    }
+
+    #[test]
     fn the_journal_stays_within_its_budget() {
         let dir = scratch();
         let clock = Arc::new(ManualClock::new(T0 + DAY));

@@ -1,6 +1,7 @@
 //! A graceful stop (SIGTERM, as `systemctl stop` sends) empties the engine's
 //! journal every time, also while agents are still sending: the next start
-//! replays nothing, and every acknowledged report is in tables.
+//! replays nothing, every acknowledged report is in tables, and the open
+//! windows are sealed into blocks (no head rows are left).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -96,6 +97,12 @@ fn a_graceful_stop_during_ingest_leaves_nothing_to_replay() {
             engine.journal_batches_replayed(),
             0,
             "round {round}: the journal held batches after a graceful stop ({acked} reports acknowledged)"
+        );
+        // Every window, the open one too, was sealed into blocks.
+        assert_eq!(
+            engine.stats().head_bytes,
+            0,
+            "round {round}: head rows left after a graceful stop"
         );
         let res = engine
             .query(&QueryRequest {
