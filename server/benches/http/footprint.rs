@@ -94,7 +94,12 @@ fn health(url: &str) -> Value {
 pub(crate) fn run(quick: bool) {
     let hosts = if quick { 10 } else { 100 };
     let hours: i64 = if quick { 2 } else { 20 };
-    let maintenance = Duration::from_secs(if quick { 60 } else { 200 });
+    // `STATUSMONITOR_BENCH_FOOTPRINT_IDLE_S`: a shorter wait, for runs
+    // that only look at the ingest's memory.
+    let idle = std::env::var("STATUSMONITOR_BENCH_FOOTPRINT_IDLE_S")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let maintenance = Duration::from_secs(idle.unwrap_or(if quick { 60 } else { 200 }));
     let mut server = Server::start(&[]);
     let api = Api::login(&server);
     let data = server._dir.path().join("data");
