@@ -74,7 +74,7 @@ fn huffman(counts: &[u64]) -> Vec<u8> {
         .collect();
     let mut order = counts.len();
     while trees.len() > 1 {
-        trees.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        trees.sort_by_key(|t| std::cmp::Reverse((t.0, t.1)));
         let (w1, _, m1) = trees.pop().expect("two trees: the loop condition");
         let (w2, _, m2) = trees.pop().expect("two trees: the loop condition");
         let mut m = m1;
