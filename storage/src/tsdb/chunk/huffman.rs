@@ -236,7 +236,7 @@ pub(crate) fn decode_huffman(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
             "prefix-coded column symbol range out of bounds",
         ));
     }
-    // Decoding table: low `depth` bits of the stream → (symbol << 4) | length.
+    // The code length of each bit length lo + i (0: absent).
     let mut lens = [0u8; 65];
     let mut depth = 0u32;
     if k >= 2 {
