@@ -26,6 +26,9 @@
 //! |   | blocks of version 3 in `tsdb/` (a residuals layout and          |
 //! |   | entropy-coded integer columns; storage-format.md); versions 1   |
 //! |   | and 2 still read                                                |
+//! | 6 | format 5 plus aggregate blocks of version 4 in `tsdb/` (integer  |
+//! |   | columns prefix-coded instead of rANS-coded; storage-format.md); |
+//! |   | versions 1 to 3 still read                                     |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
@@ -40,7 +43,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 /// The format this build reads and writes.
-pub const DATA_FORMAT_VERSION: u32 = 5;
+pub const DATA_FORMAT_VERSION: u32 = 6;
 /// Name of the version file in the data directory.
 pub const FORMAT_FILE: &str = "FORMAT";
 const MAGIC: &str = "statusmonitor-data";
@@ -157,6 +160,12 @@ fn upgrade_step(dir: &Path, from: u32) -> anyhow::Result<()> {
         // running agent-run checks from the server or failing on the first
         // version-3 block it reads.
         4 => Ok(()),
+        // 5 → 6 (aggregate blocks of version 4): nothing to convert. Blocks
+        // of versions 1 to 3 are read as they are and written as version 4
+        // when the roll-up next rewrites them; the bump makes a format-5
+        // binary refuse the directory instead of failing on the first
+        // version-4 block it reads.
+        5 => Ok(()),
         _ => bail!(
             "data directory {} has format {from}, which this binary cannot upgrade",
             dir.display()

@@ -38,6 +38,8 @@ mod disk;
 mod ecosystem;
 /// Data format 5: a format-4 directory's aggregate blocks upgraded in place.
 mod format5;
+/// Data format 6: a format-5 directory's aggregate blocks upgraded in place.
+mod format6;
 /// Browser headers, the Host check, panics, 405s, malformed input on every
 /// route, the OpenAPI document through a validator.
 mod hardening;

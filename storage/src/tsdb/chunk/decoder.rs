@@ -6,8 +6,8 @@ use std::borrow::Cow;
 
 use super::encoder::{MAX_SCALE, POW10};
 use super::{
-    BLOCK_V1, BLOCK_V2, BLOCK_V3, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS, SeriesColumns,
-    itag, layout, sum_mode, tag, unzigzag,
+    BLOCK_V1, BLOCK_V2, BLOCK_V3, BLOCK_V4, Block, BlockKind, FLAG_ZSTD, GROUP, MAX_ROWS,
+    SeriesColumns, itag, layout, sum_mode, tag, unzigzag,
 };
 
 /// Why bytes did not decode.
@@ -273,6 +273,7 @@ fn decode_ints_at(r: &mut Reader<'_>, n: usize, depth: u8) -> Result<Vec<i64>> {
             }
         }
         itag::ENTROPY => return super::entropy::decode_entropy(r, n),
+        itag::HUFFMAN => return super::huffman::decode_huffman(r, n),
         _ => return Err(DecodeError("unknown integer column tag")),
     }
     Ok(out)
@@ -487,7 +488,7 @@ impl<'a> BlockReader<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<BlockReader<'a>> {
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if !(BLOCK_V1..=BLOCK_V3).contains(&version) {
+        if !(BLOCK_V1..=BLOCK_V4).contains(&version) {
             return Err(DecodeError("unknown block version"));
         }
         let flags = r.u8()?;
@@ -840,7 +841,7 @@ mod tests {
     /// Decodes bit for bit; returns the layout of each series.
     fn round_trip_agg(block: &Block) -> Vec<u8> {
         let bytes = encode_block(block, None);
-        assert_eq!(bytes[0], super::super::BLOCK_V3);
+        assert_eq!(bytes[0], super::super::BLOCK_V4);
         assert!(same_bits(block, &decode_block(&bytes).unwrap()));
         let r = BlockReader::parse(&bytes).unwrap();
         (0..block.series.len())
@@ -978,6 +979,63 @@ mod tests {
             .prop_map(agg_block)
     }
 
+    /// One aggregate row of an edge-case series: a bucket of samples
+    /// (1 to 15 one- or two-decimal values), an empty bucket written as
+    /// zeros with count 0, or a single sample at the edge of what is
+    /// exact (±(2^53 − 1) at scale 0; as many digits at larger scales).
+    fn arb_edge_row(scale: i32) -> impl Strategy<Value = [f64; 5]> {
+        let p = 10f64.powi(scale);
+        let big = 9_007_199_254_740_991i64 / 10i64.pow(scale as u32);
+        prop_oneof![
+            proptest::collection::vec(-50_000i64..50_000, 1..15).prop_map(move |ints| {
+                let vals: Vec<f64> = ints.iter().map(|i| *i as f64 / p).collect();
+                let sum = ints.iter().sum::<i64>() as f64 / p;
+                [
+                    vals.iter().copied().fold(f64::INFINITY, f64::min),
+                    vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    sum,
+                    vals.len() as f64,
+                    vals[vals.len() - 1],
+                ]
+            }),
+            Just([0.0, 0.0, 0.0, 0.0, 0.0]),
+            prop_oneof![Just(big), Just(-big), Just(1), Just(-725),].prop_map(move |i| {
+                let v = i as f64 / p;
+                [v, v, v, 1.0, v]
+            }),
+        ]
+    }
+
+    fn arb_edge_agg_block() -> impl Strategy<Value = Block> {
+        let series = (0i32..3).prop_flat_map(|scale| {
+            prop_oneof![
+                proptest::collection::vec(arb_edge_row(scale), 1..50),
+                // all rows equal
+                (arb_edge_row(scale), 1usize..50).prop_map(|(r, n)| vec![r; n]),
+            ]
+        });
+        proptest::collection::vec(series, 1..4).prop_map(|series| {
+            let n = series.iter().map(Vec::len).max().unwrap_or(0);
+            Block {
+                kind: BlockKind::Agg,
+                ts: (0..n as i64)
+                    .map(|i| 1_795_564_800_000 + i * 60_000)
+                    .collect(),
+                series: series
+                    .iter()
+                    .enumerate()
+                    .map(|(sid, rows)| SeriesColumns {
+                        sid: sid as u32,
+                        rows: (0..rows.len() as u32).collect(),
+                        cols: (0..5)
+                            .map(|c| rows.iter().map(|r| r[c]).collect())
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -985,6 +1043,26 @@ mod tests {
         fn decimal_aggregate_blocks_round_trip(block in arb_decimal_agg_block()) {
             let bytes = encode_block(&block, None);
             prop_assert!(same_bits(&block, &decode_block(&bytes).unwrap()));
+        }
+
+        /// Every layout, forced, reads back bit for bit: one row, equal
+        /// rows, empty buckets (count 0), single samples (count 1) and the
+        /// largest exact values among ordinary buckets.
+        #[test]
+        fn edge_case_aggregates_round_trip_in_every_layout(block in arb_edge_agg_block()) {
+            let best = encode_block(&block, None);
+            prop_assert!(same_bits(&block, &decode_block(&best).unwrap()));
+            for l in [layout::FLOATS, layout::OFFSETS, layout::RESIDUALS] {
+                let bytes = super::super::encoder::encode_block_in_layout(&block, l);
+                prop_assert_eq!(bytes[0], BLOCK_V4);
+                prop_assert!(same_bits(&block, &decode_block(&bytes).unwrap()), "layout {}", l);
+                let r = BlockReader::parse(&bytes).unwrap();
+                for i in 0..block.series.len() {
+                    // Integer layouts apply to every series here.
+                    prop_assert_eq!(r.layout_of(i), Some(l));
+                }
+                prop_assert!(best.len() <= bytes.len());
+            }
         }
 
         #[test]

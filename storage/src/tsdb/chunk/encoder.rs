@@ -5,7 +5,7 @@
 //! value, and a full-precision float no more than Gorilla or raw bytes.
 
 use super::{
-    BLOCK_V1, BLOCK_V3, BitWriter, Block, BlockKind, FLAG_ZSTD, GROUP, bit_width, itag, layout,
+    BLOCK_V1, BLOCK_V4, BitWriter, Block, BlockKind, FLAG_ZSTD, GROUP, bit_width, itag, layout,
     put_varint, sum_mode, tag, zigzag,
 };
 
@@ -76,7 +76,7 @@ fn encode_dod(vals: &[i64], out: &mut Vec<u8>) {
 }
 
 /// Bytes of a varint.
-fn varint_len(v: u64) -> usize {
+pub(crate) fn varint_len(v: u64) -> usize {
     (bit_width(v).max(1) as usize).div_ceil(7)
 }
 
@@ -415,38 +415,44 @@ pub fn encode_column(vals: &[f64], out: &mut Vec<u8>) {
     out.extend_from_slice(&best);
 }
 
-/// An integer column of a version-3 aggregate block: the smaller of
-/// [`encode_ints`] and the entropy-coded column (of the values, or of their
-/// quotients by a common factor).
-pub(crate) fn encode_ints_v3(vals: &[i64], out: &mut Vec<u8>) {
-    let mut best = Vec::new();
-    encode_ints(vals, &mut best);
-    // A column of a few values or of a few bytes cannot gain from a model.
-    if vals.len() >= 8 && best.len() > 8 {
-        let mut cand = Vec::new();
-        if super::entropy::encode_entropy_below(vals, best.len(), &mut cand)
-            && cand.len() < best.len()
-        {
-            best = cand;
-        }
+/// An integer column of a version-4 aggregate block: the smaller of
+/// [`encode_ints`] and the prefix-coded column (of the values, or of their
+/// quotients by a common factor). Sizes are compared before anything is
+/// written.
+pub(crate) fn encode_ints_v4(vals: &[i64], out: &mut Vec<u8>) {
+    use super::huffman::{encode_huffman, huffman_len};
+    let (_, packed) = choose_ints(vals);
+    // A column of a few values or of a few bytes cannot gain from a code.
+    if vals.len() >= 8 && packed > 6 {
+        let coded = huffman_len(vals).unwrap_or(usize::MAX);
         let g = common_factor(vals);
-        if g > 1 && g <= i64::MAX as u64 {
+        let factored = (g > 1 && g <= i64::MAX as u64).then(|| {
             let scaled: Vec<i64> = vals.iter().map(|v| v / g as i64).collect();
-            let mut cand = vec![itag::GCD];
-            put_varint(&mut cand, g);
-            if super::entropy::encode_entropy_below(&scaled, best.len(), &mut cand)
-                && cand.len() < best.len()
-            {
-                best = cand;
+            let len = 1 + varint_len(g) + huffman_len(&scaled).unwrap_or(usize::MAX - 16);
+            (scaled, len)
+        });
+        match factored {
+            Some((scaled, len)) if len < coded && len < packed => {
+                out.push(itag::GCD);
+                put_varint(out, g);
+                encode_huffman(&scaled, out);
+                return;
             }
+            _ if coded < packed => {
+                encode_huffman(vals, out);
+                return;
+            }
+            _ => {}
         }
     }
-    out.extend_from_slice(&best);
+    encode_ints(vals, out);
 }
 
 /// The columns of one aggregate series (min, max, sum, count, last) in the
-/// smallest of the version-3 layouts.
-fn encode_agg_series(cols: &[Vec<f64>], out: &mut Vec<u8>) {
+/// smallest of the version-4 layouts (those of version 3).
+/// With `only`, that layout is written when it applies (tests reach every
+/// layout with it).
+fn encode_agg_series(cols: &[Vec<f64>], only: Option<u8>, out: &mut Vec<u8>) {
     let mut best = vec![layout::FLOATS];
     let mut col = Vec::new();
     for c in cols {
@@ -463,7 +469,8 @@ fn encode_agg_series(cols: &[Vec<f64>], out: &mut Vec<u8>) {
             encode_agg_offsets(&ints, &sum),
             encode_agg_residuals(&ints, &sum),
         ] {
-            if cand.len() < best.len() {
+            let wanted = only.is_none_or(|l| cand[0] == l);
+            if wanted && (cand.len() < best.len() || only.is_some()) {
                 best = cand;
             }
         }
@@ -542,7 +549,7 @@ fn encode_agg_sum(a: &AggInts, out: &mut Vec<u8>) {
     ] {
         cand.clear();
         cand.push(mode);
-        encode_ints_v3(vals, &mut cand);
+        encode_ints_v4(vals, &mut cand);
         if best.is_empty() || cand.len() < best.len() {
             std::mem::swap(&mut best, &mut cand);
         }
@@ -559,22 +566,22 @@ fn encode_agg_sum(a: &AggInts, out: &mut Vec<u8>) {
 /// `2 × sum` cannot overflow either).
 fn encode_agg_offsets(a: &AggInts, sum: &[u8]) -> Vec<u8> {
     let mut out = vec![layout::OFFSETS, a.scale];
-    encode_ints_v3(&a.mins, &mut out);
+    encode_ints_v4(&a.mins, &mut out);
     let spread: Vec<i64> = a
         .maxs
         .iter()
         .zip(&a.mins)
         .map(|(x, m)| x.wrapping_sub(*m))
         .collect();
-    encode_ints_v3(&spread, &mut out);
-    encode_ints_v3(&a.counts, &mut out);
+    encode_ints_v4(&spread, &mut out);
+    encode_ints_v4(&a.counts, &mut out);
     let last_off: Vec<i64> = a
         .lasts
         .iter()
         .zip(&a.mins)
         .map(|(l, m)| l.wrapping_sub(*m))
         .collect();
-    encode_ints_v3(&last_off, &mut out);
+    encode_ints_v4(&last_off, &mut out);
     out.extend_from_slice(sum);
     out
 }
@@ -599,10 +606,10 @@ fn encode_agg_residuals(a: &AggInts, sum: &[u8]) -> Vec<u8> {
         above.push(a.maxs[i].wrapping_sub(prev.max(last)));
         prev = last;
     }
-    encode_ints_v3(&moves, &mut out);
-    encode_ints_v3(&below, &mut out);
-    encode_ints_v3(&above, &mut out);
-    encode_ints_v3(&a.counts, &mut out);
+    encode_ints_v4(&moves, &mut out);
+    encode_ints_v4(&below, &mut out);
+    encode_ints_v4(&above, &mut out);
+    encode_ints_v4(&a.counts, &mut out);
     out.extend_from_slice(sum);
     out
 }
@@ -610,6 +617,17 @@ fn encode_agg_residuals(a: &AggInts, sum: &[u8]) -> Vec<u8> {
 /// Encode a block. With `zstd_level`, the body is compressed when that makes
 /// it smaller.
 pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
+    encode_block_as(block, zstd_level, None)
+}
+
+/// [`encode_block`], with every aggregate series in the layout `only`
+/// where it applies.
+#[cfg(test)]
+pub(crate) fn encode_block_in_layout(block: &Block, only: u8) -> Vec<u8> {
+    encode_block_as(block, None, Some(only))
+}
+
+fn encode_block_as(block: &Block, zstd_level: Option<i32>, only: Option<u8>) -> Vec<u8> {
     let n = block.ts.len();
     let mut body = Vec::with_capacity(64 + n * 2);
     put_varint(&mut body, n as u64);
@@ -636,7 +654,7 @@ pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
         }
         let start = data.len();
         if block.kind == BlockKind::Agg {
-            encode_agg_series(&s.cols, &mut data);
+            encode_agg_series(&s.cols, only, &mut data);
         } else {
             for c in &s.cols {
                 col.clear();
@@ -653,7 +671,7 @@ pub fn encode_block(block: &Block, zstd_level: Option<i32>) -> Vec<u8> {
     // Raw blocks did not change since version 1: they keep it.
     out.push(match block.kind {
         BlockKind::Raw => BLOCK_V1,
-        BlockKind::Agg => BLOCK_V3,
+        BlockKind::Agg => BLOCK_V4,
     });
     let compressed = zstd_level
         .filter(|_| body.len() > 128)

@@ -1,5 +1,8 @@
-//! Entropy-coded integer columns ([`itag::ENTROPY`]), used by aggregate
-//! blocks of version 3.
+//! Entropy-coded integer columns ([`itag::ENTROPY`]), written by aggregate
+//! blocks of version 3. Version 4 writes prefix-coded columns instead
+//! (`huffman.rs`, smaller and faster to read); this decoder reads the
+//! version-3 blocks of a data directory, and the encoder is kept for its
+//! tests.
 //!
 //! Bit-packing pays, for every value of a group, the width of the group's
 //! widest value. Residuals of noisy series (a minute's spread of a rate that
@@ -26,7 +29,9 @@
 //! the histogram (a byte or two per bit length present).
 
 use super::decoder::{DecodeError, Reader};
-use super::{BitWriter, bit_width, itag, put_varint, unzigzag, zigzag};
+use super::unzigzag;
+#[cfg(test)]
+use super::{BitWriter, bit_width, itag, put_varint, zigzag};
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
@@ -82,6 +87,7 @@ fn normalize(counts: &[u32], n: u64) -> Option<Vec<u32>> {
 }
 
 /// The unsigned values a mode codes.
+#[cfg(test)]
 fn unsigned(vals: &[i64], m: u8, base: i64) -> Vec<u64> {
     match m {
         mode::ZIGZAG => vals.iter().map(|v| zigzag(*v)).collect(),
@@ -91,6 +97,7 @@ fn unsigned(vals: &[i64], m: u8, base: i64) -> Vec<u64> {
 
 /// Append the entropy-coded column (tag included) for `vals`, or nothing
 /// when `vals` is empty. Returns whether it wrote.
+#[cfg(test)]
 fn encode_mode(vals: &[i64], m: u8, out: &mut Vec<u8>) -> bool {
     let Some(base) = vals.iter().copied().min() else {
         return false;
@@ -151,6 +158,7 @@ fn encode_mode(vals: &[i64], m: u8, out: &mut Vec<u8>) -> bool {
 /// The size [`encode_mode`] would write in mode `m`, estimated from the
 /// bit-length histogram (the rANS stream costs the histogram's entropy,
 /// give or take a few bytes) without encoding.
+#[cfg(test)]
 fn estimate(vals: &[i64], m: u8) -> Option<usize> {
     let base = vals.iter().copied().min()?;
     let mut counts = [0u32; 65];
@@ -184,6 +192,7 @@ fn estimate(vals: &[i64], m: u8) -> Option<usize> {
 /// Append the entropy-coded column for `vals` in the mode whose estimated
 /// size is smaller, when that estimate is below `beat` bytes; returns
 /// whether it wrote (never for an empty column).
+#[cfg(test)]
 pub(crate) fn encode_entropy_below(vals: &[i64], beat: usize, out: &mut Vec<u8>) -> bool {
     let zig = estimate(vals, mode::ZIGZAG);
     let base = estimate(vals, mode::BASE);

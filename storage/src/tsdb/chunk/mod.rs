@@ -8,16 +8,20 @@
 //! input. The byte layout is drawn in `docs/storage-format.md`.
 //!
 //! Blocks carry their own version byte. Version 1 stores an aggregate
-//! series as five independent float columns; version 2 (written for every
-//! aggregate block) starts each aggregate series with a [`layout`] byte, so
-//! that a series whose five columns are decimals of one scale can store
-//! `max` and `last` as offsets from `min` and `sum` relative to them. Raw
-//! blocks did not change and are still written as version 1. Both versions
-//! decode, so a data directory needs no conversion.
+//! series as five independent float columns; version 2 starts each
+//! aggregate series with a [`layout`] byte, so that a series whose five
+//! columns are decimals of one scale can store `max` and `last` as offsets
+//! from `min` and `sum` relative to them; version 3 adds the residuals
+//! layout and rANS-coded integer columns (`entropy.rs`); version 4 (written
+//! for every aggregate block) codes them with a prefix code instead
+//! (`huffman.rs`), smaller and read about as fast as bit-packing. Raw
+//! blocks did not change and are still written as version 1. Every version
+//! decodes, so a data directory needs no conversion.
 
 pub mod decoder;
 pub mod encoder;
 mod entropy;
+mod huffman;
 
 pub use decoder::{BlockReader, DecodeError, decode_block, decode_column};
 pub use encoder::{encode_block, encode_column, encode_ints};
@@ -29,8 +33,11 @@ pub const BLOCK_V1: u8 = 1;
 pub const BLOCK_V2: u8 = 2;
 /// Version byte of aggregate blocks that may use the [`layout::RESIDUALS`]
 /// layout and entropy-coded integer columns ([`itag::ENTROPY`]) (data
-/// format 5).
+/// format 5; read, no longer written).
 pub const BLOCK_V3: u8 = 3;
+/// Version byte of aggregate blocks whose integer columns may be
+/// prefix-coded ([`itag::HUFFMAN`]) instead of rANS-coded (data format 6).
+pub const BLOCK_V4: u8 = 4;
 /// Flag bit: the block body is one zstd frame.
 pub const FLAG_ZSTD: u8 = 1;
 /// Values per bit-packing group; each group carries its own bit width.
@@ -70,6 +77,10 @@ pub(crate) mod itag {
     /// bits below each value's leading one (aggregate blocks of version 3;
     /// see `entropy.rs`).
     pub const ENTROPY: u8 = 6;
+    /// Bit lengths prefix-coded with the column's own canonical code, each
+    /// followed by the bits below the value's leading one (aggregate blocks
+    /// of version 4; see `huffman.rs`).
+    pub const HUFFMAN: u8 = 7;
 }
 
 /// How a version-2 aggregate series stores its five columns (first byte of
@@ -243,6 +254,56 @@ mod fixture {
         }
     }
 
+    /// An aggregate block of 48 minutes of a one-decimal random walk (12
+    /// steps of up to ±6.0 a minute, like a core's load) and of a walk in
+    /// whole numbers (a network rate): noisy enough that version 3 writes
+    /// the residuals layout and entropy-coded columns.
+    fn noisy_example() -> Block {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut step = |span: i64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((x >> 33) % (2 * span as u64 + 1)) as i64 - span
+        };
+        let mut series = Vec::new();
+        for (sid, span, scale, lo, hi) in [
+            (1u32, 60i64, 10.0, 0i64, 1000i64),
+            (7, 30_000, 1.0, 0, 125_000_000),
+        ] {
+            let mut v = (lo + hi) / 4;
+            let mut cols = vec![Vec::new(); 5];
+            for _ in 0..48 {
+                let (mut mn, mut mx, mut sum) = (i64::MAX, i64::MIN, 0i64);
+                for _ in 0..12 {
+                    v = (v + step(span)).clamp(lo, hi);
+                    mn = mn.min(v);
+                    mx = mx.max(v);
+                    sum += v;
+                }
+                for (c, val) in cols.iter_mut().zip([mn, mx, sum, 12, v]) {
+                    c.push(if c.len() == 3 {
+                        val as f64
+                    } else {
+                        val as f64 / scale
+                    });
+                }
+            }
+            // Column 3 (count) is whole; the others are decimals of `scale`.
+            cols[3] = vec![12.0; 48];
+            series.push(SeriesColumns {
+                sid,
+                rows: (0..48).collect(),
+                cols,
+            });
+        }
+        Block {
+            kind: BlockKind::Agg,
+            ts: (0..48).map(|i| 1_795_564_800_000 + i * 60_000).collect(),
+            series,
+        }
+    }
+
     const V1: &str =
         "010000030a0380a08480c268904e00020003080301020a07010102fa0104c00900000000000090aa40";
 
@@ -323,21 +384,70 @@ mod fixture {
         assert_eq!(r.layout_of(1), Some(layout::FLOATS));
     }
 
-    /// A layout or an entropy-coded column in a block that claims an older
-    /// version is refused, not guessed at.
+    /// `noisy_example()` as the version-3 encoder wrote it (data format 5:
+    /// the residuals and offsets layouts, entropy-coded columns): data
+    /// directories of format 5 hold blocks like it.
+    const V3_NOISY: &str = concat!(
+        "030001300b0380a08480c268c0a907000201309b020730b903010101a8030c0040021f8091a0101062d119b2",
+        "3119b8d125a0822b2d022382422dc8822de6b228ce822ea6d220e171258ad10f32f12091f228f9622815521e",
+        "87922c1ad22206c22107621634110601360bb7d88212923a8725fc62154428842cf290851d0ce20d3e28410c",
+        "42308133ac20025328c4247c10913498830968500300e6900541c8010696c8021bda20833e00a21000180100",
+        "0a8674c083d98ef0a00d02006440cb1029340086224ab400000f2efc61040b0b14900a11003011d019834821",
+        "01004174d2c8023804c106001f0000c017030185060b9941c37546de10d100a00cbb110ae896031cbefce644",
+        "0d928c7e2453a1f6bc88479b52c149bc7229c250a72ef3c2d4707e329b7ac044434b110e5eceb314f094e71b",
+        "0200cef5df1d0280ec0d135b3659994bc6d8fc1cb307137aad0e2629673aee44a102e418eab0a636a29eba7a",
+        "a4244a71623b7eb3de813975448033c4a9892ad8626daf1fdb5252ddcffd72c93ab52b1859a23d3b422d3ac4",
+        "79a064d3861f077c03260506f3fcba484978cbde3876c353a01c46b6aa074f3a9cb50201b59f0311db67943e",
+        "8830db3ee3e06996117e9cd750836b360401a081f20b006040014f93963a0f61b6cf2cdacd0374ff8715d0f6",
+        "99885dcb25fdf82052da3eb37da6b0958dc7e9835497787a8c2400fd03232c019472d6ed339a6d8cab5505dc",
+        "3e23050f1ad9943fe2ac05bdc3efbffead01cdcc0211727ee48b99f95a2335e78b0fcfd1baa7410b861664e9",
+        "f5694411aa4b749879c0448f4353364221d35b3f833d68ea8a6526fb129ef2cad68c56040070b8088c52b98c",
+        "bf601b680a6db89e2a9d0300180301bfdf1f1317e1f2c19f908254bcbcafb3ae014aa4b3eb5c0efffc72e331",
+        "e492d796792f0d1dddd750267cadbae30e62138e92d857289d2c5349dd16d35fd46d2437a1f71a39c7ad0c58",
+        "0000184208b78eb251846edf9d9d8e0895b043bc368ae106277c94d1ea5d14ba4bddb22669baec0f02f94f42",
+        "67",
+    );
+
     #[test]
-    fn version_3_contents_need_a_version_3_block() {
-        let mut bytes = encode_block(&agg_example(), None);
+    fn aggregate_block_v3_still_decodes() {
+        let bytes = unhex(V3_NOISY);
         assert_eq!(bytes[0], BLOCK_V3);
+        assert_eq!(decoder::decode_block(&bytes).unwrap(), noisy_example());
+        let r = decoder::BlockReader::parse(&bytes).unwrap();
+        assert_eq!(r.layout_of(0), Some(layout::OFFSETS));
+        assert_eq!(r.layout_of(1), Some(layout::RESIDUALS));
+    }
+
+    /// A block that claims a version this build does not know is refused,
+    /// not guessed at.
+    #[test]
+    fn unknown_block_versions_are_refused() {
+        let mut bytes = encode_block(&agg_example(), None);
+        assert_eq!(bytes[0], BLOCK_V4);
         assert_eq!(decoder::decode_block(&bytes).unwrap(), agg_example());
-        bytes[0] = 4;
+        bytes[0] = 5;
         assert!(decoder::decode_block(&bytes).is_err(), "unknown version");
     }
 
+    /// Version 4 writes the noisy block smaller than version 3 did, with
+    /// prefix-coded columns, and reads it back exactly.
     #[test]
-    fn aggregate_blocks_are_written_as_v3_and_smaller() {
+    fn noisy_blocks_are_written_as_v4_and_smaller_than_v3() {
+        let bytes = encode_block(&noisy_example(), None);
+        assert_eq!(bytes[0], BLOCK_V4);
+        assert_eq!(decoder::decode_block(&bytes).unwrap(), noisy_example());
+        assert!(
+            bytes.len() < unhex(V3_NOISY).len(),
+            "{} bytes against {}",
+            bytes.len(),
+            unhex(V3_NOISY).len()
+        );
+    }
+
+    #[test]
+    fn aggregate_blocks_are_written_as_v4_and_smaller() {
         let bytes = encode_block(&agg_example(), None);
-        assert_eq!(bytes[0], BLOCK_V3);
+        assert_eq!(bytes[0], BLOCK_V4);
         assert_eq!(decoder::decode_block(&bytes).unwrap(), agg_example());
         let r = decoder::BlockReader::parse(&bytes).unwrap();
         assert_eq!(r.series(0).unwrap(), agg_example().series[0]);
