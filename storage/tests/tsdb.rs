@@ -1233,6 +1233,48 @@ mod footprint {
     }
 
     #[test]
+    fn a_raw_block_replaced_by_late_rows_is_compacted_away() {
+        // Sealed in two halves (the second half late) or at once: the raw
+        // tier ends up the same size, the first version compacted away.
+        let raw_bytes = |late: bool| {
+            let dir = scratch();
+            let clock = Arc::new(ManualClock::new(T0 + 3 * HOUR));
+            let engine = Engine::open(dir.path(), config(), clock).unwrap();
+            for agent in 0..4u64 {
+                let half = if late { T0 + HOUR / 2 } else { T0 + HOUR };
+                engine.write(agent, &rows(T0, half)).unwrap();
+            }
+            engine.run_maintenance().unwrap();
+            // The first blocks in tables, where a later version does not
+            // replace them until a compaction.
+            engine.flush().unwrap();
+            if late {
+                for agent in 0..4u64 {
+                    engine
+                        .write(agent, &rows(T0 + HOUR / 2, T0 + HOUR))
+                        .unwrap();
+                }
+                let report = engine.run_maintenance().unwrap();
+                assert_eq!(report.sealed_windows, 4, "{report:?}");
+                assert!(report.compacted_keyspaces >= 2, "{report:?}");
+            }
+            for agent in 0..4u64 {
+                let res = engine
+                    .query(&req(agent, T0, T0 + HOUR, Some(Tier::Raw5s)))
+                    .unwrap();
+                assert!(res.series.iter().all(|s| s.points.len() == 720));
+            }
+            engine.flush().unwrap();
+            engine.stats().tier_bytes[Tier::Raw5s.code() as usize]
+        };
+        let (at_once, in_halves) = (raw_bytes(false), raw_bytes(true));
+        assert!(
+            in_halves <= at_once + at_once / 20,
+            "raw tier {in_halves} bytes sealed in halves, {at_once} at once"
+        );
+    }
+
+    #[test]
     fn the_journal_stays_within_its_budget() {
         let dir = scratch();
         let clock = Arc::new(ManualClock::new(T0 + DAY));

@@ -195,6 +195,26 @@ impl Engine {
                 targets.insert(ks.id(), ks);
             }
         }
+        // A raw partition is compacted once a tenth of it is replaced
+        // blocks: it is the largest kind (hours of every agent), so not
+        // after every late row, and the waste stays bounded.
+        {
+            let mut superseded = self
+                .raw_superseded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            superseded.retain(
+                |id, (window, bytes)| match self.part(Tier::Raw5s, *window) {
+                    Some(ks) if ks.id() == *id && *bytes * 10 >= ks.disk_space() => {
+                        targets.insert(ks.id(), ks);
+                        false
+                    }
+                    Some(ks) => ks.id() == *id,
+                    // Dropped by retention meanwhile.
+                    None => false,
+                },
+            );
+        }
         for ks in targets.into_values() {
             ks.rotate_memtable_and_wait()
                 .map_err(Error::fjall("flush before compaction"))?;
@@ -204,6 +224,18 @@ impl Engine {
             report.compacted_keyspaces += 1;
         }
         Ok(())
+    }
+
+    fn note_raw_superseded(&self, window: i64, bytes: u64) {
+        let Some(ks) = self.part(Tier::Raw5s, window) else {
+            return;
+        };
+        self.raw_superseded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(ks.id())
+            .or_insert((window, 0))
+            .1 += bytes;
     }
 
     fn note_rewritten(&self, tier: Tier, window: i64) {
@@ -288,6 +320,7 @@ impl Engine {
             let key = block_key(agent.id, w);
             let mut samples = RawSamples::default();
             if let Some(old) = ks.get(key).map_err(Error::fjall("read raw block"))? {
+                self.note_raw_superseded(w, old.len() as u64);
                 let block = BlockReader::parse(&old)
                     .and_then(|r| r.to_block())
                     .map_err(|e| Self::corrupt_block(Tier::Raw5s, agent.id, w, e))?;

@@ -285,6 +285,11 @@ pub struct Engine {
     /// (tier, window) of aggregate blocks rewritten by the current
     /// maintenance pass: their partitions are compacted at its end.
     rewritten: Mutex<BTreeSet<(Tier, i64)>>,
+    /// Bytes of raw blocks replaced by a later seal of their window (late
+    /// rows, a window sealed open at a stop), per raw partition: a partition
+    /// is compacted once they pass a tenth of it (compactor.rs).
+    /// Keyed by the partition's keyspace id: (a window in it, bytes).
+    raw_superseded: Mutex<BTreeMap<u64, (i64, u64)>>,
     /// The group-commit writer thread of [`Engine::write_grouped`], started
     /// on first use; it ends when the engine (this sender) is dropped.
     writer: OnceLock<mpsc::Sender<group::Job>>,

@@ -54,6 +54,7 @@ impl Engine {
             dropped_samples: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             rewritten: Mutex::new(BTreeSet::new()),
+            raw_superseded: Mutex::new(BTreeMap::new()),
             writer: OnceLock::new(),
             shapes: shapes::Shapes::default(),
         };
