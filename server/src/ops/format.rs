@@ -28,7 +28,8 @@
 //! |   | and 2 still read                                                |
 //! | 6 | format 5 plus aggregate blocks of version 4 in `tsdb/` (integer  |
 //! |   | columns prefix-coded instead of rANS-coded; storage-format.md); |
-//! |   | versions 1 to 3 still read                                     |
+//! |   | versions 1 to 3 still read; head rows with values as scaled     |
+//! |   | integers (rows of the f64 layout still read)                    |
 //!
 //! Opening a directory of an older format upgrades it in place, one step
 //! at a time, each step finished (synced) before the version is raised, so
