@@ -55,6 +55,12 @@ fn config() -> EngineConfig {
             Ok(l) => l.parse().ok().or(default.block_zstd_level),
             Err(_) => default.block_zstd_level,
         },
+        // `STATUSMONITOR_BENCH_RAW_ZSTD=off` or a level, the same for raw blocks.
+        raw_zstd_level: match std::env::var("STATUSMONITOR_BENCH_RAW_ZSTD").as_deref() {
+            Ok("off") => None,
+            Ok(l) => l.parse().ok().or(default.raw_zstd_level),
+            Err(_) => default.raw_zstd_level,
+        },
         ..default
     }
 }
@@ -354,7 +360,11 @@ fn main() {
         Err(_) => tempfile::tempdir().expect("temp dir"),
     };
     println!("# storage engine benchmark");
-    println!("block zstd level: {:?}", config().block_zstd_level);
+    println!(
+        "block zstd level: raw {:?}, aggregates {:?}",
+        config().raw_zstd_level,
+        config().block_zstd_level
+    );
     let containers = env("STATUSMONITOR_BENCH_CONTAINERS", 0);
     let per_host = 38 + 9 * containers;
     println!(

@@ -1316,15 +1316,16 @@ mod footprint {
                 engine.write(agent, chunk).unwrap();
                 peak = peak.max(engine.stats().journal_bytes);
             }
-            // At least a 24-byte key and 3 × 9 bytes of samples per row.
-            written += rows.len() as u64 * (24 + 27);
+            // At least a 24-byte key and 11 bytes of samples per row (a
+            // marker, the count, 3 × a series id and a 2-byte value).
+            written += rows.len() as u64 * (24 + 11);
             assert!(
                 settles(Duration::from_secs(60)),
                 "journal still at {} bytes 60 s after burst {agent}, budget {budget}",
                 engine.stats().journal_bytes
             );
         }
-        assert!(written > 8 * budget, "the test writes only {written} bytes");
+        assert!(written > 5 * budget, "the test writes only {written} bytes");
         // One burst (20 h of one agent: about half the budget in the
         // journal) on top of a journal within its budget.
         assert!(

@@ -340,7 +340,7 @@ impl Engine {
                 }
                 batch.remove(&self.head, k.clone());
             }
-            let bytes = encode_block(&samples.block(), self.config.block_zstd_level);
+            let bytes = encode_block(&samples.block(), self.config.raw_zstd_level);
             batch.insert(&ks, key, bytes);
             batch.remove(&self.meta, head_window_key(agent.id, w));
             batch

@@ -166,11 +166,15 @@ impl WriteBatch {
         // StatusMonitor patch: once the active journal passes its rotation
         // size, flush a memtable this batch wrote to, so the flush seals the
         // journal even while no memtable is full (upstream: the journal grew
-        // until some memtable filled).
-        let rotate = !journal_writer.rotation_requested
-            && journal_writer.approx_pos() > self.db.config.journal_rotation_bytes();
+        // until some memtable filled); again every eighth of that size
+        // while it has not rotated, since a request can be dropped.
+        let rotation_bytes = self.db.config.journal_rotation_bytes();
+        let pos = journal_writer.approx_pos();
+        let rotate = pos > rotation_bytes
+            && (journal_writer.rotation_requested_at == 0
+                || pos > journal_writer.rotation_requested_at + rotation_bytes / 8);
         if rotate {
-            journal_writer.rotation_requested = true;
+            journal_writer.rotation_requested_at = pos;
         }
 
         drop(journal_writer);

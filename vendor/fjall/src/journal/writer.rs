@@ -33,9 +33,11 @@ pub struct Writer {
     /// (sparse), and the file position counted without asking the OS.
     prealloc: u64,
     written: u64,
-    /// A memtable flush was asked for because this journal passed its
-    /// rotation size (asked once per journal).
-    pub(crate) rotation_requested: bool,
+    /// Where this journal was when a memtable flush was last asked for
+    /// because it passed its rotation size (0: not yet). The request can be
+    /// lost (the flush workers' queue is full under load), so it is asked
+    /// again each time the journal grows by another eighth of that size.
+    pub(crate) rotation_requested_at: u64,
 }
 
 /// The persist mode allows setting the durability guarantee of previous writes
@@ -190,7 +192,7 @@ impl Writer {
             compression_threshold: 0,
             prealloc,
             written: 0,
-            rotation_requested: false,
+            rotation_requested_at: 0,
         })
     }
 
@@ -226,7 +228,7 @@ impl Writer {
                 compression_threshold: 0,
                 prealloc: PRE_ALLOCATED_BYTES,
                 written: 0,
-                rotation_requested: false,
+                rotation_requested_at: 0,
             });
         }
 
@@ -247,7 +249,7 @@ impl Writer {
             compression_threshold: 0,
             prealloc: PRE_ALLOCATED_BYTES,
             written,
-            rotation_requested: false,
+            rotation_requested_at: 0,
         })
     }
 
