@@ -94,8 +94,8 @@ pub struct EngineConfig {
     /// zstd level over each raw block's body (kept only when smaller);
     /// level 3 by default: 1.9 % off the raw tier on the benchmark's
     /// workload (the bit-packed columns' widths and the series that move
-    /// together), for about 30 µs of decompression per block read
-    /// (docs/BENCHMARKS.md, "The whole data directory").
+    /// together), for about a microsecond more on a one-series hour's
+    /// read (docs/BENCHMARKS.md, "The whole data directory").
     pub raw_zstd_level: Option<i32>,
     /// fjall block cache.
     pub cache_bytes: u64,
