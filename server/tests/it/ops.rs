@@ -24,6 +24,14 @@ fn fixture_cpu(i: i64) -> f64 {
     ((i * 7) % 1000) as f64 / 10.0
 }
 
+/// A CPU % of report `i` that no codec predicts (one decimal, 0 to 100).
+fn noisy_cpu(i: i64) -> f64 {
+    let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) % 1001) as f64 / 10.0
+}
+
 pub(crate) async fn ingest(app: &TestApp, token: &str, reports: Vec<Value>) {
     let r = app
         .post(
@@ -478,13 +486,15 @@ async fn a_flipped_byte_in_a_block_is_reported_by_check_and_costs_only_its_range
     let app = TestApp::new();
     let alice = app.register_and_login("alice").await;
     let start = T0 - FIXTURE_REPORTS * 5_000;
+    // Four agents' three hours of noisy values: raw blocks of a few KB, so
+    // the raw table holds many of fjall's 4 KiB blocks.
     let mut agents = Vec::new();
-    for name in ["one", "two"] {
+    for name in ["a0", "a1", "a2", "a3"] {
         let (id, token) = app.create_agent(&alice, name).await;
         for batch in (0..FIXTURE_REPORTS).collect::<Vec<_>>().chunks(720) {
             let reports = batch
                 .iter()
-                .map(|&i| report(start + i * 5_000, fixture_cpu(i)))
+                .map(|&i| report(start + i * 5_000, noisy_cpu(i)))
                 .collect();
             ingest(&app, &token, reports).await;
         }
@@ -539,50 +549,49 @@ async fn a_flipped_byte_in_a_block_is_reported_by_check_and_costs_only_its_range
             && l.contains(&format!("agent {}, tier 5s, window {start}..", agents[0]))),
         "names the file, agent, tier and hour: {stdout}"
     );
-    assert!(
-        !damaged
-            .iter()
-            .any(|l| l.contains(&format!("agent {},", agents[1]))),
-        "the other agent is healthy: {stdout}"
-    );
-
-    // The server opens and answers; only the damaged hour is missing.
-    let app = TestApp::on_dir(dir, T0 + 10 * 60_000);
-    let alice = app.login("alice").await;
-    let expected: Vec<(i64, f64)> = (0..FIXTURE_REPORTS)
-        .map(|i| (start + i * 5_000, fixture_cpu(i)))
-        .collect();
-    let q = "start=-4h&tier=5s&max_points=5000";
-    assert!(
-        cpu(&app, &alice, agents[1], q).await == expected,
-        "agent two is whole"
-    );
-    // Agent one loses exactly the windows check named (one table block
-    // may hold several of them), nothing else.
-    let lost: Vec<i64> = damaged
+    // The (agent, window) pairs check named: one table block (4 KiB of
+    // compressed raw blocks) may hold several hours, of more than one agent.
+    let lost: Vec<(u64, i64)> = damaged
         .iter()
         .filter_map(|l| {
-            l.split(", window ")
+            let agent = l.split("agent ").nth(1)?.split(',').next()?.parse().ok()?;
+            let window = l
+                .split(", window ")
                 .nth(1)?
                 .split("..")
                 .next()?
                 .parse()
-                .ok()
+                .ok()?;
+            Some((agent, window))
         })
         .collect();
-    assert!(lost.contains(&start), "{lost:?}");
-    let one = cpu(&app, &alice, agents[0], q).await;
-    let want: Vec<(i64, f64)> = expected
-        .iter()
-        .copied()
-        .filter(|(ts, _)| !lost.contains(&(ts - ts.rem_euclid(3_600_000))))
-        .collect();
+    assert!(lost.contains(&(agents[0], start)), "{lost:?}");
     assert!(
-        one == want,
-        "agent one: {} points, want {}",
-        one.len(),
-        want.len()
+        lost.len() <= agents.len() * 3 / 2 && !lost.iter().any(|(a, _)| *a == agents[3]),
+        "one flipped byte costs a table block, not every hour: {lost:?}"
     );
+
+    // The server opens and answers; only the damaged hours are missing.
+    let app = TestApp::on_dir(dir, T0 + 10 * 60_000);
+    let alice = app.login("alice").await;
+    let expected: Vec<(i64, f64)> = (0..FIXTURE_REPORTS)
+        .map(|i| (start + i * 5_000, noisy_cpu(i)))
+        .collect();
+    let q = "start=-4h&tier=5s&max_points=5000";
+    for agent in &agents {
+        let got = cpu(&app, &alice, *agent, q).await;
+        let want: Vec<(i64, f64)> = expected
+            .iter()
+            .copied()
+            .filter(|(ts, _)| !lost.contains(&(*agent, ts - ts.rem_euclid(3_600_000))))
+            .collect();
+        assert!(
+            got == want,
+            "agent {agent}: {} points, want {} (lost {lost:?})",
+            got.len(),
+            want.len()
+        );
+    }
     // Longer ranges (aggregate tiers) still answer too.
     assert_eq!(
         cpu(&app, &alice, agents[0], "start=-4h&tier=1h")
