@@ -438,20 +438,7 @@ mod tests {
 
     #[test]
     fn spread_out_residuals_cost_less_than_bit_packing_and_rans() {
-        // Sums of 12 uniform steps: bell-shaped, like a minute's residuals.
-        let mut x = 3u64;
-        let vals: Vec<i64> = (0..360)
-            .map(|_| {
-                (0..12)
-                    .map(|_| {
-                        x = x
-                            .wrapping_mul(6364136223846793005)
-                            .wrapping_add(1442695040888963407);
-                        ((x >> 33) % 121) as i64 - 60
-                    })
-                    .sum()
-            })
-            .collect();
+        let vals = super::super::minute_residuals();
         let coded = round_trip(&vals);
         let mut packed = Vec::new();
         super::super::encoder::encode_ints(&vals, &mut packed);

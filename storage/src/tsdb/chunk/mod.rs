@@ -218,6 +218,25 @@ impl BitWriter {
     }
 }
 
+/// 360 sums of 12 uniform steps of ±60: bell-shaped, like a minute's
+/// residuals in a 6 h aggregate block (the integer codecs' tests).
+#[cfg(test)]
+pub(crate) fn minute_residuals() -> Vec<i64> {
+    let mut x = 3u64;
+    (0..360)
+        .map(|_| {
+            (0..12)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((x >> 33) % 121) as i64 - 60
+                })
+                .sum()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
