@@ -98,8 +98,9 @@ pub struct Tsdb {
     writers: Arc<AtomicUsize>,
 }
 
-/// Longest a graceful stop spends sealing the open windows (about 100 agents'
-/// hour a second on a small machine).
+/// Longest a graceful stop spends sealing the open windows (the footprint
+/// run's 100 agents, most of an hour each: 0.3 s for the whole stop on the
+/// 2-core VM; docs/BENCHMARKS.md).
 const SEAL_AT_STOP: Duration = Duration::from_secs(10);
 
 /// Set in [`Tsdb::writers`] by a graceful stop.
